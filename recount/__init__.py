@@ -1,0 +1,1 @@
+"""The operator CLI and the local runtime (never deployed): python -m recount."""

@@ -1,0 +1,35 @@
+"""Apply the schema in sql/ to DATABASE_URL, each file in one transaction; applying twice changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.postgres import PostgresDatabase
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# The app's tables exist in production; recount owns only what these files create.
+RECOUNT_OWNED = ("002_analytics_daily_aggregates.sql",)
+_MIGRATION_LOCK = 7300
+
+
+def migration_files(*, recount_only: bool = False) -> list[Path]:
+    files = sorted(SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+    return [path for path in files if path.name in RECOUNT_OWNED] if recount_only else files
+
+
+def migrate(db: PostgresDatabase, *, recount_only: bool = False) -> list[str]:
+    """Apply every file in order; return their names."""
+    applied = []
+    for path in migration_files(recount_only=recount_only):
+        with db.transaction():
+            db.run("SELECT pg_advisory_xact_lock(:lock_class)", lock_class=_MIGRATION_LOCK)
+            for statement in _statements(path.read_text(encoding="utf-8")):
+                db.run(statement)
+        applied.append(path.name)
+    return applied
+
+
+def _statements(text: str) -> list[str]:
+    """Split a schema file on ';' at line ends (the files hold DDL only: no functions, no quoted ';')."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [statement.strip() for statement in "\n".join(lines).split(";\n") if statement.strip().rstrip(";")]

@@ -1,0 +1,1 @@
+"""What every recount function ships with: contracts, settings, recompute and stores."""

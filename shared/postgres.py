@@ -1,0 +1,129 @@
+"""PostgreSQL adapter: owns the pg8000 connection and turns its errors into domain errors."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from shared.errors import BusyError, PermanentError, TransientError
+
+Row = dict[str, Any]
+
+# SQLSTATEs where the same statement may well succeed later.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300", "53400"}
+_TRANSIENT_CLASSES = {"08", "53", "58"}
+
+
+def classify_database_error(error: BaseException) -> TransientError | PermanentError:
+    """Map a driver error to a domain error with a one-line message."""
+    if isinstance(error, DatabaseError) and error.args and isinstance(error.args[0], dict):
+        fields: dict[str, str] = error.args[0]
+        code = fields.get("C", "")
+        message = f"postgres {code}: {' '.join(fields.get('M', '').split())}"
+        if code == "55P03":
+            return BusyError(message)
+        if code in _TRANSIENT_SQLSTATES or code[:2] in _TRANSIENT_CLASSES:
+            return TransientError(message)
+        return PermanentError(message)
+    return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
+
+
+def _ssl_context(sslmode: str | None) -> ssl.SSLContext | None:
+    if sslmode in (None, "", "disable", "allow", "prefer"):
+        return None
+    context = ssl.create_default_context()
+    if sslmode == "require":  # libpq's meaning: encrypt, do not verify the server
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif sslmode == "verify-ca":
+        context.check_hostname = False
+    elif sslmode != "verify-full":
+        raise PermanentError(f"unsupported sslmode {sslmode!r}")
+    return context
+
+
+def connection_kwargs(url: str, *, connect_timeout_s: float) -> dict[str, Any]:
+    """pg8000 keyword arguments from a postgresql:// URL (sslmode and application_name honoured)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise PermanentError("DATABASE_URL must start with postgresql://")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return {
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password) if parts.password else None,
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "database": unquote(parts.path.lstrip("/")) or None,
+        "ssl_context": _ssl_context(query.get("sslmode")),
+        "timeout": connect_timeout_s,
+        "application_name": query.get("application_name", "recount"),
+    }
+
+
+class PostgresDatabase:
+    """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it."""
+
+    def __init__(self, url: str, *, statement_timeout_ms: int = 15_000, lock_timeout_ms: int = 2_000,
+                 connect_timeout_s: float = 5.0) -> None:
+        self._kwargs = connection_kwargs(url, connect_timeout_s=connect_timeout_s)
+        self._session = {"statement_timeout": str(statement_timeout_ms), "lock_timeout": str(lock_timeout_ms),
+                         "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000))}
+        self._connection: pg8000.native.Connection | None = None
+        self.round_trips = 0
+
+    def _connect(self) -> pg8000.native.Connection:
+        if self._connection is None:
+            try:
+                self._connection = pg8000.native.Connection(**self._kwargs, startup_params=self._session)
+            except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
+                raise classify_database_error(error) from error
+        return self._connection
+
+    def run(self, sql: str, **params: Any) -> list[Row]:
+        """Run one statement (one round trip) and return its rows as dicts."""
+        connection = self._connect()
+        self.round_trips += 1
+        try:
+            rows = connection.run(sql, **params)
+        except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
+            domain_error = classify_database_error(error)
+            if not isinstance(error, DatabaseError):
+                self.discard()  # the socket is in an unknown state: never reuse it
+            raise domain_error from error
+        columns = [column["name"] for column in (connection.columns or [])]
+        return [dict(zip(columns, row, strict=True)) for row in rows or []]
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresDatabase]:
+        """BEGIN ... COMMIT, or ROLLBACK on any error (a failed rollback discards the connection)."""
+        self.run("BEGIN")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.run("COMMIT")
+
+    def rollback(self) -> None:
+        if self._connection is None:
+            return
+        try:
+            self._connection.run("ROLLBACK")
+        except (InterfaceError, DatabaseError, OSError):
+            self.discard()
+
+    def discard(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Closing a broken socket may fail; it is gone either way.
+            with contextlib.suppress(InterfaceError, DatabaseError, OSError):
+                connection.close()
+
+    close = discard

@@ -1,0 +1,181 @@
+-- Inbox counts of one workspace (DESIGN section 2). Parameters are named (:name); pg8000 binds them.
+
+-- name: lock_and_read_marker
+-- Begin a recompute: take the workspace's lock for this job (released at commit or rollback, so it
+-- dies with its holder) and read the dirty marker's generation, which keys the idempotency record.
+SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
+       d.xmin::text AS generation,
+       d."dirtyAt" AS dirty_at
+FROM (SELECT 1) AS one
+LEFT JOIN "InboxCountsDirty" d ON d."clientId" = :client_id;
+
+-- name: recompute
+-- One statement, one snapshot: read the marker, count every non-snoozed lead once for the global
+-- row and every setter row (GROUPING SETS), write only what the workspace needs, prune setters
+-- without leads, and clear the marker only if it is still the version this snapshot read
+-- (compare-and-delete on xmin: a mark that lands meanwhile, even in the same millisecond, survives).
+WITH params AS (
+    SELECT CAST(:client_id AS text) AS client_id,
+           coalesce(CAST(:now AS timestamp(3)),
+                    date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')) AS now,
+           date_trunc('milliseconds', clock_timestamp() AT TIME ZONE 'UTC') AS clock
+),
+workspace AS (
+    SELECT EXISTS (SELECT 1 FROM "Client" c, params p WHERE c.id = p.client_id) AS present
+),
+marker AS (
+    SELECT d.xmin AS generation, d."dirtyAt" AS dirty_at
+    FROM "InboxCountsDirty" d, params p
+    WHERE d."clientId" = p.client_id
+),
+leads AS (
+    SELECT l.id,
+           l.status,
+           l."lastInboundAt" AS last_inbound,
+           coalesce(l."lastZrgOutboundAt", l."lastOutboundAt", 'epoch'::timestamp) AS last_out,
+           l.status NOT IN ('blacklisted', 'unqualified') AS open,
+           coalesce(l."sentimentTag" IN ('Meeting Booked', 'Meeting Requested', 'Call Requested',
+                                         'Information Requested', 'Positive', 'Interested', 'Follow Up'),
+                    false) AS attention,
+           nullif(btrim(l."assignedToUserId", E' \t\n\r\f\v'), '') AS setter
+    FROM "Lead" l, params p
+    WHERE l."clientId" = p.client_id
+      AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= p.now)
+),
+review AS (
+    SELECT DISTINCT d."leadId" AS lead_id
+    FROM "AIDraft" d
+    JOIN leads l ON l.id = d."leadId"
+    WHERE d.status = 'pending' AND d."autoSendAction" = 'needs_review'
+),
+ai_sent AS (
+    SELECT DISTINCT m."leadId" AS lead_id
+    FROM "Message" m
+    JOIN leads l ON l.id = m."leadId"
+    WHERE m.direction = 'outbound' AND m.source = 'zrg' AND m.channel = 'email'
+      AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
+),
+counted AS (
+    SELECT grouping(l.setter) = 1 AS is_global,
+           l.setter,
+           count(*)::int AS total,
+           count(*) FILTER (WHERE l.open)::int AS total_non_blacklisted,
+           count(*) FILTER (WHERE l.status = 'needs_repair')::int AS needs_repair,
+           count(*) FILTER (WHERE l.last_inbound > l.last_out)::int AS all_responses,
+           count(*) FILTER (WHERE l.attention AND l.open AND l.last_inbound > l.last_out)::int
+               AS requires_attention,
+           count(*) FILTER (WHERE l.attention AND l.open AND l.last_out >= l.last_inbound)::int
+               AS previously_required_attention,
+           count(r.lead_id)::int AS ai_review,
+           count(s.lead_id)::int AS ai_sent
+    FROM leads l
+    LEFT JOIN review r ON r.lead_id = l.id
+    LEFT JOIN ai_sent s ON s.lead_id = l.id
+    GROUP BY GROUPING SETS ((), (l.setter))
+),
+fresh AS (
+    SELECT c.is_global,
+           CASE WHEN c.is_global THEN '00000000-0000-0000-0000-000000000000' ELSE c.setter END AS scope_user_id,
+           c.total, c.total_non_blacklisted, c.needs_repair, c.all_responses, c.requires_attention,
+           c.previously_required_attention, c.ai_review, c.ai_sent,
+           greatest(0, c.total_non_blacklisted - c.requires_attention) AS awaiting_reply
+    FROM counted c, workspace w
+    WHERE w.present AND (c.is_global OR c.setter IS NOT NULL)
+),
+old AS (
+    SELECT ic.*
+    FROM "InboxCounts" ic, params p
+    WHERE ic."clientId" = p.client_id
+),
+changes AS (
+    SELECT count(*) AS n
+    FROM fresh f
+    FULL JOIN old o ON o."isGlobal" = f.is_global AND o."scopeUserId" = f.scope_user_id
+    WHERE f.is_global IS NULL OR o.id IS NULL
+       OR (o.total, o."totalNonBlacklisted", o."needsRepair", o."allResponses", o."requiresAttention",
+           o."previouslyRequiredAttention", o."aiReview", o."aiSent", o."awaitingReply")
+          IS DISTINCT FROM
+          (f.total, f.total_non_blacklisted, f.needs_repair, f.all_responses, f.requires_attention,
+           f.previously_required_attention, f.ai_review, f.ai_sent, f.awaiting_reply)
+),
+stamp AS (
+    -- The global row's updatedAt is the workspace's change stamp: strictly increasing per effective
+    -- change, so the version bump can be made idempotent on it.
+    SELECT c.n > 0 AS changed,
+           CASE WHEN c.n > 0
+                THEN greatest(p.clock, (SELECT o."updatedAt" + interval '1 millisecond' FROM old o WHERE o."isGlobal"))
+                ELSE (SELECT o."updatedAt" FROM old o WHERE o."isGlobal")
+           END AS change_stamp
+    FROM changes c, params p
+),
+upserted AS (
+    INSERT INTO "InboxCounts" AS ic (
+        id, "clientId", "isGlobal", "scopeUserId", total, "totalNonBlacklisted", "needsRepair",
+        "allResponses", "requiresAttention", "previouslyRequiredAttention", "aiReview", "aiSent",
+        "awaitingReply", "computedAt", "updatedAt")
+    SELECT gen_random_uuid()::text, p.client_id, f.is_global, f.scope_user_id, f.total,
+           f.total_non_blacklisted, f.needs_repair, f.all_responses, f.requires_attention,
+           f.previously_required_attention, f.ai_review, f.ai_sent, f.awaiting_reply, p.now, s.change_stamp
+    FROM fresh f, params p, stamp s
+    ON CONFLICT ("clientId", "isGlobal", "scopeUserId") DO UPDATE SET
+        total = excluded.total,
+        "totalNonBlacklisted" = excluded."totalNonBlacklisted",
+        "needsRepair" = excluded."needsRepair",
+        "allResponses" = excluded."allResponses",
+        "requiresAttention" = excluded."requiresAttention",
+        "previouslyRequiredAttention" = excluded."previouslyRequiredAttention",
+        "aiReview" = excluded."aiReview",
+        "aiSent" = excluded."aiSent",
+        "awaitingReply" = excluded."awaitingReply",
+        "computedAt" = excluded."computedAt",
+        "updatedAt" = CASE
+            WHEN ic."isGlobal"
+              OR (ic.total, ic."totalNonBlacklisted", ic."needsRepair", ic."allResponses",
+                  ic."requiresAttention", ic."previouslyRequiredAttention", ic."aiReview", ic."aiSent",
+                  ic."awaitingReply")
+                 IS DISTINCT FROM
+                 (excluded.total, excluded."totalNonBlacklisted", excluded."needsRepair",
+                  excluded."allResponses", excluded."requiresAttention",
+                  excluded."previouslyRequiredAttention", excluded."aiReview", excluded."aiSent",
+                  excluded."awaitingReply")
+            THEN excluded."updatedAt"
+            ELSE ic."updatedAt"
+        END
+    RETURNING 1
+),
+pruned AS (
+    DELETE FROM "InboxCounts" ic
+    USING params p
+    WHERE ic."clientId" = p.client_id
+      AND NOT ic."isGlobal"
+      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE NOT f.is_global AND f.scope_user_id = ic."scopeUserId")
+    RETURNING 1
+),
+cleared AS (
+    DELETE FROM "InboxCountsDirty" d
+    USING marker m, params p
+    WHERE d."clientId" = p.client_id AND d.xmin = m.generation
+    RETURNING 1
+)
+SELECT w.present AS workspace_exists,
+       (SELECT count(*) FROM upserted)::int AS rows_written,
+       (SELECT count(*) FROM pruned)::int AS rows_deleted,
+       s.changed,
+       s.change_stamp,
+       (SELECT m.generation::text FROM marker m) AS generation,
+       (SELECT m.dirty_at FROM marker m) AS dirty_at,
+       EXISTS (SELECT 1 FROM cleared) AS marker_cleared,
+       p.now AS computed_at
+FROM stamp s, params p, workspace w;
+
+-- name: read_counts
+-- The materialized rows of one workspace, global row first.
+SELECT "isGlobal" AS is_global, "scopeUserId" AS scope_user_id, total,
+       "totalNonBlacklisted" AS total_non_blacklisted, "needsRepair" AS needs_repair,
+       "allResponses" AS all_responses, "requiresAttention" AS requires_attention,
+       "previouslyRequiredAttention" AS previously_required_attention, "aiReview" AS ai_review,
+       "aiSent" AS ai_sent, "awaitingReply" AS awaiting_reply, "computedAt" AS computed_at,
+       "updatedAt" AS updated_at
+FROM "InboxCounts"
+WHERE "clientId" = :client_id
+ORDER BY "isGlobal" DESC, "scopeUserId";

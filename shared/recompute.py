@@ -1,0 +1,154 @@
+"""Recompute one workspace: lock, compute and write in one snapshot, commit, then publish the version.
+
+The same path serves the Lambda functions and the operator CLI. A recompute is split in two so the
+caller can decide between them (the functions key idempotency on the generation read under the lock):
+
+    lease = recompute.begin(client_id)    # BEGIN; take the workspace lock; read the dirty generation
+    outcome = recompute.finish(lease)     # one statement computes and writes; COMMIT; bump + status
+    recompute.abandon(lease)              # or ROLLBACK, releasing the lock, having done nothing
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from shared.errors import BusyError, RecountError
+from shared.keys import JobName
+from shared.postgres import PostgresDatabase
+from shared.redis_store import RedisStore
+from shared.settings import RecomputeSettings
+from shared.sql_queries import query
+from shared.status import JobContext, JobStatus, StatusBlob
+
+# Advisory lock classes: one per job type, so inbox and analytics recomputes of a workspace never wait
+# on each other.
+LOCK_CLASS = {JobName.INBOX_COUNTS: 7301, JobName.ANALYTICS_AGGREGATES: 7302}
+_QUERY_FILE = {JobName.INBOX_COUNTS: "inbox_counts", JobName.ANALYTICS_AGGREGATES: "analytics_aggregates"}
+_LOCK_QUERY = {JobName.INBOX_COUNTS: "lock_and_read_marker", JobName.ANALYTICS_AGGREGATES: "lock"}
+
+
+@dataclass
+class Lease:
+    """An open transaction holding one workspace's lock for one job."""
+
+    job: JobName
+    client_id: str
+    generation: str | None
+    dirty_at: datetime | None
+    status: StatusBlob
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class RecomputeOutcome:
+    """What one recompute did, for the status blob, the logs and the metrics."""
+
+    job: JobName
+    client_id: str
+    workspace_exists: bool
+    rows_written: int
+    rows_deleted: int
+    changed: bool
+    change_stamp: str | None
+    generation: str | None
+    dirty_at: datetime | None
+    marker_cleared: bool
+    computed_at: datetime
+    version: int
+    duration_ms: int
+
+
+class Recompute:
+    """The recompute of one job type over its stores."""
+
+    def __init__(self, job: JobName, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings,
+                 *, now: datetime | None = None, today: date | None = None) -> None:
+        self.job = job
+        self.db = db
+        self.cache = cache
+        self.settings = settings
+        self._now = now  # a fixed instant for tests; None means the database's clock
+        self._today = today
+
+    def begin(self, client_id: str, context: JobContext) -> Lease:
+        """Open the transaction and take the lock; raise BusyError if another recompute holds it."""
+        started = time.perf_counter()
+        status = StatusBlob.start(self.job, client_id, context, datetime.now(UTC))
+        self.db.run("BEGIN")
+        try:
+            row = self.db.run(query(_QUERY_FILE[self.job], _LOCK_QUERY[self.job]),
+                              lock_class=LOCK_CLASS[self.job], client_id=client_id)[0]
+            if not row["locked"]:
+                # Not a failure: the holder's status blob stays as it is, and the caller retries later.
+                raise BusyError(f"{self.job.value} of {client_id} is already being recomputed")
+            self.cache.write_status(status)
+        except BaseException:
+            self.db.rollback()
+            raise
+        return Lease(self.job, client_id, row["generation"], row["dirty_at"], status, started)
+
+    def finish(self, lease: Lease) -> RecomputeOutcome:
+        """Compute and write in one statement, commit, then bump the version and write the status."""
+        try:
+            row = self.db.run(query(_QUERY_FILE[self.job], "recompute"), **self._parameters(lease.client_id))[0]
+            self.db.run("COMMIT")
+        except BaseException:
+            self.db.rollback()
+            raise
+        stamp = _stamp_text(row["change_stamp"])
+        duration_ms = int((time.perf_counter() - lease.started) * 1000)
+        final = lease.status.finish(
+            JobStatus.SUCCEEDED if row["workspace_exists"] else JobStatus.SKIPPED,
+            changed=row["changed"], rowsWritten=row["rows_written"], changeStamp=stamp,
+            reason=None if row["workspace_exists"] else "no such workspace")
+        version = self.cache.publish(final, stamp)
+        return RecomputeOutcome(
+            job=self.job, client_id=lease.client_id, workspace_exists=row["workspace_exists"],
+            rows_written=row["rows_written"], rows_deleted=row["rows_deleted"], changed=row["changed"],
+            change_stamp=stamp, generation=row["generation"], dirty_at=row["dirty_at"],
+            marker_cleared=row["marker_cleared"], computed_at=row["computed_at"], version=version,
+            duration_ms=duration_ms)
+
+    def abandon(self, lease: Lease) -> None:
+        self.db.rollback()
+
+    def fail(self, lease_or_status: Lease | StatusBlob, error: BaseException) -> None:
+        """Record a failed attempt in the status blob (best effort: Redis may be what failed)."""
+        status = lease_or_status.status if isinstance(lease_or_status, Lease) else lease_or_status
+        # The caller reports the original error; a status we cannot write is not a second one.
+        with contextlib.suppress(RecountError):
+            self.cache.write_status(status.finish(JobStatus.FAILED, lastError=_one_line(error)))
+
+    def run(self, client_id: str, context: JobContext) -> RecomputeOutcome:
+        """begin + finish, recording a failure in the status blob before re-raising it."""
+        status = StatusBlob.start(self.job, client_id, context, datetime.now(UTC))
+        try:
+            lease = self.begin(client_id, context)
+        except BusyError:
+            raise
+        except RecountError as error:
+            self.fail(status, error)
+            raise
+        try:
+            return self.finish(lease)
+        except RecountError as error:
+            self.fail(lease, error)
+            raise
+
+    def _parameters(self, client_id: str) -> dict[str, Any]:
+        if self.job is JobName.INBOX_COUNTS:
+            return {"client_id": client_id, "now": self._now}
+        return {"client_id": client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
+
+
+def _stamp_text(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") if value is not None else None
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:500]

@@ -1,0 +1,88 @@
+"""Redis adapter: cache versions and status blobs; owns the redis client and translates its errors."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis
+from redis.exceptions import RedisError, ResponseError
+
+from shared.errors import PermanentError, TransientError
+from shared.keys import JobName, applied_stamp_key, status_key, version_key
+from shared.status import StatusBlob
+
+# INCR the version only if the committed change stamp is not the one it already stands for, then write
+# the final status blob carrying that version: one round trip, and a retried bump never bumps twice.
+_PUBLISH_LUA = """
+local version
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  version = tonumber(redis.call('GET', KEYS[1]) or '0')
+else
+  version = redis.call('INCR', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+local blob = cjson.decode(ARGV[2])
+blob['version'] = version
+redis.call('SET', KEYS[3], cjson.encode(blob), 'EX', tonumber(ARGV[3]))
+return version
+"""
+
+
+def classify_redis_error(error: RedisError) -> TransientError | PermanentError:
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, ResponseError) and not message.startswith(("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")):
+        return PermanentError(f"redis: {message}")
+    return TransientError(f"redis unavailable: {message}")
+
+
+class RedisStore:
+    """One lazily created client (its pool reconnects by itself); short timeouts, TLS with rediss://."""
+
+    def __init__(self, url: str, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._status_ttl_seconds = status_ttl_seconds
+        self._client: redis.Redis | None = None
+        self.round_trips = 0
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(
+                self._url, socket_timeout=self._timeout_s, socket_connect_timeout=self._timeout_s,
+                health_check_interval=30, decode_responses=True)
+        return self._client
+
+    def _call(self, operation: str, *args: Any) -> Any:
+        self.round_trips += 1
+        try:
+            return getattr(self.client, operation)(*args)
+        except RedisError as error:
+            raise classify_redis_error(error) from error
+
+    def write_status(self, blob: StatusBlob) -> None:
+        self._call("set", status_key(blob.jobName, blob.clientId), blob.model_dump_json(), self._status_ttl_seconds)
+
+    def publish(self, blob: StatusBlob, change_stamp: str | None) -> int:
+        """Bump the version if `change_stamp` is new, write the final status with it; return the version."""
+        if change_stamp is None:  # nothing was ever materialized (no such workspace): no version to move
+            self.write_status(blob)
+            return self.read_version(blob.jobName, blob.clientId)
+        keys = (version_key(blob.jobName, blob.clientId), applied_stamp_key(blob.jobName, blob.clientId),
+                status_key(blob.jobName, blob.clientId))
+        version = self._call("eval", _PUBLISH_LUA, len(keys), *keys, change_stamp,
+                             blob.model_dump_json(exclude_none=True), self._status_ttl_seconds)
+        return int(version)
+
+    def read_version(self, job: JobName, client_id: str) -> int:
+        value = self._call("get", version_key(job, client_id))
+        return int(value) if value is not None else 0
+
+    def read_status(self, job: JobName, client_id: str) -> StatusBlob | None:
+        value = self._call("get", status_key(job, client_id))
+        return StatusBlob.model_validate_json(cast(str, value)) if value is not None else None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

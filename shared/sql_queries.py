@@ -1,0 +1,27 @@
+"""Named, parameterized SQL blocks kept in `shared/queries/*.sql`, read once."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+QUERIES_DIR = Path(__file__).with_name("queries")
+_NAME_RE = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+
+
+@cache
+def load_queries(file_stem: str) -> dict[str, str]:
+    """Every `-- name: x` block of queries/<file_stem>.sql, keyed by name."""
+    text = (QUERIES_DIR / f"{file_stem}.sql").read_text(encoding="utf-8")
+    parts = _NAME_RE.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} defined twice in {file_stem}.sql")
+        queries[name] = body.strip()
+    return queries
+
+
+def query(file_stem: str, name: str) -> str:
+    return load_queries(file_stem)[name]

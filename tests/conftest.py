@@ -1,0 +1,86 @@
+"""Shared fixtures: an isolated PostgreSQL database per test run and a Redis database emptied per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from recount.migrations import migrate
+from shared.postgres import PostgresDatabase
+from shared.redis_store import RedisStore
+from shared.settings import RecomputeSettings
+from tests.builders import Workspace
+
+ADMIN_DATABASE_URL = os.environ.get("RECOUNT_TEST_ADMIN_DATABASE_URL",
+                                    "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("RECOUNT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database created for this run, migrated, and dropped at the end."""
+    name = f"recount_test_{uuid.uuid4().hex[:12]}"
+    admin = PostgresDatabase(ADMIN_DATABASE_URL)
+    admin.run(f'CREATE DATABASE "{name}"')
+    base, _, _ = ADMIN_DATABASE_URL.rpartition("/")
+    url = f"{base}/{name}"
+    db = PostgresDatabase(url)
+    migrate(db)
+    db.close()
+    yield url
+    admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[PostgresDatabase]:
+    """A connection to an empty schema."""
+    database = PostgresDatabase(database_url)
+    database.run(f"TRUNCATE {APP_TABLES} CASCADE")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def other_db(database_url: str) -> Iterator[PostgresDatabase]:
+    """A second connection, for races."""
+    database = PostgresDatabase(database_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    client.close()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+def cache(redis_url: str) -> Iterator[RedisStore]:
+    store = RedisStore(redis_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings() -> RecomputeSettings:
+    return RecomputeSettings(ANALYTICS_WINDOW_DAYS=30, ANALYTICS_AGGREGATES_ENABLED=True, STATUS_TTL_SECONDS=3600)
+
+
+@pytest.fixture
+def workspace(db: PostgresDatabase) -> Workspace:
+    return Workspace.create(db)
