@@ -82,6 +82,9 @@ def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool
             raise RecountError("analytics aggregates are disabled: set ANALYTICS_AGGREGATES_ENABLED=true")
         store_settings = StoreSettings()
         db, cache = open_database(store_settings), open_cache(store_settings, recompute_settings)
+        # Reach both stores before anything is written: an unreachable one leaves no trace at all.
+        db.run("SELECT 1")
+        cache.ping()
         recompute = Recompute(job, db, cache, recompute_settings)
         request_id = f"cli-{uuid.uuid4()}"
         try:

@@ -8,7 +8,9 @@ from shared.postgres import PostgresDatabase
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # The app's tables exist in production; recount owns only what these files create.
-RECOUNT_OWNED = ("002_analytics_daily_aggregates.sql",)
+RECOUNT_OWNED = ("002_analytics_daily_aggregates.sql", "003_recount_indexes.sql")
+# A file that starts with this line runs statement by statement outside a transaction (CONCURRENTLY).
+NO_TRANSACTION = "-- recount: no-transaction"
 _MIGRATION_LOCK = 7300
 
 
@@ -21,10 +23,19 @@ def migrate(db: PostgresDatabase, *, recount_only: bool = False) -> list[str]:
     """Apply every file in order; return their names."""
     applied = []
     for path in migration_files(recount_only=recount_only):
-        with db.transaction():
-            db.run("SELECT pg_advisory_xact_lock(:lock_class)", lock_class=_MIGRATION_LOCK)
-            for statement in _statements(path.read_text(encoding="utf-8")):
-                db.run(statement)
+        text = path.read_text(encoding="utf-8")
+        if text.startswith(NO_TRANSACTION):
+            db.run("SELECT pg_advisory_lock(:lock_class)", lock_class=_MIGRATION_LOCK)
+            try:
+                for statement in _statements(text):
+                    db.run(statement)
+            finally:
+                db.run("SELECT pg_advisory_unlock(:lock_class)", lock_class=_MIGRATION_LOCK)
+        else:
+            with db.transaction():
+                db.run("SELECT pg_advisory_xact_lock(:lock_class)", lock_class=_MIGRATION_LOCK)
+                for statement in _statements(text):
+                    db.run(statement)
         applied.append(path.name)
     return applied
 

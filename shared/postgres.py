@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,9 +36,11 @@ def classify_database_error(error: BaseException) -> TransientError | PermanentE
     return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
 
 
-def _ssl_context(sslmode: str | None) -> ssl.SSLContext | None:
-    if sslmode in (None, "", "disable", "allow", "prefer"):
-        return None
+def _ssl_context(sslmode: str | None) -> ssl.SSLContext | bool | None:
+    if sslmode == "disable":
+        return False
+    if sslmode in (None, "", "allow", "prefer"):
+        return None  # pg8000: try TLS without verification, fall back to plain (libpq's "prefer")
     context = ssl.create_default_context()
     if sslmode == "require":  # libpq's meaning: encrypt, do not verify the server
         context.check_hostname = False
@@ -49,7 +52,7 @@ def _ssl_context(sslmode: str | None) -> ssl.SSLContext | None:
     return context
 
 
-def connection_kwargs(url: str, *, connect_timeout_s: float) -> dict[str, Any]:
+def connection_kwargs(url: str) -> dict[str, Any]:
     """pg8000 keyword arguments from a postgresql:// URL (sslmode and application_name honoured)."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
@@ -62,7 +65,6 @@ def connection_kwargs(url: str, *, connect_timeout_s: float) -> dict[str, Any]:
         "port": parts.port or 5432,
         "database": unquote(parts.path.lstrip("/")) or None,
         "ssl_context": _ssl_context(query.get("sslmode")),
-        "timeout": connect_timeout_s,
         "application_name": query.get("application_name", "recount"),
     }
 
@@ -72,7 +74,10 @@ class PostgresDatabase:
 
     def __init__(self, url: str, *, statement_timeout_ms: int = 15_000, lock_timeout_ms: int = 2_000,
                  connect_timeout_s: float = 5.0) -> None:
-        self._kwargs = connection_kwargs(url, connect_timeout_s=connect_timeout_s)
+        self._kwargs = connection_kwargs(url)
+        self._connect_timeout_s = connect_timeout_s
+        # Every socket read must outlast the slowest statement allowed; the server cancels it first.
+        self._read_timeout_s = connect_timeout_s + statement_timeout_ms / 1000
         self._session = {"statement_timeout": str(statement_timeout_ms), "lock_timeout": str(lock_timeout_ms),
                          "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000))}
         self._connection: pg8000.native.Connection | None = None
@@ -81,8 +86,16 @@ class PostgresDatabase:
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
             try:
-                self._connection = pg8000.native.Connection(**self._kwargs, startup_params=self._session)
+                sock = socket.create_connection((self._kwargs["host"], self._kwargs["port"]),
+                                                timeout=self._connect_timeout_s)
+            except OSError as error:
+                raise TransientError(f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
+                                     f"{self._kwargs['port']} ({' '.join(str(error).split())})") from error
+            sock.settimeout(self._read_timeout_s)
+            try:
+                self._connection = pg8000.native.Connection(**self._kwargs, sock=sock, startup_params=self._session)
             except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
+                sock.close()
                 raise classify_database_error(error) from error
         return self._connection
 

@@ -11,11 +11,16 @@ from shared.errors import PermanentError, TransientError
 from shared.keys import JobName, applied_stamp_key, status_key, version_key
 from shared.status import StatusBlob
 
-# INCR the version only if the committed change stamp is not the one it already stands for, then write
-# the final status blob carrying that version: one round trip, and a retried bump never bumps twice.
+# INCR the version only if the committed change stamp is newer than the one it already stands for, then
+# write the final status blob carrying that version: one round trip; a retried bump never bumps twice,
+# and a publish that arrives late (older stamp) neither bumps nor overwrites a newer status.
+# Stamps are fixed-width ISO-8601 UTC strings, so string order is time order.
 _PUBLISH_LUA = """
+local applied = redis.call('GET', KEYS[2])
 local version
-if redis.call('GET', KEYS[2]) == ARGV[1] then
+if applied and ARGV[1] < applied then
+  return tonumber(redis.call('GET', KEYS[1]) or '0')
+elseif applied == ARGV[1] then
   version = tonumber(redis.call('GET', KEYS[1]) or '0')
 else
   version = redis.call('INCR', KEYS[1])
@@ -59,6 +64,9 @@ class RedisStore:
             return getattr(self.client, operation)(*args)
         except RedisError as error:
             raise classify_redis_error(error) from error
+
+    def ping(self) -> None:
+        self._call("ping")
 
     def write_status(self, blob: StatusBlob) -> None:
         self._call("set", status_key(blob.jobName, blob.clientId), blob.model_dump_json(), self._status_ttl_seconds)

@@ -1,33 +1,115 @@
-"""One pydantic model of the environment, validated at start; the names here are the contract."""
+"""One pydantic model of the environment per concern, validated at start.
+
+The variable names are defined once, in `EnvVar`; the stack, the local runtime, the CLI and the tests
+import them from here.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EnvVar(StrEnum):
+    DATABASE_URL = "DATABASE_URL"
+    DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"
+    REDIS_URL = "REDIS_URL"
+    REDIS_SECRET_ARN = "REDIS_SECRET_ARN"
+    STATEMENT_TIMEOUT_MS = "STATEMENT_TIMEOUT_MS"
+    LOCK_TIMEOUT_MS = "LOCK_TIMEOUT_MS"
+    CONNECT_TIMEOUT_SECONDS = "CONNECT_TIMEOUT_SECONDS"
+    ANALYTICS_WINDOW_DAYS = "ANALYTICS_WINDOW_DAYS"
+    ANALYTICS_AGGREGATES_ENABLED = "ANALYTICS_AGGREGATES_ENABLED"
+    STATUS_TTL_SECONDS = "STATUS_TTL_SECONDS"
+    IDEMPOTENCY_TABLE_NAME = "IDEMPOTENCY_TABLE_NAME"
+    IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
+    COUNTS_QUEUE_URL = "COUNTS_QUEUE_URL"
+    COUNTS_HIGH_QUEUE_URL = "COUNTS_HIGH_QUEUE_URL"
+    ANALYTICS_QUEUE_URL = "ANALYTICS_QUEUE_URL"
+    DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+    MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
+    BACKOFF_BASE_SECONDS = "BACKOFF_BASE_SECONDS"
+    BACKOFF_MAX_SECONDS = "BACKOFF_MAX_SECONDS"
+    BUSY_DELAY_SECONDS = "BUSY_DELAY_SECONDS"
+    TIME_BUDGET_MARGIN_MS = "TIME_BUDGET_MARGIN_MS"
+    SWEEP_PAGE_SIZE = "SWEEP_PAGE_SIZE"
+    SWEEP_MAX_WORKSPACES = "SWEEP_MAX_WORKSPACES"
+    SWEEP_MIN_AGE_SECONDS = "SWEEP_MIN_AGE_SECONDS"
+    SWEEP_SNOOZE_LOOKBACK_HOURS = "SWEEP_SNOOZE_LOOKBACK_HOURS"
+    AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+
+
+_CONFIG = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
 
 class StoreSettings(BaseSettings):
     """Where PostgreSQL and Redis are and how long recount waits for them."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = _CONFIG
 
-    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
-    redis_url: SecretStr | None = Field(None, alias="REDIS_URL")
-    statement_timeout_ms: int = Field(15_000, alias="STATEMENT_TIMEOUT_MS", ge=100, le=600_000)
-    lock_timeout_ms: int = Field(2_000, alias="LOCK_TIMEOUT_MS", ge=10, le=60_000)
-    connect_timeout_s: float = Field(5.0, alias="CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    database_url: SecretStr | None = Field(None, alias=EnvVar.DATABASE_URL)
+    database_secret_arn: str | None = Field(None, alias=EnvVar.DATABASE_SECRET_ARN)
+    redis_url: SecretStr | None = Field(None, alias=EnvVar.REDIS_URL)
+    redis_secret_arn: str | None = Field(None, alias=EnvVar.REDIS_SECRET_ARN)
+    statement_timeout_ms: int = Field(15_000, alias=EnvVar.STATEMENT_TIMEOUT_MS, ge=100, le=600_000)
+    lock_timeout_ms: int = Field(2_000, alias=EnvVar.LOCK_TIMEOUT_MS, ge=10, le=60_000)
+    connect_timeout_s: float = Field(5.0, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
 
 
 class RecomputeSettings(BaseSettings):
     """How the recompute jobs behave."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = _CONFIG
 
-    analytics_window_days: int = Field(30, alias="ANALYTICS_WINDOW_DAYS", ge=1, le=400)
-    analytics_aggregates_enabled: bool = Field(False, alias="ANALYTICS_AGGREGATES_ENABLED")
-    status_ttl_seconds: int = Field(86_400, alias="STATUS_TTL_SECONDS", ge=60, le=30 * 86_400)
+    analytics_window_days: int = Field(30, alias=EnvVar.ANALYTICS_WINDOW_DAYS, ge=1, le=400)
+    analytics_aggregates_enabled: bool = Field(False, alias=EnvVar.ANALYTICS_AGGREGATES_ENABLED)
+    status_ttl_seconds: int = Field(86_400, alias=EnvVar.STATUS_TTL_SECONDS, ge=60, le=30 * 86_400)
+
+
+class QueueSettings(BaseSettings):
+    """The queues a function reads from and sends to, and how it retries."""
+
+    model_config = _CONFIG
+
+    counts_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_QUEUE_URL)
+    counts_high_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_QUEUE_URL)
+    analytics_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_QUEUE_URL)
+    dead_letter_queue_url: str | None = Field(None, alias=EnvVar.DEAD_LETTER_QUEUE_URL)
+    max_receive_count: int = Field(5, alias=EnvVar.MAX_RECEIVE_COUNT, ge=1, le=1000)
+    backoff_base_s: float = Field(2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300)
+    backoff_max_s: float = Field(300.0, alias=EnvVar.BACKOFF_MAX_SECONDS, gt=0, le=43_200)
+    busy_delay_s: float = Field(2.0, alias=EnvVar.BUSY_DELAY_SECONDS, ge=0, le=900)
+    time_budget_margin_ms: int = Field(10_000, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000)
+    endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
+
+
+class FunctionSettings(BaseSettings):
+    """What every function needs besides its stores: the idempotency table."""
+
+    model_config = _CONFIG
+
+    idempotency_table_name: str = Field(alias=EnvVar.IDEMPOTENCY_TABLE_NAME, min_length=3)
+    idempotency_ttl_seconds: int = Field(3_600, alias=EnvVar.IDEMPOTENCY_TTL_SECONDS, ge=60, le=7 * 86_400)
+
+
+class SweepSettings(BaseSettings):
+    """How much one sweep looks at."""
+
+    model_config = _CONFIG
+
+    page_size: int = Field(500, alias=EnvVar.SWEEP_PAGE_SIZE, ge=10, le=10_000)
+    max_workspaces: int = Field(10_000, alias=EnvVar.SWEEP_MAX_WORKSPACES, ge=10, le=1_000_000)
+    min_age_s: float = Field(5.0, alias=EnvVar.SWEEP_MIN_AGE_SECONDS, ge=0, le=3_600)
+    snooze_lookback_hours: int = Field(24, alias=EnvVar.SWEEP_SNOOZE_LOOKBACK_HOURS, ge=1, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _pages_fit(self) -> SweepSettings:
+        if self.max_workspaces < self.page_size:
+            raise ValueError("SWEEP_MAX_WORKSPACES must be at least SWEEP_PAGE_SIZE")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -11,9 +11,9 @@ _NAME_RE = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
 
 
 @cache
-def load_queries(file_stem: str) -> dict[str, str]:
-    """Every `-- name: x` block of queries/<file_stem>.sql, keyed by name."""
-    text = (QUERIES_DIR / f"{file_stem}.sql").read_text(encoding="utf-8")
+def load_queries(file_stem: str, directory: Path = QUERIES_DIR) -> dict[str, str]:
+    """Every `-- name: x` block of <directory>/<file_stem>.sql, keyed by name."""
+    text = (directory / f"{file_stem}.sql").read_text(encoding="utf-8")
     parts = _NAME_RE.split(text)
     queries: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -23,5 +23,5 @@ def load_queries(file_stem: str) -> dict[str, str]:
     return queries
 
 
-def query(file_stem: str, name: str) -> str:
-    return load_queries(file_stem)[name]
+def query(file_stem: str, name: str, directory: Path = QUERIES_DIR) -> str:
+    return load_queries(file_stem, directory)[name]

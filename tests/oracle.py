@@ -31,6 +31,11 @@ AGGREGATE_KEYS = ("leadsCreated", "inboundMessages", "outboundMessages", "respon
 Record = Mapping[str, Any]
 
 
+# What JavaScript's String.prototype.trim removes (the app trims setter ids with it).
+JS_WHITESPACE = (" \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+                 "\u2028\u2029\u202f\u205f\u3000\ufeff")
+
+
 def zero_counts() -> dict[str, int]:
     return dict.fromkeys(COUNT_KEYS, 0)
 
@@ -69,7 +74,7 @@ def setter_of(lead: Record) -> str | None:
     value = lead.get("assignedToUserId")
     if value is None:
         return None
-    return value.strip() or None
+    return value.strip(JS_WHITESPACE) or None
 
 
 def inbox_counts(leads: Iterable[Record], drafts: Iterable[Record], messages: Iterable[Record],

@@ -16,17 +16,17 @@ LEFT JOIN "InboxCountsDirty" d ON d."clientId" = :client_id;
 -- (compare-and-delete on xmin: a mark that lands meanwhile, even in the same millisecond, survives).
 WITH params AS (
     SELECT CAST(:client_id AS text) AS client_id,
-           coalesce(CAST(:now AS timestamp(3)),
-                    date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')) AS now,
+           date_trunc('milliseconds', coalesce(CAST(:now AS timestamp),
+                                               statement_timestamp() AT TIME ZONE 'UTC')) AS now,
            date_trunc('milliseconds', clock_timestamp() AT TIME ZONE 'UTC') AS clock
 ),
 workspace AS (
-    SELECT EXISTS (SELECT 1 FROM "Client" c, params p WHERE c.id = p.client_id) AS present
+    SELECT EXISTS (SELECT 1 FROM "Client" c WHERE c.id = :client_id) AS present
 ),
 marker AS (
     SELECT d.xmin AS generation, d."dirtyAt" AS dirty_at
-    FROM "InboxCountsDirty" d, params p
-    WHERE d."clientId" = p.client_id
+    FROM "InboxCountsDirty" d
+    WHERE d."clientId" = :client_id
 ),
 leads AS (
     SELECT l.id,
@@ -37,22 +37,23 @@ leads AS (
            coalesce(l."sentimentTag" IN ('Meeting Booked', 'Meeting Requested', 'Call Requested',
                                          'Information Requested', 'Positive', 'Interested', 'Follow Up'),
                     false) AS attention,
-           nullif(btrim(l."assignedToUserId", E' \t\n\r\f\v'), '') AS setter
+           -- trimmed like JavaScript's String.prototype.trim, which the app uses
+           nullif(btrim(l."assignedToUserId", E' \t\n\r\f\u000b\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'), '') AS setter
     FROM "Lead" l, params p
-    WHERE l."clientId" = p.client_id
+    WHERE l."clientId" = :client_id  -- the bound value, not p.client_id: the planner sees the workspace's size
       AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= p.now)
 ),
 review AS (
     SELECT DISTINCT d."leadId" AS lead_id
     FROM "AIDraft" d
-    JOIN leads l ON l.id = d."leadId"
-    WHERE d.status = 'pending' AND d."autoSendAction" = 'needs_review'
+    JOIN "Lead" l ON l.id = d."leadId"
+    WHERE l."clientId" = :client_id AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
 ),
 ai_sent AS (
     SELECT DISTINCT m."leadId" AS lead_id
     FROM "Message" m
-    JOIN leads l ON l.id = m."leadId"
-    WHERE m.direction = 'outbound' AND m.source = 'zrg' AND m.channel = 'email'
+    JOIN "Lead" l ON l.id = m."leadId"
+    WHERE l."clientId" = :client_id AND m.direction = 'outbound' AND m.source = 'zrg' AND m.channel = 'email'
       AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
 ),
 counted AS (
@@ -84,8 +85,8 @@ fresh AS (
 ),
 old AS (
     SELECT ic.*
-    FROM "InboxCounts" ic, params p
-    WHERE ic."clientId" = p.client_id
+    FROM "InboxCounts" ic
+    WHERE ic."clientId" = :client_id
 ),
 changes AS (
     SELECT count(*) AS n
@@ -145,16 +146,15 @@ upserted AS (
 ),
 pruned AS (
     DELETE FROM "InboxCounts" ic
-    USING params p
-    WHERE ic."clientId" = p.client_id
+    WHERE ic."clientId" = :client_id
       AND NOT ic."isGlobal"
       AND NOT EXISTS (SELECT 1 FROM fresh f WHERE NOT f.is_global AND f.scope_user_id = ic."scopeUserId")
     RETURNING 1
 ),
 cleared AS (
     DELETE FROM "InboxCountsDirty" d
-    USING marker m, params p
-    WHERE d."clientId" = p.client_id AND d.xmin = m.generation
+    USING marker m
+    WHERE d."clientId" = :client_id AND d.xmin = m.generation
     RETURNING 1
 )
 SELECT w.present AS workspace_exists,

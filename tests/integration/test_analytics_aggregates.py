@@ -1,0 +1,184 @@
+"""Analytics daily aggregates (DESIGN section 3) materialized by the real recompute against PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+
+from shared.keys import JobName
+from shared.postgres import PostgresDatabase
+from shared.recompute import Recompute, RecomputeOutcome
+from shared.status import JobContext
+from tests import oracle
+from tests.builders import Workspace, new_id
+
+TODAY = date(2026, 3, 1)
+DAY = timedelta(days=1)
+FIRST = TODAY - 29 * DAY  # 30-day window, today included
+D = TODAY - 3 * DAY  # the busy day of the scenario
+LAST_MS = time(23, 59, 59, 999_000)
+
+
+def at(day: date, clock: time = time(12)) -> datetime:
+    return datetime.combine(day, clock)
+
+
+def expect(**counts: int) -> dict[str, int]:
+    return {**dict.fromkeys(oracle.AGGREGATE_KEYS, 0), **counts}
+
+
+def recompute(db, cache, settings, client_id: str, today: date = TODAY) -> RecomputeOutcome:
+    return Recompute(JobName.ANALYTICS_AGGREGATES, db, cache, settings, today=today).run(
+        client_id, JobContext("req-1", "test"))
+
+
+def stored(db: PostgresDatabase, client_id: str, *, with_computed_at: bool = False) -> dict[date, dict[str, Any]]:
+    columns = ", ".join(f'"{key}"' for key in (*oracle.AGGREGATE_KEYS, *(("computedAt",) if with_computed_at else ())))
+    rows = db.run(f'SELECT day, {columns} FROM "AnalyticsDailyAggregates" WHERE "clientId" = :id ORDER BY day',
+                  id=client_id)
+    return {row.pop("day"): row for row in rows}
+
+
+class Scenario:
+    """Writes leads and messages through the builders and remembers them as oracle records."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws, self.leads, self.messages = ws, [], []
+
+    def lead(self, created: datetime, booked: datetime | None = None) -> str:
+        lead_id = self.ws.lead(createdAt=created, appointmentBookedAt=booked)
+        self.leads.append({"id": lead_id, "createdAt": created, "appointmentBookedAt": booked})
+        return lead_id
+
+    def message(self, lead_id: str, direction: str, sent_at: datetime, sent_by: str | None = None) -> None:
+        self.ws.message(lead_id, direction=direction, sent_by=sent_by, sent_at=sent_at)
+        self.messages.append({"leadId": lead_id, "direction": direction, "sentAt": sent_at, "sentBy": sent_by})
+
+    def oracle(self, today: date = TODAY) -> dict[date, dict[str, int]]:
+        return oracle.analytics_aggregates(self.leads, self.messages, today, 30)
+
+
+def busy_scenario(ws: Workspace) -> Scenario:
+    s = Scenario(ws)
+    a = s.lead(at(D, time(0)), booked=at(D, time(10)))
+    b = s.lead(at(D, LAST_MS))
+    c = s.lead(at(D - DAY, LAST_MS), booked=at(D + DAY, time(9)))
+    s.message(a, "inbound", at(D, time(8)))
+    s.message(a, "inbound", at(D, time(9)))
+    s.message(b, "inbound", at(D, time(0)), sent_by="ai")  # inbound: never an AI-sent message
+    s.message(a, "outbound", at(D, time(10)), sent_by="ai")
+    s.message(a, "outbound", at(D, time(11)), sent_by="ai")
+    s.message(c, "outbound", at(D, time(12)), sent_by="setter")
+    s.message(c, "outbound", at(D, LAST_MS))
+    s.message(c, "inbound", at(D - DAY, LAST_MS))
+    s.message(b, "outbound", at(D + DAY, time(0)), sent_by="ai")
+    return s
+
+
+@pytest.mark.parametrize(("day", "expected"), [
+    pytest.param(D, expect(leadsCreated=2, inboundMessages=3, outboundMessages=4, respondedLeads=2, contactedLeads=2,
+                           meetingsBooked=1, aiSentMessages=2), id="busy_day_every_aggregate"),
+    pytest.param(D - DAY, expect(leadsCreated=1, inboundMessages=1, respondedLeads=1), id="day_before_last_ms"),
+    pytest.param(D + DAY, expect(outboundMessages=1, contactedLeads=1, meetingsBooked=1, aiSentMessages=1),
+                 id="day_after_midnight"),
+    pytest.param(D - 2 * DAY, expect(), id="day_without_activity_is_a_row_of_zeros"),
+    pytest.param(TODAY, expect(), id="today_without_activity_is_a_row_of_zeros"),
+])
+def test_given_activity_when_recomputed_then_each_day_has_exact_aggregates(db, cache, settings, workspace, day,
+                                                                           expected):
+    scenario = busy_scenario(workspace)
+    assert scenario.oracle()[day] == expected  # the oracle agrees with the hand count
+
+    outcome = recompute(db, cache, settings, workspace.id)
+
+    assert outcome.workspace_exists
+    assert outcome.rows_written == 30
+    assert stored(db, workspace.id)[day] == expected
+
+
+def test_given_activity_then_the_whole_window_equals_the_oracle(db, cache, settings, workspace):
+    scenario = busy_scenario(workspace)
+    recompute(db, cache, settings, workspace.id)
+    assert stored(db, workspace.id) == scenario.oracle()
+
+
+@pytest.mark.parametrize(("when", "counted"), [
+    pytest.param(at(FIRST, time(0)), True, id="first_day_midnight_counted"),
+    pytest.param(at(FIRST - DAY, LAST_MS), False, id="day_before_window_not_counted"),
+    pytest.param(at(TODAY, LAST_MS), True, id="today_last_ms_counted"),
+    pytest.param(at(TODAY + DAY, time(0)), False, id="tomorrow_not_counted"),
+])
+def test_window_boundary(db, cache, settings, workspace, when, counted):
+    # Given one lead created, booked and messaging at `when`
+    scenario = Scenario(workspace)
+    lead = scenario.lead(when, booked=when)
+    scenario.message(lead, "inbound", when)
+    scenario.message(lead, "outbound", when, sent_by="ai")
+    # When the window ending TODAY is recomputed
+    recompute(db, cache, settings, workspace.id)
+    # Then exactly the 30 days FIRST..TODAY have rows, and the activity is in them only if inside the window
+    rows = stored(db, workspace.id)
+    assert list(rows) == [FIRST + offset * DAY for offset in range(30)]
+    one = expect(leadsCreated=1, inboundMessages=1, outboundMessages=1, respondedLeads=1, contactedLeads=1,
+                 meetingsBooked=1, aiSentMessages=1)
+    assert [day for day, row in rows.items() if row != expect()] == ([when.date()] if counted else [])
+    if counted:
+        assert rows[when.date()] == one
+    assert rows == scenario.oracle()
+
+
+def test_given_no_activity_then_exactly_window_days_rows_of_zeros(db, cache, settings, workspace):
+    outcome = recompute(db, cache, settings, workspace.id)
+    assert outcome.rows_written == settings.analytics_window_days == 30
+    assert stored(db, workspace.id) == {FIRST + offset * DAY: expect() for offset in range(30)}
+
+
+def test_version_bumps_once_per_change_and_never_on_an_unchanged_rerun(db, cache, settings, workspace, raw_redis):
+    version_key = f"analytics:v1:ver:{workspace.id}"
+    scenario = Scenario(workspace)
+    lead = scenario.lead(at(D))
+
+    first = recompute(db, cache, settings, workspace.id)
+    assert (first.changed, first.version, raw_redis.get(version_key)) == (True, 1, "1")
+
+    rerun = recompute(db, cache, settings, workspace.id)  # nothing changed
+    assert (rerun.changed, rerun.version, raw_redis.get(version_key)) == (False, 1, "1")
+
+    scenario.message(lead, "inbound", at(FIRST - DAY))  # outside the window: no change to the rows
+    outside = recompute(db, cache, settings, workspace.id)
+    assert (outside.changed, outside.version, raw_redis.get(version_key)) == (False, 1, "1")
+
+    scenario.message(lead, "inbound", at(TODAY))
+    changed = recompute(db, cache, settings, workspace.id)
+    assert (changed.changed, changed.version, raw_redis.get(version_key)) == (True, 2, "2")
+    assert stored(db, workspace.id) == scenario.oracle()
+
+    blob = json.loads(raw_redis.get(f"job:v1:{workspace.id}:analytics_aggregates"))
+    assert (blob["status"], blob["version"], blob["changed"]) == ("succeeded", 2, True)
+    assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") is None  # the inbox version is another key
+
+
+def test_rows_of_other_workspaces_are_not_touched(db, cache, settings, workspace, raw_redis):
+    # Given another workspace already recomputed, then changed without being recomputed
+    other = Workspace.create(db)
+    Scenario(other).lead(at(D))
+    recompute(db, cache, settings, other.id)
+    before = stored(db, other.id, with_computed_at=True)
+    Scenario(other).lead(at(TODAY))
+    # When this workspace is recomputed (with a change)
+    Scenario(workspace).lead(at(D))
+    assert recompute(db, cache, settings, workspace.id).changed
+    # Then the other workspace's rows and version are as they were
+    assert stored(db, other.id, with_computed_at=True) == before
+    assert raw_redis.get(f"analytics:v1:ver:{other.id}") == "1"
+
+
+def test_given_unknown_workspace_then_nothing_is_written(db, cache, settings, raw_redis):
+    unknown = new_id()
+    outcome = recompute(db, cache, settings, unknown)
+    assert outcome.workspace_exists is False
+    assert db.run('SELECT count(*) AS n FROM "AnalyticsDailyAggregates"')[0]["n"] == 0
+    assert raw_redis.get(f"analytics:v1:ver:{unknown}") is None

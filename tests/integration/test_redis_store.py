@@ -1,0 +1,41 @@
+"""The version bump against a real Redis: idempotent per change stamp, never moved back by a late publish."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis
+
+from shared.keys import JobName
+from shared.redis_store import RedisStore
+from shared.status import JobContext, JobStatus, StatusBlob
+
+
+def _final(client_id: str, request_id: str) -> StatusBlob:
+    started = StatusBlob.start(JobName.INBOX_COUNTS, client_id, JobContext(request_id, "test"), datetime.now(UTC))
+    return started.finish(JobStatus.SUCCEEDED)
+
+
+def test_a_new_stamp_bumps_once_and_a_repeat_does_not(cache: RedisStore, raw_redis: redis.Redis) -> None:
+    assert cache.publish(_final("acme", "r1"), "2026-11-29T10:00:00.001") == 1
+    assert cache.publish(_final("acme", "r2"), "2026-11-29T10:00:00.001") == 1
+    assert cache.publish(_final("acme", "r3"), "2026-11-29T10:00:00.002") == 2
+    assert raw_redis.get("inbox:v1:ver:acme") == "2"
+    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and status.requestId == "r3" and status.version == 2
+
+
+def test_a_late_publish_of_an_older_stamp_neither_bumps_nor_overwrites(cache: RedisStore) -> None:
+    # Given B's newer stamp published, when A's older commit publishes late, then nothing moves back
+    assert cache.publish(_final("acme", "B"), "2026-11-29T10:00:00.005") == 1
+    assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
+    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and status.requestId == "B"
+    # and B's redelivery, unchanged, does not bump either
+    assert cache.publish(_final("acme", "B-again"), "2026-11-29T10:00:00.005") == 1
+
+
+def test_the_status_blob_has_a_ttl(cache: RedisStore, raw_redis: redis.Redis) -> None:
+    cache.publish(_final("acme", "r1"), "2026-11-29T10:00:00.001")
+    assert 0 < raw_redis.ttl("job:v1:acme:inbox_counts") <= 86_400
+    assert raw_redis.ttl("inbox:v1:ver:acme") == -1  # the version never expires
