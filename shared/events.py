@@ -46,6 +46,9 @@ class WorkspaceEventData(BaseModel):
     requestId: ShortText | None = Field(None, description="Correlation id; defaults to the envelope id.")
     source: SourceName = Field("app", description="Who sent it: webhook, app, manual, sweep, backfill...")
     priority: Priority = Priority.NORMAL
+    dirtyGeneration: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = Field(
+        None, description="Set by the sweeper: the dirty marker generation this recompute serves. A recompute "
+                          "without it runs once per event id; with it, once per generation.")
 
 
 class SweepEventData(BaseModel):
@@ -107,6 +110,7 @@ class AnalyticsAggregatesSweep(_Envelope):
 
 WorkspaceEvent = InboxCountsDirty | InboxCountsRecompute | AnalyticsAggregatesRecompute
 SweepEvent = InboxCountsSweep | AnalyticsAggregatesSweep
+WORKSPACE_EVENTS = (InboxCountsDirty, InboxCountsRecompute, AnalyticsAggregatesRecompute)
 Envelope = Annotated[WorkspaceEvent | SweepEvent, Field(discriminator="name")]
 ENVELOPE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Envelope)
 
@@ -148,12 +152,15 @@ def new_event(
     source: str = "manual",
     priority: Priority = Priority.NORMAL,
     request_id: str | None = None,
+    dirty_generation: str | None = None,
 ) -> Envelope:
     """Build a valid envelope (for the sweeper, the CLI and tests); raises PermanentError if invalid."""
     event_id = str(uuid.uuid4())
     data: dict[str, Any] = {"requestId": request_id or event_id, "source": source}
     if client_id is not None:
         data |= {"clientId": client_id, "priority": priority.value}
+        if dirty_generation is not None:
+            data["dirtyGeneration"] = dirty_generation
     raw = {"name": name.value, "version": SCHEMA_VERSION, "id": event_id,
            "occurredAt": datetime.now(UTC).isoformat(), "data": data}
     return parse_envelope(json.dumps(raw))

@@ -39,6 +39,7 @@ class Lease:
     client_id: str
     generation: str | None
     dirty_at: datetime | None
+    committed_stamp: str | None
     status: StatusBlob
     started: float = field(default_factory=time.perf_counter)
 
@@ -89,7 +90,8 @@ class Recompute:
         except BaseException:
             self.db.rollback()
             raise
-        return Lease(self.job, client_id, row["generation"], row["dirty_at"], status, started)
+        return Lease(self.job, client_id, row["generation"], row["dirty_at"], _stamp_text(row["change_stamp"]),
+                     status, started)
 
     def finish(self, lease: Lease) -> RecomputeOutcome:
         """Compute and write in one statement, commit, then bump the version and write the status."""
@@ -115,6 +117,12 @@ class Recompute:
 
     def abandon(self, lease: Lease) -> None:
         self.db.rollback()
+
+    def skip(self, lease: Lease, reason: str) -> int:
+        """End without recomputing: roll back, then write `skipped` with the reason. The publish still
+        bumps the version if the committed stamp was never published (a run that failed after commit)."""
+        self.db.rollback()
+        return self.cache.publish(lease.status.finish(JobStatus.SKIPPED, reason=reason), lease.committed_stamp)
 
     def fail(self, lease_or_status: Lease | StatusBlob, error: BaseException) -> None:
         """Record a failed attempt in the status blob (best effort: Redis may be what failed)."""

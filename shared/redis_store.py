@@ -8,7 +8,7 @@ import redis
 from redis.exceptions import RedisError, ResponseError
 
 from shared.errors import PermanentError, TransientError
-from shared.keys import JobName, applied_stamp_key, status_key, version_key
+from shared.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
 from shared.status import StatusBlob
 
 # INCR the version only if the committed change stamp is newer than the one it already stands for, then
@@ -89,6 +89,14 @@ class RedisStore:
     def read_status(self, job: JobName, client_id: str) -> StatusBlob | None:
         value = self._call("get", status_key(job, client_id))
         return StatusBlob.model_validate_json(cast(str, value)) if value is not None else None
+
+    def slo_misses(self, limit: int) -> list[str]:
+        """The oldest `limit` members of the analytics SLO-miss set."""
+        return list(self._call("zrange", ANALYTICS_SLO_MISS_KEY, 0, limit - 1))
+
+    def remove_slo_misses(self, members: list[str]) -> None:
+        if members:
+            self._call("zrem", ANALYTICS_SLO_MISS_KEY, *members)
 
     def close(self) -> None:
         if self._client is not None:

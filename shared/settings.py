@@ -29,6 +29,7 @@ class EnvVar(StrEnum):
     COUNTS_QUEUE_URL = "COUNTS_QUEUE_URL"
     COUNTS_HIGH_QUEUE_URL = "COUNTS_HIGH_QUEUE_URL"
     ANALYTICS_QUEUE_URL = "ANALYTICS_QUEUE_URL"
+    SWEEP_QUEUE_URL = "SWEEP_QUEUE_URL"
     DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
     MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
     BACKOFF_BASE_SECONDS = "BACKOFF_BASE_SECONDS"
@@ -77,6 +78,7 @@ class QueueSettings(BaseSettings):
     counts_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_QUEUE_URL)
     counts_high_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_QUEUE_URL)
     analytics_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_QUEUE_URL)
+    sweep_queue_url: str | None = Field(None, alias=EnvVar.SWEEP_QUEUE_URL)
     dead_letter_queue_url: str | None = Field(None, alias=EnvVar.DEAD_LETTER_QUEUE_URL)
     max_receive_count: int = Field(5, alias=EnvVar.MAX_RECEIVE_COUNT, ge=1, le=1000)
     backoff_base_s: float = Field(2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300)

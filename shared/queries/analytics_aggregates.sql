@@ -4,7 +4,8 @@
 -- Begin a recompute: the workspace's lock for this job, released at commit or rollback.
 SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
        NULL::text AS generation,
-       NULL::timestamp AS dirty_at;
+       NULL::timestamp AS dirty_at,
+       NULL::timestamp AS change_stamp;
 
 -- name: recompute
 -- One statement, one snapshot: rewrite the last :window_days UTC days (today included), one row per

@@ -2,12 +2,14 @@
 
 -- name: lock_and_read_marker
 -- Begin a recompute: take the workspace's lock for this job (released at commit or rollback, so it
--- dies with its holder) and read the dirty marker's generation, which keys the idempotency record.
+-- dies with its holder), read the dirty marker's generation, which keys the idempotency record, and
+-- the committed change stamp, so a skip can still publish a version bump a failed run left owed.
 SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
-       d.xmin::text AS generation,
-       d."dirtyAt" AS dirty_at
-FROM (SELECT 1) AS one
-LEFT JOIN "InboxCountsDirty" d ON d."clientId" = :client_id;
+       (SELECT d.xmin::text FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS generation,
+       (SELECT d."dirtyAt" FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS dirty_at,
+       (SELECT ic."updatedAt" FROM "InboxCounts" ic
+        WHERE ic."clientId" = :client_id AND ic."isGlobal"
+          AND ic."scopeUserId" = '00000000-0000-0000-0000-000000000000') AS change_stamp;
 
 -- name: recompute
 -- One statement, one snapshot: read the marker, count every non-snoozed lead once for the global

@@ -1,0 +1,23 @@
+"""analytics.aggregates.recompute, from the analytics queue (skipped while the path is disabled)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.consumer import Consumer
+from shared.events import AnalyticsAggregatesRecompute
+from shared.jobs import run_analytics_aggregates
+from shared.keys import JobName
+from shared.runtime import Runtime
+from shared.telemetry import logger, metrics, tracer
+
+consumer = Consumer(JobName.ANALYTICS_AGGREGATES, {AnalyticsAggregatesRecompute: run_analytics_aggregates}, Runtime())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consumer.handle_batch(event, context)

@@ -1,0 +1,20 @@
+"""inbox.counts.sweep and analytics.aggregates.sweep, from the sweep queue: enqueue, never recompute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.consumer import SweepConsumer
+from shared.runtime import Runtime
+from shared.telemetry import logger, metrics, tracer
+
+consumer = SweepConsumer(Runtime())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consumer.handle_batch(event, context)

@@ -1,0 +1,273 @@
+"""One SQS batch through Powertools' BatchProcessor: parse, coalesce, run, and give every record an end.
+
+Per record, in order: hand it back untouched if the invocation is out of time; dead-letter it at once if
+it can never succeed; skip it as coalesced if an earlier record of this batch already ran its
+workspace; else run its job. A failure becomes a decision of `shared.retry`: a delayed resend (busy),
+a retry with backoff (transient), the dead-letter queue (permanent) or, on the last attempt, the
+final failure: status `failed`, one ERROR line and the dead-letter metric.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.errors import PoisonMessageError, RecountError
+from shared.events import (
+    WORKSPACE_EVENTS,
+    AnalyticsAggregatesSweep,
+    Envelope,
+    InboxCountsSweep,
+    WorkspaceEvent,
+    parse_envelope,
+)
+from shared.jobs import JobResult, Skip
+from shared.keys import JobName
+from shared.retry import Action, decide
+from shared.runtime import Runtime
+from shared.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, OutgoingMessage
+from shared.status import JobContext, JobStatus, StatusBlob
+from shared.sweep import sweep_analytics, sweep_inbox
+from shared.telemetry import Metric, count, logger, milliseconds
+
+JobFunction = Callable[[Runtime, Any, JobContext], JobResult]
+
+
+class RecordHandedBack(Exception):  # noqa: N818 (not an error: the record is returned for redelivery)
+    """The invocation ran out of time before this record started."""
+
+
+class RecordFailed(Exception):  # noqa: N818 (the batch item failure; its cause is already logged)
+    """The record failed and will be retried by the queue."""
+
+
+@dataclass
+class Consumer:
+    """A function's consumer: which events it takes, and the job each runs."""
+
+    job: JobName
+    routes: dict[type[Envelope], JobFunction]
+    runtime: Runtime
+    rng: random.Random = field(default_factory=random.Random)
+
+    def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.runtime.idempotency.register_lambda_context(context)
+        batch = _Batch(self, context)
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(process_partial_response(event=event, record_handler=batch.handle, processor=processor,
+                                             context=context))
+
+    def queue_url_of(self, record: SQSRecord) -> str:
+        return queue_url_of(self.runtime, record)
+
+
+@dataclass
+class _Batch:
+    consumer: Consumer
+    context: LambdaContext
+    done: dict[str, JobResult | BaseException] = field(default_factory=dict)
+
+    def handle(self, record: SQSRecord) -> None:
+        runtime = self.consumer.runtime
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        if self.context.get_remaining_time_in_millis() < runtime.queues.time_budget_margin_ms:
+            self._hand_back(record, attempt)
+            return
+        _reset_record_keys()
+        try:
+            parsed = parse_envelope(record.body)
+            if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
+                raise PoisonMessageError(f"{parsed.name.value} is not handled by the {self.consumer.job.value} "
+                                         "function")
+        except PoisonMessageError as poison:
+            self._dead_letter(record, poison.reason, attempt, None)
+            return
+        event: WorkspaceEvent = parsed
+        logger.set_correlation_id(event.request_id)
+        logger.append_keys(clientId=event.data.clientId, eventName=event.name.value, messageId=record.message_id,
+                           attempt=attempt, eventId=event.id, source=event.data.source)
+        client_id = event.data.clientId
+        previous = self.done.get(client_id)
+        # Coalesce only behind a record that really recomputed: its snapshot came after this batch was
+        # received, so after every mark behind this record. A skip proves nothing about this record's mark.
+        if isinstance(previous, JobResult) and previous.outcome is not None:
+            count(Metric.JOBS_SKIPPED_COALESCED)
+            logger.info("coalesced with an earlier record of this batch", extra={"skipped": Skip.COALESCED.value})
+            return
+        if isinstance(previous, BaseException):
+            self._failed(record, event, previous, attempt)
+            return
+        context = JobContext(request_id=event.request_id, source=event.data.source,
+                             message_id=record.message_id, attempt=attempt)
+        try:
+            result = self.consumer.routes[type(event)](runtime, event, context)
+        except Exception as error:  # every failure gets a decision; none escapes unlogged
+            self.done[client_id] = error
+            self._failed(record, event, error, attempt)
+            return
+        self.done[client_id] = result
+        self._succeeded(result)
+
+    def _hand_back(self, record: SQSRecord, attempt: int) -> None:
+        """Out of time: return the record untouched, at once, without backoff. On its last receive a
+        hand-back would let the redrive dead-letter a valid message, so it is re-sent as a fresh copy."""
+        runtime = self.consumer.runtime
+        url = self.consumer.queue_url_of(record)
+        count(Metric.RECORDS_HANDED_BACK)
+        if attempt >= runtime.queues.max_receive_count:
+            runtime.sqs.send(url, OutgoingMessage(record.body))
+            logger.info("out of time on the last receive: re-sent as a fresh copy",
+                        extra={"messageId": record.message_id})
+            return
+        runtime.sqs.change_visibility(url, record.receipt_handle, 0)
+        raise RecordHandedBack(record.message_id)
+
+    def _succeeded(self, result: JobResult) -> None:
+        if result.skipped is not None:
+            metric = {Skip.DUPLICATE: Metric.JOBS_SKIPPED_DUPLICATE, Skip.CLEAN: Metric.JOBS_SKIPPED_CLEAN,
+                      Skip.DISABLED: Metric.JOBS_SKIPPED_DISABLED, Skip.COALESCED: Metric.JOBS_SKIPPED_COALESCED}
+            count(metric[result.skipped])
+            logger.info("skipped", extra={"skipped": result.skipped.value, "reason": result.reason})
+            return
+        outcome = result.outcome or {}
+        count(Metric.JOBS_SUCCEEDED)
+        milliseconds(Metric.RECOMPUTE_DURATION, float(outcome.get("durationMs", 0)))
+        if outcome.get("markerCleared") and outcome.get("dirtyAt"):
+            dirty_at = datetime.fromisoformat(outcome["dirtyAt"]).replace(tzinfo=UTC)
+            milliseconds(Metric.FRESHNESS_LAG, (datetime.now(UTC) - dirty_at).total_seconds() * 1000)
+        logger.info("recomputed", extra={"outcome": outcome})
+
+    def _failed(self, record: SQSRecord, event: WorkspaceEvent, error: BaseException, attempt: int) -> None:
+        runtime = self.consumer.runtime
+        queues = runtime.queues
+        decision = decide(error, attempt, max_receive_count=queues.max_receive_count, base_s=queues.backoff_base_s,
+                          max_s=queues.backoff_max_s, busy_delay_s=queues.busy_delay_s, rng=self.consumer.rng)
+        source_url = self.consumer.queue_url_of(record)
+        if decision.action is Action.RESEND:
+            runtime.sqs.send(source_url, OutgoingMessage(record.body, delay_seconds=decision.delay_seconds))
+            count(Metric.JOBS_BUSY)
+            logger.info("workspace busy: resent with a delay", extra={"delaySeconds": decision.delay_seconds})
+            return
+        if decision.action is Action.DEAD_LETTER_NOW:
+            self._dead_letter(record, decision.reason, attempt, event)
+            return
+        self._write_failed_status(event, decision.reason, attempt, record.message_id)
+        count(Metric.JOBS_FAILED)
+        if decision.action is Action.GIVE_UP:
+            count(Metric.JOBS_DEAD_LETTERED)
+            logger.error("final attempt failed: the queue moves the message to its dead-letter queue",
+                         extra={"lastError": decision.reason, "maxReceiveCount": queues.max_receive_count,
+                                "body": record.body, "queueUrl": source_url})
+            runtime.sqs.change_visibility(source_url, record.receipt_handle, 0)  # redrive now, not later
+        else:
+            count(Metric.JOBS_RETRIED)
+            logger.warning("attempt failed: retrying with backoff",
+                           extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds})
+            runtime.sqs.change_visibility(source_url, record.receipt_handle, decision.delay_seconds)
+        raise RecordFailed(decision.reason) from error
+
+    def _dead_letter(self, record: SQSRecord, reason: str, attempt: int, event: WorkspaceEvent | None) -> None:
+        dead_letter(self.consumer.runtime, record, reason, self.consumer.queue_url_of(record))
+        if event is not None:
+            self._write_failed_status(event, reason, attempt, record.message_id)
+
+    def _write_failed_status(self, event: WorkspaceEvent, reason: str, attempt: int, message_id: str) -> None:
+        context = JobContext(event.request_id, event.data.source, message_id, attempt)
+        blob = StatusBlob.start(self.consumer.job, event.data.clientId, context, datetime.now(UTC))
+        try:
+            self.consumer.runtime.cache.write_status(blob.finish(JobStatus.FAILED, lastError=reason))
+        except RecountError as error:  # Redis may be what failed; the log line and metric still say it
+            logger.warning("could not write the failed status", extra={"statusError": str(error)})
+
+
+_RECORD_KEYS = ["clientId", "eventName", "messageId", "attempt", "eventId", "source"]
+
+
+def _reset_record_keys() -> None:
+    """Log keys belong to one record: never let a record's line carry the previous record's workspace."""
+    logger.remove_keys(_RECORD_KEYS)
+    logger.set_correlation_id(None)
+
+
+def queue_url_of(runtime: Runtime, record: SQSRecord) -> str:
+    """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
+    name = record.event_source_arn.rsplit(":", 1)[-1]
+    settings = runtime.queues
+    for url in (settings.counts_queue_url, settings.counts_high_queue_url, settings.analytics_queue_url,
+                settings.sweep_queue_url):
+        if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
+            return url
+    region, account = record.event_source_arn.split(":")[3:5]
+    base = (settings.endpoint_url or f"https://sqs.{region}.amazonaws.com").rstrip("/")
+    return f"{base}/{account}/{name}"
+
+
+@dataclass
+class SweepConsumer:
+    """The sweeper's consumer: each sweep event runs its sweep; a failed sweep is retried with backoff."""
+
+    runtime: Runtime
+    rng: random.Random = field(default_factory=random.Random)
+
+    def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(process_partial_response(event=event, record_handler=self.handle, processor=processor,
+                                             context=context))
+
+    def handle(self, record: SQSRecord) -> None:
+
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        _reset_record_keys()
+        try:
+            parsed = parse_envelope(record.body)
+            if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
+                raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
+        except PoisonMessageError as poison:
+            dead_letter(self.runtime, record, poison.reason, queue_url_of(self.runtime, record))
+            return
+        logger.set_correlation_id(parsed.request_id)
+        logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
+        try:
+            if isinstance(parsed, InboxCountsSweep):
+                sweep_inbox(self.runtime, parsed.request_id)
+            else:
+                sweep_analytics(self.runtime, parsed.request_id)
+        except Exception as error:
+            queues = self.runtime.queues
+            decision = decide(error, attempt, max_receive_count=queues.max_receive_count,
+                              base_s=queues.backoff_base_s, max_s=queues.backoff_max_s,
+                              busy_delay_s=queues.busy_delay_s, rng=self.rng)
+            if decision.action is Action.DEAD_LETTER_NOW:
+                dead_letter(self.runtime, record, decision.reason, queue_url_of(self.runtime, record))
+                return
+            url = queue_url_of(self.runtime, record)
+            if decision.action is Action.GIVE_UP:
+                count(Metric.JOBS_DEAD_LETTERED)
+                logger.error("final sweep attempt failed", extra={"lastError": decision.reason, "body": record.body})
+                self.runtime.sqs.change_visibility(url, record.receipt_handle, 0)
+            else:
+                count(Metric.JOBS_RETRIED)
+                logger.warning("sweep failed: retrying with backoff",
+                               extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds})
+                self.runtime.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
+            raise RecordFailed(decision.reason) from error
+
+
+def dead_letter(runtime: Runtime, record: SQSRecord, reason: str, source_url: str) -> None:
+    """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it."""
+    dead_letter_url = runtime.queues.dead_letter_queue_url
+    if not dead_letter_url:
+        raise RecordFailed(f"no DEAD_LETTER_QUEUE_URL to send a message that can never succeed: {reason}")
+    runtime.sqs.send(dead_letter_url, OutgoingMessage(record.body, attributes={
+        REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}))
+    count(Metric.JOBS_DEAD_LETTERED)
+    logger.error("message can never succeed: sent to the dead-letter queue",
+                 extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048],
+                        "queueUrl": source_url})

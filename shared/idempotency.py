@@ -1,0 +1,77 @@
+"""Idempotency through Powertools (DynamoDB persistence): run a piece of work at most once per key."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyKeyError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from shared.errors import BusyError, PermanentError, TransientError
+
+KEY_PREFIX = "recount"
+
+
+class IdempotencyGuard:
+    """`run_once(key, work)` returns (result, replayed): replayed means the work had already been done."""
+
+    def __init__(self, table_name: str, *, expires_after_seconds: int, endpoint_url: str | None = None) -> None:
+        self._table_name = table_name
+        self._endpoint_url = endpoint_url
+        self._replayed = threading.local()
+        self.config = IdempotencyConfig(event_key_jmespath="key", raise_on_no_idempotency_key=True,
+                                        expires_after_seconds=expires_after_seconds,
+                                        response_hook=self._on_replay)
+        self._persistence: DynamoDBPersistenceLayer | None = None
+        self._once: Callable[..., dict[str, Any]] | None = None
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """Lets an in-progress record expire with the invocation that wrote it (a timeout frees the key)."""
+        self.config.register_lambda_context(context)
+
+    @property
+    def persistence(self) -> DynamoDBPersistenceLayer:
+        if self._persistence is None:
+            client = boto3.client("dynamodb", endpoint_url=self._endpoint_url,
+                                  config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                                connect_timeout=3, read_timeout=5))
+            self._persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=client)
+        return self._persistence
+
+    def run_once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        if self._once is None:
+            def recompute_once(job: dict[str, Any]) -> dict[str, Any]:
+                return job["work"]()  # type: ignore[no-any-return]
+
+            self._once = idempotent_function(data_keyword_argument="job", persistence_store=self.persistence,
+                                             config=self.config, key_prefix=KEY_PREFIX)(recompute_once)
+        self._replayed.value = False
+        try:
+            # Only "key" is hashed (event_key_jmespath); the callable rides along unhashed.
+            result = self._once(job={"key": key, "work": work})
+        except IdempotencyAlreadyInProgressError as error:
+            raise BusyError(f"idempotency key {key} is in progress elsewhere") from error
+        except (IdempotencyKeyError, IdempotencyValidationError) as error:
+            raise PermanentError(f"idempotency: {' '.join(str(error).split())}") from error
+        except IdempotencyPersistenceLayerError as error:
+            raise TransientError(f"idempotency store: {' '.join(str(error).split())}") from error
+        return result, bool(self._replayed.value)
+
+    def _on_replay(self, response: Any, idempotent_data: DataRecord) -> Any:
+        self._replayed.value = True
+        return response

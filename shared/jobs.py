@@ -1,0 +1,104 @@
+"""What one recompute message does, by event: the inbox counts and the analytics aggregates jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from shared.events import (
+    AnalyticsAggregatesRecompute,
+    InboxCountsDirty,
+    InboxCountsRecompute,
+    WorkspaceEvent,
+)
+from shared.keys import JobName
+from shared.recompute import Recompute, RecomputeOutcome
+from shared.runtime import Runtime
+from shared.status import JobContext, JobStatus, StatusBlob
+
+
+class Skip(StrEnum):
+    DUPLICATE = "duplicate"
+    CLEAN = "clean"
+    DISABLED = "disabled"
+    COALESCED = "coalesced"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A job either recomputed (`outcome`) or was skipped for a reason."""
+
+    client_id: str
+    outcome: dict[str, Any] | None = None
+    skipped: Skip | None = None
+    reason: str | None = None
+
+
+def idempotency_key(job: JobName, event: WorkspaceEvent, generation: str | None) -> str:
+    """Keys follow the data: the dirty generation a run serves, else the request (the event id)."""
+    client_id = event.data.clientId
+    if generation is not None:
+        return f"{job.value}:{client_id}:gen:{generation}"
+    return f"{job.value}:{client_id}:event:{event.id}"
+
+
+def serves_dirty_marker(event: WorkspaceEvent) -> bool:
+    """A dirty event, or a recompute the sweeper sent for a dirty generation, serves the marker."""
+    if isinstance(event, InboxCountsDirty):
+        return True
+    return isinstance(event, InboxCountsRecompute) and event.data.dirtyGeneration is not None
+
+
+def outcome_record(outcome: RecomputeOutcome) -> dict[str, Any]:
+    """What the idempotency table keeps of a run (JSON-safe)."""
+    return {"clientId": outcome.client_id, "job": outcome.job.value, "changed": outcome.changed,
+            "version": outcome.version, "rowsWritten": outcome.rows_written, "rowsDeleted": outcome.rows_deleted,
+            "markerCleared": outcome.marker_cleared, "durationMs": outcome.duration_ms,
+            "workspaceExists": outcome.workspace_exists,
+            "dirtyAt": outcome.dirty_at.isoformat() if outcome.dirty_at else None,
+            "changeStamp": outcome.change_stamp}
+
+
+def run_inbox_counts(runtime: Runtime, event: InboxCountsDirty | InboxCountsRecompute,
+                     context: JobContext) -> JobResult:
+    client_id = event.data.clientId
+    recompute = Recompute(JobName.INBOX_COUNTS, runtime.db, runtime.cache, runtime.recompute)
+    lease = recompute.begin(client_id, context)
+    try:
+        if serves_dirty_marker(event) and lease.generation is None:
+            reason = "clean: no dirty mark left, a recompute already saw this change"
+            recompute.skip(lease, reason)
+            return JobResult(client_id, skipped=Skip.CLEAN, reason=reason)
+        key = idempotency_key(JobName.INBOX_COUNTS, event, lease.generation if serves_dirty_marker(event) else None)
+        record, replayed = runtime.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
+        if replayed:
+            reason = f"duplicate: {key} was already recomputed"
+            recompute.skip(lease, reason)
+            return JobResult(client_id, skipped=Skip.DUPLICATE, reason=reason)
+        return JobResult(client_id, outcome=record)
+    finally:
+        recompute.abandon(lease)  # a no-op after commit; releases the lock on every other path
+
+
+def run_analytics_aggregates(runtime: Runtime, event: AnalyticsAggregatesRecompute,
+                             context: JobContext) -> JobResult:
+    client_id = event.data.clientId
+    if not runtime.recompute.analytics_aggregates_enabled:
+        reason = "disabled: ANALYTICS_AGGREGATES_ENABLED is false"
+        blob = StatusBlob.start(JobName.ANALYTICS_AGGREGATES, client_id, context, datetime.now(UTC))
+        runtime.cache.write_status(blob.finish(JobStatus.SKIPPED, reason=reason))
+        return JobResult(client_id, skipped=Skip.DISABLED, reason=reason)
+    recompute = Recompute(JobName.ANALYTICS_AGGREGATES, runtime.db, runtime.cache, runtime.recompute)
+    lease = recompute.begin(client_id, context)
+    try:
+        key = idempotency_key(JobName.ANALYTICS_AGGREGATES, event, None)
+        record, replayed = runtime.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
+        if replayed:
+            reason = f"duplicate: {key} was already recomputed"
+            recompute.skip(lease, reason)
+            return JobResult(client_id, skipped=Skip.DUPLICATE, reason=reason)
+        return JobResult(client_id, outcome=record)
+    finally:
+        recompute.abandon(lease)

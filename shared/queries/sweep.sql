@@ -1,0 +1,33 @@
+-- The sweeper's queries: work proportional to the number of due workspaces, on indexes.
+
+-- name: dirty_backlog
+-- How many workspaces are dirty and since when (the InboxCountsDirty_dirtyAt_idx gives the oldest).
+SELECT count(*)::int AS backlog,
+       min("dirtyAt") AS oldest_dirty_at,
+       date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC') AS now
+FROM "InboxCountsDirty";
+
+-- name: dirty_page
+-- One page of dirty markers, oldest first, after the keyset cursor (:after_at, :after_id); markers
+-- younger than :min_age_s are left to the app's own dirty events.
+SELECT d."clientId" AS client_id, d.xmin::text AS generation, d."dirtyAt" AS dirty_at
+FROM "InboxCountsDirty" d
+WHERE (d."dirtyAt", d."clientId") > (CAST(:after_at AS timestamp(3)), CAST(:after_id AS text))
+  AND d."dirtyAt" <= (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(secs => CAST(:min_age_s AS float8))
+ORDER BY d."dirtyAt", d."clientId"
+LIMIT :page_size;
+
+-- name: snoozes_expired
+-- Workspaces where a snooze ended after their last computation and by now: their counts changed with
+-- the clock alone. A range scan of Lead_recount_snoozedUntil_idx over the lookback window.
+SELECT l."clientId" AS client_id, max(g."computedAt") AS computed_at
+FROM "Lead" l
+JOIN "InboxCounts" g
+  ON g."clientId" = l."clientId" AND g."isGlobal" AND g."scopeUserId" = '00000000-0000-0000-0000-000000000000'
+WHERE l."snoozedUntil" IS NOT NULL
+  AND l."snoozedUntil" > (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(hours => CAST(:lookback_hours AS integer))
+  AND l."snoozedUntil" <= statement_timestamp() AT TIME ZONE 'UTC'
+  AND l."snoozedUntil" > g."computedAt"
+GROUP BY l."clientId"
+ORDER BY l."clientId"
+LIMIT :max_workspaces;

@@ -1,0 +1,106 @@
+"""SQS adapter: sends, visibility changes and dead-lettering; turns ClientError into domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import PermanentError, TransientError
+
+SEND_BATCH_LIMIT = 10
+REASON_ATTRIBUTE = "recount-reason"
+SOURCE_QUEUE_ATTRIBUTE = "recount-source-queue"
+_TRANSIENT_CODES = {"ThrottlingException", "RequestThrottled", "ServiceUnavailable", "InternalError",
+                    "KmsThrottled", "AWS.SimpleQueueService.RequestThrottled", "RequestTimeout"}
+
+
+def classify_aws_error(error: Exception, what: str) -> TransientError | PermanentError:
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = f"{what}: {code} {' '.join(str(error.response.get('Error', {}).get('Message', '')).split())}"
+        if code in _TRANSIENT_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            return TransientError(message)
+        return PermanentError(message)
+    return TransientError(f"{what}: {' '.join(str(error).split())}")
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: str
+    delay_seconds: int = 0
+    attributes: dict[str, str] | None = None
+
+
+class QueueClient:
+    """One lazily created SQS client per execution environment."""
+
+    def __init__(self, *, endpoint_url: str | None = None, region_name: str | None = None) -> None:
+        self._endpoint_url = endpoint_url
+        self._region_name = region_name
+        self._client: Any = None
+        self.calls = 0
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("sqs", endpoint_url=self._endpoint_url, region_name=self._region_name,
+                                        config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                                      connect_timeout=3, read_timeout=10))
+        return self._client
+
+    def _call(self, operation: str, what: str, **kwargs: Any) -> Any:
+        self.calls += 1
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            raise classify_aws_error(error, what) from error
+
+    def send(self, queue_url: str, message: OutgoingMessage) -> str:
+        """Send one message; return its SQS message id."""
+        response = self._call("send_message", "sqs send", QueueUrl=queue_url, **_entry(message))
+        return str(response["MessageId"])
+
+    def send_batch(self, queue_url: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Send in batches of ten; entries that failed are retried once, then the call raises."""
+        ids: list[str] = []
+        for start in range(0, len(messages), SEND_BATCH_LIMIT):
+            chunk = list(messages[start:start + SEND_BATCH_LIMIT])
+            ids.extend(self._send_chunk(queue_url, chunk))
+        return ids
+
+    def _send_chunk(self, queue_url: str, chunk: list[OutgoingMessage]) -> list[str]:
+        pending = {str(index): message for index, message in enumerate(chunk)}
+        sent: dict[str, str] = {}
+        for _ in range(2):
+            response = self._call("send_message_batch", "sqs send batch", QueueUrl=queue_url,
+                                  Entries=[{"Id": key, **_entry(message)} for key, message in pending.items()])
+            for success in response.get("Successful", []):
+                sent[success["Id"]] = success["MessageId"]
+                pending.pop(success["Id"], None)
+            if not pending:
+                return [sent[str(index)] for index in range(len(chunk))]
+        failed = response.get("Failed", [{}])[0]
+        raise TransientError(f"sqs send batch: {len(pending)} of {len(chunk)} entries failed "
+                             f"({failed.get('Code', '?')}: {failed.get('Message', '')})")
+
+    def change_visibility(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
+        self._call("change_message_visibility", "sqs change visibility", QueueUrl=queue_url,
+                   ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200)))
+
+    def attributes(self, queue_url: str, names: Iterable[str]) -> dict[str, str]:
+        response = self._call("get_queue_attributes", "sqs attributes", QueueUrl=queue_url,
+                              AttributeNames=list(names))
+        return dict(response.get("Attributes", {}))
+
+
+def _entry(message: OutgoingMessage) -> dict[str, Any]:
+    entry: dict[str, Any] = {"MessageBody": message.body, "DelaySeconds": max(0, min(message.delay_seconds, 900))}
+    if message.attributes:
+        entry["MessageAttributes"] = {name: {"DataType": "String", "StringValue": value[:1000] or "-"}
+                                      for name, value in message.attributes.items()}
+    return entry

@@ -1,0 +1,107 @@
+"""The sweeps: find due workspaces and enqueue one recompute event each. A sweep never recomputes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.client_id import validate_client_id
+from shared.errors import InvalidClientIdError
+from shared.events import Envelope, EventName, new_event, to_body
+from shared.routing import queue_url_for
+from shared.runtime import Runtime
+from shared.sql_queries import query
+from shared.sqs import OutgoingMessage
+from shared.telemetry import Metric, count, logger, seconds
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    enqueued_dirty: int = 0
+    enqueued_snoozed: int = 0
+    enqueued_slo_misses: int = 0
+    backlog: int = 0
+    oldest_age_s: float = 0.0
+    skipped_reason: str | None = None
+
+    @property
+    def enqueued(self) -> int:
+        return self.enqueued_dirty + self.enqueued_snoozed + self.enqueued_slo_misses
+
+
+def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
+    """Dirty markers oldest first in bounded pages, then workspaces whose snoozes expired since computed."""
+    db, settings = runtime.db, runtime.sweep
+    stats = db.run(query("sweep", "dirty_backlog"))[0]
+    oldest_age_s = (stats["now"] - stats["oldest_dirty_at"]).total_seconds() if stats["oldest_dirty_at"] else 0.0
+    count(Metric.DIRTY_BACKLOG, stats["backlog"])
+    seconds(Metric.DIRTY_OLDEST_AGE, max(0.0, oldest_age_s))
+
+    enqueued: set[str] = set()
+    after_at, after_id = _EPOCH, ""
+    while len(enqueued) < settings.max_workspaces:
+        page_size = min(settings.page_size, settings.max_workspaces - len(enqueued))
+        rows = db.run(query("sweep", "dirty_page"), after_at=after_at, after_id=after_id,
+                      min_age_s=settings.min_age_s, page_size=page_size)
+        events = [new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=row["client_id"], source="sweep",
+                            request_id=request_id, dirty_generation=row["generation"]) for row in rows]
+        _send(runtime, events)
+        enqueued.update(row["client_id"] for row in rows)
+        if len(rows) < page_size:
+            break
+        after_at, after_id = rows[-1]["dirty_at"], rows[-1]["client_id"]
+    dirty = len(enqueued)
+
+    snoozed_events = []
+    if len(enqueued) < settings.max_workspaces:
+        for row in db.run(query("sweep", "snoozes_expired"), lookback_hours=settings.snooze_lookback_hours,
+                          max_workspaces=settings.max_workspaces - len(enqueued)):
+            if row["client_id"] in enqueued:
+                continue
+            # One event id per (workspace, computation it supersedes): a later sweep that finds the same
+            # workspace before the recompute ran sends the same id, which idempotency skips.
+            event = new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=row["client_id"], source="sweep",
+                              request_id=request_id)
+            stamp = row["computed_at"].strftime("%Y%m%dT%H%M%S%f")[:-3]
+            snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
+        _send(runtime, snoozed_events)
+    report = SweepReport(enqueued_dirty=dirty, enqueued_snoozed=len(snoozed_events), backlog=stats["backlog"],
+                         oldest_age_s=oldest_age_s)
+    count(Metric.SWEEP_ENQUEUED, report.enqueued)
+    logger.info("inbox sweep", extra={"enqueuedDirty": report.enqueued_dirty,
+                                      "enqueuedSnoozed": report.enqueued_snoozed, "backlog": report.backlog,
+                                      "oldestDirtyAgeSeconds": round(report.oldest_age_s, 3)})
+    return report
+
+
+def sweep_analytics(runtime: Runtime, request_id: str) -> SweepReport:
+    """Workspaces whose analytics reads missed their SLO: enqueue, then remove exactly those members."""
+    if not runtime.recompute.analytics_aggregates_enabled:
+        logger.info("analytics sweep skipped: ANALYTICS_AGGREGATES_ENABLED is false")
+        return SweepReport(skipped_reason="disabled: ANALYTICS_AGGREGATES_ENABLED is false")
+    members = runtime.cache.slo_misses(runtime.sweep.max_workspaces)
+    valid, invalid = [], []
+    for member in members:
+        try:
+            valid.append(validate_client_id(member))
+        except InvalidClientIdError:
+            invalid.append(member)
+    if invalid:
+        logger.warning("dropping SLO-miss members that are not valid clientIds", extra={"members": invalid[:20]})
+    events = [new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep",
+                        request_id=request_id) for client_id in valid]
+    _send(runtime, events)
+    runtime.cache.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
+    count(Metric.SWEEP_ENQUEUED, len(events))
+    logger.info("analytics sweep", extra={"enqueued": len(events)})
+    return SweepReport(enqueued_slo_misses=len(events))
+
+
+def _send(runtime: Runtime, events: list[Envelope]) -> None:
+    by_queue: dict[str, list[OutgoingMessage]] = {}
+    for event in events:
+        by_queue.setdefault(queue_url_for(event, runtime.queues), []).append(OutgoingMessage(to_body(event)))
+    for url, messages in by_queue.items():
+        runtime.sqs.send_batch(url, messages)

@@ -1,0 +1,201 @@
+"""Drive the real handlers with messages really sent to and received from moto's SQS.
+
+`LambdaPoller.poll(queue)` receives a batch as Lambda's event source does (attributes included),
+calls the handler, and deletes the records the handler did not report as failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.sqs import OutgoingMessage, QueueClient
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools reads, with a settable clock."""
+
+    remaining_ms: int = 60_000
+    function_name: str = "recount-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:recount-test"
+    aws_request_id: str = "req-test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class RecordingQueueClient(QueueClient):
+    """The real adapter (moto behind it), keeping a list of the calls it made for assertions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, dict[str, Any]]] = []
+
+    def _call(self, operation: str, what: str, **kwargs: Any) -> Any:
+        self.log.append((operation, kwargs))
+        return super()._call(operation, what, **kwargs)
+
+    def visibility_changes(self) -> list[int]:
+        return [kwargs["VisibilityTimeout"] for op, kwargs in self.log if op == "change_message_visibility"]
+
+
+@dataclass
+class Queue:
+    name: str
+    url: str
+    arn: str
+    dlq_url: str
+
+
+@dataclass
+class AwsFixture:
+    sqs: Any
+    dynamodb: Any
+    queues: dict[str, Queue]
+    table_name: str
+    max_receive_count: int
+    handed_out: dict[str, list[str]] = field(default_factory=dict)  # queue -> receipt handles received
+
+    def send(self, queue: str, body: str | dict[str, Any], **kwargs: Any) -> str:
+        text = body if isinstance(body, str) else json.dumps(body)
+        return str(self.sqs.send_message(QueueUrl=self.queues[queue].url, MessageBody=text, **kwargs)["MessageId"])
+
+    def receive_event(self, queue: str, max_messages: int = 10) -> dict[str, Any]:
+        """One Lambda SQS event from what the queue hands out now."""
+        q = self.queues[queue]
+        response = self.sqs.receive_message(QueueUrl=q.url, MaxNumberOfMessages=max_messages,
+                                            AttributeNames=["All"], MessageAttributeNames=["All"])
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": q.arn,
+                    "awsRegion": "us-east-1"} for m in response.get("Messages", [])]
+        self.handed_out.setdefault(queue, []).extend(record["receiptHandle"] for record in records)
+        return {"Records": records}
+
+    def drain(self, url: str) -> list[dict[str, Any]]:
+        """Every message now visible in a queue (consumed), with attributes."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            response = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                                MessageAttributeNames=["All"])
+            batch = response.get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            messages.extend(batch)
+
+    def depth(self, queue_url: str) -> tuple[int, int]:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def make_visible(self, queue: str) -> None:
+        """Fast-forward the backoff: make in-flight messages visible again (as if their delay passed).
+
+        Every receipt handle `receive_event` handed out for `queue` gets visibility 0; handles of messages
+        already deleted (or moved to the dead-letter queue) are ignored.
+        """
+        for handle in self.handed_out.pop(queue, []):
+            with contextlib.suppress(ClientError):
+                self.sqs.change_message_visibility(QueueUrl=self.queues[queue].url, ReceiptHandle=handle,
+                                                   VisibilityTimeout=0)
+
+    def delayed(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessagesDelayed"])
+
+
+@dataclass
+class FunctionUnderTest:
+    module: ModuleType
+    aws: AwsFixture
+    sqs: RecordingQueueClient = field(default_factory=RecordingQueueClient)
+
+    def __post_init__(self) -> None:
+        self.module.consumer.runtime.__dict__["sqs"] = self.sqs  # the recording adapter, same moto behind it
+
+    @property
+    def runtime(self) -> Any:
+        return self.module.consumer.runtime
+
+    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+        return dict(self.module.lambda_handler(event, context or FakeLambdaContext()))
+
+    def poll(self, queue: str, context: FakeLambdaContext | None = None) -> dict[str, Any]:
+        """Receive, invoke, and delete the successes, as Lambda's event source does."""
+        event = self.aws.receive_event(queue)
+        response = self.invoke(event, context)
+        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        for record in event["Records"]:
+            if record["messageId"] not in failed:
+                self.aws.sqs.delete_message(QueueUrl=self.aws.queues[queue].url,
+                                            ReceiptHandle=record["receiptHandle"])
+        return {"event": event, "failed": failed}
+
+
+class CurrentStdout:
+    """A stream that writes to sys.stdout as it is at each write (so a capture set up later still sees it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@dataclass
+class Telemetry:
+    """What the functions printed to stdout (read through capsys): Powertools JSON logs and EMF records."""
+
+    capsys: Any
+    text: str = ""
+
+    def records(self) -> list[dict[str, Any]]:
+        self.text += self.capsys.readouterr().out
+        records = []
+        for line in self.text.splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def logs(self, level: str) -> list[dict[str, Any]]:
+        return [record for record in self.records() if record.get("level") == level]
+
+    def metric_values(self, name: str) -> list[float]:
+        values: list[float] = []
+        for record in self.records():
+            directives = record.get("_aws", {}).get("CloudWatchMetrics", [])
+            if directives and name in {metric["Name"] for metric in directives[0]["Metrics"]}:
+                value = record[name]
+                values.extend(value if isinstance(value, list) else [value])
+        return values
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's values over every EMF record printed so far (0 if never emitted)."""
+        return sum(self.metric_values(name))
+
+
+def load_handler(name: str) -> ModuleType:
+    """Import (or re-import) a handler module so it reads the environment the test set."""
+    module_name = f"functions.{name}.handler"
+    if module_name in sys.modules:
+        return importlib.reload(sys.modules[module_name])
+    return importlib.import_module(module_name)
+
+
+def send_events(client: QueueClient, url: str, bodies: list[str]) -> None:
+    client.send_batch(url, [OutgoingMessage(body) for body in bodies])
