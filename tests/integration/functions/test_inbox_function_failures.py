@@ -206,3 +206,23 @@ def test_given_every_receive_is_handed_back_for_lack_of_time_then_the_message_is
     assert workspace.dirty_marker() is None
     assert (status_of(raw_redis, workspace.id) or {}).get("status") == "succeeded"
     assert telemetry.logs("ERROR") == []
+
+
+def test_given_the_idempotency_table_unreachable_then_the_record_is_retried_not_dead_lettered(
+        function_env: AwsFixture, workspace: Workspace, raw_redis: redis.Redis,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a function whose idempotency table cannot be used (DynamoDB refuses: a store failure)
+    monkeypatch.setenv(str(EnvVar.IDEMPOTENCY_TABLE_NAME), "recount-no-such-table")
+    function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
+    try:
+        workspace.mark_dirty()
+        function.aws.send("counts", dirty_body(workspace.id))
+        # When delivered, then it is a retry with backoff: failed status, nothing written, nothing dead-lettered
+        assert len(function.poll("counts")["failed"]) == 1
+        assert 1 <= function.sqs.visibility_changes()[-1] <= 2
+        status = status_of(raw_redis, workspace.id) or {}
+        assert status.get("status") == "failed" and "idempotency store" in status.get("lastError", "")
+        assert workspace.counts() == {} and workspace.dirty_marker() is not None
+        assert function.aws.depth(function.aws.queues["counts"].dlq_url) == (0, 0)
+    finally:
+        function.runtime.close()
