@@ -1,0 +1,126 @@
+"""Stage settings from cdk.json context, validated before anything is built: bad settings stop the synth."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+STAGES_CONTEXT_KEY = "recount:stages"
+STAGE_CONTEXT_KEY = "stage"
+SECRET_ARN_RE = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+# Lambda's SQS event source: maximum concurrency is at least 2.
+MIN_EVENT_SOURCE_CONCURRENCY = 2
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FunctionConfig(BaseModel):
+    """One job function: its cap, its batches and its size."""
+
+    model_config = _STRICT
+
+    reserved_concurrency: int = Field(alias="reservedConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000)
+    max_concurrency: int = Field(alias="maxConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000,
+                                 description="per event source; the sources of one function share its cap")
+    batch_size: int = Field(alias="batchSize", ge=1, le=10)
+    batching_window_seconds: int = Field(alias="batchingWindowSeconds", ge=0, le=300)
+    timeout_seconds: int = Field(alias="timeoutSeconds", ge=10, le=900)
+    memory_mb: int = Field(alias="memoryMb", ge=128, le=10_240)
+
+
+class AlarmConfig(BaseModel):
+    model_config = _STRICT
+
+    oldest_message_age_seconds: int = Field(alias="oldestMessageAgeSeconds", ge=10)
+    freshness_p95_ms: int = Field(15_000, alias="freshnessP95Ms", ge=1_000)
+    function_errors: int = Field(1, alias="functionErrors", ge=1)
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class StageConfig(BaseModel):
+    """Everything that differs between stages. Names are cdk.json's (camelCase)."""
+
+    model_config = _STRICT
+
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    inbox_sweep_minutes: int = Field(1, alias="inboxSweepMinutes", ge=1, le=60)
+    analytics_sweep_minutes: int = Field(15, alias="analyticsSweepMinutes", ge=1, le=1440)
+    max_receive_count: int = Field(5, alias="maxReceiveCount", ge=5, le=100)
+    inbox: FunctionConfig
+    analytics: FunctionConfig
+    sweeper: FunctionConfig
+    counts_high_max_concurrency: int = Field(alias="countsHighMaxConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY)
+    visibility_timeout_factor: int = Field(6, alias="visibilityTimeoutFactor", ge=6, le=12)
+    alarms: AlarmConfig
+    database_secret_arn: str = Field(alias="databaseSecretArn", pattern=SECRET_ARN_RE)
+    redis_secret_arn: str = Field(alias="redisSecretArn", pattern=SECRET_ARN_RE)
+    secrets_kms_key_arn: str | None = Field(None, alias="secretsKmsKeyArn", pattern=r"^arn:aws[a-z-]*:kms:")
+    log_retention_days: int = Field(30, alias="logRetentionDays")
+    analytics_enabled: bool = Field(False, alias="analyticsEnabled")
+    analytics_window_days: int = Field(30, alias="analyticsWindowDays", ge=1, le=400)
+    database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
+    powertools_version: str = Field("3.37.0", alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
+    idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
+    time_budget_margin_ms: int = Field(10_000, alias="timeBudgetMarginMs", ge=1_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StageConfig:
+        problems = []
+        caps = self.inbox.reserved_concurrency + self.analytics.reserved_concurrency + self.sweeper.reserved_concurrency
+        if caps > self.database_connection_budget:
+            problems.append(f"the functions' concurrency caps add up to {caps}, over the database connection "
+                            f"budget of {self.database_connection_budget}")
+        for name, function in (("inbox", self.inbox), ("analytics", self.analytics), ("sweeper", self.sweeper)):
+            if function.max_concurrency > function.reserved_concurrency:
+                problems.append(f"{name}.maxConcurrency ({function.max_concurrency}) is over its "
+                                f"reservedConcurrency ({function.reserved_concurrency}): throttled messages "
+                                "would burn receive counts")
+            if function.timeout_seconds * 1000 <= self.time_budget_margin_ms:
+                problems.append(f"{name}.timeoutSeconds must exceed timeBudgetMarginMs")
+        shared = self.inbox.max_concurrency + self.counts_high_max_concurrency
+        if shared > self.inbox.reserved_concurrency:
+            problems.append(f"the counts and counts-high sources may run {shared} at once, over the inbox "
+                            f"function's reservedConcurrency ({self.inbox.reserved_concurrency})")
+        if self.log_retention_days not in VALID_LOG_RETENTION_DAYS:
+            problems.append(f"logRetentionDays must be one of {sorted(VALID_LOG_RETENTION_DAYS)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def visibility_timeout_seconds(self, function: FunctionConfig) -> int:
+        """Six times (or more) the consuming function's timeout, so a retried batch never overlaps a slow one."""
+        return function.timeout_seconds * self.visibility_timeout_factor
+
+
+# CloudWatch Logs' allowed retentions, by the name CDK's RetentionDays gives each.
+VALID_LOG_RETENTION_DAYS = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS"}
+
+
+class ConfigError(ValueError):
+    """Stops the synth with one clear message."""
+
+
+def load_stage(context: dict[str, Any], stage: str | None) -> tuple[str, StageConfig]:
+    """The stage named by `-c stage=...` (default: the context's defaultStage) from cdk.json's context."""
+    stages = context.get(STAGES_CONTEXT_KEY)
+    if not isinstance(stages, dict) or not stages:
+        raise ConfigError(f"cdk.json context has no {STAGES_CONTEXT_KEY!r} object")
+    name = stage or context.get("recount:defaultStage") or "dev"
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", name):
+        raise ConfigError(f"stage name {name!r} must be 1-16 lowercase letters, digits or '-'")
+    if name not in stages:
+        raise ConfigError(f"unknown stage {name!r}: cdk.json defines {', '.join(sorted(stages))}")
+    try:
+        return name, StageConfig.model_validate(stages[name])
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'stage'}: {e['msg'].removeprefix('Value error, ')}"
+                            for e in error.errors(include_url=False))
+        raise ConfigError(f"stage {name!r} in cdk.json is invalid: {details}") from None

@@ -1,0 +1,63 @@
+"""Bad or inconsistent stage settings stop the synth with a clear message."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, load_stage
+from tests.infra.conftest import cdk_context, run_app
+
+
+def with_dev(change: dict[str, Any]) -> dict[str, Any]:
+    context = copy.deepcopy(cdk_context())
+    dev = context["recount:stages"]["dev"]
+    for path, value in change.items():
+        target = dev
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return context
+
+
+def test_the_committed_stages_are_valid() -> None:
+    for stage in cdk_context()["recount:stages"]:
+        name, config = load_stage(cdk_context(), stage)
+        assert name == stage
+        caps = config.inbox.reserved_concurrency + config.analytics.reserved_concurrency
+        assert caps + config.sweeper.reserved_concurrency <= config.database_connection_budget
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"databaseConnectionBudget": 5}, "over the database connection budget of 5"),
+    ({"inbox.maxConcurrency": 7}, "inbox.maxConcurrency (7) is over its reservedConcurrency (6)"),
+    ({"countsHighMaxConcurrency": 3}, "the counts and counts-high sources may run 7 at once"),
+    ({"visibilityTimeoutFactor": 5}, "visibilityTimeoutFactor: Input should be greater than or equal to 6"),
+    ({"maxReceiveCount": 3}, "maxReceiveCount: Input should be greater than or equal to 5"),
+    ({"databaseSecretArn": "recount/dev/database"}, "databaseSecretArn: String should match pattern"),
+    ({"logRetentionDays": 10}, "logRetentionDays must be one of"),
+    ({"inbox.timeoutSeconds": 5}, "inbox.timeoutSeconds: Input should be greater than or equal to 10"),
+    ({"inbox.batchSize": 11}, "inbox.batchSize: Input should be less than or equal to 10"),
+    ({"unknownSetting": 1}, "unknownSetting: Extra inputs are not permitted"),
+], ids=lambda value: str(value)[:40])
+def test_inconsistent_settings_are_refused(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_stage(with_dev(change), "dev")
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_unknown_stage_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"unknown stage 'qa': cdk\.json defines dev, prod"):
+        load_stage(cdk_context(), "qa")
+
+
+def test_the_synth_stops_with_one_line_on_bad_settings(tmp_path: Path) -> None:
+    result = run_app(tmp_path, {**with_dev({"databaseConnectionBudget": 5}), "stage": "dev"})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: stage 'dev' in cdk.json is invalid:")
+    assert not (tmp_path / "recount-dev.template.json").exists()
