@@ -6,6 +6,7 @@ namespace is recount's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -38,13 +39,33 @@ class Metric(StrEnum):
     SWEEP_ENQUEUED = "SweepEnqueued"
 
 
+MetricListener = Callable[[Metric, float], None]
+_listeners: list[MetricListener] = []
+
+
+def add_listener(listener: MetricListener) -> None:
+    """Also hand every metric to `listener` (the local runtime's live view and summary use this)."""
+    _listeners.append(listener)
+
+
+def remove_listener(listener: MetricListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _record(metric: Metric, unit: MetricUnit, value: float) -> None:
+    metrics.add_metric(name=metric.value, unit=unit, value=value)
+    for listener in list(_listeners):
+        listener(metric, value)
+
+
 def count(metric: Metric, value: float = 1) -> None:
-    metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
+    _record(metric, MetricUnit.Count, value)
 
 
 def milliseconds(metric: Metric, value: float) -> None:
-    metrics.add_metric(name=metric.value, unit=MetricUnit.Milliseconds, value=value)
+    _record(metric, MetricUnit.Milliseconds, value)
 
 
 def seconds(metric: Metric, value: float) -> None:
-    metrics.add_metric(name=metric.value, unit=MetricUnit.Seconds, value=value)
+    _record(metric, MetricUnit.Seconds, value)

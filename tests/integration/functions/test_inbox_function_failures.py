@@ -25,7 +25,7 @@ from tests.integration.functions.harness import (
     load_handler,
 )
 from tests.integration.functions.test_inbox_function import dirty_body, status_of, version_of
-from tests.proxy import ToggleProxy
+from recount.chaos import ToggleProxy
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A TCP proxy on loopback that a test can take down and bring back: a store outage, for real."""
+"""A TCP proxy on loopback that can be taken down and brought back: a real store outage, for tests and --chaos."""
 
 from __future__ import annotations
 

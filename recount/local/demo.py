@@ -1,0 +1,193 @@
+"""`python -m recount demo`: the local pipeline, realistic workspaces and simulated app traffic, then a
+summary and a drift check of every workspace against a fresh computation (non-zero exit on drift)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from recount.dataset import WorkspaceShape, generate_workspace
+from recount.local.pipeline import LocalPipeline
+from recount.local.provision import aws_client
+from recount.local.view import render
+from shared.events import EventName, Priority, new_event, to_body
+from shared.postgres import PostgresDatabase
+from shared.telemetry import Metric
+
+DRAIN_TIMEOUT_S = 180.0
+# One app write: a change to a lead that the counts depend on, and the app's dirty upsert, in one transaction.
+_WRITES = [
+    'UPDATE "Lead" SET "lastInboundAt" = now() AT TIME ZONE \'UTC\', "updatedAt" = now() WHERE id = :lead_id',
+    'UPDATE "Lead" SET "lastZrgOutboundAt" = now() AT TIME ZONE \'UTC\', "updatedAt" = now() WHERE id = :lead_id',
+    'UPDATE "Lead" SET status = (ARRAY[\'new\', \'qualified\', \'needs_repair\', \'blacklisted\'])'
+    '[1 + floor(random() * 4)::int], "updatedAt" = now() WHERE id = :lead_id',
+    'UPDATE "Lead" SET "sentimentTag" = (ARRAY[\'Interested\', \'Positive\', \'Not Interested\', NULL])'
+    '[1 + floor(random() * 4)::int], "updatedAt" = now() WHERE id = :lead_id',
+    'UPDATE "Lead" SET "snoozedUntil" = now() AT TIME ZONE \'UTC\' + interval \'20 seconds\', "updatedAt" = now() '
+    'WHERE id = :lead_id',
+    'UPDATE "Lead" SET "assignedToUserId" = \'setter-\' || floor(random() * 6)::int, "updatedAt" = now() '
+    'WHERE id = :lead_id',
+]
+_MARK_DIRTY = ('INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") VALUES (:client_id, now() AT TIME ZONE \'UTC\') '
+               'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"')
+
+
+@dataclass
+class DemoReport:
+    workspaces: int = 0
+    writes: int = 0
+    events_sent: int = 0
+    duplicates_sent: int = 0
+    high_priority: int = 0
+    outages: list[str] = field(default_factory=list)
+    drained: bool = False
+    drift: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Demo:
+    pipeline: LocalPipeline
+    workspaces: int = 8
+    leads: int = 2_000
+    rate: float = 20.0
+    duration_s: float = 60.0
+    seed: int = 7
+    verify: Callable[[PostgresDatabase, list[str]], tuple[list[str], list[str]]] | None = None
+    report: DemoReport = field(default_factory=DemoReport)
+
+    def run(self, console: Console, live_view: bool = True) -> DemoReport:
+        rng = random.Random(self.seed)
+        assert self.pipeline.database_url
+        db = PostgresDatabase(self.pipeline.database_url, statement_timeout_ms=120_000)
+        console.print(f"generating {self.workspaces} workspaces of up to {self.leads} leads…")
+        client_ids = [generate_workspace(db, WorkspaceShape(leads=rng.randint(max(50, self.leads // 10), self.leads)))
+                      for _ in range(self.workspaces)]
+        self.report.workspaces = len(client_ids)
+        sqs = aws_client("sqs", self.pipeline.target.endpoint_url or "")
+        for client_id in client_ids:  # the first computation of every workspace, as a backfill would do
+            db.run(_MARK_DIRTY, client_id=client_id)
+            self._send(sqs, client_id, Priority.NORMAL)
+        stop = threading.Event()
+        chaos = threading.Thread(target=self._chaos, args=(stop, rng), daemon=True)
+        if self.pipeline.chaos:
+            chaos.start()
+        deadline = time.monotonic() + self.duration_s
+        with Live(render(self.pipeline, "recount demo"), console=console, refresh_per_second=2,
+                  transient=False) if live_view else _NoLive() as live:
+            next_at = time.monotonic()
+            last_render = 0.0
+            while time.monotonic() < deadline:
+                self._app_write(db, sqs, rng, client_ids)
+                next_at += 1.0 / self.rate
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                if time.monotonic() - last_render > 0.5:
+                    live.update(render(self.pipeline, "recount demo: traffic"))
+                    last_render = time.monotonic()
+            stop.set()
+            for proxy in self.pipeline.proxies.values():
+                proxy.up()
+            self.report.drained = self._drain(db, live)
+        if self.verify is not None:
+            self.report.drift, self.report.pending = self.verify(db, client_ids)
+        db.close()
+        return self.report
+
+    def _app_write(self, db: PostgresDatabase, sqs: object, rng: random.Random, client_ids: list[str]) -> None:
+        hot = client_ids[: max(1, len(client_ids) // 4)]
+        client_id = rng.choice(hot) if rng.random() < 0.6 else rng.choice(client_ids)
+        with db.transaction():
+            lead = db.run('SELECT id FROM "Lead" WHERE "clientId" = :client_id OFFSET floor(random() * 50) LIMIT 1',
+                          client_id=client_id)
+            if lead:
+                db.run(rng.choice(_WRITES), lead_id=lead[0]["id"])
+            db.run(_MARK_DIRTY, client_id=client_id)
+        self.report.writes += 1
+        priority = Priority.HIGH if rng.random() < 0.1 else Priority.NORMAL
+        body = self._send(sqs, client_id, priority)
+        if rng.random() < 0.05:  # the app retried its send: the same body twice
+            self._send_body(sqs, body, priority)
+            self.report.duplicates_sent += 1
+
+    def _send(self, sqs: object, client_id: str, priority: Priority) -> str:
+        body = to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="app", priority=priority))
+        self._send_body(sqs, body, priority)
+        return body
+
+    def _send_body(self, sqs: object, body: str, priority: Priority) -> None:
+        queue = "counts_high" if priority is Priority.HIGH else "counts"
+        sqs.send_message(QueueUrl=self.pipeline.target.queue_urls[queue], MessageBody=body)  # type: ignore[attr-defined]
+        self.report.events_sent += 1
+        self.report.high_priority += priority is Priority.HIGH
+
+    def _chaos(self, stop: threading.Event, rng: random.Random) -> None:
+        """Every 8-12 s, cut PostgreSQL or Redis for 1.5-3 s: transient faults the retries must absorb."""
+        while not stop.wait(rng.uniform(8, 12)):
+            name = rng.choice(sorted(self.pipeline.proxies))
+            outage = rng.uniform(1.5, 3.0)
+            self.report.outages.append(f"{name} down {outage:.1f} s")
+            self.pipeline.proxies[name].down()
+            stop.wait(outage)
+            self.pipeline.proxies[name].up()
+
+    def _drain(self, db: PostgresDatabase, live: Live | _NoLive) -> bool:
+        """Wait until every queue is empty and no dirty mark is left; sweep for marks whose events were lost."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        swept_at = 0.0
+        while time.monotonic() < deadline:
+            live.update(render(self.pipeline, "recount demo: draining"))
+            markers = db.run('SELECT count(*)::int AS n FROM "InboxCountsDirty"')[0]["n"]
+            if self.pipeline.idle():
+                if markers == 0:
+                    return True
+                if time.monotonic() - swept_at > 5:
+                    self.pipeline.send_sweep(EventName.INBOX_COUNTS_SWEEP)
+                    swept_at = time.monotonic()
+            time.sleep(0.5)
+        return False
+
+
+class _NoLive:
+    def __enter__(self) -> _NoLive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, *args: object) -> None:
+        return None
+
+
+def summary_table(pipeline: LocalPipeline, report: DemoReport) -> Table:
+    stats = pipeline.stats
+    freshness = stats.freshness()
+    table = Table(title="recount demo: summary", title_justify="left", show_header=False)
+    rows = [
+        ("workspaces", report.workspaces),
+        ("app writes (each with a dirty mark)", report.writes),
+        ("events sent (high priority, duplicates)",
+         f"{report.events_sent} ({report.high_priority} high, {report.duplicates_sent} duplicated)"),
+        ("recomputes run", stats.total(Metric.JOBS_SUCCEEDED)),
+        ("coalesced in a batch", stats.total(Metric.JOBS_SKIPPED_COALESCED)),
+        ("skipped: already fresh (clean) / duplicate",
+         f"{stats.total(Metric.JOBS_SKIPPED_CLEAN)} / {stats.total(Metric.JOBS_SKIPPED_DUPLICATE)}"),
+        ("busy, re-sent with a delay", stats.total(Metric.JOBS_BUSY)),
+        ("retries after a failure", stats.total(Metric.JOBS_RETRIED)),
+        ("dead-lettered", stats.total(Metric.JOBS_DEAD_LETTERED)),
+        ("outages injected", ", ".join(report.outages) or "none"),
+        ("freshness p50 / p95 / max",
+         f"{freshness['p50'] / 1000:.2f} s / {freshness['p95'] / 1000:.2f} s / {freshness['max'] / 1000:.2f} s"),
+        ("drained (queues empty, no dirty mark)", "yes" if report.drained else "[red]no[/red]"),
+        ("drift against a fresh computation",
+         "[green]none[/green]" if not report.drift else f"[red]{len(report.drift)}: {', '.join(report.drift)}[/red]"),
+    ]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    return table

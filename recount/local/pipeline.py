@@ -1,0 +1,263 @@
+"""`python -m recount local`: the pipeline on one machine with the semantics of AWS.
+
+PostgreSQL and Redis from DATABASE_URL and REDIS_URL, or throwaway real servers; SQS and DynamoDB from
+moto's server; the queues, dead-letter queues and table from cdk.json's stage settings; every function fed
+by the event-source emulation with its stage's batch size, window, timeout and concurrency; the schedules
+fired at their rates.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from moto.server import ThreadedMotoServer
+
+from infra.config import StageConfig
+from recount.chaos import ToggleProxy
+from recount.local.event_source import EventSource, ExecutionEnvironments, Handler
+from recount.local.provision import CONSUMERS, ROOT, Provisioned, aws_client, function_config, provision
+from recount.migrations import migrate
+from recount.targets import LOCAL_STATE_FILE, Target
+from recount.throwaway import ThrowawayServers, free_port
+from shared.events import EventName, new_event, to_body
+from shared.postgres import PostgresDatabase
+from shared.settings import EnvVar
+from shared.telemetry import Metric, add_listener, logger, remove_listener
+
+FUNCTIONS = {"inbox": "inbox_counts_recompute", "analytics": "analytics_recompute", "sweeper": "sweeper"}
+DEAD_LETTER_OF = {"inbox": "counts", "analytics": "analytics", "sweeper": "sweep"}
+_current_function: ContextVar[str] = ContextVar("recount_local_function", default="?")
+
+
+@dataclass
+class Stats:
+    """What the live view and the summary show, fed by the functions' own metrics."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    freshness_ms: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, metric: Metric, value: float) -> None:
+        with self.lock:
+            if metric is Metric.FRESHNESS_LAG:
+                self.freshness_ms.append(value)
+            elif metric.value.startswith(("Jobs", "Records", "Sweep")):  # counts, not durations or gauges
+                self.counts[_current_function.get()][metric.value] += int(value)
+
+    def total(self, metric: Metric) -> int:
+        with self.lock:
+            return sum(counter[metric.value] for counter in self.counts.values())
+
+    def freshness(self) -> dict[str, float]:
+        with self.lock:
+            values = sorted(self.freshness_ms)
+        if not values:
+            return {"count": 0, "p50": 0.0, "p95": 0.0, "max": 0.0}
+        p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+        return {"count": len(values), "p50": statistics.median(values), "p95": p95, "max": values[-1]}
+
+
+@dataclass
+class LocalPipeline:
+    """Start with `start()`, stop with `stop()` (drains what is in flight and stops all it started)."""
+
+    stage: str
+    config: StageConfig
+    database_url: str | None = None
+    redis_url: str | None = None
+    chaos: bool = False
+    schedules: bool = True
+    stats: Stats = field(default_factory=Stats)
+    log_path: Path = Path(".recount/local.log")
+    _servers: ThrowawayServers | None = None
+    _moto: ThreadedMotoServer | None = None
+    _sources: list[EventSource] = field(default_factory=list)
+    environments: dict[str, ExecutionEnvironments] = field(default_factory=dict)
+    proxies: dict[str, ToggleProxy] = field(default_factory=dict)
+    provisioned: Provisioned | None = None
+    _stop_schedules: threading.Event = field(default_factory=threading.Event)
+    _saved_environ: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Target:
+        assert self.provisioned is not None, "start() first"
+        return self.provisioned.target
+
+    def start(self) -> LocalPipeline:
+        self._saved_environ = dict(os.environ)
+        self._route_logs()
+        self._start_stores()
+        self._start_aws()
+        self._start_functions()
+        if self.schedules:
+            threading.Thread(target=self._fire_schedules, name="schedules", daemon=True).start()
+        self.target.save(LOCAL_STATE_FILE)
+        return self
+
+    def stop(self, drain: bool = True) -> None:
+        self._stop_schedules.set()
+        for source in self._sources:
+            source.stop(drain=drain)
+        remove_listener(self.stats)
+        for proxy in self.proxies.values():
+            proxy.close()
+        if self._moto is not None:
+            self._moto.stop()
+        if self._servers is not None:
+            self._servers.stop()
+        LOCAL_STATE_FILE.unlink(missing_ok=True)
+        os.environ.clear()
+        os.environ.update(self._saved_environ)
+
+    # -- stores ---------------------------------------------------------------------------------------
+    def _start_stores(self) -> None:
+        if not self.database_url or not self.redis_url:
+            self._servers = ThrowawayServers(Path(tempfile.mkdtemp(prefix="recount-local-")))
+        if not self.database_url:
+            assert self._servers is not None
+            self.database_url = self._servers.start_postgres(free_port())
+        if not self.redis_url:
+            assert self._servers is not None
+            self.redis_url = self._servers.start_redis(free_port())
+        db = PostgresDatabase(self.database_url)
+        migrate(db)
+        db.close()
+
+    def function_store_urls(self) -> tuple[str, str]:
+        """The URLs the functions use: through a cuttable proxy when --chaos is on."""
+        assert self.database_url and self.redis_url
+        if not self.chaos:
+            return self.database_url, self.redis_url
+        urls = []
+        for name, url in (("postgres", self.database_url), ("redis", self.redis_url)):
+            parts = urlsplit(url)
+            proxy = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
+            self.proxies[name] = proxy
+            netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+            urls.append(urlunsplit(parts._replace(netloc=netloc)))
+        return urls[0], urls[1]
+
+    # -- AWS ------------------------------------------------------------------------------------------
+    def _start_aws(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                            "AWS_DEFAULT_REGION": "us-east-1", EnvVar.AWS_ENDPOINT_URL: endpoint}.items():
+            os.environ[str(name)] = value
+        self.provisioned = provision(endpoint, self.config, database_url=self.database_url, redis_url=self.redis_url)
+
+    # -- functions ------------------------------------------------------------------------------------
+    def _start_functions(self) -> None:
+        database_url, redis_url = self.function_store_urls()
+        target = self.target
+        common = {EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
+                  EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table or "",
+                  EnvVar.MAX_RECEIVE_COUNT: str(self.config.max_receive_count),
+                  EnvVar.ANALYTICS_AGGREGATES_ENABLED: str(self.config.analytics_enabled).lower(),
+                  EnvVar.ANALYTICS_WINDOW_DAYS: str(self.config.analytics_window_days),
+                  EnvVar.TIME_BUDGET_MARGIN_MS: str(self.config.time_budget_margin_ms),
+                  EnvVar.CONNECT_TIMEOUT_SECONDS: "2",
+                  "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+                  "POWERTOOLS_METRICS_NAMESPACE": "recount", **target.queue_environment()}
+        for name, value in common.items():
+            os.environ[str(name)] = value
+        add_listener(self.stats)
+        sqs = aws_client("sqs", target.endpoint_url or "")
+        for function, directory in FUNCTIONS.items():
+            settings = function_config(self.config, function)
+            os.environ[EnvVar.DEAD_LETTER_QUEUE_URL] = target.dead_letter_urls[DEAD_LETTER_OF[function]]
+            environments = ExecutionEnvironments(function, partial(self._load, function, directory),
+                                                 settings.reserved_concurrency)
+            self.environments[function] = environments
+            for queue, consumer in CONSUMERS.items():
+                if consumer != function:
+                    continue
+                max_concurrency = (self.config.counts_high_max_concurrency if queue == "counts_high"
+                                   else settings.max_concurrency)
+                url = target.queue_urls[queue]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                source = EventSource(url, arn, environments, sqs, settings.batch_size,
+                                     settings.batching_window_seconds, settings.timeout_seconds, max_concurrency)
+                self._sources.append(source)
+        for source in self._sources:
+            source.start()
+
+    def _load(self, function: str, directory: str) -> Handler:
+        """A fresh handler module: an execution environment of its own (own clients, own connections)."""
+        path = ROOT / "functions" / directory / "handler.py"
+        spec = importlib.util.spec_from_file_location(f"recount_local_{function}_{id(object())}", path)
+        assert spec is not None and spec.loader is not None
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+
+        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            token = _current_function.set(function)
+            try:
+                return dict(module.lambda_handler(event, context))
+            finally:
+                _current_function.reset(token)
+
+        return invoke
+
+    # -- schedules ------------------------------------------------------------------------------------
+    def _fire_schedules(self) -> None:
+        sqs = aws_client("sqs", self.target.endpoint_url or "")
+        rates = {EventName.INBOX_COUNTS_SWEEP: self.config.inbox_sweep_minutes * 60,
+                 EventName.ANALYTICS_AGGREGATES_SWEEP: self.config.analytics_sweep_minutes * 60}
+        due = {name: time.monotonic() + seconds for name, seconds in rates.items()}
+        while not self._stop_schedules.wait(0.5):
+            for name, at in due.items():
+                if time.monotonic() >= at:
+                    self.send_sweep(name, sqs)
+                    due[name] = at + rates[name]
+
+    def send_sweep(self, name: EventName, sqs: Any = None) -> None:
+        sqs = sqs or aws_client("sqs", self.target.endpoint_url or "")
+        sqs.send_message(QueueUrl=self.target.queue_urls["sweep"],
+                         MessageBody=to_body(new_event(name, source="schedule")))
+
+    # -- observation ----------------------------------------------------------------------------------
+    def queue_depths(self) -> dict[str, tuple[int, int, int]]:
+        """queue -> (visible, in flight, dead-lettered)."""
+        sqs = aws_client("sqs", self.target.endpoint_url or "")
+        depths = {}
+        for queue, url in self.target.queue_urls.items():
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            dead = sqs.get_queue_attributes(QueueUrl=self.target.dead_letter_urls[queue],
+                                            AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            depths[queue] = (int(attributes["ApproximateNumberOfMessages"])
+                             + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+                             int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+                             int(dead["ApproximateNumberOfMessages"]))
+        return depths
+
+    def idle(self) -> bool:
+        depths = self.queue_depths()
+        return (all(visible == 0 and in_flight == 0 for visible, in_flight, _ in depths.values())
+                and all(e.running == 0 for e in self.environments.values()))
+
+    def _route_logs(self) -> None:
+        """The functions' JSON logs go to a file; the terminal is the live view's."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(self.log_path.open("a", encoding="utf-8"))
