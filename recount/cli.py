@@ -140,5 +140,173 @@ def recompute_analytics_aggregates(client_id: ClientIds, wait: Wait = 10.0, as_j
     _recompute(JobName.ANALYTICS_AGGREGATES, client_id, wait, as_json)
 
 
+# Operator commands: send, status, sweep, backfill, dlq peek|redrive, verify. Each acts on the running local
+# runtime (.recount/local.json), on a deployed stack with --stack NAME, else on the environment; the logic is in
+# recount/operations.py and recount/dead_letters.py, imported when a command runs. Wrong input is exit status 2.
+
+dlq_app = typer.Typer(help="Inspect and redrive the dead-letter queues.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+Stack = Annotated[str | None, typer.Option(
+    "--stack", help="Act on this deployed stack (its CloudFormation outputs); default: the local runtime.")]
+Region = Annotated[str | None, typer.Option("--region", help="The stack's AWS region.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SomeClientIds = Annotated[list[str] | None, typer.Option("--client-id", help="Workspace id; repeat for several.")]
+EveryWorkspace = Annotated[bool, typer.Option("--all", help="Every workspace in PostgreSQL.")]
+PriorityOption = Annotated[str, typer.Option("--priority", help="normal or high (high: the counts-high queue).")]
+QueueArgument = Annotated[str, typer.Argument(help="counts, counts_high (or counts-high), analytics or sweep.")]
+
+
+def _operate(action: Callable[[], T]) -> T:
+    """guarded, and a usage error (bad input, nothing done) exits with status 2."""
+    from recount.operations import UsageError
+
+    def checked() -> T:
+        try:
+            return action()
+        except UsageError as error:
+            fail(str(error), 2)
+
+    return guarded(checked)
+
+
+@app.command("send")
+def send_command(
+        event: Annotated[str, typer.Argument(help="inbox.counts.dirty, inbox.counts.recompute, "
+                                                  "analytics.aggregates.recompute, or a sweep event.")],
+        client_id: Annotated[str | None, typer.Option("--client-id", help="The workspace (not for sweeps).")] = None,
+        priority: PriorityOption = "normal",
+        source: Annotated[str, typer.Option("--source", help="Who sent it, as logs and status show.")] = "manual",
+        stack: Stack = None, region: Region = None, as_json: JsonOutput = False) -> None:
+    """Send one event, validated against the contract before it leaves; print its message id."""
+    from recount import operations as ops
+
+    built = _operate(partial(ops.build_event, event, client_id, priority=priority, source=source))
+    target = _operate(partial(ops.target, stack, region))
+    ops.render_sent(out, _operate(partial(ops.send_event, target, built)), as_json)
+
+
+@app.command("status")
+def status_command(client_id: Annotated[str, typer.Argument(help="The workspace.")],
+                   stack: Stack = None, region: Region = None, as_json: JsonOutput = False) -> None:
+    """Every job's status blob, the cache versions and the dirty marker's age of one workspace."""
+    from recount import operations as ops
+
+    _operate(partial(ops.valid_client_ids, [client_id]))
+    target = _operate(partial(ops.target, stack, region))
+    ops.render_status(out, _operate(partial(ops.read_status, target, client_id)), as_json)
+
+
+@app.command("sweep")
+def sweep_command(kind: Annotated[str, typer.Argument(help="inbox or analytics.")],
+                  min_age: Annotated[float | None, typer.Option(
+                      "--min-age", min=0, help="Seconds a dirty marker must have waited [SWEEP_MIN_AGE_SECONDS].")]
+                  = None, stack: Stack = None, region: Region = None) -> None:
+    """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
+    from recount import operations as ops
+
+    _operate(partial(ops.sweep_kind, kind))
+    target = _operate(partial(ops.target, stack, region))
+    report = _operate(partial(ops.run_sweep, target, kind, min_age_s=min_age))
+    ops.render_sweep(out, kind, report)
+
+
+@app.command("backfill")
+def backfill_command(
+        every: EveryWorkspace = False, client_id: SomeClientIds = None,
+        rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second, at most.")] = 50.0,
+        priority: PriorityOption = "normal",
+        analytics: Annotated[bool, typer.Option("--analytics", help="Send analytics.aggregates.recompute.")] = False,
+        stack: Stack = None, region: Region = None) -> None:
+    """One recompute event per workspace, in batches of ten, with a progress bar and a rate limit."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from recount import operations as ops
+
+    if every == bool(client_id):
+        fail("choose one of --all and --client-id ID", 2)
+    _operate(partial(ops.parse_priority, priority))
+    ids = _operate(partial(ops.valid_client_ids, client_id or []))
+    target = _operate(partial(ops.target, stack, region))
+    invalid: list[str] = []
+    if every:
+        ids, invalid = _operate(partial(ops.backfill_ids, target, None))
+    for bad in invalid:
+        err.print(f"[yellow]skipped[/yellow] invalid clientId {escape(repr(bad))}")
+    with Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("backfill", total=len(ids))
+        report = _operate(partial(ops.backfill, target, ids, analytics=analytics, priority=priority, rate=rate,
+                                  on_sent=lambda n: bar.advance(task, n)))
+    event = "analytics.aggregates.recompute" if analytics else "inbox.counts.recompute"
+    skipped = f"; skipped {len(invalid)} invalid clientId(s)" if invalid else ""
+    out.print(f"sent {report.sent} {event} event(s) to {report.queue} in {report.seconds:.1f} s "
+              f"(request {report.requestId}){skipped}")
+
+
+@dlq_app.command("peek")
+def dlq_peek_command(queue: QueueArgument,
+                     max_messages: Annotated[int, typer.Option("--max", min=1, max=1000, help="Messages to show.")]
+                     = 10, stack: Stack = None, region: Region = None, as_json: JsonOutput = False) -> None:
+    """Show a dead-letter queue's messages and why they are there, without consuming them."""
+    from recount import dead_letters
+    from recount import operations as ops
+
+    name = _operate(partial(dead_letters.queue_key, queue))
+    target = _operate(partial(ops.target, stack, region))
+    dead_letters.render_peek(out, _operate(partial(dead_letters.peek, target, name, limit=max_messages)), as_json)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive_command(
+        queue: QueueArgument,
+        manual: Annotated[bool, typer.Option("--manual", help="Move the messages here, not by a move task.")]
+        = False,
+        wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the move task to finish.")] = True,
+        timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the move task.")]
+        = 600.0, stack: Stack = None, region: Region = None) -> None:
+    """Move a dead-letter queue's messages back to its queue, losing and duplicating nothing."""
+    from recount import dead_letters
+    from recount import operations as ops
+
+    name = _operate(partial(dead_letters.queue_key, queue))
+    target = _operate(partial(ops.target, stack, region))
+    result = _operate(partial(dead_letters.redrive, target, name, manual=manual, wait=wait, timeout_s=timeout))
+    dead_letters.render_redrive(out, result)
+
+
+@app.command("verify")
+def verify_command(every: EveryWorkspace = False,
+                   sample: Annotated[int | None, typer.Option("--sample", min=1, help="N random workspaces.")] = None,
+                   client_id: SomeClientIds = None, stack: Stack = None, region: Region = None,
+                   as_json: JsonOutput = False) -> None:
+    """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
+    from dataclasses import asdict
+
+    from rich.markup import escape
+
+    from recount import operations as ops
+
+    _operate(partial(ops.verify_selection, every=every, sample=sample, client_ids=client_id))
+    target = _operate(partial(ops.target, stack, region))
+    ids, invalid = _operate(partial(ops.verify_ids, target, every=every, sample=sample, client_ids=client_id))
+    for bad in invalid:
+        err.print(f"[yellow]skipped[/yellow] invalid clientId {escape(repr(bad))}")
+    results = _operate(partial(ops.verify, target, ids,
+                               on_result=(lambda _: None) if as_json else partial(ops.render_verify_result, out)))
+    summary = ops.verify_summary(results, invalid)
+    if as_json:
+        out.print_json(data={"results": [asdict(result) for result in results], "summary": summary})
+    else:
+        ops.render_verify_summary(out, summary)
+    if summary["drift"]:
+        raise typer.Exit(1)
+
+
+from recount.local.commands import register as register_local  # noqa: E402 (commands on the app above)
+
+register_local(app, out)
+
+
 def main() -> None:
     app()

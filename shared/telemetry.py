@@ -41,6 +41,13 @@ class Metric(StrEnum):
 
 MetricListener = Callable[[Metric, float], None]
 _listeners: list[MetricListener] = []
+_emit_emf = True
+
+
+def set_emf(enabled: bool) -> None:
+    """Off only in the local runtime, which shows the metrics itself (Powertools prints EMF to stdout)."""
+    global _emit_emf
+    _emit_emf = enabled
 
 
 def add_listener(listener: MetricListener) -> None:
@@ -54,7 +61,8 @@ def remove_listener(listener: MetricListener) -> None:
 
 
 def _record(metric: Metric, unit: MetricUnit, value: float) -> None:
-    metrics.add_metric(name=metric.value, unit=unit, value=value)
+    if _emit_emf:
+        metrics.add_metric(name=metric.value, unit=unit, value=value)
     for listener in list(_listeners):
         listener(metric, value)
 

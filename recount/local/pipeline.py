@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import threading
 import time
+import warnings
 from collections import Counter, defaultdict
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from recount.throwaway import ThrowawayServers, free_port
 from shared.events import EventName, new_event, to_body
 from shared.postgres import PostgresDatabase
 from shared.settings import EnvVar
-from shared.telemetry import Metric, add_listener, logger, remove_listener
+from shared.telemetry import Metric, add_listener, logger, remove_listener, set_emf
 
 FUNCTIONS = {"inbox": "inbox_counts_recompute", "analytics": "analytics_recompute", "sweeper": "sweeper"}
 DEAD_LETTER_OF = {"inbox": "counts", "analytics": "analytics", "sweeper": "sweep"}
@@ -113,6 +114,7 @@ class LocalPipeline:
         for source in self._sources:
             source.stop(drain=drain)
         remove_listener(self.stats)
+        set_emf(True)
         for proxy in self.proxies.values():
             proxy.close()
         if self._moto is not None:
@@ -174,11 +176,13 @@ class LocalPipeline:
                   EnvVar.ANALYTICS_WINDOW_DAYS: str(self.config.analytics_window_days),
                   EnvVar.TIME_BUDGET_MARGIN_MS: str(self.config.time_budget_margin_ms),
                   EnvVar.CONNECT_TIMEOUT_SECONDS: "2",
-                  "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+                  "POWERTOOLS_TRACE_DISABLED": "true",
                   "POWERTOOLS_METRICS_NAMESPACE": "recount", **target.queue_environment()}
         for name, value in common.items():
             os.environ[str(name)] = value
         add_listener(self.stats)
+        set_emf(False)  # the live view shows the metrics; Powertools would print EMF over it
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         sqs = aws_client("sqs", target.endpoint_url or "")
         for function, directory in FUNCTIONS.items():
             settings = function_config(self.config, function)

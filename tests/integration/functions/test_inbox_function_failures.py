@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
+from recount.chaos import ToggleProxy
 from shared.keys import JobName
 from shared.postgres import PostgresDatabase
 from shared.recompute import Recompute
@@ -25,7 +26,6 @@ from tests.integration.functions.harness import (
     load_handler,
 )
 from tests.integration.functions.test_inbox_function import dirty_body, status_of, version_of
-from recount.chaos import ToggleProxy
 
 
 @pytest.fixture
