@@ -304,8 +304,10 @@ def verify_command(every: EveryWorkspace = False,
 
 
 from recount.local.commands import register as register_local  # noqa: E402 (commands on the app above)
+from recount.local.commands import register_bench  # noqa: E402
 
 register_local(app, out)
+register_bench(app, out)
 
 
 def main() -> None:

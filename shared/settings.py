@@ -83,7 +83,7 @@ class QueueSettings(BaseSettings):
     max_receive_count: int = Field(5, alias=EnvVar.MAX_RECEIVE_COUNT, ge=1, le=1000)
     backoff_base_s: float = Field(2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300)
     backoff_max_s: float = Field(300.0, alias=EnvVar.BACKOFF_MAX_SECONDS, gt=0, le=43_200)
-    busy_delay_s: float = Field(2.0, alias=EnvVar.BUSY_DELAY_SECONDS, ge=0, le=900)
+    busy_delay_s: float = Field(1.0, alias=EnvVar.BUSY_DELAY_SECONDS, ge=0, le=900)
     time_budget_margin_ms: int = Field(10_000, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000)
     endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
 

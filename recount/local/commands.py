@@ -66,3 +66,16 @@ def register(app: typer.Typer, console: Console) -> None:
             pipeline.stop(drain=True)
         if report.drift or not report.drained:
             raise typer.Exit(1)
+
+
+def register_bench(app: typer.Typer, console: Console) -> None:
+    @app.command()
+    def bench(quick: Annotated[bool, typer.Option(help="A small run (under a minute) for CI.")] = False,
+              output: Annotated[str, typer.Option(help="Where the report goes.")] = "docs/benchmarks.md") -> None:
+        """Run the benchmarks B1-B5 and write the report (figures and plots) to docs/benchmarks.md."""
+        from pathlib import Path
+
+        from recount.bench.runner import FULL, QUICK, run
+
+        path = run(QUICK if quick else FULL, Path(output), console, quick=quick)
+        console.print(f"report written to {path}")

@@ -1,0 +1,1 @@
+"""`python -m recount bench`: benchmarks that report figures (never timed tests), written to docs/benchmarks.md."""

@@ -1,0 +1,137 @@
+"""Run B1-B5 against real PostgreSQL and Redis (given, or throwaway) and moto, then write the report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from moto.server import ThreadedMotoServer
+from rich.console import Console
+
+from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep
+from recount.bench.report import Results, write
+from recount.local.pipeline import LocalPipeline
+from recount.local.provision import aws_client, provision, stage_config
+from recount.migrations import migrate
+from recount.throwaway import ThrowawayServers, free_port
+from shared.events import EventName, new_event, to_body
+from shared.postgres import PostgresDatabase
+from shared.settings import EnvVar
+from shared.telemetry import logger, set_emf
+
+
+@dataclass(frozen=True)
+class Plan:
+    b1_workspaces: list[tuple[int, int]]  # (how many, leads each)
+    b1_repeats: int
+    b3_runs: int
+    b4_workspaces: int
+    b4_rate: float
+    b4_duration_s: float
+    b5_workspaces: int
+
+
+FULL = Plan(b1_workspaces=[(1, 120_000), (4, 50_000), (20, 20_000), (60, 5_000)], b1_repeats=5, b3_runs=10,
+            b4_workspaces=500, b4_rate=200, b4_duration_s=60, b5_workspaces=10_000)
+QUICK = Plan(b1_workspaces=[(1, 10_000), (2, 2_000)], b1_repeats=2, b3_runs=2, b4_workspaces=40, b4_rate=40,
+             b4_duration_s=6, b5_workspaces=500)
+
+
+def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path:
+    started = time.monotonic()
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(name, value)  # moto's server on loopback takes any credentials
+    logger.setLevel("WARNING")  # in-process handler runs (B2, B5) would print their INFO lines here
+    set_emf(False)
+    servers = None
+    database_url = os.environ.get(EnvVar.DATABASE_URL)
+    redis_url = os.environ.get(EnvVar.REDIS_URL)
+    if not database_url or not redis_url:
+        servers = ThrowawayServers(Path(tempfile.mkdtemp(prefix="recount-bench-")))
+        database_url = database_url or servers.start_postgres(free_port())
+        redis_url = redis_url or servers.start_redis(free_port())
+    bench_url = _fresh_database(database_url)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    moto.start()
+    try:
+        db = PostgresDatabase(bench_url, statement_timeout_ms=600_000)
+        migrate(db)
+        versions = (db.run("SHOW server_version")[0]["server_version"],
+                    str(redis.Redis.from_url(redis_url).info("server")["redis_version"]))
+        console.print(f"B1: generating {sum(n * leads for n, leads in plan.b1_workspaces):,} leads…")
+        workspaces = b1_recompute.generate(db, plan.b1_workspaces)
+        b1 = b1_recompute.measure(db, workspaces, plan.b1_repeats)
+        console.print("B2: round trips per job…")
+        b2 = b2_io.measure(bench_url, redis_url)
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        _, config = stage_config("dev")
+        target = provision(endpoint, config, prefix="bench", database_url=bench_url, redis_url=redis_url).target
+        console.print("B3: cold starts…")
+        environment = _function_environment(target, bench_url, redis_url)
+        b3 = b3_cold_start.measure(environment, plan.b3_runs, _first_batch_events(db, target))
+        console.print("B5: a sweep…")
+        b5 = b5_sweep.measure(bench_url, redis_url, target, plan.b5_workspaces)
+        console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
+        pipeline = LocalPipeline("dev", config, database_url=bench_url, redis_url=redis_url, schedules=False).start()
+        try:
+            b4 = b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rate, plan.b4_duration_s)
+        finally:
+            pipeline.stop()
+        db.close()
+        write(Results(quick, versions[0], versions[1], workspaces, b1, b2, b3, b4, b5,
+                      time.monotonic() - started), report_path)
+        return report_path
+    finally:
+        moto.stop()
+        if servers is not None:
+            servers.stop()
+
+
+def _fresh_database(server_url: str) -> str:
+    base, _, _ = server_url.rpartition("/")
+    admin = PostgresDatabase(server_url)
+    admin.run('DROP DATABASE IF EXISTS "recount_bench" WITH (FORCE)')
+    admin.run('CREATE DATABASE "recount_bench"')
+    admin.close()
+    return f"{base}/recount_bench"
+
+
+def _function_environment(target: Any, database_url: str, redis_url: str) -> dict[str, str]:
+    return {EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
+            EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table,
+            EnvVar.DEAD_LETTER_QUEUE_URL: target.dead_letter_urls["counts"],
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "recount",
+            **target.queue_environment()}
+
+
+def _first_batch_events(db: PostgresDatabase, target: Any) -> dict[str, str]:
+    """One real received message per handler (each interpreter processes the same record once)."""
+    db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (\'b3\', \'b3\', \'u\', now()) '
+           "ON CONFLICT DO NOTHING")
+    db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (\'b3\') ON CONFLICT DO NOTHING')
+    sqs = aws_client("sqs", target.endpoint_url)
+    events = {}
+    for handler, queue, event in (
+            ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id="b3")),
+            ("analytics_recompute", "analytics", new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id="b3")),
+            ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule"))):
+        url = target.queue_urls[queue]
+        sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
+        message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events[handler] = json.dumps({"Records": [{
+            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+            "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"}]})
+    return events
