@@ -14,7 +14,7 @@ from shared.events import (
     WorkspaceEvent,
 )
 from shared.keys import JobName
-from shared.recompute import Recompute, RecomputeOutcome
+from shared.recompute import Lease, Recompute, RecomputeOutcome
 from shared.runtime import Runtime
 from shared.status import JobContext, JobStatus, StatusBlob
 
@@ -72,12 +72,7 @@ def run_inbox_counts(runtime: Runtime, event: InboxCountsDirty | InboxCountsReco
             recompute.skip(lease, reason)
             return JobResult(client_id, skipped=Skip.CLEAN, reason=reason)
         key = idempotency_key(JobName.INBOX_COUNTS, event, lease.generation if serves_dirty_marker(event) else None)
-        record, replayed = runtime.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
-        if replayed:
-            reason = f"duplicate: {key} was already recomputed"
-            recompute.skip(lease, reason)
-            return JobResult(client_id, skipped=Skip.DUPLICATE, reason=reason)
-        return JobResult(client_id, outcome=record)
+        return _finish_once(runtime, recompute, lease, key)
     finally:
         recompute.abandon(lease)  # a no-op after commit; releases the lock on every other path
 
@@ -93,12 +88,16 @@ def run_analytics_aggregates(runtime: Runtime, event: AnalyticsAggregatesRecompu
     recompute = Recompute(JobName.ANALYTICS_AGGREGATES, runtime.db, runtime.cache, runtime.recompute)
     lease = recompute.begin(client_id, context)
     try:
-        key = idempotency_key(JobName.ANALYTICS_AGGREGATES, event, None)
-        record, replayed = runtime.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
-        if replayed:
-            reason = f"duplicate: {key} was already recomputed"
-            recompute.skip(lease, reason)
-            return JobResult(client_id, skipped=Skip.DUPLICATE, reason=reason)
-        return JobResult(client_id, outcome=record)
+        return _finish_once(runtime, recompute, lease, idempotency_key(JobName.ANALYTICS_AGGREGATES, event, None))
     finally:
         recompute.abandon(lease)
+
+
+def _finish_once(runtime: Runtime, recompute: Recompute, lease: Lease, key: str) -> JobResult:
+    """Finish the leased recompute unless `key` was already done; a replay ends as a duplicate skip."""
+    record, replayed = runtime.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
+    if replayed:
+        reason = f"duplicate: {key} was already recomputed"
+        recompute.skip(lease, reason)
+        return JobResult(lease.client_id, skipped=Skip.DUPLICATE, reason=reason)
+    return JobResult(lease.client_id, outcome=record)
