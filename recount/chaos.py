@@ -57,6 +57,7 @@ class ToggleProxy:
                 except OSError:
                     client.close()
                     continue
+                upstream.settimeout(None)  # the 5 s was for connecting; an idle connection must stay up
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
@@ -69,6 +70,10 @@ class ToggleProxy:
         except OSError:
             pass
         finally:
+            # shutdown, not just close: it wakes the other direction's thread blocked in recv, so a side that
+            # closes (a terminated backend) reaches the other side at once.
             for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()

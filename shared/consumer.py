@@ -28,7 +28,7 @@ from shared.events import (
     WorkspaceEvent,
     parse_envelope,
 )
-from shared.jobs import JobResult, Skip
+from shared.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
 from shared.keys import JobName
 from shared.retry import Action, decide
 from shared.runtime import Runtime
@@ -98,6 +98,11 @@ class _Batch:
         # Coalesce only behind a record that really recomputed: its snapshot came after this batch was
         # received, so after every mark behind this record. A skip proves nothing about this record's mark.
         if isinstance(previous, JobResult) and previous.outcome is not None:
+            if not serves_dirty_marker(event):
+                # Remember this event id as done by the run that covered it, so a redelivery is a duplicate.
+                covered = previous.outcome
+                self.consumer.runtime.idempotency.run_once(
+                    idempotency_key(self.consumer.job, event, None), lambda: covered)
             count(Metric.JOBS_SKIPPED_COALESCED)
             logger.info("coalesced with an earlier record of this batch", extra={"skipped": Skip.COALESCED.value})
             return

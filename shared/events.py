@@ -130,6 +130,8 @@ def parse_envelope(body: str | bytes) -> Envelope:
         raise PoisonMessageError(f"oversize: body is {size} bytes, the limit is {MAX_ENVELOPE_BYTES}")
     try:
         raw = json.loads(body)
+    except RecursionError:
+        raise PoisonMessageError("not an envelope: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise PoisonMessageError(f"not JSON: {_one_line(str(error))}") from None
     if not isinstance(raw, dict):

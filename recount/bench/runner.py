@@ -93,17 +93,25 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         return report_path
     finally:
         moto.stop()
+        _drop_database(database_url, bench_url)
         if servers is not None:
             servers.stop()
 
 
 def _fresh_database(server_url: str) -> str:
+    """A database of this run's own (runs may overlap, e.g. CI's quick run beside a full one)."""
     base, _, _ = server_url.rpartition("/")
+    name = f"recount_bench_{os.getpid()}_{int(time.time())}"
     admin = PostgresDatabase(server_url)
-    admin.run('DROP DATABASE IF EXISTS "recount_bench" WITH (FORCE)')
-    admin.run('CREATE DATABASE "recount_bench"')
+    admin.run(f'CREATE DATABASE "{name}"')
     admin.close()
-    return f"{base}/recount_bench"
+    return f"{base}/{name}"
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    admin = PostgresDatabase(server_url)
+    admin.run(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
+    admin.close()
 
 
 def _function_environment(target: Any, database_url: str, redis_url: str) -> dict[str, str]:

@@ -1,0 +1,258 @@
+"""The rig the model-based test and the fault table drive the real inbox function with.
+
+moto's SQS and DynamoDB in process (queues with their redrive policies, the idempotency table), real PostgreSQL
+and Redis (Redis, and on request PostgreSQL, reached by the function through a `ToggleProxy` the test can cut),
+the handler module loaded as the functions' conftest loads it, and the helpers that land a fault at a chosen
+step of a job:
+
+* `invoke_blocked` runs one invocation in a thread while another connection holds a row lock the job's
+  recompute statement needs, waits until the statement really waits on it, acts (kill the backend, cut Redis,
+  drop the idempotency table...), then releases the lock;
+* `drop_table` / `restore_table` take the idempotency table away and bring it back with its records.
+
+Nothing here replaces SQL, Redis or the handler: faults are real outages, real lock waits, real backend
+terminations, or responses injected where moto itself answers (DynamoDB cannot throttle in moto).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import pytest
+import redis
+from moto import mock_aws
+
+from recount.chaos import ToggleProxy
+from shared.errors import RecountError
+from shared.postgres import PostgresDatabase
+from shared.redis_store import RedisStore
+from shared.runtime import Runtime
+from shared.settings import EnvVar
+from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Queue, load_handler
+
+REGION = "us-east-1"
+TABLE = "recount-idempotency"
+QUEUE_NAMES = {"counts": "recount-counts", "counts_high": "recount-counts-high",
+               "analytics": "recount-analytics", "sweep": "recount-sweep"}
+APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
+BLOCK_DEADLINE_S = 1.5  # below the function's 2 s lock_timeout: the statement must still be waiting when we act
+
+
+@dataclass
+class Rig:
+    aws: AwsFixture
+    function: FunctionUnderTest
+    database_url: str
+    redis_url: str  # direct: what the test reads and writes with
+    redis_proxy: ToggleProxy | None  # what the function reaches Redis through, when asked for
+    postgres_proxy: ToggleProxy | None  # what the function reaches PostgreSQL through, when asked for
+    observer: PostgresDatabase  # reads, pg_locks, pg_terminate_backend
+    holder: PostgresDatabase  # holds row locks and advisory locks (the "other worker")
+    app: PostgresDatabase  # the app's writes
+    raw_redis: redis.Redis
+    cache: RedisStore  # a direct RedisStore (the other worker's)
+    sweeper: Runtime  # a second execution environment for sweeps, built from the same environment
+
+    def reset(self) -> None:
+        """Empty tables, Redis database, queues and idempotency table (the model runs many examples per test)."""
+        for proxy in (self.redis_proxy, self.postgres_proxy):
+            if proxy is not None:
+                proxy.up()
+        # ToggleProxy cuts a connection that stays idle for 5 s (its upstream socket keeps the 5 s connect timeout as
+        # its read timeout): a ping clears such a connection out of the function's pool before a step needs it.
+        with contextlib.suppress(RecountError):
+            self.function.runtime.cache.ping()
+        self.holder.rollback()
+        self.observer.run(f"TRUNCATE {APP_TABLES} CASCADE")
+        self.raw_redis.flushdb()
+        recreate_queues(self.aws)
+        with contextlib.suppress(Exception):
+            self.aws.dynamodb.delete_table(TableName=self.aws.table_name)
+        create_table(self.aws.dynamodb, self.aws.table_name)
+        self.function.sqs.log.clear()
+
+
+def proxied(url: str, proxy: ToggleProxy) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port}",
+                                                                 f"127.0.0.1:{proxy.port}")))
+
+
+def proxy_for(url: str) -> ToggleProxy:
+    parts = urlsplit(url)
+    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+
+
+def create_queues(sqs: Any, max_receive_count: int) -> dict[str, Queue]:
+    queues = {}
+    for key, name in QUEUE_NAMES.items():
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=name, Attributes={
+            "VisibilityTimeout": "30",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                         "maxReceiveCount": str(max_receive_count)})})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queues[key] = Queue(name, url, arn, dlq_url)
+    return queues
+
+
+def recreate_queues(aws: AwsFixture) -> None:
+    """Empty every queue, delayed messages included (moto allows one PurgeQueue a minute; a queue deleted and
+    created again under its name keeps its URL and ARN, so the function's environment stays valid)."""
+    for queue in aws.queues.values():
+        aws.sqs.delete_queue(QueueUrl=queue.url)
+        aws.sqs.delete_queue(QueueUrl=queue.dlq_url)
+    fresh = create_queues(aws.sqs, aws.max_receive_count)
+    assert {key: (q.url, q.arn, q.dlq_url) for key, q in fresh.items()} == \
+        {key: (q.url, q.arn, q.dlq_url) for key, q in aws.queues.items()}
+    aws.handed_out.clear()
+
+
+def function_environment(aws: AwsFixture, database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    """The environment contract as the stack sets it (the function's own DLQ is the counts DLQ)."""
+    values = {
+        EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
+        EnvVar.IDEMPOTENCY_TABLE_NAME: aws.table_name,
+        EnvVar.COUNTS_QUEUE_URL: aws.queues["counts"].url,
+        EnvVar.COUNTS_HIGH_QUEUE_URL: aws.queues["counts_high"].url,
+        EnvVar.ANALYTICS_QUEUE_URL: aws.queues["analytics"].url,
+        EnvVar.SWEEP_QUEUE_URL: aws.queues["sweep"].url,
+        EnvVar.DEAD_LETTER_QUEUE_URL: aws.queues["counts"].dlq_url,
+        EnvVar.MAX_RECEIVE_COUNT: str(aws.max_receive_count),
+        EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
+        EnvVar.BACKOFF_BASE_SECONDS: "1", EnvVar.BACKOFF_MAX_SECONDS: "8",
+        EnvVar.BUSY_DELAY_SECONDS: "0",  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
+        EnvVar.TIME_BUDGET_MARGIN_MS: "500", EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
+        EnvVar.CONNECT_TIMEOUT_SECONDS: "1",
+        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "recount-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "recount",
+    }
+    return {str(name): value for name, value in {**values, **overrides}.items()}
+
+
+@contextlib.contextmanager
+def open_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, *, max_receive_count: int,
+             proxy_redis: bool = False, proxy_postgres: bool = False) -> Iterator[Rig]:
+    """The rig; with proxy_redis / proxy_postgres the function reaches that store through a ToggleProxy. Only where
+    an outage is the point: the proxy cuts any connection idle for 5 s (tests/integration/faults/test_chaos_proxy.py),
+    and the scenarios that terminate backends must not depend on how the proxy relays a server's close (a direct
+    connection sees it at once)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
+                        "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        aws = AwsFixture(sqs, dynamodb, create_queues(sqs, max_receive_count), TABLE, max_receive_count)
+        create_table(dynamodb, TABLE)
+        redis_proxy = proxy_for(redis_url) if proxy_redis else None
+        postgres_proxy = proxy_for(database_url) if proxy_postgres else None
+        function_database_url = proxied(database_url, postgres_proxy) if postgres_proxy else database_url
+        function_redis_url = proxied(redis_url, redis_proxy) if redis_proxy else redis_url
+        for name, value in function_environment(aws, function_database_url, function_redis_url).items():
+            monkeypatch.setenv(name, value)
+        function = FunctionUnderTest(load_handler("inbox_counts_recompute"), aws)
+        rig = Rig(aws=aws, function=function, database_url=database_url, redis_url=redis_url,
+                  redis_proxy=redis_proxy, postgres_proxy=postgres_proxy,
+                  observer=PostgresDatabase(database_url), holder=PostgresDatabase(database_url),
+                  app=PostgresDatabase(database_url),
+                  raw_redis=redis.Redis.from_url(redis_url, decode_responses=True),
+                  cache=RedisStore(redis_url), sweeper=Runtime())
+        try:
+            yield rig
+        finally:
+            function.runtime.close()
+            rig.sweeper.close()
+            for database in (rig.observer, rig.holder, rig.app):
+                database.close()
+            rig.cache.close()
+            rig.raw_redis.close()
+            for proxy in (redis_proxy, postgres_proxy):
+                if proxy is not None:
+                    proxy.close()
+
+
+# -- idempotency table --------------------------------------------------------------------------------------
+def table_items(aws: AwsFixture) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": aws.table_name}
+    while True:
+        page = aws.dynamodb.scan(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def drop_table(aws: AwsFixture) -> list[dict[str, Any]]:
+    """Take the idempotency table away (every call then fails with ResourceNotFoundException); returns its items."""
+    items = table_items(aws)
+    aws.dynamodb.delete_table(TableName=aws.table_name)
+    return items
+
+
+def restore_table(aws: AwsFixture, items: list[dict[str, Any]]) -> None:
+    if aws.table_name not in aws.dynamodb.list_tables()["TableNames"]:
+        create_table(aws.dynamodb, aws.table_name)
+    for item in items:
+        aws.dynamodb.put_item(TableName=aws.table_name, Item=item)
+
+
+# -- a fault at a chosen step of a job ----------------------------------------------------------------------
+def backend_pid(function: FunctionUnderTest) -> int:
+    """The PostgreSQL backend of the function's connection (opened now if it has none)."""
+    return int(function.runtime.db.run("SELECT pg_backend_pid() AS pid")[0]["pid"])
+
+
+def wait_until_waiting(observer: PostgresDatabase, pid: int, future: Future[Any]) -> None:
+    deadline = time.monotonic() + BLOCK_DEADLINE_S
+    while not observer.run("SELECT count(*) AS n FROM pg_locks WHERE pid = :pid AND NOT granted", pid=pid)[0]["n"]:
+        if future.done():
+            raise AssertionError("the invocation ended without its recompute statement waiting on the held lock "
+                                 f"(skipped before any statement, or failed earlier): {future.result()}")
+        assert time.monotonic() < deadline, "the recompute statement never waited on the held lock"
+        time.sleep(0.003)
+
+
+def invoke_blocked(rig: Rig, event: dict[str, Any], context: Any, *, pid: int, act: Callable[[], None],
+                   release: str = "ROLLBACK") -> dict[str, Any]:
+    """Invoke while `rig.holder` holds a row lock the recompute statement needs (its transaction is already
+    open): wait until the statement waits on it, `act()`, then end the holder's transaction with `release`."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(rig.function.invoke, event, context)
+        try:
+            wait_until_waiting(rig.observer, pid, future)
+            act()
+        finally:
+            rig.holder.run(release)
+        return future.result(timeout=30)
+
+
+def lock_counts_or_marker(rig: Rig, client_id: str) -> str:
+    """Open a transaction on `rig.holder` that locks the workspace's global InboxCounts row (which every
+    recompute of an existing workspace upserts) or, before its first computation, its dirty marker row.
+    Returns which one it locked."""
+    rig.holder.run("BEGIN")
+    if rig.holder.run('SELECT 1 FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal" FOR UPDATE', id=client_id):
+        return "InboxCounts"
+    if rig.holder.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id FOR UPDATE', id=client_id):
+        return "InboxCountsDirty"
+    rig.holder.run("ROLLBACK")
+    raise AssertionError(f"{client_id} has neither counts nor a dirty marker: nothing for its recompute to wait on")
