@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from recount.targets import Target
 from shared.postgres import PostgresDatabase
 from shared.runtime import Runtime
 from shared.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.sql_queries import query
 from shared.sqs import QueueClient
 from shared.sweep import sweep_inbox
 
@@ -20,16 +22,45 @@ class B5Result:
     postgres_round_trips: int
     sqs_calls: int
     enqueued: int
+    scan_workspaces: int
+    scan_seconds: float
+    scan_round_trips: int
 
 
-def measure(database_url: str, redis_url: str, target: Target, workspaces: int) -> B5Result:
+def scan(database_url: str, workspaces: int) -> tuple[float, int]:
+    """The sweep's database side alone over `workspaces` markers: the backlog query and every page."""
     db = PostgresDatabase(database_url, statement_timeout_ms=120_000)
+    _mark(db, workspaces, prefix="scan-")
+    started = time.perf_counter()
+    db.run(query("sweep", "dirty_backlog"))
+    after_at, after_id, seen = datetime(1970, 1, 1), "", 0
+    while True:
+        rows = db.run(query("sweep", "dirty_page"), after_at=after_at, after_id=after_id, min_age_s=0, page_size=500)
+        seen += len(rows)
+        if len(rows) < 500:
+            break
+        after_at, after_id = rows[-1]["dirty_at"], rows[-1]["client_id"]
+    seconds, trips = time.perf_counter() - started, db.round_trips - 2
+    db.run("DELETE FROM \"Client\" WHERE id LIKE 'scan-%'")
+    db.close()
+    assert seen == workspaces, (seen, workspaces)
+    return seconds, trips
+
+
+def _mark(db: PostgresDatabase, workspaces: int, prefix: str) -> None:
     db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") '
-           "SELECT 'sweep-' || g, 'sweep', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g "
-           "ON CONFLICT DO NOTHING", n=workspaces)
+           "SELECT :prefix || g, 'sweep', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g "
+           "ON CONFLICT DO NOTHING", n=workspaces, prefix=prefix)
     db.run('INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
-           "SELECT 'sweep-' || g, now() AT TIME ZONE 'UTC' - interval '1 minute' "
-           "FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING", n=workspaces)
+           "SELECT :prefix || g, now() AT TIME ZONE 'UTC' - interval '1 minute' "
+           "FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING", n=workspaces, prefix=prefix)
+
+
+def measure(database_url: str, redis_url: str, target: Target, workspaces: int,
+            scan_workspaces: int) -> B5Result:
+    scan_seconds, scan_trips = scan(database_url, scan_workspaces)
+    db = PostgresDatabase(database_url, statement_timeout_ms=120_000)
+    _mark(db, workspaces, prefix="sweep-")
     db.run("ANALYZE")
     runtime = Runtime(stores=StoreSettings(DATABASE_URL=database_url, REDIS_URL=redis_url),
                       recompute=RecomputeSettings(),
@@ -41,7 +72,8 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int) 
     started = time.perf_counter()
     report = sweep_inbox(runtime, "bench-sweep")
     seconds = time.perf_counter() - started
-    result = B5Result(workspaces, seconds, runtime.db.round_trips, runtime.sqs.calls, report.enqueued)
+    result = B5Result(workspaces, seconds, runtime.db.round_trips, runtime.sqs.calls, report.enqueued,
+                      scan_workspaces, scan_seconds, scan_trips)
     db.run("DELETE FROM \"Client\" WHERE id LIKE 'sweep-%'")
     runtime.close()
     db.close()

@@ -36,12 +36,15 @@ class Plan:
     b4_rate: float
     b4_duration_s: float
     b5_workspaces: int
+    b5_scan_workspaces: int
 
 
 FULL = Plan(b1_workspaces=[(1, 120_000), (4, 50_000), (20, 20_000), (60, 5_000)], b1_repeats=5, b3_runs=10,
-            b4_workspaces=500, b4_rate=200, b4_duration_s=60, b5_workspaces=10_000)
+            b4_workspaces=500, b4_rate=200, b4_duration_s=60, b5_workspaces=1_000,
+            b5_scan_workspaces=10_000)
 QUICK = Plan(b1_workspaces=[(1, 10_000), (2, 2_000)], b1_repeats=2, b3_runs=2, b4_workspaces=40, b4_rate=40,
-             b4_duration_s=6, b5_workspaces=500)
+             b4_duration_s=6, b5_workspaces=300,
+             b5_scan_workspaces=1_000)
 
 
 def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path:
@@ -80,7 +83,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         environment = _function_environment(target, bench_url, redis_url)
         b3 = b3_cold_start.measure(environment, plan.b3_runs, _first_batch_events(db, target))
         console.print("B5: a sweep…")
-        b5 = b5_sweep.measure(bench_url, redis_url, target, plan.b5_workspaces)
+        b5 = b5_sweep.measure(bench_url, redis_url, target, plan.b5_workspaces, plan.b5_scan_workspaces)
         console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
         pipeline = LocalPipeline("dev", config, database_url=bench_url, redis_url=redis_url, schedules=False).start()
         try:
