@@ -66,7 +66,8 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int,
                       recompute=RecomputeSettings(),
                       queues=QueueSettings.model_validate(target.queue_environment()),
                       function=FunctionSettings(IDEMPOTENCY_TABLE_NAME="unused"),
-                      sweep=SweepSettings(SWEEP_MAX_WORKSPACES=max(workspaces, 10), SWEEP_PAGE_SIZE=500,
+                      sweep=SweepSettings(SWEEP_MAX_WORKSPACES=max(workspaces, 10),
+                                          SWEEP_PAGE_SIZE=min(500, max(workspaces, 10)),
                                           SWEEP_MIN_AGE_SECONDS=0))
     runtime.__dict__["sqs"] = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region)
     started = time.perf_counter()
