@@ -8,7 +8,6 @@ compiled file in the closure stops the synth, because it would be built for this
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from importlib import metadata
@@ -94,10 +93,3 @@ def build_function_asset(function_dir: str) -> Path:
                 shutil.copy2(source_path, destination)
     return target
 
-
-def directory_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()

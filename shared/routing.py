@@ -10,19 +10,19 @@ from shared.events import (
     InboxCountsSweep,
     Priority,
 )
-from shared.settings import QueueSettings
+from shared.settings import EnvVar, QueueSettings
 
 
 def queue_url_for(event: Envelope, queues: QueueSettings) -> str:
     if isinstance(event, InboxCountsSweep | AnalyticsAggregatesSweep):
         url = queues.sweep_queue_url
-        name = "SWEEP_QUEUE_URL"
+        name = EnvVar.SWEEP_QUEUE_URL
     elif isinstance(event, AnalyticsAggregatesRecompute):
-        url, name = queues.analytics_queue_url, "ANALYTICS_QUEUE_URL"
+        url, name = queues.analytics_queue_url, EnvVar.ANALYTICS_QUEUE_URL
     elif event.data.priority is Priority.HIGH:
-        url, name = queues.counts_high_queue_url, "COUNTS_HIGH_QUEUE_URL"
+        url, name = queues.counts_high_queue_url, EnvVar.COUNTS_HIGH_QUEUE_URL
     else:
-        url, name = queues.counts_queue_url, "COUNTS_QUEUE_URL"
+        url, name = queues.counts_queue_url, EnvVar.COUNTS_QUEUE_URL
     if not url:
-        raise PermanentError(f"{name} is not set: nowhere to send {event.name.value}")
+        raise PermanentError(f"{name.value} is not set: nowhere to send {event.name.value}")
     return url

@@ -7,7 +7,6 @@ import them from here.
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import lru_cache
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -113,12 +112,3 @@ class SweepSettings(BaseSettings):
             raise ValueError("SWEEP_MAX_WORKSPACES must be at least SWEEP_PAGE_SIZE")
         return self
 
-
-@lru_cache(maxsize=1)
-def store_settings() -> StoreSettings:
-    return StoreSettings()
-
-
-@lru_cache(maxsize=1)
-def recompute_settings() -> RecomputeSettings:
-    return RecomputeSettings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +92,6 @@ class QueueClient:
         self._call("change_message_visibility", "sqs change visibility", QueueUrl=queue_url,
                    ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200)))
 
-    def attributes(self, queue_url: str, names: Iterable[str]) -> dict[str, str]:
-        response = self._call("get_queue_attributes", "sqs attributes", QueueUrl=queue_url,
-                              AttributeNames=list(names))
-        return dict(response.get("Attributes", {}))
 
 
 def _entry(message: OutgoingMessage) -> dict[str, Any]:

@@ -133,11 +133,3 @@ SELECT w.present AS workspace_exists,
        (SELECT count(*) FROM upserted)::int AS rows_changed
 FROM stamp s, bounds b, workspace w;
 
--- name: read_window
-SELECT day, "leadsCreated" AS leads_created, "inboundMessages" AS inbound_messages,
-       "outboundMessages" AS outbound_messages, "respondedLeads" AS responded_leads,
-       "contactedLeads" AS contacted_leads, "meetingsBooked" AS meetings_booked,
-       "aiSentMessages" AS ai_sent_messages, "computedAt" AS computed_at
-FROM "AnalyticsDailyAggregates"
-WHERE "clientId" = :client_id AND day BETWEEN CAST(:first_day AS date) AND CAST(:last_day AS date)
-ORDER BY day;
