@@ -47,9 +47,9 @@ class IdempotencyGuard:
     @property
     def persistence(self) -> DynamoDBPersistenceLayer:
         if self._persistence is None:
+            # Standard retries: 3 attempts in all unless AWS_MAX_ATTEMPTS (botocore's own variable) says otherwise.
             client = boto3.client("dynamodb", endpoint_url=self._endpoint_url,
-                                  config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                                connect_timeout=3, read_timeout=5))
+                                  config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5))
             self._persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=client)
         return self._persistence
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.telemetry import logger
+from tests.integration.faults.ledger import FunctionLogs
 from tests.integration.faults.table import ROWS, render
 from tests.integration.model.rig import Rig, open_rig
 
@@ -36,6 +38,15 @@ def pg_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -
                   proxy_postgres=True) as opened:
         opened.reset()
         yield opened
+
+
+@pytest.fixture
+def function_logs() -> Iterator[FunctionLogs]:
+    """Every line the function logs during the test (what the ledger finds outcomes in)."""
+    capture = FunctionLogs()
+    logger.addHandler(capture)
+    yield capture
+    logger.handlers.remove(capture)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

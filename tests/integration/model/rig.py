@@ -66,8 +66,8 @@ class Rig:
         for proxy in (self.redis_proxy, self.postgres_proxy):
             if proxy is not None:
                 proxy.up()
-        # ToggleProxy cuts a connection that stays idle for 5 s (its upstream socket keeps the 5 s connect timeout as
-        # its read timeout): a ping clears such a connection out of the function's pool before a step needs it.
+        # A connection the previous example's outage cut may still sit in the function's pool: a ping clears it out
+        # before a step needs it.
         with contextlib.suppress(RecountError):
             self.function.runtime.cache.ping()
         self.holder.rollback()
@@ -149,9 +149,8 @@ def function_environment(aws: AwsFixture, database_url: str, redis_url: str, **o
 def open_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, *, max_receive_count: int,
              proxy_redis: bool = False, proxy_postgres: bool = False) -> Iterator[Rig]:
     """The rig; with proxy_redis / proxy_postgres the function reaches that store through a ToggleProxy. Only where
-    an outage is the point: the proxy cuts any connection idle for 5 s (tests/integration/faults/test_chaos_proxy.py),
-    and the scenarios that terminate backends must not depend on how the proxy relays a server's close (a direct
-    connection sees it at once)."""
+    an outage is the point: the scenarios that terminate backends must not depend on how the proxy relays a
+    server's close (a direct connection sees it at once)."""
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
                         "AWS_DEFAULT_REGION": REGION}.items():
