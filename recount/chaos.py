@@ -1,14 +1,43 @@
-"""A TCP proxy on loopback that can be taken down and brought back: a real store outage, for tests and --chaos."""
+"""A TCP proxy on loopback that can be taken down and brought back (a real store outage, for tests and --chaos),
+and that counts the round trips crossing it (what B2 reports: trips on the wire, not statements)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
+
+
+class _Turns:
+    """One connection's round trips: each time the client speaks after the server has answered (or first)."""
+
+    def __init__(self, counter: RoundTrips) -> None:
+        self._counter = counter
+        self._client_spoke_last = False
+
+    def client_sent(self) -> None:
+        with self._counter.lock:
+            if not self._client_spoke_last:
+                self._client_spoke_last = True
+                self._counter.trips += 1
+
+    def server_sent(self) -> None:
+        with self._counter.lock:
+            self._client_spoke_last = False
+
+
+class RoundTrips:
+    """Round trips over every connection through a proxy (connection setup included when it happens)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.trips = 0
 
 
 class ToggleProxy:
-    """Forwards 127.0.0.1:<port> to a target; `down()` cuts every connection and refuses new ones."""
+    """Forwards 127.0.0.1:<port> to a target; `down()` cuts every connection and refuses new ones;
+    `round_trips.trips` counts request/response turns (client data after server data), whatever the protocol."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -18,6 +47,7 @@ class ToggleProxy:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._closed = False
+        self.round_trips = RoundTrips()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, scheme_and_rest: str) -> str:
@@ -59,13 +89,15 @@ class ToggleProxy:
                     continue
                 upstream.settimeout(None)  # the 5 s was for connecting; an idle connection must stay up
                 self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            turns = _Turns(self.round_trips)
+            for source, sink, seen in ((client, upstream, turns.client_sent), (upstream, client, turns.server_sent)):
+                threading.Thread(target=self._pipe, args=(source, sink, seen), daemon=True).start()
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, seen: Callable[[], None]) -> None:
         try:
             while data := source.recv(65536):
+                seen()  # noted before forwarding, so an answer can never be counted ahead of its request
                 sink.sendall(data)
         except OSError:
             pass

@@ -20,6 +20,10 @@ Row = dict[str, Any]
 # SQLSTATEs where the same statement may well succeed later.
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300", "53400"}
 _TRANSIENT_CLASSES = {"08", "53", "58"}
+# On a prepared statement: it is gone (a pooler or DISCARD dropped it), or its plan no longer fits the
+# schema ("cached plan must not change result type"); a retry prepares it again.
+_PREPARED_GONE_SQLSTATES = {"26000", "0A000"}
+_MAX_PREPARED = 64  # distinct statements kept prepared per connection (a bound on the server's memory)
 
 
 def classify_database_error(error: BaseException) -> TransientError | PermanentError:
@@ -34,6 +38,11 @@ def classify_database_error(error: BaseException) -> TransientError | PermanentE
             return TransientError(message)
         return PermanentError(message)
     return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
+
+
+def _invalidates_prepared(error: DatabaseError) -> bool:
+    fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+    return fields.get("C", "") in _PREPARED_GONE_SQLSTATES
 
 
 def _ssl_context(sslmode: str | None) -> ssl.SSLContext | bool | None:
@@ -73,15 +82,20 @@ class PostgresDatabase:
     """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it."""
 
     def __init__(self, url: str, *, statement_timeout_ms: int = 15_000, lock_timeout_ms: int = 2_000,
-                 connect_timeout_s: float = 5.0) -> None:
+                 connect_timeout_s: float = 5.0, prepared_statements: bool = True) -> None:
         self._kwargs = connection_kwargs(url)
         self._connect_timeout_s = connect_timeout_s
         # Every socket read must outlast the slowest statement allowed; the server cancels it first.
         self._read_timeout_s = connect_timeout_s + statement_timeout_ms / 1000
+        # force_custom_plan: a prepared statement is still planned for its own workspace's size every time
+        # (a generic plan, chosen after five runs, would plan a 100k-lead workspace like a 1k one).
         self._session = {"statement_timeout": str(statement_timeout_ms), "lock_timeout": str(lock_timeout_ms),
-                         "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000))}
+                         "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000)),
+                         "plan_cache_mode": "force_custom_plan"}
         self._connection: pg8000.native.Connection | None = None
-        self.round_trips = 0
+        self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
+        self._prepare_limit = _MAX_PREPARED if prepared_statements else 0
+        self.statements = 0  # statements sent; wire round trips are counted outside (recount.wire)
 
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
@@ -100,17 +114,31 @@ class PostgresDatabase:
         return self._connection
 
     def run(self, sql: str, **params: Any) -> list[Row]:
-        """Run one statement (one round trip) and return its rows as dicts."""
+        """Run one statement and return its rows as dicts: one round trip on the wire. A statement with
+        parameters is prepared once per connection (one more trip, the first time); pg8000's unnamed
+        path would cost three trips every time (parse, describe, bind and execute)."""
         connection = self._connect()
-        self.round_trips += 1
+        self.statements += 1
+        prepared = None
         try:
-            rows = connection.run(sql, **params)
+            if params and (sql in self._prepared or len(self._prepared) < self._prepare_limit):
+                prepared = self._prepared.get(sql)
+                if prepared is None:
+                    prepared = self._prepared[sql] = connection.prepare(sql)
+                rows, described = prepared.run(**params), prepared.columns
+            else:  # no parameters: the simple protocol, one trip; else pg8000's unnamed path (three)
+                rows = connection.run(sql, **params)
+                described = connection.columns
         except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError):
                 self.discard()  # the socket is in an unknown state: never reuse it
+            elif prepared is not None and _invalidates_prepared(error):
+                # A pooler or DISCARD dropped the statement, or the schema moved under its plan: prepare anew.
+                self._prepared.clear()
+                domain_error = TransientError(f"{domain_error} (prepared statement invalidated)")
             raise domain_error from error
-        columns = [column["name"] for column in (connection.columns or [])]
+        columns = [column["name"] for column in (described or [])]
         return [dict(zip(columns, row, strict=True)) for row in rows or []]
 
     @contextmanager
@@ -134,6 +162,7 @@ class PostgresDatabase:
 
     def discard(self) -> None:
         connection, self._connection = self._connection, None
+        self._prepared.clear()  # prepared statements belong to the closed session
         if connection is not None:
             # Closing a broken socket may fail; it is gone either way.
             with contextlib.suppress(InterfaceError, DatabaseError, OSError):

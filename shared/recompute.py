@@ -42,6 +42,7 @@ class Lease:
     committed_stamp: str | None
     status: StatusBlob
     started: float = field(default_factory=time.perf_counter)
+    open: bool = True  # the transaction is still open: only then does ending it cost a ROLLBACK
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class Recompute:
         except BaseException:
             self.db.rollback()
             raise
+        finally:
+            lease.open = False
         stamp = _stamp_text(row["change_stamp"])
         duration_ms = int((time.perf_counter() - lease.started) * 1000)
         final = lease.status.finish(
@@ -116,12 +119,15 @@ class Recompute:
             duration_ms=duration_ms)
 
     def abandon(self, lease: Lease) -> None:
-        self.db.rollback()
+        """Release the lock having done nothing; after a commit or a skip there is nothing left to end."""
+        if lease.open:
+            lease.open = False
+            self.db.rollback()
 
     def skip(self, lease: Lease, reason: str) -> int:
         """End without recomputing: roll back, then write `skipped` with the reason. The publish still
         bumps the version if the committed stamp was never published (a run that failed after commit)."""
-        self.db.rollback()
+        self.abandon(lease)
         return self.cache.publish(lease.status.finish(JobStatus.SKIPPED, reason=reason), lease.committed_stamp)
 
     def fail(self, lease_or_status: Lease | StatusBlob, error: BaseException) -> None:

@@ -48,7 +48,7 @@ class RedisStore:
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
         self._client: redis.Redis | None = None
-        self.round_trips = 0
+        self.commands = 0  # commands sent; wire round trips are counted outside (recount.wire)
 
     @property
     def client(self) -> redis.Redis:
@@ -59,7 +59,7 @@ class RedisStore:
         return self._client
 
     def _call(self, operation: str, *args: Any) -> Any:
-        self.round_trips += 1
+        self.commands += 1
         try:
             return getattr(self.client, operation)(*args)
         except RedisError as error:

@@ -28,7 +28,8 @@ class Runtime:
         # The PostgresDatabase reconnects by itself after a failure; the URL (and secret) is read once.
         return PostgresDatabase(database_url(self.stores), statement_timeout_ms=self.stores.statement_timeout_ms,
                                 lock_timeout_ms=self.stores.lock_timeout_ms,
-                                connect_timeout_s=self.stores.connect_timeout_s)
+                                connect_timeout_s=self.stores.connect_timeout_s,
+                                prepared_statements=self.stores.prepared_statements)
 
     @cached_property
     def cache(self) -> RedisStore:

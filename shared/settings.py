@@ -20,6 +20,7 @@ class EnvVar(StrEnum):
     STATEMENT_TIMEOUT_MS = "STATEMENT_TIMEOUT_MS"
     LOCK_TIMEOUT_MS = "LOCK_TIMEOUT_MS"
     CONNECT_TIMEOUT_SECONDS = "CONNECT_TIMEOUT_SECONDS"
+    DATABASE_PREPARED_STATEMENTS = "DATABASE_PREPARED_STATEMENTS"
     ANALYTICS_WINDOW_DAYS = "ANALYTICS_WINDOW_DAYS"
     ANALYTICS_AGGREGATES_ENABLED = "ANALYTICS_AGGREGATES_ENABLED"
     STATUS_TTL_SECONDS = "STATUS_TTL_SECONDS"
@@ -57,6 +58,8 @@ class StoreSettings(BaseSettings):
     statement_timeout_ms: int = Field(15_000, alias=EnvVar.STATEMENT_TIMEOUT_MS, ge=100, le=600_000)
     lock_timeout_ms: int = Field(2_000, alias=EnvVar.LOCK_TIMEOUT_MS, ge=10, le=60_000)
     connect_timeout_s: float = Field(5.0, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
+    # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
+    prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
 
 
 class RecomputeSettings(BaseSettings):

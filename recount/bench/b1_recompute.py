@@ -1,9 +1,11 @@
-"""B1: recompute cost per workspace, recount's one statement against the seed's two queries, side by side."""
+"""B1: recompute cost per workspace, recount's one statement against the seed's two queries, each with
+PostgreSQL's JIT on and off, interleaved on one connection."""
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from shared.postgres import PostgresDatabase
 from shared.sql_queries import query
 
 _SEED = Path(__file__).resolve().parent.parent / "queries"
+_SEED_QUERIES = ("global_counts", "setter_counts")
 
 
 @dataclass(frozen=True)
@@ -23,14 +26,49 @@ class Workspaces:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """Median ms of one approach with `SET jit = on` and with `SET jit = off`."""
+
+    jit_on_ms: float
+    jit_off_ms: float
+
+    @property
+    def best_ms(self) -> float:
+        return min(self.jit_on_ms, self.jit_off_ms)
+
+    @property
+    def best_setting(self) -> str:
+        return "JIT off" if self.jit_off_ms <= self.jit_on_ms else "JIT on"
+
+
+@dataclass(frozen=True)
 class B1Result:
     leads: int
-    ours_ms: float
-    seed_ms: float
+    recount: Timing
+    seed: Timing
+    seed_jit_compile_ms: float  # JIT's own time in the seed's two queries with JIT on (EXPLAIN ANALYZE)
 
     @property
     def ratio(self) -> float:
-        return self.seed_ms / self.ours_ms if self.ours_ms else 0.0
+        """The seed at its best over recount at its best."""
+        return self.seed.best_ms / self.recount.best_ms if self.recount.best_ms else 0.0
+
+
+@dataclass(frozen=True)
+class B1Report:
+    workspaces: Workspaces
+    rows: list[B1Result]
+    repeats: int
+    jit_available: bool  # pg_jit_available() with jit on: false means both settings run the same plan
+    jit_default: str  # the server's `jit` before B1 set it: what a connection that sets nothing runs with
+
+
+def run(database_url: str, plan: list[tuple[int, int]], repeats: int) -> B1Report:
+    db = PostgresDatabase(database_url, statement_timeout_ms=600_000)
+    try:
+        return measure(db, generate(db, plan), repeats)
+    finally:
+        db.close()
 
 
 def generate(db: PostgresDatabase, plan: list[tuple[int, int]]) -> Workspaces:
@@ -58,23 +96,57 @@ def seed(db: PostgresDatabase, client_id: str) -> float:
     """The seed's approach (reads only, no writes: it is timed at its cheapest)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
-    db.run(query("seed_inbox_counts", "global_counts", _SEED), client_id=client_id, now=now)
-    db.run(query("seed_inbox_counts", "setter_counts", _SEED), client_id=client_id, now=now)
+    for name in _SEED_QUERIES:
+        db.run(query("seed_inbox_counts", name, _SEED), client_id=client_id, now=now)
     return (time.perf_counter() - started) * 1000
 
 
-def measure(db: PostgresDatabase, workspaces: Workspaces, repeats: int) -> list[B1Result]:
-    """Median of `repeats` alternating runs for one workspace of each size (after one warm-up each)."""
+def seed_jit_compile_ms(db: PostgresDatabase, client_id: str) -> float:
+    """JIT's total time (generation, inlining, optimization, emission) in the seed's queries, jit on."""
+    _set_jit(db, on=True)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    total = 0.0
+    for name in _SEED_QUERIES:
+        plan = db.run("EXPLAIN (ANALYZE, FORMAT JSON) " + query("seed_inbox_counts", name, _SEED),
+                      client_id=client_id, now=now)[0]["QUERY PLAN"][0]
+        total += float(plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0))
+    return total
+
+
+def _set_jit(db: PostgresDatabase, *, on: bool) -> None:
+    db.run(f"SET jit = {'on' if on else 'off'}")
+
+
+_VARIANTS: list[tuple[str, bool]] = [("recount", True), ("seed", True), ("recount", False), ("seed", False)]
+_RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "seed": seed}
+
+
+def measure(db: PostgresDatabase, workspaces: Workspaces, repeats: int) -> B1Report:
+    """For one workspace of each size: one warm-up of each variant, then `repeats` rounds of all four
+    (recount and seed, JIT on and off), the order rotated each round; medians."""
+    jit_default = str(db.run("SHOW jit")[0]["jit"])
+    # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
+    db.run("SET plan_cache_mode = force_custom_plan")
+    _set_jit(db, on=True)
+    jit_available = bool(db.run("SELECT pg_jit_available() AS available")[0]["available"])
     by_size: dict[int, str] = {}
     for client_id, leads in workspaces.sizes.items():
         by_size.setdefault(leads, client_id)
-    results = []
+    rows = []
     for leads, client_id in sorted(by_size.items()):
-        ours(db, client_id)
-        seed(db, client_id)
-        mine, theirs = [], []
-        for _ in range(repeats):
-            mine.append(ours(db, client_id))
-            theirs.append(seed(db, client_id))
-        results.append(B1Result(leads, statistics.median(mine), statistics.median(theirs)))
-    return results
+        samples: dict[tuple[str, bool], list[float]] = {variant: [] for variant in _VARIANTS}
+        for who, jit in _VARIANTS:
+            _set_jit(db, on=jit)
+            _RUNS[who](db, client_id)
+        for round_ in range(repeats):
+            shift = round_ % len(_VARIANTS)
+            for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
+                _set_jit(db, on=jit)
+                samples[(who, jit)].append(_RUNS[who](db, client_id))
+        medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
+        rows.append(B1Result(leads, Timing(medians[("recount", True)], medians[("recount", False)]),
+                             Timing(medians[("seed", True)], medians[("seed", False)]),
+                             seed_jit_compile_ms(db, client_id)))
+    db.run("RESET jit")
+    db.run("RESET plan_cache_mode")
+    return B1Report(workspaces, rows, repeats, jit_available, jit_default)

@@ -1,83 +1,171 @@
-"""B2: round trips per recompute job, counted by instrumenting the adapters and boto3's event hooks."""
+"""B2: round trips per recompute job, counted on the wire.
+
+The real inbox handler, loaded fresh, reaches PostgreSQL, Redis and moto's server through counting loopback
+proxies (`recount.chaos.ToggleProxy`): a round trip is the client speaking after the server has answered,
+whatever the protocol. Two one-message batches run one after the other: the first pays for connections and
+prepared statements (a cold execution environment), the second is a warm job. Beside the trips, what the
+adapters sent (statements, commands, AWS requests), so the two can be told apart.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
-from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
+from recount.chaos import ToggleProxy
 from recount.migrations import migrate
+from recount.throwaway import free_port
 from shared.events import EventName, new_event, to_body
 from shared.postgres import PostgresDatabase
 from shared.settings import EnvVar
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GOALS = {"PostgreSQL": 4, "Redis": 2, "DynamoDB": 2}
+
+
+@dataclass(frozen=True)
+class JobIo:
+    """One job's I/O: round trips on the wire and what the adapters sent, per store."""
+
+    trips: dict[str, int]  # PostgreSQL, Redis, AWS (DynamoDB and SQS share moto's endpoint)
+    sent: dict[str, int]  # PostgreSQL statements, Redis commands, DynamoDB and SQS requests
+
 
 @dataclass(frozen=True)
 class B2Result:
-    postgres: int
-    redis: int
-    dynamodb: int
-    sqs: int
-    changed: bool
+    cold: JobIo  # the first job of an execution environment: connections and prepares included
+    warm: JobIo
+
+    def rows(self) -> list[tuple[str, int, int, int, int | None]]:
+        """(store, warm trips, warm sent, cold trips, goal) per store, DynamoDB and SQS split by request."""
+        aws_split = {"DynamoDB": self.warm.sent["DynamoDB"], "SQS": self.warm.sent["SQS"]}
+        return [("PostgreSQL", self.warm.trips["PostgreSQL"], self.warm.sent["PostgreSQL"],
+                 self.cold.trips["PostgreSQL"], GOALS["PostgreSQL"]),
+                ("Redis", self.warm.trips["Redis"], self.warm.sent["Redis"], self.cold.trips["Redis"], GOALS["Redis"]),
+                *[(name, requests, requests, self.cold.sent[name], GOALS.get(name)) for name, requests in
+                  aws_split.items()]]
+
+    def met(self) -> bool:
+        return all(goal is None or warm <= goal for _, warm, _, _, goal in self.rows())
 
 
 def measure(database_url: str, redis_url: str) -> B2Result:
-    """One dirty event for a dirty workspace, through the real handler, moto in-process for AWS."""
+    """Two dirty events for two dirty workspaces, one batch each, through the real inbox handler."""
     db = PostgresDatabase(database_url)
     migrate(db)
-    client_id = "bench-io-" + os.urandom(4).hex()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    proxies = {"PostgreSQL": _proxy(database_url), "Redis": _proxy(redis_url),
+               "AWS": ToggleProxy("127.0.0.1", port)}
+    try:
+        with _environment({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
+                           "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_TRACE_DISABLED": "true",
+                           "POWERTOOLS_METRICS_NAMESPACE": "recount"}):
+            sqs = boto3.client("sqs", endpoint_url=f"http://{host}:{port}")
+            url = sqs.create_queue(QueueName="bench-io-counts")["QueueUrl"]
+            dlq = sqs.create_queue(QueueName="bench-io-counts-dlq")["QueueUrl"]
+            boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}").create_table(
+                TableName="bench-io-idempotency", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            with _environment({EnvVar.DATABASE_URL: _through(database_url, proxies["PostgreSQL"]),
+                               EnvVar.REDIS_URL: _through(redis_url, proxies["Redis"]),
+                               EnvVar.AWS_ENDPOINT_URL: f"http://127.0.0.1:{proxies['AWS'].port}",
+                               EnvVar.IDEMPOTENCY_TABLE_NAME: "bench-io-idempotency",
+                               EnvVar.COUNTS_QUEUE_URL: url, EnvVar.DEAD_LETTER_QUEUE_URL: dlq}):
+                handler = _fresh_handler()
+                try:
+                    cold, warm = (_one_job(db, sqs, url, arn, handler, proxies) for _ in range(2))
+                    return B2Result(cold, warm)
+                finally:
+                    handler.consumer.runtime.close()
+    finally:
+        for proxy in proxies.values():
+            proxy.close()
+        moto.stop()
+        db.close()
+
+
+def _one_job(db: PostgresDatabase, sqs: Any, url: str, arn: str, handler: Any,
+             proxies: dict[str, ToggleProxy]) -> JobIo:
+    client_id = "bench-io-" + uuid.uuid4().hex[:8]
     db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'io\', \'u\', now())', id=client_id)
     db.run('INSERT INTO "Lead" (id, "clientId", "updatedAt") VALUES (gen_random_uuid()::text, :id, now())',
            id=client_id)
     db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
-    saved = dict(os.environ)
-    try:
-        with mock_aws():
-            os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
-                               "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_TRACE_DISABLED": "true",
-                               "POWERTOOLS_METRICS_NAMESPACE": "recount"})
-            os.environ.pop(EnvVar.AWS_ENDPOINT_URL, None)
-            sqs = boto3.client("sqs")
-            url = sqs.create_queue(QueueName="bench-counts")["QueueUrl"]
-            dlq = sqs.create_queue(QueueName="bench-counts-dlq")["QueueUrl"]
-            boto3.client("dynamodb").create_table(
-                TableName="bench-idempotency", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-            os.environ.update({EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
-                               EnvVar.IDEMPOTENCY_TABLE_NAME: "bench-idempotency", EnvVar.COUNTS_QUEUE_URL: url,
-                               EnvVar.DEAD_LETTER_QUEUE_URL: dlq})
-            sqs.send_message(QueueUrl=url, MessageBody=to_body(new_event(EventName.INBOX_COUNTS_DIRTY,
-                                                                         client_id=client_id)))
-            message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            from functions.inbox_counts_recompute import handler
+    sqs.send_message(QueueUrl=url, MessageBody=to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)))
+    message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
+    event = {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                          "body": message["Body"], "attributes": message["Attributes"], "messageAttributes": {},
+                          "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": arn,
+                          "awsRegion": "us-east-1"}]}
+    runtime = handler.consumer.runtime
+    requests: Counter[str] = Counter()
+    hooks = [(runtime.idempotency.persistence.client, "DynamoDB"), (runtime.sqs.client, "SQS")]
+    counters = {name: (lambda service: lambda **_: requests.update([service]))(name) for _, name in hooks}
+    for client, name in hooks:
+        client.meta.events.register("before-send", counters[name])  # one per HTTP request, retries included
+    trips_before = {name: proxy.round_trips.trips for name, proxy in proxies.items()}
+    sent_before = (runtime.db.statements, runtime.cache.commands)
+    response = handler.lambda_handler(event, _Context())
+    for client, name in hooks:
+        client.meta.events.unregister("before-send", counters[name])
+    if response != {"batchItemFailures": []}:
+        raise RuntimeError(f"B2's job failed: {json.dumps(response)}")
+    if db.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id', id=client_id):
+        raise RuntimeError("B2's job left its dirty mark: it did not recompute")
+    trips = {name: proxy.round_trips.trips - trips_before[name] for name, proxy in proxies.items()}
+    return JobIo(trips=trips, sent={"PostgreSQL": runtime.db.statements - sent_before[0],
+                                    "Redis": runtime.cache.commands - sent_before[1],
+                                    "DynamoDB": requests["DynamoDB"], "SQS": requests["SQS"]})
 
-            runtime = handler.consumer.runtime
-            aws_calls: Counter[str] = Counter()
-            runtime.idempotency.persistence.client.meta.events.register(
-                "before-call.*.*", lambda model, **_: aws_calls.update(["dynamodb"]))
-            runtime.sqs.client.meta.events.register("before-call.*.*", lambda model, **_: aws_calls.update(["sqs"]))
-            pg_before, redis_before = runtime.db.round_trips, runtime.cache.round_trips
-            event = {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                                  "body": message["Body"], "attributes": message["Attributes"],
-                                  "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
-                                  "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"}]}
-            response = handler.lambda_handler(event, _Context())
-            assert response == {"batchItemFailures": []}, json.dumps(response)
-            result = B2Result(postgres=runtime.db.round_trips - pg_before,
-                              redis=runtime.cache.round_trips - redis_before,
-                              dynamodb=aws_calls["dynamodb"], sqs=aws_calls["sqs"], changed=True)
-            runtime.close()
-            return result
+
+def _fresh_handler() -> Any:
+    """The handler module loaded anew, so its clients are made from this environment (not a cached import)."""
+    path = os.path.join(ROOT, "functions", "inbox_counts_recompute", "handler.py")
+    spec = importlib.util.spec_from_file_location(f"bench_b2_handler_{uuid.uuid4().hex}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _proxy(url: str) -> ToggleProxy:
+    parts = urlsplit(url)
+    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
+
+
+def _through(url: str, proxy: ToggleProxy) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    address = f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{address}" if len(netloc) == 2 else address))
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({str(name): value for name, value in values.items()})
+    try:
+        yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        db.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Context:
@@ -88,8 +176,3 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
-
-
-def describe(result: B2Result) -> dict[str, Any]:
-    return {"PostgreSQL": (result.postgres, 4), "Redis": (result.redis, 2), "DynamoDB": (result.dynamodb, 2),
-            "SQS": (result.sqs, None)}

@@ -40,7 +40,7 @@ def scan(database_url: str, workspaces: int) -> tuple[float, int]:
         if len(rows) < 500:
             break
         after_at, after_id = rows[-1]["dirty_at"], rows[-1]["client_id"]
-    seconds, trips = time.perf_counter() - started, db.round_trips - 2
+    seconds, trips = time.perf_counter() - started, db.statements - 2
     db.run("DELETE FROM \"Client\" WHERE id LIKE 'scan-%'")
     db.close()
     assert seen == workspaces, (seen, workspaces)
@@ -73,7 +73,7 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int,
     started = time.perf_counter()
     report = sweep_inbox(runtime, "bench-sweep")
     seconds = time.perf_counter() - started
-    result = B5Result(workspaces, seconds, runtime.db.round_trips, runtime.sqs.calls, report.enqueued,
+    result = B5Result(workspaces, seconds, runtime.db.statements, runtime.sqs.calls, report.enqueued,
                       scan_workspaces, scan_seconds, scan_trips)
     db.run("DELETE FROM \"Client\" WHERE id LIKE 'sweep-%'")
     runtime.close()

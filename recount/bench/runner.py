@@ -15,7 +15,9 @@ import redis
 from moto.server import ThreadedMotoServer
 from rich.console import Console
 
+from infra.config import StageConfig
 from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep
+from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, provision, stage_config
@@ -71,34 +73,38 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         versions = (db.run("SHOW server_version")[0]["server_version"],
                     str(redis.Redis.from_url(redis_url).info("server")["redis_version"]))
         console.print(f"B1: generating {sum(n * leads for n, leads in plan.b1_workspaces):,} leads…")
-        workspaces = b1_recompute.generate(db, plan.b1_workspaces)
-        b1 = b1_recompute.measure(db, workspaces, plan.b1_repeats)
+        b1 = attempt("B1", console, lambda: b1_recompute.run(bench_url, plan.b1_workspaces, plan.b1_repeats))
         console.print("B2: round trips per job…")
-        b2 = b2_io.measure(bench_url, redis_url)
+        b2 = attempt("B2", console, lambda: b2_io.measure(bench_url, redis_url))
         host, port = moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         _, config = stage_config("dev")
-        target = provision(endpoint, config, prefix="bench", database_url=bench_url, redis_url=redis_url).target
+        target = ("moto's queues and table", attempt("provisioning", console, lambda: provision(
+            endpoint, config, prefix="bench", database_url=bench_url, redis_url=redis_url).target))
         console.print("B3: cold starts…")
-        environment = _function_environment(target, bench_url, redis_url)
-        b3 = b3_cold_start.measure(environment, plan.b3_runs, _first_batch_events(db, target))
+        b3 = after("B3", console, target, lambda t: b3_cold_start.measure(
+            _function_environment(t, bench_url, redis_url), plan.b3_runs, _first_batch_events(db, t)))
         console.print("B5: a sweep…")
-        b5 = b5_sweep.measure(bench_url, redis_url, target, plan.b5_workspaces, plan.b5_scan_workspaces)
+        b5 = after("B5", console, target, lambda t: b5_sweep.measure(
+            bench_url, redis_url, t, plan.b5_workspaces, plan.b5_scan_workspaces))
         console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
-        pipeline = LocalPipeline("dev", config, database_url=bench_url, redis_url=redis_url, schedules=False).start()
-        try:
-            b4 = b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rate, plan.b4_duration_s)
-        finally:
-            pipeline.stop()
+        b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url))
         db.close()
-        write(Results(quick, versions[0], versions[1], workspaces, b1, b2, b3, b4, b5,
-                      time.monotonic() - started), report_path)
+        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, time.monotonic() - started), report_path)
         return report_path
     finally:
         moto.stop()
         _drop_database(database_url, bench_url)
         if servers is not None:
             servers.stop()
+
+
+def _b4(plan: Plan, config: StageConfig, database_url: str, redis_url: str) -> b4_pipeline.B4Result:
+    pipeline = LocalPipeline("dev", config, database_url=database_url, redis_url=redis_url, schedules=False).start()
+    try:
+        return b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rate, plan.b4_duration_s)
+    finally:
+        pipeline.stop()
 
 
 def _fresh_database(server_url: str) -> str:

@@ -1,10 +1,12 @@
 """recount.chaos.ToggleProxy, the outage the fault table and `recount local --chaos` rely on, must be faithful: down
-cuts, up restores, and while it is up it never cuts a healthy connection."""
+cuts, up restores, and while it is up it never cuts a healthy connection. Its round-trip count (what B2 reports)
+must count turns, not commands."""
 
 from __future__ import annotations
 
 import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -14,10 +16,20 @@ from redis.retry import Retry
 from recount.chaos import ToggleProxy
 
 
+def proxy_to(redis_url: str) -> ToggleProxy:
+    parts = urlsplit(redis_url)
+    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+
+
+def client_through(proxy: ToggleProxy, redis_url: str) -> redis.Redis:
+    database = int(urlsplit(redis_url).path.lstrip("/") or 0)
+    return redis.Redis(host="127.0.0.1", port=proxy.port, db=database, socket_timeout=1, socket_connect_timeout=1,
+                       retry=Retry(NoBackoff(), 0))  # as RedisStore's client: no silent retry
+
+
 def test_down_cuts_and_up_restores(redis_url: str) -> None:
-    proxy = ToggleProxy("127.0.0.1", 6379)
-    client = redis.Redis(host="127.0.0.1", port=proxy.port, db=13, socket_timeout=1, socket_connect_timeout=1,
-                         retry=Retry(NoBackoff(), 0))  # as RedisStore's client: no silent retry
+    proxy = proxy_to(redis_url)
+    client = client_through(proxy, redis_url)
     try:
         assert client.ping()
         proxy.down()
@@ -31,7 +43,7 @@ def test_down_cuts_and_up_restores(redis_url: str) -> None:
 
 
 def test_an_idle_connection_survives_while_the_proxy_is_up(redis_url: str) -> None:
-    proxy = ToggleProxy("127.0.0.1", 6379)
+    proxy = proxy_to(redis_url)
     client = socket.create_connection(("127.0.0.1", proxy.port), timeout=2)  # one raw connection, no reconnects
     try:
         client.sendall(b"PING\r\n")
@@ -43,3 +55,23 @@ def test_an_idle_connection_survives_while_the_proxy_is_up(redis_url: str) -> No
         client.close()
         proxy.close()
 
+
+
+def test_round_trips_are_turns_of_the_conversation_not_commands(redis_url: str) -> None:
+    proxy = proxy_to(redis_url)
+    client = socket.create_connection(("127.0.0.1", proxy.port), timeout=2)
+    try:
+        client.sendall(b"PING\r\n")
+        assert client.recv(64) == b"+PONG\r\n"
+        assert proxy.round_trips.trips == 1
+        client.sendall(b"PING\r\nPING\r\nPING\r\n")  # three commands pipelined: one trip
+        received = b""
+        while len(received) < 21:
+            received += client.recv(64)
+        assert proxy.round_trips.trips == 2
+        client.sendall(b"PING\r\n")
+        assert client.recv(64) == b"+PONG\r\n"
+        assert proxy.round_trips.trips == 3
+    finally:
+        client.close()
+        proxy.close()

@@ -1,0 +1,192 @@
+"""The report's sections: every figure and claim built from the run's own results."""
+
+from __future__ import annotations
+
+import os
+
+from recount.bench.b1_recompute import B1Report
+from recount.bench.b2_io import B2Result
+from recount.bench.b3_cold_start import STACK_IMPORTS, STACK_OBJECTS, B3Result
+from recount.bench.b4_pipeline import B4Result
+from recount.bench.b5_sweep import B5Result
+from recount.bench.outcome import NotRun
+
+B1_TITLE = "B1 — recompute cost per workspace"
+B2_TITLE = "B2 — round trips per job, on the wire"
+B3_TITLE = "B3 — cold start"
+B4_TITLE = "B4 — the pipeline on the local runtime"
+B5_TITLE = "B5 — a sweep over dirty workspaces"
+B1_GOAL_RATIO = 3.0  # the seed at its best over recount, on the largest workspace
+B3_GOAL_RATIO = 0.75  # a handler's import over a usual Powertools handler module's
+B4_GOAL_P95_S = 2.0
+B4_GOAL_RATE = 200.0
+B4_GOAL_WORKSPACES = 500
+
+
+def not_run(title: str, outcome: NotRun) -> list[str]:
+    return [f"## {title}", "", f"**Not run** in this run: {outcome.reason}", ""]
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "missed"
+
+
+def b1(outcome: B1Report | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B1_TITLE, outcome)
+    workspaces, largest = outcome.workspaces, max(outcome.rows, key=lambda r: r.leads)
+    default_ms = largest.recount.jit_on_ms if outcome.jit_default == "on" else largest.recount.jit_off_ms
+    return [
+        f"## {B1_TITLE}",
+        "",
+        f"Data set: {workspaces.total_leads:,} leads in {len(workspaces.sizes)} workspaces (largest "
+        f"{max(workspaces.sizes.values()):,}), with drafts and messages, generated in {workspaces.generate_s:.0f} s "
+        f"and analyzed. One workspace of each size: one warm-up of each of the four runs (recount and seed, with "
+        f"`SET jit = on` and with `SET jit = off`), then {outcome.repeats} rounds of the four in an order rotated "
+        "each round, same process, same connection, every run planned anew; medians. *recount* is the functions' "
+        "statement (counts and writes, rolled back); *seed* is the seed's two queries (global, then grouped by "
+        "setter, drafts and messages probed per lead), reads only. *JIT in seed* is the JIT's own time "
+        "(`EXPLAIN ANALYZE`) in one run of the seed's two queries with JIT on.",
+        *([] if outcome.jit_available else [
+            "", "This server has no JIT (`pg_jit_available()` is false with `jit = on`): both settings run the "
+            "same plans."]),
+        "",
+        "| leads in workspace | recount, JIT on (ms) | recount, JIT off (ms) | seed, JIT on (ms) | seed, JIT off (ms) "
+        "| JIT in seed (ms) | seed at its best ÷ recount at its best |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r.leads:,} | {r.recount.jit_on_ms:.1f} | {r.recount.jit_off_ms:.1f} | {r.seed.jit_on_ms:.1f} | "
+          f"{r.seed.jit_off_ms:.1f} | {r.seed_jit_compile_ms:.1f} | {r.ratio:.2f}x (seed {r.seed.best_setting} ÷ "
+          f"recount {r.recount.best_setting}) |" for r in outcome.rows],
+        "",
+        f"Goal: {B1_GOAL_RATIO:.0f}x or better on the largest workspace, against the seed at its best. This run's "
+        f"largest ({largest.leads:,} leads): the seed at its best is with {largest.seed.best_setting}, "
+        f"{largest.seed.best_ms:.1f} ms; recount at its best is with {largest.recount.best_setting}, "
+        f"{largest.recount.best_ms:.1f} ms — **{largest.ratio:.2f}x** ({_verdict(largest.ratio >= B1_GOAL_RATIO)}).",
+        "",
+        f"With this server's default, `jit = {outcome.jit_default}` (what a connection that sets nothing runs "
+        f"with), recount took {default_ms:.1f} ms on the largest workspace: "
+        f"{largest.seed.best_ms / default_ms if default_ms else 0.0:.2f}x against the seed at its best.",
+        "",
+    ]
+
+
+def b2(outcome: B2Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B2_TITLE, outcome)
+    goals = {store: goal for store, _, _, _, goal in outcome.rows()}
+    misses = [store for store, warm, _, _, goal in outcome.rows() if goal is not None and warm > goal]
+    return [
+        f"## {B2_TITLE}",
+        "",
+        "Two dirty events, one batch each, through the real inbox handler loaded fresh; PostgreSQL, Redis and "
+        "moto's server reached through counting loopback proxies. A round trip is the client speaking after the "
+        "server answered, whatever the protocol; *sent* is what the adapters sent (statements, commands, AWS "
+        "requests). The first job pays for connections and prepared statements; the second is a warm job.",
+        "",
+        "| store | warm job: round trips | warm job: sent | first job: round trips | goal (warm) |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {store} | {warm} | {sent} | {cold} | {'' if goal is None else f'≤ {goal}'} |"
+          for store, warm, sent, cold, goal in outcome.rows()],
+        "",
+        f"DynamoDB and SQS share moto's endpoint: {outcome.warm.trips['AWS']} round trips crossed it in the warm "
+        f"job, for {outcome.warm.sent['DynamoDB'] + outcome.warm.sent['SQS']} requests the clients made.",
+        "",
+        f"Goal: ≤ {goals['PostgreSQL']} / {goals['Redis']} / {goals['DynamoDB']} round trips to PostgreSQL / "
+        f"Redis / DynamoDB per warm job — **{_verdict(not misses)}**"
+        + (f" (over: {', '.join(misses)})." if misses else "."),
+        "",
+    ]
+
+
+def b3(outcome: B3Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B3_TITLE, outcome)
+    worst = outcome.worst
+    failed = sum(r.failed_batches for r in outcome.handlers)
+    return [
+        f"## {B3_TITLE}",
+        "",
+        f"Fresh interpreters, {outcome.runs} rounds; each round starts `python -c pass`, the usual handler module "
+        "(with its objects, then its imports alone) and every handler once, in that order; medians. Imports and "
+        "first batches are timed inside the interpreter and the bare start (`python -c pass`, wall time) added. "
+        "*first batch* is import plus one one-message batch against local PostgreSQL, Redis and moto's server "
+        "(connections included). The *usual handler module* is the top of a usual Powertools SQS handler with "
+        "DynamoDB idempotency, Redis and PostgreSQL: these imports, then the objects such a module makes at "
+        "import, as Powertools' own examples do:",
+        "",
+        "```python",
+        *STACK_IMPORTS,
+        *STACK_OBJECTS,
+        "```",
+        "",
+        "| what | import (ms) | import + first batch (ms) | import ÷ usual handler module |",
+        "|---|---:|---:|---:|",
+        f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |",
+        f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |",
+        f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |",
+        *[f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
+          f"{outcome.ratio(r):.2f} |" for r in outcome.handlers],
+        "",
+        *([f"{failed} of the {outcome.runs * len(outcome.handlers)} first batches reported their record failed.",
+           ""] if failed else []),
+        f"Ratios subtract the bare interpreter start from both sides. Goal: a handler's import at most "
+        f"{B3_GOAL_RATIO} x the usual handler module's — the highest here **{outcome.ratio(worst):.2f}** "
+        f"(`{worst.handler}`) ({_verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
+        "",
+    ]
+
+
+def b4(outcome: B4Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B4_TITLE, outcome)
+    p95_s = outcome.freshness_p95_ms / 1000
+    at_goal_load = outcome.achieved_rate >= B4_GOAL_RATE and outcome.workspaces >= B4_GOAL_WORKSPACES
+    if p95_s >= B4_GOAL_P95_S:
+        verdict = "missed" if at_goal_load else "missed at this run's lower load"
+    else:
+        verdict = "met" if at_goal_load else "not shown: this run's load was below the goal's"
+    return [
+        f"## {B4_TITLE}",
+        "",
+        f"{outcome.workspaces} workspaces, dirty marks and dirty events asked for at {outcome.target_rate:.0f}/s "
+        "for the run, the `dev` stage's batch sizes, windows and concurrency. The load generator, moto's server, "
+        "the event-source pollers and every execution environment ran as threads of one Python process, on "
+        f"{os.cpu_count()} cores.",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| dirty events sent | {outcome.sent:,} |",
+        f"| sustained rate | {outcome.achieved_rate:.0f}/s of {outcome.target_rate:.0f}/s asked |",
+        f"| recomputes | {outcome.recomputes:,} |",
+        f"| recomputes per dirty event | {outcome.recomputes_per_event:.2f} |",
+        f"| coalesced in a batch / already clean / busy re-sends | {outcome.coalesced:,} / "
+        f"{outcome.skipped_clean:,} / {outcome.busy:,} |",
+        f"| freshness p50 / p95 / max | {outcome.freshness_p50_ms / 1000:.2f} s / {p95_s:.2f} s / "
+        f"{outcome.freshness_max_ms / 1000:.2f} s |",
+        f"| drain after the traffic stopped | {outcome.drain_s:.1f} s |",
+        "",
+        f"Goal: p95 under {B4_GOAL_P95_S:.0f} s at {B4_GOAL_RATE:.0f} dirty events/s over {B4_GOAL_WORKSPACES} "
+        f"workspaces. This run: p95 **{p95_s:.2f} s** at {outcome.achieved_rate:.0f} dirty events/s sent over "
+        f"{outcome.workspaces} workspaces ({verdict}).",
+        "",
+    ]
+
+
+def b5(outcome: B5Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B5_TITLE, outcome)
+    return [
+        f"## {B5_TITLE}",
+        "",
+        f"The sweep's database side over {outcome.scan_workspaces:,} dirty markers (the backlog query and every "
+        f"keyset page): **{outcome.scan_seconds * 1000:.0f} ms in {outcome.scan_round_trips} statements**. The "
+        f"whole sweep, sends included, over {outcome.workspaces:,} dirty workspaces:",
+        "",
+        "| dirty workspaces | time | PostgreSQL statements | SQS calls | enqueued |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {outcome.workspaces:,} | {outcome.seconds:.2f} s | {outcome.postgres_round_trips} | "
+        f"{outcome.sqs_calls} | {outcome.enqueued:,} |",
+        "",
+        *([f"The whole sweep with sends was run over {outcome.workspaces:,} workspaces only, not over "
+           f"{outcome.scan_workspaces:,}.", ""] if outcome.workspaces < outcome.scan_workspaces else []),
+    ]

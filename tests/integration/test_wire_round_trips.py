@@ -1,0 +1,104 @@
+"""Round trips on the wire, counted by a loopback proxy (recount.chaos.ToggleProxy), not by the adapters.
+
+What a job costs against a database 20 ms away is its trips, not its statements: pg8000's unnamed path is
+three trips per statement with parameters; recount prepares once per connection and then pays one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pg8000.native
+import pytest
+
+from recount.bench import b2_io
+from recount.chaos import ToggleProxy
+from shared.errors import TransientError
+from shared.postgres import PostgresDatabase, connection_kwargs
+
+LOCK = "SELECT pg_try_advisory_xact_lock(7301, hashtext(:client_id)) AS locked"
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[ToggleProxy]:
+    parts = urlsplit(database_url)
+    opened = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    yield opened
+    opened.close()
+
+
+def through(database_url: str, proxy: ToggleProxy) -> str:
+    parts = urlsplit(database_url)
+    return database_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+
+
+def trips_of(proxy: ToggleProxy, action: object) -> int:
+    before = proxy.round_trips.trips
+    assert callable(action)
+    action()
+    return proxy.round_trips.trips - before
+
+
+def test_given_pg8000_unnamed_statements_when_counted_on_the_wire_then_each_costs_three_trips(
+        database_url: str, proxy: ToggleProxy) -> None:
+    # The counter's own check: pg8000's plain run of a statement with parameters is parse, describe, execute
+    kwargs = connection_kwargs(through(database_url, proxy))
+    kwargs.pop("ssl_context")
+    connection = pg8000.native.Connection(**kwargs)
+    try:
+        assert trips_of(proxy, lambda: connection.run(LOCK, client_id="a")) == 3
+        assert trips_of(proxy, lambda: connection.run("SELECT 1")) == 1  # no parameters: the simple protocol
+    finally:
+        connection.close()
+
+
+def test_given_the_adapter_when_a_statement_repeats_then_it_is_prepared_once_and_costs_one_trip(
+        database_url: str, proxy: ToggleProxy) -> None:
+    db = PostgresDatabase(through(database_url, proxy))
+    try:
+        db.run("SELECT 1")  # connected
+        assert trips_of(proxy, lambda: db.run(LOCK, client_id="a")) == 2  # prepare, then execute
+        assert trips_of(proxy, lambda: db.run(LOCK, client_id="b")) == 1
+        assert trips_of(proxy, lambda: db.run("BEGIN")) == 1
+        assert trips_of(proxy, lambda: db.run("COMMIT")) == 1
+        assert db.statements == 5
+    finally:
+        db.close()
+
+
+def test_given_prepared_statements_turned_off_when_a_statement_repeats_then_it_takes_pg8000s_three_trips(
+        database_url: str, proxy: ToggleProxy) -> None:
+    # DATABASE_PREPARED_STATEMENTS=false: for a transaction-mode pooler that does not keep them
+    db = PostgresDatabase(through(database_url, proxy), prepared_statements=False)
+    try:
+        db.run("SELECT 1")
+        assert [trips_of(proxy, lambda: db.run(LOCK, client_id="a")) for _ in range(2)] == [3, 3]
+    finally:
+        db.close()
+
+
+def test_given_a_prepared_statement_dropped_by_the_server_when_run_then_it_is_a_retry_and_prepared_again(
+        database_url: str) -> None:
+    # What a transaction pooler or DISCARD ALL does to a session's prepared statements
+    db = PostgresDatabase(database_url)
+    try:
+        assert db.run(LOCK, client_id="a") == [{"locked": True}]
+        db.run("DEALLOCATE ALL")
+        with pytest.raises(TransientError, match="prepared statement invalidated"):
+            db.run(LOCK, client_id="a")
+        assert db.run(LOCK, client_id="a") == [{"locked": True}]
+    finally:
+        db.close()
+
+
+def test_given_a_warm_execution_environment_when_a_dirty_event_is_recomputed_then_the_wire_meets_the_budget(
+        database_url: str, redis_url: str) -> None:
+    result = b2_io.measure(database_url, redis_url)
+    assert result.warm.trips["PostgreSQL"] <= 4, result  # BEGIN, lock and marker, the statement, COMMIT
+    assert result.warm.trips["Redis"] <= 2, result  # running status; bump and final status
+    assert result.warm.sent["DynamoDB"] <= 2 and result.warm.sent["SQS"] == 0, result
+    # moto's endpoint saw exactly the requests the clients made: nothing else crossed the wire to AWS
+    assert result.warm.trips["AWS"] == result.warm.sent["DynamoDB"] + result.warm.sent["SQS"], result
+    assert result.cold.trips["PostgreSQL"] > result.warm.trips["PostgreSQL"], "connecting and preparing cost trips"
+    assert result.met()

@@ -1,0 +1,86 @@
+"""The benchmark report from made-up results: goals judged against the fair baselines, and a benchmark that
+could not run says so with its reason instead of figures."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
+from recount.bench.b3_cold_start import B3Result, B3Row
+from recount.bench.b5_sweep import B5Result
+from recount.bench.outcome import NotRun, after, attempt
+from recount.bench.report import Results, write
+from recount.bench.sections import b1, b3, b5
+
+QUIET = Console(file=io.StringIO())
+
+
+def _b1(seed: Timing, recount: Timing) -> B1Report:
+    return B1Report(Workspaces({"a": 1_000, "b": 120_000}, 121_000, 3.0),
+                    [B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0), B1Result(120_000, recount, seed, 900.0)],
+                    repeats=5, jit_available=True, jit_default="on")
+
+
+def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that_and_says_so() -> None:
+    text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(780.0, 760.0))))
+
+    assert "| 120,000 | 780.0 | 760.0 | 2557.0 | 900.0 | 900.0 | 1.18x (seed JIT off ÷ recount JIT off) |" in text
+    assert "the seed at its best is with JIT off, 900.0 ms" in text
+    assert "recount at its best is with JIT off, 760.0 ms — **1.18x** (missed)" in text
+    assert "`jit = on`" in text and "recount took 780.0 ms on the largest workspace: 1.15x" in text
+
+
+def test_given_recount_three_times_faster_than_the_seed_at_its_best_then_the_goal_is_met() -> None:
+    text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(300.0, 290.0))))
+
+    assert "the seed at its best is with JIT on, 900.0 ms" in text and "**3.10x** (met)" in text
+
+
+def test_given_handlers_slower_than_the_usual_handler_module_then_b3_reports_the_worst_ratio_and_a_miss() -> None:
+    result = B3Result(runs=3, bare_ms=12.0, stack_ms=312.0, stack_imports_ms=250.0,
+                      handlers=[B3Row("sweeper", 462.0, 500.0, 0), B3Row("inbox_counts_recompute", 512.0, 600.0, 0)])
+    text = "\n".join(b3(result))
+
+    assert "| the usual handler module | 312 |  |  |" in text and "| the usual stack's imports alone | 250 |" in text
+    assert "| `import functions.sweeper.handler` | 462 | 500 | 1.50 |" in text
+    assert "the highest here **1.67** (`inbox_counts_recompute`) (missed)" in text
+    assert "import boto3" in text and "DynamoDBPersistenceLayer" in text and "failed" not in text
+
+
+def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then_b5_says_only_that() -> None:
+    text = "\n".join(b5(B5Result(300, 4.2, 3, 30, 300, 1_000, 0.05, 4)))
+
+    assert "The whole sweep with sends was run over 300 workspaces only, not over 1,000." in text
+    assert "10,000" not in text and "minutes" not in text
+
+
+def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
+    def fails() -> int:
+        raise RuntimeError("no route to\nhost")
+
+    outcome = attempt("B9", QUIET, fails)
+
+    assert outcome == NotRun("RuntimeError: no route to host")
+    assert after("B10", QUIET, ("moto's queues", outcome), lambda value: value + 1) == NotRun(
+        "needs moto's queues, which failed: RuntimeError: no route to host")
+    assert attempt("B11", QUIET, lambda: 41 + 1) == 42
+
+
+def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_or_plot(tmp_path: Path) -> None:
+    images = tmp_path / "benchmarks"
+    images.mkdir()
+    (images / "b1_recompute.png").write_bytes(b"an earlier run's plot")
+    path = tmp_path / "benchmarks.md"
+
+    write(Results(True, "15", "7", b1=NotRun("reason 1"), b2=NotRun("reason 2"), b3=NotRun("reason 3"),
+                  b4=NotRun("reason 4"), b5=NotRun("reason 5"), seconds=60.0), path)
+
+    text = path.read_text()
+    for n, title in enumerate(("## B1", "## B2", "## B3", "## B4", "## B5"), start=1):
+        section = text.split(title, 1)[1].split("\n## ", 1)[0]
+        assert f"**Not run** in this run: reason {n}" in section, title
+        assert "|" not in section and "![" not in section and "Goal" not in section, title
+    assert not list(images.iterdir())
