@@ -20,9 +20,6 @@ Row = dict[str, Any]
 # SQLSTATEs where the same statement may well succeed later.
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300", "53400"}
 _TRANSIENT_CLASSES = {"08", "53", "58"}
-# On a prepared statement: it is gone (a pooler or DISCARD dropped it), or its plan no longer fits the
-# schema ("cached plan must not change result type"); a retry prepares it again.
-_PREPARED_GONE_SQLSTATES = {"26000", "0A000"}
 _MAX_PREPARED = 64  # distinct statements kept prepared per connection (a bound on the server's memory)
 
 
@@ -40,9 +37,22 @@ def classify_database_error(error: BaseException) -> TransientError | PermanentE
     return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
 
 
-def _invalidates_prepared(error: DatabaseError) -> bool:
+def _prepared_invalidation(error: DatabaseError) -> str | None:
+    """On a prepared statement: "gone" when the session no longer has it (DEALLOCATE, DISCARD), "stale" when
+    the schema moved under its plan ("cached plan must not change result type"); None for any other error."""
     fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
-    return fields.get("C", "") in _PREPARED_GONE_SQLSTATES
+    if fields.get("C") == "26000":
+        return "gone"
+    if fields.get("C") == "0A000" and fields.get("R") == "RevalidateCachedQuery":
+        return "stale"
+    return None
+
+
+def prepares_statements(url: str) -> bool:
+    """False behind a transaction-mode pooler, marked as Prisma marks it (`?pgbouncer=true`): such a pooler
+    hands each transaction another backend, where a named statement is missing or is another client's."""
+    query = {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
+    return query.get("pgbouncer", "").lower() not in ("true", "1")
 
 
 def _ssl_context(sslmode: str | None) -> ssl.SSLContext | bool | None:
@@ -94,7 +104,7 @@ class PostgresDatabase:
                          "plan_cache_mode": "force_custom_plan"}
         self._connection: pg8000.native.Connection | None = None
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
-        self._prepare_limit = _MAX_PREPARED if prepared_statements else 0
+        self._prepare_limit = _MAX_PREPARED if prepared_statements and prepares_statements(url) else 0
         self.statements = 0  # statements sent; wire round trips are counted outside (recount.wire)
 
     def _connect(self) -> pg8000.native.Connection:
@@ -133,10 +143,14 @@ class PostgresDatabase:
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError):
                 self.discard()  # the socket is in an unknown state: never reuse it
-            elif prepared is not None and _invalidates_prepared(error):
-                # A pooler or DISCARD dropped the statement, or the schema moved under its plan: prepare anew.
-                self._prepared.clear()
-                domain_error = TransientError(f"{domain_error} (prepared statement invalidated)")
+            elif prepared is not None and (invalidation := _prepared_invalidation(error)) is not None:
+                # Not the statement's fault: the next attempt prepares it anew. Gone means the session lost
+                # all of them; stale is this one (left on the server: schema changes are rare).
+                if invalidation == "gone":
+                    self._prepared.clear()
+                else:
+                    self._prepared.pop(sql, None)
+                domain_error = TransientError(f"{domain_error} (prepared statement {invalidation})")
             raise domain_error from error
         columns = [column["name"] for column in (described or [])]
         return [dict(zip(columns, row, strict=True)) for row in rows or []]

@@ -40,6 +40,10 @@ class Timing:
     def best_setting(self) -> str:
         return "JIT off" if self.jit_off_ms <= self.jit_on_ms else "JIT on"
 
+    def at(self, jit: str) -> float:
+        """The median with `jit` as a session sets it ("on" or "off")."""
+        return self.jit_on_ms if jit == "on" else self.jit_off_ms
+
 
 @dataclass(frozen=True)
 class B1Result:
@@ -48,10 +52,10 @@ class B1Result:
     seed: Timing
     seed_jit_compile_ms: float  # JIT's own time in the seed's two queries with JIT on (EXPLAIN ANALYZE)
 
-    @property
-    def ratio(self) -> float:
-        """The seed at its best over recount at its best."""
-        return self.seed.best_ms / self.recount.best_ms if self.recount.best_ms else 0.0
+    def ratio(self, recount_jit: str) -> float:
+        """The seed at its best over recount as the functions run it (with `recount_jit`)."""
+        ms = self.recount.at(recount_jit)
+        return self.seed.best_ms / ms if ms else 0.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class B1Report:
     repeats: int
     jit_available: bool  # pg_jit_available() with jit on: false means both settings run the same plan
     jit_default: str  # the server's `jit` before B1 set it: what a connection that sets nothing runs with
+
+    @property
+    def functions_jit(self) -> str:
+        """The `jit` the functions' sessions run with: they set none, so the server's default."""
+        return self.jit_default
 
 
 def run(database_url: str, plan: list[tuple[int, int]], repeats: int) -> B1Report:

@@ -1,4 +1,4 @@
-"""B5: one inbox sweep over N dirty workspaces: wall time, PostgreSQL round trips and SQS calls."""
+"""B5: one inbox sweep over N dirty workspaces: wall time, PostgreSQL statements and SQS calls."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from shared.sweep import sweep_inbox
 class B5Result:
     workspaces: int
     seconds: float
-    postgres_round_trips: int
+    postgres_statements: int
     sqs_calls: int
     enqueued: int
     scan_workspaces: int
     scan_seconds: float
-    scan_round_trips: int
+    scan_statements: int
 
 
 def scan(database_url: str, workspaces: int) -> tuple[float, int]:

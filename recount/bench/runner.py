@@ -7,6 +7,8 @@ import logging
 import os
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,8 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
             endpoint, config, prefix="bench", database_url=bench_url, redis_url=redis_url).target))
         console.print("B3: cold starts…")
         b3 = after("B3", console, target, lambda t: b3_cold_start.measure(
-            _function_environment(t, bench_url, redis_url), plan.b3_runs, _first_batch_events(db, t)))
+            {**_function_environment(t, bench_url, redis_url), EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true"},
+            plan.b3_runs, _first_batch_events(db, t)))
         console.print("B5: a sweep…")
         b5 = after("B5", console, target, lambda t: b5_sweep.measure(
             bench_url, redis_url, t, plan.b5_workspaces, plan.b5_scan_workspaces))
@@ -132,23 +135,30 @@ def _function_environment(target: Any, database_url: str, redis_url: str) -> dic
             **target.queue_environment()}
 
 
-def _first_batch_events(db: PostgresDatabase, target: Any) -> dict[str, str]:
-    """One real received message per handler (each interpreter processes the same record once)."""
-    db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (\'b3\', \'b3\', \'u\', now()) '
-           "ON CONFLICT DO NOTHING")
-    db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (\'b3\') ON CONFLICT DO NOTHING')
+def _first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
+    """Per round, one real received message per handler, each with work to do: a new dirty workspace for the
+    inbox handler, a new event id for analytics (enabled in B3's environment) and for the sweep."""
     sqs = aws_client("sqs", target.endpoint_url)
-    events = {}
-    for handler, queue, event in (
-            ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id="b3")),
-            ("analytics_recompute", "analytics", new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id="b3")),
-            ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule"))):
-        url = target.queue_urls[queue]
-        sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
-        message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events[handler] = json.dumps({"Records": [{
-            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-            "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"}]})
-    return events
+
+    def one_round() -> dict[str, str]:
+        client_id = f"b3-{uuid.uuid4().hex[:12]}"
+        db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())',
+               id=client_id)
+        db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
+        events = {}
+        for handler, queue, event in (
+                ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
+                ("analytics_recompute", "analytics",
+                 new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id)),
+                ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule"))):
+            url = target.queue_urls[queue]
+            sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
+            message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events[handler] = json.dumps({"Records": [{
+                "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+                "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"}]})
+        return events
+
+    return one_round

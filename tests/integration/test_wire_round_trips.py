@@ -14,7 +14,7 @@ import pytest
 
 from recount.bench import b2_io
 from recount.chaos import ToggleProxy
-from shared.errors import TransientError
+from shared.errors import PermanentError, TransientError
 from shared.postgres import PostgresDatabase, connection_kwargs
 
 LOCK = "SELECT pg_try_advisory_xact_lock(7301, hashtext(:client_id)) AS locked"
@@ -78,6 +78,43 @@ def test_given_prepared_statements_turned_off_when_a_statement_repeats_then_it_t
         db.close()
 
 
+def test_given_a_transaction_pooler_marked_as_prisma_marks_it_then_nothing_is_prepared(
+        database_url: str, proxy: ToggleProxy) -> None:
+    db = PostgresDatabase(through(database_url, proxy) + "?pgbouncer=true")
+    try:
+        db.run("SELECT 1")
+        assert trips_of(proxy, lambda: db.run(LOCK, client_id="a")) == 3
+        assert db.run("SELECT count(*) AS n FROM pg_prepared_statements")[0]["n"] == 0
+    finally:
+        db.close()
+
+
+def test_given_the_schema_moved_under_a_prepared_plan_then_it_is_a_retry_and_only_that_one_is_prepared_anew(
+        database_url: str) -> None:
+    db = PostgresDatabase(database_url)
+    try:
+        db.run("CREATE TEMP TABLE moving (a int)")
+        db.run("INSERT INTO moving VALUES (1)")
+        assert db.run("SELECT * FROM moving WHERE a = :a", a=1) == [{"a": 1}]
+        assert db.run(LOCK, client_id="a") == [{"locked": True}]
+        db.run("ALTER TABLE moving ADD COLUMN b int")
+        with pytest.raises(TransientError, match="prepared statement stale"):
+            db.run("SELECT * FROM moving WHERE a = :a", a=1)
+        assert db.run("SELECT * FROM moving WHERE a = :a", a=1) == [{"a": 1, "b": None}]
+        assert db.run("SELECT count(*) AS n FROM pg_prepared_statements")[0]["n"] == 3, "one stale left, none lost"
+    finally:
+        db.close()
+
+
+def test_given_a_real_0A000_from_the_planner_then_it_stays_permanent(database_url: str) -> None:
+    db = PostgresDatabase(database_url)
+    try:
+        with pytest.raises(PermanentError, match="0A000"):
+            db.run("SELECT 1 FROM (SELECT :a::int AS a) x LEFT JOIN pg_class c ON false FOR UPDATE OF c", a=1)
+    finally:
+        db.close()
+
+
 def test_given_a_prepared_statement_dropped_by_the_server_when_run_then_it_is_a_retry_and_prepared_again(
         database_url: str) -> None:
     # What a transaction pooler or DISCARD ALL does to a session's prepared statements
@@ -85,7 +122,7 @@ def test_given_a_prepared_statement_dropped_by_the_server_when_run_then_it_is_a_
     try:
         assert db.run(LOCK, client_id="a") == [{"locked": True}]
         db.run("DEALLOCATE ALL")
-        with pytest.raises(TransientError, match="prepared statement invalidated"):
+        with pytest.raises(TransientError, match="prepared statement gone"):
             db.run(LOCK, client_id="a")
         assert db.run(LOCK, client_id="a") == [{"locked": True}]
     finally:

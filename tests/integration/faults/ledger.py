@@ -4,7 +4,9 @@ afterwards finds every one of them by an observation that does not come from the
 A message is found, by its body (and the event id in it), in:
 
 * `applied`: the function logged an outcome for its event id (`recomputed`, `skipped`, or `coalesced`), captured
-  from the function's own logger as CloudWatch would receive it;
+  from the function's own logger as CloudWatch would receive it, and the data bears it out: the message's
+  workspace ended correct (no dirty mark, counts equal to a fresh computation, version and status published).
+  An outcome the data does not bear out is only a claim, and the message counts as lost;
 * a queue: a copy still in one of the source queues (visible, in flight or delayed) after settling;
 * a dead-letter queue: read from the DLQs themselves, with the `recount-reason` attribute, if any.
 
@@ -77,6 +79,7 @@ class Journey:
     expected_reason: str | None  # set for poison: a substring of the reason it must be dead-lettered with
     stations: list[str] = field(default_factory=list)  # from the handler's replies: a description only
     found: list[str] = field(default_factory=list)  # independent observations: "applied (...)", "queue", "DLQ"
+    claims: list[str] = field(default_factory=list)  # outcomes logged for it that the data does not bear out
     reason: str = ""  # the dead-letter reason found with it
     at_once: bool = False  # the DLQ copy carried a reason attribute (sent by the function, not by redrive)
 
@@ -90,7 +93,8 @@ class Journey:
                 compressed.append(station)
                 counts.append(1)
         parts = [station if n == 1 else f"{station} x{n}" for station, n in zip(compressed, counts, strict=True)]
-        ending = " + ".join(self.found) if self.found else "LOST"
+        claimed = f" (claimed: {self.claims[0]})" if self.claims else ""
+        ending = " + ".join(self.found) if self.found else f"LOST{claimed}"
         return " -> ".join([*parts, f"found: {ending}"]) if parts else f"never delivered; found: {ending}"
 
 
@@ -133,7 +137,7 @@ class Ledger:
             elif record_["messageId"] in failed:
                 journey.stations.append("retry")
             elif record_["body"] in copies:
-                journey.stations.append("busy: delayed copy")
+                journey.stations.append("re-sent as a copy")
             else:
                 journey.stations.append("handled")
             if record_["messageId"] not in failed:
@@ -165,8 +169,9 @@ class Ledger:
         return json.loads(text) if text else None
 
     # -- the accounting ---------------------------------------------------------------------------------------
-    def find_everything(self) -> None:
-        """Look for every message where it can be: the function's outcome lines, the queues, the DLQs."""
+    def find_everything(self, problems: dict[str, list[str]]) -> None:
+        """Look for every message where it can be: the function's outcome lines (borne out by its workspace's
+        data: `problems` lists what is wrong with each), the queues, the DLQs."""
         by_event_id: dict[str, list[Journey]] = {}
         for journey in self.journeys.values():
             event_id = event_id_of(journey.body)
@@ -176,7 +181,10 @@ class Ledger:
             outcome = OUTCOMES.get(str(line.get("message")))
             if outcome is not None:
                 for journey in by_event_id.get(str(line.get("eventId")), []):
-                    journey.found.append(f"applied ({line.get('skipped') or outcome})")
+                    applied = f"applied ({line.get('skipped') or outcome})"
+                    wrong = problems.get(journey.client_id or "", [])
+                    (journey.claims if wrong else journey.found).append(
+                        f"{applied}, but {'; '.join(wrong)}" if wrong else applied)
         for queue in self.aws.queues.values():
             for url, place in ((queue.url, "queue"), (queue.dlq_url, "DLQ")):
                 for message in self._everything_in(url):
@@ -204,10 +212,10 @@ class Ledger:
 
     def tally(self, scenario: str, fault: str) -> FaultRow:
         """The row, from what was found (not from what the handler replied). Not recorded in the table."""
-        self.find_everything()
         problems = {client_id: workspace_problems(self.rig, client_id)
                     for client_id in {j.client_id for j in self.journeys.values() if j.expected_reason is None}
                     if client_id is not None}
+        self.find_everything(problems)
         survived = 0
         where: Counter[str] = Counter()
         for journey in self.journeys.values():

@@ -45,6 +45,7 @@ def render(rows: list[FaultRow]) -> list[str]:
              sum(row.duplicated for row in rows))
     lines.append("-" * len(lines[0]))
     lines.append(f"{'total':<{width}}  {total[0]:>8}  {total[1]:>8}  {total[2]:>4}  {total[3]:>5}")
-    lines.append("lost and twice come from finding each message afterwards (the function's outcome log lines, the "
-                 "queues, the dead-letter queues), not from the handler's replies.")
+    lines.append("lost and twice come from finding each message afterwards (an outcome the function logged for it, "
+                 "borne out by its workspace's data; the queues; the dead-letter queues), not from the handler's "
+                 "replies.")
     return lines

@@ -47,10 +47,12 @@ from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import MockRawResponse
 
 import shared.consumer
+import shared.jobs
 from recount.dead_letters import redrive
 from recount.local.event_source import LocalContext
 from recount.targets import Target
 from shared.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
+from shared.jobs import JobResult, Skip
 from shared.telemetry import logger
 from tests.builders import Workspace
 from tests.integration.faults.ledger import FunctionLogs, Ledger, workspace_problems
@@ -224,7 +226,7 @@ def _unreachable(request: Any, **_: Any) -> None:
     ("DynamoDB write applied, response lost", _throttle_response,
      "moto applies each PutItem but the client gets a throttling error (an ambiguous write): the in-progress "
      "record exists, so redeliveries are busy until the invocation's 1.5 s deadline, then take the key over",
-     "PutItem applied, response lost -> retry -> busy: delayed copy"),
+     "PutItem applied, response lost -> retry -> re-sent as a copy"),
 ], ids=["throttled", "unreachable", "response-lost"])
 def test_dynamodb_failing(rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch, scenario: str,
                           answer: Any, fault: str, path: str) -> None:
@@ -289,7 +291,7 @@ def test_timeout_with_the_idempotency_record_in_progress(rig: Rig, function_logs
     ledger.inject(second, client_id=workspace.id)
     mark = len(rig.function.sqs.log)
     assert len(ledger.deliver()["Records"]) == 1
-    assert ledger.journeys[second].stations == ["busy: delayed copy"], "an in-progress key is busy, not a failure"
+    assert ledger.journeys[second].stations == ["re-sent as a copy"], "an in-progress key is busy, not a failure"
     assert untouched(rig, workspace)
     # After the deadline the key may be taken over: redeliveries run the job once, the other finds it clean
     time.sleep(max(0.0, deadline_ms / 1000 - time.time()) + 0.05)
@@ -367,3 +369,64 @@ def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
     row = ledger.tally("mutation: the dead-letter path drops", "shared.consumer.dead_letter replaced by a no-op")
     assert all(ledger.journeys[case["body"]].stations == ["handled"] for case in poison), row.where_text()
     assert (row.injected, row.lost, row.survived, row.duplicated) == (4, 3, 1, 0), row.where_text()
+
+
+def test_a_job_that_claims_an_outcome_without_doing_the_work_shows_in_the_table_as_lost(
+        rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other half of the accounting's check: an outcome logged for a message counts only where the data
+    bears it out. Here every job says "skipped: clean" and recomputes nothing."""
+    def claims_clean(runtime: Any, recompute: Any, lease: Any, key: str) -> JobResult:
+        recompute.skip(lease, "clean: claimed")
+        return JobResult(lease.client_id, skipped=Skip.CLEAN, reason="clean: claimed")
+
+    monkeypatch.setattr(shared.jobs, "_finish_once", claims_clean)
+    ledger = Ledger(rig, function_logs)
+    for workspace in dirty_workspaces(rig, 2):
+        ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
+    ledger.settle()
+    row = ledger.tally("mutation: jobs claim a skip", "shared.jobs._finish_once skips without recomputing")
+    assert all(journey.claims and not journey.found for journey in ledger.journeys.values()), row.where_text()
+    assert (row.injected, row.lost, row.survived) == (2, 2, 0), row.where_text()
+
+
+def test_two_messages_for_one_workspace_in_one_batch_while_postgres_is_down(
+        pg_rig: Rig, function_logs: FunctionLogs) -> None:
+    """The second record of a workspace whose first failed in the same batch must fail too, not vanish."""
+    rig = pg_rig
+    assert rig.postgres_proxy is not None
+    ledger = Ledger(rig, function_logs)
+    twice, once = dirty_workspaces(rig, 2)
+    for workspace in (twice, once, twice):
+        ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
+    backend_pid(rig.function)
+    rig.postgres_proxy.down()
+    try:
+        assert len(ledger.deliver()["Records"]) == 3
+        assert all(journey.stations == ["retry"] for journey in ledger.journeys.values())
+    finally:
+        rig.postgres_proxy.up()
+    ledger.settle()
+    row = ledger.row("one workspace twice in a batch, PostgreSQL down",
+                     "three records, two of them for one workspace, in one batch while PostgreSQL is down; then up")
+    assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
+
+
+def test_out_of_time_on_every_receive_up_to_the_last(rig: Rig, function_logs: FunctionLogs) -> None:
+    """An invocation with less time left than TIME_BUDGET_MARGIN_MS hands every record back; on a record's last
+    receive it is re-sent as a fresh copy instead, so the redrive never dead-letters a valid message."""
+    ledger = Ledger(rig, function_logs)
+    workspaces = dirty_workspaces(rig, 2)
+    for workspace in workspaces:
+        ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
+    for _ in range(rig.aws.max_receive_count):
+        rig.aws.make_visible("counts")
+        assert len(ledger.deliver(context=LocalContext("recount-test", timeout_s=0.3))["Records"]) == 2
+    last = rig.aws.max_receive_count - 1
+    expected = ["retry"] * last + ["re-sent as a copy"]
+    assert all(journey.stations == expected for journey in ledger.journeys.values()), ledger.journeys
+    assert all(untouched(rig, workspace) for workspace in workspaces)
+    ledger.settle()
+    row = ledger.row("out of time on every receive",
+                     f"every invocation starts with 0.3 s left (margin 0.5 s), {rig.aws.max_receive_count} receives; "
+                     "then with time")
+    assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
