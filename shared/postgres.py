@@ -98,10 +98,11 @@ class PostgresDatabase:
         # Every socket read must outlast the slowest statement allowed; the server cancels it first.
         self._read_timeout_s = connect_timeout_s + statement_timeout_ms / 1000
         # force_custom_plan: a prepared statement is still planned for its own workspace's size every time
-        # (a generic plan, chosen after five runs, would plan a 100k-lead workspace like a 1k one).
+        # (a generic plan, chosen after five runs, would plan a 100k-lead workspace like a 1k one). jit off:
+        # measured (docs/benchmarks.md, B1), compiling costs recount's statements more than it saves.
         self._session = {"statement_timeout": str(statement_timeout_ms), "lock_timeout": str(lock_timeout_ms),
                          "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000)),
-                         "plan_cache_mode": "force_custom_plan"}
+                         "plan_cache_mode": "force_custom_plan", "jit": "off"}
         self._connection: pg8000.native.Connection | None = None
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
         self._prepare_limit = _MAX_PREPARED if prepared_statements and prepares_statements(url) else 0

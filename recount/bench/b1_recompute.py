@@ -6,13 +6,18 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from recount.dataset import WorkspaceShape, generate_workspace
+from shared.keys import JobName
 from shared.postgres import PostgresDatabase
+from shared.recompute import Recompute
+from shared.redis_store import RedisStore
+from shared.settings import RecomputeSettings
 from shared.sql_queries import query
+from shared.status import JobContext
 
 _SEED = Path(__file__).resolve().parent.parent / "queries"
 _SEED_QUERIES = ("global_counts", "setter_counts")
@@ -51,6 +56,12 @@ class B1Result:
     recount: Timing
     seed: Timing
     seed_jit_compile_ms: float  # JIT's own time in the seed's two queries with JIT on (EXPLAIN ANALYZE)
+    job_ms: float = 0.0  # recount's whole job as the functions run it: BEGIN, lock, statement, COMMIT, Redis
+    analytics_ms: float = 0.0  # the analytics statement (30-day window), rolled back
+
+    def job_ratio(self) -> float:
+        """The seed at its best (its reads alone) over recount's whole job."""
+        return self.seed.best_ms / self.job_ms if self.job_ms else 0.0
 
     def ratio(self, recount_jit: str) -> float:
         """The seed at its best over recount as the functions run it (with `recount_jit`)."""
@@ -64,30 +75,34 @@ class B1Report:
     rows: list[B1Result]
     repeats: int
     jit_available: bool  # pg_jit_available() with jit on: false means both settings run the same plan
-    jit_default: str  # the server's `jit` before B1 set it: what a connection that sets nothing runs with
+    jit_default: str  # the `jit` a recount session starts with, before B1 set it: what the functions run with
+    plans: dict[int, list[str]] = field(default_factory=dict)  # leads -> the scans of recount's statement
 
     @property
     def functions_jit(self) -> str:
-        """The `jit` the functions' sessions run with: they set none, so the server's default."""
+        """The `jit` the functions' sessions run with (shared/postgres.py sets it at connection)."""
         return self.jit_default
 
 
-def run(database_url: str, plan: list[tuple[int, int]], repeats: int) -> B1Report:
+def run(database_url: str, redis_url: str, plan: list[tuple[int, int]], repeats: int) -> B1Report:
     db = PostgresDatabase(database_url, statement_timeout_ms=600_000)
+    cache = RedisStore(redis_url)
     try:
-        return measure(db, generate(db, plan), repeats)
+        return measure(db, cache, generate(db, plan), repeats)
     finally:
+        cache.close()
         db.close()
 
 
 def generate(db: PostgresDatabase, plan: list[tuple[int, int]]) -> Workspaces:
-    """plan: (count, leads per workspace). Analyzed afterwards so both approaches get real statistics."""
+    """plan: (count, leads per workspace). Vacuumed and analyzed afterwards, as autovacuum leaves tables at rest,
+    so both approaches get real statistics and visibility maps."""
     started = time.perf_counter()
     sizes = {}
     for count, leads in plan:
         for _ in range(count):
             sizes[generate_workspace(db, WorkspaceShape(leads=leads))] = leads
-    db.run("ANALYZE")
+    db.run("VACUUM (ANALYZE)")
     return Workspaces(sizes, sum(sizes.values()), time.perf_counter() - started)
 
 
@@ -99,6 +114,38 @@ def ours(db: PostgresDatabase, client_id: str) -> float:
     elapsed = time.perf_counter() - started
     db.run("ROLLBACK")
     return elapsed * 1000
+
+
+def job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:
+    """recount's whole job on the functions' path: BEGIN, lock and marker, the statement, COMMIT, the Redis
+    publish (the status writes included)."""
+    started = time.perf_counter()
+    Recompute(JobName.INBOX_COUNTS, db, cache, RecomputeSettings()).run(client_id, JobContext("bench", "bench"))
+    return (time.perf_counter() - started) * 1000
+
+
+def analytics(db: PostgresDatabase, client_id: str) -> float:
+    """The analytics statement over the default 30-day window, rolled back."""
+    started = time.perf_counter()
+    db.run("BEGIN")
+    db.run(query("analytics_aggregates", "recompute"), client_id=client_id, today=None, window_days=30)
+    elapsed = time.perf_counter() - started
+    db.run("ROLLBACK")
+    return elapsed * 1000
+
+
+def scans(db: PostgresDatabase, client_id: str) -> list[str]:
+    """The scans of recount's statement (EXPLAIN ANALYZE, BUFFERS): what it reads, and how often."""
+    db.run("BEGIN")
+    try:
+        lines = [str(row["QUERY PLAN"]) for row in db.run(
+            "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + query("inbox_counts", "recompute"),
+            client_id=client_id, now=None)]
+    finally:
+        db.run("ROLLBACK")
+    keep = [line.strip() for line in lines if " Scan " in line and (" on \"" in line or "using" in line)]
+    return [line for line in keep if "CTE Scan" not in line] + [line.strip() for line in lines
+                                                                 if line.startswith("Execution Time")]
 
 
 def seed(db: PostgresDatabase, client_id: str) -> float:
@@ -130,9 +177,11 @@ _VARIANTS: list[tuple[str, bool]] = [("recount", True), ("seed", True), ("recoun
 _RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "seed": seed}
 
 
-def measure(db: PostgresDatabase, workspaces: Workspaces, repeats: int) -> B1Report:
+def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, repeats: int) -> B1Report:
     """For one workspace of each size: one warm-up of each variant, then `repeats` rounds of all four
-    (recount and seed, JIT on and off), the order rotated each round; medians."""
+    (recount and seed, JIT on and off) and recount's whole job, the order rotated each round; medians. Then the
+    analytics statement the same number of times, and the scans of recount's statement at the smallest and
+    largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
     # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
     db.run("SET plan_cache_mode = force_custom_plan")
@@ -144,18 +193,26 @@ def measure(db: PostgresDatabase, workspaces: Workspaces, repeats: int) -> B1Rep
     rows = []
     for leads, client_id in sorted(by_size.items()):
         samples: dict[tuple[str, bool], list[float]] = {variant: [] for variant in _VARIANTS}
+        jobs: list[float] = []
         for who, jit in _VARIANTS:
             _set_jit(db, on=jit)
             _RUNS[who](db, client_id)
+        db.run("RESET jit")
+        job(db, cache, client_id)
         for round_ in range(repeats):
             shift = round_ % len(_VARIANTS)
             for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
                 _set_jit(db, on=jit)
                 samples[(who, jit)].append(_RUNS[who](db, client_id))
+            db.run("RESET jit")  # the job as the functions run it
+            jobs.append(job(db, cache, client_id))
         medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
+        analytics_ms = statistics.median(analytics(db, client_id) for _ in range(repeats + 1))
         rows.append(B1Result(leads, Timing(medians[("recount", True)], medians[("recount", False)]),
                              Timing(medians[("seed", True)], medians[("seed", False)]),
-                             seed_jit_compile_ms(db, client_id)))
+                             seed_jit_compile_ms(db, client_id), statistics.median(jobs), analytics_ms))
     db.run("RESET jit")
+    plans = {leads: scans(db, client_id) for leads, client_id in sorted(by_size.items())
+             if leads in (min(by_size), max(by_size))}
     db.run("RESET plan_cache_mode")
-    return B1Report(workspaces, rows, repeats, jit_available, jit_default)
+    return B1Report(workspaces, rows, repeats, jit_available, jit_default, plans)

@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 
 from infra.config import StageConfig
-from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep
+from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep, b6_growth
 from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
 from recount.local.pipeline import LocalPipeline
@@ -41,14 +41,15 @@ class Plan:
     b4_duration_s: float
     b5_workspaces: int
     b5_scan_workspaces: int
+    b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
 
 
-FULL = Plan(b1_workspaces=[(1, 120_000), (4, 50_000), (20, 20_000), (60, 5_000)], b1_repeats=5, b3_runs=10,
+FULL = Plan(b1_workspaces=[(1, 100_000), (10, 20_000), (100, 5_000), (200, 1_000)], b1_repeats=5, b3_runs=10,
             b4_workspaces=500, b4_rate=200, b4_duration_s=60, b5_workspaces=1_000,
-            b5_scan_workspaces=10_000)
+            b5_scan_workspaces=10_000, b6_leads=5_000)
 QUICK = Plan(b1_workspaces=[(1, 10_000), (2, 2_000)], b1_repeats=2, b3_runs=2, b4_workspaces=40, b4_rate=40,
              b4_duration_s=6, b5_workspaces=300,
-             b5_scan_workspaces=1_000)
+             b5_scan_workspaces=1_000, b6_leads=2_000)
 
 
 def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path:
@@ -75,7 +76,10 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         versions = (db.run("SHOW server_version")[0]["server_version"],
                     str(redis.Redis.from_url(redis_url).info("server")["redis_version"]))
         console.print(f"B1: generating {sum(n * leads for n, leads in plan.b1_workspaces):,} leads…")
-        b1 = attempt("B1", console, lambda: b1_recompute.run(bench_url, plan.b1_workspaces, plan.b1_repeats))
+        b1 = attempt("B1", console, lambda: b1_recompute.run(bench_url, redis_url, plan.b1_workspaces, plan.b1_repeats))
+        console.print("B6: the database grows around one workspace…")
+        b6 = after("B6", console, ("B1's data set", b1),
+                   lambda report: b6_growth.run(bench_url, report, plan.b6_leads, plan.b1_repeats))
         console.print("B2: round trips per job…")
         b2 = attempt("B2", console, lambda: b2_io.measure(bench_url, redis_url))
         host, port = moto.get_host_and_port()
@@ -93,7 +97,8 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
         b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url))
         db.close()
-        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, time.monotonic() - started), report_path)
+        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, time.monotonic() - started, b6),
+              report_path)
         return report_path
     finally:
         moto.stop()

@@ -12,8 +12,8 @@ SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
           AND ic."scopeUserId" = '00000000-0000-0000-0000-000000000000') AS change_stamp;
 
 -- name: recompute
--- One statement, one snapshot: read the marker, count every non-snoozed lead once for the global
--- row and every setter row (GROUPING SETS), write only what the workspace needs, prune setters
+-- One statement, one snapshot: read the marker, read the workspace's non-snoozed leads once, counting
+-- them for the global row and every setter row (GROUPING SETS), write only what the workspace needs, prune setters
 -- without leads, and clear the marker only if it is still the version this snapshot read
 -- (compare-and-delete on xmin: a mark that lands meanwhile, even in the same millisecond, survives).
 WITH params AS (
@@ -30,6 +30,16 @@ marker AS (
     FROM "InboxCountsDirty" d
     WHERE d."clientId" = :client_id
 ),
+plan AS MATERIALIZED (
+    -- How each lead learns whether it has a review draft or an AI-sent email, chosen by size: a probe per lead
+    -- (cost follows the workspace) while that is cheaper than reading recount's partial index once into a hash
+    -- (cost follows the database); measured on 2 cores, one probe costs about as much as 20 index entries.
+    -- Without statistics (reltuples -1) it reads the index: correct either way, only the cost differs.
+    SELECT n.leads * 20 < greatest(r.reltuples, 0) AS probe_review, n.leads * 20 < greatest(s.reltuples, 0) AS probe_sent
+    FROM (SELECT count(*) AS leads FROM "Lead" l WHERE l."clientId" = :client_id) n
+    LEFT JOIN pg_class r ON r.oid = to_regclass('"AIDraft_recount_review_leadId_idx"')
+    LEFT JOIN pg_class s ON s.oid = to_regclass('"Message_recount_aiSent_leadId_idx"')
+),
 leads AS (
     SELECT l.id,
            l.status,
@@ -40,23 +50,34 @@ leads AS (
                                          'Information Requested', 'Positive', 'Interested', 'Follow Up'),
                     false) AS attention,
            -- trimmed like JavaScript's String.prototype.trim, which the app uses
-           nullif(btrim(l."assignedToUserId", E' \t\n\r\f\u000b\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'), '') AS setter
+           nullif(btrim(l."assignedToUserId", E' \t\n\r\f\u000b\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'), '') AS setter,
+           -- A probe per lead when the plan says so (OFFSET 0 keeps EXISTS a probe: without it the planner may
+           -- turn it into a hash of the whole index); otherwise the joins below answer.
+           (SELECT probe_review FROM plan)
+               AND EXISTS (SELECT 1 FROM "AIDraft" d
+                           WHERE d."leadId" = l.id AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
+                           OFFSET 0) AS review_probed,
+           (SELECT probe_sent FROM plan)
+               AND EXISTS (SELECT 1 FROM "Message" m
+                           WHERE m."leadId" = l.id AND m.direction = 'outbound' AND m.source = 'zrg'
+                             AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
+                           OFFSET 0) AS sent_probed
     FROM "Lead" l, params p
     WHERE l."clientId" = :client_id  -- the bound value, not p.client_id: the planner sees the workspace's size
       AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= p.now)
 ),
-review AS (
+-- For a workspace too big to probe: every lead with a review draft / an AI-sent email, read once from recount's
+-- partial indexes and hash-joined (spilling to disk if it must); empty, and never read, when the plan probes.
+review_all AS (
     SELECT DISTINCT d."leadId" AS lead_id
     FROM "AIDraft" d
-    JOIN "Lead" l ON l.id = d."leadId"
-    WHERE l."clientId" = :client_id AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
+    WHERE NOT (SELECT probe_review FROM plan) AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
 ),
-ai_sent AS (
+sent_all AS (
     SELECT DISTINCT m."leadId" AS lead_id
     FROM "Message" m
-    JOIN "Lead" l ON l.id = m."leadId"
-    WHERE l."clientId" = :client_id AND m.direction = 'outbound' AND m.source = 'zrg' AND m.channel = 'email'
-      AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
+    WHERE NOT (SELECT probe_sent FROM plan) AND m.direction = 'outbound' AND m.source = 'zrg'
+      AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
 ),
 counted AS (
     SELECT grouping(l.setter) = 1 AS is_global,
@@ -69,11 +90,11 @@ counted AS (
                AS requires_attention,
            count(*) FILTER (WHERE l.attention AND l.open AND l.last_out >= l.last_inbound)::int
                AS previously_required_attention,
-           count(r.lead_id)::int AS ai_review,
-           count(s.lead_id)::int AS ai_sent
+           count(*) FILTER (WHERE l.review_probed OR r.lead_id IS NOT NULL)::int AS ai_review,
+           count(*) FILTER (WHERE l.sent_probed OR s.lead_id IS NOT NULL)::int AS ai_sent
     FROM leads l
-    LEFT JOIN review r ON r.lead_id = l.id
-    LEFT JOIN ai_sent s ON s.lead_id = l.id
+    LEFT JOIN review_all r ON r.lead_id = l.id
+    LEFT JOIN sent_all s ON s.lead_id = l.id
     GROUP BY GROUPING SETS ((), (l.setter))
 ),
 fresh AS (

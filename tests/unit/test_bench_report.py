@@ -11,38 +11,45 @@ from rich.console import Console
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
 from recount.bench.b3_cold_start import B3Result, B3Row
 from recount.bench.b5_sweep import B5Result
+from recount.bench.b6_growth import B6Result
 from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.report import Results, write
-from recount.bench.sections import b1, b3, b5
+from recount.bench.sections import b1, b3, b5, b6
 
 QUIET = Console(file=io.StringIO())
 
 
-def _b1(seed: Timing, recount: Timing) -> B1Report:
-    return B1Report(Workspaces({"a": 1_000, "b": 120_000}, 121_000, 3.0),
-                    [B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0), B1Result(120_000, recount, seed, 900.0)],
-                    repeats=5, jit_available=True, jit_default="on")
+def _b1(seed: Timing, recount: Timing, job_ms: float, small_job_ms: float = 4.0) -> B1Report:
+    return B1Report(Workspaces({"a": 1_000, "b": 100_000}, 101_000, 3.0),
+                    [B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, small_job_ms, 2.0),
+                     B1Result(100_000, recount, seed, 900.0, job_ms, 50.0)],
+                    repeats=5, jit_available=True, jit_default="off", plans={100_000: ["Seq Scan on x"]})
 
 
-def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that_and_says_so() -> None:
-    text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(780.0, 760.0))))
+def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that_on_recounts_job() -> None:
+    text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(200.0, 150.0), job_ms=160.0)))
 
-    assert "| 120,000 | 780.0 | 760.0 | 2557.0 | 900.0 | 900.0 | 1.15x (seed JIT off) |" in text
-    assert "the seed at its best is with JIT off, 900.0 ms" in text
-    assert "recount as the functions run it (JIT on) 780.0 ms — **1.15x** (missed)" in text
-    assert "recount at its own best (JIT off, 760.0 ms) would be 1.18x." in text
-
-
-def test_given_recount_three_times_faster_than_the_seed_at_its_best_then_the_goal_is_met() -> None:
-    text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(300.0, 290.0))))
-
-    assert "the seed at its best is with JIT on, 900.0 ms" in text and "**3.00x** (met)" in text
+    assert "| 100,000 | 200.0 | 150.0 | 2557.0 | 900.0 | 900.0 |" in text
+    assert "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | 5x met |" in text
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | 2x met |" in text
+    assert "— **met**." in text and "Seq Scan on x" in text and "| 100,000 | 50.0 | 2,000,000 |" in text
 
 
-def test_given_recount_meets_the_goal_only_with_a_jit_setting_the_functions_do_not_use_then_it_is_missed() -> None:
-    text = "\n".join(b1(_b1(seed=Timing(250.0, 260.0), recount=Timing(130.0, 80.0))))
+def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
+    text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0,
+                             small_job_ms=5.0)))
 
-    assert "**1.92x** (missed)" in text and "would be 3.12x" in text
+    assert "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | 5x missed |" in text
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | 2x missed |" in text
+    assert "— **missed** (missed at 1,000, 100,000 leads)." in text
+
+
+def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:
+    result = B6Result(5_000, 20.0, 25.0, {"review drafts": 100, "AI-sent emails": 200},
+                      {"review drafts": 400, "AI-sent emails": 800})
+    text = "\n".join(b6(result))
+
+    assert "| 20.0 | 25.0 | **1.25x** |" in text and "— **met**" in text and "review drafts 100 → 400" in text
 
 
 def test_given_handlers_slower_than_the_usual_handler_module_then_b3_reports_the_worst_ratio_and_a_miss() -> None:
@@ -83,10 +90,10 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
     path = tmp_path / "benchmarks.md"
 
     write(Results(True, "15", "7", b1=NotRun("reason 1"), b2=NotRun("reason 2"), b3=NotRun("reason 3"),
-                  b4=NotRun("reason 4"), b5=NotRun("reason 5"), seconds=60.0), path)
+                  b4=NotRun("reason 4"), b5=NotRun("reason 5"), seconds=60.0, b6=NotRun("reason 6")), path)
 
     text = path.read_text()
-    for n, title in enumerate(("## B1", "## B2", "## B3", "## B4", "## B5"), start=1):
+    for n, title in enumerate(("## B1", "## B2", "## B3", "## B4", "## B5", "## B6"), start=1):
         section = text.split(title, 1)[1].split("\n## ", 1)[0]
         assert f"**Not run** in this run: reason {n}" in section, title
         assert "|" not in section and "![" not in section and "Goal" not in section, title

@@ -1,0 +1,110 @@
+"""The inbox counts statement in a database full of other workspaces' review drafts and AI-sent emails.
+
+The statement chooses by size how a lead learns whether it has a review draft or an AI-sent email: a probe per
+lead while the workspace is small next to recount's partial indexes, else one read of each index into a hash.
+Both paths must give exactly the oracle's counts, and none may count another workspace's rows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.keys import JobName
+from shared.postgres import PostgresDatabase
+from shared.recompute import Recompute
+from shared.redis_store import RedisStore
+from shared.settings import RecomputeSettings
+from shared.sql_queries import query
+from shared.status import JobContext
+from tests import oracle
+from tests.builders import Workspace
+from tests.integration.test_inbox_counts import seed
+
+NOW = datetime(2026, 3, 1, 12, 0, 0)
+OTHERS = 2_000  # leads of another workspace, each with a review draft and an AI-sent email
+
+
+def crowd(db: PostgresDatabase) -> None:
+    """Another workspace whose every lead has a pending review draft and an AI-sent email from a draft."""
+    other = Workspace.create(db)
+    db.run('INSERT INTO "Lead" (id, "clientId", "updatedAt") '
+           "SELECT 'crowd-' || g, :id, now() FROM generate_series(1, :n) g", id=other.id, n=OTHERS)
+    db.run('INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", "updatedAt") '
+           "SELECT 'crowd-draft-' || g, 'crowd-' || g, 'd', 'email', 'pending', 'needs_review', now() "
+           "FROM generate_series(1, :n) g", n=OTHERS)
+    db.run('INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId") '
+           "SELECT 'crowd-msg-' || g, 'crowd-' || g, 'email', 'zrg', 'hi', 'outbound', 'ai', 'crowd-draft-' || g "
+           "FROM generate_series(1, :n) g", n=OTHERS)
+    db.run("ANALYZE")  # the statistics the statement chooses by
+
+
+def random_specs(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Leads with every kind of draft and message, some snoozed, spread over three setters."""
+    specs = []
+    for _ in range(n):
+        specs.append({
+            "status": rng.choice(["new", "blacklisted", "unqualified", "needs_repair"]),
+            "sentimentTag": rng.choice([None, "Positive", "Not Interested"]),
+            "lastInboundAt": rng.choice([None, NOW - timedelta(days=2)]),
+            "lastOutboundAt": rng.choice([None, NOW - timedelta(days=1), NOW - timedelta(days=3)]),
+            "snoozedUntil": rng.choice([None, None, NOW + timedelta(hours=1), NOW - timedelta(hours=1)]),
+            "assignedToUserId": rng.choice([None, "setter-a", " setter-b ", "setter-c"]),
+            "drafts": rng.sample([("pending", "needs_review"), ("approved", "needs_review"), ("pending", "skip")],
+                                 rng.randint(0, 2)),
+            "messages": rng.sample([{}, {"channel": "sms"}, {"sent_by": "setter"}, {"draft": False},
+                                    {"direction": "inbound"}], rng.randint(0, 2)),
+        })
+    return specs
+
+
+def scans_of(db: PostgresDatabase, client_id: str, table: str) -> int:
+    """How many times the statement scanned `table` (once per lead when it probes, once when it hashes)."""
+    db.run("BEGIN")
+    try:
+        [row] = db.run("EXPLAIN (ANALYZE, FORMAT JSON) " + query("inbox_counts", "recompute")
+                       .replace(":client_id", "'" + client_id + "'").replace(":now", "NULL"))
+    finally:
+        db.run("ROLLBACK")
+    plan = row["QUERY PLAN"]
+    nodes = [json.loads(plan)[0]["Plan"]] if isinstance(plan, str) else [plan[0]["Plan"]]
+    loops = 0
+    while nodes:
+        node = nodes.pop()
+        if node.get("Relation Name") == table:
+            loops = max(loops, int(node.get("Actual Loops", 0)))
+        nodes.extend(node.get("Plans", []))
+    return loops
+
+
+def recompute_and_compare(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, ws: Workspace,
+                          records: tuple[list[dict], list[dict], list[dict]]) -> None:
+    Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=NOW).run(ws.id, JobContext("req-1", "test"))
+    assert ws.counts() == oracle.inbox_counts(*records, NOW)
+
+
+def test_given_a_small_workspace_among_many_others_then_it_probes_per_lead_and_counts_exactly(
+        db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
+    crowd(db)
+    ws = Workspace.create(db)
+    records = seed(ws, random_specs(random.Random(7), 40))
+
+    recompute_and_compare(db, cache, settings, ws, records)
+
+    # 40 leads * 20 < 2,000 index entries: a probe per lead, never a read of the whole index
+    assert scans_of(db, ws.id, "AIDraft") > 1 and scans_of(db, ws.id, "Message") > 1
+
+
+def test_given_a_workspace_big_next_to_the_indexes_then_it_hashes_them_and_counts_exactly(
+        db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
+    crowd(db)
+    ws = Workspace.create(db)
+    records = seed(ws, random_specs(random.Random(11), 150))
+    db.run("ANALYZE")
+
+    recompute_and_compare(db, cache, settings, ws, records)
+
+    # 150 leads * 20 > every index's entries: each index read once, none of the crowd counted
+    assert scans_of(db, ws.id, "AIDraft") == 1 and scans_of(db, ws.id, "Message") == 1
