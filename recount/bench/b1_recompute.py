@@ -76,7 +76,7 @@ class B1Report:
     repeats: int
     jit_available: bool  # pg_jit_available() with jit on: false means both settings run the same plan
     jit_default: str  # the `jit` a recount session starts with, before B1 set it: what the functions run with
-    plans: dict[int, list[str]] = field(default_factory=dict)  # leads -> the scans of recount's statement
+    plans: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # (statement, leads) -> its scans
 
     @property
     def functions_jit(self) -> str:
@@ -116,11 +116,11 @@ def ours(db: PostgresDatabase, client_id: str) -> float:
     return elapsed * 1000
 
 
-def job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:
+def job(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str) -> float:
     """recount's whole job on the functions' path: BEGIN, lock and marker, the statement, COMMIT, the Redis
     publish (the status writes included)."""
     started = time.perf_counter()
-    Recompute(JobName.INBOX_COUNTS, db, cache, RecomputeSettings()).run(client_id, JobContext("bench", "bench"))
+    Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(client_id, JobContext("bench", "bench"))
     return (time.perf_counter() - started) * 1000
 
 
@@ -134,13 +134,15 @@ def analytics(db: PostgresDatabase, client_id: str) -> float:
     return elapsed * 1000
 
 
-def scans(db: PostgresDatabase, client_id: str) -> list[str]:
-    """The scans of recount's statement (EXPLAIN ANALYZE, BUFFERS): what it reads, and how often."""
+def scans(db: PostgresDatabase, client_id: str, statement: str) -> list[str]:
+    """The scans of one of recount's statements (`inbox_counts` or `analytics_aggregates`) under EXPLAIN
+    (ANALYZE, BUFFERS): what it reads, and how often. Rolled back."""
+    params = ({"client_id": client_id, "now": None} if statement == "inbox_counts"
+              else {"client_id": client_id, "today": None, "window_days": 30})
     db.run("BEGIN")
     try:
         lines = [str(row["QUERY PLAN"]) for row in db.run(
-            "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + query("inbox_counts", "recompute"),
-            client_id=client_id, now=None)]
+            "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + query(statement, "recompute"), **params)]
     finally:
         db.run("ROLLBACK")
     keep = [line.strip() for line in lines if " Scan " in line and (" on \"" in line or "using" in line)]
@@ -183,6 +185,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
     analytics statement the same number of times, and the scans of recount's statement at the smallest and
     largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
+    settings = RecomputeSettings()  # made once, as a function's runtime does
     # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
     db.run("SET plan_cache_mode = force_custom_plan")
     _set_jit(db, on=True)
@@ -198,21 +201,21 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
             _set_jit(db, on=jit)
             _RUNS[who](db, client_id)
         db.run("RESET jit")
-        job(db, cache, client_id)
+        job(db, cache, settings, client_id)
         for round_ in range(repeats):
             shift = round_ % len(_VARIANTS)
             for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
                 _set_jit(db, on=jit)
                 samples[(who, jit)].append(_RUNS[who](db, client_id))
             db.run("RESET jit")  # the job as the functions run it
-            jobs.append(job(db, cache, client_id))
+            jobs.append(job(db, cache, settings, client_id))
         medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
         analytics_ms = statistics.median(analytics(db, client_id) for _ in range(repeats + 1))
         rows.append(B1Result(leads, Timing(medians[("recount", True)], medians[("recount", False)]),
                              Timing(medians[("seed", True)], medians[("seed", False)]),
                              seed_jit_compile_ms(db, client_id), statistics.median(jobs), analytics_ms))
     db.run("RESET jit")
-    plans = {leads: scans(db, client_id) for leads, client_id in sorted(by_size.items())
-             if leads in (min(by_size), max(by_size))}
+    plans = {(statement, leads): scans(db, client_id, statement) for leads, client_id in sorted(by_size.items())
+             if leads in (min(by_size), max(by_size)) for statement in ("inbox_counts", "analytics_aggregates")}
     db.run("RESET plan_cache_mode")
     return B1Report(workspaces, rows, repeats, jit_available, jit_default, plans)

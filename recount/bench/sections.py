@@ -93,9 +93,9 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
           for r in outcome.rows],
         "",
     ]
-    for leads, scans in outcome.plans.items():
-        lines += [f"What recount's statement reads for the {leads:,}-lead workspace (`EXPLAIN (ANALYZE, BUFFERS)`, "
-                  "its scans):", "", "```", *scans, "```", ""]
+    for (statement, leads), scans in outcome.plans.items():
+        lines += [f"What the `{statement}` statement reads for the {leads:,}-lead workspace "
+                  "(`EXPLAIN (ANALYZE, BUFFERS)`, its scans):", "", "```", *scans, "```", ""]
     return lines
 
 

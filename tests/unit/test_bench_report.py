@@ -23,7 +23,8 @@ def _b1(seed: Timing, recount: Timing, job_ms: float, small_job_ms: float = 4.0)
     return B1Report(Workspaces({"a": 1_000, "b": 100_000}, 101_000, 3.0),
                     [B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, small_job_ms, 2.0),
                      B1Result(100_000, recount, seed, 900.0, job_ms, 50.0)],
-                    repeats=5, jit_available=True, jit_default="off", plans={100_000: ["Seq Scan on x"]})
+                    repeats=5, jit_available=True, jit_default="off",
+                    plans={("inbox_counts", 100_000): ["Seq Scan on x"]})
 
 
 def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that_on_recounts_job() -> None:
