@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from shared.postgres import PostgresDatabase
@@ -12,6 +13,7 @@ RECOUNT_OWNED = ("002_analytics_daily_aggregates.sql", "003_recount_indexes.sql"
 # A file that starts with this line runs statement by statement outside a transaction (CONCURRENTLY).
 NO_TRANSACTION = "-- recount: no-transaction"
 _MIGRATION_LOCK = 7300
+_CONCURRENT_INDEX = re.compile(r'CREATE INDEX CONCURRENTLY IF NOT EXISTS "([^"]+)"')
 
 
 def migration_files(*, recount_only: bool = False) -> list[Path]:
@@ -27,6 +29,7 @@ def migrate(db: PostgresDatabase, *, recount_only: bool = False) -> list[str]:
         if text.startswith(NO_TRANSACTION):
             db.run("SELECT pg_advisory_lock(:lock_class)", lock_class=_MIGRATION_LOCK)
             try:
+                _drop_invalid(db, _CONCURRENT_INDEX.findall(text))
                 for statement in _statements(text):
                     db.run(statement)
             finally:
@@ -38,6 +41,15 @@ def migrate(db: PostgresDatabase, *, recount_only: bool = False) -> list[str]:
                     db.run(statement)
         applied.append(path.name)
     return applied
+
+
+def _drop_invalid(db: PostgresDatabase, names: list[str]) -> None:
+    """A CREATE INDEX CONCURRENTLY that failed leaves an invalid index that IF NOT EXISTS would keep forever
+    (and the planner never uses): drop it, so the file builds it anew."""
+    for name in names:
+        if db.run("SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid",
+                  name=f'"{name}"'):
+            db.run(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
 
 
 def _statements(text: str) -> list[str]:

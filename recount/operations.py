@@ -400,7 +400,8 @@ def verify_workspace(db: PostgresDatabase, client_id: str) -> VerifyResult:
         if not lock["locked"]:
             return VerifyResult(client_id, Verdict.BUSY, "a recompute holds the workspace's lock")
         before = _rows(db, client_id)
-        row = db.run(query("inbox_counts", "recompute"), client_id=client_id, now=None)[0]
+        row = db.run(query("inbox_counts", "recompute"), client_id=client_id, now=None,
+                     probe_review=lock["probe_review"], probe_sent=lock["probe_sent"])[0]
         if not row["workspace_exists"]:
             return VerifyResult(client_id, Verdict.MISSING, "no such workspace")
         after = _rows(db, client_id) if row["changed"] else before

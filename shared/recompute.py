@@ -42,6 +42,7 @@ class Lease:
     committed_stamp: str | None
     status: StatusBlob
     started: float = field(default_factory=time.perf_counter)
+    paths: dict[str, bool] = field(default_factory=dict)  # the inbox statement's per-size choices, bound into it
     open: bool = True  # the transaction is still open: only then does ending it cost a ROLLBACK
 
 
@@ -91,13 +92,14 @@ class Recompute:
         except BaseException:
             self.db.rollback()
             raise
+        paths: dict[str, bool] = {name: bool(row[name]) for name in ("probe_review", "probe_sent") if name in row}
         return Lease(self.job, client_id, row["generation"], row["dirty_at"], _stamp_text(row["change_stamp"]),
-                     status, started)
+                     status, started, paths)
 
     def finish(self, lease: Lease) -> RecomputeOutcome:
         """Compute and write in one statement, commit, then bump the version and write the status."""
         try:
-            row = self.db.run(query(_QUERY_FILE[self.job], "recompute"), **self._parameters(lease.client_id))[0]
+            row = self.db.run(query(_QUERY_FILE[self.job], "recompute"), **self._parameters(lease))[0]
             self.db.run("COMMIT")
         except BaseException:
             self.db.rollback()
@@ -153,10 +155,11 @@ class Recompute:
             self.fail(lease, error)
             raise
 
-    def _parameters(self, client_id: str) -> dict[str, Any]:
+    def _parameters(self, lease: Lease) -> dict[str, Any]:
         if self.job is JobName.INBOX_COUNTS:
-            return {"client_id": client_id, "now": self._now}
-        return {"client_id": client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
+            return {"client_id": lease.client_id, "now": self._now, **lease.paths}
+        return {"client_id": lease.client_id, "today": self._today,
+                "window_days": self.settings.analytics_window_days}
 
 
 def _stamp_text(value: datetime | None) -> str | None:

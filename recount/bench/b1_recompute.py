@@ -13,7 +13,7 @@ from pathlib import Path
 from recount.dataset import WorkspaceShape, generate_workspace
 from shared.keys import JobName
 from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute
+from shared.recompute import LOCK_CLASS, Recompute
 from shared.redis_store import RedisStore
 from shared.settings import RecomputeSettings
 from shared.sql_queries import query
@@ -107,13 +107,22 @@ def generate(db: PostgresDatabase, plan: list[tuple[int, int]]) -> Workspaces:
 
 
 def ours(db: PostgresDatabase, client_id: str) -> float:
-    """The functions' statement, counts and writes, in a transaction rolled back so every run does the same."""
-    started = time.perf_counter()
+    """The functions' statement, counts and writes, after the lock query that chooses its paths (not timed),
+    in a transaction rolled back so every run does the same."""
     db.run("BEGIN")
-    db.run(query("inbox_counts", "recompute"), client_id=client_id, now=None)
+    paths = inbox_paths(db, client_id)
+    started = time.perf_counter()
+    db.run(query("inbox_counts", "recompute"), client_id=client_id, now=None, **paths)
     elapsed = time.perf_counter() - started
     db.run("ROLLBACK")
     return elapsed * 1000
+
+
+def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
+    """Run the inbox lock query (in the caller's transaction) and return the paths it chose."""
+    row = db.run(query("inbox_counts", "lock_and_read_marker"), lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
+                 client_id=client_id)[0]
+    return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
 
 
 def job(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str) -> float:
@@ -137,10 +146,10 @@ def analytics(db: PostgresDatabase, client_id: str) -> float:
 def scans(db: PostgresDatabase, client_id: str, statement: str) -> list[str]:
     """The scans of one of recount's statements (`inbox_counts` or `analytics_aggregates`) under EXPLAIN
     (ANALYZE, BUFFERS): what it reads, and how often. Rolled back."""
-    params = ({"client_id": client_id, "now": None} if statement == "inbox_counts"
-              else {"client_id": client_id, "today": None, "window_days": 30})
     db.run("BEGIN")
     try:
+        params = ({"client_id": client_id, "now": None, **inbox_paths(db, client_id)} if statement == "inbox_counts"
+                  else {"client_id": client_id, "today": None, "window_days": 30})
         lines = [str(row["QUERY PLAN"]) for row in db.run(
             "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + query(statement, "recompute"), **params)]
     finally:

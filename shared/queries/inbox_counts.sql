@@ -4,12 +4,43 @@
 -- Begin a recompute: take the workspace's lock for this job (released at commit or rollback, so it
 -- dies with its holder), read the dirty marker's generation, which keys the idempotency record, and
 -- the committed change stamp, so a skip can still publish a version bump a failed run left owed.
+-- It also chooses, by size, how the recompute statement finds each lead's review draft and AI-sent email
+-- (bound into it, so the path not taken is not even planned): a probe per lead while the workspace is small
+-- next to recount's partial index (one probe costs about as much as 20 index entries hashed, measured on
+-- 2 cores), else one read of the index, hash-joined (nested loops off for the transaction: stale statistics
+-- must not turn that join into leads x entries). A missing or invalid index: AIDraft has no other index on
+-- leadId, so its drafts are read once; Message is probed through the app's ("leadId", ...) index. No
+-- statistics yet (reltuples -1): probe, which costs only the workspace.
+WITH entries AS (
+    SELECT (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
+            FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+            WHERE c.oid = to_regclass('"AIDraft_recount_review_leadId_idx"')) AS review,
+           (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
+            FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+            WHERE c.oid = to_regclass('"Message_recount_aiSent_leadId_idx"')) AS sent
+),
+size AS (
+    -- Counted no further than the largest count that could still probe
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
+                                  LIMIT (greatest(e.review, e.sent, 0) / 20)::bigint + 1) x) AS leads
+    FROM entries e
+),
+paths AS (
+    SELECT coalesce(e.review < 0 OR z.leads * 20 < e.review, false) AS probe_review,
+           coalesce(e.sent < 0 OR z.leads * 20 < e.sent, true) AS probe_sent
+    FROM entries e, size z
+)
 SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
        (SELECT d.xmin::text FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS generation,
        (SELECT d."dirtyAt" FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS dirty_at,
        (SELECT ic."updatedAt" FROM "InboxCounts" ic
         WHERE ic."clientId" = :client_id AND ic."isGlobal"
-          AND ic."scopeUserId" = '00000000-0000-0000-0000-000000000000') AS change_stamp;
+          AND ic."scopeUserId" = '00000000-0000-0000-0000-000000000000') AS change_stamp,
+       p.probe_review,
+       p.probe_sent,
+       set_config('enable_nestloop', CASE WHEN p.probe_review AND p.probe_sent THEN 'on' ELSE 'off' END, true)
+           AS nested_loops
+FROM paths p;
 
 -- name: recompute
 -- One statement, one snapshot: read the marker, read the workspace's non-snoozed leads once, counting
@@ -30,16 +61,6 @@ marker AS (
     FROM "InboxCountsDirty" d
     WHERE d."clientId" = :client_id
 ),
-plan AS MATERIALIZED (
-    -- How each lead learns whether it has a review draft or an AI-sent email, chosen by size: a probe per lead
-    -- (cost follows the workspace) while that is cheaper than reading recount's partial index once into a hash
-    -- (cost follows the database); measured on 2 cores, one probe costs about as much as 20 index entries.
-    -- Without statistics (reltuples -1) it reads the index: correct either way, only the cost differs.
-    SELECT n.leads * 20 < greatest(r.reltuples, 0) AS probe_review, n.leads * 20 < greatest(s.reltuples, 0) AS probe_sent
-    FROM (SELECT count(*) AS leads FROM "Lead" l WHERE l."clientId" = :client_id) n
-    LEFT JOIN pg_class r ON r.oid = to_regclass('"AIDraft_recount_review_leadId_idx"')
-    LEFT JOIN pg_class s ON s.oid = to_regclass('"Message_recount_aiSent_leadId_idx"')
-),
 leads AS (
     SELECT l.id,
            l.status,
@@ -51,13 +72,13 @@ leads AS (
                     false) AS attention,
            -- trimmed like JavaScript's String.prototype.trim, which the app uses
            nullif(btrim(l."assignedToUserId", E' \t\n\r\f\u000b\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'), '') AS setter,
-           -- A probe per lead when the plan says so (OFFSET 0 keeps EXISTS a probe: without it the planner may
-           -- turn it into a hash of the whole index); otherwise the joins below answer.
-           (SELECT probe_review FROM plan)
+           -- A probe per lead when lock_and_read_marker chose it (OFFSET 0 keeps EXISTS a probe: without it the
+           -- planner may turn it into a hash of the whole index); otherwise the joins below answer.
+           CAST(:probe_review AS boolean)
                AND EXISTS (SELECT 1 FROM "AIDraft" d
                            WHERE d."leadId" = l.id AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
                            OFFSET 0) AS review_probed,
-           (SELECT probe_sent FROM plan)
+           CAST(:probe_sent AS boolean)
                AND EXISTS (SELECT 1 FROM "Message" m
                            WHERE m."leadId" = l.id AND m.direction = 'outbound' AND m.source = 'zrg'
                              AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
@@ -67,16 +88,16 @@ leads AS (
       AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= p.now)
 ),
 -- For a workspace too big to probe: every lead with a review draft / an AI-sent email, read once from recount's
--- partial indexes and hash-joined (spilling to disk if it must); empty, and never read, when the plan probes.
+-- partial indexes and hash-joined (spilling to disk if it must); planned away when the leads are probed.
 review_all AS (
     SELECT DISTINCT d."leadId" AS lead_id
     FROM "AIDraft" d
-    WHERE NOT (SELECT probe_review FROM plan) AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
+    WHERE NOT CAST(:probe_review AS boolean) AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
 ),
 sent_all AS (
     SELECT DISTINCT m."leadId" AS lead_id
     FROM "Message" m
-    WHERE NOT (SELECT probe_sent FROM plan) AND m.direction = 'outbound' AND m.source = 'zrg'
+    WHERE NOT CAST(:probe_sent AS boolean) AND m.direction = 'outbound' AND m.source = 'zrg'
       AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
 ),
 counted AS (

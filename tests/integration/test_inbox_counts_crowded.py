@@ -12,6 +12,10 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
+from recount.bench.b1_recompute import inbox_paths
+from recount.migrations import migrate
 from shared.keys import JobName
 from shared.postgres import PostgresDatabase
 from shared.recompute import Recompute
@@ -25,6 +29,7 @@ from tests.integration.test_inbox_counts import seed
 
 NOW = datetime(2026, 3, 1, 12, 0, 0)
 OTHERS = 2_000  # leads of another workspace, each with a review draft and an AI-sent email
+REVIEW_INDEX = "AIDraft_recount_review_leadId_idx"
 
 
 def crowd(db: PostgresDatabase) -> None:
@@ -38,7 +43,7 @@ def crowd(db: PostgresDatabase) -> None:
     db.run('INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId") '
            "SELECT 'crowd-msg-' || g, 'crowd-' || g, 'email', 'zrg', 'hi', 'outbound', 'ai', 'crowd-draft-' || g "
            "FROM generate_series(1, :n) g", n=OTHERS)
-    db.run("ANALYZE")  # the statistics the statement chooses by
+    db.run("ANALYZE")  # the statistics the lock query chooses by
 
 
 def random_specs(rng: random.Random, n: int) -> list[dict[str, Any]]:
@@ -60,23 +65,29 @@ def random_specs(rng: random.Random, n: int) -> list[dict[str, Any]]:
     return specs
 
 
-def scans_of(db: PostgresDatabase, client_id: str, table: str) -> int:
-    """How many times the statement scanned `table` (once per lead when it probes, once when it hashes)."""
+def plan_nodes(db: PostgresDatabase, client_id: str) -> list[dict[str, Any]]:
+    """Every node of the recompute statement's executed plan, with the paths the lock query chose."""
     db.run("BEGIN")
     try:
-        [row] = db.run("EXPLAIN (ANALYZE, FORMAT JSON) " + query("inbox_counts", "recompute")
-                       .replace(":client_id", "'" + client_id + "'").replace(":now", "NULL"))
+        paths = inbox_paths(db, client_id)  # the lock query chooses them, as in a job
+        [row] = db.run("EXPLAIN (ANALYZE, FORMAT JSON) " + query("inbox_counts", "recompute"),
+                       client_id=client_id, now=None, **paths)
     finally:
         db.run("ROLLBACK")
     plan = row["QUERY PLAN"]
-    nodes = [json.loads(plan)[0]["Plan"]] if isinstance(plan, str) else [plan[0]["Plan"]]
-    loops = 0
-    while nodes:
-        node = nodes.pop()
-        if node.get("Relation Name") == table:
-            loops = max(loops, int(node.get("Actual Loops", 0)))
-        nodes.extend(node.get("Plans", []))
-    return loops
+    pending = [json.loads(plan)[0]["Plan"]] if isinstance(plan, str) else [plan[0]["Plan"]]
+    nodes = []
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        pending.extend(node.get("Plans", []))
+    return nodes
+
+
+def scans_of(db: PostgresDatabase, client_id: str, table: str) -> int:
+    """How many times the statement scanned `table` (once per lead when it probes, once when it hashes)."""
+    return max((int(n.get("Actual Loops", 0)) for n in plan_nodes(db, client_id) if n.get("Relation Name") == table),
+               default=0)
 
 
 def recompute_and_compare(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, ws: Workspace,
@@ -108,3 +119,26 @@ def test_given_a_workspace_big_next_to_the_indexes_then_it_hashes_them_and_count
 
     # 150 leads * 20 > every index's entries: each index read once, none of the crowd counted
     assert scans_of(db, ws.id, "AIDraft") == 1 and scans_of(db, ws.id, "Message") == 1
+
+
+@pytest.mark.parametrize("loss", ["dropped", "invalid"])
+def test_given_recounts_review_index_missing_or_invalid_then_drafts_are_read_once_and_migrate_rebuilds_it(
+        db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, database_url: str, loss: str) -> None:
+    # A failed CREATE INDEX CONCURRENTLY leaves an invalid index: probing through it would scan AIDraft per lead
+    crowd(db)
+    ws = Workspace.create(db)
+    records = seed(ws, random_specs(random.Random(5), 30))
+    try:
+        if loss == "dropped":
+            db.run(f'DROP INDEX "{REVIEW_INDEX}"')
+        else:
+            db.run(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('\"{REVIEW_INDEX}\"')")
+
+        recompute_and_compare(db, cache, settings, ws, records)
+
+        assert scans_of(db, ws.id, "AIDraft") == 1, "drafts read once, not scanned per lead"
+        assert scans_of(db, ws.id, "Message") > 1, "emails still probed through their own index"
+    finally:
+        migrate(db, recount_only=True)
+    assert db.run("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)",
+                  name=f'"{REVIEW_INDEX}"') == [{"indisvalid": True}]
