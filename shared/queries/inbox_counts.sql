@@ -83,9 +83,9 @@ leads AS (
                            WHERE m."leadId" = l.id AND m.direction = 'outbound' AND m.source = 'zrg'
                              AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
                            OFFSET 0) AS sent_probed
-    FROM "Lead" l, params p
+    FROM "Lead" l
     WHERE l."clientId" = :client_id  -- the bound value, not p.client_id: the planner sees the workspace's size
-      AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= p.now)
+      AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= (SELECT p.now FROM params p))
 ),
 -- For a workspace too big to probe: every lead with a review draft / an AI-sent email, read once from recount's
 -- partial indexes and hash-joined (spilling to disk if it must); planned away when the leads are probed.
