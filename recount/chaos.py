@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 
 class _Turns:
@@ -49,10 +50,6 @@ class ToggleProxy:
         self._closed = False
         self.round_trips = RoundTrips()
         threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self, scheme_and_rest: str) -> str:
-        """e.g. proxy.url("postgresql://postgres@{}/db") with {} replaced by host:port."""
-        return scheme_and_rest.format(f"127.0.0.1:{self.port}")
 
     def down(self) -> None:
         with self._lock:
@@ -109,3 +106,17 @@ class ToggleProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
+
+
+def proxy_to(url: str) -> ToggleProxy:
+    """A proxy to the host and port of a store's URL (postgresql://, redis://, http://)."""
+    parts = urlsplit(url)
+    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
+
+
+def through(url: str, proxy: ToggleProxy) -> str:
+    """The same URL, user, password, database and query kept, pointed at `proxy`."""
+    parts = urlsplit(url)
+    credentials, _, _ = parts.netloc.rpartition("@")
+    address = f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{address}" if credentials else address))

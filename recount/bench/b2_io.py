@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from moto.server import ThreadedMotoServer
 
-from recount.chaos import ToggleProxy
+from recount.chaos import ToggleProxy, proxy_to, through
 from recount.migrations import migrate
 from recount.throwaway import free_port
 from shared.events import EventName, new_event, to_body
@@ -67,7 +66,7 @@ def measure(database_url: str, redis_url: str) -> B2Result:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    proxies = {"PostgreSQL": _proxy(database_url), "Redis": _proxy(redis_url),
+    proxies = {"PostgreSQL": proxy_to(database_url), "Redis": proxy_to(redis_url),
                "AWS": ToggleProxy("127.0.0.1", port)}
     try:
         with _environment({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
@@ -80,8 +79,8 @@ def measure(database_url: str, redis_url: str) -> B2Result:
                 TableName="bench-io-idempotency", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            with _environment({EnvVar.DATABASE_URL: _through(database_url, proxies["PostgreSQL"]),
-                               EnvVar.REDIS_URL: _through(redis_url, proxies["Redis"]),
+            with _environment({EnvVar.DATABASE_URL: through(database_url, proxies["PostgreSQL"]),
+                               EnvVar.REDIS_URL: through(redis_url, proxies["Redis"]),
                                EnvVar.AWS_ENDPOINT_URL: f"http://127.0.0.1:{proxies['AWS'].port}",
                                EnvVar.IDEMPOTENCY_TABLE_NAME: "bench-io-idempotency",
                                EnvVar.COUNTS_QUEUE_URL: url, EnvVar.DEAD_LETTER_QUEUE_URL: dlq}):
@@ -140,18 +139,6 @@ def _fresh_handler() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _proxy(url: str) -> ToggleProxy:
-    parts = urlsplit(url)
-    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
-
-
-def _through(url: str, proxy: ToggleProxy) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    address = f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{address}" if len(netloc) == 2 else address))
 
 
 @contextmanager

@@ -23,12 +23,11 @@ from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from moto.server import ThreadedMotoServer
 
 from infra.config import StageConfig
-from recount.chaos import ToggleProxy
+from recount.chaos import ToggleProxy, proxy_to, through
 from recount.local.event_source import EventSource, ExecutionEnvironments, Handler
 from recount.local.provision import CONSUMERS, ROOT, Provisioned, aws_client, function_config, provision
 from recount.migrations import migrate
@@ -146,11 +145,8 @@ class LocalPipeline:
             return self.database_url, self.redis_url
         urls = []
         for name, url in (("postgres", self.database_url), ("redis", self.redis_url)):
-            parts = urlsplit(url)
-            proxy = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
-            self.proxies[name] = proxy
-            netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-            urls.append(urlunsplit(parts._replace(netloc=netloc)))
+            proxy = self.proxies[name] = proxy_to(url)
+            urls.append(through(url, proxy))
         return urls[0], urls[1]
 
     # -- AWS ------------------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ three trips per statement with parameters; recount prepares once per connection 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pg8000.native
 import pytest
 
 from recount.bench import b2_io
-from recount.chaos import ToggleProxy
+from recount.chaos import ToggleProxy, proxy_to, through
 from shared.errors import PermanentError, TransientError
 from shared.postgres import PostgresDatabase, connection_kwargs
 
@@ -22,15 +21,9 @@ LOCK = "SELECT pg_try_advisory_xact_lock(7301, hashtext(:client_id)) AS locked"
 
 @pytest.fixture
 def proxy(database_url: str) -> Iterator[ToggleProxy]:
-    parts = urlsplit(database_url)
-    opened = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    opened = proxy_to(database_url)
     yield opened
     opened.close()
-
-
-def through(database_url: str, proxy: ToggleProxy) -> str:
-    parts = urlsplit(database_url)
-    return database_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
 
 
 def trips_of(proxy: ToggleProxy, action: object) -> int:

@@ -13,12 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from recount.chaos import ToggleProxy
-
-
-def proxy_to(redis_url: str) -> ToggleProxy:
-    parts = urlsplit(redis_url)
-    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+from recount.chaos import ToggleProxy, proxy_to
 
 
 def client_through(proxy: ToggleProxy, redis_url: str) -> redis.Redis:

@@ -23,14 +23,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import pytest
 import redis
 from moto import mock_aws
 
-from recount.chaos import ToggleProxy
+from recount.chaos import ToggleProxy, proxy_to, through
 from shared.errors import RecountError
 from shared.postgres import PostgresDatabase
 from shared.redis_store import RedisStore
@@ -78,17 +77,6 @@ class Rig:
             self.aws.dynamodb.delete_table(TableName=self.aws.table_name)
         create_table(self.aws.dynamodb, self.aws.table_name)
         self.function.sqs.log.clear()
-
-
-def proxied(url: str, proxy: ToggleProxy) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port}",
-                                                                 f"127.0.0.1:{proxy.port}")))
-
-
-def proxy_for(url: str) -> ToggleProxy:
-    parts = urlsplit(url)
-    return ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
 
 
 def create_table(dynamodb: Any, name: str) -> None:
@@ -161,10 +149,10 @@ def open_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str,
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         aws = AwsFixture(sqs, dynamodb, create_queues(sqs, max_receive_count), TABLE, max_receive_count)
         create_table(dynamodb, TABLE)
-        redis_proxy = proxy_for(redis_url) if proxy_redis else None
-        postgres_proxy = proxy_for(database_url) if proxy_postgres else None
-        function_database_url = proxied(database_url, postgres_proxy) if postgres_proxy else database_url
-        function_redis_url = proxied(redis_url, redis_proxy) if redis_proxy else redis_url
+        redis_proxy = proxy_to(redis_url) if proxy_redis else None
+        postgres_proxy = proxy_to(database_url) if proxy_postgres else None
+        function_database_url = through(database_url, postgres_proxy) if postgres_proxy else database_url
+        function_redis_url = through(redis_url, redis_proxy) if redis_proxy else redis_url
         for name, value in function_environment(aws, function_database_url, function_redis_url).items():
             monkeypatch.setenv(name, value)
         function = FunctionUnderTest(load_handler("inbox_counts_recompute"), aws)
