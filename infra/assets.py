@@ -20,8 +20,16 @@ BUILD_DIR = ROOT / "build" / "lambda"
 # In the Lambda Python runtime.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 # In AWS's Powertools for AWS Lambda (Python) v3 layer (all extras), built for the function's architecture.
-LAYER_PROVIDED = {"aws-lambda-powertools", "pydantic", "pydantic-core", "annotated-types", "typing-extensions",
-                  "aws-xray-sdk", "wrapt", "typing-inspection"}
+LAYER_PROVIDED = {
+    "aws-lambda-powertools",
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-extensions",
+    "aws-xray-sdk",
+    "wrapt",
+    "typing-inspection",
+}
 _COMPILED = re.compile(r"\.(so|pyd|dylib)(\.|$)")
 
 
@@ -58,8 +66,10 @@ def asset_distributions() -> list[metadata.Distribution]:
         except metadata.PackageNotFoundError:
             raise RuntimeError(f"{name} is not installed: run pip install -r requirements-dev.txt") from None
         if name in pins and distribution.version != pins[name]:
-            raise RuntimeError(f"{name} {distribution.version} is installed but requirements.txt pins "
-                               f"{pins[name]}: run pip install -r requirements-dev.txt")
+            raise RuntimeError(
+                f"{name} {distribution.version} is installed but requirements.txt pins "
+                f"{pins[name]}: run pip install -r requirements-dev.txt"
+            )
         seen[name] = distribution
         for line in distribution.requires or []:
             requirement = Requirement(line)
@@ -84,12 +94,13 @@ def build_function_asset(function_dir: str) -> Path:
             if path.parts[0] in ("..", "bin") or "__pycache__" in path.parts or path.suffix == ".pyc":
                 continue
             if _COMPILED.search(path.name):
-                raise RuntimeError(f"{distribution.metadata['Name']} ships compiled code ({path}); it cannot "
-                                   "go into an arm64 asset built on this machine")
+                raise RuntimeError(
+                    f"{distribution.metadata['Name']} ships compiled code ({path}); it cannot "
+                    "go into an arm64 asset built on this machine"
+                )
             source_path = Path(str(file.locate()))
             if source_path.is_file():
                 destination = target / path
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source_path, destination)
     return target
-

@@ -22,8 +22,12 @@ class FunctionConfig(BaseModel):
     model_config = _STRICT
 
     reserved_concurrency: int = Field(alias="reservedConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000)
-    max_concurrency: int = Field(alias="maxConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000,
-                                 description="per event source; the sources of one function share its cap")
+    max_concurrency: int = Field(
+        alias="maxConcurrency",
+        ge=MIN_EVENT_SOURCE_CONCURRENCY,
+        le=1000,
+        description="per event source; the sources of one function share its cap",
+    )
     batch_size: int = Field(alias="batchSize", ge=1, le=10)
     batching_window_seconds: int = Field(alias="batchingWindowSeconds", ge=0, le=300)
     timeout_seconds: int = Field(alias="timeoutSeconds", ge=10, le=900)
@@ -71,19 +75,25 @@ class StageConfig(BaseModel):
         problems = []
         caps = self.inbox.reserved_concurrency + self.analytics.reserved_concurrency + self.sweeper.reserved_concurrency
         if caps > self.database_connection_budget:
-            problems.append(f"the functions' concurrency caps add up to {caps}, over the database connection "
-                            f"budget of {self.database_connection_budget}")
+            problems.append(
+                f"the functions' concurrency caps add up to {caps}, over the database connection "
+                f"budget of {self.database_connection_budget}"
+            )
         for name, function in (("inbox", self.inbox), ("analytics", self.analytics), ("sweeper", self.sweeper)):
             if function.max_concurrency > function.reserved_concurrency:
-                problems.append(f"{name}.maxConcurrency ({function.max_concurrency}) is over its "
-                                f"reservedConcurrency ({function.reserved_concurrency}): throttled messages "
-                                "would burn receive counts")
+                problems.append(
+                    f"{name}.maxConcurrency ({function.max_concurrency}) is over its "
+                    f"reservedConcurrency ({function.reserved_concurrency}): throttled messages "
+                    "would burn receive counts"
+                )
             if function.timeout_seconds * 1000 <= self.time_budget_margin_ms:
                 problems.append(f"{name}.timeoutSeconds must exceed timeBudgetMarginMs")
         shared = self.inbox.max_concurrency + self.counts_high_max_concurrency
         if shared > self.inbox.reserved_concurrency:
-            problems.append(f"the counts and counts-high sources may run {shared} at once, over the inbox "
-                            f"function's reservedConcurrency ({self.inbox.reserved_concurrency})")
+            problems.append(
+                f"the counts and counts-high sources may run {shared} at once, over the inbox "
+                f"function's reservedConcurrency ({self.inbox.reserved_concurrency})"
+            )
         if self.log_retention_days not in VALID_LOG_RETENTION_DAYS:
             problems.append(f"logRetentionDays must be one of {sorted(VALID_LOG_RETENTION_DAYS)}")
         if problems:
@@ -97,11 +107,29 @@ class StageConfig(BaseModel):
 
 # CloudWatch Logs' allowed retentions, by the name CDK's RetentionDays gives each.
 VALID_LOG_RETENTION_DAYS = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
-    3653: "TEN_YEARS"}
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
 
 
 class ConfigError(ValueError):
@@ -121,6 +149,8 @@ def load_stage(context: dict[str, Any], stage: str | None) -> tuple[str, StageCo
     try:
         return name, StageConfig.model_validate(stages[name])
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'stage'}: {e['msg'].removeprefix('Value error, ')}"
-                            for e in error.errors(include_url=False))
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'stage'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_url=False)
+        )
         raise ConfigError(f"stage {name!r} in cdk.json is invalid: {details}") from None

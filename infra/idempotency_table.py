@@ -15,9 +15,15 @@ class IdempotencyTable(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, table_name: str) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.TableV2(
-            self, "Table", table_name=table_name,
+            self,
+            "Table",
+            table_name=table_name,
             partition_key=dynamodb.Attribute(name=KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
-            billing=dynamodb.Billing.on_demand(), time_to_live_attribute=EXPIRY_ATTRIBUTE,
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute=EXPIRY_ATTRIBUTE,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
-            encryption=dynamodb.TableEncryptionV2.aws_managed_key(), removal_policy=RemovalPolicy.RETAIN)
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
+            removal_policy=RemovalPolicy.RETAIN,
+        )

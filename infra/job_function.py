@@ -22,35 +22,69 @@ POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/{python}/{ver
 
 
 class JobFunction(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, function_dir: str, function_name: str,
-                 config: FunctionConfig, sources_with_concurrency: Sequence[tuple[sqs.IQueue, int]],
-                 environment: dict[str, str], powertools_version: str, log_retention_days: int) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function_dir: str,
+        function_name: str,
+        config: FunctionConfig,
+        sources_with_concurrency: Sequence[tuple[sqs.IQueue, int]],
+        environment: dict[str, str],
+        powertools_version: str,
+        log_retention_days: int,
+    ) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(self, "Logs", log_group_name=f"/aws/lambda/{function_name}",
-                                  retention=getattr(logs.RetentionDays, VALID_LOG_RETENTION_DAYS[log_retention_days]),
-                                  removal_policy=RemovalPolicy.RETAIN)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=getattr(logs.RetentionDays, VALID_LOG_RETENTION_DAYS[log_retention_days]),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         # Resolved by CloudFormation at deploy time from AWS's public parameter: no lookup at synth.
-        layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER.format(
-            python=RUNTIME.name, version=powertools_version))
+        layer_arn = ssm.StringParameter.value_for_string_parameter(
+            self, POWERTOOLS_LAYER_PARAMETER.format(python=RUNTIME.name, version=powertools_version)
+        )
         self.function = lambda_.Function(
-            self, "Function", function_name=function_name, runtime=RUNTIME, architecture=ARCHITECTURE,
+            self,
+            "Function",
+            function_name=function_name,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler=f"functions.{function_dir}.handler.lambda_handler",
             code=lambda_.Code.from_asset(str(build_function_asset(function_dir))),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
-            timeout=Duration.seconds(config.timeout_seconds), memory_size=config.memory_mb,
-            reserved_concurrent_executions=config.reserved_concurrency, tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group, logging_format=lambda_.LoggingFormat.JSON,
-            environment={"POWERTOOLS_SERVICE_NAME": function_name, **environment})
+            timeout=Duration.seconds(config.timeout_seconds),
+            memory_size=config.memory_mb,
+            reserved_concurrent_executions=config.reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment={"POWERTOOLS_SERVICE_NAME": function_name, **environment},
+        )
         for queue, max_concurrency in sources_with_concurrency:
-            self.function.add_event_source(sources.SqsEventSource(
-                queue, batch_size=config.batch_size,
-                max_batching_window=Duration.seconds(config.batching_window_seconds),
-                report_batch_item_failures=True, max_concurrency=max_concurrency))
+            self.function.add_event_source(
+                sources.SqsEventSource(
+                    queue,
+                    batch_size=config.batch_size,
+                    max_batching_window=Duration.seconds(config.batching_window_seconds),
+                    report_batch_item_failures=True,
+                    max_concurrency=max_concurrency,
+                )
+            )
             # The consumer changes visibility, re-sends copies and hands records back.
             queue.grant_send_messages(self.function)
             queue.grant(self.function, "sqs:ChangeMessageVisibility")
-        acknowledge(self.function, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                    "AWSLambdaBasicExecutionRole]", "The managed basic execution role only lets the function write "
-                    "its own logs.")
-        acknowledge(self.function, "AwsSolutions-IAM5[Resource::*]", "X-Ray's PutTraceSegments and "
-                    "PutTelemetryRecords take no resource; it is the only wildcard the functions hold.")
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "The managed basic execution role only lets the function write its own logs.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and "
+            "PutTelemetryRecords take no resource; it is the only wildcard the functions hold.",
+        )

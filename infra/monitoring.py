@@ -30,17 +30,36 @@ class WatchedQueue:
 
 def emf(metric: Metric, service: str, statistic: str = "Sum") -> cloudwatch.Metric:
     """A recount EMF metric as Powertools emits it (namespace recount, dimension service)."""
-    return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=metric.value,
-                             dimensions_map={"service": service}, statistic=statistic, period=PERIOD)
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=metric.value,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        period=PERIOD,
+    )
 
 
 class Monitoring(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, dashboard_name: str, queues: list[WatchedQueue],
-                 extra_dead_letter_queues: list[WatchedQueue], functions: dict[str, lambda_.Function],
-                 inbox_service: str, sweeper_service: str, config: AlarmConfig) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        queues: list[WatchedQueue],
+        extra_dead_letter_queues: list[WatchedQueue],
+        functions: dict[str, lambda_.Function],
+        inbox_service: str,
+        sweeper_service: str,
+        config: AlarmConfig,
+    ) -> None:
         super().__init__(scope, construct_id)
-        key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True,
-                      description="Encrypts the recount alarm topic; CloudWatch may use it to publish")
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            enable_key_rotation=True,
+            description="Encrypts the recount alarm topic; CloudWatch may use it to publish",
+        )
         key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
         if config.email:
@@ -48,70 +67,161 @@ class Monitoring(Construct):
         action = actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 
-        def alarm(alarm_id: str, metric: cloudwatch.IMetric, threshold: float, description: str,
-                  comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                  periods: int = 1) -> None:
-            created = cloudwatch.Alarm(self, alarm_id, metric=metric, threshold=threshold, evaluation_periods=periods,
-                                       comparison_operator=comparison, alarm_description=description,
-                                       treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        def alarm(
+            alarm_id: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            description: str,
+            comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            periods: int = 1,
+        ) -> None:
+            created = cloudwatch.Alarm(
+                self,
+                alarm_id,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                comparison_operator=comparison,
+                alarm_description=description,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
             created.add_alarm_action(action)
             created.add_ok_action(action)
             self.alarms.append(created)
 
         dead_letters = [q for q in queues if q.dead_letter_queue] + extra_dead_letter_queues
         for watched in queues:
-            alarm(f"{watched.label}BacklogAge", watched.queue.metric_approximate_age_of_oldest_message(
-                period=PERIOD, statistic="Maximum"), config.oldest_message_age_seconds,
+            alarm(
+                f"{watched.label}BacklogAge",
+                watched.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                config.oldest_message_age_seconds,
                 f"The oldest message on {watched.label} is older than {config.oldest_message_age_seconds} s: "
-                "consumers are behind or failing. See README, Alarms.", periods=3)
+                "consumers are behind or failing. See README, Alarms.",
+                periods=3,
+            )
         for watched in dead_letters:
             dlq = watched.dead_letter_queue or watched.queue
-            alarm(f"{watched.label}DeadLetters", dlq.metric_approximate_number_of_messages_visible(
-                period=PERIOD, statistic="Maximum"), 0,
-                f"A message is in the {watched.label} dead-letter queue. Inspect with `python -m recount dlq peek`.")
-        alarm("FreshnessP95", emf(Metric.FRESHNESS_LAG, inbox_service, "p95"), config.freshness_p95_ms,
-              f"Dirty-to-fresh p95 is over {config.freshness_p95_ms} ms.", periods=3)
+            alarm(
+                f"{watched.label}DeadLetters",
+                dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                0,
+                f"A message is in the {watched.label} dead-letter queue. Inspect with `python -m recount dlq peek`.",
+            )
+        alarm(
+            "FreshnessP95",
+            emf(Metric.FRESHNESS_LAG, inbox_service, "p95"),
+            config.freshness_p95_ms,
+            f"Dirty-to-fresh p95 is over {config.freshness_p95_ms} ms.",
+            periods=3,
+        )
         for label, function in functions.items():
-            alarm(f"{label}Errors", function.metric_errors(period=PERIOD, statistic="Sum"),
-                  config.function_errors - 1, f"The {label} function reported errors (invocations that raised).",
-                  comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                  if config.function_errors == 1 else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
+            alarm(
+                f"{label}Errors",
+                function.metric_errors(period=PERIOD, statistic="Sum"),
+                config.function_errors - 1,
+                f"The {label} function reported errors (invocations that raised).",
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                if config.function_errors == 1
+                else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            )
 
         def queue_widget(title: str, make: str) -> cloudwatch.GraphWidget:
-            return cloudwatch.GraphWidget(title=title, width=12, left=[
-                getattr(w.queue, make)(period=PERIOD, statistic="Maximum", label=w.label) for w in queues])
+            return cloudwatch.GraphWidget(
+                title=title,
+                width=12,
+                left=[getattr(w.queue, make)(period=PERIOD, statistic="Maximum", label=w.label) for w in queues],
+            )
 
         widgets: list[list[cloudwatch.IWidget]] = [
-            [queue_widget("Queue depth (visible)", "metric_approximate_number_of_messages_visible"),
-             queue_widget("Age of oldest message (s)", "metric_approximate_age_of_oldest_message")],
-            [cloudwatch.GraphWidget(title="Dead-letter queues (messages)", width=12, left=[
-                (w.dead_letter_queue or w.queue).metric_approximate_number_of_messages_visible(
-                    period=PERIOD, statistic="Maximum", label=w.label) for w in dead_letters]),
-             cloudwatch.GraphWidget(title="Freshness lag (ms)", width=12, left=[
-                 emf(Metric.FRESHNESS_LAG, inbox_service, "p50").with_(label="p50"),
-                 emf(Metric.FRESHNESS_LAG, inbox_service, "p95").with_(label="p95"),
-                 emf(Metric.FRESHNESS_LAG, inbox_service, "Maximum").with_(label="max")],
-                 left_annotations=[cloudwatch.HorizontalAnnotation(value=config.freshness_p95_ms, label="SLO")])],
-            [cloudwatch.GraphWidget(title="Function errors and throttles", width=12, left=[
-                m for label, f in functions.items() for m in (
-                    f.metric_errors(period=PERIOD, statistic="Sum", label=f"{label} errors"),
-                    f.metric_throttles(period=PERIOD, statistic="Sum", label=f"{label} throttles"))]),
-             cloudwatch.GraphWidget(title="Function duration p95 (ms) and concurrency", width=12, left=[
-                 f.metric_duration(period=PERIOD, statistic="p95", label=f"{label} p95")
-                 for label, f in functions.items()], right=[
-                 f.metric("ConcurrentExecutions", period=PERIOD, statistic="Maximum", label=f"{label} concurrency")
-                 for label, f in functions.items()])],
-            [cloudwatch.GraphWidget(title="Jobs", width=12, left=[
-                emf(metric, inbox_service).with_(label=metric.value) for metric in (
-                    Metric.JOBS_SUCCEEDED, Metric.JOBS_FAILED, Metric.JOBS_DEAD_LETTERED,
-                    Metric.JOBS_SKIPPED_DUPLICATE, Metric.JOBS_SKIPPED_COALESCED, Metric.JOBS_SKIPPED_CLEAN,
-                    Metric.JOBS_BUSY, Metric.JOBS_RETRIED)]),
-             cloudwatch.GraphWidget(title="Recompute duration (ms)", width=12, left=[
-                 emf(Metric.RECOMPUTE_DURATION, inbox_service, "p50").with_(label="p50"),
-                 emf(Metric.RECOMPUTE_DURATION, inbox_service, "p95").with_(label="p95")])],
-            [cloudwatch.GraphWidget(title="Dirty backlog (workspaces) and oldest dirty age (s)", width=12, left=[
-                emf(Metric.DIRTY_BACKLOG, sweeper_service, "Maximum").with_(label="backlog")], right=[
-                emf(Metric.DIRTY_OLDEST_AGE, sweeper_service, "Maximum").with_(label="oldest age")]),
-             cloudwatch.AlarmStatusWidget(title="Alarms", width=12, alarms=self.alarms)],
+            [
+                queue_widget("Queue depth (visible)", "metric_approximate_number_of_messages_visible"),
+                queue_widget("Age of oldest message (s)", "metric_approximate_age_of_oldest_message"),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Dead-letter queues (messages)",
+                    width=12,
+                    left=[
+                        (w.dead_letter_queue or w.queue).metric_approximate_number_of_messages_visible(
+                            period=PERIOD, statistic="Maximum", label=w.label
+                        )
+                        for w in dead_letters
+                    ],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Freshness lag (ms)",
+                    width=12,
+                    left=[
+                        emf(Metric.FRESHNESS_LAG, inbox_service, "p50").with_(label="p50"),
+                        emf(Metric.FRESHNESS_LAG, inbox_service, "p95").with_(label="p95"),
+                        emf(Metric.FRESHNESS_LAG, inbox_service, "Maximum").with_(label="max"),
+                    ],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=config.freshness_p95_ms, label="SLO")],
+                ),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Function errors and throttles",
+                    width=12,
+                    left=[
+                        m
+                        for label, f in functions.items()
+                        for m in (
+                            f.metric_errors(period=PERIOD, statistic="Sum", label=f"{label} errors"),
+                            f.metric_throttles(period=PERIOD, statistic="Sum", label=f"{label} throttles"),
+                        )
+                    ],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Function duration p95 (ms) and concurrency",
+                    width=12,
+                    left=[
+                        f.metric_duration(period=PERIOD, statistic="p95", label=f"{label} p95")
+                        for label, f in functions.items()
+                    ],
+                    right=[
+                        f.metric(
+                            "ConcurrentExecutions", period=PERIOD, statistic="Maximum", label=f"{label} concurrency"
+                        )
+                        for label, f in functions.items()
+                    ],
+                ),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Jobs",
+                    width=12,
+                    left=[
+                        emf(metric, inbox_service).with_(label=metric.value)
+                        for metric in (
+                            Metric.JOBS_SUCCEEDED,
+                            Metric.JOBS_FAILED,
+                            Metric.JOBS_DEAD_LETTERED,
+                            Metric.JOBS_SKIPPED_DUPLICATE,
+                            Metric.JOBS_SKIPPED_COALESCED,
+                            Metric.JOBS_SKIPPED_CLEAN,
+                            Metric.JOBS_BUSY,
+                            Metric.JOBS_RETRIED,
+                        )
+                    ],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Recompute duration (ms)",
+                    width=12,
+                    left=[
+                        emf(Metric.RECOMPUTE_DURATION, inbox_service, "p50").with_(label="p50"),
+                        emf(Metric.RECOMPUTE_DURATION, inbox_service, "p95").with_(label="p95"),
+                    ],
+                ),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Dirty backlog (workspaces) and oldest dirty age (s)",
+                    width=12,
+                    left=[emf(Metric.DIRTY_BACKLOG, sweeper_service, "Maximum").with_(label="backlog")],
+                    right=[emf(Metric.DIRTY_OLDEST_AGE, sweeper_service, "Maximum").with_(label="oldest age")],
+                ),
+                cloudwatch.AlarmStatusWidget(title="Alarms", width=12, alarms=self.alarms),
+            ],
         ]
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name, widgets=widgets)

@@ -24,8 +24,12 @@ from shared.settings import RecomputeSettings, StoreSettings
 from shared.status import JobContext
 from shared.stores import open_cache, open_database
 
-app = typer.Typer(help="recount: keep inbox counts and analytics fresh.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="recount: keep inbox counts and analytics fresh.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 recompute_app = typer.Typer(help="Recompute workspaces now (waits for a running recompute).", no_args_is_help=True)
 app.add_typer(recompute_app, name="recompute")
 
@@ -53,15 +57,20 @@ def guarded(action: Callable[[], T]) -> T:
 
 
 @app.command()
-def migrate(recount_only: Annotated[bool, typer.Option(
-        help="Only the tables recount owns (for production, where the app's tables exist).")] = False) -> None:
+def migrate(
+    recount_only: Annotated[
+        bool, typer.Option(help="Only the tables recount owns (for production, where the app's tables exist).")
+    ] = False,
+) -> None:
     """Create the schema in DATABASE_URL (idempotent)."""
+
     def run() -> list[str]:
         db = open_database(StoreSettings())
         try:
             return apply_migrations(db, recount_only=recount_only)
         finally:
             db.close()
+
     for name in guarded(run):
         out.print(f"applied {name}")
 
@@ -88,27 +97,38 @@ def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool
         recompute = Recompute(job, db, cache, recompute_settings)
         request_id = f"cli-{uuid.uuid4()}"
         try:
-            return [_run_waiting(recompute, client_id, JobContext(request_id, "manual"), wait_s)
-                    for client_id in client_ids]
+            return [
+                _run_waiting(recompute, client_id, JobContext(request_id, "manual"), wait_s) for client_id in client_ids
+            ]
         finally:
             db.close()
             cache.close()
 
     for outcome in guarded(run):
         if as_json:
-            out.print_json(data={"job": outcome.job.value, "clientId": outcome.client_id,
-                                 "workspaceExists": outcome.workspace_exists, "changed": outcome.changed,
-                                 "rowsWritten": outcome.rows_written, "rowsDeleted": outcome.rows_deleted,
-                                 "version": outcome.version, "markerCleared": outcome.marker_cleared,
-                                 "durationMs": outcome.duration_ms})
+            out.print_json(
+                data={
+                    "job": outcome.job.value,
+                    "clientId": outcome.client_id,
+                    "workspaceExists": outcome.workspace_exists,
+                    "changed": outcome.changed,
+                    "rowsWritten": outcome.rows_written,
+                    "rowsDeleted": outcome.rows_deleted,
+                    "version": outcome.version,
+                    "markerCleared": outcome.marker_cleared,
+                    "durationMs": outcome.duration_ms,
+                }
+            )
         elif not outcome.workspace_exists:
             out.print(f"{outcome.job.value} {outcome.client_id}: skipped, no such workspace")
         else:
             change = "changed" if outcome.changed else "unchanged"
             marker = ", dirty marker cleared" if outcome.marker_cleared else ""
-            out.print(f"{outcome.job.value} {outcome.client_id}: {change}, {outcome.rows_written} rows written, "
-                      f"{outcome.rows_deleted} deleted, version {outcome.version}{marker} "
-                      f"({outcome.duration_ms} ms)")
+            out.print(
+                f"{outcome.job.value} {outcome.client_id}: {change}, {outcome.rows_written} rows written, "
+                f"{outcome.rows_deleted} deleted, version {outcome.version}{marker} "
+                f"({outcome.duration_ms} ms)"
+            )
 
 
 def _run_waiting(recompute: Recompute, client_id: str, context: JobContext, wait_s: float) -> RecomputeOutcome:
@@ -147,8 +167,12 @@ def recompute_analytics_aggregates(client_id: ClientIds, wait: Wait = 10.0, as_j
 dlq_app = typer.Typer(help="Inspect and redrive the dead-letter queues.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 
-Stack = Annotated[str | None, typer.Option(
-    "--stack", help="Act on this deployed stack (its CloudFormation outputs); default: the local runtime.")]
+Stack = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", help="Act on this deployed stack (its CloudFormation outputs); default: the local runtime."
+    ),
+]
 Region = Annotated[str | None, typer.Option("--region", help="The stack's AWS region.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SomeClientIds = Annotated[list[str] | None, typer.Option("--client-id", help="Workspace id; repeat for several.")]
@@ -172,12 +196,19 @@ def _operate(action: Callable[[], T]) -> T:
 
 @app.command("send")
 def send_command(
-        event: Annotated[str, typer.Argument(help="inbox.counts.dirty, inbox.counts.recompute, "
-                                                  "analytics.aggregates.recompute, or a sweep event.")],
-        client_id: Annotated[str | None, typer.Option("--client-id", help="The workspace (not for sweeps).")] = None,
-        priority: PriorityOption = "normal",
-        source: Annotated[str, typer.Option("--source", help="Who sent it, as logs and status show.")] = "manual",
-        stack: Stack = None, region: Region = None, as_json: JsonOutput = False) -> None:
+    event: Annotated[
+        str,
+        typer.Argument(
+            help="inbox.counts.dirty, inbox.counts.recompute, analytics.aggregates.recompute, or a sweep event."
+        ),
+    ],
+    client_id: Annotated[str | None, typer.Option("--client-id", help="The workspace (not for sweeps).")] = None,
+    priority: PriorityOption = "normal",
+    source: Annotated[str, typer.Option("--source", help="Who sent it, as logs and status show.")] = "manual",
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
     """Send one event, validated against the contract before it leaves; print its message id."""
     from recount import operations as ops
 
@@ -187,8 +218,12 @@ def send_command(
 
 
 @app.command("status")
-def status_command(client_id: Annotated[str, typer.Argument(help="The workspace.")],
-                   stack: Stack = None, region: Region = None, as_json: JsonOutput = False) -> None:
+def status_command(
+    client_id: Annotated[str, typer.Argument(help="The workspace.")],
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
     """Every job's status blob, the cache versions and the dirty marker's age of one workspace."""
     from recount import operations as ops
 
@@ -198,10 +233,15 @@ def status_command(client_id: Annotated[str, typer.Argument(help="The workspace.
 
 
 @app.command("sweep")
-def sweep_command(kind: Annotated[str, typer.Argument(help="inbox or analytics.")],
-                  min_age: Annotated[float | None, typer.Option(
-                      "--min-age", min=0, help="Seconds a dirty marker must have waited [SWEEP_MIN_AGE_SECONDS].")]
-                  = None, stack: Stack = None, region: Region = None) -> None:
+def sweep_command(
+    kind: Annotated[str, typer.Argument(help="inbox or analytics.")],
+    min_age: Annotated[
+        float | None,
+        typer.Option("--min-age", min=0, help="Seconds a dirty marker must have waited [SWEEP_MIN_AGE_SECONDS]."),
+    ] = None,
+    stack: Stack = None,
+    region: Region = None,
+) -> None:
     """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
     from recount import operations as ops
 
@@ -213,11 +253,14 @@ def sweep_command(kind: Annotated[str, typer.Argument(help="inbox or analytics."
 
 @app.command("backfill")
 def backfill_command(
-        every: EveryWorkspace = False, client_id: SomeClientIds = None,
-        rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second, at most.")] = 50.0,
-        priority: PriorityOption = "normal",
-        analytics: Annotated[bool, typer.Option("--analytics", help="Send analytics.aggregates.recompute.")] = False,
-        stack: Stack = None, region: Region = None) -> None:
+    every: EveryWorkspace = False,
+    client_id: SomeClientIds = None,
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second, at most.")] = 50.0,
+    priority: PriorityOption = "normal",
+    analytics: Annotated[bool, typer.Option("--analytics", help="Send analytics.aggregates.recompute.")] = False,
+    stack: Stack = None,
+    region: Region = None,
+) -> None:
     """One recompute event per workspace, in batches of ten, with a progress bar and a rate limit."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -236,18 +279,33 @@ def backfill_command(
         err.print(f"[yellow]skipped[/yellow] invalid clientId {escape(repr(bad))}")
     with Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("backfill", total=len(ids))
-        report = _operate(partial(ops.backfill, target, ids, analytics=analytics, priority=priority, rate=rate,
-                                  on_sent=lambda n: bar.advance(task, n)))
+        report = _operate(
+            partial(
+                ops.backfill,
+                target,
+                ids,
+                analytics=analytics,
+                priority=priority,
+                rate=rate,
+                on_sent=lambda n: bar.advance(task, n),
+            )
+        )
     event = "analytics.aggregates.recompute" if analytics else "inbox.counts.recompute"
     skipped = f"; skipped {len(invalid)} invalid clientId(s)" if invalid else ""
-    out.print(f"sent {report.sent} {event} event(s) to {report.queue} in {report.seconds:.1f} s "
-              f"(request {report.requestId}){skipped}")
+    out.print(
+        f"sent {report.sent} {event} event(s) to {report.queue} in {report.seconds:.1f} s "
+        f"(request {report.requestId}){skipped}"
+    )
 
 
 @dlq_app.command("peek")
-def dlq_peek_command(queue: QueueArgument,
-                     max_messages: Annotated[int, typer.Option("--max", min=1, max=1000, help="Messages to show.")]
-                     = 10, stack: Stack = None, region: Region = None, as_json: JsonOutput = False) -> None:
+def dlq_peek_command(
+    queue: QueueArgument,
+    max_messages: Annotated[int, typer.Option("--max", min=1, max=1000, help="Messages to show.")] = 10,
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
     """Show a dead-letter queue's messages and why they are there, without consuming them."""
     from recount import dead_letters
     from recount import operations as ops
@@ -259,12 +317,13 @@ def dlq_peek_command(queue: QueueArgument,
 
 @dlq_app.command("redrive")
 def dlq_redrive_command(
-        queue: QueueArgument,
-        manual: Annotated[bool, typer.Option("--manual", help="Move the messages here, not by a move task.")]
-        = False,
-        wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the move task to finish.")] = True,
-        timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the move task.")]
-        = 600.0, stack: Stack = None, region: Region = None) -> None:
+    queue: QueueArgument,
+    manual: Annotated[bool, typer.Option("--manual", help="Move the messages here, not by a move task.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the move task to finish.")] = True,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the move task.")] = 600.0,
+    stack: Stack = None,
+    region: Region = None,
+) -> None:
     """Move a dead-letter queue's messages back to its queue, losing and duplicating nothing."""
     from recount import dead_letters
     from recount import operations as ops
@@ -276,10 +335,14 @@ def dlq_redrive_command(
 
 
 @app.command("verify")
-def verify_command(every: EveryWorkspace = False,
-                   sample: Annotated[int | None, typer.Option("--sample", min=1, help="N random workspaces.")] = None,
-                   client_id: SomeClientIds = None, stack: Stack = None, region: Region = None,
-                   as_json: JsonOutput = False) -> None:
+def verify_command(
+    every: EveryWorkspace = False,
+    sample: Annotated[int | None, typer.Option("--sample", min=1, help="N random workspaces.")] = None,
+    client_id: SomeClientIds = None,
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
     """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
     from dataclasses import asdict
 
@@ -292,8 +355,11 @@ def verify_command(every: EveryWorkspace = False,
     ids, invalid = _operate(partial(ops.verify_ids, target, every=every, sample=sample, client_ids=client_id))
     for bad in invalid:
         err.print(f"[yellow]skipped[/yellow] invalid clientId {escape(repr(bad))}")
-    results = _operate(partial(ops.verify, target, ids,
-                               on_result=(lambda _: None) if as_json else partial(ops.render_verify_result, out)))
+    results = _operate(
+        partial(
+            ops.verify, target, ids, on_result=(lambda _: None) if as_json else partial(ops.render_verify_result, out)
+        )
+    )
     summary = ops.verify_summary(results, invalid)
     if as_json:
         out.print_json(data={"results": [asdict(result) for result in results], "summary": summary})

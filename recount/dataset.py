@@ -26,10 +26,19 @@ def generate_workspace(db: PostgresDatabase, shape: WorkspaceShape, client_id: s
     client_id = client_id or str(uuid.uuid4())
     with db.transaction():
         db.run(query("dataset", "create_client", _QUERIES), client_id=client_id, name=f"workspace {client_id[:8]}")
-        db.run(query("dataset", "create_leads", _QUERIES), client_id=client_id, leads=shape.leads,
-               setters=shape.setters, days=shape.days)
+        db.run(
+            query("dataset", "create_leads", _QUERIES),
+            client_id=client_id,
+            leads=shape.leads,
+            setters=shape.setters,
+            days=shape.days,
+        )
         db.run(query("dataset", "create_drafts", _QUERIES), client_id=client_id, per_lead=shape.drafts_per_lead)
-        db.run(query("dataset", "create_messages", _QUERIES), client_id=client_id,
-               per_lead=shape.messages_per_lead, days=shape.days)
+        db.run(
+            query("dataset", "create_messages", _QUERIES),
+            client_id=client_id,
+            per_lead=shape.messages_per_lead,
+            days=shape.days,
+        )
         db.run(query("dataset", "link_ai_messages", _QUERIES), client_id=client_id)
     return client_id

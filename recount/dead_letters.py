@@ -45,12 +45,23 @@ from shared.errors import PoisonMessageError, RecountError, TransientError
 from shared.events import parse_envelope
 from shared.sqs import REASON_ATTRIBUTE, SEND_BATCH_LIMIT, SOURCE_QUEUE_ATTRIBUTE, classify_aws_error
 
-QUEUE_ALIASES = {"counts": "counts", "counts_high": "counts_high", "counts-high": "counts_high",
-                 "analytics": "analytics", "sweep": "sweep"}
+QUEUE_ALIASES = {
+    "counts": "counts",
+    "counts_high": "counts_high",
+    "counts-high": "counts_high",
+    "analytics": "analytics",
+    "sweep": "sweep",
+}
 # Error codes by which an endpoint says it does not know an API (HTTP 501 and bodies that are not AWS errors
 # at all count too: moto's server answers a bare 500 page for an action it has not implemented).
-_UNSUPPORTED_CODES = {"NotImplemented", "NotImplementedException", "InvalidAction", "UnknownOperation",
-                      "UnknownOperationException", "UnsupportedOperation.NotImplemented"}
+_UNSUPPORTED_CODES = {
+    "NotImplemented",
+    "NotImplementedException",
+    "InvalidAction",
+    "UnknownOperation",
+    "UnknownOperationException",
+    "UnsupportedOperation.NotImplemented",
+}
 MOVE_VISIBILITY_SECONDS = 30  # how long a received message stays hidden while the manual move sends it
 # No recount-reason attribute: SQS moved it after maxReceiveCount receives (a transient failure that persisted).
 MAX_RECEIVES_REASON = "maxReceiveCount reached, moved by SQS"
@@ -69,9 +80,12 @@ class _Sqs:
 
     def __init__(self, target: Target, *, attempts: int = 3) -> None:
         prepare_aws(target)
-        self.client: Any = boto3.client("sqs", endpoint_url=target.endpoint_url, region_name=target.region,
-                                        config=Config(retries={"max_attempts": attempts, "mode": "standard"},
-                                                      connect_timeout=3, read_timeout=25))
+        self.client: Any = boto3.client(
+            "sqs",
+            endpoint_url=target.endpoint_url,
+            region_name=target.region,
+            config=Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=3, read_timeout=25),
+        )
 
     def __call__(self, operation: str, **kwargs: Any) -> Any:
         try:
@@ -80,8 +94,11 @@ class _Sqs:
             raise classify_aws_error(error, f"sqs {operation.replace('_', ' ')}") from error
 
     def depth(self, url: str) -> tuple[int, int]:
-        attributes = self("get_queue_attributes", QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        attributes = self(
+            "get_queue_attributes",
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def arn(self, url: str) -> str:
@@ -90,8 +107,9 @@ class _Sqs:
 
 def _urls(target: Target, key: str) -> tuple[str, str]:
     if not target.dead_letter_urls:
-        raise RecountError(f"target {target.name} has no dead-letter queue URLs: use --stack NAME, or run "
-                           "python -m recount local")
+        raise RecountError(
+            f"target {target.name} has no dead-letter queue URLs: use --stack NAME, or run python -m recount local"
+        )
     return target.dead_letter_url(key), target.queue_urls[key]
 
 
@@ -135,12 +153,18 @@ def peek(target: Target, name: str, *, limit: int = 10, max_receives: int | None
     # receives stop turning up messages not seen yet.
     while len(seen) < wanted and receives < max_receives and quiet < 2:
         receives += 1
-        messages = sqs("receive_message", QueueUrl=dlq_url, MaxNumberOfMessages=min(SEND_BATCH_LIMIT, limit),
-                       VisibilityTimeout=0, WaitTimeSeconds=0, AttributeNames=["All"],
-                       MessageAttributeNames=["All"]).get("Messages", [])
+        messages = sqs(
+            "receive_message",
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(SEND_BATCH_LIMIT, limit),
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         new = [message for message in messages if message["MessageId"] not in seen]
         quiet = 0 if new else quiet + 1
-        for message in new[:limit - len(seen)]:
+        for message in new[: limit - len(seen)]:
             seen[message["MessageId"]] = _dead_letter(message)
     return Peek(key, dlq_url, visible + in_flight, list(seen.values()))
 
@@ -160,11 +184,17 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         reason = reason or poison.reason
     system = message.get("Attributes", {})
     sent_ms = int(system.get("SentTimestamp", "0"))
-    return DeadLetter(message["MessageId"], event, client_id,
-                      reason or MAX_RECEIVES_REASON,
-                      attributes.get(SOURCE_QUEUE_ATTRIBUTE, {}).get("StringValue"),
-                      int(system.get("ApproximateReceiveCount", "0")),
-                      round(max(0.0, time.time() - sent_ms / 1000), 1) if sent_ms else 0.0, valid, body)
+    return DeadLetter(
+        message["MessageId"],
+        event,
+        client_id,
+        reason or MAX_RECEIVES_REASON,
+        attributes.get(SOURCE_QUEUE_ATTRIBUTE, {}).get("StringValue"),
+        int(system.get("ApproximateReceiveCount", "0")),
+        round(max(0.0, time.time() - sent_ms / 1000), 1) if sent_ms else 0.0,
+        valid,
+        body,
+    )
 
 
 def _loose_fields(body: str) -> tuple[str | None, str | None]:
@@ -185,15 +215,23 @@ def render_peek(console: Console, result: Peek, as_json: bool) -> None:
     if as_json:
         console.print_json(data=asdict(result))
         return
-    console.print(f"{result.queue} dead-letter queue: {result.approximateDepth} message(s); "
-                  f"showing {len(result.messages)}, left in the queue")
+    console.print(
+        f"{result.queue} dead-letter queue: {result.approximateDepth} message(s); "
+        f"showing {len(result.messages)}, left in the queue"
+    )
     if not result.messages:
         return
     table = Table("message id", "age s", "receives", "event", "clientId", "reason")
     for message in result.messages:
         event = escape(message.event or "?") + ("" if message.valid else " [red](invalid)[/red]")
-        table.add_row(message.messageId, f"{message.ageSeconds:.0f}", str(message.receiveCount), event,
-                      escape(message.clientId or "-"), escape(message.reason))
+        table.add_row(
+            message.messageId,
+            f"{message.ageSeconds:.0f}",
+            str(message.receiveCount),
+            event,
+            escape(message.clientId or "-"),
+            escape(message.reason),
+        )
     console.print(table)
 
 
@@ -213,8 +251,15 @@ class Redrive:
     fallbackReason: str | None = None
 
 
-def redrive(target: Target, name: str, *, manual: bool = False, wait: bool = True, timeout_s: float = 600,
-            on_moved: Callable[[int], None] = lambda _: None) -> Redrive:
+def redrive(
+    target: Target,
+    name: str,
+    *,
+    manual: bool = False,
+    wait: bool = True,
+    timeout_s: float = 600,
+    on_moved: Callable[[int], None] = lambda _: None,
+) -> Redrive:
     key = queue_key(name)
     dlq_url, queue_url = _urls(target, key)
     fallback_reason = "--manual"
@@ -222,8 +267,9 @@ def redrive(target: Target, name: str, *, manual: bool = False, wait: bool = Tru
         probe = _Sqs(target, attempts=1)  # an unsupported API must not be retried
         dlq_arn, queue_arn = probe.arn(dlq_url), probe.arn(queue_url)
         try:
-            handle = str(probe.client.start_message_move_task(SourceArn=dlq_arn, DestinationArn=queue_arn)
-                         ["TaskHandle"])
+            handle = str(
+                probe.client.start_message_move_task(SourceArn=dlq_arn, DestinationArn=queue_arn)["TaskHandle"]
+            )
         except ClientError as error:
             if not _unsupported(error):
                 raise classify_aws_error(error, "sqs start message move task") from error
@@ -257,8 +303,10 @@ def _await_task(sqs: _Sqs, key: str, dlq_arn: str, handle: str, wait: bool, time
         result.moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
         if result.taskStatus in TERMINAL_TASK_STATES:
             if result.taskStatus != "COMPLETED":
-                raise TransientError(f"move task {result.taskStatus.lower()} after moving {result.moved}: "
-                                     f"{task.get('FailureReason', 'no reason given')}")
+                raise TransientError(
+                    f"move task {result.taskStatus.lower()} after moving {result.moved}: "
+                    f"{task.get('FailureReason', 'no reason given')}"
+                )
             break
         if time.monotonic() > deadline:
             break  # still running: reported as such, SQS finishes it on its own
@@ -276,17 +324,25 @@ def _move(sqs: _Sqs, dlq_url: str, queue_url: str, result: Redrive, on_moved: Ca
     give_up_at = 0.0
     try:
         while True:
-            messages = sqs("receive_message", QueueUrl=dlq_url, MaxNumberOfMessages=SEND_BATCH_LIMIT,
-                           VisibilityTimeout=MOVE_VISIBILITY_SECONDS, WaitTimeSeconds=1 if empty else 0,
-                           AttributeNames=["SentTimestamp"], MessageAttributeNames=["All"]).get("Messages", [])
+            messages = sqs(
+                "receive_message",
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=SEND_BATCH_LIMIT,
+                VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
+                WaitTimeSeconds=1 if empty else 0,
+                AttributeNames=["SentTimestamp"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
             if not messages:
                 empty += 1
                 if undeleted:  # sent but still in the queue: wait until they are visible again, then delete
                     give_up_at = give_up_at or time.monotonic() + MOVE_VISIBILITY_SECONDS + 10
                     if time.monotonic() < give_up_at:
                         continue
-                    raise TransientError(f"moved {result.moved}, but {len(undeleted)} of them could not be deleted "
-                                         "from the dead-letter queue: delete them there before another redrive")
+                    raise TransientError(
+                        f"moved {result.moved}, but {len(undeleted)} of them could not be deleted "
+                        "from the dead-letter queue: delete them there before another redrive"
+                    )
                 # A short poll can come back empty while messages remain: believe it once the depth agrees.
                 if sqs.depth(dlq_url)[0] == 0 or empty >= 3:
                     break
@@ -306,10 +362,18 @@ def _move(sqs: _Sqs, dlq_url: str, queue_url: str, result: Redrive, on_moved: Ca
                     to_send.append(message)
             failed: list[dict[str, Any]] = []
             if to_send:
-                response = sqs("send_message_batch", QueueUrl=queue_url, Entries=[
-                    {"Id": str(index), "MessageBody": message["Body"],
-                     **_attributes(message.get("MessageAttributes", {}))}
-                    for index, message in enumerate(to_send)])
+                response = sqs(
+                    "send_message_batch",
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "MessageBody": message["Body"],
+                            **_attributes(message.get("MessageAttributes", {})),
+                        }
+                        for index, message in enumerate(to_send)
+                    ],
+                )
                 successful = response.get("Successful", [])
                 for success in successful:
                     message = to_send[int(success["Id"])]
@@ -324,9 +388,11 @@ def _move(sqs: _Sqs, dlq_url: str, queue_url: str, result: Redrive, on_moved: Ca
                 undeleted.difference_update(message["MessageId"] for message in to_delete)
                 undeleted.update(_delete(sqs, dlq_url, to_delete))
             if failed:  # nothing is lost: the unsent messages stay in the dead-letter queue
-                raise TransientError(f"sqs send batch: {len(failed)} message(s) not sent ({failed[0].get('Code')}: "
-                                     f"{failed[0].get('Message', '')}); moved {result.moved} before that, "
-                                     "run the redrive again for the rest")
+                raise TransientError(
+                    f"sqs send batch: {len(failed)} message(s) not sent ({failed[0].get('Code')}: "
+                    f"{failed[0].get('Message', '')}); moved {result.moved} before that, "
+                    "run the redrive again for the rest"
+                )
     finally:
         _release(sqs, dlq_url, held)
 
@@ -354,8 +420,10 @@ def _delete(sqs: _Sqs, dlq_url: str, messages: list[dict[str, Any]]) -> set[str]
     """Delete, retrying once; return the message ids still not deleted (they come back, and are deleted then)."""
     entries = {str(index): message for index, message in enumerate(messages)}
     for _ in range(2):
-        failed = sqs("delete_message_batch", QueueUrl=dlq_url, Entries=[
-            {"Id": key, "ReceiptHandle": message["ReceiptHandle"]} for key, message in entries.items()]
+        failed = sqs(
+            "delete_message_batch",
+            QueueUrl=dlq_url,
+            Entries=[{"Id": key, "ReceiptHandle": message["ReceiptHandle"]} for key, message in entries.items()],
         ).get("Failed", [])
         entries = {entry["Id"]: entries[entry["Id"]] for entry in failed}
         if not entries:
@@ -368,23 +436,35 @@ def _release(sqs: _Sqs, dlq_url: str, held: dict[str, str]) -> None:
     for start in range(0, len(handles), SEND_BATCH_LIMIT):
         # If this fails they become visible anyway when their visibility timeout ends.
         with contextlib.suppress(RecountError):
-            sqs("change_message_visibility_batch", QueueUrl=dlq_url, Entries=[
-                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for index, handle in enumerate(handles[start:start + SEND_BATCH_LIMIT])])
+            sqs(
+                "change_message_visibility_batch",
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for index, handle in enumerate(handles[start : start + SEND_BATCH_LIMIT])
+                ],
+            )
 
 
 def render_redrive(console: Console, result: Redrive) -> None:
     if result.method == "move-task":
-        console.print(f"{result.queue}: move task {result.taskHandle} {(result.taskStatus or '').lower()}, "
-                      f"{result.moved} message(s) moved back to {result.queue}")
+        console.print(
+            f"{result.queue}: move task {result.taskHandle} {(result.taskStatus or '').lower()}, "
+            f"{result.moved} message(s) moved back to {result.queue}"
+        )
         return
-    console.print(f"{result.queue}: moved {result.moved} message(s) from the dead-letter queue back to "
-                  f"{result.queue} (manual move: {result.fallbackReason})")
+    console.print(
+        f"{result.queue}: moved {result.moved} message(s) from the dead-letter queue back to "
+        f"{result.queue} (manual move: {result.fallbackReason})"
+    )
     if result.invalid:
-        console.print(f"[yellow]{result.invalid} of them can never succeed (invalid): the functions will "
-                      "dead-letter them again[/yellow]")
+        console.print(
+            f"[yellow]{result.invalid} of them can never succeed (invalid): the functions will "
+            "dead-letter them again[/yellow]"
+        )
     if result.duplicatesDeleted:
         console.print(f"{result.duplicatesDeleted} message(s) seen again after their send were deleted, not resent")
     if result.leftForLater:
-        console.print(f"{result.leftForLater} message(s) dead-lettered while the move ran were left for the "
-                      "next redrive")
+        console.print(
+            f"{result.leftForLater} message(s) dead-lettered while the move ran were left for the next redrive"
+        )

@@ -47,8 +47,7 @@ def _drop_invalid(db: PostgresDatabase, names: list[str]) -> None:
     """A CREATE INDEX CONCURRENTLY that failed leaves an invalid index that IF NOT EXISTS would keep forever
     (and the planner never uses): drop it, so the file builds it anew."""
     for name in names:
-        if db.run("SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid",
-                  name=f'"{name}"'):
+        if db.run("SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid", name=f'"{name}"'):
             db.run(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
 
 

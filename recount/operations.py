@@ -94,8 +94,13 @@ def runtime_for(target: Target, *, sweep: SweepSettings | None = None) -> Runtim
     urls = {"database_url": target.database_url, "redis_url": target.redis_url}
     stores = StoreSettings().model_copy(update={name: SecretStr(url) for name, url in urls.items() if url})
     function = FunctionSettings(idempotency_table_name=target.idempotency_table or _NO_IDEMPOTENCY_TABLE)
-    runtime = Runtime(stores=stores, recompute=RecomputeSettings(), queues=queue_settings(target),
-                      function=function, sweep=sweep or SweepSettings())
+    runtime = Runtime(
+        stores=stores,
+        recompute=RecomputeSettings(),
+        queues=queue_settings(target),
+        function=function,
+        sweep=sweep or SweepSettings(),
+    )
     runtime.sqs = queue_client(target)  # Runtime's own client takes the region from the environment only
     return runtime
 
@@ -213,19 +218,45 @@ def read_status(target: Target, client_id: str) -> WorkspaceStatus:
         except RedisError as error:
             raise classify_redis_error(error) from error
         for index, job in enumerate(JobName):
-            version, blob, ttl = replies[3 * index:3 * index + 3]
-            jobs.append(JobState(job.value, int(version) if version is not None else None, _blob(blob),
-                                 int(ttl) if blob is not None and int(ttl) >= 0 else None))
+            version, blob, ttl = replies[3 * index : 3 * index + 3]
+            jobs.append(
+                JobState(
+                    job.value,
+                    int(version) if version is not None else None,
+                    _blob(blob),
+                    int(ttl) if blob is not None and int(ttl) >= 0 else None,
+                )
+            )
     finally:
         runtime.close()
-    return WorkspaceStatus(client_id, row["workspace_exists"], _iso(row["dirty_at"]),
-                           round(row["dirty_age_s"], 3) if row["dirty_age_s"] is not None else None,
-                           row["generation"], _iso(row["counts_computed_at"]), _iso(row["aggregates_computed_at"]),
-                           jobs)
+    return WorkspaceStatus(
+        client_id,
+        row["workspace_exists"],
+        _iso(row["dirty_at"]),
+        round(row["dirty_age_s"], 3) if row["dirty_age_s"] is not None else None,
+        row["generation"],
+        _iso(row["counts_computed_at"]),
+        _iso(row["aggregates_computed_at"]),
+        jobs,
+    )
 
 
-_BLOB_FIELDS = ("status", "attempt", "startedAt", "finishedAt", "durationMs", "lastError", "reason", "changed",
-                "rowsWritten", "source", "requestId", "messageId", "changeStamp", "version")
+_BLOB_FIELDS = (
+    "status",
+    "attempt",
+    "startedAt",
+    "finishedAt",
+    "durationMs",
+    "lastError",
+    "reason",
+    "changed",
+    "rowsWritten",
+    "source",
+    "requestId",
+    "messageId",
+    "changeStamp",
+    "version",
+)
 
 
 def _cell(value: object) -> str:
@@ -255,11 +286,16 @@ def render_status(console: Console, status: WorkspaceStatus, as_json: bool) -> N
         return
     if not status.workspaceExists:
         console.print(f"[yellow]workspace {status.clientId} does not exist in PostgreSQL[/yellow]")
-    marker = (f"dirty for {status.dirtyAgeSeconds:.1f} s (since {status.dirtyAt}, generation {status.dirtyGeneration})"
-              if status.dirtyAt is not None else "clean (no dirty marker)")
+    marker = (
+        f"dirty for {status.dirtyAgeSeconds:.1f} s (since {status.dirtyAt}, generation {status.dirtyGeneration})"
+        if status.dirtyAt is not None
+        else "clean (no dirty marker)"
+    )
     console.print(f"workspace {status.clientId}: {marker}")
-    console.print(f"inbox counts computed at {status.countsComputedAt or 'never'}; "
-                  f"analytics aggregates computed at {status.aggregatesComputedAt or 'never'}")
+    console.print(
+        f"inbox counts computed at {status.countsComputedAt or 'never'}; "
+        f"analytics aggregates computed at {status.aggregatesComputedAt or 'never'}"
+    )
     # One column per job, one row per field: narrow enough for any terminal, and every field of the blob shown.
     table = Table("", *(job.job for job in status.jobs))
     table.add_row("cache version", *(str(job.version) if job.version is not None else "-" for job in status.jobs))
@@ -271,8 +307,9 @@ def render_status(console: Console, status: WorkspaceStatus, as_json: bool) -> N
     for name in fields:
         label = "version written" if name == "version" else name
         table.add_row(label, *(_cell(blob.get(name)) for blob in blobs))
-    table.add_row("status ttl s", *(str(job.statusTtlSeconds) if job.statusTtlSeconds is not None else ""
-                                    for job in status.jobs))
+    table.add_row(
+        "status ttl s", *(str(job.statusTtlSeconds) if job.statusTtlSeconds is not None else "" for job in status.jobs)
+    )
     console.print(table)
 
 
@@ -315,9 +352,11 @@ def _quiet_telemetry() -> None:
 
 def render_sweep(console: Console, kind: str, report: SweepReport) -> None:
     if kind == "inbox":
-        console.print(f"inbox sweep: enqueued {report.enqueued} recompute(s) "
-                      f"({report.enqueued_dirty} dirty, {report.enqueued_snoozed} with expired snoozes); "
-                      f"backlog {report.backlog} dirty workspace(s), oldest {report.oldest_age_s:.1f} s")
+        console.print(
+            f"inbox sweep: enqueued {report.enqueued} recompute(s) "
+            f"({report.enqueued_dirty} dirty, {report.enqueued_snoozed} with expired snoozes); "
+            f"backlog {report.backlog} dirty workspace(s), oldest {report.oldest_age_s:.1f} s"
+        )
     else:
         console.print(f"analytics sweep: enqueued {report.enqueued_slo_misses} recompute(s) for SLO misses")
 
@@ -345,8 +384,15 @@ def backfill_ids(target: Target, client_ids: list[str] | None) -> tuple[list[str
         runtime.close()
 
 
-def backfill(target: Target, client_ids: list[str], *, analytics: bool = False, priority: str = "normal",
-             rate: float = 50.0, on_sent: Callable[[int], None] = lambda _: None) -> BackfillReport:
+def backfill(
+    target: Target,
+    client_ids: list[str],
+    *,
+    analytics: bool = False,
+    priority: str = "normal",
+    rate: float = 50.0,
+    on_sent: Callable[[int], None] = lambda _: None,
+) -> BackfillReport:
     """One recompute event per workspace, in batches of up to ten, at most `rate` events per second."""
     if rate <= 0:
         raise UsageError("--rate must be positive")
@@ -358,18 +404,22 @@ def backfill(target: Target, client_ids: list[str], *, analytics: bool = False, 
     started, sent, url = time.monotonic(), 0, ""
     for offset in range(0, len(client_ids), batch):
         time.sleep(max(0.0, started + offset / rate - time.monotonic()))
-        events = [new_event(name, client_id=client_id, source="backfill", priority=level, request_id=request_id)
-                  for client_id in client_ids[offset:offset + batch]]
+        events = [
+            new_event(name, client_id=client_id, source="backfill", priority=level, request_id=request_id)
+            for client_id in client_ids[offset : offset + batch]
+        ]
         url = queue_url_for(events[0], settings)
         try:
             client.send_batch(url, [OutgoingMessage(to_body(event)) for event in events])
         except RecountError as error:
-            raise type(error)(f"{error} (sent {sent} of {len(client_ids)} before it; the rest were not sent)") \
-                from error
+            raise type(error)(
+                f"{error} (sent {sent} of {len(client_ids)} before it; the rest were not sent)"
+            ) from error
         sent += len(events)
         on_sent(len(events))
-    return BackfillReport(sent, queue_name(target, url) if url else "-", request_id,
-                          round(time.monotonic() - started, 3))
+    return BackfillReport(
+        sent, queue_name(target, url) if url else "-", request_id, round(time.monotonic() - started, 3)
+    )
 
 
 # -------------------------------------------------------------------------------------------------- verify
@@ -395,13 +445,21 @@ def verify_workspace(db: PostgresDatabase, client_id: str) -> VerifyResult:
     statements (lock_and_read_marker, then recompute) in one transaction that is always rolled back."""
     db.run("BEGIN")
     try:
-        lock = db.run(query("inbox_counts", "lock_and_read_marker"),
-                      lock_class=LOCK_CLASS[JobName.INBOX_COUNTS], client_id=client_id)[0]
+        lock = db.run(
+            query("inbox_counts", "lock_and_read_marker"),
+            lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
+            client_id=client_id,
+        )[0]
         if not lock["locked"]:
             return VerifyResult(client_id, Verdict.BUSY, "a recompute holds the workspace's lock")
         before = _rows(db, client_id)
-        row = db.run(query("inbox_counts", "recompute"), client_id=client_id, now=None,
-                     probe_review=lock["probe_review"], probe_sent=lock["probe_sent"])[0]
+        row = db.run(
+            query("inbox_counts", "recompute"),
+            client_id=client_id,
+            now=None,
+            probe_review=lock["probe_review"],
+            probe_sent=lock["probe_sent"],
+        )[0]
         if not row["workspace_exists"]:
             return VerifyResult(client_id, Verdict.MISSING, "no such workspace")
         after = _rows(db, client_id) if row["changed"] else before
@@ -412,11 +470,20 @@ def verify_workspace(db: PostgresDatabase, client_id: str) -> VerifyResult:
         if not row["changed"]:
             return VerifyResult(client_id, Verdict.OK)
         computed_at = before.get((True, _GLOBAL_SCOPE), {}).get("computed_at")
-        if computed_at is not None and db.run(query("operations", "snoozes_expired_between", QUERIES),
-                                              client_id=client_id, since=computed_at,
-                                              until=row["computed_at"])[0]["expired"]:
-            return VerifyResult(client_id, Verdict.PENDING,
-                                f"a snooze expired since {_iso(computed_at)}; the sweep enqueues it: {difference}")
+        if (
+            computed_at is not None
+            and db.run(
+                query("operations", "snoozes_expired_between", QUERIES),
+                client_id=client_id,
+                since=computed_at,
+                until=row["computed_at"],
+            )[0]["expired"]
+        ):
+            return VerifyResult(
+                client_id,
+                Verdict.PENDING,
+                f"a snooze expired since {_iso(computed_at)}; the sweep enqueues it: {difference}",
+            )
         return VerifyResult(client_id, Verdict.DRIFT, difference)
     except BusyError as error:  # a row lock (the app's marker upsert) outlasted lock_timeout
         return VerifyResult(client_id, Verdict.BUSY, str(error))
@@ -425,14 +492,25 @@ def verify_workspace(db: PostgresDatabase, client_id: str) -> VerifyResult:
 
 
 _GLOBAL_SCOPE = "00000000-0000-0000-0000-000000000000"
-_COUNT_COLUMNS = ("total", "total_non_blacklisted", "needs_repair", "all_responses", "requires_attention",
-                  "previously_required_attention", "ai_review", "ai_sent", "awaiting_reply")
+_COUNT_COLUMNS = (
+    "total",
+    "total_non_blacklisted",
+    "needs_repair",
+    "all_responses",
+    "requires_attention",
+    "previously_required_attention",
+    "ai_review",
+    "ai_sent",
+    "awaiting_reply",
+)
 Rows = dict[tuple[bool, str], dict[str, Any]]
 
 
 def _rows(db: PostgresDatabase, client_id: str) -> Rows:
-    return {(row["is_global"], row["scope_user_id"]): row
-            for row in db.run(query("inbox_counts", "read_counts"), client_id=client_id)}
+    return {
+        (row["is_global"], row["scope_user_id"]): row
+        for row in db.run(query("inbox_counts", "read_counts"), client_id=client_id)
+    }
 
 
 def _difference(materialized: Rows, fresh: Rows, limit: int = 4) -> str:
@@ -445,8 +523,11 @@ def _difference(materialized: Rows, fresh: Rows, limit: int = 4) -> str:
         elif key not in materialized:
             changes.append(f"{scope}: row missing")
         else:
-            changes.extend(f"{scope}: {column} {materialized[key][column]}->{fresh[key][column]}"
-                           for column in _COUNT_COLUMNS if materialized[key][column] != fresh[key][column])
+            changes.extend(
+                f"{scope}: {column} {materialized[key][column]}->{fresh[key][column]}"
+                for column in _COUNT_COLUMNS
+                if materialized[key][column] != fresh[key][column]
+            )
     shown = "; ".join(changes[:limit]) + (f"; and {len(changes) - limit} more" if len(changes) > limit else "")
     return shown or "no row differs"
 
@@ -460,8 +541,9 @@ def verify_selection(*, every: bool, sample: int | None, client_ids: list[str] |
     valid_client_ids(client_ids or [])
 
 
-def verify_ids(target: Target, *, every: bool, sample: int | None,
-               client_ids: list[str] | None) -> tuple[list[str], list[str]]:
+def verify_ids(
+    target: Target, *, every: bool, sample: int | None, client_ids: list[str] | None
+) -> tuple[list[str], list[str]]:
     """The workspaces to verify, and invalid ids found in PostgreSQL (reported and skipped)."""
     verify_selection(every=every, sample=sample, client_ids=client_ids)
     if client_ids:
@@ -476,8 +558,9 @@ def verify_ids(target: Target, *, every: bool, sample: int | None,
         runtime.close()
 
 
-def verify(target: Target, client_ids: list[str],
-           on_result: Callable[[VerifyResult], None] = lambda _: None) -> list[VerifyResult]:
+def verify(
+    target: Target, client_ids: list[str], on_result: Callable[[VerifyResult], None] = lambda _: None
+) -> list[VerifyResult]:
     """Each workspace in turn, on one connection."""
     runtime = runtime_for(target)
     results = []
@@ -494,12 +577,19 @@ def verify(target: Target, client_ids: list[str],
 def verify_drift(db: PostgresDatabase, client_ids: list[str]) -> tuple[list[str], list[str]]:
     """For the demo's final check: (workspaces that drifted, workspaces not settled: pending or busy)."""
     results = [verify_workspace(db, client_id) for client_id in client_ids]
-    return ([r.clientId for r in results if r.verdict is Verdict.DRIFT],
-            [r.clientId for r in results if r.verdict in (Verdict.PENDING, Verdict.BUSY)])
+    return (
+        [r.clientId for r in results if r.verdict is Verdict.DRIFT],
+        [r.clientId for r in results if r.verdict in (Verdict.PENDING, Verdict.BUSY)],
+    )
 
 
-_VERDICT_STYLE = {Verdict.OK: "green", Verdict.DRIFT: "bold red", Verdict.PENDING: "yellow",
-                  Verdict.BUSY: "cyan", Verdict.MISSING: "dim"}
+_VERDICT_STYLE = {
+    Verdict.OK: "green",
+    Verdict.DRIFT: "bold red",
+    Verdict.PENDING: "yellow",
+    Verdict.BUSY: "cyan",
+    Verdict.MISSING: "dim",
+}
 
 
 def render_verify_result(console: Console, result: VerifyResult) -> None:

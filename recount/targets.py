@@ -17,10 +17,12 @@ from shared.settings import EnvVar
 LOCAL_STATE_FILE = Path(os.environ.get("RECOUNT_LOCAL_STATE", ".recount/local.json"))
 QUEUE_KEYS = ("counts", "counts_high", "analytics", "sweep")
 # CloudFormation output names (infra/stack.py) for each queue and its dead-letter queue.
-_OUTPUTS = {"counts": ("CountsQueueUrl", "CountsDeadLetterQueueUrl"),
-            "counts_high": ("CountsHighQueueUrl", "CountsHighDeadLetterQueueUrl"),
-            "analytics": ("AnalyticsQueueUrl", "AnalyticsDeadLetterQueueUrl"),
-            "sweep": ("SweepQueueUrl", "SweepDeadLetterQueueUrl")}
+_OUTPUTS = {
+    "counts": ("CountsQueueUrl", "CountsDeadLetterQueueUrl"),
+    "counts_high": ("CountsHighQueueUrl", "CountsHighDeadLetterQueueUrl"),
+    "analytics": ("AnalyticsQueueUrl", "AnalyticsDeadLetterQueueUrl"),
+    "sweep": ("SweepQueueUrl", "SweepDeadLetterQueueUrl"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,13 @@ class Target:
 
     def queue_environment(self) -> dict[str, str]:
         """The environment contract's queue variables, for shared.settings.QueueSettings."""
-        environment = {EnvVar.COUNTS_QUEUE_URL: self.queue_urls.get("counts"),
-                       EnvVar.COUNTS_HIGH_QUEUE_URL: self.queue_urls.get("counts_high"),
-                       EnvVar.ANALYTICS_QUEUE_URL: self.queue_urls.get("analytics"),
-                       EnvVar.SWEEP_QUEUE_URL: self.queue_urls.get("sweep"),
-                       EnvVar.AWS_ENDPOINT_URL: self.endpoint_url}
+        environment = {
+            EnvVar.COUNTS_QUEUE_URL: self.queue_urls.get("counts"),
+            EnvVar.COUNTS_HIGH_QUEUE_URL: self.queue_urls.get("counts_high"),
+            EnvVar.ANALYTICS_QUEUE_URL: self.queue_urls.get("analytics"),
+            EnvVar.SWEEP_QUEUE_URL: self.queue_urls.get("sweep"),
+            EnvVar.AWS_ENDPOINT_URL: self.endpoint_url,
+        }
         return {str(k): v for k, v in environment.items() if v}
 
     def dead_letter_url(self, queue: str) -> str:
@@ -62,13 +66,24 @@ def resolve_target(stack: str | None = None, *, region: str | None = None) -> Ta
     if LOCAL_STATE_FILE.exists():
         data = json.loads(LOCAL_STATE_FILE.read_text())
         target = Target(**data)
-        return Target(**{**data, "database_url": os.environ.get(EnvVar.DATABASE_URL, target.database_url),
-                         "redis_url": os.environ.get(EnvVar.REDIS_URL, target.redis_url)})
+        return Target(
+            **{
+                **data,
+                "database_url": os.environ.get(EnvVar.DATABASE_URL, target.database_url),
+                "redis_url": os.environ.get(EnvVar.REDIS_URL, target.redis_url),
+            }
+        )
     urls = {key: os.environ.get(f"{key.upper()}_QUEUE_URL", "") for key in QUEUE_KEYS}
-    return Target(name="environment", queue_urls={k: v for k, v in urls.items() if v}, dead_letter_urls={},
-                  idempotency_table=os.environ.get(EnvVar.IDEMPOTENCY_TABLE_NAME),
-                  endpoint_url=os.environ.get(EnvVar.AWS_ENDPOINT_URL), region=region,
-                  database_url=os.environ.get(EnvVar.DATABASE_URL), redis_url=os.environ.get(EnvVar.REDIS_URL))
+    return Target(
+        name="environment",
+        queue_urls={k: v for k, v in urls.items() if v},
+        dead_letter_urls={},
+        idempotency_table=os.environ.get(EnvVar.IDEMPOTENCY_TABLE_NAME),
+        endpoint_url=os.environ.get(EnvVar.AWS_ENDPOINT_URL),
+        region=region,
+        database_url=os.environ.get(EnvVar.DATABASE_URL),
+        redis_url=os.environ.get(EnvVar.REDIS_URL),
+    )
 
 
 def _from_stack(stack: str, region: str | None) -> Target:
@@ -85,7 +100,12 @@ def _from_stack(stack: str, region: str | None) -> Target:
     missing = [name for pair in _OUTPUTS.values() for name in pair if name not in outputs]
     if missing:
         raise PermanentError(f"stack {stack} has no outputs {', '.join(missing)}: is it a recount stack?")
-    return Target(name=stack, queue_urls={k: outputs[q] for k, (q, _) in _OUTPUTS.items()},
-                  dead_letter_urls={k: outputs[d] for k, (_, d) in _OUTPUTS.items()},
-                  idempotency_table=outputs.get("IdempotencyTableName"), region=region,
-                  database_url=os.environ.get(EnvVar.DATABASE_URL), redis_url=os.environ.get(EnvVar.REDIS_URL))
+    return Target(
+        name=stack,
+        queue_urls={k: outputs[q] for k, (q, _) in _OUTPUTS.items()},
+        dead_letter_urls={k: outputs[d] for k, (_, d) in _OUTPUTS.items()},
+        idempotency_table=outputs.get("IdempotencyTableName"),
+        region=region,
+        database_url=os.environ.get(EnvVar.DATABASE_URL),
+        redis_url=os.environ.get(EnvVar.REDIS_URL),
+    )

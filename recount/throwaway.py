@@ -109,26 +109,61 @@ class ThrowawayServers:
         if user is not None:
             shutil.chown(self.directory, user)
         if not (self.pgdata / "PG_VERSION").exists():
-            self._run_as(user, [str(bin_dir / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                                "--auth=trust", "--encoding=UTF8", "--no-sync"])
+            self._run_as(
+                user,
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+            )
         log = self.directory / "postgres.log"
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off -c max_connections=200"
-        self._run_as(user, [str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(log), "-o", options,
-                            "-w", "-t", "60", "start"])
+        self._run_as(
+            user,
+            [str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
+        )
         return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
     def stop_postgres(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():
             bin_dir = postgres_bin_dir()
-            self._run_as(_unprivileged_user(), [str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate",
-                                                "-w", "stop"], check=False)
+            self._run_as(
+                _unprivileged_user(),
+                [str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"],
+                check=False,
+            )
 
     def start_redis(self, port: int) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--daemonize", "yes", "--dir", str(self.directory),
-                        "--pidfile", str(self.directory / "redis.pid"),
-                        "--logfile", str(self.directory / "redis.log")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(redis_server_binary()),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.directory),
+                "--pidfile",
+                str(self.directory / "redis.pid"),
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         _wait_for(port, "redis")
         return f"redis://127.0.0.1:{port}/0"
 

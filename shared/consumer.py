@@ -61,8 +61,9 @@ class Consumer:
         self.runtime.idempotency.register_lambda_context(context)
         batch = _Batch(self, context)
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(process_partial_response(event=event, record_handler=batch.handle, processor=processor,
-                                             context=context))
+        return dict(
+            process_partial_response(event=event, record_handler=batch.handle, processor=processor, context=context)
+        )
 
     def queue_url_of(self, record: SQSRecord) -> str:
         return queue_url_of(self.runtime, record)
@@ -84,15 +85,22 @@ class _Batch:
         try:
             parsed = parse_envelope(record.body)
             if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
-                raise PoisonMessageError(f"{parsed.name.value} is not handled by the {self.consumer.job.value} "
-                                         "function")
+                raise PoisonMessageError(
+                    f"{parsed.name.value} is not handled by the {self.consumer.job.value} function"
+                )
         except PoisonMessageError as poison:
             self._dead_letter(record, poison.reason, attempt, None)
             return
         event: WorkspaceEvent = parsed
         logger.set_correlation_id(event.request_id)
-        logger.append_keys(clientId=event.data.clientId, eventName=event.name.value, messageId=record.message_id,
-                           attempt=attempt, eventId=event.id, source=event.data.source)
+        logger.append_keys(
+            clientId=event.data.clientId,
+            eventName=event.name.value,
+            messageId=record.message_id,
+            attempt=attempt,
+            eventId=event.id,
+            source=event.data.source,
+        )
         client_id = event.data.clientId
         previous = self.done.get(client_id)
         # Coalesce only behind a record that really recomputed: its snapshot came after this batch was
@@ -102,15 +110,17 @@ class _Batch:
                 # Remember this event id as done by the run that covered it, so a redelivery is a duplicate.
                 covered = previous.outcome
                 self.consumer.runtime.idempotency.run_once(
-                    idempotency_key(self.consumer.job, event, None), lambda: covered)
+                    idempotency_key(self.consumer.job, event, None), lambda: covered
+                )
             count(Metric.JOBS_SKIPPED_COALESCED)
             logger.info("coalesced with an earlier record of this batch", extra={"skipped": Skip.COALESCED.value})
             return
         if isinstance(previous, BaseException):
             self._failed(record, event, previous, attempt)
             return
-        context = JobContext(request_id=event.request_id, source=event.data.source,
-                             message_id=record.message_id, attempt=attempt)
+        context = JobContext(
+            request_id=event.request_id, source=event.data.source, message_id=record.message_id, attempt=attempt
+        )
         try:
             result = self.consumer.routes[type(event)](runtime, event, context)
         except Exception as error:  # every failure gets a decision; none escapes unlogged
@@ -128,16 +138,21 @@ class _Batch:
         count(Metric.RECORDS_HANDED_BACK)
         if attempt >= runtime.queues.max_receive_count:
             runtime.sqs.send(url, OutgoingMessage(record.body))
-            logger.info("out of time on the last receive: re-sent as a fresh copy",
-                        extra={"messageId": record.message_id})
+            logger.info(
+                "out of time on the last receive: re-sent as a fresh copy", extra={"messageId": record.message_id}
+            )
             return
         runtime.sqs.change_visibility(url, record.receipt_handle, 0)
         raise RecordHandedBack(record.message_id)
 
     def _succeeded(self, result: JobResult) -> None:
         if result.skipped is not None:
-            metric = {Skip.DUPLICATE: Metric.JOBS_SKIPPED_DUPLICATE, Skip.CLEAN: Metric.JOBS_SKIPPED_CLEAN,
-                      Skip.DISABLED: Metric.JOBS_SKIPPED_DISABLED, Skip.COALESCED: Metric.JOBS_SKIPPED_COALESCED}
+            metric = {
+                Skip.DUPLICATE: Metric.JOBS_SKIPPED_DUPLICATE,
+                Skip.CLEAN: Metric.JOBS_SKIPPED_CLEAN,
+                Skip.DISABLED: Metric.JOBS_SKIPPED_DISABLED,
+                Skip.COALESCED: Metric.JOBS_SKIPPED_COALESCED,
+            }
             count(metric[result.skipped])
             logger.info("skipped", extra={"skipped": result.skipped.value, "reason": result.reason})
             return
@@ -152,8 +167,15 @@ class _Batch:
     def _failed(self, record: SQSRecord, event: WorkspaceEvent, error: BaseException, attempt: int) -> None:
         runtime = self.consumer.runtime
         queues = runtime.queues
-        decision = decide(error, attempt, max_receive_count=queues.max_receive_count, base_s=queues.backoff_base_s,
-                          max_s=queues.backoff_max_s, busy_delay_s=queues.busy_delay_s, rng=self.consumer.rng)
+        decision = decide(
+            error,
+            attempt,
+            max_receive_count=queues.max_receive_count,
+            base_s=queues.backoff_base_s,
+            max_s=queues.backoff_max_s,
+            busy_delay_s=queues.busy_delay_s,
+            rng=self.consumer.rng,
+        )
         source_url = self.consumer.queue_url_of(record)
         if decision.action is Action.RESEND:
             runtime.sqs.send(source_url, OutgoingMessage(record.body, delay_seconds=decision.delay_seconds))
@@ -167,14 +189,22 @@ class _Batch:
         count(Metric.JOBS_FAILED)
         if decision.action is Action.GIVE_UP:
             count(Metric.JOBS_DEAD_LETTERED)
-            logger.error("final attempt failed: the queue moves the message to its dead-letter queue",
-                         extra={"lastError": decision.reason, "maxReceiveCount": queues.max_receive_count,
-                                "body": record.body, "queueUrl": source_url})
+            logger.error(
+                "final attempt failed: the queue moves the message to its dead-letter queue",
+                extra={
+                    "lastError": decision.reason,
+                    "maxReceiveCount": queues.max_receive_count,
+                    "body": record.body,
+                    "queueUrl": source_url,
+                },
+            )
             runtime.sqs.change_visibility(source_url, record.receipt_handle, 0)  # redrive now, not later
         else:
             count(Metric.JOBS_RETRIED)
-            logger.warning("attempt failed: retrying with backoff",
-                           extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds})
+            logger.warning(
+                "attempt failed: retrying with backoff",
+                extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
+            )
             runtime.sqs.change_visibility(source_url, record.receipt_handle, decision.delay_seconds)
         raise RecordFailed(decision.reason) from error
 
@@ -205,8 +235,12 @@ def queue_url_of(runtime: Runtime, record: SQSRecord) -> str:
     """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
     name = record.event_source_arn.rsplit(":", 1)[-1]
     settings = runtime.queues
-    for url in (settings.counts_queue_url, settings.counts_high_queue_url, settings.analytics_queue_url,
-                settings.sweep_queue_url):
+    for url in (
+        settings.counts_queue_url,
+        settings.counts_high_queue_url,
+        settings.analytics_queue_url,
+        settings.sweep_queue_url,
+    ):
         if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
             return url
     region, account = record.event_source_arn.split(":")[3:5]
@@ -223,8 +257,9 @@ class SweepConsumer:
 
     def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(process_partial_response(event=event, record_handler=self.handle, processor=processor,
-                                             context=context))
+        return dict(
+            process_partial_response(event=event, record_handler=self.handle, processor=processor, context=context)
+        )
 
     def handle(self, record: SQSRecord) -> None:
 
@@ -246,9 +281,15 @@ class SweepConsumer:
                 sweep_analytics(self.runtime, parsed.request_id)
         except Exception as error:
             queues = self.runtime.queues
-            decision = decide(error, attempt, max_receive_count=queues.max_receive_count,
-                              base_s=queues.backoff_base_s, max_s=queues.backoff_max_s,
-                              busy_delay_s=queues.busy_delay_s, rng=self.rng)
+            decision = decide(
+                error,
+                attempt,
+                max_receive_count=queues.max_receive_count,
+                base_s=queues.backoff_base_s,
+                max_s=queues.backoff_max_s,
+                busy_delay_s=queues.busy_delay_s,
+                rng=self.rng,
+            )
             if decision.action is Action.DEAD_LETTER_NOW:
                 dead_letter(self.runtime, record, decision.reason, queue_url_of(self.runtime, record))
                 return
@@ -259,8 +300,10 @@ class SweepConsumer:
                 self.runtime.sqs.change_visibility(url, record.receipt_handle, 0)
             else:
                 count(Metric.JOBS_RETRIED)
-                logger.warning("sweep failed: retrying with backoff",
-                               extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds})
+                logger.warning(
+                    "sweep failed: retrying with backoff",
+                    extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
+                )
                 self.runtime.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
             raise RecordFailed(decision.reason) from error
 
@@ -270,9 +313,12 @@ def dead_letter(runtime: Runtime, record: SQSRecord, reason: str, source_url: st
     dead_letter_url = runtime.queues.dead_letter_queue_url
     if not dead_letter_url:
         raise RecordFailed(f"no DEAD_LETTER_QUEUE_URL to send a message that can never succeed: {reason}")
-    runtime.sqs.send(dead_letter_url, OutgoingMessage(record.body, attributes={
-        REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}))
+    runtime.sqs.send(
+        dead_letter_url,
+        OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),
+    )
     count(Metric.JOBS_DEAD_LETTERED)
-    logger.error("message can never succeed: sent to the dead-letter queue",
-                 extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048],
-                        "queueUrl": source_url})
+    logger.error(
+        "message can never succeed: sent to the dead-letter queue",
+        extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url},
+    )

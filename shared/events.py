@@ -47,8 +47,10 @@ class WorkspaceEventData(BaseModel):
     source: SourceName = Field("app", description="Who sent it: webhook, app, manual, sweep, backfill...")
     priority: Priority = Priority.NORMAL
     dirtyGeneration: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = Field(
-        None, description="Set by the sweeper: the dirty marker generation this recompute serves. A recompute "
-                          "without it runs once per event id; with it, once per generation.")
+        None,
+        description="Set by the sweeper: the dirty marker generation this recompute serves. A recompute "
+        "without it runs once per event id; with it, once per generation.",
+    )
 
 
 class SweepEventData(BaseModel):
@@ -163,8 +165,13 @@ def new_event(
         data |= {"clientId": client_id, "priority": priority.value}
         if dirty_generation is not None:
             data["dirtyGeneration"] = dirty_generation
-    raw = {"name": name.value, "version": SCHEMA_VERSION, "id": event_id,
-           "occurredAt": datetime.now(UTC).isoformat(), "data": data}
+    raw = {
+        "name": name.value,
+        "version": SCHEMA_VERSION,
+        "id": event_id,
+        "occurredAt": datetime.now(UTC).isoformat(),
+        "data": data,
+    }
     return parse_envelope(json.dumps(raw))
 
 

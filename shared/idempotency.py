@@ -34,9 +34,12 @@ class IdempotencyGuard:
         self._table_name = table_name
         self._endpoint_url = endpoint_url
         self._replayed = threading.local()
-        self.config = IdempotencyConfig(event_key_jmespath="key", raise_on_no_idempotency_key=True,
-                                        expires_after_seconds=expires_after_seconds,
-                                        response_hook=self._on_replay)
+        self.config = IdempotencyConfig(
+            event_key_jmespath="key",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=expires_after_seconds,
+            response_hook=self._on_replay,
+        )
         self._persistence: DynamoDBPersistenceLayer | None = None
         self._once: Callable[..., dict[str, Any]] | None = None
 
@@ -48,18 +51,26 @@ class IdempotencyGuard:
     def persistence(self) -> DynamoDBPersistenceLayer:
         if self._persistence is None:
             # Standard retries: 3 attempts in all unless AWS_MAX_ATTEMPTS (botocore's own variable) says otherwise.
-            client = boto3.client("dynamodb", endpoint_url=self._endpoint_url,
-                                  config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5))
+            client = boto3.client(
+                "dynamodb",
+                endpoint_url=self._endpoint_url,
+                config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5),
+            )
             self._persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=client)
         return self._persistence
 
     def run_once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         if self._once is None:
+
             def recompute_once(job: dict[str, Any]) -> dict[str, Any]:
                 return job["work"]()  # type: ignore[no-any-return]
 
-            self._once = idempotent_function(data_keyword_argument="job", persistence_store=self.persistence,
-                                             config=self.config, key_prefix=KEY_PREFIX)(recompute_once)
+            self._once = idempotent_function(
+                data_keyword_argument="job",
+                persistence_store=self.persistence,
+                config=self.config,
+                key_prefix=KEY_PREFIX,
+            )(recompute_once)
         self._replayed.value = False
         try:
             # Only "key" is hashed (event_key_jmespath); the callable rides along unhashed.

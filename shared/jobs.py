@@ -53,16 +53,24 @@ def serves_dirty_marker(event: WorkspaceEvent) -> bool:
 
 def outcome_record(outcome: RecomputeOutcome) -> dict[str, Any]:
     """What the idempotency table keeps of a run (JSON-safe)."""
-    return {"clientId": outcome.client_id, "job": outcome.job.value, "changed": outcome.changed,
-            "version": outcome.version, "rowsWritten": outcome.rows_written, "rowsDeleted": outcome.rows_deleted,
-            "markerCleared": outcome.marker_cleared, "durationMs": outcome.duration_ms,
-            "workspaceExists": outcome.workspace_exists,
-            "dirtyAt": outcome.dirty_at.isoformat() if outcome.dirty_at else None,
-            "changeStamp": outcome.change_stamp}
+    return {
+        "clientId": outcome.client_id,
+        "job": outcome.job.value,
+        "changed": outcome.changed,
+        "version": outcome.version,
+        "rowsWritten": outcome.rows_written,
+        "rowsDeleted": outcome.rows_deleted,
+        "markerCleared": outcome.marker_cleared,
+        "durationMs": outcome.duration_ms,
+        "workspaceExists": outcome.workspace_exists,
+        "dirtyAt": outcome.dirty_at.isoformat() if outcome.dirty_at else None,
+        "changeStamp": outcome.change_stamp,
+    }
 
 
-def run_inbox_counts(runtime: Runtime, event: InboxCountsDirty | InboxCountsRecompute,
-                     context: JobContext) -> JobResult:
+def run_inbox_counts(
+    runtime: Runtime, event: InboxCountsDirty | InboxCountsRecompute, context: JobContext
+) -> JobResult:
     client_id = event.data.clientId
     recompute = Recompute(JobName.INBOX_COUNTS, runtime.db, runtime.cache, runtime.recompute)
     lease = recompute.begin(client_id, context)
@@ -77,8 +85,7 @@ def run_inbox_counts(runtime: Runtime, event: InboxCountsDirty | InboxCountsReco
         recompute.abandon(lease)  # a no-op after commit; releases the lock on every other path
 
 
-def run_analytics_aggregates(runtime: Runtime, event: AnalyticsAggregatesRecompute,
-                             context: JobContext) -> JobResult:
+def run_analytics_aggregates(runtime: Runtime, event: AnalyticsAggregatesRecompute, context: JobContext) -> JobResult:
     client_id = event.data.clientId
     if not runtime.recompute.analytics_aggregates_enabled:
         reason = "disabled: ANALYTICS_AGGREGATES_ENABLED is false"

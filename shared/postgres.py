@@ -91,8 +91,15 @@ def connection_kwargs(url: str) -> dict[str, Any]:
 class PostgresDatabase:
     """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it."""
 
-    def __init__(self, url: str, *, statement_timeout_ms: int = 15_000, lock_timeout_ms: int = 2_000,
-                 connect_timeout_s: float = 5.0, prepared_statements: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        statement_timeout_ms: int = 15_000,
+        lock_timeout_ms: int = 2_000,
+        connect_timeout_s: float = 5.0,
+        prepared_statements: bool = True,
+    ) -> None:
         self._kwargs = connection_kwargs(url)
         self._connect_timeout_s = connect_timeout_s
         # Every socket read must outlast the slowest statement allowed; the server cancels it first.
@@ -100,9 +107,13 @@ class PostgresDatabase:
         # force_custom_plan: a prepared statement is still planned for its own workspace's size every time
         # (a generic plan, chosen after five runs, would plan a 100k-lead workspace like a 1k one). jit off:
         # measured (docs/benchmarks.md, B1), compiling costs recount's statements more than it saves.
-        self._session = {"statement_timeout": str(statement_timeout_ms), "lock_timeout": str(lock_timeout_ms),
-                         "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000)),
-                         "plan_cache_mode": "force_custom_plan", "jit": "off"}
+        self._session = {
+            "statement_timeout": str(statement_timeout_ms),
+            "lock_timeout": str(lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000)),
+            "plan_cache_mode": "force_custom_plan",
+            "jit": "off",
+        }
         self._connection: pg8000.native.Connection | None = None
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
         self._prepare_limit = _MAX_PREPARED if prepared_statements and prepares_statements(url) else 0
@@ -111,11 +122,14 @@ class PostgresDatabase:
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
             try:
-                sock = socket.create_connection((self._kwargs["host"], self._kwargs["port"]),
-                                                timeout=self._connect_timeout_s)
+                sock = socket.create_connection(
+                    (self._kwargs["host"], self._kwargs["port"]), timeout=self._connect_timeout_s
+                )
             except OSError as error:
-                raise TransientError(f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
-                                     f"{self._kwargs['port']} ({' '.join(str(error).split())})") from error
+                raise TransientError(
+                    f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
+                    f"{self._kwargs['port']} ({' '.join(str(error).split())})"
+                ) from error
             sock.settimeout(self._read_timeout_s)
             try:
                 self._connection = pg8000.native.Connection(**self._kwargs, sock=sock, startup_params=self._session)

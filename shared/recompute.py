@@ -68,8 +68,16 @@ class RecomputeOutcome:
 class Recompute:
     """The recompute of one job type over its stores."""
 
-    def __init__(self, job: JobName, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings,
-                 *, now: datetime | None = None, today: date | None = None) -> None:
+    def __init__(
+        self,
+        job: JobName,
+        db: PostgresDatabase,
+        cache: RedisStore,
+        settings: RecomputeSettings,
+        *,
+        now: datetime | None = None,
+        today: date | None = None,
+    ) -> None:
         self.job = job
         self.db = db
         self.cache = cache
@@ -83,8 +91,11 @@ class Recompute:
         status = StatusBlob.start(self.job, client_id, context, datetime.now(UTC))
         self.db.run("BEGIN")
         try:
-            row = self.db.run(query(_QUERY_FILE[self.job], _LOCK_QUERY[self.job]),
-                              lock_class=LOCK_CLASS[self.job], client_id=client_id)[0]
+            row = self.db.run(
+                query(_QUERY_FILE[self.job], _LOCK_QUERY[self.job]),
+                lock_class=LOCK_CLASS[self.job],
+                client_id=client_id,
+            )[0]
             if not row["locked"]:
                 # Not a failure: the holder's status blob stays as it is, and the caller retries later.
                 raise BusyError(f"{self.job.value} of {client_id} is already being recomputed")
@@ -93,8 +104,16 @@ class Recompute:
             self.db.rollback()
             raise
         paths: dict[str, bool] = {name: bool(row[name]) for name in ("probe_review", "probe_sent") if name in row}
-        return Lease(self.job, client_id, row["generation"], row["dirty_at"], _stamp_text(row["change_stamp"]),
-                     status, started, paths)
+        return Lease(
+            self.job,
+            client_id,
+            row["generation"],
+            row["dirty_at"],
+            _stamp_text(row["change_stamp"]),
+            status,
+            started,
+            paths,
+        )
 
     def finish(self, lease: Lease) -> RecomputeOutcome:
         """Compute and write in one statement, commit, then bump the version and write the status."""
@@ -110,15 +129,27 @@ class Recompute:
         duration_ms = int((time.perf_counter() - lease.started) * 1000)
         final = lease.status.finish(
             JobStatus.SUCCEEDED if row["workspace_exists"] else JobStatus.SKIPPED,
-            changed=row["changed"], rowsWritten=row["rows_written"], changeStamp=stamp,
-            reason=None if row["workspace_exists"] else "no such workspace")
+            changed=row["changed"],
+            rowsWritten=row["rows_written"],
+            changeStamp=stamp,
+            reason=None if row["workspace_exists"] else "no such workspace",
+        )
         version = self.cache.publish(final, stamp)
         return RecomputeOutcome(
-            job=self.job, client_id=lease.client_id, workspace_exists=row["workspace_exists"],
-            rows_written=row["rows_written"], rows_deleted=row["rows_deleted"], changed=row["changed"],
-            change_stamp=stamp, generation=row["generation"], dirty_at=row["dirty_at"],
-            marker_cleared=row["marker_cleared"], computed_at=row["computed_at"], version=version,
-            duration_ms=duration_ms)
+            job=self.job,
+            client_id=lease.client_id,
+            workspace_exists=row["workspace_exists"],
+            rows_written=row["rows_written"],
+            rows_deleted=row["rows_deleted"],
+            changed=row["changed"],
+            change_stamp=stamp,
+            generation=row["generation"],
+            dirty_at=row["dirty_at"],
+            marker_cleared=row["marker_cleared"],
+            computed_at=row["computed_at"],
+            version=version,
+            duration_ms=duration_ms,
+        )
 
     def abandon(self, lease: Lease) -> None:
         """Release the lock having done nothing; after a commit or a skip there is nothing left to end."""
@@ -158,8 +189,7 @@ class Recompute:
     def _parameters(self, lease: Lease) -> dict[str, Any]:
         if self.job is JobName.INBOX_COUNTS:
             return {"client_id": lease.client_id, "now": self._now, **lease.paths}
-        return {"client_id": lease.client_id, "today": self._today,
-                "window_days": self.settings.analytics_window_days}
+        return {"client_id": lease.client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
 
 
 def _stamp_text(value: datetime | None) -> str | None:

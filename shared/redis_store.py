@@ -54,8 +54,12 @@ class RedisStore:
     def client(self) -> redis.Redis:
         if self._client is None:
             self._client = redis.Redis.from_url(
-                self._url, socket_timeout=self._timeout_s, socket_connect_timeout=self._timeout_s,
-                health_check_interval=30, decode_responses=True)
+                self._url,
+                socket_timeout=self._timeout_s,
+                socket_connect_timeout=self._timeout_s,
+                health_check_interval=30,
+                decode_responses=True,
+            )
         return self._client
 
     def _call(self, operation: str, *args: Any) -> Any:
@@ -76,10 +80,20 @@ class RedisStore:
         if change_stamp is None:  # nothing was ever materialized (no such workspace): no version to move
             self.write_status(blob)
             return self.read_version(blob.jobName, blob.clientId)
-        keys = (version_key(blob.jobName, blob.clientId), applied_stamp_key(blob.jobName, blob.clientId),
-                status_key(blob.jobName, blob.clientId))
-        version = self._call("eval", _PUBLISH_LUA, len(keys), *keys, change_stamp,
-                             blob.model_dump_json(exclude_none=True), self._status_ttl_seconds)
+        keys = (
+            version_key(blob.jobName, blob.clientId),
+            applied_stamp_key(blob.jobName, blob.clientId),
+            status_key(blob.jobName, blob.clientId),
+        )
+        version = self._call(
+            "eval",
+            _PUBLISH_LUA,
+            len(keys),
+            *keys,
+            change_stamp,
+            blob.model_dump_json(exclude_none=True),
+            self._status_ttl_seconds,
+        )
         return int(version)
 
     def read_version(self, job: JobName, client_id: str) -> int:

@@ -29,8 +29,16 @@ def backoff_seconds(attempt: int, *, base_s: float, max_s: float, rng: random.Ra
     return max(1, min(int(max_s), round(step / 2 + rng.uniform(0, step / 2))))
 
 
-def decide(error: BaseException, attempt: int, *, max_receive_count: int, base_s: float, max_s: float,
-           busy_delay_s: float, rng: random.Random) -> RetryDecision:
+def decide(
+    error: BaseException,
+    attempt: int,
+    *,
+    max_receive_count: int,
+    base_s: float,
+    max_s: float,
+    busy_delay_s: float,
+    rng: random.Random,
+) -> RetryDecision:
     """What to do with a message whose processing raised `error` on its `attempt`-th receive."""
     reason = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, PoisonMessageError | PermanentError):

@@ -26,15 +26,21 @@ class Runtime:
     @cached_property
     def db(self) -> PostgresDatabase:
         # The PostgresDatabase reconnects by itself after a failure; the URL (and secret) is read once.
-        return PostgresDatabase(database_url(self.stores), statement_timeout_ms=self.stores.statement_timeout_ms,
-                                lock_timeout_ms=self.stores.lock_timeout_ms,
-                                connect_timeout_s=self.stores.connect_timeout_s,
-                                prepared_statements=self.stores.prepared_statements)
+        return PostgresDatabase(
+            database_url(self.stores),
+            statement_timeout_ms=self.stores.statement_timeout_ms,
+            lock_timeout_ms=self.stores.lock_timeout_ms,
+            connect_timeout_s=self.stores.connect_timeout_s,
+            prepared_statements=self.stores.prepared_statements,
+        )
 
     @cached_property
     def cache(self) -> RedisStore:
-        return RedisStore(redis_url(self.stores), timeout_s=self.stores.connect_timeout_s,
-                          status_ttl_seconds=self.recompute.status_ttl_seconds)
+        return RedisStore(
+            redis_url(self.stores),
+            timeout_s=self.stores.connect_timeout_s,
+            status_ttl_seconds=self.recompute.status_ttl_seconds,
+        )
 
     @cached_property
     def sqs(self) -> QueueClient:
@@ -42,9 +48,11 @@ class Runtime:
 
     @cached_property
     def idempotency(self) -> IdempotencyGuard:
-        return IdempotencyGuard(self.function.idempotency_table_name,
-                                expires_after_seconds=self.function.idempotency_ttl_seconds,
-                                endpoint_url=self.queues.endpoint_url)
+        return IdempotencyGuard(
+            self.function.idempotency_table_name,
+            expires_after_seconds=self.function.idempotency_ttl_seconds,
+            endpoint_url=self.queues.endpoint_url,
+        )
 
     def close(self) -> None:
         for name in ("db", "cache"):

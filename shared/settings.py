@@ -114,4 +114,3 @@ class SweepSettings(BaseSettings):
         if self.max_workspaces < self.page_size:
             raise ValueError("SWEEP_MAX_WORKSPACES must be at least SWEEP_PAGE_SIZE")
         return self
-

@@ -15,8 +15,15 @@ from shared.errors import PermanentError, TransientError
 SEND_BATCH_LIMIT = 10
 REASON_ATTRIBUTE = "recount-reason"
 SOURCE_QUEUE_ATTRIBUTE = "recount-source-queue"
-_TRANSIENT_CODES = {"ThrottlingException", "RequestThrottled", "ServiceUnavailable", "InternalError",
-                    "KmsThrottled", "AWS.SimpleQueueService.RequestThrottled", "RequestTimeout"}
+_TRANSIENT_CODES = {
+    "ThrottlingException",
+    "RequestThrottled",
+    "ServiceUnavailable",
+    "InternalError",
+    "KmsThrottled",
+    "AWS.SimpleQueueService.RequestThrottled",
+    "RequestTimeout",
+}
 
 
 def classify_aws_error(error: Exception, what: str) -> TransientError | PermanentError:
@@ -48,9 +55,12 @@ class QueueClient:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("sqs", endpoint_url=self._endpoint_url, region_name=self._region_name,
-                                        config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                                      connect_timeout=3, read_timeout=10))
+            self._client = boto3.client(
+                "sqs",
+                endpoint_url=self._endpoint_url,
+                region_name=self._region_name,
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10),
+            )
         return self._client
 
     def _call(self, operation: str, what: str, **kwargs: Any) -> Any:
@@ -69,7 +79,7 @@ class QueueClient:
         """Send in batches of ten; entries that failed are retried once, then the call raises."""
         ids: list[str] = []
         for start in range(0, len(messages), SEND_BATCH_LIMIT):
-            chunk = list(messages[start:start + SEND_BATCH_LIMIT])
+            chunk = list(messages[start : start + SEND_BATCH_LIMIT])
             ids.extend(self._send_chunk(queue_url, chunk))
         return ids
 
@@ -77,26 +87,38 @@ class QueueClient:
         pending = {str(index): message for index, message in enumerate(chunk)}
         sent: dict[str, str] = {}
         for _ in range(2):
-            response = self._call("send_message_batch", "sqs send batch", QueueUrl=queue_url,
-                                  Entries=[{"Id": key, **_entry(message)} for key, message in pending.items()])
+            response = self._call(
+                "send_message_batch",
+                "sqs send batch",
+                QueueUrl=queue_url,
+                Entries=[{"Id": key, **_entry(message)} for key, message in pending.items()],
+            )
             for success in response.get("Successful", []):
                 sent[success["Id"]] = success["MessageId"]
                 pending.pop(success["Id"], None)
             if not pending:
                 return [sent[str(index)] for index in range(len(chunk))]
         failed = response.get("Failed", [{}])[0]
-        raise TransientError(f"sqs send batch: {len(pending)} of {len(chunk)} entries failed "
-                             f"({failed.get('Code', '?')}: {failed.get('Message', '')})")
+        raise TransientError(
+            f"sqs send batch: {len(pending)} of {len(chunk)} entries failed "
+            f"({failed.get('Code', '?')}: {failed.get('Message', '')})"
+        )
 
     def change_visibility(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
-        self._call("change_message_visibility", "sqs change visibility", QueueUrl=queue_url,
-                   ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200)))
-
+        self._call(
+            "change_message_visibility",
+            "sqs change visibility",
+            QueueUrl=queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(seconds, 43_200)),
+        )
 
 
 def _entry(message: OutgoingMessage) -> dict[str, Any]:
     entry: dict[str, Any] = {"MessageBody": message.body, "DelaySeconds": max(0, min(message.delay_seconds, 900))}
     if message.attributes:
-        entry["MessageAttributes"] = {name: {"DataType": "String", "StringValue": value[:1000] or "-"}
-                                      for name, value in message.attributes.items()}
+        entry["MessageAttributes"] = {
+            name: {"DataType": "String", "StringValue": value[:1000] or "-"}
+            for name, value in message.attributes.items()
+        }
     return entry

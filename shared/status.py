@@ -52,12 +52,20 @@ class StatusBlob(BaseModel):
 
     @classmethod
     def start(cls, job: JobName, client_id: str, context: JobContext, started_at: datetime) -> StatusBlob:
-        return cls(clientId=client_id, jobName=job, status=JobStatus.RUNNING, startedAt=started_at,
-                   attempt=context.attempt, requestId=context.request_id, source=context.source,
-                   messageId=context.message_id)
+        return cls(
+            clientId=client_id,
+            jobName=job,
+            status=JobStatus.RUNNING,
+            startedAt=started_at,
+            attempt=context.attempt,
+            requestId=context.request_id,
+            source=context.source,
+            messageId=context.message_id,
+        )
 
     def finish(self, status: JobStatus, **fields: object) -> StatusBlob:
         finished_at = datetime.now(UTC)
         duration_ms = int((finished_at - self.startedAt).total_seconds() * 1000)
-        return self.model_copy(update={"status": status, "finishedAt": finished_at, "durationMs": duration_ms,
-                                       **fields})
+        return self.model_copy(
+            update={"status": status, "finishedAt": finished_at, "durationMs": duration_ms, **fields}
+        )

@@ -43,10 +43,23 @@ def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
     after_at, after_id = _EPOCH, ""
     while len(enqueued) < settings.max_workspaces:
         page_size = min(settings.page_size, settings.max_workspaces - len(enqueued))
-        rows = db.run(query("sweep", "dirty_page"), after_at=after_at, after_id=after_id,
-                      min_age_s=settings.min_age_s, page_size=page_size)
-        events = [new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=row["client_id"], source="sweep",
-                            request_id=request_id, dirty_generation=row["generation"]) for row in rows]
+        rows = db.run(
+            query("sweep", "dirty_page"),
+            after_at=after_at,
+            after_id=after_id,
+            min_age_s=settings.min_age_s,
+            page_size=page_size,
+        )
+        events = [
+            new_event(
+                EventName.INBOX_COUNTS_RECOMPUTE,
+                client_id=row["client_id"],
+                source="sweep",
+                request_id=request_id,
+                dirty_generation=row["generation"],
+            )
+            for row in rows
+        ]
         _send(runtime, events)
         enqueued.update(row["client_id"] for row in rows)
         if len(rows) < page_size:
@@ -56,23 +69,34 @@ def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
 
     snoozed_events = []
     if len(enqueued) < settings.max_workspaces:
-        for row in db.run(query("sweep", "snoozes_expired"), lookback_hours=settings.snooze_lookback_hours,
-                          max_workspaces=settings.max_workspaces - len(enqueued)):
+        for row in db.run(
+            query("sweep", "snoozes_expired"),
+            lookback_hours=settings.snooze_lookback_hours,
+            max_workspaces=settings.max_workspaces - len(enqueued),
+        ):
             if row["client_id"] in enqueued:
                 continue
             # One event id per (workspace, computation it supersedes): a later sweep that finds the same
             # workspace before the recompute ran sends the same id, which idempotency skips.
-            event = new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=row["client_id"], source="sweep",
-                              request_id=request_id)
+            event = new_event(
+                EventName.INBOX_COUNTS_RECOMPUTE, client_id=row["client_id"], source="sweep", request_id=request_id
+            )
             stamp = row["computed_at"].strftime("%Y%m%dT%H%M%S%f")[:-3]
             snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
         _send(runtime, snoozed_events)
-    report = SweepReport(enqueued_dirty=dirty, enqueued_snoozed=len(snoozed_events), backlog=stats["backlog"],
-                         oldest_age_s=oldest_age_s)
+    report = SweepReport(
+        enqueued_dirty=dirty, enqueued_snoozed=len(snoozed_events), backlog=stats["backlog"], oldest_age_s=oldest_age_s
+    )
     count(Metric.SWEEP_ENQUEUED, report.enqueued)
-    logger.info("inbox sweep", extra={"enqueuedDirty": report.enqueued_dirty,
-                                      "enqueuedSnoozed": report.enqueued_snoozed, "backlog": report.backlog,
-                                      "oldestDirtyAgeSeconds": round(report.oldest_age_s, 3)})
+    logger.info(
+        "inbox sweep",
+        extra={
+            "enqueuedDirty": report.enqueued_dirty,
+            "enqueuedSnoozed": report.enqueued_snoozed,
+            "backlog": report.backlog,
+            "oldestDirtyAgeSeconds": round(report.oldest_age_s, 3),
+        },
+    )
     return report
 
 
@@ -90,8 +114,10 @@ def sweep_analytics(runtime: Runtime, request_id: str) -> SweepReport:
             invalid.append(member)
     if invalid:
         logger.warning("dropping SLO-miss members that are not valid clientIds", extra={"members": invalid[:20]})
-    events = [new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep",
-                        request_id=request_id) for client_id in valid]
+    events = [
+        new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep", request_id=request_id)
+        for client_id in valid
+    ]
     _send(runtime, events)
     runtime.cache.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
     count(Metric.SWEEP_ENQUEUED, len(events))

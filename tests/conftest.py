@@ -15,8 +15,7 @@ from shared.redis_store import RedisStore
 from shared.settings import RecomputeSettings
 from tests.builders import Workspace
 
-ADMIN_DATABASE_URL = os.environ.get("RECOUNT_TEST_ADMIN_DATABASE_URL",
-                                    "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DATABASE_URL = os.environ.get("RECOUNT_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("RECOUNT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
 

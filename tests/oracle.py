@@ -19,21 +19,48 @@ from typing import Any
 GLOBAL = "global"
 EPOCH = datetime(1970, 1, 1)
 
-ATTENTION_TAGS = frozenset({"Meeting Booked", "Meeting Requested", "Call Requested", "Information Requested",
-                            "Positive", "Interested", "Follow Up"})
+ATTENTION_TAGS = frozenset(
+    {
+        "Meeting Booked",
+        "Meeting Requested",
+        "Call Requested",
+        "Information Requested",
+        "Positive",
+        "Interested",
+        "Follow Up",
+    }
+)
 CLOSED_STATUSES = frozenset({"blacklisted", "unqualified"})
 
-COUNT_KEYS = ("total", "totalNonBlacklisted", "needsRepair", "allResponses", "requiresAttention",
-              "previouslyRequiredAttention", "aiReview", "aiSent", "awaitingReply")
-AGGREGATE_KEYS = ("leadsCreated", "inboundMessages", "outboundMessages", "respondedLeads", "contactedLeads",
-                  "meetingsBooked", "aiSentMessages")
+COUNT_KEYS = (
+    "total",
+    "totalNonBlacklisted",
+    "needsRepair",
+    "allResponses",
+    "requiresAttention",
+    "previouslyRequiredAttention",
+    "aiReview",
+    "aiSent",
+    "awaitingReply",
+)
+AGGREGATE_KEYS = (
+    "leadsCreated",
+    "inboundMessages",
+    "outboundMessages",
+    "respondedLeads",
+    "contactedLeads",
+    "meetingsBooked",
+    "aiSentMessages",
+)
 
 Record = Mapping[str, Any]
 
 
 # What JavaScript's String.prototype.trim removes (the app trims setter ids with it).
-JS_WHITESPACE = (" \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-                 "\u2028\u2029\u202f\u205f\u3000\ufeff")
+JS_WHITESPACE = (
+    " \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 
 
 def zero_counts() -> dict[str, int]:
@@ -50,8 +77,9 @@ def _counts_for(leads: list[Record], review: set[str], ai_sent: set[str]) -> dic
     for lead in leads:
         status = lead.get("status") or "new"
         last_inbound = lead.get("lastInboundAt")
-        last_out = next((value for value in (lead.get("lastZrgOutboundAt"), lead.get("lastOutboundAt"))
-                         if value is not None), EPOCH)
+        last_out = next(
+            (value for value in (lead.get("lastZrgOutboundAt"), lead.get("lastOutboundAt")) if value is not None), EPOCH
+        )
         is_open = status not in CLOSED_STATUSES
         attention = lead.get("sentimentTag") in ATTENTION_TAGS
         responded = last_inbound is not None and last_inbound > last_out
@@ -77,16 +105,25 @@ def setter_of(lead: Record) -> str | None:
     return value.strip(JS_WHITESPACE) or None
 
 
-def inbox_counts(leads: Iterable[Record], drafts: Iterable[Record], messages: Iterable[Record],
-                 now: datetime) -> dict[str, dict[str, int]]:
+def inbox_counts(
+    leads: Iterable[Record], drafts: Iterable[Record], messages: Iterable[Record], now: datetime
+) -> dict[str, dict[str, int]]:
     """{'global': counts, '<setter>': counts, ...} for one workspace at instant `now` (DESIGN section 2)."""
     visible = [lead for lead in leads if _not_snoozed(lead, now)]
-    review = {draft["leadId"] for draft in drafts
-              if draft.get("status", "pending") == "pending" and draft.get("autoSendAction") == "needs_review"}
-    ai_sent = {message["leadId"] for message in messages
-               if message.get("channel") == "email" and message.get("direction") == "outbound"
-               and message.get("source") == "zrg" and message.get("sentBy") == "ai"
-               and message.get("aiDraftId") is not None}
+    review = {
+        draft["leadId"]
+        for draft in drafts
+        if draft.get("status", "pending") == "pending" and draft.get("autoSendAction") == "needs_review"
+    }
+    ai_sent = {
+        message["leadId"]
+        for message in messages
+        if message.get("channel") == "email"
+        and message.get("direction") == "outbound"
+        and message.get("source") == "zrg"
+        and message.get("sentBy") == "ai"
+        and message.get("aiDraftId") is not None
+    }
 
     result = {GLOBAL: _counts_for(visible, review, ai_sent)}
     by_setter: dict[str, list[Record]] = {}
@@ -104,8 +141,9 @@ def window_days(today: date, days: int) -> list[date]:
     return [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
 
-def analytics_aggregates(leads: Iterable[Record], messages: Iterable[Record], today: date,
-                         days: int) -> dict[date, dict[str, int]]:
+def analytics_aggregates(
+    leads: Iterable[Record], messages: Iterable[Record], today: date, days: int
+) -> dict[date, dict[str, int]]:
     """{day: aggregates} for every day of the window, zeros included (DESIGN section 3)."""
     result = {day: dict.fromkeys(AGGREGATE_KEYS, 0) for day in window_days(today, days)}
     responded: dict[date, set[str]] = {}

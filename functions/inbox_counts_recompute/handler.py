@@ -13,8 +13,9 @@ from shared.keys import JobName
 from shared.runtime import Runtime
 from shared.telemetry import logger, metrics, tracer
 
-consumer = Consumer(JobName.INBOX_COUNTS, {InboxCountsDirty: run_inbox_counts, InboxCountsRecompute: run_inbox_counts},
-                    Runtime())
+consumer = Consumer(
+    JobName.INBOX_COUNTS, {InboxCountsDirty: run_inbox_counts, InboxCountsRecompute: run_inbox_counts}, Runtime()
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

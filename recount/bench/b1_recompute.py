@@ -120,8 +120,9 @@ def ours(db: PostgresDatabase, client_id: str) -> float:
 
 def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
     """Run the inbox lock query (in the caller's transaction) and return the paths it chose."""
-    row = db.run(query("inbox_counts", "lock_and_read_marker"), lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
-                 client_id=client_id)[0]
+    row = db.run(
+        query("inbox_counts", "lock_and_read_marker"), lock_class=LOCK_CLASS[JobName.INBOX_COUNTS], client_id=client_id
+    )[0]
     return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
 
 
@@ -148,15 +149,21 @@ def scans(db: PostgresDatabase, client_id: str, statement: str) -> list[str]:
     (ANALYZE, BUFFERS): what it reads, and how often. Rolled back."""
     db.run("BEGIN")
     try:
-        params = ({"client_id": client_id, "now": None, **inbox_paths(db, client_id)} if statement == "inbox_counts"
-                  else {"client_id": client_id, "today": None, "window_days": 30})
-        lines = [str(row["QUERY PLAN"]) for row in db.run(
-            "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + query(statement, "recompute"), **params)]
+        params = (
+            {"client_id": client_id, "now": None, **inbox_paths(db, client_id)}
+            if statement == "inbox_counts"
+            else {"client_id": client_id, "today": None, "window_days": 30}
+        )
+        lines = [
+            str(row["QUERY PLAN"])
+            for row in db.run("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + query(statement, "recompute"), **params)
+        ]
     finally:
         db.run("ROLLBACK")
-    keep = [line.strip() for line in lines if " Scan " in line and (" on \"" in line or "using" in line)]
-    return [line for line in keep if "CTE Scan" not in line] + [line.strip() for line in lines
-                                                                 if line.startswith("Execution Time")]
+    keep = [line.strip() for line in lines if " Scan " in line and (' on "' in line or "using" in line)]
+    return [line for line in keep if "CTE Scan" not in line] + [
+        line.strip() for line in lines if line.startswith("Execution Time")
+    ]
 
 
 def seed(db: PostgresDatabase, client_id: str) -> float:
@@ -174,8 +181,9 @@ def seed_jit_compile_ms(db: PostgresDatabase, client_id: str) -> float:
     now = datetime.now(UTC).replace(tzinfo=None)
     total = 0.0
     for name in _SEED_QUERIES:
-        plan = db.run("EXPLAIN (ANALYZE, FORMAT JSON) " + query("seed_inbox_counts", name, _SEED),
-                      client_id=client_id, now=now)[0]["QUERY PLAN"][0]
+        plan = db.run(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + query("seed_inbox_counts", name, _SEED), client_id=client_id, now=now
+        )[0]["QUERY PLAN"][0]
         total += float(plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0))
     return total
 
@@ -220,11 +228,22 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
             jobs.append(job(db, cache, settings, client_id))
         medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
         analytics_ms = statistics.median(analytics(db, client_id) for _ in range(repeats + 1))
-        rows.append(B1Result(leads, Timing(medians[("recount", True)], medians[("recount", False)]),
-                             Timing(medians[("seed", True)], medians[("seed", False)]),
-                             seed_jit_compile_ms(db, client_id), statistics.median(jobs), analytics_ms))
+        rows.append(
+            B1Result(
+                leads,
+                Timing(medians[("recount", True)], medians[("recount", False)]),
+                Timing(medians[("seed", True)], medians[("seed", False)]),
+                seed_jit_compile_ms(db, client_id),
+                statistics.median(jobs),
+                analytics_ms,
+            )
+        )
     db.run("RESET jit")
-    plans = {(statement, leads): scans(db, client_id, statement) for leads, client_id in sorted(by_size.items())
-             if leads in (min(by_size), max(by_size)) for statement in ("inbox_counts", "analytics_aggregates")}
+    plans = {
+        (statement, leads): scans(db, client_id, statement)
+        for leads, client_id in sorted(by_size.items())
+        if leads in (min(by_size), max(by_size))
+        for statement in ("inbox_counts", "analytics_aggregates")
+    }
     db.run("RESET plan_cache_mode")
     return B1Report(workspaces, rows, repeats, jit_available, jit_default, plans)

@@ -49,11 +49,20 @@ class B2Result:
     def rows(self) -> list[tuple[str, int, int, int, int | None]]:
         """(store, warm trips, warm sent, cold trips, goal) per store, DynamoDB and SQS split by request."""
         aws_split = {"DynamoDB": self.warm.sent["DynamoDB"], "SQS": self.warm.sent["SQS"]}
-        return [("PostgreSQL", self.warm.trips["PostgreSQL"], self.warm.sent["PostgreSQL"],
-                 self.cold.trips["PostgreSQL"], GOALS["PostgreSQL"]),
-                ("Redis", self.warm.trips["Redis"], self.warm.sent["Redis"], self.cold.trips["Redis"], GOALS["Redis"]),
-                *[(name, requests, requests, self.cold.sent[name], GOALS.get(name)) for name, requests in
-                  aws_split.items()]]
+        return [
+            (
+                "PostgreSQL",
+                self.warm.trips["PostgreSQL"],
+                self.warm.sent["PostgreSQL"],
+                self.cold.trips["PostgreSQL"],
+                GOALS["PostgreSQL"],
+            ),
+            ("Redis", self.warm.trips["Redis"], self.warm.sent["Redis"], self.cold.trips["Redis"], GOALS["Redis"]),
+            *[
+                (name, requests, requests, self.cold.sent[name], GOALS.get(name))
+                for name, requests in aws_split.items()
+            ],
+        ]
 
     def met(self) -> bool:
         return all(goal is None or warm <= goal for _, warm, _, _, goal in self.rows())
@@ -66,24 +75,41 @@ def measure(database_url: str, redis_url: str) -> B2Result:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    proxies = {"PostgreSQL": proxy_to(database_url), "Redis": proxy_to(redis_url),
-               "AWS": ToggleProxy("127.0.0.1", port)}
+    proxies = {
+        "PostgreSQL": proxy_to(database_url),
+        "Redis": proxy_to(redis_url),
+        "AWS": ToggleProxy("127.0.0.1", port),
+    }
     try:
-        with _environment({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
-                           "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_TRACE_DISABLED": "true",
-                           "POWERTOOLS_METRICS_NAMESPACE": "recount"}):
+        with _environment(
+            {
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "recount",
+            }
+        ):
             sqs = boto3.client("sqs", endpoint_url=f"http://{host}:{port}")
             url = sqs.create_queue(QueueName="bench-io-counts")["QueueUrl"]
             dlq = sqs.create_queue(QueueName="bench-io-counts-dlq")["QueueUrl"]
             boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}").create_table(
-                TableName="bench-io-idempotency", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+                TableName="bench-io-idempotency",
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            with _environment({EnvVar.DATABASE_URL: through(database_url, proxies["PostgreSQL"]),
-                               EnvVar.REDIS_URL: through(redis_url, proxies["Redis"]),
-                               EnvVar.AWS_ENDPOINT_URL: f"http://127.0.0.1:{proxies['AWS'].port}",
-                               EnvVar.IDEMPOTENCY_TABLE_NAME: "bench-io-idempotency",
-                               EnvVar.COUNTS_QUEUE_URL: url, EnvVar.DEAD_LETTER_QUEUE_URL: dlq}):
+            with _environment(
+                {
+                    EnvVar.DATABASE_URL: through(database_url, proxies["PostgreSQL"]),
+                    EnvVar.REDIS_URL: through(redis_url, proxies["Redis"]),
+                    EnvVar.AWS_ENDPOINT_URL: f"http://127.0.0.1:{proxies['AWS'].port}",
+                    EnvVar.IDEMPOTENCY_TABLE_NAME: "bench-io-idempotency",
+                    EnvVar.COUNTS_QUEUE_URL: url,
+                    EnvVar.DEAD_LETTER_QUEUE_URL: dlq,
+                }
+            ):
                 handler = _fresh_handler()
                 try:
                     cold, warm = (_one_job(db, sqs, url, arn, handler, proxies) for _ in range(2))
@@ -97,19 +123,32 @@ def measure(database_url: str, redis_url: str) -> B2Result:
         db.close()
 
 
-def _one_job(db: PostgresDatabase, sqs: Any, url: str, arn: str, handler: Any,
-             proxies: dict[str, ToggleProxy]) -> JobIo:
+def _one_job(
+    db: PostgresDatabase, sqs: Any, url: str, arn: str, handler: Any, proxies: dict[str, ToggleProxy]
+) -> JobIo:
     client_id = "bench-io-" + uuid.uuid4().hex[:8]
     db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'io\', \'u\', now())', id=client_id)
-    db.run('INSERT INTO "Lead" (id, "clientId", "updatedAt") VALUES (gen_random_uuid()::text, :id, now())',
-           id=client_id)
+    db.run(
+        'INSERT INTO "Lead" (id, "clientId", "updatedAt") VALUES (gen_random_uuid()::text, :id, now())', id=client_id
+    )
     db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
     sqs.send_message(QueueUrl=url, MessageBody=to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)))
     message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
-    event = {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                          "body": message["Body"], "attributes": message["Attributes"], "messageAttributes": {},
-                          "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": arn,
-                          "awsRegion": "us-east-1"}]}
+    event = {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
     runtime = handler.consumer.runtime
     requests: Counter[str] = Counter()
     hooks = [(runtime.idempotency.persistence.client, "DynamoDB"), (runtime.sqs.client, "SQS")]
@@ -126,9 +165,15 @@ def _one_job(db: PostgresDatabase, sqs: Any, url: str, arn: str, handler: Any,
     if db.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id', id=client_id):
         raise RuntimeError("B2's job left its dirty mark: it did not recompute")
     trips = {name: proxy.round_trips.trips - trips_before[name] for name, proxy in proxies.items()}
-    return JobIo(trips=trips, sent={"PostgreSQL": runtime.db.statements - sent_before[0],
-                                    "Redis": runtime.cache.commands - sent_before[1],
-                                    "DynamoDB": requests["DynamoDB"], "SQS": requests["SQS"]})
+    return JobIo(
+        trips=trips,
+        sent={
+            "PostgreSQL": runtime.db.statements - sent_before[0],
+            "Redis": runtime.cache.commands - sent_before[1],
+            "DynamoDB": requests["DynamoDB"],
+            "SQS": requests["SQS"],
+        },
+    )
 
 
 def _fresh_handler() -> Any:

@@ -37,7 +37,7 @@ STACK_OBJECTS = (
 # The log line each handler writes when its first batch did its work (not a skip).
 WORK_DONE = {"inbox_counts_recompute": "recomputed", "analytics_recompute": "recomputed", "sweeper": "inbox sweep"}
 _STACK_TIMED = "import time\nstarted = time.perf_counter()\n{imports}\nprint((time.perf_counter() - started) * 1000)"
-_FIRST_BATCH = textwrap.dedent('''
+_FIRST_BATCH = textwrap.dedent("""
     import json, os, sys, time
     started = time.perf_counter()
     from functions.{handler}.handler import lambda_handler
@@ -51,7 +51,7 @@ _FIRST_BATCH = textwrap.dedent('''
     done = time.perf_counter()
     print(json.dumps({{"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000,
                       "failures": len(response.get("batchItemFailures", []))}}))
-''')
+""")
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,13 @@ def _wall(code: str, environment: dict[str, str]) -> float:
 def _inside(code: str, environment: dict[str, str]) -> dict[str, Any]:
     """Run `code` in a fresh interpreter; it prints its own figures (JSON or one number) last, after the
     function's JSON log lines, whose messages come back under "logged"."""
-    lines = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, check=True,
-                           capture_output=True, text=True).stdout.strip().splitlines()
+    lines = (
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=environment, check=True, capture_output=True, text=True
+        )
+        .stdout.strip()
+        .splitlines()
+    )
     parsed = json.loads(lines[-1])
     figures = parsed if isinstance(parsed, dict) else {"import_ms": float(parsed)}
     return {**figures, "logged": [_message(line) for line in lines[:-1]]}
@@ -123,12 +128,23 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
         stack.append(_inside(stack_code, env)["import_ms"])
         imports.append(_inside(imports_code, env)["import_ms"])
         for handler in HANDLERS:
-            handlers[handler].append(_inside(_FIRST_BATCH.format(handler=handler),
-                                             {**env, "BENCH_EVENT": events[handler]}))
+            handlers[handler].append(
+                _inside(_FIRST_BATCH.format(handler=handler), {**env, "BENCH_EVENT": events[handler]})
+            )
     bare_ms = statistics.median(bare)
-    return B3Result(runs, bare_ms, statistics.median(stack) + bare_ms, statistics.median(imports) + bare_ms,
-                    [B3Row(handler, statistics.median(r["import_ms"] for r in results) + bare_ms,
-                           statistics.median(r["total_ms"] for r in results) + bare_ms,
-                           sum(1 for r in results if r["failures"]),
-                           sum(1 for r in results if WORK_DONE[handler] not in r["logged"]))
-                     for handler, results in handlers.items()])
+    return B3Result(
+        runs,
+        bare_ms,
+        statistics.median(stack) + bare_ms,
+        statistics.median(imports) + bare_ms,
+        [
+            B3Row(
+                handler,
+                statistics.median(r["import_ms"] for r in results) + bare_ms,
+                statistics.median(r["total_ms"] for r in results) + bare_ms,
+                sum(1 for r in results if r["failures"]),
+                sum(1 for r in results if WORK_DONE[handler] not in r["logged"]),
+            )
+            for handler, results in handlers.items()
+        ],
+    )

@@ -11,14 +11,20 @@ from shared.events import EventName, new_event, to_body
 from shared.postgres import PostgresDatabase
 from shared.telemetry import Metric
 
-_CREATE = ('INSERT INTO "Client" (id, name, "userId", "updatedAt") '
-           "SELECT 'b4-' || g, 'b4', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING")
-_LEADS = ('INSERT INTO "Lead" (id, "clientId", status, "lastInboundAt", "assignedToUserId", "updatedAt") '
-          "SELECT gen_random_uuid()::text, 'b4-' || (1 + g % CAST(:n AS integer)), 'new', now() - random() * "
-          "interval '3 days', 'setter-' || (g % 3), now() FROM generate_series(1, CAST(:n AS integer) * 20) g")
-_MARK = ('INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
-         "SELECT unnest(CAST(:ids AS text[])), now() AT TIME ZONE 'UTC' "
-         'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"')
+_CREATE = (
+    'INSERT INTO "Client" (id, name, "userId", "updatedAt") '
+    "SELECT 'b4-' || g, 'b4', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING"
+)
+_LEADS = (
+    'INSERT INTO "Lead" (id, "clientId", status, "lastInboundAt", "assignedToUserId", "updatedAt") '
+    "SELECT gen_random_uuid()::text, 'b4-' || (1 + g % CAST(:n AS integer)), 'new', now() - random() * "
+    "interval '3 days', 'setter-' || (g % 3), now() FROM generate_series(1, CAST(:n AS integer) * 20) g"
+)
+_MARK = (
+    'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
+    "SELECT unnest(CAST(:ids AS text[])), now() AT TIME ZONE 'UTC' "
+    'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"'
+)
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,18 @@ def measure(pipeline: LocalPipeline, workspaces: int, rate: float, duration_s: f
         batch = [ids[(index + k * 7) % len(ids)] for k in range(10)]  # spread over the workspaces
         index += 1
         db.run(_MARK, ids=batch)
-        sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(k), "MessageBody": to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id,
-                                                            source="bench"))} for k, client_id in enumerate(batch)])
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(k),
+                    "MessageBody": to_body(
+                        new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="bench")
+                    ),
+                }
+                for k, client_id in enumerate(batch)
+            ],
+        )
         sent += len(batch)
         next_at += 1 / ticks_per_second
         time.sleep(max(0.0, next_at - time.monotonic()))
@@ -78,7 +93,18 @@ def measure(pipeline: LocalPipeline, workspaces: int, rate: float, duration_s: f
         samples = tuple(pipeline.stats.freshness_ms)
     db.close()
     stats = pipeline.stats
-    return B4Result(workspaces, rate, sent, sent / elapsed, stats.total(Metric.JOBS_SUCCEEDED),
-                    stats.total(Metric.JOBS_SKIPPED_COALESCED), stats.total(Metric.JOBS_SKIPPED_CLEAN),
-                    stats.total(Metric.JOBS_BUSY), freshness["p50"], freshness["p95"], freshness["max"], drain_s,
-                    samples)
+    return B4Result(
+        workspaces,
+        rate,
+        sent,
+        sent / elapsed,
+        stats.total(Metric.JOBS_SUCCEEDED),
+        stats.total(Metric.JOBS_SKIPPED_COALESCED),
+        stats.total(Metric.JOBS_SKIPPED_CLEAN),
+        stats.total(Metric.JOBS_BUSY),
+        freshness["p50"],
+        freshness["p95"],
+        freshness["max"],
+        drain_s,
+        samples,
+    )

@@ -49,34 +49,53 @@ def scan(database_url: str, workspaces: int) -> tuple[float, int]:
 
 
 def _mark(db: PostgresDatabase, workspaces: int, prefix: str) -> None:
-    db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") '
-           "SELECT :prefix || g, 'sweep', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g "
-           "ON CONFLICT DO NOTHING", n=workspaces, prefix=prefix)
-    db.run('INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
-           "SELECT :prefix || g, now() AT TIME ZONE 'UTC' - interval '1 minute' "
-           "FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING", n=workspaces, prefix=prefix)
+    db.run(
+        'INSERT INTO "Client" (id, name, "userId", "updatedAt") '
+        "SELECT :prefix || g, 'sweep', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g "
+        "ON CONFLICT DO NOTHING",
+        n=workspaces,
+        prefix=prefix,
+    )
+    db.run(
+        'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
+        "SELECT :prefix || g, now() AT TIME ZONE 'UTC' - interval '1 minute' "
+        "FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING",
+        n=workspaces,
+        prefix=prefix,
+    )
 
 
-def measure(database_url: str, redis_url: str, target: Target, workspaces: int,
-            scan_workspaces: int) -> B5Result:
+def measure(database_url: str, redis_url: str, target: Target, workspaces: int, scan_workspaces: int) -> B5Result:
     scan_seconds, scan_trips = scan(database_url, scan_workspaces)
     db = PostgresDatabase(database_url, statement_timeout_ms=120_000)
     db.run('DELETE FROM "InboxCountsDirty"')
     _mark(db, workspaces, prefix="sweep-")
     db.run("ANALYZE")
-    runtime = Runtime(stores=StoreSettings(DATABASE_URL=database_url, REDIS_URL=redis_url),
-                      recompute=RecomputeSettings(),
-                      queues=QueueSettings.model_validate(target.queue_environment()),
-                      function=FunctionSettings(IDEMPOTENCY_TABLE_NAME="unused"),
-                      sweep=SweepSettings(SWEEP_MAX_WORKSPACES=max(workspaces, 10),
-                                          SWEEP_PAGE_SIZE=min(500, max(workspaces, 10)),
-                                          SWEEP_MIN_AGE_SECONDS=0))
+    runtime = Runtime(
+        stores=StoreSettings(DATABASE_URL=database_url, REDIS_URL=redis_url),
+        recompute=RecomputeSettings(),
+        queues=QueueSettings.model_validate(target.queue_environment()),
+        function=FunctionSettings(IDEMPOTENCY_TABLE_NAME="unused"),
+        sweep=SweepSettings(
+            SWEEP_MAX_WORKSPACES=max(workspaces, 10),
+            SWEEP_PAGE_SIZE=min(500, max(workspaces, 10)),
+            SWEEP_MIN_AGE_SECONDS=0,
+        ),
+    )
     runtime.__dict__["sqs"] = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region)
     started = time.perf_counter()
     report = sweep_inbox(runtime, "bench-sweep")
     seconds = time.perf_counter() - started
-    result = B5Result(workspaces, seconds, runtime.db.statements, runtime.sqs.calls, report.enqueued,
-                      scan_workspaces, scan_seconds, scan_trips)
+    result = B5Result(
+        workspaces,
+        seconds,
+        runtime.db.statements,
+        runtime.sqs.calls,
+        report.enqueued,
+        scan_workspaces,
+        scan_seconds,
+        scan_trips,
+    )
     db.run("DELETE FROM \"Client\" WHERE id LIKE 'sweep-%'")
     runtime.close()
     db.close()

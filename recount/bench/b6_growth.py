@@ -52,22 +52,30 @@ def _entries(db: PostgresDatabase) -> dict[str, int]:
 def _count_sql(what: str) -> str:
     if what == "review drafts":
         return "SELECT count(*) AS n FROM \"AIDraft\" WHERE status = 'pending' AND \"autoSendAction\" = 'needs_review'"
-    return ("SELECT count(*) AS n FROM \"Message\" WHERE channel = 'email' AND direction = 'outbound' "
-            "AND source = 'zrg' AND \"sentBy\" = 'ai' AND \"aiDraftId\" IS NOT NULL")
+    return (
+        "SELECT count(*) AS n FROM \"Message\" WHERE channel = 'email' AND direction = 'outbound' "
+        "AND source = 'zrg' AND \"sentBy\" = 'ai' AND \"aiDraftId\" IS NOT NULL"
+    )
 
 
 def _grow(db: PostgresDatabase, client_id: str) -> None:
     """GROWTH - 1 more copies of every other workspace's review draft and AI-sent email, then vacuum and analyze."""
-    db.run('INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", "createdAt", "updatedAt") '
-           'SELECT gen_random_uuid()::text, d."leadId", d.content, d.channel, d.status, d."autoSendAction", '
-           'd."createdAt", d."updatedAt" FROM "AIDraft" d JOIN "Lead" l ON l.id = d."leadId", '
-           "generate_series(1, :copies) g "
-           "WHERE l.\"clientId\" <> :client_id AND d.status = 'pending' AND d.\"autoSendAction\" = 'needs_review'",
-           client_id=client_id, copies=GROWTH - 1)
-    db.run('INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId", "sentAt", '
-           '"createdAt") SELECT gen_random_uuid()::text, m."leadId", m.channel, m.source, m.body, m.direction, '
-           'm."sentBy", m."aiDraftId", m."sentAt", m."createdAt" FROM "Message" m JOIN "Lead" l ON l.id = m."leadId", '
-           "generate_series(1, :copies) g WHERE l.\"clientId\" <> :client_id AND m.channel = 'email' "
-           "AND m.direction = 'outbound' AND m.source = 'zrg' AND m.\"sentBy\" = 'ai' AND m.\"aiDraftId\" IS NOT NULL",
-           client_id=client_id, copies=GROWTH - 1)
+    db.run(
+        'INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", "createdAt", "updatedAt") '
+        'SELECT gen_random_uuid()::text, d."leadId", d.content, d.channel, d.status, d."autoSendAction", '
+        'd."createdAt", d."updatedAt" FROM "AIDraft" d JOIN "Lead" l ON l.id = d."leadId", '
+        "generate_series(1, :copies) g "
+        "WHERE l.\"clientId\" <> :client_id AND d.status = 'pending' AND d.\"autoSendAction\" = 'needs_review'",
+        client_id=client_id,
+        copies=GROWTH - 1,
+    )
+    db.run(
+        'INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId", "sentAt", '
+        '"createdAt") SELECT gen_random_uuid()::text, m."leadId", m.channel, m.source, m.body, m.direction, '
+        'm."sentBy", m."aiDraftId", m."sentAt", m."createdAt" FROM "Message" m JOIN "Lead" l ON l.id = m."leadId", '
+        "generate_series(1, :copies) g WHERE l.\"clientId\" <> :client_id AND m.channel = 'email' "
+        "AND m.direction = 'outbound' AND m.source = 'zrg' AND m.\"sentBy\" = 'ai' AND m.\"aiDraftId\" IS NOT NULL",
+        client_id=client_id,
+        copies=GROWTH - 1,
+    )
     db.run('VACUUM (ANALYZE) "AIDraft", "Message"')

@@ -42,9 +42,12 @@ def _plot_b1(report: B1Report, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 4))
     rows = report.rows
     positions = range(len(rows))
-    bars = {"seed, JIT on": [r.seed.jit_on_ms for r in rows], "seed, JIT off": [r.seed.jit_off_ms for r in rows],
-            "recount, JIT on": [r.recount.jit_on_ms for r in rows],
-            "recount, JIT off": [r.recount.jit_off_ms for r in rows]}
+    bars = {
+        "seed, JIT on": [r.seed.jit_on_ms for r in rows],
+        "seed, JIT off": [r.seed.jit_off_ms for r in rows],
+        "recount, JIT on": [r.recount.jit_on_ms for r in rows],
+        "recount, JIT off": [r.recount.jit_off_ms for r in rows],
+    }
     width = 0.8 / len(bars)
     for index, (label, values) in enumerate(bars.items()):
         axes.bar([p - 0.4 + width * (index + 0.5) for p in positions], values, width=width, label=label)
@@ -60,8 +63,12 @@ def _plot_b1(report: B1Report, path: Path) -> None:
 
 def _plot_b3(result: B3Result, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 3.5))
-    labels = ["python -c pass", "usual stack: imports", "usual handler module",
-              *[f"import functions.{r.handler}.handler" for r in result.handlers]]
+    labels = [
+        "python -c pass",
+        "usual stack: imports",
+        "usual handler module",
+        *[f"import functions.{r.handler}.handler" for r in result.handlers],
+    ]
     imports = [result.bare_ms, result.stack_imports_ms, result.stack_ms, *[r.import_ms for r in result.handlers]]
     batches = [0.0, 0.0, 0.0, *[r.first_batch_ms - r.import_ms for r in result.handlers]]
     axes.barh(labels, imports, label="import")

@@ -63,8 +63,11 @@ def write(results: Results, path: Path) -> None:
         "",
         f"- Machine: {machine()}",
         f"- PostgreSQL {results.postgres_version}; Redis {results.redis_version}; AWS services: moto",
-        *(["- **Quick run**: small sizes, for CI to check the report is produced; not the figures to quote."]
-          if results.quick else []),
+        *(
+            ["- **Quick run**: small sizes, for CI to check the report is produced; not the figures to quote."]
+            if results.quick
+            else []
+        ),
         "",
         *sections.b1(results.b1),
         *_image("B1", results.b1, B1_PNG),

@@ -44,18 +44,37 @@ class Plan:
     b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
 
 
-FULL = Plan(b1_workspaces=[(1, 100_000), (10, 20_000), (100, 5_000), (200, 1_000)], b1_repeats=5, b3_runs=10,
-            b4_workspaces=500, b4_rate=200, b4_duration_s=60, b5_workspaces=1_000,
-            b5_scan_workspaces=10_000, b6_leads=5_000)
-QUICK = Plan(b1_workspaces=[(1, 10_000), (2, 2_000)], b1_repeats=2, b3_runs=2, b4_workspaces=40, b4_rate=40,
-             b4_duration_s=6, b5_workspaces=300,
-             b5_scan_workspaces=1_000, b6_leads=2_000)
+FULL = Plan(
+    b1_workspaces=[(1, 100_000), (10, 20_000), (100, 5_000), (200, 1_000)],
+    b1_repeats=5,
+    b3_runs=10,
+    b4_workspaces=500,
+    b4_rate=200,
+    b4_duration_s=60,
+    b5_workspaces=1_000,
+    b5_scan_workspaces=10_000,
+    b6_leads=5_000,
+)
+QUICK = Plan(
+    b1_workspaces=[(1, 10_000), (2, 2_000)],
+    b1_repeats=2,
+    b3_runs=2,
+    b4_workspaces=40,
+    b4_rate=40,
+    b4_duration_s=6,
+    b5_workspaces=300,
+    b5_scan_workspaces=1_000,
+    b6_leads=2_000,
+)
 
 
 def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path:
     started = time.monotonic()
-    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(name, value)  # moto's server on loopback takes any credentials
     logger.setLevel("WARNING")  # in-process handler runs (B2, B5) would print their INFO lines here
     set_emf(False)
@@ -73,32 +92,54 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
     try:
         db = PostgresDatabase(bench_url, statement_timeout_ms=600_000)
         migrate(db)
-        versions = (db.run("SHOW server_version")[0]["server_version"],
-                    str(redis.Redis.from_url(redis_url).info("server")["redis_version"]))
+        versions = (
+            db.run("SHOW server_version")[0]["server_version"],
+            str(redis.Redis.from_url(redis_url).info("server")["redis_version"]),
+        )
         console.print(f"B1: generating {sum(n * leads for n, leads in plan.b1_workspaces):,} leads…")
         b1 = attempt("B1", console, lambda: b1_recompute.run(bench_url, redis_url, plan.b1_workspaces, plan.b1_repeats))
         console.print("B6: the database grows around one workspace…")
-        b6 = after("B6", console, ("B1's data set", b1),
-                   lambda report: b6_growth.run(bench_url, report, plan.b6_leads, plan.b1_repeats))
+        b6 = after(
+            "B6",
+            console,
+            ("B1's data set", b1),
+            lambda report: b6_growth.run(bench_url, report, plan.b6_leads, plan.b1_repeats),
+        )
         console.print("B2: round trips per job…")
         b2 = attempt("B2", console, lambda: b2_io.measure(bench_url, redis_url))
         host, port = moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         _, config = stage_config("dev")
-        target = ("moto's queues and table", attempt("provisioning", console, lambda: provision(
-            endpoint, config, prefix="bench", database_url=bench_url, redis_url=redis_url).target))
+        target = (
+            "moto's queues and table",
+            attempt(
+                "provisioning",
+                console,
+                lambda: provision(endpoint, config, prefix="bench", database_url=bench_url, redis_url=redis_url).target,
+            ),
+        )
         console.print("B3: cold starts…")
-        b3 = after("B3", console, target, lambda t: b3_cold_start.measure(
-            {**_function_environment(t, bench_url, redis_url), EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true"},
-            plan.b3_runs, _first_batch_events(db, t)))
+        b3 = after(
+            "B3",
+            console,
+            target,
+            lambda t: b3_cold_start.measure(
+                {**_function_environment(t, bench_url, redis_url), EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true"},
+                plan.b3_runs,
+                _first_batch_events(db, t),
+            ),
+        )
         console.print("B5: a sweep…")
-        b5 = after("B5", console, target, lambda t: b5_sweep.measure(
-            bench_url, redis_url, t, plan.b5_workspaces, plan.b5_scan_workspaces))
+        b5 = after(
+            "B5",
+            console,
+            target,
+            lambda t: b5_sweep.measure(bench_url, redis_url, t, plan.b5_workspaces, plan.b5_scan_workspaces),
+        )
         console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
         b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url))
         db.close()
-        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, time.monotonic() - started, b6),
-              report_path)
+        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, time.monotonic() - started, b6), report_path)
         return report_path
     finally:
         moto.stop()
@@ -132,12 +173,18 @@ def _drop_database(server_url: str, url: str) -> None:
 
 
 def _function_environment(target: Any, database_url: str, redis_url: str) -> dict[str, str]:
-    return {EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
-            EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table,
-            EnvVar.DEAD_LETTER_QUEUE_URL: target.dead_letter_urls["counts"],
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "recount",
-            **target.queue_environment()}
+    return {
+        EnvVar.DATABASE_URL: database_url,
+        EnvVar.REDIS_URL: redis_url,
+        EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table,
+        EnvVar.DEAD_LETTER_QUEUE_URL: target.dead_letter_urls["counts"],
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "recount",
+        **target.queue_environment(),
+    }
 
 
 def _first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
@@ -147,23 +194,41 @@ def _first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[
 
     def one_round() -> dict[str, str]:
         client_id = f"b3-{uuid.uuid4().hex[:12]}"
-        db.run('INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())',
-               id=client_id)
+        db.run(
+            'INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())', id=client_id
+        )
         db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
         events = {}
         for handler, queue, event in (
-                ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
-                ("analytics_recompute", "analytics",
-                 new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id)),
-                ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule"))):
+            ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
+            (
+                "analytics_recompute",
+                "analytics",
+                new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id),
+            ),
+            ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule")),
+        ):
             url = target.queue_urls[queue]
             sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
             message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            events[handler] = json.dumps({"Records": [{
-                "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-                "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"}]})
+            events[handler] = json.dumps(
+                {
+                    "Records": [
+                        {
+                            "messageId": message["MessageId"],
+                            "receiptHandle": message["ReceiptHandle"],
+                            "body": message["Body"],
+                            "attributes": message["Attributes"],
+                            "messageAttributes": {},
+                            "md5OfBody": message["MD5OfBody"],
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": arn,
+                            "awsRegion": "us-east-1",
+                        }
+                    ]
+                }
+            )
         return events
 
     return one_round

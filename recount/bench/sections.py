@@ -62,24 +62,36 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "(JIT on or off, whichever was faster for it). *JIT in seed* is the JIT's own time (`EXPLAIN ANALYZE`) in "
         f"one run of the seed's queries with JIT on. recount's sessions run with `jit = {jit}` (set at connection: "
         "the columns show why).",
-        *([] if outcome.jit_available else [
-            "", "This server has no JIT (`pg_jit_available()` is false with `jit = on`): both settings run the "
-            "same plans."]),
+        *(
+            []
+            if outcome.jit_available
+            else [
+                "",
+                "This server has no JIT (`pg_jit_available()` is false with `jit = on`): both settings run the "
+                "same plans.",
+            ]
+        ),
         "",
         "| leads in workspace | recount, JIT on (ms) | recount, JIT off (ms) | seed, JIT on (ms) | seed, JIT off (ms) "
         "| JIT in seed (ms) |",
         "|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r.leads:,} | {r.recount.jit_on_ms:.1f} | {r.recount.jit_off_ms:.1f} | {r.seed.jit_on_ms:.1f} | "
-          f"{r.seed.jit_off_ms:.1f} | {r.seed_jit_compile_ms:.1f} |" for r in outcome.rows],
+        *[
+            f"| {r.leads:,} | {r.recount.jit_on_ms:.1f} | {r.recount.jit_off_ms:.1f} | {r.seed.jit_on_ms:.1f} | "
+            f"{r.seed.jit_off_ms:.1f} | {r.seed_jit_compile_ms:.1f} |"
+            for r in outcome.rows
+        ],
         "",
         f"Against the seed at its best, recount as the functions run it (`jit = {jit}`):",
         "",
         "| leads in workspace | seed at its best (ms) | recount statement (ms) | recount job (ms) | seed ÷ statement "
         "| seed ÷ job | goal (job) |",
         "|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
-          f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {b1_goal(r.leads):.0f}x "
-          f"{_verdict(r.job_ratio() >= b1_goal(r.leads))} |" for r in outcome.rows],
+        *[
+            f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
+            f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {b1_goal(r.leads):.0f}x "
+            f"{_verdict(r.job_ratio() >= b1_goal(r.leads))} |"
+            for r in outcome.rows
+        ],
         "",
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
         f"{B1_BIG_LEADS:,} leads and {B1_GOAL_BIG:.0f}x from {B1_BIG_LEADS:,} — **{_verdict(not misses)}**"
@@ -89,21 +101,31 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "",
         "| leads in workspace | analytics (ms) | leads per second |",
         "|---:|---:|---:|",
-        *[f"| {r.leads:,} | {r.analytics_ms:.1f} | {r.leads / r.analytics_ms * 1000 if r.analytics_ms else 0:,.0f} |"
-          for r in outcome.rows],
+        *[
+            f"| {r.leads:,} | {r.analytics_ms:.1f} | {r.leads / r.analytics_ms * 1000 if r.analytics_ms else 0:,.0f} |"
+            for r in outcome.rows
+        ],
         "",
     ]
     for (statement, leads), scans in outcome.plans.items():
-        lines += [f"What the `{statement}` statement reads for the {leads:,}-lead workspace "
-                  "(`EXPLAIN (ANALYZE, BUFFERS)`, its scans):", "", "```", *scans, "```", ""]
+        lines += [
+            f"What the `{statement}` statement reads for the {leads:,}-lead workspace "
+            "(`EXPLAIN (ANALYZE, BUFFERS)`, its scans):",
+            "",
+            "```",
+            *scans,
+            "```",
+            "",
+        ]
     return lines
 
 
 def b6(outcome: B6Result | NotRun) -> list[str]:
     if isinstance(outcome, NotRun):
         return not_run(B6_TITLE, outcome)
-    grown = ", ".join(f"{what} {outcome.entries_before[what]:,} → {outcome.entries_after[what]:,}"
-                      for what in outcome.entries_before)
+    grown = ", ".join(
+        f"{what} {outcome.entries_before[what]:,} → {outcome.entries_after[what]:,}" for what in outcome.entries_before
+    )
     return [
         f"## {B6_TITLE}",
         "",
@@ -135,8 +157,10 @@ def b2(outcome: B2Result | NotRun) -> list[str]:
         "",
         "| store | warm job: round trips | warm job: sent | first job: round trips | goal (warm) |",
         "|---|---:|---:|---:|---:|",
-        *[f"| {store} | {warm} | {sent} | {cold} | {'' if goal is None else f'≤ {goal}'} |"
-          for store, warm, sent, cold, goal in outcome.rows()],
+        *[
+            f"| {store} | {warm} | {sent} | {cold} | {'' if goal is None else f'≤ {goal}'} |"
+            for store, warm, sent, cold, goal in outcome.rows()
+        ],
         "",
         "DynamoDB and SQS share moto's endpoint, so their rows count the clients' HTTP requests (one round trip "
         f"each on a kept-alive connection); the endpoint itself saw {outcome.warm.trips['AWS']} round trips in the "
@@ -180,13 +204,26 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |",
         f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |",
         f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |",
-        *[f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
-          f"{outcome.ratio(r):.2f} |" for r in outcome.handlers],
+        *[
+            f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
+            f"{outcome.ratio(r):.2f} |"
+            for r in outcome.handlers
+        ],
         "",
-        *([f"{failed} of the {outcome.runs * len(outcome.handlers)} first batches reported their record failed.",
-           ""] if failed else []),
-        *([f"{idle} of the {outcome.runs * len(outcome.handlers)} first batches did not log their work (a skip): "
-           "the first-batch column includes them.", ""] if idle else []),
+        *(
+            [f"{failed} of the {outcome.runs * len(outcome.handlers)} first batches reported their record failed.", ""]
+            if failed
+            else []
+        ),
+        *(
+            [
+                f"{idle} of the {outcome.runs * len(outcome.handlers)} first batches did not log their work (a skip): "
+                "the first-batch column includes them.",
+                "",
+            ]
+            if idle
+            else []
+        ),
         f"Ratios subtract the bare interpreter start from both sides. Goal: a handler's import at most "
         f"{B3_GOAL_RATIO} x the usual handler module's — the highest here **{outcome.ratio(worst):.2f}** "
         f"(`{worst.handler}`) ({_verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
@@ -245,6 +282,13 @@ def b5(outcome: B5Result | NotRun) -> list[str]:
         f"| {outcome.workspaces:,} | {outcome.seconds:.2f} s | {outcome.postgres_statements} | "
         f"{outcome.sqs_calls} | {outcome.enqueued:,} |",
         "",
-        *([f"The whole sweep with sends was run over {outcome.workspaces:,} workspaces only, not over "
-           f"{outcome.scan_workspaces:,}.", ""] if outcome.workspaces < outcome.scan_workspaces else []),
+        *(
+            [
+                f"The whole sweep with sends was run over {outcome.workspaces:,} workspaces only, not over "
+                f"{outcome.scan_workspaces:,}.",
+                "",
+            ]
+            if outcome.workspaces < outcome.scan_workspaces
+            else []
+        ),
     ]

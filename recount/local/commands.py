@@ -23,8 +23,14 @@ Chaos = Annotated[bool, typer.Option(help="Cut PostgreSQL or Redis for a few sec
 
 def _pipeline(stage: str, chaos: bool, schedules: bool = True) -> LocalPipeline:
     name, config = stage_config(stage)
-    return LocalPipeline(name, config, database_url=os.environ.get(EnvVar.DATABASE_URL) or None,
-                         redis_url=os.environ.get(EnvVar.REDIS_URL) or None, chaos=chaos, schedules=schedules)
+    return LocalPipeline(
+        name,
+        config,
+        database_url=os.environ.get(EnvVar.DATABASE_URL) or None,
+        redis_url=os.environ.get(EnvVar.REDIS_URL) or None,
+        chaos=chaos,
+        schedules=schedules,
+    )
 
 
 def register(app: typer.Typer, console: Console) -> None:
@@ -32,9 +38,11 @@ def register(app: typer.Typer, console: Console) -> None:
     def local(stage: Stage = "dev", chaos: Chaos = False) -> None:
         """Run the whole pipeline on this machine until Ctrl-C (which drains what is in flight)."""
         pipeline = _pipeline(stage, chaos).start()
-        console.print(f"recount local: PostgreSQL {pipeline.database_url}, Redis {pipeline.redis_url}, "
-                      f"SQS and DynamoDB {pipeline.target.endpoint_url}; logs in {pipeline.log_path}. "
-                      "Operator commands in another terminal act on it. Ctrl-C stops.")
+        console.print(
+            f"recount local: PostgreSQL {pipeline.database_url}, Redis {pipeline.redis_url}, "
+            f"SQS and DynamoDB {pipeline.target.endpoint_url}; logs in {pipeline.log_path}. "
+            "Operator commands in another terminal act on it. Ctrl-C stops."
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -48,19 +56,23 @@ def register(app: typer.Typer, console: Console) -> None:
             pipeline.stop(drain=True)
 
     @app.command()
-    def demo(duration: Annotated[float, typer.Option(help="Seconds of simulated app traffic.")] = 60.0,
-             workspaces: Annotated[int, typer.Option(min=1, max=500)] = 8,
-             leads: Annotated[int, typer.Option(min=10, max=200_000, help="Leads in the largest workspace.")] = 2000,
-             rate: Annotated[float, typer.Option(min=0.1, max=2000, help="App writes per second.")] = 20.0,
-             chaos: Chaos = False, stage: Stage = "dev",
-             view: Annotated[bool, typer.Option(help="Show the live view while it runs.")] = True) -> None:
+    def demo(
+        duration: Annotated[float, typer.Option(help="Seconds of simulated app traffic.")] = 60.0,
+        workspaces: Annotated[int, typer.Option(min=1, max=500)] = 8,
+        leads: Annotated[int, typer.Option(min=10, max=200_000, help="Leads in the largest workspace.")] = 2000,
+        rate: Annotated[float, typer.Option(min=0.1, max=2000, help="App writes per second.")] = 20.0,
+        chaos: Chaos = False,
+        stage: Stage = "dev",
+        view: Annotated[bool, typer.Option(help="Show the live view while it runs.")] = True,
+    ) -> None:
         """Local pipeline + generated workspaces + simulated traffic, then a summary and a drift check."""
         from recount.operations import verify_drift
 
         pipeline = _pipeline(stage, chaos).start()
         try:
-            report = Demo(pipeline, workspaces=workspaces, leads=leads, rate=rate, duration_s=duration,
-                          verify=verify_drift).run(console, live_view=view)
+            report = Demo(
+                pipeline, workspaces=workspaces, leads=leads, rate=rate, duration_s=duration, verify=verify_drift
+            ).run(console, live_view=view)
             console.print(summary_table(pipeline, report))
         finally:
             pipeline.stop(drain=True)
@@ -70,8 +82,10 @@ def register(app: typer.Typer, console: Console) -> None:
 
 def register_bench(app: typer.Typer, console: Console) -> None:
     @app.command()
-    def bench(quick: Annotated[bool, typer.Option(help="A small run (under a minute) for CI.")] = False,
-              output: Annotated[str, typer.Option(help="Where the report goes.")] = "docs/benchmarks.md") -> None:
+    def bench(
+        quick: Annotated[bool, typer.Option(help="A small run (under a minute) for CI.")] = False,
+        output: Annotated[str, typer.Option(help="Where the report goes.")] = "docs/benchmarks.md",
+    ) -> None:
         """Run the benchmarks B1-B5 and write the report (figures and plots) to docs/benchmarks.md."""
         from pathlib import Path
 

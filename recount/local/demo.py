@@ -26,17 +26,19 @@ DRAIN_TIMEOUT_S = 180.0
 _WRITES = [
     'UPDATE "Lead" SET "lastInboundAt" = now() AT TIME ZONE \'UTC\', "updatedAt" = now() WHERE id = :lead_id',
     'UPDATE "Lead" SET "lastZrgOutboundAt" = now() AT TIME ZONE \'UTC\', "updatedAt" = now() WHERE id = :lead_id',
-    'UPDATE "Lead" SET status = (ARRAY[\'new\', \'qualified\', \'needs_repair\', \'blacklisted\'])'
+    "UPDATE \"Lead\" SET status = (ARRAY['new', 'qualified', 'needs_repair', 'blacklisted'])"
     '[1 + floor(random() * 4)::int], "updatedAt" = now() WHERE id = :lead_id',
-    'UPDATE "Lead" SET "sentimentTag" = (ARRAY[\'Interested\', \'Positive\', \'Not Interested\', NULL])'
+    "UPDATE \"Lead\" SET \"sentimentTag\" = (ARRAY['Interested', 'Positive', 'Not Interested', NULL])"
     '[1 + floor(random() * 4)::int], "updatedAt" = now() WHERE id = :lead_id',
     'UPDATE "Lead" SET "snoozedUntil" = now() AT TIME ZONE \'UTC\' + interval \'20 seconds\', "updatedAt" = now() '
-    'WHERE id = :lead_id',
+    "WHERE id = :lead_id",
     'UPDATE "Lead" SET "assignedToUserId" = \'setter-\' || floor(random() * 6)::int, "updatedAt" = now() '
-    'WHERE id = :lead_id',
+    "WHERE id = :lead_id",
 ]
-_MARK_DIRTY = ('INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") VALUES (:client_id, now() AT TIME ZONE \'UTC\') '
-               'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"')
+_MARK_DIRTY = (
+    'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") VALUES (:client_id, now() AT TIME ZONE \'UTC\') '
+    'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"'
+)
 
 
 @dataclass
@@ -68,8 +70,10 @@ class Demo:
         assert self.pipeline.database_url
         db = PostgresDatabase(self.pipeline.database_url, statement_timeout_ms=120_000)
         console.print(f"generating {self.workspaces} workspaces of up to {self.leads} leads…")
-        client_ids = [generate_workspace(db, WorkspaceShape(leads=rng.randint(max(50, self.leads // 10), self.leads)))
-                      for _ in range(self.workspaces)]
+        client_ids = [
+            generate_workspace(db, WorkspaceShape(leads=rng.randint(max(50, self.leads // 10), self.leads)))
+            for _ in range(self.workspaces)
+        ]
         self.report.workspaces = len(client_ids)
         sqs = aws_client("sqs", self.pipeline.target.endpoint_url or "")
         for client_id in client_ids:  # the first computation of every workspace, as a backfill would do
@@ -80,8 +84,11 @@ class Demo:
         if self.pipeline.chaos:
             chaos.start()
         deadline = time.monotonic() + self.duration_s
-        with Live(render(self.pipeline, "recount demo"), console=console, refresh_per_second=2,
-                  transient=False) if live_view else _NoLive() as live:
+        with (
+            Live(render(self.pipeline, "recount demo"), console=console, refresh_per_second=2, transient=False)
+            if live_view
+            else _NoLive() as live
+        ):
             next_at = time.monotonic()
             last_render = 0.0
             while time.monotonic() < deadline:
@@ -104,8 +111,10 @@ class Demo:
         hot = client_ids[: max(1, len(client_ids) // 4)]
         client_id = rng.choice(hot) if rng.random() < 0.6 else rng.choice(client_ids)
         with db.transaction():
-            lead = db.run('SELECT id FROM "Lead" WHERE "clientId" = :client_id OFFSET floor(random() * 50) LIMIT 1',
-                          client_id=client_id)
+            lead = db.run(
+                'SELECT id FROM "Lead" WHERE "clientId" = :client_id OFFSET floor(random() * 50) LIMIT 1',
+                client_id=client_id,
+            )
             if lead:
                 db.run(rng.choice(_WRITES), lead_id=lead[0]["id"])
             db.run(_MARK_DIRTY, client_id=client_id)
@@ -172,21 +181,29 @@ def summary_table(pipeline: LocalPipeline, report: DemoReport) -> Table:
     rows = [
         ("workspaces", report.workspaces),
         ("app writes (each with a dirty mark)", report.writes),
-        ("events sent (high priority, duplicates)",
-         f"{report.events_sent} ({report.high_priority} high, {report.duplicates_sent} duplicated)"),
+        (
+            "events sent (high priority, duplicates)",
+            f"{report.events_sent} ({report.high_priority} high, {report.duplicates_sent} duplicated)",
+        ),
         ("recomputes run", stats.total(Metric.JOBS_SUCCEEDED)),
         ("coalesced in a batch", stats.total(Metric.JOBS_SKIPPED_COALESCED)),
-        ("skipped: already fresh (clean) / duplicate",
-         f"{stats.total(Metric.JOBS_SKIPPED_CLEAN)} / {stats.total(Metric.JOBS_SKIPPED_DUPLICATE)}"),
+        (
+            "skipped: already fresh (clean) / duplicate",
+            f"{stats.total(Metric.JOBS_SKIPPED_CLEAN)} / {stats.total(Metric.JOBS_SKIPPED_DUPLICATE)}",
+        ),
         ("busy, re-sent with a delay", stats.total(Metric.JOBS_BUSY)),
         ("retries after a failure", stats.total(Metric.JOBS_RETRIED)),
         ("dead-lettered", stats.total(Metric.JOBS_DEAD_LETTERED)),
         ("outages injected", ", ".join(report.outages) or "none"),
-        ("freshness p50 / p95 / max",
-         f"{freshness['p50'] / 1000:.2f} s / {freshness['p95'] / 1000:.2f} s / {freshness['max'] / 1000:.2f} s"),
+        (
+            "freshness p50 / p95 / max",
+            f"{freshness['p50'] / 1000:.2f} s / {freshness['p95'] / 1000:.2f} s / {freshness['max'] / 1000:.2f} s",
+        ),
         ("drained (queues empty, no dirty mark)", "yes" if report.drained else "[red]no[/red]"),
-        ("drift against a fresh computation",
-         "[green]none[/green]" if not report.drift else f"[red]{len(report.drift)}: {', '.join(report.drift)}[/red]"),
+        (
+            "drift against a fresh computation",
+            "[green]none[/green]" if not report.drift else f"[red]{len(report.drift)}: {', '.join(report.drift)}[/red]",
+        ),
     ]
     for label, value in rows:
         table.add_row(label, str(value))

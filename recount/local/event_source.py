@@ -84,8 +84,9 @@ class EventSource:
 
     def __post_init__(self) -> None:
         self._slots = threading.Semaphore(self.max_concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency,
-                                        thread_name_prefix=f"{self.environments.name}-invoke")
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix=f"{self.environments.name}-invoke"
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._poll, name=f"{self.environments.name}-poller", daemon=True)
@@ -123,8 +124,12 @@ class EventSource:
         wait = self.poll_wait_s
         while len(messages) < self.batch_size and not self._stop.is_set():
             response = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
-                WaitTimeSeconds=wait, AttributeNames=["All"], MessageAttributeNames=["All"])
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
             messages.extend(response.get("Messages", []))
             if not messages or time.monotonic() >= deadline:
                 break
@@ -134,10 +139,17 @@ class EventSource:
         return [self._record(message) for message in messages]
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"], "attributes": message.get("Attributes", {}),
-                "messageAttributes": message.get("MessageAttributes", {}), "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1"}
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": "us-east-1",
+        }
 
     def _invoke(self, handler: Handler, records: list[dict[str, Any]]) -> None:
         try:
@@ -146,14 +158,18 @@ class EventSource:
                 response = handler({"Records": records}, context)
             except Exception as error:  # an invocation error: Lambda deletes nothing, the batch comes back
                 self.environments.errors += 1
-                logger.exception("invocation failed", extra={"function": self.environments.name,
-                                                              "error": str(error)})
+                logger.exception("invocation failed", extra={"function": self.environments.name, "error": str(error)})
                 return
             failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
             done = [r for r in records if r["messageId"] not in failed]
             for start in range(0, len(done), 10):
-                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])])
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                        for i, r in enumerate(done[start : start + 10])
+                    ],
+                )
         finally:
             self.environments.release(handler)
             self._slots.release()

@@ -156,8 +156,12 @@ class LocalPipeline:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                            "AWS_DEFAULT_REGION": "us-east-1", EnvVar.AWS_ENDPOINT_URL: endpoint}.items():
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            EnvVar.AWS_ENDPOINT_URL: endpoint,
+        }.items():
             os.environ[str(name)] = value
         self.provisioned = provision(endpoint, self.config, database_url=self.database_url, redis_url=self.redis_url)
 
@@ -165,15 +169,19 @@ class LocalPipeline:
     def _start_functions(self) -> None:
         database_url, redis_url = self.function_store_urls()
         target = self.target
-        common = {EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
-                  EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table or "",
-                  EnvVar.MAX_RECEIVE_COUNT: str(self.config.max_receive_count),
-                  EnvVar.ANALYTICS_AGGREGATES_ENABLED: str(self.config.analytics_enabled).lower(),
-                  EnvVar.ANALYTICS_WINDOW_DAYS: str(self.config.analytics_window_days),
-                  EnvVar.TIME_BUDGET_MARGIN_MS: str(self.config.time_budget_margin_ms),
-                  EnvVar.CONNECT_TIMEOUT_SECONDS: "2",
-                  "POWERTOOLS_TRACE_DISABLED": "true",
-                  "POWERTOOLS_METRICS_NAMESPACE": "recount", **target.queue_environment()}
+        common = {
+            EnvVar.DATABASE_URL: database_url,
+            EnvVar.REDIS_URL: redis_url,
+            EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table or "",
+            EnvVar.MAX_RECEIVE_COUNT: str(self.config.max_receive_count),
+            EnvVar.ANALYTICS_AGGREGATES_ENABLED: str(self.config.analytics_enabled).lower(),
+            EnvVar.ANALYTICS_WINDOW_DAYS: str(self.config.analytics_window_days),
+            EnvVar.TIME_BUDGET_MARGIN_MS: str(self.config.time_budget_margin_ms),
+            EnvVar.CONNECT_TIMEOUT_SECONDS: "2",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "recount",
+            **target.queue_environment(),
+        }
         for name, value in common.items():
             os.environ[str(name)] = value
         add_listener(self.stats)
@@ -183,18 +191,28 @@ class LocalPipeline:
         for function, directory in FUNCTIONS.items():
             settings = function_config(self.config, function)
             os.environ[EnvVar.DEAD_LETTER_QUEUE_URL] = target.dead_letter_urls[DEAD_LETTER_OF[function]]
-            environments = ExecutionEnvironments(function, partial(self._load, function, directory),
-                                                 settings.reserved_concurrency)
+            environments = ExecutionEnvironments(
+                function, partial(self._load, function, directory), settings.reserved_concurrency
+            )
             self.environments[function] = environments
             for queue, consumer in CONSUMERS.items():
                 if consumer != function:
                     continue
-                max_concurrency = (self.config.counts_high_max_concurrency if queue == "counts_high"
-                                   else settings.max_concurrency)
+                max_concurrency = (
+                    self.config.counts_high_max_concurrency if queue == "counts_high" else settings.max_concurrency
+                )
                 url = target.queue_urls[queue]
                 arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                source = EventSource(url, arn, environments, sqs, settings.batch_size,
-                                     settings.batching_window_seconds, settings.timeout_seconds, max_concurrency)
+                source = EventSource(
+                    url,
+                    arn,
+                    environments,
+                    sqs,
+                    settings.batch_size,
+                    settings.batching_window_seconds,
+                    settings.timeout_seconds,
+                    max_concurrency,
+                )
                 self._sources.append(source)
         for source in self._sources:
             source.start()
@@ -219,8 +237,10 @@ class LocalPipeline:
     # -- schedules ------------------------------------------------------------------------------------
     def _fire_schedules(self) -> None:
         sqs = aws_client("sqs", self.target.endpoint_url or "")
-        rates = {EventName.INBOX_COUNTS_SWEEP: self.config.inbox_sweep_minutes * 60,
-                 EventName.ANALYTICS_AGGREGATES_SWEEP: self.config.analytics_sweep_minutes * 60}
+        rates = {
+            EventName.INBOX_COUNTS_SWEEP: self.config.inbox_sweep_minutes * 60,
+            EventName.ANALYTICS_AGGREGATES_SWEEP: self.config.analytics_sweep_minutes * 60,
+        }
         due = {name: time.monotonic() + seconds for name, seconds in rates.items()}
         while not self._stop_schedules.wait(0.5):
             for name, at in due.items():
@@ -230,8 +250,9 @@ class LocalPipeline:
 
     def send_sweep(self, name: EventName, sqs: Any = None) -> None:
         sqs = sqs or aws_client("sqs", self.target.endpoint_url or "")
-        sqs.send_message(QueueUrl=self.target.queue_urls["sweep"],
-                         MessageBody=to_body(new_event(name, source="schedule")))
+        sqs.send_message(
+            QueueUrl=self.target.queue_urls["sweep"], MessageBody=to_body(new_event(name, source="schedule"))
+        )
 
     # -- observation ----------------------------------------------------------------------------------
     def queue_depths(self) -> dict[str, tuple[int, int, int]]:
@@ -239,21 +260,30 @@ class LocalPipeline:
         sqs = aws_client("sqs", self.target.endpoint_url or "")
         depths = {}
         for queue, url in self.target.queue_urls.items():
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-            dead = sqs.get_queue_attributes(QueueUrl=self.target.dead_letter_urls[queue],
-                                            AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-            depths[queue] = (int(attributes["ApproximateNumberOfMessages"])
-                             + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
-                             int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-                             int(dead["ApproximateNumberOfMessages"]))
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            dead = sqs.get_queue_attributes(
+                QueueUrl=self.target.dead_letter_urls[queue], AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            depths[queue] = (
+                int(attributes["ApproximateNumberOfMessages"])
+                + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+                int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+                int(dead["ApproximateNumberOfMessages"]),
+            )
         return depths
 
     def idle(self) -> bool:
         depths = self.queue_depths()
-        return (all(visible == 0 and in_flight == 0 for visible, in_flight, _ in depths.values())
-                and all(e.running == 0 for e in self.environments.values()))
+        return all(visible == 0 and in_flight == 0 for visible, in_flight, _ in depths.values()) and all(
+            e.running == 0 for e in self.environments.values()
+        )
 
     def _route_logs(self) -> None:
         """The functions' JSON logs go to a file; the terminal is the live view's."""

@@ -36,35 +36,64 @@ class Provisioned:
 
 
 def aws_client(service: str, endpoint_url: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint_url, region_name=LOCAL_REGION,
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
 
 
-def provision(endpoint_url: str, config: StageConfig, *, prefix: str = "recount-local",
-              database_url: str | None = None, redis_url: str | None = None) -> Provisioned:
+def provision(
+    endpoint_url: str,
+    config: StageConfig,
+    *,
+    prefix: str = "recount-local",
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> Provisioned:
     """Queues with their DLQs and redrive policies, and the idempotency table; idempotent."""
     sqs = aws_client("sqs", endpoint_url)
     queue_urls: dict[str, str] = {}
     dead_letter_urls: dict[str, str] = {}
     visibility: dict[str, int] = {}
     for key, name in QUEUE_NAMES.items():
-        dlq_url = sqs.create_queue(QueueName=f"{prefix}-{name}-dlq",
-                                   Attributes={"MessageRetentionPeriod": str(14 * 86_400)})["QueueUrl"]
+        dlq_url = sqs.create_queue(
+            QueueName=f"{prefix}-{name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 86_400)}
+        )["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         visibility[key] = config.visibility_timeout_seconds(function_config(config, CONSUMERS[key]))
-        queue_urls[key] = sqs.create_queue(QueueName=f"{prefix}-{name}", Attributes={
-            "VisibilityTimeout": str(visibility[key]),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                         "maxReceiveCount": str(config.max_receive_count)})})["QueueUrl"]
+        queue_urls[key] = sqs.create_queue(
+            QueueName=f"{prefix}-{name}",
+            Attributes={
+                "VisibilityTimeout": str(visibility[key]),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
         dead_letter_urls[key] = dlq_url
     table = f"{prefix}-idempotency"
     dynamodb = aws_client("dynamodb", endpoint_url)
     if table not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                              BillingMode="PAY_PER_REQUEST")
-        dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": "expiration"})
-    target = Target(name="local", queue_urls=queue_urls, dead_letter_urls=dead_letter_urls, idempotency_table=table,
-                    endpoint_url=endpoint_url, region=LOCAL_REGION, database_url=database_url, redis_url=redis_url)
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
+    target = Target(
+        name="local",
+        queue_urls=queue_urls,
+        dead_letter_urls=dead_letter_urls,
+        idempotency_table=table,
+        endpoint_url=endpoint_url,
+        region=LOCAL_REGION,
+        database_url=database_url,
+        redis_url=redis_url,
+    )
     return Provisioned(target, visibility)

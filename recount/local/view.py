@@ -20,13 +20,27 @@ def render(pipeline: LocalPipeline, title: str = "recount local") -> Group:
         functions.add_column(column, justify="right" if column != "function" else "left")
     for name, environments in pipeline.environments.items():
         counts = pipeline.stats.counts[name]
-        skipped = sum(counts[m.value] for m in (Metric.JOBS_SKIPPED_DUPLICATE, Metric.JOBS_SKIPPED_COALESCED,
-                                                Metric.JOBS_SKIPPED_CLEAN, Metric.JOBS_SKIPPED_DISABLED))
-        functions.add_row(name, str(environments.running), str(counts[Metric.JOBS_SUCCEEDED.value]),
-                          str(counts[Metric.JOBS_FAILED.value]), str(skipped),
-                          str(counts[Metric.JOBS_DEAD_LETTERED.value]))
+        skipped = sum(
+            counts[m.value]
+            for m in (
+                Metric.JOBS_SKIPPED_DUPLICATE,
+                Metric.JOBS_SKIPPED_COALESCED,
+                Metric.JOBS_SKIPPED_CLEAN,
+                Metric.JOBS_SKIPPED_DISABLED,
+            )
+        )
+        functions.add_row(
+            name,
+            str(environments.running),
+            str(counts[Metric.JOBS_SUCCEEDED.value]),
+            str(counts[Metric.JOBS_FAILED.value]),
+            str(skipped),
+            str(counts[Metric.JOBS_DEAD_LETTERED.value]),
+        )
     freshness = pipeline.stats.freshness()
-    summary = (f"freshness (dirty mark to fresh, {freshness['count']} recomputes): "
-               f"p50 {freshness['p50'] / 1000:.2f} s, p95 {freshness['p95'] / 1000:.2f} s, "
-               f"max {freshness['max'] / 1000:.2f} s")
+    summary = (
+        f"freshness (dirty mark to fresh, {freshness['count']} recomputes): "
+        f"p50 {freshness['p50'] / 1000:.2f} s, p95 {freshness['p95'] / 1000:.2f} s, "
+        f"max {freshness['max'] / 1000:.2f} s"
+    )
     return Group(queues, functions, summary)

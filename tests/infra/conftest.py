@@ -24,8 +24,9 @@ def run_app(outdir: Path, context: dict[str, Any]) -> subprocess.CompletedProces
     environment = {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
     if NODE.exists():
         environment["JSII_NODE"] = str(NODE)
-    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=environment, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.fixture(scope="session")

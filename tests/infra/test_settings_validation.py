@@ -32,18 +32,22 @@ def test_the_committed_stages_are_valid() -> None:
         assert caps + config.sweeper.reserved_concurrency <= config.database_connection_budget
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"databaseConnectionBudget": 5}, "over the database connection budget of 5"),
-    ({"inbox.maxConcurrency": 7}, "inbox.maxConcurrency (7) is over its reservedConcurrency (6)"),
-    ({"countsHighMaxConcurrency": 3}, "the counts and counts-high sources may run 7 at once"),
-    ({"visibilityTimeoutFactor": 5}, "visibilityTimeoutFactor: Input should be greater than or equal to 6"),
-    ({"maxReceiveCount": 3}, "maxReceiveCount: Input should be greater than or equal to 5"),
-    ({"databaseSecretArn": "recount/dev/database"}, "databaseSecretArn: String should match pattern"),
-    ({"logRetentionDays": 10}, "logRetentionDays must be one of"),
-    ({"inbox.timeoutSeconds": 5}, "inbox.timeoutSeconds: Input should be greater than or equal to 10"),
-    ({"inbox.batchSize": 11}, "inbox.batchSize: Input should be less than or equal to 10"),
-    ({"unknownSetting": 1}, "unknownSetting: Extra inputs are not permitted"),
-], ids=lambda value: str(value)[:40])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"databaseConnectionBudget": 5}, "over the database connection budget of 5"),
+        ({"inbox.maxConcurrency": 7}, "inbox.maxConcurrency (7) is over its reservedConcurrency (6)"),
+        ({"countsHighMaxConcurrency": 3}, "the counts and counts-high sources may run 7 at once"),
+        ({"visibilityTimeoutFactor": 5}, "visibilityTimeoutFactor: Input should be greater than or equal to 6"),
+        ({"maxReceiveCount": 3}, "maxReceiveCount: Input should be greater than or equal to 5"),
+        ({"databaseSecretArn": "recount/dev/database"}, "databaseSecretArn: String should match pattern"),
+        ({"logRetentionDays": 10}, "logRetentionDays must be one of"),
+        ({"inbox.timeoutSeconds": 5}, "inbox.timeoutSeconds: Input should be greater than or equal to 10"),
+        ({"inbox.batchSize": 11}, "inbox.batchSize: Input should be less than or equal to 10"),
+        ({"unknownSetting": 1}, "unknownSetting: Extra inputs are not permitted"),
+    ],
+    ids=lambda value: str(value)[:40],
+)
 def test_inconsistent_settings_are_refused(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as refused:
         load_stage(with_dev(change), "dev")

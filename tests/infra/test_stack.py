@@ -11,8 +11,11 @@ from shared.settings import EnvVar
 from tests.infra.conftest import cdk_context, of_type
 
 DEV = cdk_context()["recount:stages"]["dev"]
-FUNCTIONS = {"InboxCounts": ("inbox", "recount-dev-inbox-counts"), "Analytics": ("analytics", "recount-dev-analytics"),
-             "Sweeper": ("sweeper", "recount-dev-sweeper")}
+FUNCTIONS = {
+    "InboxCounts": ("inbox", "recount-dev-inbox-counts"),
+    "Analytics": ("analytics", "recount-dev-analytics"),
+    "Sweeper": ("sweeper", "recount-dev-sweeper"),
+}
 
 
 def function_named(resources: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
@@ -23,13 +26,16 @@ def function_named(resources: dict[str, Any], name: str) -> tuple[str, dict[str,
 
 
 def test_every_work_queue_redrives_to_its_own_dead_letter_queue_after_max_receive_count(resources) -> None:
-    queues = {r["Properties"]["QueueName"]: (k, r["Properties"])
-              for k, r in of_type(resources, "AWS::SQS::Queue").items()}
+    queues = {
+        r["Properties"]["QueueName"]: (k, r["Properties"]) for k, r in of_type(resources, "AWS::SQS::Queue").items()
+    }
     for name in ("counts", "counts-high", "analytics", "sweep"):
         _, queue = queues[f"recount-dev-{name}"]
         dlq_id, dlq = queues[f"recount-dev-{name}-dlq"]
-        assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-                                          "maxReceiveCount": DEV["maxReceiveCount"]}
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+            "maxReceiveCount": DEV["maxReceiveCount"],
+        }
         assert dlq["MessageRetentionPeriod"] == 14 * 86_400
         assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
         assert f":recount-dev-{name}" in json.dumps(dlq["RedriveAllowPolicy"]["sourceQueueArns"])
@@ -38,8 +44,12 @@ def test_every_work_queue_redrives_to_its_own_dead_letter_queue_after_max_receiv
 
 def test_visibility_timeouts_are_six_times_the_consuming_function_timeout(resources) -> None:
     queues = {r["Properties"]["QueueName"]: r["Properties"] for r in of_type(resources, "AWS::SQS::Queue").values()}
-    for queue, function in (("counts", "inbox"), ("counts-high", "inbox"), ("analytics", "analytics"),
-                            ("sweep", "sweeper")):
+    for queue, function in (
+        ("counts", "inbox"),
+        ("counts-high", "inbox"),
+        ("analytics", "analytics"),
+        ("sweep", "sweeper"),
+    ):
         assert queues[f"recount-dev-{queue}"]["VisibilityTimeout"] == 6 * DEV[function]["timeoutSeconds"]
 
 
@@ -79,9 +89,17 @@ def test_event_sources_report_item_failures_and_never_exceed_the_reservation(res
 
 
 def test_functions_get_the_environment_contract_and_no_plain_credentials(resources) -> None:
-    required = {EnvVar.DATABASE_SECRET_ARN, EnvVar.REDIS_SECRET_ARN, EnvVar.IDEMPOTENCY_TABLE_NAME,
-                EnvVar.COUNTS_QUEUE_URL, EnvVar.COUNTS_HIGH_QUEUE_URL, EnvVar.ANALYTICS_QUEUE_URL,
-                EnvVar.DEAD_LETTER_QUEUE_URL, EnvVar.MAX_RECEIVE_COUNT, EnvVar.ANALYTICS_AGGREGATES_ENABLED}
+    required = {
+        EnvVar.DATABASE_SECRET_ARN,
+        EnvVar.REDIS_SECRET_ARN,
+        EnvVar.IDEMPOTENCY_TABLE_NAME,
+        EnvVar.COUNTS_QUEUE_URL,
+        EnvVar.COUNTS_HIGH_QUEUE_URL,
+        EnvVar.ANALYTICS_QUEUE_URL,
+        EnvVar.DEAD_LETTER_QUEUE_URL,
+        EnvVar.MAX_RECEIVE_COUNT,
+        EnvVar.ANALYTICS_AGGREGATES_ENABLED,
+    }
     for _, name in FUNCTIONS.values():
         variables = function_named(resources, name)[1]["Environment"]["Variables"]
         assert {str(v) for v in required} <= set(variables), name
@@ -94,13 +112,21 @@ def test_functions_get_the_environment_contract_and_no_plain_credentials(resourc
 
 
 def test_schedules_put_valid_sweep_envelopes_on_the_sweep_queue_with_retries_and_a_dlq(resources) -> None:
-    schedules = {r["Properties"]["Name"]: r["Properties"]
-                 for r in of_type(resources, "AWS::Scheduler::Schedule").values()}
-    sweep_queue = next(k for k, r in of_type(resources, "AWS::SQS::Queue").items()
-                       if r["Properties"]["QueueName"] == "recount-dev-sweep")
-    expected = {"recount-dev-inbox-counts-sweep": (InboxCountsSweep, f"rate({DEV['inboxSweepMinutes']} minute)"),
-                "recount-dev-analytics-aggregates-sweep": (AnalyticsAggregatesSweep,
-                                                           f"rate({DEV['analyticsSweepMinutes']} minutes)")}
+    schedules = {
+        r["Properties"]["Name"]: r["Properties"] for r in of_type(resources, "AWS::Scheduler::Schedule").values()
+    }
+    sweep_queue = next(
+        k
+        for k, r in of_type(resources, "AWS::SQS::Queue").items()
+        if r["Properties"]["QueueName"] == "recount-dev-sweep"
+    )
+    expected = {
+        "recount-dev-inbox-counts-sweep": (InboxCountsSweep, f"rate({DEV['inboxSweepMinutes']} minute)"),
+        "recount-dev-analytics-aggregates-sweep": (
+            AnalyticsAggregatesSweep,
+            f"rate({DEV['analyticsSweepMinutes']} minutes)",
+        ),
+    }
     assert set(schedules) == set(expected)
     for name, (model, rate) in expected.items():
         schedule = schedules[name]
@@ -130,8 +156,10 @@ def test_grants_name_their_resources_and_only_x_ray_takes_a_wildcard(resources) 
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Resource"] == "*":
                 assert all(a.startswith("xray:") for a in statement["Action"]), statement
-            assert not any(a in ("*", "sqs:*", "dynamodb:*", "secretsmanager:*") for a in
-                           ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]))
+            assert not any(
+                a in ("*", "sqs:*", "dynamodb:*", "secretsmanager:*")
+                for a in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+            )
 
 
 def test_secrets_are_readable_only_by_the_functions(resources) -> None:
@@ -147,10 +175,24 @@ def test_secrets_are_readable_only_by_the_functions(resources) -> None:
 def test_dashboard_shows_queues_dead_letters_functions_and_recount_metrics(resources) -> None:
     (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for needle in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Dead-letter queues",
-                   "Errors", "Throttles", "Duration", "ConcurrentExecutions", "FreshnessLag", "JobsSucceeded",
-                   "JobsFailed", "JobsDeadLettered", "JobsSkippedDuplicate", "JobsSkippedCoalesced",
-                   "RecomputeDuration", "DirtyBacklog", "DirtyOldestAge"):
+    for needle in (
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "Dead-letter queues",
+        "Errors",
+        "Throttles",
+        "Duration",
+        "ConcurrentExecutions",
+        "FreshnessLag",
+        "JobsSucceeded",
+        "JobsFailed",
+        "JobsDeadLettered",
+        "JobsSkippedDuplicate",
+        "JobsSkippedCoalesced",
+        "RecomputeDuration",
+        "DirtyBacklog",
+        "DirtyOldestAge",
+    ):
         assert needle in body, needle
 
 
@@ -191,13 +233,17 @@ def test_cfn_lint_is_clean(cloud_assembly: Path) -> None:
     import sys
 
     cfn_lint = Path(sys.executable).with_name("cfn-lint")  # the console script; .cfnlintrc is read from cwd
-    result = subprocess.run([str(cfn_lint), str(cloud_assembly / "recount-dev.template.json")],
-                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], check=False)
+    result = subprocess.run(
+        [str(cfn_lint), str(cloud_assembly / "recount-dev.template.json")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_function_assets_hold_the_handler_shared_and_pure_python_dependencies(cloud_assembly: Path,
-                                                                             resources) -> None:
+def test_function_assets_hold_the_handler_shared_and_pure_python_dependencies(cloud_assembly: Path, resources) -> None:
     _, function = function_named(resources, "recount-dev-inbox-counts")
     asset = cloud_assembly / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
     assert (asset / "functions" / "inbox_counts_recompute" / "handler.py").is_file()

@@ -32,13 +32,15 @@ def expect(**counts: int) -> dict[str, int]:
 
 def recompute(db, cache, settings, client_id: str, today: date = TODAY) -> RecomputeOutcome:
     return Recompute(JobName.ANALYTICS_AGGREGATES, db, cache, settings, today=today).run(
-        client_id, JobContext("req-1", "test"))
+        client_id, JobContext("req-1", "test")
+    )
 
 
 def stored(db: PostgresDatabase, client_id: str, *, with_computed_at: bool = False) -> dict[date, dict[str, Any]]:
     columns = ", ".join(f'"{key}"' for key in (*oracle.AGGREGATE_KEYS, *(("computedAt",) if with_computed_at else ())))
-    rows = db.run(f'SELECT day, {columns} FROM "AnalyticsDailyAggregates" WHERE "clientId" = :id ORDER BY day',
-                  id=client_id)
+    rows = db.run(
+        f'SELECT day, {columns} FROM "AnalyticsDailyAggregates" WHERE "clientId" = :id ORDER BY day', id=client_id
+    )
     return {row.pop("day"): row for row in rows}
 
 
@@ -78,17 +80,35 @@ def busy_scenario(ws: Workspace) -> Scenario:
     return s
 
 
-@pytest.mark.parametrize(("day", "expected"), [
-    pytest.param(D, expect(leadsCreated=2, inboundMessages=3, outboundMessages=4, respondedLeads=2, contactedLeads=2,
-                           meetingsBooked=1, aiSentMessages=2), id="busy_day_every_aggregate"),
-    pytest.param(D - DAY, expect(leadsCreated=1, inboundMessages=1, respondedLeads=1), id="day_before_last_ms"),
-    pytest.param(D + DAY, expect(outboundMessages=1, contactedLeads=1, meetingsBooked=1, aiSentMessages=1),
-                 id="day_after_midnight"),
-    pytest.param(D - 2 * DAY, expect(), id="day_without_activity_is_a_row_of_zeros"),
-    pytest.param(TODAY, expect(), id="today_without_activity_is_a_row_of_zeros"),
-])
-def test_given_activity_when_recomputed_then_each_day_has_exact_aggregates(db, cache, settings, workspace, day,
-                                                                           expected):
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        pytest.param(
+            D,
+            expect(
+                leadsCreated=2,
+                inboundMessages=3,
+                outboundMessages=4,
+                respondedLeads=2,
+                contactedLeads=2,
+                meetingsBooked=1,
+                aiSentMessages=2,
+            ),
+            id="busy_day_every_aggregate",
+        ),
+        pytest.param(D - DAY, expect(leadsCreated=1, inboundMessages=1, respondedLeads=1), id="day_before_last_ms"),
+        pytest.param(
+            D + DAY,
+            expect(outboundMessages=1, contactedLeads=1, meetingsBooked=1, aiSentMessages=1),
+            id="day_after_midnight",
+        ),
+        pytest.param(D - 2 * DAY, expect(), id="day_without_activity_is_a_row_of_zeros"),
+        pytest.param(TODAY, expect(), id="today_without_activity_is_a_row_of_zeros"),
+    ],
+)
+def test_given_activity_when_recomputed_then_each_day_has_exact_aggregates(
+    db, cache, settings, workspace, day, expected
+):
     scenario = busy_scenario(workspace)
     assert scenario.oracle()[day] == expected  # the oracle agrees with the hand count
 
@@ -105,12 +125,15 @@ def test_given_activity_then_the_whole_window_equals_the_oracle(db, cache, setti
     assert stored(db, workspace.id) == scenario.oracle()
 
 
-@pytest.mark.parametrize(("when", "counted"), [
-    pytest.param(at(FIRST, time(0)), True, id="first_day_midnight_counted"),
-    pytest.param(at(FIRST - DAY, LAST_MS), False, id="day_before_window_not_counted"),
-    pytest.param(at(TODAY, LAST_MS), True, id="today_last_ms_counted"),
-    pytest.param(at(TODAY + DAY, time(0)), False, id="tomorrow_not_counted"),
-])
+@pytest.mark.parametrize(
+    ("when", "counted"),
+    [
+        pytest.param(at(FIRST, time(0)), True, id="first_day_midnight_counted"),
+        pytest.param(at(FIRST - DAY, LAST_MS), False, id="day_before_window_not_counted"),
+        pytest.param(at(TODAY, LAST_MS), True, id="today_last_ms_counted"),
+        pytest.param(at(TODAY + DAY, time(0)), False, id="tomorrow_not_counted"),
+    ],
+)
 def test_window_boundary(db, cache, settings, workspace, when, counted):
     # Given one lead created, booked and messaging at `when`
     scenario = Scenario(workspace)
@@ -122,8 +145,15 @@ def test_window_boundary(db, cache, settings, workspace, when, counted):
     # Then exactly the 30 days FIRST..TODAY have rows, and the activity is in them only if inside the window
     rows = stored(db, workspace.id)
     assert list(rows) == [FIRST + offset * DAY for offset in range(30)]
-    one = expect(leadsCreated=1, inboundMessages=1, outboundMessages=1, respondedLeads=1, contactedLeads=1,
-                 meetingsBooked=1, aiSentMessages=1)
+    one = expect(
+        leadsCreated=1,
+        inboundMessages=1,
+        outboundMessages=1,
+        respondedLeads=1,
+        contactedLeads=1,
+        meetingsBooked=1,
+        aiSentMessages=1,
+    )
     assert [day for day, row in rows.items() if row != expect()] == ([when.date()] if counted else [])
     if counted:
         assert rows[when.date()] == one

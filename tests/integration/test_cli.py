@@ -17,10 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def recount(*args: str, database_url: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                   "ANALYTICS_AGGREGATES_ENABLED": "true", **env}
-    return subprocess.run([sys.executable, "-m", "recount", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=60, check=False)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ANALYTICS_AGGREGATES_ENABLED": "true",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "recount", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_migrate_twice_changes_nothing(database_url: str, redis_url: str, db: PostgresDatabase) -> None:
@@ -33,11 +45,19 @@ def test_migrate_twice_changes_nothing(database_url: str, redis_url: str, db: Po
 
 
 def test_recompute_inbox_counts_writes_rows_and_bumps_the_version(
-        database_url: str, redis_url: str, workspace: Workspace, raw_redis: redis.Redis) -> None:
+    database_url: str, redis_url: str, workspace: Workspace, raw_redis: redis.Redis
+) -> None:
     workspace.lead(status="new", assignedToUserId="setter-1")
     workspace.mark_dirty()
-    result = recount("recompute", "inbox-counts", "--client-id", workspace.id, "--json",
-                     database_url=database_url, redis_url=redis_url)
+    result = recount(
+        "recompute",
+        "inbox-counts",
+        "--client-id",
+        workspace.id,
+        "--json",
+        database_url=database_url,
+        redis_url=redis_url,
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome["changed"] is True and outcome["version"] == 1 and outcome["markerCleared"] is True
@@ -49,29 +69,53 @@ def test_recompute_inbox_counts_writes_rows_and_bumps_the_version(
 
 
 def test_recompute_analytics_aggregates_writes_the_window(
-        database_url: str, redis_url: str, workspace: Workspace, db: PostgresDatabase) -> None:
-    result = recount("recompute", "analytics-aggregates", "--client-id", workspace.id,
-                     database_url=database_url, redis_url=redis_url, ANALYTICS_WINDOW_DAYS="7")
+    database_url: str, redis_url: str, workspace: Workspace, db: PostgresDatabase
+) -> None:
+    result = recount(
+        "recompute",
+        "analytics-aggregates",
+        "--client-id",
+        workspace.id,
+        database_url=database_url,
+        redis_url=redis_url,
+        ANALYTICS_WINDOW_DAYS="7",
+    )
     assert result.returncode == 0, result.stderr
     rows = db.run('SELECT count(*) AS n FROM "AnalyticsDailyAggregates" WHERE "clientId" = :id', id=workspace.id)
     assert rows[0]["n"] == 7
 
 
 def test_analytics_recompute_refused_while_the_path_is_disabled(
-        database_url: str, redis_url: str, workspace: Workspace, db: PostgresDatabase) -> None:
-    result = recount("recompute", "analytics-aggregates", "--client-id", workspace.id,
-                     database_url=database_url, redis_url=redis_url, ANALYTICS_AGGREGATES_ENABLED="false")
+    database_url: str, redis_url: str, workspace: Workspace, db: PostgresDatabase
+) -> None:
+    result = recount(
+        "recompute",
+        "analytics-aggregates",
+        "--client-id",
+        workspace.id,
+        database_url=database_url,
+        redis_url=redis_url,
+        ANALYTICS_AGGREGATES_ENABLED="false",
+    )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: analytics aggregates are disabled")
     assert db.run('SELECT count(*) AS n FROM "AnalyticsDailyAggregates"')[0]["n"] == 0
 
 
 def test_a_bad_client_id_is_one_line_and_nothing_is_written(
-        database_url: str, redis_url: str, workspace: Workspace, raw_redis: redis.Redis,
-        db: PostgresDatabase) -> None:
+    database_url: str, redis_url: str, workspace: Workspace, raw_redis: redis.Redis, db: PostgresDatabase
+) -> None:
     # Given one good and one bad id, when recomputing both, then nothing at all is written
-    result = recount("recompute", "inbox-counts", "--client-id", workspace.id, "--client-id", "a:b",
-                     database_url=database_url, redis_url=redis_url)
+    result = recount(
+        "recompute",
+        "inbox-counts",
+        "--client-id",
+        workspace.id,
+        "--client-id",
+        "a:b",
+        database_url=database_url,
+        redis_url=redis_url,
+    )
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1 and "invalid clientId 'a:b'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -80,9 +124,15 @@ def test_a_bad_client_id_is_one_line_and_nothing_is_written(
 
 
 def test_an_unreachable_database_is_one_line(redis_url: str, raw_redis: redis.Redis) -> None:
-    result = recount("recompute", "inbox-counts", "--client-id", "acme",
-                     database_url="postgresql://postgres@127.0.0.1:1/none", redis_url=redis_url,
-                     CONNECT_TIMEOUT_SECONDS="1")
+    result = recount(
+        "recompute",
+        "inbox-counts",
+        "--client-id",
+        "acme",
+        database_url="postgresql://postgres@127.0.0.1:1/none",
+        redis_url=redis_url,
+        CONNECT_TIMEOUT_SECONDS="1",
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: postgres unreachable")
     assert raw_redis.keys("*") == []

@@ -25,8 +25,7 @@ ATTENTION = "Positive"
 ATTENTION_TAGS = sorted(oracle.ATTENTION_TAGS)
 REVIEW = ("pending", "needs_review")
 # A message that counts as aiSent; cases override one field at a time. "draft" links a real AIDraft.
-AI_SEND: dict[str, Any] = {"direction": "outbound", "channel": "email", "source": "zrg", "sent_by": "ai",
-                           "draft": True}
+AI_SEND: dict[str, Any] = {"direction": "outbound", "channel": "email", "source": "zrg", "sent_by": "ai", "draft": True}
 
 
 def expect(**counts: int) -> dict[str, int]:
@@ -58,8 +57,16 @@ def seed(ws: Workspace, specs: list[dict[str, Any]]) -> tuple[list[dict], list[d
                 draft_id = ws.draft(lead_id, status="approved", auto_send_action="send_immediate")
                 drafts.append({"leadId": lead_id, "status": "approved", "autoSendAction": "send_immediate"})
             ws.message(lead_id, ai_draft_id=draft_id, **message)
-            messages.append({"leadId": lead_id, "channel": message["channel"], "direction": message["direction"],
-                             "source": message["source"], "sentBy": message["sent_by"], "aiDraftId": draft_id})
+            messages.append(
+                {
+                    "leadId": lead_id,
+                    "channel": message["channel"],
+                    "direction": message["direction"],
+                    "source": message["source"],
+                    "sentBy": message["sent_by"],
+                    "aiDraftId": draft_id,
+                }
+            )
     return leads, drafts, messages
 
 
@@ -73,34 +80,58 @@ CASES = [
     p([{"lastInboundAt": T2, "lastOutboundAt": T1}], open1(allResponses=1), id="inbound_after_outbound_is_response"),
     p([{"lastInboundAt": T1}], open1(allResponses=1), id="inbound_without_outbound_beats_epoch"),
     p([{"lastOutboundAt": T1}], open1(), id="outbound_only_is_no_response"),
-    p([{"sentimentTag": ATTENTION, "lastInboundAt": T2, "lastOutboundAt": T2}],
-      open1(previouslyRequiredAttention=1), id="lastOut_equal_to_lastInbound_is_previously_required"),
-    p([{"sentimentTag": ATTENTION, "lastInboundAt": T2, "lastZrgOutboundAt": T1, "lastOutboundAt": T3}],
-      expect(total=1, totalNonBlacklisted=1, allResponses=1, requiresAttention=1),
-      id="zrg_outbound_takes_precedence_over_later_outbound"),
-    p([{"sentimentTag": ATTENTION, "lastInboundAt": T2, "lastZrgOutboundAt": T3, "lastOutboundAt": T1}],
-      open1(previouslyRequiredAttention=1), id="zrg_outbound_after_inbound_answers_it"),
+    p(
+        [{"sentimentTag": ATTENTION, "lastInboundAt": T2, "lastOutboundAt": T2}],
+        open1(previouslyRequiredAttention=1),
+        id="lastOut_equal_to_lastInbound_is_previously_required",
+    ),
+    p(
+        [{"sentimentTag": ATTENTION, "lastInboundAt": T2, "lastZrgOutboundAt": T1, "lastOutboundAt": T3}],
+        expect(total=1, totalNonBlacklisted=1, allResponses=1, requiresAttention=1),
+        id="zrg_outbound_takes_precedence_over_later_outbound",
+    ),
+    p(
+        [{"sentimentTag": ATTENTION, "lastInboundAt": T2, "lastZrgOutboundAt": T3, "lastOutboundAt": T1}],
+        open1(previouslyRequiredAttention=1),
+        id="zrg_outbound_after_inbound_answers_it",
+    ),
     p([{"sentimentTag": ATTENTION}], open1(), id="attention_without_inbound_is_neither"),
     p([{"sentimentTag": "Not Interested", "lastInboundAt": T2}], open1(allResponses=1), id="other_tag_no_attention"),
     p([{"sentimentTag": None, "lastInboundAt": T2}], open1(allResponses=1), id="null_tag_no_attention"),
-    *[p([{"sentimentTag": tag, "lastInboundAt": T2}],
-        expect(total=1, totalNonBlacklisted=1, allResponses=1, requiresAttention=1),
-        id=f"attention_tag_{tag.replace(' ', '_')}") for tag in ATTENTION_TAGS],
-    p([{"status": "unqualified", "sentimentTag": ATTENTION, "lastInboundAt": T2}], expect(total=1, allResponses=1),
-      id="unqualified_in_total_only"),
-    p([{"status": "blacklisted", "sentimentTag": ATTENTION, "lastInboundAt": T1, "lastOutboundAt": T2}],
-      expect(total=1), id="blacklisted_in_total_only"),
+    *[
+        p(
+            [{"sentimentTag": tag, "lastInboundAt": T2}],
+            expect(total=1, totalNonBlacklisted=1, allResponses=1, requiresAttention=1),
+            id=f"attention_tag_{tag.replace(' ', '_')}",
+        )
+        for tag in ATTENTION_TAGS
+    ],
+    p(
+        [{"status": "unqualified", "sentimentTag": ATTENTION, "lastInboundAt": T2}],
+        expect(total=1, allResponses=1),
+        id="unqualified_in_total_only",
+    ),
+    p(
+        [{"status": "blacklisted", "sentimentTag": ATTENTION, "lastInboundAt": T1, "lastOutboundAt": T2}],
+        expect(total=1),
+        id="blacklisted_in_total_only",
+    ),
     p([{"status": "needs_repair"}], open1(needsRepair=1), id="needs_repair"),
     p([{"snoozedUntil": NOW}], open1(), id="snooze_ending_exactly_now_is_counted"),
-    p([{"snoozedUntil": NOW + MS, "lastInboundAt": T2, "drafts": [REVIEW], "messages": [{}]}], expect(),
-      id="snooze_ending_1ms_after_now_is_not_counted"),
+    p(
+        [{"snoozedUntil": NOW + MS, "lastInboundAt": T2, "drafts": [REVIEW], "messages": [{}]}],
+        expect(),
+        id="snooze_ending_1ms_after_now_is_not_counted",
+    ),
     p([{"snoozedUntil": T1}], open1(), id="expired_snooze_is_counted"),
     p([{"drafts": [REVIEW]}], open1(aiReview=1), id="ai_review_pending_needs_review"),
     p([{"drafts": [REVIEW, REVIEW]}], open1(aiReview=1), id="ai_review_two_drafts_counted_once"),
     p([{"drafts": [("approved", "needs_review")]}], open1(), id="ai_review_not_approved"),
     p([{"drafts": [("rejected", "needs_review")]}], open1(), id="ai_review_not_rejected"),
-    *[p([{"drafts": [("pending", action)]}], open1(), id=f"ai_review_not_action_{action}")
-      for action in ("send_immediate", "send_delayed", "skip", "error", None)],
+    *[
+        p([{"drafts": [("pending", action)]}], open1(), id=f"ai_review_not_action_{action}")
+        for action in ("send_immediate", "send_delayed", "skip", "error", None)
+    ],
     p([{"messages": [{}]}], open1(aiSent=1), id="ai_sent_email_outbound_zrg_ai_with_draft"),
     p([{"messages": [{}, {}]}], open1(aiSent=1), id="ai_sent_two_messages_counted_once"),
     p([{"messages": [{"channel": "sms"}]}], open1(), id="ai_sent_not_sms"),
@@ -110,23 +141,41 @@ CASES = [
     p([{"messages": [{"sent_by": "setter"}]}], open1(), id="ai_sent_not_setter"),
     p([{"messages": [{"sent_by": None}]}], open1(), id="ai_sent_not_null_sender"),
     p([{"messages": [{"draft": False}]}], open1(), id="ai_sent_not_without_draft"),
-    p([{"sentimentTag": "Interested", "lastInboundAt": T2}, {"sentimentTag": ATTENTION, "lastInboundAt": T3},
-       {"status": "blacklisted"}],
-      expect(total=3, totalNonBlacklisted=2, allResponses=2, requiresAttention=2, awaitingReply=0),
-      id="awaiting_reply_floors_at_zero"),
-    p([{"status": "new", "sentimentTag": ATTENTION, "lastInboundAt": T3, "lastOutboundAt": T2, "drafts": [REVIEW]},
-       {"status": "qualified", "sentimentTag": "Follow Up", "lastInboundAt": T1, "lastZrgOutboundAt": T2},
-       {"status": "needs_repair", "messages": [{}]},
-       {"status": "unqualified", "lastInboundAt": T3},
-       {"status": "new", "snoozedUntil": NOW + timedelta(days=1), "lastInboundAt": T3}],
-      expect(total=4, totalNonBlacklisted=3, needsRepair=1, allResponses=2, requiresAttention=1,
-             previouslyRequiredAttention=1, aiReview=1, aiSent=1, awaitingReply=2), id="mixed_workspace"),
+    p(
+        [
+            {"sentimentTag": "Interested", "lastInboundAt": T2},
+            {"sentimentTag": ATTENTION, "lastInboundAt": T3},
+            {"status": "blacklisted"},
+        ],
+        expect(total=3, totalNonBlacklisted=2, allResponses=2, requiresAttention=2, awaitingReply=0),
+        id="awaiting_reply_floors_at_zero",
+    ),
+    p(
+        [
+            {"status": "new", "sentimentTag": ATTENTION, "lastInboundAt": T3, "lastOutboundAt": T2, "drafts": [REVIEW]},
+            {"status": "qualified", "sentimentTag": "Follow Up", "lastInboundAt": T1, "lastZrgOutboundAt": T2},
+            {"status": "needs_repair", "messages": [{}]},
+            {"status": "unqualified", "lastInboundAt": T3},
+            {"status": "new", "snoozedUntil": NOW + timedelta(days=1), "lastInboundAt": T3},
+        ],
+        expect(
+            total=4,
+            totalNonBlacklisted=3,
+            needsRepair=1,
+            allResponses=2,
+            requiresAttention=1,
+            previouslyRequiredAttention=1,
+            aiReview=1,
+            aiSent=1,
+            awaitingReply=2,
+        ),
+        id="mixed_workspace",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("specs", "expected"), CASES)
-def test_given_leads_when_recomputed_then_global_row_has_exact_counts(db, cache, settings, workspace, specs,
-                                                                       expected):
+def test_given_leads_when_recomputed_then_global_row_has_exact_counts(db, cache, settings, workspace, specs, expected):
     leads, drafts, messages = seed(workspace, specs)
     assert oracle.inbox_counts(leads, drafts, messages, NOW)["global"] == expected  # the oracle agrees by hand
 
@@ -151,10 +200,10 @@ def test_given_setters_when_recomputed_then_one_row_per_setter_with_visible_lead
 
     rows = workspace.counts()
     assert rows == {
-        "global": expect(total=5, totalNonBlacklisted=4, allResponses=1, requiresAttention=1, aiReview=1, aiSent=1,
-                         awaitingReply=3),
-        "s1": expect(total=2, totalNonBlacklisted=2, allResponses=1, requiresAttention=1, aiReview=1,
-                     awaitingReply=1),
+        "global": expect(
+            total=5, totalNonBlacklisted=4, allResponses=1, requiresAttention=1, aiReview=1, aiSent=1, awaitingReply=3
+        ),
+        "s1": expect(total=2, totalNonBlacklisted=2, allResponses=1, requiresAttention=1, aiReview=1, awaitingReply=1),
         "s2": expect(total=1, aiSent=1),
         "s4": open1(),
     }
@@ -177,8 +226,15 @@ def test_given_padded_and_plain_setter_ids_then_they_are_one_setter(db, cache, s
 
 def test_given_unicode_padding_then_trimmed_like_javascript_and_letters_kept(db, cache, settings, workspace):
     # JavaScript's trim() strips no-break and ideographic spaces; letters such as a trailing 'v' stay
-    seed(workspace, [{"assignedToUserId": "\u00a0s1\u3000"}, {"assignedToUserId": "s1"},
-                     {"assignedToUserId": "setter-v"}, {"assignedToUserId": "\ufeff"}])
+    seed(
+        workspace,
+        [
+            {"assignedToUserId": "\u00a0s1\u3000"},
+            {"assignedToUserId": "s1"},
+            {"assignedToUserId": "setter-v"},
+            {"assignedToUserId": "\ufeff"},
+        ],
+    )
     recompute(db, cache, settings, workspace.id)
     rows = workspace.counts()
     assert set(rows) == {"global", "s1", "setter-v"}
@@ -246,19 +302,41 @@ def test_given_snooze_expires_with_no_write_then_a_later_recompute_counts_it(db,
 
 
 TIMES = st.sampled_from([None, T1, T2, T3, NOW, NOW + MS])
-LEADS = st.lists(st.fixed_dictionaries({
-    "status": st.sampled_from(["new", "qualified", "blacklisted", "unqualified", "needs_repair"]),
-    "sentimentTag": st.sampled_from([None, "Positive", "Follow Up", "Meeting Booked", "Neutral", "Not Interested"]),
-    "lastInboundAt": TIMES, "lastOutboundAt": TIMES, "lastZrgOutboundAt": TIMES,
-    "snoozedUntil": st.sampled_from([None, T1, NOW, NOW + MS, NOW + timedelta(days=1)]),
-    "assignedToUserId": st.sampled_from([None, "", "  ", "\t", "s1", " s1 ", "s2", "\ts2\n", "s3"]),
-    "drafts": st.lists(st.tuples(st.sampled_from(["pending", "approved", "rejected"]),
-                                 st.sampled_from([None, "needs_review", "send_immediate", "skip"])), max_size=2),
-    "messages": st.lists(st.fixed_dictionaries({
-        "direction": st.sampled_from(["outbound", "inbound"]), "channel": st.sampled_from(["email", "sms"]),
-        "source": st.sampled_from(["zrg", "inboxxia_campaign"]), "sent_by": st.sampled_from(["ai", "setter", None]),
-        "draft": st.booleans()}), max_size=2),
-}), max_size=8)
+LEADS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "status": st.sampled_from(["new", "qualified", "blacklisted", "unqualified", "needs_repair"]),
+            "sentimentTag": st.sampled_from(
+                [None, "Positive", "Follow Up", "Meeting Booked", "Neutral", "Not Interested"]
+            ),
+            "lastInboundAt": TIMES,
+            "lastOutboundAt": TIMES,
+            "lastZrgOutboundAt": TIMES,
+            "snoozedUntil": st.sampled_from([None, T1, NOW, NOW + MS, NOW + timedelta(days=1)]),
+            "assignedToUserId": st.sampled_from([None, "", "  ", "\t", "s1", " s1 ", "s2", "\ts2\n", "s3"]),
+            "drafts": st.lists(
+                st.tuples(
+                    st.sampled_from(["pending", "approved", "rejected"]),
+                    st.sampled_from([None, "needs_review", "send_immediate", "skip"]),
+                ),
+                max_size=2,
+            ),
+            "messages": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "direction": st.sampled_from(["outbound", "inbound"]),
+                        "channel": st.sampled_from(["email", "sms"]),
+                        "source": st.sampled_from(["zrg", "inboxxia_campaign"]),
+                        "sent_by": st.sampled_from(["ai", "setter", None]),
+                        "draft": st.booleans(),
+                    }
+                ),
+                max_size=2,
+            ),
+        }
+    ),
+    max_size=8,
+)
 
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -35,14 +35,24 @@ REVIEW_INDEX = "AIDraft_recount_review_leadId_idx"
 def crowd(db: PostgresDatabase) -> None:
     """Another workspace whose every lead has a pending review draft and an AI-sent email from a draft."""
     other = Workspace.create(db)
-    db.run('INSERT INTO "Lead" (id, "clientId", "updatedAt") '
-           "SELECT 'crowd-' || g, :id, now() FROM generate_series(1, :n) g", id=other.id, n=OTHERS)
-    db.run('INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", "updatedAt") '
-           "SELECT 'crowd-draft-' || g, 'crowd-' || g, 'd', 'email', 'pending', 'needs_review', now() "
-           "FROM generate_series(1, :n) g", n=OTHERS)
-    db.run('INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId") '
-           "SELECT 'crowd-msg-' || g, 'crowd-' || g, 'email', 'zrg', 'hi', 'outbound', 'ai', 'crowd-draft-' || g "
-           "FROM generate_series(1, :n) g", n=OTHERS)
+    db.run(
+        'INSERT INTO "Lead" (id, "clientId", "updatedAt") '
+        "SELECT 'crowd-' || g, :id, now() FROM generate_series(1, :n) g",
+        id=other.id,
+        n=OTHERS,
+    )
+    db.run(
+        'INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", "updatedAt") '
+        "SELECT 'crowd-draft-' || g, 'crowd-' || g, 'd', 'email', 'pending', 'needs_review', now() "
+        "FROM generate_series(1, :n) g",
+        n=OTHERS,
+    )
+    db.run(
+        'INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId") '
+        "SELECT 'crowd-msg-' || g, 'crowd-' || g, 'email', 'zrg', 'hi', 'outbound', 'ai', 'crowd-draft-' || g "
+        "FROM generate_series(1, :n) g",
+        n=OTHERS,
+    )
     db.run("ANALYZE")  # the statistics the lock query chooses by
 
 
@@ -50,18 +60,23 @@ def random_specs(rng: random.Random, n: int) -> list[dict[str, Any]]:
     """Leads with every kind of draft and message, some snoozed, spread over three setters."""
     specs = []
     for _ in range(n):
-        specs.append({
-            "status": rng.choice(["new", "blacklisted", "unqualified", "needs_repair"]),
-            "sentimentTag": rng.choice([None, "Positive", "Not Interested"]),
-            "lastInboundAt": rng.choice([None, NOW - timedelta(days=2)]),
-            "lastOutboundAt": rng.choice([None, NOW - timedelta(days=1), NOW - timedelta(days=3)]),
-            "snoozedUntil": rng.choice([None, None, NOW + timedelta(hours=1), NOW - timedelta(hours=1)]),
-            "assignedToUserId": rng.choice([None, "setter-a", " setter-b ", "setter-c"]),
-            "drafts": rng.sample([("pending", "needs_review"), ("approved", "needs_review"), ("pending", "skip")],
-                                 rng.randint(0, 2)),
-            "messages": rng.sample([{}, {"channel": "sms"}, {"sent_by": "setter"}, {"draft": False},
-                                    {"direction": "inbound"}], rng.randint(0, 2)),
-        })
+        specs.append(
+            {
+                "status": rng.choice(["new", "blacklisted", "unqualified", "needs_repair"]),
+                "sentimentTag": rng.choice([None, "Positive", "Not Interested"]),
+                "lastInboundAt": rng.choice([None, NOW - timedelta(days=2)]),
+                "lastOutboundAt": rng.choice([None, NOW - timedelta(days=1), NOW - timedelta(days=3)]),
+                "snoozedUntil": rng.choice([None, None, NOW + timedelta(hours=1), NOW - timedelta(hours=1)]),
+                "assignedToUserId": rng.choice([None, "setter-a", " setter-b ", "setter-c"]),
+                "drafts": rng.sample(
+                    [("pending", "needs_review"), ("approved", "needs_review"), ("pending", "skip")], rng.randint(0, 2)
+                ),
+                "messages": rng.sample(
+                    [{}, {"channel": "sms"}, {"sent_by": "setter"}, {"draft": False}, {"direction": "inbound"}],
+                    rng.randint(0, 2),
+                ),
+            }
+        )
     return specs
 
 
@@ -70,8 +85,12 @@ def plan_nodes(db: PostgresDatabase, client_id: str) -> list[dict[str, Any]]:
     db.run("BEGIN")
     try:
         paths = inbox_paths(db, client_id)  # the lock query chooses them, as in a job
-        [row] = db.run("EXPLAIN (ANALYZE, FORMAT JSON) " + query("inbox_counts", "recompute"),
-                       client_id=client_id, now=None, **paths)
+        [row] = db.run(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + query("inbox_counts", "recompute"),
+            client_id=client_id,
+            now=None,
+            **paths,
+        )
     finally:
         db.run("ROLLBACK")
     plan = row["QUERY PLAN"]
@@ -86,18 +105,25 @@ def plan_nodes(db: PostgresDatabase, client_id: str) -> list[dict[str, Any]]:
 
 def scans_of(db: PostgresDatabase, client_id: str, table: str) -> int:
     """How many times the statement scanned `table` (once per lead when it probes, once when it hashes)."""
-    return max((int(n.get("Actual Loops", 0)) for n in plan_nodes(db, client_id) if n.get("Relation Name") == table),
-               default=0)
+    return max(
+        (int(n.get("Actual Loops", 0)) for n in plan_nodes(db, client_id) if n.get("Relation Name") == table), default=0
+    )
 
 
-def recompute_and_compare(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, ws: Workspace,
-                          records: tuple[list[dict], list[dict], list[dict]]) -> None:
+def recompute_and_compare(
+    db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    ws: Workspace,
+    records: tuple[list[dict], list[dict], list[dict]],
+) -> None:
     Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=NOW).run(ws.id, JobContext("req-1", "test"))
     assert ws.counts() == oracle.inbox_counts(*records, NOW)
 
 
 def test_given_a_small_workspace_among_many_others_then_it_probes_per_lead_and_counts_exactly(
-        db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings
+) -> None:
     crowd(db)
     ws = Workspace.create(db)
     records = seed(ws, random_specs(random.Random(7), 40))
@@ -109,7 +135,8 @@ def test_given_a_small_workspace_among_many_others_then_it_probes_per_lead_and_c
 
 
 def test_given_a_workspace_big_next_to_the_indexes_then_it_hashes_them_and_counts_exactly(
-        db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings
+) -> None:
     crowd(db)
     ws = Workspace.create(db)
     records = seed(ws, random_specs(random.Random(11), 150))
@@ -123,7 +150,8 @@ def test_given_a_workspace_big_next_to_the_indexes_then_it_hashes_them_and_count
 
 @pytest.mark.parametrize("loss", ["dropped", "invalid"])
 def test_given_recounts_review_index_missing_or_invalid_then_drafts_are_read_once_and_migrate_rebuilds_it(
-        db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, database_url: str, loss: str) -> None:
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, database_url: str, loss: str
+) -> None:
     # A failed CREATE INDEX CONCURRENTLY leaves an invalid index: probing through it would scan AIDraft per lead
     crowd(db)
     ws = Workspace.create(db)
@@ -140,5 +168,6 @@ def test_given_recounts_review_index_missing_or_invalid_then_drafts_are_read_onc
         assert scans_of(db, ws.id, "Message") > 1, "emails still probed through their own index"
     finally:
         migrate(db, recount_only=True)
-    assert db.run("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)",
-                  name=f'"{REVIEW_INDEX}"') == [{"indisvalid": True}]
+    assert db.run(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)", name=f'"{REVIEW_INDEX}"'
+    ) == [{"indisvalid": True}]

@@ -42,13 +42,16 @@ def totals(ws: Workspace) -> int:
 
 
 def marker(db: PostgresDatabase, ws: Workspace) -> dict | None:
-    rows = db.run('SELECT xmin::text AS generation, "dirtyAt" AS dirty_at FROM "InboxCountsDirty" '
-                  'WHERE "clientId" = :id', id=ws.id)
+    rows = db.run(
+        'SELECT xmin::text AS generation, "dirtyAt" AS dirty_at FROM "InboxCountsDirty" WHERE "clientId" = :id',
+        id=ws.id,
+    )
     return rows[0] if rows else None
 
 
-def finish_while_blocked(rc: Recompute, lease, db: PostgresDatabase, other_db: PostgresDatabase,
-                         while_blocked: Callable[[], None]) -> RecomputeOutcome:
+def finish_while_blocked(
+    rc: Recompute, lease, db: PostgresDatabase, other_db: PostgresDatabase, while_blocked: Callable[[], None]
+) -> RecomputeOutcome:
     """Run finish() in a thread until its statement waits on other_db's row lock, act, then commit other_db."""
     pid = db.run("SELECT pg_backend_pid() AS pid")[0]["pid"]
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -63,8 +66,7 @@ def finish_while_blocked(rc: Recompute, lease, db: PostgresDatabase, other_db: P
         return future.result(timeout=10)
 
 
-def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(db, other_db, cache, settings,
-                                                                          workspace):
+def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(db, other_db, cache, settings, workspace):
     # Given a workspace with one lead, marked dirty, and a recompute that has begun
     workspace.lead()
     workspace.mark_dirty()
@@ -86,8 +88,9 @@ def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(db, o
 
 
 @pytest.mark.parametrize("same_millisecond", [False, True], ids=["new_dirtyAt", "same_dirtyAt_millisecond"])
-def test_a_mark_landing_while_the_compute_statement_runs_survives(db, other_db, cache, settings, workspace,
-                                                                  same_millisecond):
+def test_a_mark_landing_while_the_compute_statement_runs_survives(
+    db, other_db, cache, settings, workspace, same_millisecond
+):
     # Given a lead, a mark at T, and a recompute that has begun (its lease read the mark)
     workspace.lead()
     workspace.mark_dirty(dirty_at=T)
@@ -113,8 +116,7 @@ def test_a_mark_landing_while_the_compute_statement_runs_survives(db, other_db, 
     assert (again.marker_cleared, totals(workspace), marker(db, workspace)) == (True, 2, None)
 
 
-def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(db, other_db, cache, settings,
-                                                                            workspace):
+def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(db, other_db, cache, settings, workspace):
     # Given a mark at T and a recompute that has begun
     workspace.mark_dirty(dirty_at=T)
     rc = job(db, cache, settings)
@@ -130,8 +132,9 @@ def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(db,
     assert (outcome.generation, outcome.marker_cleared, totals(workspace)) == (second["generation"], True, 1)
 
 
-def test_two_recomputes_of_one_workspace_never_overlap_and_the_newest_data_wins(db, other_db, cache, settings,
-                                                                               workspace, raw_redis):
+def test_two_recomputes_of_one_workspace_never_overlap_and_the_newest_data_wins(
+    db, other_db, cache, settings, workspace, raw_redis
+):
     # Given a recompute holding the workspace's lock
     workspace.lead()
     first = job(db, cache, settings)
@@ -148,11 +151,15 @@ def test_two_recomputes_of_one_workspace_never_overlap_and_the_newest_data_wins(
     Workspace(other_db, workspace.id).lead(status="needs_repair")
     second_outcome = job(other_db, cache, settings).run(workspace.id, ctx("req-2"))
     # Then the newer result is what stays, with a newer change stamp and the next version
-    assert workspace.counts()["global"] == {**zero_counts(), "total": 2, "totalNonBlacklisted": 2, "needsRepair": 1,
-                                            "awaitingReply": 2}
+    assert workspace.counts()["global"] == {
+        **zero_counts(),
+        "total": 2,
+        "totalNonBlacklisted": 2,
+        "needsRepair": 1,
+        "awaitingReply": 2,
+    }
     assert second_outcome.change_stamp > first_outcome.change_stamp
-    assert (first_outcome.version, second_outcome.version, raw_redis.get(f"inbox:v1:ver:{workspace.id}")) == \
-        (1, 2, "2")
+    assert (first_outcome.version, second_outcome.version, raw_redis.get(f"inbox:v1:ver:{workspace.id}")) == (1, 2, "2")
 
 
 def test_the_lock_dies_with_its_holder(db, other_db, cache, settings, workspace):
@@ -165,8 +172,7 @@ def test_the_lock_dies_with_its_holder(db, other_db, cache, settings, workspace)
     assert totals(workspace) == 0
 
 
-def test_version_bump_failing_after_commit_is_retried_exactly_once(db, other_db, cache, settings, workspace,
-                                                                   raw_redis):
+def test_version_bump_failing_after_commit_is_retried_exactly_once(db, other_db, cache, settings, workspace, raw_redis):
     # Given a dirty workspace and a recompute whose cache breaks after begin()
     workspace.lead()
     workspace.mark_dirty()

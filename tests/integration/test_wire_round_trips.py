@@ -34,7 +34,8 @@ def trips_of(proxy: ToggleProxy, action: object) -> int:
 
 
 def test_given_pg8000_unnamed_statements_when_counted_on_the_wire_then_each_costs_three_trips(
-        database_url: str, proxy: ToggleProxy) -> None:
+    database_url: str, proxy: ToggleProxy
+) -> None:
     # The counter's own check: pg8000's plain run of a statement with parameters is parse, describe, execute
     kwargs = connection_kwargs(through(database_url, proxy))
     kwargs.pop("ssl_context")
@@ -47,7 +48,8 @@ def test_given_pg8000_unnamed_statements_when_counted_on_the_wire_then_each_cost
 
 
 def test_given_the_adapter_when_a_statement_repeats_then_it_is_prepared_once_and_costs_one_trip(
-        database_url: str, proxy: ToggleProxy) -> None:
+    database_url: str, proxy: ToggleProxy
+) -> None:
     db = PostgresDatabase(through(database_url, proxy))
     try:
         db.run("SELECT 1")  # connected
@@ -61,7 +63,8 @@ def test_given_the_adapter_when_a_statement_repeats_then_it_is_prepared_once_and
 
 
 def test_given_prepared_statements_turned_off_when_a_statement_repeats_then_it_takes_pg8000s_three_trips(
-        database_url: str, proxy: ToggleProxy) -> None:
+    database_url: str, proxy: ToggleProxy
+) -> None:
     # DATABASE_PREPARED_STATEMENTS=false: for a transaction-mode pooler that does not keep them
     db = PostgresDatabase(through(database_url, proxy), prepared_statements=False)
     try:
@@ -72,7 +75,8 @@ def test_given_prepared_statements_turned_off_when_a_statement_repeats_then_it_t
 
 
 def test_given_a_transaction_pooler_marked_as_prisma_marks_it_then_nothing_is_prepared(
-        database_url: str, proxy: ToggleProxy) -> None:
+    database_url: str, proxy: ToggleProxy
+) -> None:
     db = PostgresDatabase(through(database_url, proxy) + "?pgbouncer=true")
     try:
         db.run("SELECT 1")
@@ -83,7 +87,8 @@ def test_given_a_transaction_pooler_marked_as_prisma_marks_it_then_nothing_is_pr
 
 
 def test_given_the_schema_moved_under_a_prepared_plan_then_it_is_a_retry_and_only_that_one_is_prepared_anew(
-        database_url: str) -> None:
+    database_url: str,
+) -> None:
     db = PostgresDatabase(database_url)
     try:
         db.run("CREATE TEMP TABLE moving (a int)")
@@ -109,7 +114,8 @@ def test_given_a_real_0A000_from_the_planner_then_it_stays_permanent(database_ur
 
 
 def test_given_a_prepared_statement_dropped_by_the_server_when_run_then_it_is_a_retry_and_prepared_again(
-        database_url: str) -> None:
+    database_url: str,
+) -> None:
     # What a transaction pooler or DISCARD ALL does to a session's prepared statements
     db = PostgresDatabase(database_url)
     try:
@@ -123,7 +129,8 @@ def test_given_a_prepared_statement_dropped_by_the_server_when_run_then_it_is_a_
 
 
 def test_given_a_warm_execution_environment_when_a_dirty_event_is_recomputed_then_the_wire_meets_the_budget(
-        database_url: str, redis_url: str) -> None:
+    database_url: str, redis_url: str
+) -> None:
     result = b2_io.measure(database_url, redis_url)
     assert result.warm.trips["PostgreSQL"] <= 4, result  # BEGIN, lock and marker, the statement, COMMIT
     assert result.warm.trips["Redis"] <= 2, result  # running status; bump and final status

@@ -20,11 +20,17 @@ QUIET = Console(file=io.StringIO())
 
 
 def _b1(seed: Timing, recount: Timing, job_ms: float, small_job_ms: float = 4.0) -> B1Report:
-    return B1Report(Workspaces({"a": 1_000, "b": 100_000}, 101_000, 3.0),
-                    [B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, small_job_ms, 2.0),
-                     B1Result(100_000, recount, seed, 900.0, job_ms, 50.0)],
-                    repeats=5, jit_available=True, jit_default="off",
-                    plans={("inbox_counts", 100_000): ["Seq Scan on x"]})
+    return B1Report(
+        Workspaces({"a": 1_000, "b": 100_000}, 101_000, 3.0),
+        [
+            B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, small_job_ms, 2.0),
+            B1Result(100_000, recount, seed, 900.0, job_ms, 50.0),
+        ],
+        repeats=5,
+        jit_available=True,
+        jit_default="off",
+        plans={("inbox_counts", 100_000): ["Seq Scan on x"]},
+    )
 
 
 def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that_on_recounts_job() -> None:
@@ -37,8 +43,7 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
 
 
 def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
-    text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0,
-                             small_job_ms=5.0)))
+    text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0, small_job_ms=5.0)))
 
     assert "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | 5x missed |" in text
     assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | 2x missed |" in text
@@ -46,16 +51,22 @@ def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job(
 
 
 def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:
-    result = B6Result(5_000, 20.0, 25.0, {"review drafts": 100, "AI-sent emails": 200},
-                      {"review drafts": 400, "AI-sent emails": 800})
+    result = B6Result(
+        5_000, 20.0, 25.0, {"review drafts": 100, "AI-sent emails": 200}, {"review drafts": 400, "AI-sent emails": 800}
+    )
     text = "\n".join(b6(result))
 
     assert "| 20.0 | 25.0 | **1.25x** |" in text and "— **met**" in text and "review drafts 100 → 400" in text
 
 
 def test_given_handlers_slower_than_the_usual_handler_module_then_b3_reports_the_worst_ratio_and_a_miss() -> None:
-    result = B3Result(runs=3, bare_ms=12.0, stack_ms=312.0, stack_imports_ms=250.0,
-                      handlers=[B3Row("sweeper", 462.0, 500.0, 0), B3Row("inbox_counts_recompute", 512.0, 600.0, 0)])
+    result = B3Result(
+        runs=3,
+        bare_ms=12.0,
+        stack_ms=312.0,
+        stack_imports_ms=250.0,
+        handlers=[B3Row("sweeper", 462.0, 500.0, 0), B3Row("inbox_counts_recompute", 512.0, 600.0, 0)],
+    )
     text = "\n".join(b3(result))
 
     assert "| the usual handler module | 312 |  |  |" in text and "| the usual stack's imports alone | 250 |" in text
@@ -80,7 +91,8 @@ def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_re
 
     assert outcome == NotRun("RuntimeError: no route to host")
     assert after("B10", QUIET, ("moto's queues", outcome), lambda value: value + 1) == NotRun(
-        "needs moto's queues, which failed: RuntimeError: no route to host")
+        "needs moto's queues, which failed: RuntimeError: no route to host"
+    )
     assert attempt("B11", QUIET, lambda: 41 + 1) == 42
 
 
@@ -90,8 +102,21 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
     (images / "b1_recompute.png").write_bytes(b"an earlier run's plot")
     path = tmp_path / "benchmarks.md"
 
-    write(Results(True, "15", "7", b1=NotRun("reason 1"), b2=NotRun("reason 2"), b3=NotRun("reason 3"),
-                  b4=NotRun("reason 4"), b5=NotRun("reason 5"), seconds=60.0, b6=NotRun("reason 6")), path)
+    write(
+        Results(
+            True,
+            "15",
+            "7",
+            b1=NotRun("reason 1"),
+            b2=NotRun("reason 2"),
+            b3=NotRun("reason 3"),
+            b4=NotRun("reason 4"),
+            b5=NotRun("reason 5"),
+            seconds=60.0,
+            b6=NotRun("reason 6"),
+        ),
+        path,
+    )
 
     text = path.read_text()
     for n, title in enumerate(("## B1", "## B2", "## B3", "## B4", "## B5", "## B6"), start=1):
@@ -102,7 +127,12 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
 
 
 def test_given_first_batches_that_skipped_their_work_then_b3_says_how_many() -> None:
-    result = B3Result(runs=2, bare_ms=12.0, stack_ms=312.0, stack_imports_ms=250.0,
-                      handlers=[B3Row("sweeper", 262.0, 300.0, 0, idle_batches=2)])
+    result = B3Result(
+        runs=2,
+        bare_ms=12.0,
+        stack_ms=312.0,
+        stack_imports_ms=250.0,
+        handlers=[B3Row("sweeper", 262.0, 300.0, 0, idle_batches=2)],
+    )
 
     assert "2 of the 2 first batches did not log their work" in "\n".join(b3(result))

@@ -8,8 +8,22 @@ from shared.client_id import validate_client_id
 from shared.errors import InvalidClientIdError
 from shared.keys import JobName, applied_stamp_key, status_key, version_key
 
-BAD_CLIENT_IDS = ["*", "a:b", "acme 01", " acme", "a" * 65, "x'; DROP TABLE \"Lead\"; --", "", "acme\n",
-                  "acme\x00", "\x1b[2J", "acme/../x", "ac*me", "a\tb", "é"]
+BAD_CLIENT_IDS = [
+    "*",
+    "a:b",
+    "acme 01",
+    " acme",
+    "a" * 65,
+    'x\'; DROP TABLE "Lead"; --',
+    "",
+    "acme\n",
+    "acme\x00",
+    "\x1b[2J",
+    "acme/../x",
+    "ac*me",
+    "a\tb",
+    "é",
+]
 
 
 @pytest.mark.parametrize("value", BAD_CLIENT_IDS, ids=repr)

@@ -22,20 +22,37 @@ BUSY_S = 3.0
 SEEDS = range(200)  # each randomized case is checked against this many seeds
 
 
-def decide_with(error: BaseException, attempt: int, seed: int = 0, *, max_s: float = MAX_S,
-                max_receive_count: int = MAX_RECEIVE_COUNT) -> RetryDecision:
-    return decide(error, attempt, max_receive_count=max_receive_count, base_s=BASE_S, max_s=max_s,
-                  busy_delay_s=BUSY_S, rng=random.Random(seed))
+def decide_with(
+    error: BaseException,
+    attempt: int,
+    seed: int = 0,
+    *,
+    max_s: float = MAX_S,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+) -> RetryDecision:
+    return decide(
+        error,
+        attempt,
+        max_receive_count=max_receive_count,
+        base_s=BASE_S,
+        max_s=max_s,
+        busy_delay_s=BUSY_S,
+        rng=random.Random(seed),
+    )
 
 
-@pytest.mark.parametrize("error", [
-    PoisonMessageError("not JSON: Expecting value"),
-    PermanentError("postgres 42P01: relation does not exist"),
-    InvalidClientIdError("invalid clientId 'a:b'"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        PoisonMessageError("not JSON: Expecting value"),
+        PermanentError("postgres 42P01: relation does not exist"),
+        InvalidClientIdError("invalid clientId 'a:b'"),
+    ],
+)
 @pytest.mark.parametrize("attempt", [1, MAX_RECEIVE_COUNT - 1, MAX_RECEIVE_COUNT])
 def test_given_an_error_that_can_never_succeed_then_dead_letter_now_on_any_attempt(
-        error: Exception, attempt: int) -> None:
+    error: Exception, attempt: int
+) -> None:
     decision = decide_with(error, attempt)
     assert decision.action is Action.DEAD_LETTER_NOW
     assert decision.delay_seconds == 0 and decision.reason == str(error)
@@ -52,14 +69,18 @@ def test_given_busy_then_resend_with_a_delay_between_one_and_two_busy_delays(att
     assert min(delays) >= BUSY_S and max(delays) <= 2 * BUSY_S and len(delays) > 1  # jittered
 
 
-@pytest.mark.parametrize(("attempt", "low", "high"), [
-    (1, 1, 2),    # step 2: equal jitter puts the delay in [step/2, step]
-    (2, 2, 4),
-    (3, 4, 8),
-    (4, 8, 16),
-])
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"),
+    [
+        (1, 1, 2),  # step 2: equal jitter puts the delay in [step/2, step]
+        (2, 2, 4),
+        (3, 4, 8),
+        (4, 8, 16),
+    ],
+)
 def test_given_a_transient_error_before_the_last_attempt_then_retry_in_the_equal_jitter_range(
-        attempt: int, low: int, high: int) -> None:
+    attempt: int, low: int, high: int
+) -> None:
     delays = set()
     for seed in SEEDS:
         decision = decide_with(TransientError("postgres unreachable: connection refused"), attempt, seed)
@@ -73,8 +94,9 @@ def test_given_a_transient_error_before_the_last_attempt_then_retry_in_the_equal
 def test_given_many_attempts_then_the_delay_never_exceeds_backoff_max(max_s: float) -> None:
     for attempt in range(1, 100):
         for seed in range(20):
-            decision = decide_with(TransientError("redis unavailable"), attempt, seed, max_s=max_s,
-                                   max_receive_count=100)
+            decision = decide_with(
+                TransientError("redis unavailable"), attempt, seed, max_s=max_s, max_receive_count=100
+            )
             assert decision.action is Action.RETRY
             assert 1 <= decision.delay_seconds <= max_s
             if BASE_S * 2 ** (attempt - 1) >= max_s:  # capped: equal jitter below the cap

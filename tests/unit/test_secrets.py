@@ -11,35 +11,53 @@ from shared.errors import PermanentError
 from shared.postgres import connection_kwargs
 from shared.secrets import url_from_secret
 
-RDS_SECRET = {"engine": "postgres", "username": "recount", "password": "p@ss/w:rd?#%",
-              "host": "db.cluster-abc.eu-west-1.rds.amazonaws.com", "port": 5432, "dbname": "app",
-              "dbClusterIdentifier": "app"}
+RDS_SECRET = {
+    "engine": "postgres",
+    "username": "recount",
+    "password": "p@ss/w:rd?#%",
+    "host": "db.cluster-abc.eu-west-1.rds.amazonaws.com",
+    "port": 5432,
+    "dbname": "app",
+    "dbClusterIdentifier": "app",
+}
 
 
-@pytest.mark.parametrize(("text", "scheme"), [
-    ("postgresql://app:secret@db.example.com:5432/app?sslmode=verify-full", "postgresql"),
-    ("postgres://app@db.example.com/app", "postgresql"),
-    ("  rediss://:token@cache.example.com:6379/0\n", "rediss"),
-    ("redis://127.0.0.1:6379/13", "rediss"),
-])
+@pytest.mark.parametrize(
+    ("text", "scheme"),
+    [
+        ("postgresql://app:secret@db.example.com:5432/app?sslmode=verify-full", "postgresql"),
+        ("postgres://app@db.example.com/app", "postgresql"),
+        ("  rediss://:token@cache.example.com:6379/0\n", "rediss"),
+        ("redis://127.0.0.1:6379/13", "rediss"),
+    ],
+)
 def test_given_a_plain_url_then_it_is_used_as_it_is(text: str, scheme: str) -> None:
     assert url_from_secret(text, scheme=scheme) == text.strip()
 
 
 def test_given_an_rds_secret_then_a_verify_full_url_with_the_credentials_escaped() -> None:
     url = url_from_secret(json.dumps(RDS_SECRET), scheme="postgresql")
-    assert url == ("postgresql://recount:p%40ss%2Fw%3Ard%3F%23%25@db.cluster-abc.eu-west-1.rds.amazonaws.com:5432"
-                   "/app?sslmode=verify-full")
+    assert url == (
+        "postgresql://recount:p%40ss%2Fw%3Ard%3F%23%25@db.cluster-abc.eu-west-1.rds.amazonaws.com:5432"
+        "/app?sslmode=verify-full"
+    )
     # And the adapter reads the very same credentials back out of it
     kwargs = connection_kwargs(url)
     assert (kwargs["user"], kwargs["password"], kwargs["host"], kwargs["port"], kwargs["database"]) == (
-        "recount", "p@ss/w:rd?#%", RDS_SECRET["host"], 5432, "app")
+        "recount",
+        "p@ss/w:rd?#%",
+        RDS_SECRET["host"],
+        5432,
+        "app",
+    )
 
 
 def test_given_an_rds_secret_without_port_or_dbname_then_neither_is_in_the_url() -> None:
     secret = {"username": "recount", "password": "pw", "host": "db.example.com"}
-    assert url_from_secret(json.dumps(secret), scheme="postgresql") == \
-        "postgresql://recount:pw@db.example.com?sslmode=verify-full"
+    assert (
+        url_from_secret(json.dumps(secret), scheme="postgresql")
+        == "postgresql://recount:pw@db.example.com?sslmode=verify-full"
+    )
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "rediss"])
@@ -58,19 +76,23 @@ def test_given_a_redis_secret_then_a_tls_url_with_the_password_escaped() -> None
 
 
 def test_given_a_redis_secret_without_credentials_then_none_in_the_url() -> None:
-    assert url_from_secret('{"host": "cache.internal", "port": 6379}', scheme="rediss") == \
-        "rediss://cache.internal:6379"
+    assert (
+        url_from_secret('{"host": "cache.internal", "port": 6379}', scheme="rediss") == "rediss://cache.internal:6379"
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("hunter2", "secret is neither a URL nor JSON"),
-    ("{'host': 'db'}", "secret is neither a URL nor JSON"),
-    ("", "secret is neither a URL nor JSON"),
-    ('["db.example.com", 5432]', "secret JSON must be an object"),
-    ('"postgresql://quoted"', "secret JSON must be an object"),
-    ("42", "secret JSON must be an object"),
-    ('{"username": "u", "password": "p", "port": 5432}', "secret JSON has no 'host'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("hunter2", "secret is neither a URL nor JSON"),
+        ("{'host': 'db'}", "secret is neither a URL nor JSON"),
+        ("", "secret is neither a URL nor JSON"),
+        ('["db.example.com", 5432]', "secret JSON must be an object"),
+        ('"postgresql://quoted"', "secret JSON must be an object"),
+        ("42", "secret JSON must be an object"),
+        ('{"username": "u", "password": "p", "port": 5432}', "secret JSON has no 'host'"),
+    ],
+)
 def test_given_a_bad_secret_then_a_permanent_error_with_a_one_line_message(text: str, message: str) -> None:
     with pytest.raises(PermanentError) as raised:
         url_from_secret(text, scheme="postgresql")

@@ -25,8 +25,9 @@ def rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -> I
 @pytest.fixture
 def redis_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -> Iterator[Rig]:
     """The function reaches Redis through a proxy the test can cut."""
-    with open_rig(monkeypatch, database_url, redis_url, max_receive_count=MAX_RECEIVE_COUNT,
-                  proxy_redis=True) as opened:
+    with open_rig(
+        monkeypatch, database_url, redis_url, max_receive_count=MAX_RECEIVE_COUNT, proxy_redis=True
+    ) as opened:
         opened.reset()
         yield opened
 
@@ -34,8 +35,9 @@ def redis_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str
 @pytest.fixture
 def pg_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -> Iterator[Rig]:
     """The function reaches PostgreSQL through a proxy the test can cut."""
-    with open_rig(monkeypatch, database_url, redis_url, max_receive_count=MAX_RECEIVE_COUNT,
-                  proxy_postgres=True) as opened:
+    with open_rig(
+        monkeypatch, database_url, redis_url, max_receive_count=MAX_RECEIVE_COUNT, proxy_postgres=True
+    ) as opened:
         opened.reset()
         yield opened
 

@@ -32,8 +32,11 @@ from tests.integration.model.rig import Rig
 from tests.oracle import inbox_counts
 
 SETTLE_TIMEOUT_S = 30.0
-OUTCOMES = {"recomputed": "recomputed", "skipped": "skipped",
-            "coalesced with an earlier record of this batch": "coalesced"}
+OUTCOMES = {
+    "recomputed": "recomputed",
+    "skipped": "skipped",
+    "coalesced with an earlier record of this batch": "coalesced",
+}
 SOURCE_QUEUES = ("counts", "counts_high")
 
 
@@ -156,8 +159,10 @@ class Ledger:
                     delivered = True
             if delivered:
                 continue
-            if any(self.aws.delayed(self.aws.queues[queue].url) or self.aws.depth(self.aws.queues[queue].url) != (0, 0)
-                   for queue in SOURCE_QUEUES):
+            if any(
+                self.aws.delayed(self.aws.queues[queue].url) or self.aws.depth(self.aws.queues[queue].url) != (0, 0)
+                for queue in SOURCE_QUEUES
+            ):
                 time.sleep(0.1)
                 continue
             break
@@ -177,14 +182,15 @@ class Ledger:
             event_id = event_id_of(journey.body)
             if event_id is not None:
                 by_event_id.setdefault(event_id, []).append(journey)
-        for line in self.logs.lines[self._first_line:]:
+        for line in self.logs.lines[self._first_line :]:
             outcome = OUTCOMES.get(str(line.get("message")))
             if outcome is not None:
                 for journey in by_event_id.get(str(line.get("eventId")), []):
                     applied = f"applied ({line.get('skipped') or outcome})"
                     wrong = problems.get(journey.client_id or "", [])
                     (journey.claims if wrong else journey.found).append(
-                        f"{applied}, but {'; '.join(wrong)}" if wrong else applied)
+                        f"{applied}, but {'; '.join(wrong)}" if wrong else applied
+                    )
         for queue in self.aws.queues.values():
             for url, place in ((queue.url, "queue"), (queue.dlq_url, "DLQ")):
                 for message in self._everything_in(url):
@@ -207,14 +213,19 @@ class Ledger:
     def _redrive_reason(self, journey: Journey) -> str:
         """Moved by the redrive policy after maxReceiveCount receives: the reason is in the status blob."""
         status = self.status(journey.client_id)
-        return (f"no reason attribute; status {status.get('status')}: {status.get('lastError')}" if status
-                else "no reason attribute, no status blob")
+        return (
+            f"no reason attribute; status {status.get('status')}: {status.get('lastError')}"
+            if status
+            else "no reason attribute, no status blob"
+        )
 
     def tally(self, scenario: str, fault: str) -> FaultRow:
         """The row, from what was found (not from what the handler replied). Not recorded in the table."""
-        problems = {client_id: workspace_problems(self.rig, client_id)
-                    for client_id in {j.client_id for j in self.journeys.values() if j.expected_reason is None}
-                    if client_id is not None}
+        problems = {
+            client_id: workspace_problems(self.rig, client_id)
+            for client_id in {j.client_id for j in self.journeys.values() if j.expected_reason is None}
+            if client_id is not None
+        }
         self.find_everything(problems)
         survived = 0
         where: Counter[str] = Counter()

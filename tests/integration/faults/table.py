@@ -37,15 +37,23 @@ def render(rows: list[FaultRow]) -> list[str]:
     lines.append("-" * len(lines[0]))
     for row in rows:
         where = row.where_text() or ["-"]
-        lines.append(f"{row.scenario:<{width}}  {row.injected:>8}  {row.survived:>8}  {row.lost:>4}  "
-                     f"{row.duplicated:>5}  {where[0]}")
+        lines.append(
+            f"{row.scenario:<{width}}  {row.injected:>8}  {row.survived:>8}  {row.lost:>4}  "
+            f"{row.duplicated:>5}  {where[0]}"
+        )
         lines.extend(f"{blank}  {path}" for path in where[1:])
         lines.append(f"{blank}  (fault: {row.fault})")
-    total = (sum(row.injected for row in rows), sum(row.survived for row in rows), sum(row.lost for row in rows),
-             sum(row.duplicated for row in rows))
+    total = (
+        sum(row.injected for row in rows),
+        sum(row.survived for row in rows),
+        sum(row.lost for row in rows),
+        sum(row.duplicated for row in rows),
+    )
     lines.append("-" * len(lines[0]))
     lines.append(f"{'total':<{width}}  {total[0]:>8}  {total[1]:>8}  {total[2]:>4}  {total[3]:>5}")
-    lines.append("lost and twice come from finding each message afterwards (an outcome the function logged for it, "
-                 "borne out by its workspace's data; the queues; the dead-letter queues), not from the handler's "
-                 "replies.")
+    lines.append(
+        "lost and twice come from finding each message afterwards (an outcome the function logged for it, "
+        "borne out by its workspace's data; the queues; the dead-letter queues), not from the handler's "
+        "replies."
+    )
     return lines

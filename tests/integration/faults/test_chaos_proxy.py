@@ -18,8 +18,14 @@ from recount.chaos import ToggleProxy, proxy_to
 
 def client_through(proxy: ToggleProxy, redis_url: str) -> redis.Redis:
     database = int(urlsplit(redis_url).path.lstrip("/") or 0)
-    return redis.Redis(host="127.0.0.1", port=proxy.port, db=database, socket_timeout=1, socket_connect_timeout=1,
-                       retry=Retry(NoBackoff(), 0))  # as RedisStore's client: no silent retry
+    return redis.Redis(
+        host="127.0.0.1",
+        port=proxy.port,
+        db=database,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )  # as RedisStore's client: no silent retry
 
 
 def test_down_cuts_and_up_restores(redis_url: str) -> None:
@@ -49,7 +55,6 @@ def test_an_idle_connection_survives_while_the_proxy_is_up(redis_url: str) -> No
     finally:
         client.close()
         proxy.close()
-
 
 
 def test_round_trips_are_turns_of_the_conversation_not_commands(redis_url: str) -> None:

@@ -79,8 +79,9 @@ def dirty_workspaces(rig: Rig, n: int) -> list[Workspace]:
     created = []
     for index in range(n):
         workspace = Workspace.create(rig.app)
-        workspace.lead(status="new", sentimentTag="Positive", lastInboundAt=datetime(2026, 1, 2),
-                       assignedToUserId="setter-1")
+        workspace.lead(
+            status="new", sentimentTag="Positive", lastInboundAt=datetime(2026, 1, 2), assignedToUserId="setter-1"
+        )
         workspace.lead(status="blacklisted" if index % 2 else "needs_repair")
         workspace.mark_dirty()
         created.append(workspace)
@@ -157,14 +158,20 @@ def test_postgres_down_past_the_last_attempt(pg_rig: Rig, function_logs: Functio
         journey.stations.append(f"DLQ after {rig.aws.max_receive_count} receives")
     finally:
         rig.postgres_proxy.up()
-    target = Target(name="test", queue_urls={key: q.url for key, q in rig.aws.queues.items()},
-                    dead_letter_urls={key: q.dlq_url for key, q in rig.aws.queues.items()}, region=REGION)
+    target = Target(
+        name="test",
+        queue_urls={key: q.url for key, q in rig.aws.queues.items()},
+        dead_letter_urls={key: q.dlq_url for key, q in rig.aws.queues.items()},
+        region=REGION,
+    )
     moved = redrive(target, "counts", manual=True)
     assert moved.moved == 1
     journey.stations.append("recount dlq redrive")
     ledger.settle()
-    row = ledger.row("PostgreSQL down past maxReceiveCount",
-                     f"PostgreSQL down for all {rig.aws.max_receive_count} receives; up; `recount dlq redrive`")
+    row = ledger.row(
+        "PostgreSQL down past maxReceiveCount",
+        f"PostgreSQL down for all {rig.aws.max_receive_count} receives; up; `recount dlq redrive`",
+    )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
 
 
@@ -180,16 +187,25 @@ def test_backend_killed_mid_transaction(rig: Rig, function_logs: FunctionLogs) -
     assert rig.holder.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id FOR UPDATE', id=victim.id)
     mark = len(rig.function.sqs.log)
     killed: list[bool] = []
-    response = invoke_blocked(rig, event, None, pid=pid, act=lambda: killed.append(bool(rig.observer.run(
-        "SELECT pg_terminate_backend(:pid) AS done", pid=pid)[0]["done"])))
+    response = invoke_blocked(
+        rig,
+        event,
+        None,
+        pid=pid,
+        act=lambda: killed.append(
+            bool(rig.observer.run("SELECT pg_terminate_backend(:pid) AS done", pid=pid)[0]["done"])
+        ),
+    )
     assert killed == [True]
     failed = ledger.describe(event, response, "counts", mark)
     # The killed transaction left nothing; the other record of the batch went on, on a new connection
     assert [r["body"] for r in event["Records"] if r["messageId"] in failed] == [dirty_body_of(ledger, victim)]
     assert untouched(rig, victim) and workspace_problems(rig, bystander.id) == []
     ledger.settle()
-    row = ledger.row("backend killed mid-transaction",
-                     "pg_terminate_backend while the recompute statement waits on a held InboxCountsDirty row lock")
+    row = ledger.row(
+        "backend killed mid-transaction",
+        "pg_terminate_backend while the recompute statement waits on a held InboxCountsDirty row lock",
+    )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
 
 
@@ -205,31 +221,59 @@ def _throttled(request: Any, **kwargs: Any) -> AWSResponse:
 
 
 def _throttle_response(request: Any, **_: Any) -> AWSResponse:
-    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                       "message": "The level of configured provisioned throughput for the table was exceeded."})
-    return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0",
-                                          "x-amzn-RequestId": "throttled"}, MockRawResponse(body))
+    body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "The level of configured provisioned throughput for the table was exceeded.",
+        }
+    )
+    return AWSResponse(
+        request.url,
+        400,
+        {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "throttled"},
+        MockRawResponse(body),
+    )
 
 
 def _unreachable(request: Any, **_: Any) -> None:
     raise EndpointConnectionError(endpoint_url=request.url)
 
 
-@pytest.mark.parametrize(("scenario", "answer", "fault", "path"), [
-    ("DynamoDB throttled", _throttled,
-     "every DynamoDB request answered 400 ProvisionedThroughputExceededException, nothing written (moto cannot "
-     "throttle: injected at botocore's before-send on the function's client)",
-     "PutItem throttled -> retry -> handled -> found: applied (recomputed)"),
-    ("DynamoDB unreachable", _unreachable,
-     "every DynamoDB request fails with EndpointConnectionError (raised at botocore's before-send)",
-     "PutItem unreachable -> retry -> handled -> found: applied (recomputed)"),
-    ("DynamoDB write applied, response lost", _throttle_response,
-     "moto applies each PutItem but the client gets a throttling error (an ambiguous write): the in-progress "
-     "record exists, so redeliveries are busy until the invocation's 1.5 s deadline, then take the key over",
-     "PutItem applied, response lost -> retry -> re-sent as a copy"),
-], ids=["throttled", "unreachable", "response-lost"])
-def test_dynamodb_failing(rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch, scenario: str,
-                          answer: Any, fault: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "answer", "fault", "path"),
+    [
+        (
+            "DynamoDB throttled",
+            _throttled,
+            "every DynamoDB request answered 400 ProvisionedThroughputExceededException, nothing written (moto cannot "
+            "throttle: injected at botocore's before-send on the function's client)",
+            "PutItem throttled -> retry -> handled -> found: applied (recomputed)",
+        ),
+        (
+            "DynamoDB unreachable",
+            _unreachable,
+            "every DynamoDB request fails with EndpointConnectionError (raised at botocore's before-send)",
+            "PutItem unreachable -> retry -> handled -> found: applied (recomputed)",
+        ),
+        (
+            "DynamoDB write applied, response lost",
+            _throttle_response,
+            "moto applies each PutItem but the client gets a throttling error (an ambiguous write): the in-progress "
+            "record exists, so redeliveries are busy until the invocation's 1.5 s deadline, then take the key over",
+            "PutItem applied, response lost -> retry -> re-sent as a copy",
+        ),
+    ],
+    ids=["throttled", "unreachable", "response-lost"],
+)
+def test_dynamodb_failing(
+    rig: Rig,
+    function_logs: FunctionLogs,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: str,
+    answer: Any,
+    fault: str,
+    path: str,
+) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # read when the function's DynamoDB client is made, just below
     ledger = Ledger(rig, function_logs)
     workspaces = dirty_workspaces(rig, 2)
@@ -296,25 +340,34 @@ def test_timeout_with_the_idempotency_record_in_progress(rig: Rig, function_logs
     # After the deadline the key may be taken over: redeliveries run the job once, the other finds it clean
     time.sleep(max(0.0, deadline_ms / 1000 - time.time()) + 0.05)
     ledger.settle()
-    row = ledger.row("timeout, idempotency record in progress",
-                     f"invocation with a {TIMEOUT_S} s deadline killed mid-recompute, its INPROGRESS record kept; "
-                     "a duplicate arrives before the deadline")
+    row = ledger.row(
+        "timeout, idempotency record in progress",
+        f"invocation with a {TIMEOUT_S} s deadline killed mid-recompute, its INPROGRESS record kept; "
+        "a duplicate arrives before the deadline",
+    )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
 
 
 def poison_cases() -> list[dict[str, str]]:
-    oversize = json.dumps({"name": "inbox.counts.dirty", "version": 1, "id": "big",
-                           "padding": "x" * MAX_ENVELOPE_BYTES})
+    oversize = json.dumps(
+        {"name": "inbox.counts.dirty", "version": 1, "id": "big", "padding": "x" * MAX_ENVELOPE_BYTES}
+    )
     huge = json.dumps({"name": "inbox.counts.dirty", "version": 1, "id": "huge", "padding": "y" * 200_000})
-    return [*CORPUS,
-            {"case": "oversize body (8 KiB + 1)", "body": oversize, "reason": "oversize"},
-            {"case": "oversize body (200 KB)", "body": huge, "reason": "oversize"},
-            {"case": "a sweep event on the counts queue",
-             "body": to_body(new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule")),
-             "reason": "inbox.counts.sweep is not handled by the inbox_counts function"},
-            {"case": "an analytics event on the counts queue",
-             "body": to_body(new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id="acme", source="manual")),
-             "reason": "analytics.aggregates.recompute is not handled by the inbox_counts function"}]
+    return [
+        *CORPUS,
+        {"case": "oversize body (8 KiB + 1)", "body": oversize, "reason": "oversize"},
+        {"case": "oversize body (200 KB)", "body": huge, "reason": "oversize"},
+        {
+            "case": "a sweep event on the counts queue",
+            "body": to_body(new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule")),
+            "reason": "inbox.counts.sweep is not handled by the inbox_counts function",
+        },
+        {
+            "case": "an analytics event on the counts queue",
+            "body": to_body(new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id="acme", source="manual")),
+            "reason": "analytics.aggregates.recompute is not handled by the inbox_counts function",
+        },
+    ]
 
 
 def test_poison_corpus(rig: Rig, function_logs: FunctionLogs) -> None:
@@ -327,11 +380,16 @@ def test_poison_corpus(rig: Rig, function_logs: FunctionLogs) -> None:
         ledger.inject(case["body"], reason=case["reason"])
     ledger.inject(dirty_body(good[1].id), client_id=good[1].id)
     ledger.settle()
-    row = ledger.row(f"poison corpus ({len(cases)} cases + 2 good)",
-                     "malformed JSON, unknown names and versions, wrong types, injection strings and control "
-                     "characters in clientId, oversize bodies, events for other functions; among good events")
-    wrong = [f"{case['case']}: {ledger.journeys[case['body']].reason!r}" for case in cases
-             if case["reason"] not in ledger.journeys[case["body"]].reason or not ledger.journeys[case["body"]].at_once]
+    row = ledger.row(
+        f"poison corpus ({len(cases)} cases + 2 good)",
+        "malformed JSON, unknown names and versions, wrong types, injection strings and control "
+        "characters in clientId, oversize bodies, events for other functions; among good events",
+    )
+    wrong = [
+        f"{case['case']}: {ledger.journeys[case['body']].reason!r}"
+        for case in cases
+        if case["reason"] not in ledger.journeys[case["body"]].reason or not ledger.journeys[case["body"]].at_once
+    ]
     assert wrong == []
     retried = [case["case"] for case in cases if "retry" in ledger.journeys[case["body"]].stations]
     assert retried == [], "a poison message must never be retried"
@@ -355,7 +413,8 @@ def test_deeply_nested_json_is_dead_lettered_at_once_with_a_reason(rig: Rig, fun
 
 
 def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
-        rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The accounting's own check: poison silently dropped instead of dead-lettered (the record deleted as
     handled, nothing sent, nothing logged) must be counted lost, although the handler reported no failure."""
     monkeypatch.setattr(shared.consumer, "dead_letter", lambda *args, **kwargs: None)
@@ -372,9 +431,11 @@ def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
 
 
 def test_a_job_that_claims_an_outcome_without_doing_the_work_shows_in_the_table_as_lost(
-        rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: Rig, function_logs: FunctionLogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The other half of the accounting's check: an outcome logged for a message counts only where the data
     bears it out. Here every job says "skipped: clean" and recomputes nothing."""
+
     def claims_clean(runtime: Any, recompute: Any, lease: Any, key: str) -> JobResult:
         recompute.skip(lease, "clean: claimed")
         return JobResult(lease.client_id, skipped=Skip.CLEAN, reason="clean: claimed")
@@ -390,7 +451,8 @@ def test_a_job_that_claims_an_outcome_without_doing_the_work_shows_in_the_table_
 
 
 def test_two_messages_for_one_workspace_in_one_batch_while_postgres_is_down(
-        pg_rig: Rig, function_logs: FunctionLogs) -> None:
+    pg_rig: Rig, function_logs: FunctionLogs
+) -> None:
     """The second record of a workspace whose first failed in the same batch must fail too, not vanish."""
     rig = pg_rig
     assert rig.postgres_proxy is not None
@@ -406,8 +468,10 @@ def test_two_messages_for_one_workspace_in_one_batch_while_postgres_is_down(
     finally:
         rig.postgres_proxy.up()
     ledger.settle()
-    row = ledger.row("one workspace twice in a batch, PostgreSQL down",
-                     "three records, two of them for one workspace, in one batch while PostgreSQL is down; then up")
+    row = ledger.row(
+        "one workspace twice in a batch, PostgreSQL down",
+        "three records, two of them for one workspace, in one batch while PostgreSQL is down; then up",
+    )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
 
 
@@ -426,7 +490,8 @@ def test_out_of_time_on_every_receive_up_to_the_last(rig: Rig, function_logs: Fu
     assert all(journey.stations == expected for journey in ledger.journeys.values()), ledger.journeys
     assert all(untouched(rig, workspace) for workspace in workspaces)
     ledger.settle()
-    row = ledger.row("out of time on every receive",
-                     f"every invocation starts with 0.3 s left (margin 0.5 s), {rig.aws.max_receive_count} receives; "
-                     "then with time")
+    row = ledger.row(
+        "out of time on every receive",
+        f"every invocation starts with 0.3 s left (margin 0.5 s), {rig.aws.max_receive_count} receives; then with time",
+    )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row

@@ -23,15 +23,23 @@ from tests.integration.functions.harness import (
 )
 
 MAX_RECEIVE_COUNT = 3
-QUEUE_NAMES = {"counts": "recount-counts", "counts_high": "recount-counts-high",
-               "analytics": "recount-analytics", "sweep": "recount-sweep"}
+QUEUE_NAMES = {
+    "counts": "recount-counts",
+    "counts_high": "recount-counts-high",
+    "analytics": "recount-analytics",
+    "sweep": "recount-sweep",
+}
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsFixture]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -41,25 +49,35 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsFixture]:
         for key, name in QUEUE_NAMES.items():
             dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
             dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            url = sqs.create_queue(QueueName=name, Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                             "maxReceiveCount": str(MAX_RECEIVE_COUNT)})})["QueueUrl"]
+            url = sqs.create_queue(
+                QueueName=name,
+                Attributes={
+                    "VisibilityTimeout": "30",
+                    "RedrivePolicy": json.dumps(
+                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+                    ),
+                },
+            )["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             queues[key] = Queue(name, url, arn, dlq_url)
         table = "recount-idempotency"
-        dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                              BillingMode="PAY_PER_REQUEST")
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield AwsFixture(sqs, dynamodb, queues, table, MAX_RECEIVE_COUNT)
 
 
 @pytest.fixture
-def function_env(aws: AwsFixture, database_url: str, redis_url: str, db: object,
-                 monkeypatch: pytest.MonkeyPatch) -> AwsFixture:
+def function_env(
+    aws: AwsFixture, database_url: str, redis_url: str, db: object, monkeypatch: pytest.MonkeyPatch
+) -> AwsFixture:
     """The environment contract as the stack sets it (the function's own DLQ is the counts DLQ)."""
     values = {
-        EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
+        EnvVar.DATABASE_URL: database_url,
+        EnvVar.REDIS_URL: redis_url,
         EnvVar.IDEMPOTENCY_TABLE_NAME: aws.table_name,
         EnvVar.COUNTS_QUEUE_URL: aws.queues["counts"].url,
         EnvVar.COUNTS_HIGH_QUEUE_URL: aws.queues["counts_high"].url,
@@ -68,10 +86,14 @@ def function_env(aws: AwsFixture, database_url: str, redis_url: str, db: object,
         EnvVar.DEAD_LETTER_QUEUE_URL: aws.queues["counts"].dlq_url,
         EnvVar.MAX_RECEIVE_COUNT: str(aws.max_receive_count),
         EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
-        EnvVar.BACKOFF_BASE_SECONDS: "2", EnvVar.BACKOFF_MAX_SECONDS: "120", EnvVar.BUSY_DELAY_SECONDS: "1",
-        EnvVar.TIME_BUDGET_MARGIN_MS: "5000", EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
+        EnvVar.BACKOFF_BASE_SECONDS: "2",
+        EnvVar.BACKOFF_MAX_SECONDS: "120",
+        EnvVar.BUSY_DELAY_SECONDS: "1",
+        EnvVar.TIME_BUDGET_MARGIN_MS: "5000",
+        EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
         EnvVar.CONNECT_TIMEOUT_SECONDS: "1",
-        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "recount-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "recount-test",
         "POWERTOOLS_METRICS_NAMESPACE": "recount",
     }
     for name, value in values.items():

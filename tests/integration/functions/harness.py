@@ -72,12 +72,23 @@ class AwsFixture:
     def receive_event(self, queue: str, max_messages: int = 10) -> dict[str, Any]:
         """One Lambda SQS event from what the queue hands out now."""
         q = self.queues[queue]
-        response = self.sqs.receive_message(QueueUrl=q.url, MaxNumberOfMessages=max_messages,
-                                            AttributeNames=["All"], MessageAttributeNames=["All"])
-        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                    "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
-                    "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": q.arn,
-                    "awsRegion": "us-east-1"} for m in response.get("Messages", [])]
+        response = self.sqs.receive_message(
+            QueueUrl=q.url, MaxNumberOfMessages=max_messages, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": q.arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in response.get("Messages", [])
+        ]
         self.handed_out.setdefault(queue, []).extend(record["receiptHandle"] for record in records)
         return {"Records": records}
 
@@ -85,8 +96,9 @@ class AwsFixture:
         """Every message now visible in a queue (consumed), with attributes."""
         messages: list[dict[str, Any]] = []
         while True:
-            response = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                                MessageAttributeNames=["All"])
+            response = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+            )
             batch = response.get("Messages", [])
             if not batch:
                 return messages
@@ -96,8 +108,8 @@ class AwsFixture:
 
     def depth(self, queue_url: str) -> tuple[int, int]:
         attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages",
-                                                "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def make_visible(self, queue: str) -> None:
@@ -108,12 +120,14 @@ class AwsFixture:
         """
         for handle in self.handed_out.pop(queue, []):
             with contextlib.suppress(ClientError):
-                self.sqs.change_message_visibility(QueueUrl=self.queues[queue].url, ReceiptHandle=handle,
-                                                   VisibilityTimeout=0)
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queues[queue].url, ReceiptHandle=handle, VisibilityTimeout=0
+                )
 
     def delayed(self, queue_url: str) -> int:
         attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessagesDelayed"])
 
 
@@ -140,8 +154,7 @@ class FunctionUnderTest:
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         for record in event["Records"]:
             if record["messageId"] not in failed:
-                self.aws.sqs.delete_message(QueueUrl=self.aws.queues[queue].url,
-                                            ReceiptHandle=record["receiptHandle"])
+                self.aws.sqs.delete_message(QueueUrl=self.aws.queues[queue].url, ReceiptHandle=record["receiptHandle"])
         return {"event": event, "failed": failed}
 
 

@@ -18,8 +18,15 @@ from tests.builders import Workspace
 from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Telemetry, load_handler
 
 WINDOW_DAYS = 30  # ANALYTICS_WINDOW_DAYS default
-COUNTS = ("leadsCreated", "inboundMessages", "outboundMessages", "respondedLeads", "contactedLeads",
-          "meetingsBooked", "aiSentMessages")
+COUNTS = (
+    "leadsCreated",
+    "inboundMessages",
+    "outboundMessages",
+    "respondedLeads",
+    "contactedLeads",
+    "meetingsBooked",
+    "aiSentMessages",
+)
 
 
 def recompute_body(client_id: str) -> str:
@@ -40,8 +47,9 @@ def utc_today(db: PostgresDatabase) -> date:
 
 
 @pytest.fixture
-def disabled_analytics_function(function_env: AwsFixture,
-                                monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
+def disabled_analytics_function(
+    function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FunctionUnderTest]:
     monkeypatch.setenv(str(EnvVar.ANALYTICS_AGGREGATES_ENABLED), "false")  # before the handler reads it
     monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["analytics"].dlq_url)
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
@@ -50,8 +58,12 @@ def disabled_analytics_function(function_env: AwsFixture,
 
 
 def test_given_enabled_when_a_recompute_event_arrives_then_the_window_is_aggregated_and_the_version_bumped(
-        analytics_function: FunctionUnderTest, workspace: Workspace, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    analytics_function: FunctionUnderTest,
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     # Given leads and messages today, one lead three days ago and one long before the window
     today = utc_today(db)
     start = datetime.combine(today, time(0, 0, 1))
@@ -67,8 +79,10 @@ def test_given_enabled_when_a_recompute_event_arrives_then_the_window_is_aggrega
     rows = stored(db, workspace.id)
     assert sorted(rows) == [today - timedelta(days=n) for n in range(WINDOW_DAYS - 1, -1, -1)]
     assert {key: rows[today][key] for key in COUNTS} == dict.fromkeys(COUNTS, 1)
-    assert {key: rows[today - timedelta(days=3)][key] for key in COUNTS} == {**dict.fromkeys(COUNTS, 0),
-                                                                            "leadsCreated": 1}
+    assert {key: rows[today - timedelta(days=3)][key] for key in COUNTS} == {
+        **dict.fromkeys(COUNTS, 0),
+        "leadsCreated": 1,
+    }
     assert sum(row[key] for row in rows.values() for key in COUNTS) == len(COUNTS) + 1
     # And the version bumped once and the status says succeeded
     assert raw_redis.get(f"analytics:v1:ver:{workspace.id}") == "1"
@@ -79,8 +93,12 @@ def test_given_enabled_when_a_recompute_event_arrives_then_the_window_is_aggrega
 
 
 def test_given_the_same_message_twice_then_one_recompute_one_bump_and_a_skipped_duplicate(
-        analytics_function: FunctionUnderTest, workspace: Workspace, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    analytics_function: FunctionUnderTest,
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     workspace.lead()
     body = recompute_body(workspace.id)
     analytics_function.aws.send("analytics", body)
@@ -99,8 +117,12 @@ def test_given_the_same_message_twice_then_one_recompute_one_bump_and_a_skipped_
 
 
 def test_given_disabled_then_the_event_is_skipped_with_the_reason_and_nothing_written(
-        disabled_analytics_function: FunctionUnderTest, workspace: Workspace, db: PostgresDatabase,
-        raw_redis: redis.Redis, telemetry: Telemetry) -> None:
+    disabled_analytics_function: FunctionUnderTest,
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     workspace.lead()
     aws = disabled_analytics_function.aws
     aws.send("analytics", recompute_body(workspace.id))
@@ -116,7 +138,8 @@ def test_given_disabled_then_the_event_is_skipped_with_the_reason_and_nothing_wr
 
 
 def test_given_an_inbox_event_on_the_analytics_queue_then_it_goes_to_the_analytics_dlq(
-        analytics_function: FunctionUnderTest, workspace: Workspace) -> None:
+    analytics_function: FunctionUnderTest, workspace: Workspace
+) -> None:
     aws = analytics_function.aws
     aws.send("analytics", to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=workspace.id)))
     assert analytics_function.poll("analytics")["failed"] == set()

@@ -32,12 +32,14 @@ def version_of(raw_redis: redis.Redis, client_id: str) -> str | None:
 
 
 def global_row(db: PostgresDatabase, client_id: str) -> dict[str, Any]:
-    return db.run('SELECT "computedAt", "updatedAt" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"',
-                  id=client_id)[0]
+    return db.run(
+        'SELECT "computedAt", "updatedAt" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"', id=client_id
+    )[0]
 
 
-def test_a_dirty_event_runs_to_completion(inbox_function: FunctionUnderTest, workspace: Workspace,
-                                          raw_redis: redis.Redis) -> None:
+def test_a_dirty_event_runs_to_completion(
+    inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis
+) -> None:
     # Given a lead and a dirty mark, when the app's dirty event is consumed
     workspace.lead(assignedToUserId="s1")
     workspace.mark_dirty()
@@ -55,8 +57,12 @@ def test_a_dirty_event_runs_to_completion(inbox_function: FunctionUnderTest, wor
 
 
 def test_given_one_record_delivered_three_times_then_one_recompute_and_the_others_skip(
-        inbox_function: FunctionUnderTest, workspace: Workspace, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest,
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     workspace.lead()
     workspace.mark_dirty()
     inbox_function.aws.send("counts", dirty_body(workspace.id))
@@ -75,8 +81,12 @@ def test_given_one_record_delivered_three_times_then_one_recompute_and_the_other
 
 
 def test_given_three_messages_for_one_dirty_generation_in_three_batches_then_one_recompute_two_skips(
-        inbox_function: FunctionUnderTest, workspace: Workspace, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest,
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     workspace.lead()
     workspace.mark_dirty()
     rows = []
@@ -92,8 +102,8 @@ def test_given_three_messages_for_one_dirty_generation_in_three_batches_then_one
 
 
 def test_given_a_batch_with_a_burst_for_one_workspace_then_one_recompute_per_workspace(
-        inbox_function: FunctionUnderTest, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest, db: PostgresDatabase, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     busy, quiet = Workspace.create(db), Workspace.create(db)
     for ws in (busy, quiet):
         ws.lead()
@@ -108,8 +118,8 @@ def test_given_a_batch_with_a_burst_for_one_workspace_then_one_recompute_per_wor
 
 
 def test_given_a_newer_dirty_generation_after_a_run_then_exactly_one_follow_up_run(
-        inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     workspace.lead()
     workspace.mark_dirty()
     inbox_function.aws.send("counts", dirty_body(workspace.id))
@@ -128,7 +138,8 @@ def test_given_a_newer_dirty_generation_after_a_run_then_exactly_one_follow_up_r
 
 
 def test_given_a_high_priority_event_then_it_goes_to_the_high_queue_and_is_processed_there(
-        inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis) -> None:
+    inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis
+) -> None:
     workspace.lead()
     workspace.mark_dirty()
     event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=workspace.id, priority=Priority.HIGH)
@@ -145,8 +156,8 @@ def test_given_a_high_priority_event_then_it_goes_to_the_high_queue_and_is_proce
 
 
 def test_given_a_resent_recompute_and_a_dirty_event_in_one_batch_then_the_dirty_mark_is_still_served(
-        inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     workspace.lead()
     resent = to_body(new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=workspace.id, source="manual"))
     inbox_function.aws.send("counts", resent)

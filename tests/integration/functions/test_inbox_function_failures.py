@@ -29,15 +29,25 @@ from tests.integration.functions.test_inbox_function import dirty_body, status_o
 
 
 @pytest.fixture
-def outage(request: pytest.FixtureRequest, function_env: AwsFixture, database_url: str, redis_url: str,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FunctionUnderTest, ToggleProxy]]:
+def outage(
+    request: pytest.FixtureRequest,
+    function_env: AwsFixture,
+    database_url: str,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[FunctionUnderTest, ToggleProxy]]:
     """The inbox function with one store ("postgres" or "redis") reached through a proxy the test can cut."""
     variable, url = {"postgres": (EnvVar.DATABASE_URL, database_url), "redis": (EnvVar.REDIS_URL, redis_url)}[
-        request.param]
+        request.param
+    ]
     parts = urlsplit(url)
     proxy = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 0)
-    monkeypatch.setenv(str(variable), urlunsplit(parts._replace(
-        netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}"))))
+    monkeypatch.setenv(
+        str(variable),
+        urlunsplit(
+            parts._replace(netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}"))
+        ),
+    )
     function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)  # reads the proxied URL
     yield function, proxy
     function.runtime.close()
@@ -55,8 +65,12 @@ def warm_up(function: FunctionUnderTest, db: PostgresDatabase) -> None:
 
 @pytest.mark.parametrize("outage", ["postgres"], indirect=True)
 def test_given_postgres_down_then_back_when_delivered_then_backoff_grows_and_the_third_delivery_succeeds(
-        outage: tuple[FunctionUnderTest, ToggleProxy], workspace: Workspace, db: PostgresDatabase,
-        raw_redis: redis.Redis, telemetry: Telemetry) -> None:
+    outage: tuple[FunctionUnderTest, ToggleProxy],
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     function, proxy = outage
     warm_up(function, db)
     workspace.lead()
@@ -94,8 +108,12 @@ def test_given_postgres_down_then_back_when_delivered_then_backoff_grows_and_the
 
 @pytest.mark.parametrize("outage", ["redis"], indirect=True)
 def test_given_redis_down_then_back_when_delivered_then_one_failure_then_success_with_version_1(
-        outage: tuple[FunctionUnderTest, ToggleProxy], workspace: Workspace, db: PostgresDatabase,
-        raw_redis: redis.Redis, telemetry: Telemetry) -> None:
+    outage: tuple[FunctionUnderTest, ToggleProxy],
+    workspace: Workspace,
+    db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     function, proxy = outage
     warm_up(function, db)
     workspace.lead()
@@ -116,8 +134,8 @@ def test_given_redis_down_then_back_when_delivered_then_one_failure_then_success
 
 @pytest.mark.parametrize("outage", ["postgres"], indirect=True)
 def test_given_postgres_down_on_every_attempt_when_the_last_fails_then_final_failure_and_redrive_to_the_dlq(
-        outage: tuple[FunctionUnderTest, ToggleProxy], workspace: Workspace, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    outage: tuple[FunctionUnderTest, ToggleProxy], workspace: Workspace, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     function, proxy = outage
     body = dirty_body(workspace.id)
     message_id = function.aws.send("counts", body)
@@ -142,8 +160,14 @@ def test_given_postgres_down_on_every_attempt_when_the_last_fails_then_final_fai
 
 
 def test_given_the_workspace_is_being_recomputed_then_a_delayed_copy_not_a_failure(
-        inbox_function: FunctionUnderTest, workspace: Workspace, other_db: PostgresDatabase, cache: RedisStore,
-        settings: RecomputeSettings, raw_redis: redis.Redis, telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest,
+    workspace: Workspace,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     workspace.lead()
     workspace.mark_dirty()
     holder = Recompute(JobName.INBOX_COUNTS, other_db, cache, settings)
@@ -170,8 +194,8 @@ def test_given_the_workspace_is_being_recomputed_then_a_delayed_copy_not_a_failu
 
 
 def test_given_too_little_time_left_then_every_record_is_handed_back_untouched(
-        inbox_function: FunctionUnderTest, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest, db: PostgresDatabase, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     workspaces = [Workspace.create(db) for _ in range(2)]
     for ws in workspaces:
         ws.lead()
@@ -190,8 +214,8 @@ def test_given_too_little_time_left_then_every_record_is_handed_back_untouched(
 
 
 def test_given_every_receive_is_handed_back_for_lack_of_time_then_the_message_is_not_dead_lettered(
-        inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest, workspace: Workspace, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     workspace.mark_dirty()
     inbox_function.aws.send("counts", dirty_body(workspace.id))
     # When every invocation that receives it is about to time out (hand-backs set visibility 0 themselves)
@@ -209,8 +233,8 @@ def test_given_every_receive_is_handed_back_for_lack_of_time_then_the_message_is
 
 
 def test_given_the_idempotency_table_unreachable_then_the_record_is_retried_not_dead_lettered(
-        function_env: AwsFixture, workspace: Workspace, raw_redis: redis.Redis,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    function_env: AwsFixture, workspace: Workspace, raw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a function whose idempotency table cannot be used (DynamoDB refuses: a store failure)
     monkeypatch.setenv(str(EnvVar.IDEMPOTENCY_TABLE_NAME), "recount-no-such-table")
     function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)

@@ -20,18 +20,25 @@ from tests.integration.functions.harness import FunctionUnderTest, Telemetry
 from tests.integration.functions.test_inbox_function import dirty_body, version_of
 
 CORPUS: list[dict[str, str]] = json.loads(
-    (Path(__file__).parents[2] / "fixtures" / "poison_messages.json").read_text(encoding="utf-8"))
+    (Path(__file__).parents[2] / "fixtures" / "poison_messages.json").read_text(encoding="utf-8")
+)
 SQS_BATCH = 10
 
 
 def poison_cases() -> list[dict[str, str]]:
-    oversize = json.dumps({"name": "inbox.counts.dirty", "version": 1, "id": "big",
-                           "padding": "x" * MAX_ENVELOPE_BYTES})
+    oversize = json.dumps(
+        {"name": "inbox.counts.dirty", "version": 1, "id": "big", "padding": "x" * MAX_ENVELOPE_BYTES}
+    )
     sweep = to_body(new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule"))
-    return [*CORPUS,
-            {"case": "oversize body", "body": oversize, "reason": "oversize"},
-            {"case": "a sweep event on the counts queue", "body": sweep,
-             "reason": "inbox.counts.sweep is not handled by the inbox_counts function"}]
+    return [
+        *CORPUS,
+        {"case": "oversize body", "body": oversize, "reason": "oversize"},
+        {
+            "case": "a sweep event on the counts queue",
+            "body": sweep,
+            "reason": "inbox.counts.sweep is not handled by the inbox_counts function",
+        },
+    ]
 
 
 def attribute(message: dict[str, Any], name: str) -> str:
@@ -39,8 +46,8 @@ def attribute(message: dict[str, Any], name: str) -> str:
 
 
 def test_given_poison_among_good_events_then_every_poison_is_dead_lettered_with_its_reason_and_the_rest_proceeds(
-        inbox_function: FunctionUnderTest, db: PostgresDatabase, raw_redis: redis.Redis,
-        telemetry: Telemetry) -> None:
+    inbox_function: FunctionUnderTest, db: PostgresDatabase, raw_redis: redis.Redis, telemetry: Telemetry
+) -> None:
     # Given two workspaces with a dirty mark each, and every poison case of the corpus
     good = [Workspace.create(db) for _ in range(2)]
     for ws in good:
@@ -66,8 +73,9 @@ def test_given_poison_among_good_events_then_every_poison_is_dead_lettered_with_
         batches.append([record["body"] for record in records])
     assert len(batches) >= 4 and sum(len(batch) for batch in batches) == len(cases) + 2
     assert [body for batch in batches for body in batch if body in good_bodies] == good_bodies
-    assert any(len(set(batch) - set(good_bodies)) >= 1 for batch in batches if set(batch) & set(good_bodies)), \
+    assert any(len(set(batch) - set(good_bodies)) >= 1 for batch in batches if set(batch) & set(good_bodies)), (
         "a good event shared its batch with poison"
+    )
 
     # Then each poison is in the counts DLQ once, with the expected reason and its source queue
     dead = {message["Body"]: message for message in aws.drain(counts.dlq_url)}

@@ -45,8 +45,7 @@ def inbox_rows(db: PostgresDatabase) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def disabled_sweeper_function(function_env: AwsFixture,
-                              monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
+def disabled_sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
     monkeypatch.setenv(str(EnvVar.ANALYTICS_AGGREGATES_ENABLED), "false")  # before the handler reads it
     monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["sweep"].dlq_url)
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
@@ -55,8 +54,14 @@ def disabled_sweeper_function(function_env: AwsFixture,
 
 
 def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute_each_and_none_run(
-        sweeper_function: FunctionUnderTest, inbox_function: FunctionUnderTest, db: PostgresDatabase,
-        cache: RedisStore, settings: RecomputeSettings, raw_redis: redis.Redis, telemetry: Telemetry) -> None:
+    sweeper_function: FunctionUnderTest,
+    inbox_function: FunctionUnderTest,
+    db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+) -> None:
     now = db_now(db)
     # Given 23 workspaces marked dirty a minute ago (older than SWEEP_MIN_AGE_SECONDS=0)
     dirty = [Workspace.create(db) for _ in range(DIRTY_WORKSPACES)]
@@ -67,7 +72,8 @@ def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute
     snoozed = Workspace.create(db)
     snoozed.lead(snoozedUntil=now - timedelta(minutes=5))
     Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=now - timedelta(minutes=10)).run(
-        snoozed.id, JobContext("setup", "test"))
+        snoozed.id, JobContext("setup", "test")
+    )
     assert snoozed.counts()["global"]["total"] == 0
     rows_before = inbox_rows(db)
 
@@ -95,15 +101,17 @@ def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute
     again = {event["data"]["clientId"]: event for event in sweep(sweeper_function, EventName.INBOX_COUNTS_SWEEP)}
     assert again[snoozed.id]["id"] == snooze_event["id"]
     assert {again[ws.id]["data"]["dirtyGeneration"] for ws in dirty} == {
-        by_client[ws.id]["data"]["dirtyGeneration"] for ws in dirty}
+        by_client[ws.id]["data"]["dirtyGeneration"] for ws in dirty
+    }
 
     # When the inbox function consumes all of it (both sweeps' messages)
     while aws.depth(aws.queues["counts"].url) != (0, 0):
         assert inbox_function.poll("counts")["failed"] == set()
     # Then each workspace was recomputed once and no marker is left
     assert telemetry.metric("JobsSucceeded") == DIRTY_WORKSPACES + 1
-    skipped = sum(telemetry.metric(name) for name in ("JobsSkippedClean", "JobsSkippedDuplicate",
-                                                      "JobsSkippedCoalesced"))
+    skipped = sum(
+        telemetry.metric(name) for name in ("JobsSkippedClean", "JobsSkippedDuplicate", "JobsSkippedCoalesced")
+    )
     assert skipped == DIRTY_WORKSPACES + 1
     assert db.run('SELECT count(*)::int AS n FROM "InboxCountsDirty"')[0]["n"] == 0
     assert all(raw_redis.get(f"inbox:v1:ver:{ws.id}") == "1" for ws in dirty)
@@ -114,7 +122,8 @@ def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute
 
 
 def test_given_slo_misses_when_the_analytics_sweep_runs_then_one_recompute_each_and_the_members_removed(
-        sweeper_function: FunctionUnderTest, raw_redis: redis.Redis) -> None:
+    sweeper_function: FunctionUnderTest, raw_redis: redis.Redis
+) -> None:
     valid = ["acme_01", "5f0c2a3e-8d7b-4c1a-9e6f-0a1b2c3d4e5f", "beta-2"]
     raw_redis.zadd(ANALYTICS_SLO_MISS_KEY, {member: score for score, member in enumerate([*valid, "a:b"], 1)})
     sent = sweep(sweeper_function, EventName.ANALYTICS_AGGREGATES_SWEEP)
@@ -131,7 +140,8 @@ def test_given_slo_misses_when_the_analytics_sweep_runs_then_one_recompute_each_
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_given_analytics_disabled_when_the_analytics_sweep_runs_then_nothing_is_sent_and_members_kept(
-        disabled_sweeper_function: FunctionUnderTest, raw_redis: redis.Redis) -> None:
+    disabled_sweeper_function: FunctionUnderTest, raw_redis: redis.Redis
+) -> None:
     raw_redis.zadd(ANALYTICS_SLO_MISS_KEY, {"acme_01": 1, "beta-2": 2})
     assert sweep(disabled_sweeper_function, EventName.ANALYTICS_AGGREGATES_SWEEP) == []
     aws = disabled_sweeper_function.aws

@@ -14,10 +14,21 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_the_quick_bench_writes_every_section_and_plot(tmp_path: Path, redis_url: str) -> None:
     report = tmp_path / "benchmarks.md"
-    environment = {**os.environ, "DATABASE_URL": ADMIN_DATABASE_URL, "REDIS_URL": redis_url,
-                   "RECOUNT_LOCAL_STATE": str(tmp_path / "local.json")}
-    result = subprocess.run([sys.executable, "-m", "recount", "bench", "--quick", "--output", str(report)],
-                            cwd=ROOT, env=environment, capture_output=True, text=True, timeout=400, check=False)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": ADMIN_DATABASE_URL,
+        "REDIS_URL": redis_url,
+        "RECOUNT_LOCAL_STATE": str(tmp_path / "local.json"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "recount", "bench", "--quick", "--output", str(report)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = report.read_text()
     for section in ("## B1", "## B2", "## B3", "## B4", "## B5", "Machine:", "Quick run"):

@@ -30,18 +30,44 @@ def demo_database() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("chaos", [False, True], ids=["calm", "chaos"])
-def test_a_short_demo_ends_drained_with_zero_drift(demo_database: str, redis_url: str, tmp_path: Path,
-                                                    chaos: bool) -> None:
+def test_a_short_demo_ends_drained_with_zero_drift(
+    demo_database: str, redis_url: str, tmp_path: Path, chaos: bool
+) -> None:
     redis.Redis.from_url(redis_url).flushdb()
-    environment = {**os.environ, "DATABASE_URL": demo_database, "REDIS_URL": redis_url,
-                   "RECOUNT_LOCAL_STATE": str(tmp_path / "local.json"), "COLUMNS": "160"}
-    arguments = ["--duration", "14" if chaos else "6", "--workspaces", "4", "--leads", "300", "--rate", "15",
-                 "--no-view", *(["--chaos"] if chaos else [])]
-    result = subprocess.run([sys.executable, "-m", "recount", "demo", *arguments], cwd=ROOT, env=environment,
-                            capture_output=True, text=True, timeout=300, check=False)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": demo_database,
+        "REDIS_URL": redis_url,
+        "RECOUNT_LOCAL_STATE": str(tmp_path / "local.json"),
+        "COLUMNS": "160",
+    }
+    arguments = [
+        "--duration",
+        "14" if chaos else "6",
+        "--workspaces",
+        "4",
+        "--leads",
+        "300",
+        "--rate",
+        "15",
+        "--no-view",
+        *(["--chaos"] if chaos else []),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "recount", "demo", *arguments],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
-            for line in result.stdout.splitlines() if line.count("│") >= 3}
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.stdout.splitlines()
+        if line.count("│") >= 3
+    }
     assert rows["drained (queues empty, no dirty mark)"] == "yes"
     assert rows["drift against a fresh computation"] == "none"
     assert int(rows["recomputes run"]) >= 4

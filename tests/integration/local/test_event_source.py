@@ -23,16 +23,25 @@ def wait_until(condition: Any, timeout_s: float = 15.0) -> bool:
 
 
 def depth(sqs: Any, url: str) -> tuple[int, int]:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-def source(sqs: Any, queue: dict[str, str], handler: Any, *, reserved: int = 2, max_concurrency: int = 2,
-           batch_size: int = 10, window_s: float = 0.0, timeout_s: float = 30.0) -> EventSource:
+def source(
+    sqs: Any,
+    queue: dict[str, str],
+    handler: Any,
+    *,
+    reserved: int = 2,
+    max_concurrency: int = 2,
+    batch_size: int = 10,
+    window_s: float = 0.0,
+    timeout_s: float = 30.0,
+) -> EventSource:
     environments = ExecutionEnvironments("test", lambda: handler, reserved)
-    return EventSource(queue["url"], queue["arn"], environments, sqs, batch_size, window_s, timeout_s,
-                       max_concurrency)
+    return EventSource(queue["url"], queue["arn"], environments, sqs, batch_size, window_s, timeout_s, max_concurrency)
 
 
 def test_partial_batch_failures_are_left_and_successes_deleted(sqs: Any) -> None:
@@ -43,8 +52,9 @@ def test_partial_batch_failures_are_left_and_successes_deleted(sqs: Any) -> None
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         seen.extend(r["body"] for r in event["Records"])
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]
-                                      if r["body"] == "fail"]}
+        return {
+            "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "fail"]
+        }
 
     poller = source(sqs, queue, handler, batch_size=10, window_s=0.5)
     poller.start()
@@ -65,8 +75,9 @@ def test_the_visibility_a_handler_sets_is_honoured_before_redelivery(sqs: Any) -
         deliveries.append(time.monotonic())
         record = event["Records"][0]
         if len(deliveries) == 1:  # the first attempt fails and asks for a 2 s backoff, as the consumer does
-            sqs.change_message_visibility(QueueUrl=queue["url"], ReceiptHandle=record["receiptHandle"],
-                                          VisibilityTimeout=2)
+            sqs.change_message_visibility(
+                QueueUrl=queue["url"], ReceiptHandle=record["receiptHandle"], VisibilityTimeout=2
+            )
             return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
         return {"batchItemFailures": []}
 
@@ -88,8 +99,7 @@ def test_a_message_failing_every_time_is_redriven_after_max_receive_count(sqs: A
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         record = event["Records"][0]
         counts.append(int(record["attributes"]["ApproximateReceiveCount"]))
-        sqs.change_message_visibility(QueueUrl=queue["url"], ReceiptHandle=record["receiptHandle"],
-                                      VisibilityTimeout=0)
+        sqs.change_message_visibility(QueueUrl=queue["url"], ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
         return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
 
     poller = source(sqs, queue, handler)

@@ -15,6 +15,7 @@ MODEL_MAX_RECEIVE_COUNT = 10
 
 @pytest.fixture
 def model_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -> Iterator[Rig]:
-    with open_rig(monkeypatch, database_url, redis_url, max_receive_count=MODEL_MAX_RECEIVE_COUNT,
-                  proxy_redis=True) as rig:
+    with open_rig(
+        monkeypatch, database_url, redis_url, max_receive_count=MODEL_MAX_RECEIVE_COUNT, proxy_redis=True
+    ) as rig:
         yield rig

@@ -39,8 +39,12 @@ from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Q
 
 REGION = "us-east-1"
 TABLE = "recount-idempotency"
-QUEUE_NAMES = {"counts": "recount-counts", "counts_high": "recount-counts-high",
-               "analytics": "recount-analytics", "sweep": "recount-sweep"}
+QUEUE_NAMES = {
+    "counts": "recount-counts",
+    "counts_high": "recount-counts-high",
+    "analytics": "recount-analytics",
+    "sweep": "recount-sweep",
+}
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
 BLOCK_DEADLINE_S = 1.5  # below the function's 2 s lock_timeout: the statement must still be waiting when we act
 
@@ -80,9 +84,12 @@ class Rig:
 
 
 def create_table(dynamodb: Any, name: str) -> None:
-    dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def create_queues(sqs: Any, max_receive_count: int) -> dict[str, Queue]:
@@ -90,10 +97,15 @@ def create_queues(sqs: Any, max_receive_count: int) -> dict[str, Queue]:
     for key, name in QUEUE_NAMES.items():
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        url = sqs.create_queue(QueueName=name, Attributes={
-            "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                         "maxReceiveCount": str(max_receive_count)})})["QueueUrl"]
+        url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": "30",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queues[key] = Queue(name, url, arn, dlq_url)
     return queues
@@ -106,15 +118,17 @@ def recreate_queues(aws: AwsFixture) -> None:
         aws.sqs.delete_queue(QueueUrl=queue.url)
         aws.sqs.delete_queue(QueueUrl=queue.dlq_url)
     fresh = create_queues(aws.sqs, aws.max_receive_count)
-    assert {key: (q.url, q.arn, q.dlq_url) for key, q in fresh.items()} == \
-        {key: (q.url, q.arn, q.dlq_url) for key, q in aws.queues.items()}
+    assert {key: (q.url, q.arn, q.dlq_url) for key, q in fresh.items()} == {
+        key: (q.url, q.arn, q.dlq_url) for key, q in aws.queues.items()
+    }
     aws.handed_out.clear()
 
 
 def function_environment(aws: AwsFixture, database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
     """The environment contract as the stack sets it (the function's own DLQ is the counts DLQ)."""
     values = {
-        EnvVar.DATABASE_URL: database_url, EnvVar.REDIS_URL: redis_url,
+        EnvVar.DATABASE_URL: database_url,
+        EnvVar.REDIS_URL: redis_url,
         EnvVar.IDEMPOTENCY_TABLE_NAME: aws.table_name,
         EnvVar.COUNTS_QUEUE_URL: aws.queues["counts"].url,
         EnvVar.COUNTS_HIGH_QUEUE_URL: aws.queues["counts_high"].url,
@@ -123,25 +137,39 @@ def function_environment(aws: AwsFixture, database_url: str, redis_url: str, **o
         EnvVar.DEAD_LETTER_QUEUE_URL: aws.queues["counts"].dlq_url,
         EnvVar.MAX_RECEIVE_COUNT: str(aws.max_receive_count),
         EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
-        EnvVar.BACKOFF_BASE_SECONDS: "1", EnvVar.BACKOFF_MAX_SECONDS: "8",
+        EnvVar.BACKOFF_BASE_SECONDS: "1",
+        EnvVar.BACKOFF_MAX_SECONDS: "8",
         EnvVar.BUSY_DELAY_SECONDS: "0",  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
-        EnvVar.TIME_BUDGET_MARGIN_MS: "500", EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
+        EnvVar.TIME_BUDGET_MARGIN_MS: "500",
+        EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
         EnvVar.CONNECT_TIMEOUT_SECONDS: "1",
-        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "recount-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "recount-test",
         "POWERTOOLS_METRICS_NAMESPACE": "recount",
     }
     return {str(name): value for name, value in {**values, **overrides}.items()}
 
 
 @contextlib.contextmanager
-def open_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, *, max_receive_count: int,
-             proxy_redis: bool = False, proxy_postgres: bool = False) -> Iterator[Rig]:
+def open_rig(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    redis_url: str,
+    *,
+    max_receive_count: int,
+    proxy_redis: bool = False,
+    proxy_postgres: bool = False,
+) -> Iterator[Rig]:
     """The rig; with proxy_redis / proxy_postgres the function reaches that store through a ToggleProxy. Only where
     an outage is the point: the scenarios that terminate backends must not depend on how the proxy relays a
     server's close (a direct connection sees it at once)."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -156,12 +184,20 @@ def open_rig(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str,
         for name, value in function_environment(aws, function_database_url, function_redis_url).items():
             monkeypatch.setenv(name, value)
         function = FunctionUnderTest(load_handler("inbox_counts_recompute"), aws)
-        rig = Rig(aws=aws, function=function, database_url=database_url, redis_url=redis_url,
-                  redis_proxy=redis_proxy, postgres_proxy=postgres_proxy,
-                  observer=PostgresDatabase(database_url), holder=PostgresDatabase(database_url),
-                  app=PostgresDatabase(database_url),
-                  raw_redis=redis.Redis.from_url(redis_url, decode_responses=True),
-                  cache=RedisStore(redis_url), sweeper=Runtime())
+        rig = Rig(
+            aws=aws,
+            function=function,
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_proxy=redis_proxy,
+            postgres_proxy=postgres_proxy,
+            observer=PostgresDatabase(database_url),
+            holder=PostgresDatabase(database_url),
+            app=PostgresDatabase(database_url),
+            raw_redis=redis.Redis.from_url(redis_url, decode_responses=True),
+            cache=RedisStore(redis_url),
+            sweeper=Runtime(),
+        )
         try:
             yield rig
         finally:
@@ -212,14 +248,17 @@ def wait_until_waiting(observer: PostgresDatabase, pid: int, future: Future[Any]
     deadline = time.monotonic() + BLOCK_DEADLINE_S
     while not observer.run("SELECT count(*) AS n FROM pg_locks WHERE pid = :pid AND NOT granted", pid=pid)[0]["n"]:
         if future.done():
-            raise AssertionError("the invocation ended without its recompute statement waiting on the held lock "
-                                 f"(skipped before any statement, or failed earlier): {future.result()}")
+            raise AssertionError(
+                "the invocation ended without its recompute statement waiting on the held lock "
+                f"(skipped before any statement, or failed earlier): {future.result()}"
+            )
         assert time.monotonic() < deadline, "the recompute statement never waited on the held lock"
         time.sleep(0.003)
 
 
-def invoke_blocked(rig: Rig, event: dict[str, Any], context: Any, *, pid: int, act: Callable[[], None],
-                   release: str = "ROLLBACK") -> dict[str, Any]:
+def invoke_blocked(
+    rig: Rig, event: dict[str, Any], context: Any, *, pid: int, act: Callable[[], None], release: str = "ROLLBACK"
+) -> dict[str, Any]:
     """Invoke while `rig.holder` holds a row lock the recompute statement needs (its transaction is already
     open): wait until the statement waits on it, `act()`, then end the holder's transaction with `release`."""
     with ThreadPoolExecutor(max_workers=1) as pool:

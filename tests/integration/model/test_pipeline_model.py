@@ -93,11 +93,17 @@ SNOOZES = [None, datetime(2020, 1, 1), datetime(2100, 1, 1)]  # never snoozed, e
 TARGETED_TIMEOUT_S = 2.5  # the deadline of a targeted invocation (LocalContext counts it down for real)
 DRAIN_TIMEOUT_S = 30.0
 
-lead_columns = st.fixed_dictionaries({
-    "status": st.sampled_from(STATUSES), "sentimentTag": st.sampled_from(TAGS),
-    "lastInboundAt": st.sampled_from([None, *TIMES]), "lastOutboundAt": st.sampled_from([None, *TIMES]),
-    "lastZrgOutboundAt": st.sampled_from([None, *TIMES]), "assignedToUserId": st.sampled_from(SETTERS),
-    "snoozedUntil": st.sampled_from(SNOOZES)})
+lead_columns = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(STATUSES),
+        "sentimentTag": st.sampled_from(TAGS),
+        "lastInboundAt": st.sampled_from([None, *TIMES]),
+        "lastOutboundAt": st.sampled_from([None, *TIMES]),
+        "lastZrgOutboundAt": st.sampled_from([None, *TIMES]),
+        "assignedToUserId": st.sampled_from(SETTERS),
+        "snoozedUntil": st.sampled_from(SNOOZES),
+    }
+)
 changes = st.one_of(
     st.tuples(st.just("status"), st.sampled_from(STATUSES)),
     st.tuples(st.just("sentimentTag"), st.sampled_from(TAGS)),
@@ -115,14 +121,22 @@ changes = st.one_of(
 workspaces = st.integers(0, N_WORKSPACES - 1)
 lead_picks = st.integers(0, 7)
 event_kinds = st.sampled_from(["dirty", "recompute"])
-UPDATABLE = {"status", "sentimentTag", "lastInboundAt", "lastOutboundAt", "lastZrgOutboundAt", "assignedToUserId",
-             "snoozedUntil"}
+UPDATABLE = {
+    "status",
+    "sentimentTag",
+    "lastInboundAt",
+    "lastOutboundAt",
+    "lastZrgOutboundAt",
+    "assignedToUserId",
+    "snoozedUntil",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def step(function: F) -> F:
     """Mark the machine broken when a step raises, so teardown does not bury the failure under a drain's."""
+
     @functools.wraps(function)
     def wrapper(self: PipelineModel, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -130,6 +144,7 @@ def step(function: F) -> F:
         except BaseException:
             self.broken = True
             raise
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -191,9 +206,10 @@ class PipelineModel(RuleBasedStateMachine):
         self.settings = RecomputeSettings()
 
     # -- setup ------------------------------------------------------------------------------------------------
-    @initialize(leads=st.lists(st.lists(lead_columns, min_size=0, max_size=3), min_size=N_WORKSPACES,
-                               max_size=N_WORKSPACES),
-                send=st.lists(st.booleans(), min_size=N_WORKSPACES, max_size=N_WORKSPACES))
+    @initialize(
+        leads=st.lists(st.lists(lead_columns, min_size=0, max_size=3), min_size=N_WORKSPACES, max_size=N_WORKSPACES),
+        send=st.lists(st.booleans(), min_size=N_WORKSPACES, max_size=N_WORKSPACES),
+    )
     @step
     def create_workspaces(self, leads: list[list[dict[str, Any]]], send: list[bool]) -> None:
         for columns_of_leads, with_event in zip(leads, send, strict=True):
@@ -206,8 +222,13 @@ class PipelineModel(RuleBasedStateMachine):
                 self.rig.aws.send("counts", dirty_body(workspace.id))
 
     # -- the app ----------------------------------------------------------------------------------------------
-    @rule(writes=st.lists(st.tuples(workspaces, lead_picks, changes, st.sampled_from([True, True, True, False])),
-                          min_size=1, max_size=3))
+    @rule(
+        writes=st.lists(
+            st.tuples(workspaces, lead_picks, changes, st.sampled_from([True, True, True, False])),
+            min_size=1,
+            max_size=3,
+        )
+    )
     @step
     def app_writes(self, writes: list[tuple[int, int, tuple[str, Any], bool]]) -> None:
         """App writes, each a change and the app's dirty upsert in one transaction, then (usually) its dirty event."""
@@ -236,7 +257,8 @@ class PipelineModel(RuleBasedStateMachine):
         until = self.rig.app.run(
             'UPDATE "Lead" SET "snoozedUntil" = date_trunc(\'milliseconds\', statement_timestamp() AT TIME ZONE '
             "'UTC') + interval '1 second', \"updatedAt\" = now() WHERE id = :id RETURNING \"snoozedUntil\" AS until",
-            id=lead_id)[0]["until"]
+            id=lead_id,
+        )[0]["until"]
         Workspace(self.rig.app, self.ids[ws]).mark_dirty()
         self.rig.app.run("COMMIT")
         self.rig.aws.send("counts", dirty_body(self.ids[ws]))
@@ -287,16 +309,21 @@ class PipelineModel(RuleBasedStateMachine):
         for client_id in client_ids:
             snap = self._snapshot(client_id)
             track = self.tracks[client_id]
-            settled[client_id] = (snap.marker is None and not track.owed and snap.rows == snap.fresh(snap.now)
-                                  and snap.rows == snap.fresh(snap.now + timedelta(seconds=2)))
+            settled[client_id] = (
+                snap.marker is None
+                and not track.owed
+                and snap.rows == snap.fresh(snap.now)
+                and snap.rows == snap.fresh(snap.now + timedelta(seconds=2))
+            )
         before = {client_id: (self.tracks[client_id].stamp, self.tracks[client_id].version) for client_id in client_ids}
         self.rig.function.invoke(event)
         self._observe()
         for client_id in client_ids:
             if settled[client_id]:
                 track = self.tracks[client_id]
-                assert (track.stamp, track.version) == before[client_id], \
+                assert (track.stamp, track.version) == before[client_id], (
                     f"a duplicate delivery re-applied work already done for {client_id}"
+                )
 
     @rule(then_deliver=st.booleans())
     @step
@@ -331,8 +358,13 @@ class PipelineModel(RuleBasedStateMachine):
         before = self._snapshot(client_id)
         pid = backend_pid(self.rig.function)
         lock_counts_or_marker(self.rig, client_id)
-        response = invoke_blocked(self.rig, event, self._context(), pid=pid, act=lambda: self.rig.observer.run(
-            "SELECT pg_terminate_backend(:pid)", pid=pid))
+        response = invoke_blocked(
+            self.rig,
+            event,
+            self._context(),
+            pid=pid,
+            act=lambda: self.rig.observer.run("SELECT pg_terminate_backend(:pid)", pid=pid),
+        )
         assert self._failed(response) == self._ids_of(event), "a job whose backend died must fail"
         after = self._snapshot(client_id)
         assert (after.computed_at, after.marker) == (before.computed_at, before.marker), "a killed job committed"
@@ -373,8 +405,9 @@ class PipelineModel(RuleBasedStateMachine):
         lock_counts_or_marker(self.rig, client_id)
         items: list[dict[str, Any]] = []
         try:
-            response = invoke_blocked(self.rig, event, self._context(), pid=pid,
-                                      act=lambda: items.extend(drop_table(self.rig.aws)))
+            response = invoke_blocked(
+                self.rig, event, self._context(), pid=pid, act=lambda: items.extend(drop_table(self.rig.aws))
+            )
         finally:
             restore_table(self.rig.aws, items)
         assert self._failed(response) == self._ids_of(event), "a job whose idempotency record failed must be retried"
@@ -398,8 +431,11 @@ class PipelineModel(RuleBasedStateMachine):
             sent_before = len(self.rig.function.sqs.log)
             response = self.rig.function.invoke(event, self._context())
             assert self._failed(response) == set(), "busy must not be a failure"
-            resent = [kwargs for operation, kwargs in self.rig.function.sqs.log[sent_before:]
-                      if operation == "send_message" and kwargs["MessageBody"] == event["Records"][0]["body"]]
+            resent = [
+                kwargs
+                for operation, kwargs in self.rig.function.sqs.log[sent_before:]
+                if operation == "send_message" and kwargs["MessageBody"] == event["Records"][0]["body"]
+            ]
             assert len(resent) == 1 and resent[0]["DelaySeconds"] >= 1, "busy must re-send one delayed copy"
             self._finish(event, "counts_high", response)
         finally:
@@ -474,8 +510,9 @@ class PipelineModel(RuleBasedStateMachine):
     def _body(self, ws: int, kind: str, priority: Priority) -> str:
         if kind == "dirty":
             return dirty_body(self.ids[ws], priority)
-        return to_body(new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=self.ids[ws], source="manual",
-                                 priority=priority))
+        return to_body(
+            new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=self.ids[ws], source="manual", priority=priority)
+        )
 
     def _context(self) -> LocalContext:
         return LocalContext("recount-model", timeout_s=TARGETED_TIMEOUT_S)
@@ -512,14 +549,21 @@ class PipelineModel(RuleBasedStateMachine):
     def _client_id_of(body: str) -> str:
         return str(json.loads(body)["data"]["clientId"])
 
-    def _finish(self, event: dict[str, Any], queue: str, response: dict[str, Any], *,
-                faulty: set[str] | frozenset[str] = frozenset()) -> None:
+    def _finish(
+        self,
+        event: dict[str, Any],
+        queue: str,
+        response: dict[str, Any],
+        *,
+        faulty: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         """What Lambda's event source does after an invocation (delete the successes), then observe."""
         failed = self._failed(response)
         for record in event["Records"]:
             if record["messageId"] not in failed:
-                self.rig.aws.sqs.delete_message(QueueUrl=self.rig.aws.queues[queue].url,
-                                                ReceiptHandle=record["receiptHandle"])
+                self.rig.aws.sqs.delete_message(
+                    QueueUrl=self.rig.aws.queues[queue].url, ReceiptHandle=record["receiptHandle"]
+                )
         self.delivered = [*self.delivered[-29:], copy.deepcopy(event)]
         self._observe(faulty)
 
@@ -528,28 +572,50 @@ class PipelineModel(RuleBasedStateMachine):
         db.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             rows = Workspace(db, client_id).counts()
-            head = db.run('SELECT "updatedAt" AS stamp, "computedAt" AS computed_at FROM "InboxCounts" '
-                          'WHERE "clientId" = :id AND "isGlobal"', id=client_id)
-            marker = db.run('SELECT xmin::text AS generation FROM "InboxCountsDirty" WHERE "clientId" = :id',
-                            id=client_id)
-            leads = db.run('SELECT id, status, "sentimentTag", "lastInboundAt", "lastOutboundAt", '
-                           '"lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM "Lead" '
-                           'WHERE "clientId" = :id', id=client_id)
-            drafts = db.run('SELECT d."leadId", d.status, d."autoSendAction" FROM "AIDraft" d '
-                            'JOIN "Lead" l ON l.id = d."leadId" WHERE l."clientId" = :id', id=client_id)
-            messages = db.run('SELECT m."leadId", m.channel, m.direction, m.source, m."sentBy", m."aiDraftId", '
-                              'm."sentAt" FROM "Message" m JOIN "Lead" l ON l.id = m."leadId" '
-                              'WHERE l."clientId" = :id', id=client_id)
+            head = db.run(
+                'SELECT "updatedAt" AS stamp, "computedAt" AS computed_at FROM "InboxCounts" '
+                'WHERE "clientId" = :id AND "isGlobal"',
+                id=client_id,
+            )
+            marker = db.run(
+                'SELECT xmin::text AS generation FROM "InboxCountsDirty" WHERE "clientId" = :id', id=client_id
+            )
+            leads = db.run(
+                'SELECT id, status, "sentimentTag", "lastInboundAt", "lastOutboundAt", '
+                '"lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM "Lead" '
+                'WHERE "clientId" = :id',
+                id=client_id,
+            )
+            drafts = db.run(
+                'SELECT d."leadId", d.status, d."autoSendAction" FROM "AIDraft" d '
+                'JOIN "Lead" l ON l.id = d."leadId" WHERE l."clientId" = :id',
+                id=client_id,
+            )
+            messages = db.run(
+                'SELECT m."leadId", m.channel, m.direction, m.source, m."sentBy", m."aiDraftId", '
+                'm."sentAt" FROM "Message" m JOIN "Lead" l ON l.id = m."leadId" '
+                'WHERE l."clientId" = :id',
+                id=client_id,
+            )
             now = db.run("SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC') AS now")[0]
         finally:
             db.run("COMMIT")
         version, applied, status = self.rig.raw_redis.mget(
-            f"inbox:v1:ver:{client_id}", f"inbox:v1:applied:{client_id}", f"job:v1:{client_id}:inbox_counts")
-        return Snapshot(rows=rows, stamp=head[0]["stamp"] if head else None,
-                        computed_at=head[0]["computed_at"] if head else None,
-                        marker=marker[0]["generation"] if marker else None, leads=leads, drafts=drafts,
-                        messages=messages, now=now["now"], version=int(version or 0), applied=applied,
-                        status=json.loads(status) if status else None)
+            f"inbox:v1:ver:{client_id}", f"inbox:v1:applied:{client_id}", f"job:v1:{client_id}:inbox_counts"
+        )
+        return Snapshot(
+            rows=rows,
+            stamp=head[0]["stamp"] if head else None,
+            computed_at=head[0]["computed_at"] if head else None,
+            marker=marker[0]["generation"] if marker else None,
+            leads=leads,
+            drafts=drafts,
+            messages=messages,
+            now=now["now"],
+            version=int(version or 0),
+            applied=applied,
+            status=json.loads(status) if status else None,
+        )
 
     def _observe(self, faulty: set[str] | frozenset[str] = frozenset()) -> None:
         for client_id in self.ids:
@@ -557,27 +623,33 @@ class PipelineModel(RuleBasedStateMachine):
             track = self.tracks[client_id]
             changed = snap.stamp != track.stamp
             if track.stamp is not None:
-                assert snap.stamp is not None and snap.stamp >= track.stamp, \
+                assert snap.stamp is not None and snap.stamp >= track.stamp, (
                     f"stale overwrite: the change stamp of {client_id} went back"
+                )
                 assert snap.computed_at is not None and track.computed_at is not None
-                assert snap.computed_at >= track.computed_at, \
+                assert snap.computed_at >= track.computed_at, (
                     f"stale overwrite: an older computation of {client_id} replaced a newer one"
-            assert (snap.rows != track.rows) == changed, \
+                )
+            assert (snap.rows != track.rows) == changed, (
                 f"the change stamp of {client_id} must move exactly when its counts change"
+            )
             assert snap.version >= track.version, f"the version of {client_id} went back"
-            assert snap.version - track.version <= int(track.owed) + int(changed), \
+            assert snap.version - track.version <= int(track.owed) + int(changed), (
                 f"{client_id}: more bumps than effective changes"
+            )
             if changed:
                 track.changes += 1
                 if client_id not in faulty:
-                    assert snap.applied == stamp_text(snap.stamp) and snap.version > track.version, \
+                    assert snap.applied == stamp_text(snap.stamp) and snap.version > track.version, (
                         f"{client_id}: an effective change was committed and its publish not cut, yet no bump"
+                    )
             assert snap.version <= track.changes, f"{client_id}: a bump without a distinct committed change"
             if snap.marker is None:
                 assert snap.rows, f"{client_id} is clean but was never computed"
                 assert snap.computed_at is not None
-                assert snap.rows == snap.fresh(snap.computed_at), \
+                assert snap.rows == snap.fresh(snap.computed_at), (
                     f"lost update: {client_id} has no dirty mark but its counts are not those of its data"
+                )
             if snap.status is not None and snap.status.get("version") is not None:
                 assert snap.status["version"] >= track.status_version, f"{client_id}: a status blob went back"
                 track.status_version = snap.status["version"]
@@ -588,8 +660,9 @@ class PipelineModel(RuleBasedStateMachine):
         if self.snooze_until is None:
             return
         deadline = time.monotonic() + 5
-        while not self.rig.observer.run("SELECT statement_timestamp() AT TIME ZONE 'UTC' > :until AS passed",
-                                        until=self.snooze_until)[0]["passed"]:
+        while not self.rig.observer.run(
+            "SELECT statement_timestamp() AT TIME ZONE 'UTC' > :until AS passed", until=self.snooze_until
+        )[0]["passed"]:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         self.snooze_until = None
@@ -619,8 +692,10 @@ class PipelineModel(RuleBasedStateMachine):
                     delivered = True
             if delivered:
                 continue
-            if not any(aws.delayed(aws.queues[queue].url) or aws.depth(aws.queues[queue].url) != (0, 0)
-                       for queue in ("counts", "counts_high")):
+            if not any(
+                aws.delayed(aws.queues[queue].url) or aws.depth(aws.queues[queue].url) != (0, 0)
+                for queue in ("counts", "counts_high")
+            ):
                 return
             time.sleep(0.1)  # busy copies wait out their SQS delay
 
@@ -637,17 +712,24 @@ class PipelineModel(RuleBasedStateMachine):
             verdict = verify_workspace(self.rig.observer, client_id)
             assert verdict.verdict is Verdict.OK, f"{client_id}: {verdict}"
             assert snap.applied == stamp_text(snap.stamp), f"{client_id}: the last change was never published"
-            assert track.changes - track.cut_publishes <= snap.version <= track.changes, \
+            assert track.changes - track.cut_publishes <= snap.version <= track.changes, (
                 f"{client_id}: version {snap.version} for {track.changes} changes, {track.cut_publishes} cut publishes"
+            )
             if track.cut_publishes == 0:
                 assert snap.version == track.changes, f"{client_id}: one bump per effective change"
-            assert snap.status is not None and snap.status["status"] in ("succeeded", "skipped"), \
+            assert snap.status is not None and snap.status["status"] in ("succeeded", "skipped"), (
                 f"{client_id}: final status {snap.status}"
+            )
             assert snap.status.get("version") == snap.version, f"{client_id}: the status blob's version is stale"
 
 
-MODEL_SETTINGS = settings(max_examples=20, stateful_step_count=20, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+MODEL_SETTINGS = settings(
+    max_examples=20,
+    stateful_step_count=20,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def test_the_pipeline_keeps_the_invariants_of_design_section_6(model_rig: Rig) -> None:
@@ -657,4 +739,3 @@ def test_the_pipeline_keeps_the_invariants_of_design_section_6(model_rig: Rig) -
         run_state_machine_as_test(PipelineModel, settings=MODEL_SETTINGS)
     finally:
         del PipelineModel.rig, PipelineModel.redis_proxy
-

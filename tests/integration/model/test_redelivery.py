@@ -15,8 +15,9 @@ from tests.integration.model.rig import Rig
 
 
 def global_computed_at(rig: Rig, client_id: str) -> Any:
-    return rig.observer.run('SELECT "computedAt" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"',
-                            id=client_id)[0]["computedAt"]
+    return rig.observer.run(
+        'SELECT "computedAt" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"', id=client_id
+    )[0]["computedAt"]
 
 
 def status_of(rig: Rig, client_id: str) -> dict[str, Any]:
@@ -32,8 +33,9 @@ def coalesced(model_rig: Rig) -> tuple[Rig, Workspace, dict[str, Any]]:
     workspace = Workspace.create(rig.app)
     workspace.lead()
     workspace.mark_dirty()
-    bodies = [to_body(new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=workspace.id, source="manual"))
-              for _ in range(2)]
+    bodies = [
+        to_body(new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=workspace.id, source="manual")) for _ in range(2)
+    ]
     for body in bodies:
         rig.aws.send("counts", body)
     event = rig.aws.receive_event("counts")
@@ -46,7 +48,8 @@ def coalesced(model_rig: Rig) -> tuple[Rig, Workspace, dict[str, Any]]:
 
 
 def test_the_record_that_recomputed_is_a_duplicate_when_delivered_again(
-        coalesced: tuple[Rig, Workspace, dict[str, Any]]) -> None:
+    coalesced: tuple[Rig, Workspace, dict[str, Any]],
+) -> None:
     rig, workspace, event = coalesced
     before = global_computed_at(rig, workspace.id)
     assert rig.function.invoke({"Records": [copy.deepcopy(event["Records"][0])]})["batchItemFailures"] == []
@@ -57,7 +60,8 @@ def test_the_record_that_recomputed_is_a_duplicate_when_delivered_again(
 
 
 def test_a_coalesced_record_delivered_again_does_not_recompute(
-        coalesced: tuple[Rig, Workspace, dict[str, Any]]) -> None:
+    coalesced: tuple[Rig, Workspace, dict[str, Any]],
+) -> None:
     rig, workspace, event = coalesced
     before = global_computed_at(rig, workspace.id)
     assert rig.function.invoke({"Records": [copy.deepcopy(event["Records"][1])]})["batchItemFailures"] == []

@@ -31,8 +31,15 @@ def test_backfill_all_sends_one_event_per_valid_workspace(operator: Operator, db
 def test_backfill_given_ids_honours_rate_priority_and_analytics(operator: Operator) -> None:
     ids = [f"ws-{index}" for index in range(10)]
     started = time.monotonic()
-    result = operator.run("backfill", *(arg for client_id in ids for arg in ("--client-id", client_id)),
-                          "--rate", "5", "--analytics", "--priority", "high")
+    result = operator.run(
+        "backfill",
+        *(arg for client_id in ids for arg in ("--client-id", client_id)),
+        "--rate",
+        "5",
+        "--analytics",
+        "--priority",
+        "high",
+    )
     elapsed = time.monotonic() - started
 
     assert result.returncode == 0, result.stderr

@@ -28,8 +28,11 @@ def test_peek_shows_reasons_and_leaves_every_message_in_the_dead_letter_queue(op
 
     assert peek["queue"] == "counts" and peek["approximateDepth"] == 3
     by_reason = {message["reason"]: message for message in peek["messages"]}
-    assert set(by_reason) == {"not JSON: Expecting value", "postgres 42P01: relation does not exist",
-                              dead_letters.MAX_RECEIVES_REASON}
+    assert set(by_reason) == {
+        "not JSON: Expecting value",
+        "postgres 42P01: relation does not exist",
+        dead_letters.MAX_RECEIVES_REASON,
+    }
     poison = by_reason["not JSON: Expecting value"]
     assert (poison["event"], poison["clientId"], poison["valid"]) == (None, None, False)
     assert by_reason["postgres 42P01: relation does not exist"]["clientId"] == "acme"
@@ -74,8 +77,11 @@ class _FlakySqs(dead_letters._Sqs):
     def __call__(self, operation: str, **kwargs: Any) -> Any:
         if operation == "delete_message_batch" and self.failed_deletes:
             self.failed_deletes -= 1
-            return {"Failed": [{"Id": entry["Id"], "Code": "InternalError", "SenderFault": False}
-                               for entry in kwargs["Entries"]]}
+            return {
+                "Failed": [
+                    {"Id": entry["Id"], "Code": "InternalError", "SenderFault": False} for entry in kwargs["Entries"]
+                ]
+            }
         response = super().__call__(operation, **kwargs)
         if operation == "send_message_batch":
             self.sent.extend(entry["MessageBody"] for entry in kwargs["Entries"])
@@ -133,16 +139,22 @@ def test_an_unknown_queue_is_one_line(operator: Operator) -> None:
     assert result.stderr.strip() == "error: unknown queue 'nope': choose one of counts, counts_high, analytics, sweep"
 
 
-@pytest.mark.parametrize(("status", "code", "falls_back"), [
-    (500, "500", True),  # moto's server: a bare 500 page for an action it has not implemented
-    (501, "NotImplemented", True),
-    (400, "InvalidAction", True),
-    (400, "AccessDenied", False),  # a real refusal is reported, not worked around
-    (500, "InternalError", False),
-    (400, "AWS.SimpleQueueService.UnsupportedOperation", False),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "falls_back"),
+    [
+        (500, "500", True),  # moto's server: a bare 500 page for an action it has not implemented
+        (501, "NotImplemented", True),
+        (400, "InvalidAction", True),
+        (400, "AccessDenied", False),  # a real refusal is reported, not worked around
+        (500, "InternalError", False),
+        (400, "AWS.SimpleQueueService.UnsupportedOperation", False),
+    ],
+)
 def test_only_an_endpoint_without_the_move_task_api_gets_the_manual_move(
-        status: int, code: str, falls_back: bool) -> None:
-    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                        "StartMessageMoveTask")
+    status: int, code: str, falls_back: bool
+) -> None:
+    error = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "StartMessageMoveTask",
+    )
     assert dead_letters._unsupported(error) is falls_back

@@ -10,8 +10,9 @@ from tests.integration.operator.conftest import Operator
 def test_send_lands_in_the_queue_its_event_and_priority_route_to(operator: Operator) -> None:
     # Given the local target, when an operator sends a normal and a high priority dirty event and a sweep
     normal = operator.json("send", "inbox.counts.dirty", "--client-id", "acme")
-    high = operator.json("send", "inbox.counts.recompute", "--client-id", "acme", "--priority", "high",
-                         "--source", "ops")
+    high = operator.json(
+        "send", "inbox.counts.recompute", "--client-id", "acme", "--priority", "high", "--source", "ops"
+    )
     sweep = operator.json("send", "inbox.counts.sweep")
 
     # Then each is in its own queue, once, with the message id and the event id printed
@@ -22,8 +23,13 @@ def test_send_lands_in_the_queue_its_event_and_priority_route_to(operator: Opera
         body = json.loads(message["Body"])
         assert body["id"] == sent["eventId"] and body["name"] == sent["event"]
         if queue == "counts_high":
-            assert body["data"] == {"clientId": "acme", "requestId": body["id"], "source": "ops",
-                                    "priority": "high", "dirtyGeneration": None}
+            assert body["data"] == {
+                "clientId": "acme",
+                "requestId": body["id"],
+                "source": "ops",
+                "priority": "high",
+                "dirtyGeneration": None,
+            }
     assert operator.empty_except()
 
 

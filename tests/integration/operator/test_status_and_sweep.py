@@ -19,8 +19,8 @@ def _utc_naive(delta: timedelta) -> datetime:
 
 
 def test_status_shows_blobs_versions_and_the_marker_age(
-        operator: Operator, workspace: Workspace, db: PostgresDatabase, cache: RedisStore,
-        settings: RecomputeSettings) -> None:
+    operator: Operator, workspace: Workspace, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings
+) -> None:
     # Given a workspace recomputed once, then marked dirty 90 s ago
     workspace.lead(status="new", assignedToUserId="setter-1")
     Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(workspace.id, JobContext("req-1", "manual"))

@@ -20,8 +20,12 @@ from tests.integration.operator.conftest import Operator
 def _computed(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, setters: int = 2) -> Workspace:
     workspace = Workspace.create(db)
     for index in range(setters):
-        lead = workspace.lead(status="new", sentimentTag="Interested", assignedToUserId=f"setter-{index}",
-                              lastInboundAt=datetime(2026, 1, 2))
+        lead = workspace.lead(
+            status="new",
+            sentimentTag="Interested",
+            assignedToUserId=f"setter-{index}",
+            lastInboundAt=datetime(2026, 1, 2),
+        )
         workspace.message(lead, ai_draft_id=workspace.draft(lead))
     Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(workspace.id, JobContext("setup", "test"))
     return workspace
@@ -32,14 +36,16 @@ def _ago(**delta: float) -> datetime:
 
 
 def _snapshot(db: PostgresDatabase, raw_redis: redis.Redis) -> dict[str, Any]:
-    return {"rows": db.run('SELECT *, xmin::text AS generation FROM "InboxCounts" ORDER BY id'),
-            "markers": db.run('SELECT *, xmin::text AS generation FROM "InboxCountsDirty" ORDER BY "clientId"'),
-            "redis": {key: raw_redis.dump(key) for key in sorted(raw_redis.keys("*"))}}
+    return {
+        "rows": db.run('SELECT *, xmin::text AS generation FROM "InboxCounts" ORDER BY id'),
+        "markers": db.run('SELECT *, xmin::text AS generation FROM "InboxCountsDirty" ORDER BY "clientId"'),
+        "redis": {key: raw_redis.dump(key) for key in sorted(raw_redis.keys("*"))},
+    }
 
 
 def test_verify_tells_ok_drift_and_pending_apart_and_writes_nothing(
-        operator: Operator, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings,
-        raw_redis: redis.Redis) -> None:
+    operator: Operator, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, raw_redis: redis.Redis
+) -> None:
     # Given one fresh workspace, one whose global row was corrupted, one marked dirty after a lead write
     fresh, corrupted, dirty = (_computed(db, cache, settings) for _ in range(3))
     db.run('UPDATE "InboxCounts" SET total = total + 5 WHERE "clientId" = :id AND "isGlobal"', id=corrupted.id)
@@ -54,13 +60,17 @@ def test_verify_tells_ok_drift_and_pending_apart_and_writes_nothing(
     result = operator.run("verify", "--all")
 
     assert result.returncode == 1, result.stdout + result.stderr
-    lines = {line.split()[1].rstrip(":"): line for line in result.stdout.splitlines() if line.split()[0] in (
-        "ok", "drift", "pending", "busy", "missing")}
+    lines = {
+        line.split()[1].rstrip(":"): line
+        for line in result.stdout.splitlines()
+        if line.split()[0] in ("ok", "drift", "pending", "busy", "missing")
+    }
     assert lines[fresh.id] == f"ok {fresh.id}"
     assert lines[corrupted.id].startswith(f"drift {corrupted.id}: global: total 7->2")
     assert lines[dirty.id].startswith(f"pending {dirty.id}: dirty since ")
-    assert lines[dirty.id].endswith("differs: global: total 2->3; global: total_non_blacklisted 2->3; "
-                                    "global: awaiting_reply 0->1")
+    assert lines[dirty.id].endswith(
+        "differs: global: total 2->3; global: total_non_blacklisted 2->3; global: awaiting_reply 0->1"
+    )
     assert lines[snoozed.id].startswith(f"pending {snoozed.id}: a snooze expired since ")
     assert "4 workspace(s): 1 ok, 1 drift, 2 pending, 0 busy, 0 missing" in result.stdout
     # And nothing was written: rows, their computedAt and xmin, the marker, Redis
@@ -69,7 +79,8 @@ def test_verify_tells_ok_drift_and_pending_apart_and_writes_nothing(
 
 
 def test_verify_exits_0_on_freshly_recomputed_workspaces(
-        operator: Operator, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
+    operator: Operator, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings
+) -> None:
     workspaces = [_computed(db, cache, settings, setters=index) for index in range(3)]
     by_id = operator.run("verify", "--client-id", workspaces[1].id, "--client-id", workspaces[2].id)
     assert by_id.returncode == 0, by_id.stdout + by_id.stderr
@@ -81,14 +92,13 @@ def test_verify_exits_0_on_freshly_recomputed_workspaces(
 
 
 def test_verify_reports_a_workspace_being_recomputed_as_busy(
-        operator: Operator, db: PostgresDatabase, other_db: PostgresDatabase, cache: RedisStore,
-        settings: RecomputeSettings) -> None:
+    operator: Operator, db: PostgresDatabase, other_db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings
+) -> None:
     workspace = _computed(db, cache, settings)
     db.run('UPDATE "InboxCounts" SET "aiSent" = 9 WHERE "clientId" = :id AND "isGlobal"', id=workspace.id)
     # Given a recompute holding the workspace's lock
     other_db.run("BEGIN")
-    other_db.run("SELECT pg_advisory_xact_lock(:c, hashtext(:id))",
-                 c=LOCK_CLASS[JobName.INBOX_COUNTS], id=workspace.id)
+    other_db.run("SELECT pg_advisory_xact_lock(:c, hashtext(:id))", c=LOCK_CLASS[JobName.INBOX_COUNTS], id=workspace.id)
     try:
         result = operator.run("verify", "--client-id", workspace.id)
     finally:
