@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import AlarmConfig
-from shared.telemetry import METRICS_NAMESPACE, Metric
+from shared.contracts.metrics import METRICS_NAMESPACE, Metric
 
 PERIOD = Duration.minutes(1)
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shared.events import SCHEMA_VERSION, EventName
+from shared.contracts.events import SCHEMA_VERSION, EventName
 
 SCHEDULE_RETRY_ATTEMPTS = 3
 SCHEDULE_MAX_EVENT_AGE = Duration.minutes(5)

@@ -15,7 +15,7 @@ from infra.monitoring import Monitoring, WatchedQueue
 from infra.nag import acknowledge
 from infra.queues import DEAD_LETTER_RETENTION, QueueWithDeadLetter
 from infra.schedules import SweepSchedules
-from shared.settings import EnvVar
+from shared.contracts.settings import EnvVar
 
 
 class RecountStack(Stack):

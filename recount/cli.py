@@ -15,13 +15,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from recount.migrations import migrate as apply_migrations
-from shared.client_id import validate_client_id
-from shared.errors import BusyError, RecountError
-from shared.events import json_schema
-from shared.keys import JobName
-from shared.recompute import Recompute, RecomputeOutcome
-from shared.settings import RecomputeSettings, StoreSettings
-from shared.status import JobContext
+from shared.contracts.client_id import validate_client_id
+from shared.contracts.errors import BusyError, RecountError
+from shared.contracts.events import json_schema
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings, StoreSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute, RecomputeOutcome
 from shared.stores import open_cache, open_database
 
 app = typer.Typer(

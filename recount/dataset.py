@@ -6,8 +6,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.postgres import PostgresDatabase
-from shared.sql_queries import query
+from shared.adapters.postgres import PostgresDatabase
+from shared.queries import query
 
 _QUERIES = Path(__file__).with_name("queries")
 

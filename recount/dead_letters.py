@@ -41,9 +41,9 @@ from rich.table import Table
 
 from recount.operations import UsageError, prepare_aws
 from recount.targets import Target
-from shared.errors import PoisonMessageError, RecountError, TransientError
-from shared.events import parse_envelope
-from shared.sqs import REASON_ATTRIBUTE, SEND_BATCH_LIMIT, SOURCE_QUEUE_ATTRIBUTE, classify_aws_error
+from shared.adapters.sqs import REASON_ATTRIBUTE, SEND_BATCH_LIMIT, SOURCE_QUEUE_ATTRIBUTE, classify_aws_error
+from shared.contracts.errors import PoisonMessageError, RecountError, TransientError
+from shared.contracts.events import parse_envelope
 
 QUEUE_ALIASES = {
     "counts": "counts",

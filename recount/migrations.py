@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # The app's tables exist in production; recount owns only what these files create.

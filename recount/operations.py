@@ -1,8 +1,8 @@
 """The operator commands (send, status, sweep, backfill, verify) against a Target: the local runtime or a stack.
 
-Each command goes through the code the functions run: events are built and validated by shared.events and
-routed by shared.routing, sweeps are shared.sweep, and verify runs shared/queries/inbox_counts.sql itself (in
-a transaction it always rolls back). The dead-letter queue commands are in recount/dead_letters.py.
+Each command goes through the code the functions run: events are built and validated by shared.contracts.events
+and routed by shared.domain.routing, sweeps are shared.domain.sweep, and verify runs shared/queries/inbox_counts.sql
+itself (in a transaction it always rolls back). The dead-letter queue commands are in recount/dead_letters.py.
 """
 
 from __future__ import annotations
@@ -27,21 +27,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from recount.targets import LOCAL_STATE_FILE, Target, resolve_target
-from shared.client_id import validate_client_id
-from shared.errors import BusyError, InvalidClientIdError, PermanentError, RecountError
-from shared.events import Envelope, EventName, Priority, new_event, to_body
-from shared.keys import JobName, status_key, version_key
-from shared.postgres import PostgresDatabase
-from shared.recompute import LOCK_CLASS
-from shared.redis_store import classify_redis_error
-from shared.routing import queue_url_for
-from shared.runtime import Runtime
-from shared.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
-from shared.sql_queries import query
-from shared.sqs import SEND_BATCH_LIMIT, OutgoingMessage, QueueClient
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import classify_redis_error
+from shared.adapters.sqs import SEND_BATCH_LIMIT, OutgoingMessage, QueueClient
+from shared.contracts.client_id import validate_client_id
+from shared.contracts.errors import BusyError, InvalidClientIdError, PermanentError, RecountError
+from shared.contracts.events import Envelope, EventName, Priority, new_event, to_body
+from shared.contracts.keys import JobName, status_key, version_key
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.domain.recompute import LOCK_CLASS
+from shared.domain.routing import queue_url_for
+from shared.queries import query
+from shared.wiring.runtime import Runtime
 
 if TYPE_CHECKING:
-    from shared.sweep import SweepReport
+    from shared.domain.sweep import SweepReport
 
 QUERIES = Path(__file__).with_name("queries")
 SWEEP_EVENTS = (EventName.INBOX_COUNTS_SWEEP, EventName.ANALYTICS_AGGREGATES_SWEEP)
@@ -323,8 +323,8 @@ def sweep_kind(kind: str) -> str:
 
 
 def run_sweep(target: Target, kind: str, *, min_age_s: float | None = None) -> SweepReport:
-    """One sweep now, exactly as the scheduled one runs (shared.sweep)."""
-    from shared.sweep import sweep_analytics, sweep_inbox  # with Powertools' tracer: slow to import
+    """One sweep now, exactly as the scheduled one runs (shared.domain.sweep)."""
+    from shared.domain.sweep import sweep_analytics, sweep_inbox  # with Powertools' tracer: slow to import
 
     sweep_kind(kind)
     sweep = SweepSettings() if min_age_s is None else SweepSettings(min_age_s=min_age_s)
@@ -342,7 +342,7 @@ def run_sweep(target: Target, kind: str, *, min_age_s: float | None = None) -> S
 
 def _quiet_telemetry() -> None:
     """The sweep's structured logs are for CloudWatch: here, only warnings, and on stderr, not stdout."""
-    from shared.telemetry import logger
+    from shared.wiring.telemetry import logger
 
     logger.setLevel(logging.WARNING)
     handler = logger.registered_handler

@@ -11,8 +11,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.errors import PermanentError, TransientError
-from shared.settings import EnvVar
+from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.settings import EnvVar
 
 LOCAL_STATE_FILE = Path(os.environ.get("RECOUNT_LOCAL_STATE", ".recount/local.json"))
 QUEUE_KEYS = ("counts", "counts_high", "analytics", "sweep")
@@ -39,7 +39,7 @@ class Target:
     redis_url: str | None = None
 
     def queue_environment(self) -> dict[str, str]:
-        """The environment contract's queue variables, for shared.settings.QueueSettings."""
+        """The environment contract's queue variables, for shared.contracts.settings.QueueSettings."""
         environment = {
             EnvVar.COUNTS_QUEUE_URL: self.queue_urls.get("counts"),
             EnvVar.COUNTS_HIGH_QUEUE_URL: self.queue_urls.get("counts_high"),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shared.errors import PermanentError
-from shared.postgres import PostgresDatabase
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings, StoreSettings
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.errors import PermanentError
+from shared.contracts.settings import RecomputeSettings, StoreSettings
 
 
 def open_database(settings: StoreSettings, url: str | None = None) -> PostgresDatabase:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase
 
 GLOBAL_SCOPE = "00000000-0000-0000-0000-000000000000"
 

@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from recount.migrations import migrate
-from shared.postgres import PostgresDatabase
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.settings import RecomputeSettings
 from tests.builders import Workspace
 
 ADMIN_DATABASE_URL = os.environ.get("RECOUNT_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

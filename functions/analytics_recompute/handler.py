@@ -6,12 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.consumer import Consumer
-from shared.events import AnalyticsAggregatesRecompute
-from shared.jobs import run_analytics_aggregates
-from shared.keys import JobName
-from shared.runtime import Runtime
-from shared.telemetry import logger, metrics, tracer
+from shared.contracts.events import AnalyticsAggregatesRecompute
+from shared.contracts.keys import JobName
+from shared.domain.jobs import run_analytics_aggregates
+from shared.wiring.consumer import Consumer
+from shared.wiring.runtime import Runtime
+from shared.wiring.telemetry import logger, metrics, tracer
 
 consumer = Consumer(JobName.ANALYTICS_AGGREGATES, {AnalyticsAggregatesRecompute: run_analytics_aggregates}, Runtime())
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.consumer import SweepConsumer
-from shared.runtime import Runtime
-from shared.telemetry import logger, metrics, tracer
+from shared.wiring.consumer import SweepConsumer
+from shared.wiring.runtime import Runtime
+from shared.wiring.telemetry import logger, metrics, tracer
 
 consumer = SweepConsumer(Runtime())
 

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recount.dataset import WorkspaceShape, generate_workspace
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import LOCK_CLASS, Recompute
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings
-from shared.sql_queries import query
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import LOCK_CLASS, Recompute
+from shared.queries import query
 
 _SEED = Path(__file__).resolve().parent.parent / "queries"
 _SEED_QUERIES = ("global_counts", "setter_counts")
@@ -80,7 +80,7 @@ class B1Report:
 
     @property
     def functions_jit(self) -> str:
-        """The `jit` the functions' sessions run with (shared/postgres.py sets it at connection)."""
+        """The `jit` the functions' sessions run with (shared/adapters/postgres.py sets it at connection)."""
         return self.jit_default
 
 

@@ -25,9 +25,9 @@ from moto.server import ThreadedMotoServer
 from recount.chaos import ToggleProxy, proxy_to, through
 from recount.migrations import migrate
 from recount.throwaway import free_port
-from shared.events import EventName, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.settings import EnvVar
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.settings import EnvVar
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOALS = {"PostgreSQL": 4, "Redis": 2, "DynamoDB": 2}

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client
-from shared.events import EventName, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.telemetry import Metric
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.metrics import Metric
 
 _CREATE = (
     'INSERT INTO "Client" (id, name, "userId", "updatedAt") '

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recount.targets import Target
-from shared.postgres import PostgresDatabase
-from shared.runtime import Runtime
-from shared.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
-from shared.sql_queries import query
-from shared.sqs import QueueClient
-from shared.sweep import sweep_inbox
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.sqs import QueueClient
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.domain.sweep import sweep_inbox
+from shared.queries import query
+from shared.wiring.runtime import Runtime
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 
 from recount.bench.b1_recompute import B1Report, ours
-from shared.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase
 
 GROWTH = 4  # the others' review drafts and AI-sent emails, after over before
 _PARTIAL = ("review drafts", "AI-sent emails")

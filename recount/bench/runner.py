@@ -25,10 +25,10 @@ from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, provision, stage_config
 from recount.migrations import migrate
 from recount.throwaway import ThrowawayServers, free_port
-from shared.events import EventName, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.settings import EnvVar
-from shared.telemetry import logger, set_emf
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.settings import EnvVar
+from shared.wiring.telemetry import logger, set_emf
 
 
 @dataclass(frozen=True)

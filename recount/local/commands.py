@@ -15,7 +15,7 @@ from recount.local.demo import Demo, summary_table
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import stage_config
 from recount.local.view import render
-from shared.settings import EnvVar
+from shared.contracts.settings import EnvVar
 
 Stage = Annotated[str, typer.Option(help="The cdk.json stage whose settings the local runtime uses.")]
 Chaos = Annotated[bool, typer.Option(help="Cut PostgreSQL or Redis for a few seconds now and then.")]

@@ -17,9 +17,9 @@ from recount.dataset import WorkspaceShape, generate_workspace
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client
 from recount.local.view import render
-from shared.events import EventName, Priority, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.telemetry import Metric
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, Priority, new_event, to_body
+from shared.contracts.metrics import Metric
 
 DRAIN_TIMEOUT_S = 180.0
 # One app write: a change to a lead that the counts depend on, and the app's dirty upsert, in one transaction.

@@ -33,10 +33,11 @@ from recount.local.provision import CONSUMERS, ROOT, Provisioned, aws_client, fu
 from recount.migrations import migrate
 from recount.targets import LOCAL_STATE_FILE, Target
 from recount.throwaway import ThrowawayServers, free_port
-from shared.events import EventName, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.settings import EnvVar
-from shared.telemetry import Metric, add_listener, logger, remove_listener, set_emf
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.metrics import Metric
+from shared.contracts.settings import EnvVar
+from shared.wiring.telemetry import add_listener, logger, remove_listener, set_emf
 
 FUNCTIONS = {"inbox": "inbox_counts_recompute", "analytics": "analytics_recompute", "sweeper": "sweeper"}
 DEAD_LETTER_OF = {"inbox": "counts", "analytics": "analytics", "sweeper": "sweep"}

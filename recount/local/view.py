@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 
 from recount.local.pipeline import LocalPipeline
-from shared.telemetry import Metric
+from shared.contracts.metrics import Metric
 
 
 def render(pipeline: LocalPipeline, title: str = "recount local") -> Group:

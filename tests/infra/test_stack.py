@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
-from shared.settings import EnvVar
+from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
+from shared.contracts.settings import EnvVar
 from tests.infra.conftest import cdk_context, of_type
 
 DEV = cdk_context()["recount:stages"]["dev"]

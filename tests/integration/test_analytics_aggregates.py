@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute, RecomputeOutcome
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.keys import JobName
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute, RecomputeOutcome
 from tests import oracle
 from tests.builders import Workspace, new_id
 

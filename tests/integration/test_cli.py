@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from shared.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase
 from tests.builders import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from shared.keys import JobName
-from shared.recompute import Recompute, RecomputeOutcome
-from shared.status import JobContext
+from shared.contracts.keys import JobName
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute, RecomputeOutcome
 from tests import oracle
 from tests.builders import Workspace, new_id
 from tests.oracle import zero_counts

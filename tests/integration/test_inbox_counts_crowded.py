@@ -16,13 +16,13 @@ import pytest
 
 from recount.bench.b1_recompute import inbox_paths
 from recount.migrations import migrate
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings
-from shared.sql_queries import query
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute
+from shared.queries import query
 from tests import oracle
 from tests.builders import Workspace
 from tests.integration.test_inbox_counts import seed

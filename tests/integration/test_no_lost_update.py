@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from shared.errors import BusyError, TransientError
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute, RecomputeOutcome
-from shared.redis_store import RedisStore
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.errors import BusyError, TransientError
+from shared.contracts.keys import JobName
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute, RecomputeOutcome
 from tests.builders import Workspace
 from tests.oracle import zero_counts
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import redis
 
-from shared.keys import JobName
-from shared.redis_store import RedisStore
-from shared.status import JobContext, JobStatus, StatusBlob
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.status import JobContext, JobStatus, StatusBlob
 
 
 def _final(client_id: str, request_id: str) -> StatusBlob:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.client_id import validate_client_id
-from shared.errors import InvalidClientIdError
-from shared.keys import JobName, applied_stamp_key, status_key, version_key
+from shared.contracts.client_id import validate_client_id
+from shared.contracts.errors import InvalidClientIdError
+from shared.contracts.keys import JobName, applied_stamp_key, status_key, version_key
 
 BAD_CLIENT_IDS = [
     "*",

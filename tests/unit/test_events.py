@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import PoisonMessageError
-from shared.events import (
+from shared.contracts.errors import PoisonMessageError
+from shared.contracts.events import (
     MAX_ENVELOPE_BYTES,
     EventName,
     InboxCountsDirty,

@@ -1,4 +1,4 @@
-"""shared.retry.decide as a pure function of (error, attempt): no queue, no clock, a seeded random."""
+"""shared.domain.retry.decide as a pure function of (error, attempt): no queue, no clock, a seeded random."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import random
 
 import pytest
 
-from shared.errors import (
+from shared.contracts.errors import (
     BusyError,
     InvalidClientIdError,
     PermanentError,
     PoisonMessageError,
     TransientError,
 )
-from shared.retry import Action, RetryDecision, backoff_seconds, decide
+from shared.domain.retry import Action, RetryDecision, backoff_seconds, decide
 
 MAX_RECEIVE_COUNT = 5
 BASE_S = 2.0

@@ -1,4 +1,4 @@
-"""shared.secrets.url_from_secret: what Secrets Manager may hold, turned into a store URL (no network)."""
+"""shared.adapters.secrets.url_from_secret: what Secrets Manager may hold, turned into a store URL (no network)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.errors import PermanentError
-from shared.postgres import connection_kwargs
-from shared.secrets import url_from_secret
+from shared.adapters.postgres import connection_kwargs
+from shared.adapters.secrets import url_from_secret
+from shared.contracts.errors import PermanentError
 
 RDS_SECRET = {
     "engine": "postgres",

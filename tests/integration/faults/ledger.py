@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recount.operations import Verdict, verify_workspace
-from shared.sqs import REASON_ATTRIBUTE
-from shared.telemetry import logger
+from shared.adapters.sqs import REASON_ATTRIBUTE
+from shared.wiring.telemetry import logger
 from tests.builders import Workspace
 from tests.integration.faults.table import FaultRow, record
 from tests.integration.model.rig import Rig

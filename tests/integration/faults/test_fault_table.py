@@ -46,14 +46,14 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import MockRawResponse
 
-import shared.consumer
-import shared.jobs
+import shared.domain.jobs
+import shared.wiring.consumer
 from recount.dead_letters import redrive
 from recount.local.event_source import LocalContext
 from recount.targets import Target
-from shared.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
-from shared.jobs import JobResult, Skip
-from shared.telemetry import logger
+from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
+from shared.domain.jobs import JobResult, Skip
+from shared.wiring.telemetry import logger
 from tests.builders import Workspace
 from tests.integration.faults.ledger import FunctionLogs, Ledger, workspace_problems
 from tests.integration.functions.test_inbox_function import dirty_body
@@ -417,7 +417,7 @@ def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
 ) -> None:
     """The accounting's own check: poison silently dropped instead of dead-lettered (the record deleted as
     handled, nothing sent, nothing logged) must be counted lost, although the handler reported no failure."""
-    monkeypatch.setattr(shared.consumer, "dead_letter", lambda *args, **kwargs: None)
+    monkeypatch.setattr(shared.wiring.consumer, "dead_letter", lambda *args, **kwargs: None)
     ledger = Ledger(rig, function_logs)
     [workspace] = dirty_workspaces(rig, 1)
     ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
@@ -425,7 +425,7 @@ def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
     for case in poison:
         ledger.inject(case["body"], reason=case["reason"])
     ledger.settle()
-    row = ledger.tally("mutation: the dead-letter path drops", "shared.consumer.dead_letter replaced by a no-op")
+    row = ledger.tally("mutation: the dead-letter path drops", "shared.wiring.consumer.dead_letter replaced by a no-op")
     assert all(ledger.journeys[case["body"]].stations == ["handled"] for case in poison), row.where_text()
     assert (row.injected, row.lost, row.survived, row.duplicated) == (4, 3, 1, 0), row.where_text()
 
@@ -440,12 +440,12 @@ def test_a_job_that_claims_an_outcome_without_doing_the_work_shows_in_the_table_
         recompute.skip(lease, "clean: claimed")
         return JobResult(lease.client_id, skipped=Skip.CLEAN, reason="clean: claimed")
 
-    monkeypatch.setattr(shared.jobs, "_finish_once", claims_clean)
+    monkeypatch.setattr(shared.domain.jobs, "_finish_once", claims_clean)
     ledger = Ledger(rig, function_logs)
     for workspace in dirty_workspaces(rig, 2):
         ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
     ledger.settle()
-    row = ledger.tally("mutation: jobs claim a skip", "shared.jobs._finish_once skips without recomputing")
+    row = ledger.tally("mutation: jobs claim a skip", "shared.domain.jobs._finish_once skips without recomputing")
     assert all(journey.claims and not journey.found for journey in ledger.journeys.values()), row.where_text()
     assert (row.injected, row.lost, row.survived) == (2, 2, 0), row.where_text()
 

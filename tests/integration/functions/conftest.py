@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.settings import EnvVar
-from shared.telemetry import logger
+from shared.contracts.settings import EnvVar
+from shared.wiring.telemetry import logger
 from tests.integration.functions.harness import (
     AwsFixture,
     CurrentStdout,

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.sqs import OutgoingMessage, QueueClient
+from shared.adapters.sqs import OutgoingMessage, QueueClient
 
 
 @dataclass

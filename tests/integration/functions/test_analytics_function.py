@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import redis
 
-from shared.events import EventName, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.settings import EnvVar
-from shared.sqs import REASON_ATTRIBUTE
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.sqs import REASON_ATTRIBUTE
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.settings import EnvVar
 from tests.builders import Workspace
 from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Telemetry, load_handler
 

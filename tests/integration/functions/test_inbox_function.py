@@ -10,10 +10,10 @@ from typing import Any
 
 import redis
 
-from shared.events import EventName, Priority, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.routing import queue_url_for
-from shared.sqs import OutgoingMessage
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.sqs import OutgoingMessage
+from shared.contracts.events import EventName, Priority, new_event, to_body
+from shared.domain.routing import queue_url_for
 from tests.builders import Workspace
 from tests.integration.functions.harness import FunctionUnderTest, Telemetry
 

@@ -11,12 +11,12 @@ import pytest
 import redis
 
 from recount.chaos import ToggleProxy
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute
-from shared.redis_store import RedisStore
-from shared.settings import EnvVar, RecomputeSettings
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import EnvVar, RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute
 from tests.builders import Workspace
 from tests.integration.functions.harness import (
     AwsFixture,

@@ -12,9 +12,9 @@ from typing import Any
 
 import redis
 
-from shared.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
-from shared.postgres import PostgresDatabase
-from shared.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE
+from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
 from tests.builders import Workspace
 from tests.integration.functions.harness import FunctionUnderTest, Telemetry
 from tests.integration.functions.test_inbox_function import dirty_body, version_of

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import redis
 
-from shared.events import EventName, new_event, to_body
-from shared.keys import ANALYTICS_SLO_MISS_KEY, JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute
-from shared.redis_store import RedisStore
-from shared.settings import EnvVar, RecomputeSettings
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName
+from shared.contracts.settings import EnvVar, RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute
 from tests.builders import Workspace
 from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Telemetry, load_handler
 

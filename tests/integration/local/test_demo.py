@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase
 from tests.conftest import ADMIN_DATABASE_URL
 
 ROOT = Path(__file__).resolve().parents[3]

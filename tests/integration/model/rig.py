@@ -30,11 +30,11 @@ import redis
 from moto import mock_aws
 
 from recount.chaos import ToggleProxy, proxy_to, through
-from shared.errors import RecountError
-from shared.postgres import PostgresDatabase
-from shared.redis_store import RedisStore
-from shared.runtime import Runtime
-from shared.settings import EnvVar
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.errors import RecountError
+from shared.contracts.settings import EnvVar
+from shared.wiring.runtime import Runtime
 from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Queue, load_handler
 
 REGION = "us-east-1"

@@ -66,12 +66,12 @@ from hypothesis.stateful import (
 from recount.chaos import ToggleProxy
 from recount.local.event_source import LocalContext
 from recount.operations import Verdict, verify_workspace
-from shared.events import EventName, Priority, new_event, to_body
-from shared.keys import JobName
-from shared.recompute import Recompute
-from shared.settings import RecomputeSettings
-from shared.status import JobContext
-from shared.sweep import sweep_inbox
+from shared.contracts.events import EventName, Priority, new_event, to_body
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute
+from shared.domain.sweep import sweep_inbox
 from tests.builders import Workspace
 from tests.integration.functions.test_inbox_function import dirty_body
 from tests.integration.model.rig import (
@@ -149,7 +149,7 @@ def step(function: F) -> F:
 
 
 def stamp_text(value: datetime | None) -> str | None:
-    """As shared.recompute writes it into inbox:v1:applied:{clientId}."""
+    """As shared.domain.recompute writes it into inbox:v1:applied:{clientId}."""
     return value.isoformat(timespec="milliseconds") if value is not None else None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.events import EventName, new_event, to_body
+from shared.contracts.events import EventName, new_event, to_body
 from tests.builders import Workspace
 from tests.integration.model.rig import Rig
 

@@ -20,8 +20,8 @@ from moto.server import ThreadedMotoServer
 
 from recount.local.provision import LOCAL_REGION, provision, stage_config
 from recount.targets import Target
-from shared.postgres import PostgresDatabase
-from shared.sqs import REASON_ATTRIBUTE
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.sqs import REASON_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[3]
 # What the subprocess must not inherit: the target file is its only source of URLs and credentials.

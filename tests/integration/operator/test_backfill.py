@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from shared.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase
 from tests.builders import Workspace
 from tests.integration.operator.conftest import Operator
 

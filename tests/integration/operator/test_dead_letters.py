@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from recount import dead_letters
-from shared.events import EventName, new_event, to_body
-from shared.sqs import REASON_ATTRIBUTE
+from shared.adapters.sqs import REASON_ATTRIBUTE
+from shared.contracts.events import EventName, new_event, to_body
 from tests.integration.operator.conftest import Operator
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import Recompute
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute
 from tests.builders import Workspace
 from tests.integration.operator.conftest import Operator
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import redis
 
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.recompute import LOCK_CLASS, Recompute
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings
-from shared.status import JobContext
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import LOCK_CLASS, Recompute
 from tests.builders import GLOBAL_SCOPE, Workspace
 from tests.integration.operator.conftest import Operator
 

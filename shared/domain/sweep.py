@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.client_id import validate_client_id
-from shared.errors import InvalidClientIdError
-from shared.events import Envelope, EventName, new_event, to_body
-from shared.routing import queue_url_for
-from shared.runtime import Runtime
-from shared.sql_queries import query
-from shared.sqs import OutgoingMessage
-from shared.telemetry import Metric, count, logger, seconds
+from shared.adapters.sqs import OutgoingMessage
+from shared.contracts.client_id import validate_client_id
+from shared.contracts.errors import InvalidClientIdError
+from shared.contracts.events import Envelope, EventName, new_event, to_body
+from shared.contracts.metrics import Metric
+from shared.domain.routing import queue_url_for
+from shared.queries import query
+from shared.wiring.runtime import Runtime
+from shared.wiring.telemetry import count, logger, seconds
 
 _EPOCH = datetime(1970, 1, 1)
 

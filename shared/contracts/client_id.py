@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from shared.errors import InvalidClientIdError
+from shared.contracts.errors import InvalidClientIdError
 
 MAX_CLIENT_ID_LENGTH = 64
 # UUIDs and short ids alike: letters, digits, '_' and '-'; never ':', '*', spaces or control characters.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from shared.errors import PermanentError, TransientError
-from shared.settings import StoreSettings
+from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.settings import StoreSettings
 
 SECRET_MAX_AGE_SECONDS = 300
 

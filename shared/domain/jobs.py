@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.events import (
+from shared.contracts.events import (
     AnalyticsAggregatesRecompute,
     InboxCountsDirty,
     InboxCountsRecompute,
     WorkspaceEvent,
 )
-from shared.keys import JobName
-from shared.recompute import Lease, Recompute, RecomputeOutcome
-from shared.runtime import Runtime
-from shared.status import JobContext, JobStatus, StatusBlob
+from shared.contracts.keys import JobName
+from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.domain.recompute import Lease, Recompute, RecomputeOutcome
+from shared.wiring.runtime import Runtime
 
 
 class Skip(StrEnum):

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from shared.errors import BusyError, PermanentError, TransientError
+from shared.contracts.errors import BusyError, PermanentError, TransientError
 
 Row = dict[str, Any]
 

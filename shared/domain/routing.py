@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from shared.errors import PermanentError
-from shared.events import (
+from shared.contracts.errors import PermanentError
+from shared.contracts.events import (
     AnalyticsAggregatesRecompute,
     AnalyticsAggregatesSweep,
     Envelope,
     InboxCountsSweep,
     Priority,
 )
-from shared.settings import EnvVar, QueueSettings
+from shared.contracts.settings import EnvVar, QueueSettings
 
 
 def queue_url_for(event: Envelope, queues: QueueSettings) -> str:

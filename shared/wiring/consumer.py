@@ -2,7 +2,7 @@
 
 Per record, in order: hand it back untouched if the invocation is out of time; dead-letter it at once if
 it can never succeed; skip it as coalesced if an earlier record of this batch already ran its
-workspace; else run its job. A failure becomes a decision of `shared.retry`: a delayed resend (busy),
+workspace; else run its job. A failure becomes a decision of `shared.domain.retry`: a delayed resend (busy),
 a retry with backoff (transient), the dead-letter queue (permanent) or, on the last attempt, the
 final failure: status `failed`, one ERROR line and the dead-letter metric.
 """
@@ -19,8 +19,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.errors import PoisonMessageError, RecountError
-from shared.events import (
+from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, OutgoingMessage
+from shared.contracts.errors import PoisonMessageError, RecountError
+from shared.contracts.events import (
     WORKSPACE_EVENTS,
     AnalyticsAggregatesSweep,
     Envelope,
@@ -28,14 +29,14 @@ from shared.events import (
     WorkspaceEvent,
     parse_envelope,
 )
-from shared.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
-from shared.keys import JobName
-from shared.retry import Action, decide
-from shared.runtime import Runtime
-from shared.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, OutgoingMessage
-from shared.status import JobContext, JobStatus, StatusBlob
-from shared.sweep import sweep_analytics, sweep_inbox
-from shared.telemetry import Metric, count, logger, milliseconds
+from shared.contracts.keys import JobName
+from shared.contracts.metrics import Metric
+from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.domain.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
+from shared.domain.retry import Action, decide
+from shared.domain.sweep import sweep_analytics, sweep_inbox
+from shared.wiring.runtime import Runtime
+from shared.wiring.telemetry import count, logger, milliseconds
 
 JobFunction = Callable[[Runtime, Any, JobContext], JobResult]
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from shared.client_id import ClientId
-from shared.errors import PoisonMessageError
+from shared.contracts.client_id import ClientId
+from shared.contracts.errors import PoisonMessageError
 
 # SQS allows 256 KiB; a real envelope is a few hundred bytes, so anything this large is a mistake.
 MAX_ENVELOPE_BYTES = 8 * 1024

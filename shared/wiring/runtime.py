@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shared.idempotency import IdempotencyGuard
-from shared.postgres import PostgresDatabase
-from shared.redis_store import RedisStore
-from shared.secrets import database_url, redis_url
-from shared.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
-from shared.sqs import QueueClient
+from shared.adapters.idempotency import IdempotencyGuard
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.adapters.secrets import database_url, redis_url
+from shared.adapters.sqs import QueueClient
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
 
 
 @dataclass

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.errors import PermanentError, TransientError
+from shared.contracts.errors import PermanentError, TransientError
 
 SEND_BATCH_LIMIT = 10
 REASON_ATTRIBUTE = "recount-reason"

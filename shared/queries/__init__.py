@@ -1,4 +1,4 @@
-"""Named, parameterized SQL blocks kept in `shared/queries/*.sql`, read once."""
+"""Named, parameterized SQL blocks kept in `*.sql` files beside this module, read once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-QUERIES_DIR = Path(__file__).with_name("queries")
+QUERIES_DIR = Path(__file__).parent
 _NAME_RE = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
 
 

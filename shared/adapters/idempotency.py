@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from shared.errors import BusyError, PermanentError, TransientError
+from shared.contracts.errors import BusyError, PermanentError, TransientError
 
 KEY_PREFIX = "recount"
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.errors import BusyError, RecountError
-from shared.keys import JobName
-from shared.postgres import PostgresDatabase
-from shared.redis_store import RedisStore
-from shared.settings import RecomputeSettings
-from shared.sql_queries import query
-from shared.status import JobContext, JobStatus, StatusBlob
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.errors import BusyError, RecountError
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.queries import query
 
 # Advisory lock classes: one per job type, so inbox and analytics recomputes of a workspace never wait
 # on each other.

@@ -7,36 +7,15 @@ namespace is recount's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-METRICS_NAMESPACE = "recount"
+from shared.contracts.metrics import METRICS_NAMESPACE, Metric
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
-
-
-class Metric(StrEnum):
-    """The EMF metrics the dashboard and the alarms read (DESIGN section 7)."""
-
-    JOBS_SUCCEEDED = "JobsSucceeded"
-    JOBS_FAILED = "JobsFailed"
-    JOBS_DEAD_LETTERED = "JobsDeadLettered"
-    JOBS_SKIPPED_DUPLICATE = "JobsSkippedDuplicate"
-    JOBS_SKIPPED_COALESCED = "JobsSkippedCoalesced"
-    JOBS_SKIPPED_CLEAN = "JobsSkippedClean"
-    JOBS_SKIPPED_DISABLED = "JobsSkippedDisabled"
-    JOBS_RETRIED = "JobsRetried"
-    JOBS_BUSY = "JobsBusy"
-    RECORDS_HANDED_BACK = "RecordsHandedBack"
-    RECOMPUTE_DURATION = "RecomputeDuration"
-    FRESHNESS_LAG = "FreshnessLag"
-    DIRTY_BACKLOG = "DirtyBacklog"
-    DIRTY_OLDEST_AGE = "DirtyOldestAge"
-    SWEEP_ENQUEUED = "SweepEnqueued"
 
 
 MetricListener = Callable[[Metric, float], None]

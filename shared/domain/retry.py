@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.errors import BusyError, PermanentError, PoisonMessageError
+from shared.contracts.errors import BusyError, PermanentError, PoisonMessageError
 
 
 class Action(StrEnum):

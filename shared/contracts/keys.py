@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.client_id import validate_client_id
+from shared.contracts.client_id import validate_client_id
 
 
 class JobName(StrEnum):

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.keys import JobName
+from shared.contracts.keys import JobName
 
 
 class JobStatus(StrEnum):

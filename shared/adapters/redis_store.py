@@ -7,9 +7,9 @@ from typing import Any, cast
 import redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.errors import PermanentError, TransientError
-from shared.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
-from shared.status import StatusBlob
+from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
+from shared.contracts.status import StatusBlob
 
 # INCR the version only if the committed change stamp is newer than the one it already stands for, then
 # write the final status blob carrying that version: one round trip; a retried bump never bumps twice,
