@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.contracts.settings import EnvVar
+from shared.topology import FunctionKey, Queue, QueueKey
+
+ROOT = Path(__file__).resolve().parent.parent
 STAGES_CONTEXT_KEY = "recount:stages"
 STAGE_CONTEXT_KEY = "stage"
 SECRET_ARN_RE = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
 # Lambda's SQS event source: maximum concurrency is at least 2.
 MIN_EVENT_SOURCE_CONCURRENCY = 2
+
+
+def _pinned_version(package: str, requirements: Path = ROOT / "requirements.txt") -> str:
+    """The version requirements.txt pins: the functions' layer must run what the tests ran."""
+    match = re.search(rf"^{re.escape(package)}(\[[^\]]*\])?==([0-9.]+)\s*$", requirements.read_text(), re.MULTILINE)
+    if match is None:
+        raise ValueError(f"{requirements.name} pins no {package}==<version>")
+    return match.group(2)
+
+
+# The Powertools layer's version: the one requirements.txt pins, stated nowhere else.
+POWERTOOLS_VERSION = _pinned_version("aws-lambda-powertools")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -66,7 +83,6 @@ class StageConfig(BaseModel):
     analytics_enabled: bool = Field(False, alias="analyticsEnabled")
     analytics_window_days: int = Field(30, alias="analyticsWindowDays", ge=1, le=400)
     database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
-    powertools_version: str = Field("3.37.0", alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
     idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
     time_budget_margin_ms: int = Field(10_000, alias="timeBudgetMarginMs", ge=1_000)
 
@@ -99,6 +115,29 @@ class StageConfig(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def function(self, key: FunctionKey) -> FunctionConfig:
+        return {
+            FunctionKey.INBOX: self.inbox,
+            FunctionKey.ANALYTICS: self.analytics,
+            FunctionKey.SWEEPER: self.sweeper,
+        }[key]
+
+    def max_concurrency(self, queue: Queue) -> int:
+        """The event source's cap: counts-high has its own, beside counts, within the inbox function's."""
+        if queue.key is QueueKey.COUNTS_HIGH:
+            return self.counts_high_max_concurrency
+        return self.function(queue.consumer).max_concurrency
+
+    def function_settings(self) -> dict[EnvVar | str, object]:
+        """The stage settings every function reads from its environment (the stack's and the local runtime's)."""
+        return {
+            EnvVar.MAX_RECEIVE_COUNT: self.max_receive_count,
+            EnvVar.ANALYTICS_AGGREGATES_ENABLED: str(self.analytics_enabled).lower(),
+            EnvVar.ANALYTICS_WINDOW_DAYS: self.analytics_window_days,
+            EnvVar.TIME_BUDGET_MARGIN_MS: self.time_budget_margin_ms,
+            EnvVar.IDEMPOTENCY_TTL_SECONDS: self.idempotency_ttl_seconds,
+        }
 
     def visibility_timeout_seconds(self, function: FunctionConfig) -> int:
         """Six times (or more) the consuming function's timeout, so a retried batch never overlaps a slow one."""

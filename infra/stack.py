@@ -8,7 +8,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import FunctionConfig, StageConfig
+from infra.config import POWERTOOLS_VERSION, StageConfig
 from infra.idempotency_table import IdempotencyTable
 from infra.job_function import JobFunction
 from infra.monitoring import Monitoring, WatchedQueue
@@ -16,6 +16,17 @@ from infra.nag import acknowledge
 from infra.queues import DEAD_LETTER_RETENTION, QueueWithDeadLetter
 from infra.schedules import SweepSchedules
 from shared.contracts.settings import EnvVar
+from shared.topology import (
+    FUNCTIONS,
+    IDEMPOTENCY_TABLE_OUTPUT,
+    QUEUES,
+    SCHEDULES_DEAD_LETTER_NAME,
+    SCHEDULES_DEAD_LETTER_OUTPUT,
+    FunctionKey,
+    QueueKey,
+    function_environment,
+    idempotency_table_name,
+)
 
 
 class RecountStack(Stack):
@@ -25,101 +36,65 @@ class RecountStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         prefix = f"recount-{stage}"
 
-        def queue(construct_id: str, name: str, timeout_seconds: int) -> QueueWithDeadLetter:
-            visibility = Duration.seconds(timeout_seconds * config.visibility_timeout_factor)
-            return QueueWithDeadLetter(
+        queues = {
+            key: QueueWithDeadLetter(
                 self,
-                construct_id,
-                queue_name=f"{prefix}-{name}",
-                visibility_timeout=visibility,
+                spec.construct_id,
+                queue_name=spec.physical_name(prefix),
+                visibility_timeout=Duration.seconds(config.visibility_timeout_seconds(config.function(spec.consumer))),
                 max_receive_count=config.max_receive_count,
             )
-
-        counts = queue("CountsQueue", "counts", config.inbox.timeout_seconds)
-        counts_high = queue("CountsHighQueue", "counts-high", config.inbox.timeout_seconds)
-        analytics = queue("AnalyticsQueue", "analytics", config.analytics.timeout_seconds)
-        sweep = queue("SweepQueue", "sweep", config.sweeper.timeout_seconds)
-        table = IdempotencyTable(self, "Idempotency", table_name=f"{prefix}-idempotency").table
+            for key, spec in QUEUES.items()
+        }
+        table = IdempotencyTable(self, "Idempotency", table_name=idempotency_table_name(prefix)).table
 
         database_secret = secretsmanager.Secret.from_secret_complete_arn(
             self, "DatabaseSecret", config.database_secret_arn
         )
         redis_secret = secretsmanager.Secret.from_secret_complete_arn(self, "RedisSecret", config.redis_secret_arn)
-        common = {
+        stores = {
             EnvVar.DATABASE_SECRET_ARN: database_secret.secret_arn,
             EnvVar.REDIS_SECRET_ARN: redis_secret.secret_arn,
-            EnvVar.IDEMPOTENCY_TABLE_NAME: table.table_name,
-            EnvVar.IDEMPOTENCY_TTL_SECONDS: config.idempotency_ttl_seconds,
-            EnvVar.COUNTS_QUEUE_URL: counts.queue.queue_url,
-            EnvVar.COUNTS_HIGH_QUEUE_URL: counts_high.queue.queue_url,
-            EnvVar.ANALYTICS_QUEUE_URL: analytics.queue.queue_url,
-            EnvVar.SWEEP_QUEUE_URL: sweep.queue.queue_url,
-            EnvVar.MAX_RECEIVE_COUNT: config.max_receive_count,
-            EnvVar.ANALYTICS_AGGREGATES_ENABLED: str(config.analytics_enabled).lower(),
-            EnvVar.ANALYTICS_WINDOW_DAYS: config.analytics_window_days,
-            EnvVar.TIME_BUDGET_MARGIN_MS: config.time_budget_margin_ms,
-            "POWERTOOLS_METRICS_NAMESPACE": "recount",
         }
 
-        def function(
-            construct_id: str,
-            directory: str,
-            name: str,
-            function_config: FunctionConfig,
-            sources: list[tuple[QueueWithDeadLetter, int]],
-            dead_letter: QueueWithDeadLetter,
-        ) -> JobFunction:
-            environment = {str(k): str(v) for k, v in common.items()}
-            environment[str(EnvVar.DEAD_LETTER_QUEUE_URL)] = dead_letter.dead_letter_queue.queue_url
+        functions: dict[FunctionKey, JobFunction] = {}
+        for key, spec in FUNCTIONS.items():
             job = JobFunction(
                 self,
-                construct_id,
-                function_dir=directory,
-                function_name=f"{prefix}-{name}",
-                config=function_config,
-                sources_with_concurrency=[(q.queue, c) for q, c in sources],
-                environment=environment,
-                powertools_version=config.powertools_version,
+                spec.construct_id,
+                function_dir=spec.directory,
+                function_name=spec.physical_name(prefix),
+                config=config.function(key),
+                sources_with_concurrency=[(queues[q.key].queue, config.max_concurrency(q)) for q in spec.queues],
+                environment=function_environment(
+                    key,
+                    queue_urls={k: q.queue.queue_url for k, q in queues.items()},
+                    dead_letter_urls={k: q.dead_letter_queue.queue_url for k, q in queues.items()},
+                    table_name=table.table_name,
+                    settings={**stores, **config.function_settings()},
+                ),
+                powertools_version=POWERTOOLS_VERSION,
                 log_retention_days=config.log_retention_days,
             )
-            dead_letter.dead_letter_queue.grant_send_messages(job.function)
+            queues[spec.dead_letter_queue].dead_letter_queue.grant_send_messages(job.function)
             database_secret.grant_read(job.function)
             redis_secret.grant_read(job.function)
             if config.secrets_kms_key_arn:
-                kms.Key.from_key_arn(self, f"{construct_id}SecretsKey", config.secrets_kms_key_arn).grant_decrypt(
+                kms.Key.from_key_arn(self, f"{spec.construct_id}SecretsKey", config.secrets_kms_key_arn).grant_decrypt(
                     job.function
                 )
-            return job
-
-        inbox = function(
-            "InboxCountsFunction",
-            "inbox_counts_recompute",
-            "inbox-counts",
-            config.inbox,
-            [(counts, config.inbox.max_concurrency), (counts_high, config.counts_high_max_concurrency)],
-            counts,
-        )
-        counts_high.dead_letter_queue.grant_send_messages(inbox.function)
+            functions[key] = job
+        inbox, analytics_fn, sweeper = (functions[k] for k in FunctionKey)
+        queues[QueueKey.COUNTS_HIGH].dead_letter_queue.grant_send_messages(inbox.function)
         table.grant_read_write_data(inbox.function)
-        analytics_fn = function(
-            "AnalyticsFunction",
-            "analytics_recompute",
-            "analytics",
-            config.analytics,
-            [(analytics, config.analytics.max_concurrency)],
-            analytics,
-        )
         table.grant_read_write_data(analytics_fn.function)
-        sweeper = function(
-            "SweeperFunction", "sweeper", "sweeper", config.sweeper, [(sweep, config.sweeper.max_concurrency)], sweep
-        )
-        for target in (counts, counts_high, analytics):
-            target.queue.grant_send_messages(sweeper.function)
+        for key in (QueueKey.COUNTS, QueueKey.COUNTS_HIGH, QueueKey.ANALYTICS):
+            queues[key].queue.grant_send_messages(sweeper.function)
 
         schedule_dead_letter = sqs.Queue(
             self,
             "SchedulesDeadLetter",
-            queue_name=f"{prefix}-schedules-dlq",
+            queue_name=f"{prefix}-{SCHEDULES_DEAD_LETTER_NAME}",
             retention_period=DEAD_LETTER_RETENTION,
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -129,7 +104,7 @@ class RecountStack(Stack):
         SweepSchedules(
             self,
             "Schedules",
-            sweep_queue=sweep.queue,
+            sweep_queue=queues[QueueKey.SWEEP].queue,
             dead_letter_queue=schedule_dead_letter,
             inbox_minutes=config.inbox_sweep_minutes,
             analytics_minutes=config.analytics_sweep_minutes,
@@ -140,29 +115,21 @@ class RecountStack(Stack):
             "Monitoring",
             dashboard_name=prefix,
             queues=[
-                WatchedQueue("Counts", counts.queue, counts.dead_letter_queue),
-                WatchedQueue("CountsHigh", counts_high.queue, counts_high.dead_letter_queue),
-                WatchedQueue("Analytics", analytics.queue, analytics.dead_letter_queue),
-                WatchedQueue("Sweep", sweep.queue, sweep.dead_letter_queue),
+                WatchedQueue(spec.title, queues[key].queue, queues[key].dead_letter_queue)
+                for key, spec in QUEUES.items()
             ],
             extra_dead_letter_queues=[WatchedQueue("Schedules", schedule_dead_letter, None)],
-            functions={"InboxCounts": inbox.function, "Analytics": analytics_fn.function, "Sweeper": sweeper.function},
-            inbox_service=f"{prefix}-inbox-counts",
-            sweeper_service=f"{prefix}-sweeper",
+            functions={FUNCTIONS[key].title: job.function for key, job in functions.items()},
+            inbox_service=FUNCTIONS[FunctionKey.INBOX].physical_name(prefix),
+            sweeper_service=FUNCTIONS[FunctionKey.SWEEPER].physical_name(prefix),
             config=config.alarms,
         )
 
         outputs = {
-            "CountsQueueUrl": counts.queue.queue_url,
-            "CountsHighQueueUrl": counts_high.queue.queue_url,
-            "AnalyticsQueueUrl": analytics.queue.queue_url,
-            "SweepQueueUrl": sweep.queue.queue_url,
-            "CountsDeadLetterQueueUrl": counts.dead_letter_queue.queue_url,
-            "CountsHighDeadLetterQueueUrl": counts_high.dead_letter_queue.queue_url,
-            "AnalyticsDeadLetterQueueUrl": analytics.dead_letter_queue.queue_url,
-            "SweepDeadLetterQueueUrl": sweep.dead_letter_queue.queue_url,
-            "SchedulesDeadLetterQueueUrl": schedule_dead_letter.queue_url,
-            "IdempotencyTableName": table.table_name,
+            **{QUEUES[key].url_output: q.queue.queue_url for key, q in queues.items()},
+            **{QUEUES[key].dead_letter_output: q.dead_letter_queue.queue_url for key, q in queues.items()},
+            SCHEDULES_DEAD_LETTER_OUTPUT: schedule_dead_letter.queue_url,
+            IDEMPOTENCY_TABLE_OUTPUT: table.table_name,
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

@@ -41,17 +41,11 @@ from rich.table import Table
 
 from recount.operations import UsageError, prepare_aws
 from recount.targets import Target
+from shared import topology
 from shared.adapters.sqs import REASON_ATTRIBUTE, SEND_BATCH_LIMIT, SOURCE_QUEUE_ATTRIBUTE, classify_aws_error
 from shared.contracts.errors import PoisonMessageError, RecountError, TransientError
 from shared.contracts.events import parse_envelope
 
-QUEUE_ALIASES = {
-    "counts": "counts",
-    "counts_high": "counts_high",
-    "counts-high": "counts_high",
-    "analytics": "analytics",
-    "sweep": "sweep",
-}
 # Error codes by which an endpoint says it does not know an API (HTTP 501 and bodies that are not AWS errors
 # at all count too: moto's server answers a bare 500 page for an action it has not implemented).
 _UNSUPPORTED_CODES = {
@@ -69,9 +63,11 @@ TERMINAL_TASK_STATES = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
 def queue_key(name: str) -> str:
-    if name not in QUEUE_ALIASES:
-        raise UsageError(f"unknown queue {name!r}: choose one of counts, counts_high, analytics, sweep")
-    return QUEUE_ALIASES[name]
+    """The queue an operator names, by key or by name (`counts_high` or `counts-high`)."""
+    key = topology.queue_key(name)
+    if key is None:
+        raise UsageError(f"unknown queue {name!r}: choose one of {', '.join(topology.QUEUES)}")
+    return key.value
 
 
 class _Sqs:

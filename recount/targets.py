@@ -13,16 +13,11 @@ from pathlib import Path
 
 from shared.contracts.errors import PermanentError, TransientError
 from shared.contracts.settings import EnvVar
+from shared.topology import IDEMPOTENCY_TABLE_OUTPUT, QUEUES
 
 LOCAL_STATE_FILE = Path(os.environ.get("RECOUNT_LOCAL_STATE", ".recount/local.json"))
-QUEUE_KEYS = ("counts", "counts_high", "analytics", "sweep")
-# CloudFormation output names (infra/stack.py) for each queue and its dead-letter queue.
-_OUTPUTS = {
-    "counts": ("CountsQueueUrl", "CountsDeadLetterQueueUrl"),
-    "counts_high": ("CountsHighQueueUrl", "CountsHighDeadLetterQueueUrl"),
-    "analytics": ("AnalyticsQueueUrl", "AnalyticsDeadLetterQueueUrl"),
-    "sweep": ("SweepQueueUrl", "SweepDeadLetterQueueUrl"),
-}
+# CloudFormation output names for each queue and its dead-letter queue.
+_OUTPUTS = {key: (queue.url_output, queue.dead_letter_output) for key, queue in QUEUES.items()}
 
 
 @dataclass(frozen=True)
@@ -41,10 +36,7 @@ class Target:
     def queue_environment(self) -> dict[str, str]:
         """The environment contract's queue variables, for shared.contracts.settings.QueueSettings."""
         environment = {
-            EnvVar.COUNTS_QUEUE_URL: self.queue_urls.get("counts"),
-            EnvVar.COUNTS_HIGH_QUEUE_URL: self.queue_urls.get("counts_high"),
-            EnvVar.ANALYTICS_QUEUE_URL: self.queue_urls.get("analytics"),
-            EnvVar.SWEEP_QUEUE_URL: self.queue_urls.get("sweep"),
+            **{queue.url_variable: self.queue_urls.get(key) for key, queue in QUEUES.items()},
             EnvVar.AWS_ENDPOINT_URL: self.endpoint_url,
         }
         return {str(k): v for k, v in environment.items() if v}
@@ -73,7 +65,7 @@ def resolve_target(stack: str | None = None, *, region: str | None = None) -> Ta
                 "redis_url": os.environ.get(EnvVar.REDIS_URL, target.redis_url),
             }
         )
-    urls = {key: os.environ.get(f"{key.upper()}_QUEUE_URL", "") for key in QUEUE_KEYS}
+    urls = {key.value: os.environ.get(queue.url_variable, "") for key, queue in QUEUES.items()}
     return Target(
         name="environment",
         queue_urls={k: v for k, v in urls.items() if v},
@@ -102,9 +94,9 @@ def _from_stack(stack: str, region: str | None) -> Target:
         raise PermanentError(f"stack {stack} has no outputs {', '.join(missing)}: is it a recount stack?")
     return Target(
         name=stack,
-        queue_urls={k: outputs[q] for k, (q, _) in _OUTPUTS.items()},
-        dead_letter_urls={k: outputs[d] for k, (_, d) in _OUTPUTS.items()},
-        idempotency_table=outputs.get("IdempotencyTableName"),
+        queue_urls={k.value: outputs[q] for k, (q, _) in _OUTPUTS.items()},
+        dead_letter_urls={k.value: outputs[d] for k, (_, d) in _OUTPUTS.items()},
+        idempotency_table=outputs.get(IDEMPOTENCY_TABLE_OUTPUT),
         region=region,
         database_url=os.environ.get(EnvVar.DATABASE_URL),
         redis_url=os.environ.get(EnvVar.REDIS_URL),

@@ -29,7 +29,7 @@ from moto.server import ThreadedMotoServer
 from infra.config import StageConfig
 from recount.chaos import ToggleProxy, proxy_to, through
 from recount.local.event_source import EventSource, ExecutionEnvironments, Handler
-from recount.local.provision import CONSUMERS, ROOT, Provisioned, aws_client, function_config, provision
+from recount.local.provision import ROOT, Provisioned, aws_client, provision
 from recount.migrations import migrate
 from recount.targets import LOCAL_STATE_FILE, Target
 from recount.throwaway import ThrowawayServers, free_port
@@ -37,10 +37,9 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.metrics import Metric
 from shared.contracts.settings import EnvVar
+from shared.topology import FUNCTIONS, QueueKey, function_environment
 from shared.wiring.telemetry import add_listener, logger, remove_listener, set_emf
 
-FUNCTIONS = {"inbox": "inbox_counts_recompute", "analytics": "analytics_recompute", "sweeper": "sweeper"}
-DEAD_LETTER_OF = {"inbox": "counts", "analytics": "analytics", "sweeper": "sweep"}
 _current_function: ContextVar[str] = ContextVar("recount_local_function", default="?")
 
 
@@ -170,39 +169,35 @@ class LocalPipeline:
     def _start_functions(self) -> None:
         database_url, redis_url = self.function_store_urls()
         target = self.target
-        common = {
-            EnvVar.DATABASE_URL: database_url,
-            EnvVar.REDIS_URL: redis_url,
-            EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table or "",
-            EnvVar.MAX_RECEIVE_COUNT: str(self.config.max_receive_count),
-            EnvVar.ANALYTICS_AGGREGATES_ENABLED: str(self.config.analytics_enabled).lower(),
-            EnvVar.ANALYTICS_WINDOW_DAYS: str(self.config.analytics_window_days),
-            EnvVar.TIME_BUDGET_MARGIN_MS: str(self.config.time_budget_margin_ms),
-            EnvVar.CONNECT_TIMEOUT_SECONDS: "2",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "recount",
-            **target.queue_environment(),
-        }
-        for name, value in common.items():
-            os.environ[str(name)] = value
         add_listener(self.stats)
         set_emf(False)  # the live view shows the metrics; Powertools would print EMF over it
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         sqs = aws_client("sqs", target.endpoint_url or "")
-        for function, directory in FUNCTIONS.items():
-            settings = function_config(self.config, function)
-            os.environ[EnvVar.DEAD_LETTER_QUEUE_URL] = target.dead_letter_urls[DEAD_LETTER_OF[function]]
-            environments = ExecutionEnvironments(
-                function, partial(self._load, function, directory), settings.reserved_concurrency
-            )
-            self.environments[function] = environments
-            for queue, consumer in CONSUMERS.items():
-                if consumer != function:
-                    continue
-                max_concurrency = (
-                    self.config.counts_high_max_concurrency if queue == "counts_high" else settings.max_concurrency
+        for key, function in FUNCTIONS.items():
+            settings = self.config.function(key)
+            # Read by the handler module as each environment loads it (all of them, now).
+            os.environ.update(
+                function_environment(
+                    key,
+                    queue_urls={QueueKey(k): url for k, url in target.queue_urls.items()},
+                    dead_letter_urls={QueueKey(k): url for k, url in target.dead_letter_urls.items()},
+                    table_name=target.idempotency_table or "",
+                    settings={
+                        EnvVar.DATABASE_URL: database_url,
+                        EnvVar.REDIS_URL: redis_url,
+                        EnvVar.AWS_ENDPOINT_URL: target.endpoint_url or "",
+                        EnvVar.CONNECT_TIMEOUT_SECONDS: 2,
+                        "POWERTOOLS_TRACE_DISABLED": "true",
+                        **self.config.function_settings(),
+                    },
                 )
-                url = target.queue_urls[queue]
+            )
+            environments = ExecutionEnvironments(
+                key.value, partial(self._load, key.value, function.directory), settings.reserved_concurrency
+            )
+            self.environments[key.value] = environments
+            for queue in function.queues:
+                url = target.queue_urls[queue.key]
                 arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
                 source = EventSource(
                     url,
@@ -212,7 +207,7 @@ class LocalPipeline:
                     settings.batch_size,
                     settings.batching_window_seconds,
                     settings.timeout_seconds,
-                    max_concurrency,
+                    self.config.max_concurrency(queue),
                 )
                 self._sources.append(source)
         for source in self._sources:

@@ -9,24 +9,18 @@ from typing import Any
 
 import boto3
 
-from infra.config import FunctionConfig, StageConfig, load_stage
+from infra.config import StageConfig, load_stage
 from recount.targets import Target
+from shared.topology import QUEUES, idempotency_table_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_REGION = "us-east-1"
-# Which function consumes which queue (as infra/stack.py wires them).
-CONSUMERS = {"counts": "inbox", "counts_high": "inbox", "analytics": "analytics", "sweep": "sweeper"}
-QUEUE_NAMES = {"counts": "counts", "counts_high": "counts-high", "analytics": "analytics", "sweep": "sweep"}
 
 
 def stage_config(stage: str | None = None) -> tuple[str, StageConfig]:
     """The stage's settings from cdk.json: one source of truth for the stack and the local runtime."""
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     return load_stage(context, stage)
-
-
-def function_config(config: StageConfig, function: str) -> FunctionConfig:
-    return {"inbox": config.inbox, "analytics": config.analytics, "sweeper": config.sweeper}[function]
 
 
 @dataclass(frozen=True)
@@ -58,14 +52,14 @@ def provision(
     queue_urls: dict[str, str] = {}
     dead_letter_urls: dict[str, str] = {}
     visibility: dict[str, int] = {}
-    for key, name in QUEUE_NAMES.items():
+    for key, queue in QUEUES.items():
         dlq_url = sqs.create_queue(
-            QueueName=f"{prefix}-{name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 86_400)}
+            QueueName=queue.dead_letter_name(prefix), Attributes={"MessageRetentionPeriod": str(14 * 86_400)}
         )["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        visibility[key] = config.visibility_timeout_seconds(function_config(config, CONSUMERS[key]))
+        visibility[key] = config.visibility_timeout_seconds(config.function(queue.consumer))
         queue_urls[key] = sqs.create_queue(
-            QueueName=f"{prefix}-{name}",
+            QueueName=queue.physical_name(prefix),
             Attributes={
                 "VisibilityTimeout": str(visibility[key]),
                 "RedrivePolicy": json.dumps(
@@ -74,7 +68,7 @@ def provision(
             },
         )["QueueUrl"]
         dead_letter_urls[key] = dlq_url
-    table = f"{prefix}-idempotency"
+    table = idempotency_table_name(prefix)
     dynamodb = aws_client("dynamodb", endpoint_url)
     if table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(

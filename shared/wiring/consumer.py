@@ -236,12 +236,7 @@ def queue_url_of(runtime: Runtime, record: SQSRecord) -> str:
     """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
     name = record.event_source_arn.rsplit(":", 1)[-1]
     settings = runtime.queues
-    for url in (
-        settings.counts_queue_url,
-        settings.counts_high_queue_url,
-        settings.analytics_queue_url,
-        settings.sweep_queue_url,
-    ):
+    for url in settings.queue_urls().values():
         if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
             return url
     region, account = record.event_source_arn.split(":")[3:5]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -12,22 +11,29 @@ import pytest
 from moto import mock_aws
 
 from shared.contracts.settings import EnvVar
+from shared.topology import FunctionKey
 from shared.wiring.telemetry import logger
 from tests.integration.functions.harness import (
+    TABLE,
     AwsFixture,
     CurrentStdout,
     FunctionUnderTest,
-    Queue,
     Telemetry,
+    create_queues,
+    create_table,
+    environment,
     load_handler,
 )
 
 MAX_RECEIVE_COUNT = 3
-QUEUE_NAMES = {
-    "counts": "recount-counts",
-    "counts_high": "recount-counts-high",
-    "analytics": "recount-analytics",
-    "sweep": "recount-sweep",
+SETTINGS: dict[EnvVar | str, object] = {
+    EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
+    EnvVar.BACKOFF_BASE_SECONDS: 2,
+    EnvVar.BACKOFF_MAX_SECONDS: 120,
+    EnvVar.BUSY_DELAY_SECONDS: 1,
+    EnvVar.TIME_BUDGET_MARGIN_MS: 5000,
+    EnvVar.SWEEP_MIN_AGE_SECONDS: 0,
+    EnvVar.CONNECT_TIMEOUT_SECONDS: 1,
 }
 
 
@@ -45,57 +51,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsFixture]:
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        queues = {}
-        for key, name in QUEUE_NAMES.items():
-            dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            url = sqs.create_queue(
-                QueueName=name,
-                Attributes={
-                    "VisibilityTimeout": "30",
-                    "RedrivePolicy": json.dumps(
-                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-                    ),
-                },
-            )["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            queues[key] = Queue(name, url, arn, dlq_url)
-        table = "recount-idempotency"
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield AwsFixture(sqs, dynamodb, queues, table, MAX_RECEIVE_COUNT)
+        queues = create_queues(sqs, MAX_RECEIVE_COUNT)
+        create_table(dynamodb, TABLE)
+        yield AwsFixture(sqs, dynamodb, queues, TABLE, MAX_RECEIVE_COUNT)
 
 
 @pytest.fixture
 def function_env(
     aws: AwsFixture, database_url: str, redis_url: str, db: object, monkeypatch: pytest.MonkeyPatch
 ) -> AwsFixture:
-    """The environment contract as the stack sets it (the function's own DLQ is the counts DLQ)."""
-    values = {
-        EnvVar.DATABASE_URL: database_url,
-        EnvVar.REDIS_URL: redis_url,
-        EnvVar.IDEMPOTENCY_TABLE_NAME: aws.table_name,
-        EnvVar.COUNTS_QUEUE_URL: aws.queues["counts"].url,
-        EnvVar.COUNTS_HIGH_QUEUE_URL: aws.queues["counts_high"].url,
-        EnvVar.ANALYTICS_QUEUE_URL: aws.queues["analytics"].url,
-        EnvVar.SWEEP_QUEUE_URL: aws.queues["sweep"].url,
-        EnvVar.DEAD_LETTER_QUEUE_URL: aws.queues["counts"].dlq_url,
-        EnvVar.MAX_RECEIVE_COUNT: str(aws.max_receive_count),
-        EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
-        EnvVar.BACKOFF_BASE_SECONDS: "2",
-        EnvVar.BACKOFF_MAX_SECONDS: "120",
-        EnvVar.BUSY_DELAY_SECONDS: "1",
-        EnvVar.TIME_BUDGET_MARGIN_MS: "5000",
-        EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
-        EnvVar.CONNECT_TIMEOUT_SECONDS: "1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "recount-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "recount",
-    }
+    """The environment contract as the stack sets it, for the inbox function (the others swap their DLQ in)."""
+    values = environment(aws, FunctionKey.INBOX, database_url, redis_url, SETTINGS)
     for name, value in values.items():
         monkeypatch.setenv(str(name), value)
     return aws
@@ -110,7 +76,8 @@ def inbox_function(function_env: AwsFixture) -> Iterator[FunctionUnderTest]:
 
 @pytest.fixture
 def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
-    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["analytics"].dlq_url)
+    own = environment(function_env, FunctionKey.ANALYTICS, "", "", {})
+    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), own[EnvVar.DEAD_LETTER_QUEUE_URL])
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
     function.runtime.close()
@@ -118,7 +85,8 @@ def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
-    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["sweep"].dlq_url)
+    own = environment(function_env, FunctionKey.SWEEPER, "", "", {})
+    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), own[EnvVar.DEAD_LETTER_QUEUE_URL])
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
     function.runtime.close()

@@ -17,6 +17,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.sqs import OutgoingMessage, QueueClient
+from shared.contracts.settings import EnvVar
+from shared.topology import QUEUES, FunctionKey, QueueKey, function_environment, idempotency_table_name
+
+PREFIX = "recount"
+TABLE = idempotency_table_name(PREFIX)
 
 
 @dataclass
@@ -212,3 +217,57 @@ def load_handler(name: str) -> ModuleType:
 
 def send_events(client: QueueClient, url: str, bodies: list[str]) -> None:
     client.send_batch(url, [OutgoingMessage(body) for body in bodies])
+
+
+def create_table(dynamodb: Any, name: str = TABLE) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def create_queues(sqs: Any, max_receive_count: int) -> dict[str, Queue]:
+    """recount's queues (shared.topology), each with its dead-letter queue and redrive policy."""
+    queues = {}
+    for key, spec in QUEUES.items():
+        dlq_url = sqs.create_queue(QueueName=spec.dead_letter_name(PREFIX))["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        name = spec.physical_name(PREFIX)
+        url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": "30",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queues[key.value] = Queue(name, url, arn, dlq_url)
+    return queues
+
+
+def environment(
+    aws: AwsFixture,
+    function: FunctionKey,
+    database_url: str,
+    redis_url: str,
+    settings: dict[EnvVar | str, object],
+) -> dict[str, str]:
+    """A function's environment as the stack builds it (shared.topology), over these queues and stores."""
+    return function_environment(
+        function,
+        queue_urls={QueueKey(key): queue.url for key, queue in aws.queues.items()},
+        dead_letter_urls={QueueKey(key): queue.dlq_url for key, queue in aws.queues.items()},
+        table_name=aws.table_name,
+        settings={
+            EnvVar.DATABASE_URL: database_url,
+            EnvVar.REDIS_URL: redis_url,
+            EnvVar.MAX_RECEIVE_COUNT: aws.max_receive_count,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "recount-test",
+            **settings,
+        },
+    )

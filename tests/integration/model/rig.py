@@ -17,7 +17,6 @@ terminations, or responses injected where moto itself answers (DynamoDB cannot t
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,16 +33,27 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import RecountError
 from shared.contracts.settings import EnvVar
+from shared.topology import FunctionKey
 from shared.wiring.runtime import Runtime
-from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Queue, load_handler
+from tests.integration.functions.harness import (
+    TABLE,
+    AwsFixture,
+    FunctionUnderTest,
+    create_queues,
+    create_table,
+    environment,
+    load_handler,
+)
 
 REGION = "us-east-1"
-TABLE = "recount-idempotency"
-QUEUE_NAMES = {
-    "counts": "recount-counts",
-    "counts_high": "recount-counts-high",
-    "analytics": "recount-analytics",
-    "sweep": "recount-sweep",
+SETTINGS: dict[EnvVar | str, object] = {
+    EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
+    EnvVar.BACKOFF_BASE_SECONDS: 1,
+    EnvVar.BACKOFF_MAX_SECONDS: 8,
+    EnvVar.BUSY_DELAY_SECONDS: 0,  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
+    EnvVar.TIME_BUDGET_MARGIN_MS: 500,
+    EnvVar.SWEEP_MIN_AGE_SECONDS: 0,
+    EnvVar.CONNECT_TIMEOUT_SECONDS: 1,
 }
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
 BLOCK_DEADLINE_S = 1.5  # below the function's 2 s lock_timeout: the statement must still be waiting when we act
@@ -83,34 +93,6 @@ class Rig:
         self.function.sqs.log.clear()
 
 
-def create_table(dynamodb: Any, name: str) -> None:
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
-def create_queues(sqs: Any, max_receive_count: int) -> dict[str, Queue]:
-    queues = {}
-    for key, name in QUEUE_NAMES.items():
-        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        url = sqs.create_queue(
-            QueueName=name,
-            Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
-                ),
-            },
-        )["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queues[key] = Queue(name, url, arn, dlq_url)
-    return queues
-
-
 def recreate_queues(aws: AwsFixture) -> None:
     """Empty every queue, delayed messages included (moto allows one PurgeQueue a minute; a queue deleted and
     created again under its name keeps its URL and ARN, so the function's environment stays valid)."""
@@ -125,28 +107,8 @@ def recreate_queues(aws: AwsFixture) -> None:
 
 
 def function_environment(aws: AwsFixture, database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
-    """The environment contract as the stack sets it (the function's own DLQ is the counts DLQ)."""
-    values = {
-        EnvVar.DATABASE_URL: database_url,
-        EnvVar.REDIS_URL: redis_url,
-        EnvVar.IDEMPOTENCY_TABLE_NAME: aws.table_name,
-        EnvVar.COUNTS_QUEUE_URL: aws.queues["counts"].url,
-        EnvVar.COUNTS_HIGH_QUEUE_URL: aws.queues["counts_high"].url,
-        EnvVar.ANALYTICS_QUEUE_URL: aws.queues["analytics"].url,
-        EnvVar.SWEEP_QUEUE_URL: aws.queues["sweep"].url,
-        EnvVar.DEAD_LETTER_QUEUE_URL: aws.queues["counts"].dlq_url,
-        EnvVar.MAX_RECEIVE_COUNT: str(aws.max_receive_count),
-        EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true",
-        EnvVar.BACKOFF_BASE_SECONDS: "1",
-        EnvVar.BACKOFF_MAX_SECONDS: "8",
-        EnvVar.BUSY_DELAY_SECONDS: "0",  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
-        EnvVar.TIME_BUDGET_MARGIN_MS: "500",
-        EnvVar.SWEEP_MIN_AGE_SECONDS: "0",
-        EnvVar.CONNECT_TIMEOUT_SECONDS: "1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "recount-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "recount",
-    }
+    """The inbox function's environment as the stack builds it, with the rig's faster retries."""
+    values = environment(aws, FunctionKey.INBOX, database_url, redis_url, SETTINGS)
     return {str(name): value for name, value in {**values, **overrides}.items()}
 
 
