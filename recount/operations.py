@@ -28,8 +28,8 @@ from rich.table import Table
 
 from recount.targets import LOCAL_STATE_FILE, Target, resolve_target
 from shared.adapters.postgres import PostgresDatabase
-from shared.adapters.redis_store import classify_redis_error
-from shared.adapters.sqs import SEND_BATCH_LIMIT, OutgoingMessage, QueueClient
+from shared.adapters.redis_store import RedisStore, classify_redis_error
+from shared.adapters.sqs import SEND_BATCH_LIMIT, QueueClient
 from shared.contracts.client_id import validate_client_id
 from shared.contracts.errors import BusyError, InvalidClientIdError, PermanentError, RecountError
 from shared.contracts.events import Envelope, EventName, Priority, new_event, to_body
@@ -37,8 +37,9 @@ from shared.contracts.keys import JobName, status_key, version_key
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
 from shared.domain.recompute import LOCK_CLASS
 from shared.domain.routing import queue_url_for
+from shared.ports import Database, OutgoingMessage
 from shared.queries import query
-from shared.wiring.runtime import Runtime
+from shared.wiring.clients import EnvironmentClients, Given
 
 if TYPE_CHECKING:
     from shared.domain.sweep import SweepReport
@@ -88,21 +89,21 @@ def queue_name(target: Target, url: str) -> str:
     return next((key for key, value in target.queue_urls.items() if value == url), url)
 
 
-def runtime_for(target: Target, *, sweep: SweepSettings | None = None) -> Runtime:
-    """A Runtime on the target's stores and queues; the rest of its settings from the environment."""
+def clients_for(target: Target, *, sweep: SweepSettings | None = None) -> EnvironmentClients:
+    """Clients on the target's stores and queues (its own SQS client: the target's region); the rest of the
+    settings from the environment."""
     prepare_aws(target)
     urls = {"database_url": target.database_url, "redis_url": target.redis_url}
     stores = StoreSettings().model_copy(update={name: SecretStr(url) for name, url in urls.items() if url})
     function = FunctionSettings(idempotency_table_name=target.idempotency_table or _NO_IDEMPOTENCY_TABLE)
-    runtime = Runtime(
+    return EnvironmentClients(
         stores=stores,
         recompute=RecomputeSettings(),
         queues=queue_settings(target),
         function=function,
         sweep=sweep or SweepSettings(),
+        given=Given(sqs=queue_client(target)),
     )
-    runtime.sqs = queue_client(target)  # Runtime's own client takes the region from the environment only
-    return runtime
 
 
 def valid_client_ids(client_ids: list[str]) -> list[str]:
@@ -113,7 +114,7 @@ def valid_client_ids(client_ids: list[str]) -> list[str]:
         raise UsageError(str(error)) from None
 
 
-def all_client_ids(db: PostgresDatabase) -> tuple[list[str], list[str]]:
+def all_client_ids(db: Database) -> tuple[list[str], list[str]]:
     """Every workspace in PostgreSQL, split into valid ids and ids that may not reach a key or a query."""
     return _split_valid([row["client_id"] for row in db.run(query("operations", "client_ids", QUERIES))])
 
@@ -204,12 +205,14 @@ class WorkspaceStatus:
 
 def read_status(target: Target, client_id: str) -> WorkspaceStatus:
     """Every job's status blob and version from Redis (as stored, unvalidated), and the marker from PostgreSQL."""
-    runtime = runtime_for(target)
+    clients = clients_for(target)
     try:
-        row = runtime.db.run(query("operations", "workspace_state", QUERIES), client_id=client_id)[0]
+        row = clients.db.run(query("operations", "workspace_state", QUERIES), client_id=client_id)[0]
         jobs = []
         try:
-            pipe = runtime.cache.client.pipeline(transaction=False)
+            cache = clients.cache
+            assert isinstance(cache, RedisStore)  # built from settings: the operator reads Redis directly
+            pipe = cache.client.pipeline(transaction=False)
             for job in JobName:
                 pipe.get(version_key(job, client_id))
                 pipe.get(status_key(job, client_id))
@@ -228,7 +231,7 @@ def read_status(target: Target, client_id: str) -> WorkspaceStatus:
                 )
             )
     finally:
-        runtime.close()
+        clients.close()
     return WorkspaceStatus(
         client_id,
         row["workspace_exists"],
@@ -328,13 +331,13 @@ def run_sweep(target: Target, kind: str, *, min_age_s: float | None = None) -> S
 
     sweep_kind(kind)
     sweep = SweepSettings() if min_age_s is None else SweepSettings(min_age_s=min_age_s)
-    runtime = runtime_for(target, sweep=sweep)
+    clients = clients_for(target, sweep=sweep)
     _quiet_telemetry()
     request_id = f"manual-sweep-{uuid.uuid4()}"
     try:
-        report = sweep_inbox(runtime, request_id) if kind == "inbox" else sweep_analytics(runtime, request_id)
+        report = sweep_inbox(clients, request_id) if kind == "inbox" else sweep_analytics(clients, request_id)
     finally:
-        runtime.close()
+        clients.close()
     if report.skipped_reason:
         raise PermanentError(f"{kind} sweep skipped: {report.skipped_reason}")
     return report
@@ -342,7 +345,7 @@ def run_sweep(target: Target, kind: str, *, min_age_s: float | None = None) -> S
 
 def _quiet_telemetry() -> None:
     """The sweep's structured logs are for CloudWatch: here, only warnings, and on stderr, not stdout."""
-    from shared.wiring.telemetry import logger
+    from shared.telemetry import logger
 
     logger.setLevel(logging.WARNING)
     handler = logger.registered_handler
@@ -377,11 +380,11 @@ def backfill_ids(target: Target, client_ids: list[str] | None) -> tuple[list[str
     (invalid ids returned apart, to be reported and skipped)."""
     if client_ids is not None:
         return valid_client_ids(client_ids), []
-    runtime = runtime_for(target)
+    clients = clients_for(target)
     try:
-        return all_client_ids(runtime.db)
+        return all_client_ids(clients.db)
     finally:
-        runtime.close()
+        clients.close()
 
 
 def backfill(
@@ -440,7 +443,7 @@ class VerifyResult:
     detail: str = ""
 
 
-def verify_workspace(db: PostgresDatabase, client_id: str) -> VerifyResult:
+def verify_workspace(db: Database, client_id: str) -> VerifyResult:
     """Compare the materialized inbox counts with a fresh computation, writing nothing: the functions' own
     statements (lock_and_read_marker, then recompute) in one transaction that is always rolled back."""
     db.run("BEGIN")
@@ -506,7 +509,7 @@ _COUNT_COLUMNS = (
 Rows = dict[tuple[bool, str], dict[str, Any]]
 
 
-def _rows(db: PostgresDatabase, client_id: str) -> Rows:
+def _rows(db: Database, client_id: str) -> Rows:
     return {
         (row["is_global"], row["scope_user_id"]): row
         for row in db.run(query("inbox_counts", "read_counts"), client_id=client_id)
@@ -548,29 +551,29 @@ def verify_ids(
     verify_selection(every=every, sample=sample, client_ids=client_ids)
     if client_ids:
         return client_ids, []
-    runtime = runtime_for(target)
+    clients = clients_for(target)
     try:
         if every:
-            return all_client_ids(runtime.db)
-        rows = runtime.db.run(query("operations", "sample_client_ids", QUERIES), sample_size=sample)
+            return all_client_ids(clients.db)
+        rows = clients.db.run(query("operations", "sample_client_ids", QUERIES), sample_size=sample)
         return _split_valid([row["client_id"] for row in rows])
     finally:
-        runtime.close()
+        clients.close()
 
 
 def verify(
     target: Target, client_ids: list[str], on_result: Callable[[VerifyResult], None] = lambda _: None
 ) -> list[VerifyResult]:
     """Each workspace in turn, on one connection."""
-    runtime = runtime_for(target)
+    clients = clients_for(target)
     results = []
     try:
         for client_id in client_ids:
-            result = verify_workspace(runtime.db, client_id)
+            result = verify_workspace(clients.db, client_id)
             results.append(result)
             on_result(result)
     finally:
-        runtime.close()
+        clients.close()
     return results
 
 

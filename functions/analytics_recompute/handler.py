@@ -9,11 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.contracts.events import AnalyticsAggregatesRecompute
 from shared.contracts.keys import JobName
 from shared.domain.jobs import run_analytics_aggregates
+from shared.telemetry import logger, metrics, tracer
+from shared.wiring.clients import EnvironmentClients
 from shared.wiring.consumer import Consumer
-from shared.wiring.runtime import Runtime
-from shared.wiring.telemetry import logger, metrics, tracer
 
-consumer = Consumer(JobName.ANALYTICS_AGGREGATES, {AnalyticsAggregatesRecompute: run_analytics_aggregates}, Runtime())
+consumer = Consumer(
+    JobName.ANALYTICS_AGGREGATES, {AnalyticsAggregatesRecompute: run_analytics_aggregates}, EnvironmentClients()
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,12 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.contracts.events import InboxCountsDirty, InboxCountsRecompute
 from shared.contracts.keys import JobName
 from shared.domain.jobs import run_inbox_counts
+from shared.telemetry import logger, metrics, tracer
+from shared.wiring.clients import EnvironmentClients
 from shared.wiring.consumer import Consumer
-from shared.wiring.runtime import Runtime
-from shared.wiring.telemetry import logger, metrics, tracer
 
 consumer = Consumer(
-    JobName.INBOX_COUNTS, {InboxCountsDirty: run_inbox_counts, InboxCountsRecompute: run_inbox_counts}, Runtime()
+    JobName.INBOX_COUNTS,
+    {InboxCountsDirty: run_inbox_counts, InboxCountsRecompute: run_inbox_counts},
+    EnvironmentClients(),
 )
 
 

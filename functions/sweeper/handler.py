@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.telemetry import logger, metrics, tracer
+from shared.wiring.clients import EnvironmentClients
 from shared.wiring.consumer import SweepConsumer
-from shared.wiring.runtime import Runtime
-from shared.wiring.telemetry import logger, metrics, tracer
 
-consumer = SweepConsumer(Runtime())
+consumer = SweepConsumer(EnvironmentClients())
 
 
 @logger.inject_lambda_context(clear_state=True)

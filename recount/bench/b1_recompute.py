@@ -202,7 +202,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
     analytics statement the same number of times, and the scans of recount's statement at the smallest and
     largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
-    settings = RecomputeSettings()  # made once, as a function's runtime does
+    settings = RecomputeSettings()  # made once, as a function's execution environment does
     # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
     db.run("SET plan_cache_mode = force_custom_plan")
     _set_jit(db, on=True)

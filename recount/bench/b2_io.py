@@ -115,7 +115,7 @@ def measure(database_url: str, redis_url: str) -> B2Result:
                     cold, warm = (_one_job(db, sqs, url, arn, handler, proxies) for _ in range(2))
                     return B2Result(cold, warm)
                 finally:
-                    handler.consumer.runtime.close()
+                    handler.consumer.clients.close()
     finally:
         for proxy in proxies.values():
             proxy.close()
@@ -149,14 +149,14 @@ def _one_job(
             }
         ]
     }
-    runtime = handler.consumer.runtime
+    clients = handler.consumer.clients
     requests: Counter[str] = Counter()
-    hooks = [(runtime.idempotency.persistence.client, "DynamoDB"), (runtime.sqs.client, "SQS")]
+    hooks = [(clients.idempotency.persistence.client, "DynamoDB"), (clients.sqs.client, "SQS")]
     counters = {name: (lambda service: lambda **_: requests.update([service]))(name) for _, name in hooks}
     for client, name in hooks:
         client.meta.events.register("before-send", counters[name])  # one per HTTP request, retries included
     trips_before = {name: proxy.round_trips.trips for name, proxy in proxies.items()}
-    sent_before = (runtime.db.statements, runtime.cache.commands)
+    sent_before = (clients.db.statements, clients.cache.commands)
     response = handler.lambda_handler(event, _Context())
     for client, name in hooks:
         client.meta.events.unregister("before-send", counters[name])
@@ -168,8 +168,8 @@ def _one_job(
     return JobIo(
         trips=trips,
         sent={
-            "PostgreSQL": runtime.db.statements - sent_before[0],
-            "Redis": runtime.cache.commands - sent_before[1],
+            "PostgreSQL": clients.db.statements - sent_before[0],
+            "Redis": clients.cache.commands - sent_before[1],
             "DynamoDB": requests["DynamoDB"],
             "SQS": requests["SQS"],
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
@@ -12,7 +13,7 @@ from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
 from shared.domain.sweep import sweep_inbox
 from shared.queries import query
-from shared.wiring.runtime import Runtime
+from shared.wiring.clients import EnvironmentClients, Given
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int, 
     db.run('DELETE FROM "InboxCountsDirty"')
     _mark(db, workspaces, prefix="sweep-")
     db.run("ANALYZE")
-    runtime = Runtime(
+    sqs = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region)
+    clients = EnvironmentClients(
         stores=StoreSettings(DATABASE_URL=database_url, REDIS_URL=redis_url),
         recompute=RecomputeSettings(),
         queues=QueueSettings.model_validate(target.queue_environment()),
@@ -81,22 +83,22 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int, 
             SWEEP_PAGE_SIZE=min(500, max(workspaces, 10)),
             SWEEP_MIN_AGE_SECONDS=0,
         ),
+        given=Given(sqs=sqs),
     )
-    runtime.__dict__["sqs"] = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region)
     started = time.perf_counter()
-    report = sweep_inbox(runtime, "bench-sweep")
+    report = sweep_inbox(clients, "bench-sweep")
     seconds = time.perf_counter() - started
     result = B5Result(
         workspaces,
         seconds,
-        runtime.db.statements,
-        runtime.sqs.calls,
+        cast(PostgresDatabase, clients.db).statements,
+        sqs.calls,
         report.enqueued,
         scan_workspaces,
         scan_seconds,
         scan_trips,
     )
     db.run("DELETE FROM \"Client\" WHERE id LIKE 'sweep-%'")
-    runtime.close()
+    clients.close()
     db.close()
     return result

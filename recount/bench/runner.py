@@ -28,7 +28,7 @@ from recount.throwaway import ThrowawayServers, free_port
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
-from shared.wiring.telemetry import logger, set_emf
+from shared.telemetry import logger, set_emf
 
 
 @dataclass(frozen=True)

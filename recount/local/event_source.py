@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.wiring.telemetry import logger
+from shared.telemetry import logger
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

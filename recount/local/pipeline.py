@@ -37,8 +37,8 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.metrics import Metric
 from shared.contracts.settings import EnvVar
+from shared.telemetry import add_listener, logger, remove_listener, set_emf
 from shared.topology import FUNCTIONS, QueueKey, function_environment
-from shared.wiring.telemetry import add_listener, logger, remove_listener, set_emf
 
 _current_function: ContextVar[str] = ContextVar("recount_local_function", default="?")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -11,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.contracts.errors import PermanentError, TransientError
+from shared.ports import OutgoingMessage
 
 SEND_BATCH_LIMIT = 10
 REASON_ATTRIBUTE = "recount-reason"
@@ -34,13 +34,6 @@ def classify_aws_error(error: Exception, what: str) -> TransientError | Permanen
             return TransientError(message)
         return PermanentError(message)
     return TransientError(f"{what}: {' '.join(str(error).split())}")
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    body: str
-    delay_seconds: int = 0
-    attributes: dict[str, str] | None = None
 
 
 class QueueClient:

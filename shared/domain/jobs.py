@@ -16,7 +16,7 @@ from shared.contracts.events import (
 from shared.contracts.keys import JobName
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.domain.recompute import Lease, Recompute, RecomputeOutcome
-from shared.wiring.runtime import Runtime
+from shared.ports import Clients
 
 
 class Skip(StrEnum):
@@ -69,10 +69,10 @@ def outcome_record(outcome: RecomputeOutcome) -> dict[str, Any]:
 
 
 def run_inbox_counts(
-    runtime: Runtime, event: InboxCountsDirty | InboxCountsRecompute, context: JobContext
+    clients: Clients, event: InboxCountsDirty | InboxCountsRecompute, context: JobContext
 ) -> JobResult:
     client_id = event.data.clientId
-    recompute = Recompute(JobName.INBOX_COUNTS, runtime.db, runtime.cache, runtime.recompute)
+    recompute = Recompute(JobName.INBOX_COUNTS, clients.db, clients.cache, clients.recompute)
     lease = recompute.begin(client_id, context)
     try:
         if serves_dirty_marker(event) and lease.generation is None:
@@ -80,29 +80,29 @@ def run_inbox_counts(
             recompute.skip(lease, reason)
             return JobResult(client_id, skipped=Skip.CLEAN, reason=reason)
         key = idempotency_key(JobName.INBOX_COUNTS, event, lease.generation if serves_dirty_marker(event) else None)
-        return _finish_once(runtime, recompute, lease, key)
+        return _finish_once(clients, recompute, lease, key)
     finally:
         recompute.abandon(lease)  # a no-op after commit; releases the lock on every other path
 
 
-def run_analytics_aggregates(runtime: Runtime, event: AnalyticsAggregatesRecompute, context: JobContext) -> JobResult:
+def run_analytics_aggregates(clients: Clients, event: AnalyticsAggregatesRecompute, context: JobContext) -> JobResult:
     client_id = event.data.clientId
-    if not runtime.recompute.analytics_aggregates_enabled:
+    if not clients.recompute.analytics_aggregates_enabled:
         reason = "disabled: ANALYTICS_AGGREGATES_ENABLED is false"
         blob = StatusBlob.start(JobName.ANALYTICS_AGGREGATES, client_id, context, datetime.now(UTC))
-        runtime.cache.write_status(blob.finish(JobStatus.SKIPPED, reason=reason))
+        clients.cache.write_status(blob.finish(JobStatus.SKIPPED, reason=reason))
         return JobResult(client_id, skipped=Skip.DISABLED, reason=reason)
-    recompute = Recompute(JobName.ANALYTICS_AGGREGATES, runtime.db, runtime.cache, runtime.recompute)
+    recompute = Recompute(JobName.ANALYTICS_AGGREGATES, clients.db, clients.cache, clients.recompute)
     lease = recompute.begin(client_id, context)
     try:
-        return _finish_once(runtime, recompute, lease, idempotency_key(JobName.ANALYTICS_AGGREGATES, event, None))
+        return _finish_once(clients, recompute, lease, idempotency_key(JobName.ANALYTICS_AGGREGATES, event, None))
     finally:
         recompute.abandon(lease)
 
 
-def _finish_once(runtime: Runtime, recompute: Recompute, lease: Lease, key: str) -> JobResult:
+def _finish_once(clients: Clients, recompute: Recompute, lease: Lease, key: str) -> JobResult:
     """Finish the leased recompute unless `key` was already done; a replay ends as a duplicate skip."""
-    record, replayed = runtime.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
+    record, replayed = clients.idempotency.run_once(key, lambda: outcome_record(recompute.finish(lease)))
     if replayed:
         reason = f"duplicate: {key} was already recomputed"
         recompute.skip(lease, reason)

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.adapters.postgres import PostgresDatabase
-from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import BusyError, RecountError
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.ports import Database, VersionStore
 from shared.queries import query
 
 # Advisory lock classes: one per job type, so inbox and analytics recomputes of a workspace never wait
@@ -71,8 +70,8 @@ class Recompute:
     def __init__(
         self,
         job: JobName,
-        db: PostgresDatabase,
-        cache: RedisStore,
+        db: Database,
+        cache: VersionStore,
         settings: RecomputeSettings,
         *,
         now: datetime | None = None,

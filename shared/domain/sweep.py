@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.adapters.sqs import OutgoingMessage
 from shared.contracts.client_id import validate_client_id
 from shared.contracts.errors import InvalidClientIdError
 from shared.contracts.events import Envelope, EventName, new_event, to_body
 from shared.contracts.metrics import Metric
 from shared.domain.routing import queue_url_for
+from shared.ports import Clients, OutgoingMessage
 from shared.queries import query
-from shared.wiring.runtime import Runtime
-from shared.wiring.telemetry import count, logger, seconds
+from shared.telemetry import count, logger, seconds
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -32,9 +31,9 @@ class SweepReport:
         return self.enqueued_dirty + self.enqueued_snoozed + self.enqueued_slo_misses
 
 
-def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
+def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     """Dirty markers oldest first in bounded pages, then workspaces whose snoozes expired since computed."""
-    db, settings = runtime.db, runtime.sweep
+    db, settings = clients.db, clients.sweep
     stats = db.run(query("sweep", "dirty_backlog"))[0]
     oldest_age_s = (stats["now"] - stats["oldest_dirty_at"]).total_seconds() if stats["oldest_dirty_at"] else 0.0
     count(Metric.DIRTY_BACKLOG, stats["backlog"])
@@ -61,7 +60,7 @@ def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
             )
             for row in rows
         ]
-        _send(runtime, events)
+        _send(clients, events)
         enqueued.update(row["client_id"] for row in rows)
         if len(rows) < page_size:
             break
@@ -84,7 +83,7 @@ def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
             )
             stamp = row["computed_at"].strftime("%Y%m%dT%H%M%S%f")[:-3]
             snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
-        _send(runtime, snoozed_events)
+        _send(clients, snoozed_events)
     report = SweepReport(
         enqueued_dirty=dirty, enqueued_snoozed=len(snoozed_events), backlog=stats["backlog"], oldest_age_s=oldest_age_s
     )
@@ -101,12 +100,12 @@ def sweep_inbox(runtime: Runtime, request_id: str) -> SweepReport:
     return report
 
 
-def sweep_analytics(runtime: Runtime, request_id: str) -> SweepReport:
+def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
     """Workspaces whose analytics reads missed their SLO: enqueue, then remove exactly those members."""
-    if not runtime.recompute.analytics_aggregates_enabled:
+    if not clients.recompute.analytics_aggregates_enabled:
         logger.info("analytics sweep skipped: ANALYTICS_AGGREGATES_ENABLED is false")
         return SweepReport(skipped_reason="disabled: ANALYTICS_AGGREGATES_ENABLED is false")
-    members = runtime.cache.slo_misses(runtime.sweep.max_workspaces)
+    members = clients.cache.slo_misses(clients.sweep.max_workspaces)
     valid, invalid = [], []
     for member in members:
         try:
@@ -119,16 +118,16 @@ def sweep_analytics(runtime: Runtime, request_id: str) -> SweepReport:
         new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep", request_id=request_id)
         for client_id in valid
     ]
-    _send(runtime, events)
-    runtime.cache.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
+    _send(clients, events)
+    clients.cache.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
     count(Metric.SWEEP_ENQUEUED, len(events))
     logger.info("analytics sweep", extra={"enqueued": len(events)})
     return SweepReport(enqueued_slo_misses=len(events))
 
 
-def _send(runtime: Runtime, events: list[Envelope]) -> None:
+def _send(clients: Clients, events: list[Envelope]) -> None:
     by_queue: dict[str, list[OutgoingMessage]] = {}
     for event in events:
-        by_queue.setdefault(queue_url_for(event, runtime.queues), []).append(OutgoingMessage(to_body(event)))
+        by_queue.setdefault(queue_url_for(event, clients.queues), []).append(OutgoingMessage(to_body(event)))
     for url, messages in by_queue.items():
-        runtime.sqs.send_batch(url, messages)
+        clients.sqs.send_batch(url, messages)

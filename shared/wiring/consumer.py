@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, OutgoingMessage
+from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE
 from shared.contracts.errors import PoisonMessageError, RecountError
 from shared.contracts.events import (
     WORKSPACE_EVENTS,
@@ -35,10 +35,10 @@ from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.domain.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
 from shared.domain.retry import Action, decide
 from shared.domain.sweep import sweep_analytics, sweep_inbox
-from shared.wiring.runtime import Runtime
-from shared.wiring.telemetry import count, logger, milliseconds
+from shared.ports import Clients, OutgoingMessage
+from shared.telemetry import count, logger, milliseconds
 
-JobFunction = Callable[[Runtime, Any, JobContext], JobResult]
+RunJob = Callable[[Clients, Any, JobContext], JobResult]
 
 
 class RecordHandedBack(Exception):  # noqa: N818 (not an error: the record is returned for redelivery)
@@ -54,12 +54,12 @@ class Consumer:
     """A function's consumer: which events it takes, and the job each runs."""
 
     job: JobName
-    routes: dict[type[Envelope], JobFunction]
-    runtime: Runtime
+    routes: dict[type[Envelope], RunJob]
+    clients: Clients
     rng: random.Random = field(default_factory=random.Random)
 
     def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        self.runtime.idempotency.register_lambda_context(context)
+        self.clients.idempotency.register_lambda_context(context)
         batch = _Batch(self, context)
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(
@@ -67,7 +67,7 @@ class Consumer:
         )
 
     def queue_url_of(self, record: SQSRecord) -> str:
-        return queue_url_of(self.runtime, record)
+        return queue_url_of(self.clients, record)
 
 
 @dataclass
@@ -77,9 +77,9 @@ class _Batch:
     done: dict[str, JobResult | BaseException] = field(default_factory=dict)
 
     def handle(self, record: SQSRecord) -> None:
-        runtime = self.consumer.runtime
+        clients = self.consumer.clients
         attempt = int(record.attributes.approximate_receive_count or 1)
-        if self.context.get_remaining_time_in_millis() < runtime.queues.time_budget_margin_ms:
+        if self.context.get_remaining_time_in_millis() < clients.queues.time_budget_margin_ms:
             self._hand_back(record, attempt)
             return
         _reset_record_keys()
@@ -110,7 +110,7 @@ class _Batch:
             if not serves_dirty_marker(event):
                 # Remember this event id as done by the run that covered it, so a redelivery is a duplicate.
                 covered = previous.outcome
-                self.consumer.runtime.idempotency.run_once(
+                self.consumer.clients.idempotency.run_once(
                     idempotency_key(self.consumer.job, event, None), lambda: covered
                 )
             count(Metric.JOBS_SKIPPED_COALESCED)
@@ -123,7 +123,7 @@ class _Batch:
             request_id=event.request_id, source=event.data.source, message_id=record.message_id, attempt=attempt
         )
         try:
-            result = self.consumer.routes[type(event)](runtime, event, context)
+            result = self.consumer.routes[type(event)](clients, event, context)
         except Exception as error:  # every failure gets a decision; none escapes unlogged
             self.done[client_id] = error
             self._failed(record, event, error, attempt)
@@ -134,16 +134,16 @@ class _Batch:
     def _hand_back(self, record: SQSRecord, attempt: int) -> None:
         """Out of time: return the record untouched, at once, without backoff. On its last receive a
         hand-back would let the redrive dead-letter a valid message, so it is re-sent as a fresh copy."""
-        runtime = self.consumer.runtime
+        clients = self.consumer.clients
         url = self.consumer.queue_url_of(record)
         count(Metric.RECORDS_HANDED_BACK)
-        if attempt >= runtime.queues.max_receive_count:
-            runtime.sqs.send(url, OutgoingMessage(record.body))
+        if attempt >= clients.queues.max_receive_count:
+            clients.sqs.send(url, OutgoingMessage(record.body))
             logger.info(
                 "out of time on the last receive: re-sent as a fresh copy", extra={"messageId": record.message_id}
             )
             return
-        runtime.sqs.change_visibility(url, record.receipt_handle, 0)
+        clients.sqs.change_visibility(url, record.receipt_handle, 0)
         raise RecordHandedBack(record.message_id)
 
     def _succeeded(self, result: JobResult) -> None:
@@ -166,8 +166,8 @@ class _Batch:
         logger.info("recomputed", extra={"outcome": outcome})
 
     def _failed(self, record: SQSRecord, event: WorkspaceEvent, error: BaseException, attempt: int) -> None:
-        runtime = self.consumer.runtime
-        queues = runtime.queues
+        clients = self.consumer.clients
+        queues = clients.queues
         decision = decide(
             error,
             attempt,
@@ -179,7 +179,7 @@ class _Batch:
         )
         source_url = self.consumer.queue_url_of(record)
         if decision.action is Action.RESEND:
-            runtime.sqs.send(source_url, OutgoingMessage(record.body, delay_seconds=decision.delay_seconds))
+            clients.sqs.send(source_url, OutgoingMessage(record.body, delay_seconds=decision.delay_seconds))
             count(Metric.JOBS_BUSY)
             logger.info("workspace busy: resent with a delay", extra={"delaySeconds": decision.delay_seconds})
             return
@@ -199,18 +199,18 @@ class _Batch:
                     "queueUrl": source_url,
                 },
             )
-            runtime.sqs.change_visibility(source_url, record.receipt_handle, 0)  # redrive now, not later
+            clients.sqs.change_visibility(source_url, record.receipt_handle, 0)  # redrive now, not later
         else:
             count(Metric.JOBS_RETRIED)
             logger.warning(
                 "attempt failed: retrying with backoff",
                 extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
             )
-            runtime.sqs.change_visibility(source_url, record.receipt_handle, decision.delay_seconds)
+            clients.sqs.change_visibility(source_url, record.receipt_handle, decision.delay_seconds)
         raise RecordFailed(decision.reason) from error
 
     def _dead_letter(self, record: SQSRecord, reason: str, attempt: int, event: WorkspaceEvent | None) -> None:
-        dead_letter(self.consumer.runtime, record, reason, self.consumer.queue_url_of(record))
+        dead_letter(self.consumer.clients, record, reason, self.consumer.queue_url_of(record))
         if event is not None:
             self._write_failed_status(event, reason, attempt, record.message_id)
 
@@ -218,7 +218,7 @@ class _Batch:
         context = JobContext(event.request_id, event.data.source, message_id, attempt)
         blob = StatusBlob.start(self.consumer.job, event.data.clientId, context, datetime.now(UTC))
         try:
-            self.consumer.runtime.cache.write_status(blob.finish(JobStatus.FAILED, lastError=reason))
+            self.consumer.clients.cache.write_status(blob.finish(JobStatus.FAILED, lastError=reason))
         except RecountError as error:  # Redis may be what failed; the log line and metric still say it
             logger.warning("could not write the failed status", extra={"statusError": str(error)})
 
@@ -232,10 +232,10 @@ def _reset_record_keys() -> None:
     logger.set_correlation_id(None)
 
 
-def queue_url_of(runtime: Runtime, record: SQSRecord) -> str:
+def queue_url_of(clients: Clients, record: SQSRecord) -> str:
     """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
     name = record.event_source_arn.rsplit(":", 1)[-1]
-    settings = runtime.queues
+    settings = clients.queues
     for url in settings.queue_urls().values():
         if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
             return url
@@ -248,7 +248,7 @@ def queue_url_of(runtime: Runtime, record: SQSRecord) -> str:
 class SweepConsumer:
     """The sweeper's consumer: each sweep event runs its sweep; a failed sweep is retried with backoff."""
 
-    runtime: Runtime
+    clients: Clients
     rng: random.Random = field(default_factory=random.Random)
 
     def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -266,17 +266,17 @@ class SweepConsumer:
             if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
                 raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
         except PoisonMessageError as poison:
-            dead_letter(self.runtime, record, poison.reason, queue_url_of(self.runtime, record))
+            dead_letter(self.clients, record, poison.reason, queue_url_of(self.clients, record))
             return
         logger.set_correlation_id(parsed.request_id)
         logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
         try:
             if isinstance(parsed, InboxCountsSweep):
-                sweep_inbox(self.runtime, parsed.request_id)
+                sweep_inbox(self.clients, parsed.request_id)
             else:
-                sweep_analytics(self.runtime, parsed.request_id)
+                sweep_analytics(self.clients, parsed.request_id)
         except Exception as error:
-            queues = self.runtime.queues
+            queues = self.clients.queues
             decision = decide(
                 error,
                 attempt,
@@ -287,29 +287,29 @@ class SweepConsumer:
                 rng=self.rng,
             )
             if decision.action is Action.DEAD_LETTER_NOW:
-                dead_letter(self.runtime, record, decision.reason, queue_url_of(self.runtime, record))
+                dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record))
                 return
-            url = queue_url_of(self.runtime, record)
+            url = queue_url_of(self.clients, record)
             if decision.action is Action.GIVE_UP:
                 count(Metric.JOBS_DEAD_LETTERED)
                 logger.error("final sweep attempt failed", extra={"lastError": decision.reason, "body": record.body})
-                self.runtime.sqs.change_visibility(url, record.receipt_handle, 0)
+                self.clients.sqs.change_visibility(url, record.receipt_handle, 0)
             else:
                 count(Metric.JOBS_RETRIED)
                 logger.warning(
                     "sweep failed: retrying with backoff",
                     extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
                 )
-                self.runtime.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
+                self.clients.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
             raise RecordFailed(decision.reason) from error
 
 
-def dead_letter(runtime: Runtime, record: SQSRecord, reason: str, source_url: str) -> None:
+def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: str) -> None:
     """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it."""
-    dead_letter_url = runtime.queues.dead_letter_queue_url
+    dead_letter_url = clients.queues.dead_letter_queue_url
     if not dead_letter_url:
         raise RecordFailed(f"no DEAD_LETTER_QUEUE_URL to send a message that can never succeed: {reason}")
-    runtime.sqs.send(
+    clients.sqs.send(
         dead_letter_url,
         OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),
     )

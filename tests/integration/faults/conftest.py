@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.wiring.telemetry import logger
+from shared.telemetry import logger
 from tests.integration.faults.ledger import FunctionLogs
 from tests.integration.faults.table import ROWS, render
 from tests.integration.model.rig import Rig, open_rig

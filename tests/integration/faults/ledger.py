@@ -25,7 +25,7 @@ from typing import Any
 
 from recount.operations import Verdict, verify_workspace
 from shared.adapters.sqs import REASON_ATTRIBUTE
-from shared.wiring.telemetry import logger
+from shared.telemetry import logger
 from tests.builders import Workspace
 from tests.integration.faults.table import FaultRow, record
 from tests.integration.model.rig import Rig

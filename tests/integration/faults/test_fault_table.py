@@ -53,7 +53,7 @@ from recount.local.event_source import LocalContext
 from recount.targets import Target
 from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
 from shared.domain.jobs import JobResult, Skip
-from shared.wiring.telemetry import logger
+from shared.telemetry import logger
 from tests.builders import Workspace
 from tests.integration.faults.ledger import FunctionLogs, Ledger, workspace_problems
 from tests.integration.functions.test_inbox_function import dirty_body
@@ -287,7 +287,7 @@ def test_dynamodb_failing(
         ledger.journey_of(logger.get_current_keys()["clientId"]).stations.append(f"{operation} {met}")
         return answer(request, **kwargs)
 
-    events = rig.function.runtime.idempotency.persistence.client.meta.events
+    events = rig.function.clients.idempotency.persistence.client.meta.events
     events.register_first("before-send.dynamodb", fail)
     context = LocalContext("recount-test", timeout_s=TIMEOUT_S)
     try:
@@ -436,7 +436,7 @@ def test_a_job_that_claims_an_outcome_without_doing_the_work_shows_in_the_table_
     """The other half of the accounting's check: an outcome logged for a message counts only where the data
     bears it out. Here every job says "skipped: clean" and recomputes nothing."""
 
-    def claims_clean(runtime: Any, recompute: Any, lease: Any, key: str) -> JobResult:
+    def claims_clean(clients: Any, recompute: Any, lease: Any, key: str) -> JobResult:
         recompute.skip(lease, "clean: claimed")
         return JobResult(lease.client_id, skipped=Skip.CLEAN, reason="clean: claimed")
 

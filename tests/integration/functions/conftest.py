@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from shared.contracts.settings import EnvVar
+from shared.telemetry import logger
 from shared.topology import FunctionKey
-from shared.wiring.telemetry import logger
 from tests.integration.functions.harness import (
     TABLE,
     AwsFixture,
@@ -71,7 +71,7 @@ def function_env(
 def inbox_function(function_env: AwsFixture) -> Iterator[FunctionUnderTest]:
     function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
     yield function
-    function.runtime.close()
+    function.clients.close()
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), own[EnvVar.DEAD_LETTER_QUEUE_URL])
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
-    function.runtime.close()
+    function.clients.close()
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), own[EnvVar.DEAD_LETTER_QUEUE_URL])
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
-    function.runtime.close()
+    function.clients.close()
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.sqs import OutgoingMessage, QueueClient
+from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import EnvVar
+from shared.ports import OutgoingMessage
 from shared.topology import QUEUES, FunctionKey, QueueKey, function_environment, idempotency_table_name
+from shared.wiring.clients import EnvironmentClients, Given
 
 PREFIX = "recount"
 TABLE = idempotency_table_name(PREFIX)
@@ -143,11 +145,12 @@ class FunctionUnderTest:
     sqs: RecordingQueueClient = field(default_factory=RecordingQueueClient)
 
     def __post_init__(self) -> None:
-        self.module.consumer.runtime.__dict__["sqs"] = self.sqs  # the recording adapter, same moto behind it
+        # The handler's clients, made again with the recording sender given (the same moto behind it).
+        self.module.consumer.clients = EnvironmentClients(given=Given(sqs=self.sqs))
 
     @property
-    def runtime(self) -> Any:
-        return self.module.consumer.runtime
+    def clients(self) -> Any:
+        return self.module.consumer.clients
 
     def invoke(self, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
         return dict(self.module.lambda_handler(event, context or FakeLambdaContext()))

@@ -54,7 +54,7 @@ def disabled_analytics_function(
     monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["analytics"].dlq_url)
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
-    function.runtime.close()
+    function.clients.close()
 
 
 def test_given_enabled_when_a_recompute_event_arrives_then_the_window_is_aggregated_and_the_version_bumped(

@@ -11,9 +11,9 @@ from typing import Any
 import redis
 
 from shared.adapters.postgres import PostgresDatabase
-from shared.adapters.sqs import OutgoingMessage
 from shared.contracts.events import EventName, Priority, new_event, to_body
 from shared.domain.routing import queue_url_for
+from shared.ports import OutgoingMessage
 from tests.builders import Workspace
 from tests.integration.functions.harness import FunctionUnderTest, Telemetry
 
@@ -143,7 +143,7 @@ def test_given_a_high_priority_event_then_it_goes_to_the_high_queue_and_is_proce
     workspace.lead()
     workspace.mark_dirty()
     event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=workspace.id, priority=Priority.HIGH)
-    url = queue_url_for(event, inbox_function.runtime.queues)
+    url = queue_url_for(event, inbox_function.clients.queues)
     inbox_function.sqs.send(url, OutgoingMessage(to_body(event)))
     queues = inbox_function.aws.queues
     assert url == queues["counts_high"].url

@@ -50,7 +50,7 @@ def outage(
     )
     function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)  # reads the proxied URL
     yield function, proxy
-    function.runtime.close()
+    function.clients.close()
     proxy.close()
 
 
@@ -249,4 +249,4 @@ def test_given_the_idempotency_table_unreachable_then_the_record_is_retried_not_
         assert workspace.counts() == {} and workspace.dirty_marker() is not None
         assert function.aws.depth(function.aws.queues["counts"].dlq_url) == (0, 0)
     finally:
-        function.runtime.close()
+        function.clients.close()

@@ -50,7 +50,7 @@ def disabled_sweeper_function(function_env: AwsFixture, monkeypatch: pytest.Monk
     monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["sweep"].dlq_url)
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
-    function.runtime.close()
+    function.clients.close()
 
 
 def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute_each_and_none_run(

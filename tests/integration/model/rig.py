@@ -34,7 +34,7 @@ from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import RecountError
 from shared.contracts.settings import EnvVar
 from shared.topology import FunctionKey
-from shared.wiring.runtime import Runtime
+from shared.wiring.clients import EnvironmentClients
 from tests.integration.functions.harness import (
     TABLE,
     AwsFixture,
@@ -72,7 +72,7 @@ class Rig:
     app: PostgresDatabase  # the app's writes
     raw_redis: redis.Redis
     cache: RedisStore  # a direct RedisStore (the other worker's)
-    sweeper: Runtime  # a second execution environment for sweeps, built from the same environment
+    sweeper: EnvironmentClients  # a second execution environment for sweeps, built from the same environment
 
     def reset(self) -> None:
         """Empty tables, Redis database, queues and idempotency table (the model runs many examples per test)."""
@@ -82,7 +82,7 @@ class Rig:
         # A connection the previous example's outage cut may still sit in the function's pool: a ping clears it out
         # before a step needs it.
         with contextlib.suppress(RecountError):
-            self.function.runtime.cache.ping()
+            self.function.clients.cache.ping()
         self.holder.rollback()
         self.observer.run(f"TRUNCATE {APP_TABLES} CASCADE")
         self.raw_redis.flushdb()
@@ -158,12 +158,12 @@ def open_rig(
             app=PostgresDatabase(database_url),
             raw_redis=redis.Redis.from_url(redis_url, decode_responses=True),
             cache=RedisStore(redis_url),
-            sweeper=Runtime(),
+            sweeper=EnvironmentClients(),
         )
         try:
             yield rig
         finally:
-            function.runtime.close()
+            function.clients.close()
             rig.sweeper.close()
             for database in (rig.observer, rig.holder, rig.app):
                 database.close()
@@ -203,7 +203,7 @@ def restore_table(aws: AwsFixture, items: list[dict[str, Any]]) -> None:
 # -- a fault at a chosen step of a job ----------------------------------------------------------------------
 def backend_pid(function: FunctionUnderTest) -> int:
     """The PostgreSQL backend of the function's connection (opened now if it has none)."""
-    return int(function.runtime.db.run("SELECT pg_backend_pid() AS pid")[0]["pid"])
+    return int(function.clients.db.run("SELECT pg_backend_pid() AS pid")[0]["pid"])
 
 
 def wait_until_waiting(observer: PostgresDatabase, pid: int, future: Future[Any]) -> None:

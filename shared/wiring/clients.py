@@ -1,4 +1,8 @@
-"""The clients of one execution environment: created once, lazily, from validated settings."""
+"""The composition root: the clients of one execution environment, built once, lazily, from validated settings.
+
+The one place that turns settings into adapters. Tests and the operator CLI pass the adapters they supply in
+`Given` (a recording sender, a client on another region); everything else is built here on first use.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,34 @@ from shared.adapters.redis_store import RedisStore
 from shared.adapters.secrets import database_url, redis_url
 from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.ports import Database, Idempotency, QueueSender, VersionStore
+
+
+@dataclass(frozen=True)
+class Given:
+    """Adapters the caller supplies instead of the ones built from settings."""
+
+    db: Database | None = None
+    cache: VersionStore | None = None
+    sqs: QueueSender | None = None
+    idempotency: Idempotency | None = None
 
 
 @dataclass
-class Runtime:
-    """Settings are read (and validated) when the runtime is made; connections on first use."""
+class EnvironmentClients:
+    """Settings are read (and validated) when the clients are made; connections on first use."""
 
     stores: StoreSettings = field(default_factory=StoreSettings)
     recompute: RecomputeSettings = field(default_factory=RecomputeSettings)
     queues: QueueSettings = field(default_factory=QueueSettings)
     function: FunctionSettings = field(default_factory=FunctionSettings)
     sweep: SweepSettings = field(default_factory=SweepSettings)
+    given: Given = field(default_factory=Given)
 
     @cached_property
-    def db(self) -> PostgresDatabase:
+    def db(self) -> Database:
+        if self.given.db is not None:
+            return self.given.db
         # The PostgresDatabase reconnects by itself after a failure; the URL (and secret) is read once.
         return PostgresDatabase(
             database_url(self.stores),
@@ -35,7 +53,9 @@ class Runtime:
         )
 
     @cached_property
-    def cache(self) -> RedisStore:
+    def cache(self) -> VersionStore:
+        if self.given.cache is not None:
+            return self.given.cache
         return RedisStore(
             redis_url(self.stores),
             timeout_s=self.stores.connect_timeout_s,
@@ -43,12 +63,12 @@ class Runtime:
         )
 
     @cached_property
-    def sqs(self) -> QueueClient:
-        return QueueClient(endpoint_url=self.queues.endpoint_url)
+    def sqs(self) -> QueueSender:
+        return self.given.sqs or QueueClient(endpoint_url=self.queues.endpoint_url)
 
     @cached_property
-    def idempotency(self) -> IdempotencyGuard:
-        return IdempotencyGuard(
+    def idempotency(self) -> Idempotency:
+        return self.given.idempotency or IdempotencyGuard(
             self.function.idempotency_table_name,
             expires_after_seconds=self.function.idempotency_ttl_seconds,
             endpoint_url=self.queues.endpoint_url,
