@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.telemetry import logger, metrics, tracer
 from shared.wiring.clients import EnvironmentClients
-from shared.wiring.consumer import SweepConsumer
+from shared.wiring.sweep_consumer import SweepConsumer
 
 consumer = SweepConsumer(EnvironmentClients())
 

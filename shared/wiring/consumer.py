@@ -19,13 +19,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE
 from shared.contracts.errors import PoisonMessageError, RecountError
 from shared.contracts.events import (
     WORKSPACE_EVENTS,
-    AnalyticsAggregatesSweep,
     Envelope,
-    InboxCountsSweep,
     WorkspaceEvent,
     parse_envelope,
 )
@@ -33,20 +30,19 @@ from shared.contracts.keys import JobName
 from shared.contracts.metrics import Metric
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.domain.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
-from shared.domain.retry import Action, decide
-from shared.domain.sweep import sweep_analytics, sweep_inbox
+from shared.domain.retry import Action
 from shared.ports import Clients, OutgoingMessage
 from shared.telemetry import count, logger, milliseconds
+from shared.wiring.records import (
+    RecordFailed,
+    RecordHandedBack,
+    dead_letter,
+    decision_for,
+    queue_url_of,
+    reset_record_keys,
+)
 
 RunJob = Callable[[Clients, Any, JobContext], JobResult]
-
-
-class RecordHandedBack(Exception):  # noqa: N818 (not an error: the record is returned for redelivery)
-    """The invocation ran out of time before this record started."""
-
-
-class RecordFailed(Exception):  # noqa: N818 (the batch item failure; its cause is already logged)
-    """The record failed and will be retried by the queue."""
 
 
 @dataclass
@@ -82,7 +78,7 @@ class _Batch:
         if self.context.get_remaining_time_in_millis() < clients.queues.time_budget_margin_ms:
             self._hand_back(record, attempt)
             return
-        _reset_record_keys()
+        reset_record_keys()
         try:
             parsed = parse_envelope(record.body)
             if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
@@ -168,15 +164,7 @@ class _Batch:
     def _failed(self, record: SQSRecord, event: WorkspaceEvent, error: BaseException, attempt: int) -> None:
         clients = self.consumer.clients
         queues = clients.queues
-        decision = decide(
-            error,
-            attempt,
-            max_receive_count=queues.max_receive_count,
-            base_s=queues.backoff_base_s,
-            max_s=queues.backoff_max_s,
-            busy_delay_s=queues.busy_delay_s,
-            rng=self.consumer.rng,
-        )
+        decision = decision_for(clients, error, attempt, self.consumer.rng)
         source_url = self.consumer.queue_url_of(record)
         if decision.action is Action.RESEND:
             clients.sqs.send(source_url, OutgoingMessage(record.body, delay_seconds=decision.delay_seconds))
@@ -221,100 +209,3 @@ class _Batch:
             self.consumer.clients.cache.write_status(blob.finish(JobStatus.FAILED, lastError=reason))
         except RecountError as error:  # Redis may be what failed; the log line and metric still say it
             logger.warning("could not write the failed status", extra={"statusError": str(error)})
-
-
-_RECORD_KEYS = ["clientId", "eventName", "messageId", "attempt", "eventId", "source"]
-
-
-def _reset_record_keys() -> None:
-    """Log keys belong to one record: never let a record's line carry the previous record's workspace."""
-    logger.remove_keys(_RECORD_KEYS)
-    logger.set_correlation_id(None)
-
-
-def queue_url_of(clients: Clients, record: SQSRecord) -> str:
-    """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
-    name = record.event_source_arn.rsplit(":", 1)[-1]
-    settings = clients.queues
-    for url in settings.queue_urls().values():
-        if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
-            return url
-    region, account = record.event_source_arn.split(":")[3:5]
-    base = (settings.endpoint_url or f"https://sqs.{region}.amazonaws.com").rstrip("/")
-    return f"{base}/{account}/{name}"
-
-
-@dataclass
-class SweepConsumer:
-    """The sweeper's consumer: each sweep event runs its sweep; a failed sweep is retried with backoff."""
-
-    clients: Clients
-    rng: random.Random = field(default_factory=random.Random)
-
-    def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(
-            process_partial_response(event=event, record_handler=self.handle, processor=processor, context=context)
-        )
-
-    def handle(self, record: SQSRecord) -> None:
-
-        attempt = int(record.attributes.approximate_receive_count or 1)
-        _reset_record_keys()
-        try:
-            parsed = parse_envelope(record.body)
-            if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
-                raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
-        except PoisonMessageError as poison:
-            dead_letter(self.clients, record, poison.reason, queue_url_of(self.clients, record))
-            return
-        logger.set_correlation_id(parsed.request_id)
-        logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
-        try:
-            if isinstance(parsed, InboxCountsSweep):
-                sweep_inbox(self.clients, parsed.request_id)
-            else:
-                sweep_analytics(self.clients, parsed.request_id)
-        except Exception as error:
-            queues = self.clients.queues
-            decision = decide(
-                error,
-                attempt,
-                max_receive_count=queues.max_receive_count,
-                base_s=queues.backoff_base_s,
-                max_s=queues.backoff_max_s,
-                busy_delay_s=queues.busy_delay_s,
-                rng=self.rng,
-            )
-            if decision.action is Action.DEAD_LETTER_NOW:
-                dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record))
-                return
-            url = queue_url_of(self.clients, record)
-            if decision.action is Action.GIVE_UP:
-                count(Metric.JOBS_DEAD_LETTERED)
-                logger.error("final sweep attempt failed", extra={"lastError": decision.reason, "body": record.body})
-                self.clients.sqs.change_visibility(url, record.receipt_handle, 0)
-            else:
-                count(Metric.JOBS_RETRIED)
-                logger.warning(
-                    "sweep failed: retrying with backoff",
-                    extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
-                )
-                self.clients.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
-            raise RecordFailed(decision.reason) from error
-
-
-def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: str) -> None:
-    """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it."""
-    dead_letter_url = clients.queues.dead_letter_queue_url
-    if not dead_letter_url:
-        raise RecordFailed(f"no DEAD_LETTER_QUEUE_URL to send a message that can never succeed: {reason}")
-    clients.sqs.send(
-        dead_letter_url,
-        OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),
-    )
-    count(Metric.JOBS_DEAD_LETTERED)
-    logger.error(
-        "message can never succeed: sent to the dead-letter queue",
-        extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url},
-    )

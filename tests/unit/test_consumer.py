@@ -32,7 +32,8 @@ from shared.contracts.metrics import Metric
 from shared.contracts.status import JobContext, JobStatus
 from shared.domain.jobs import JobResult, Skip
 from shared.telemetry import add_listener, logger, remove_listener, set_emf
-from shared.wiring.consumer import Consumer, RunJob, SweepConsumer
+from shared.wiring.consumer import Consumer, RunJob
+from shared.wiring.sweep_consumer import SweepConsumer
 from tests.unit.fakes import FakeClients, lambda_context, queue_url, sqs_event
 
 Job = Callable[[Any, Any, JobContext], JobResult]

@@ -1,0 +1,76 @@
+"""What both consumers do with a record they cannot finish: the failure path they share.
+
+A failure becomes a decision of `shared.domain.retry`; this module makes that decision with the function's
+queue settings, dead-letters what can never succeed, and maps a record back to its queue.
+"""
+
+from __future__ import annotations
+
+import random
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE
+from shared.contracts.metrics import Metric
+from shared.domain.retry import RetryDecision, decide
+from shared.ports import Clients, OutgoingMessage
+from shared.telemetry import count, logger
+
+
+class RecordHandedBack(Exception):  # noqa: N818 (not an error: the record is returned for redelivery)
+    """The invocation ran out of time before this record started."""
+
+
+class RecordFailed(Exception):  # noqa: N818 (the batch item failure; its cause is already logged)
+    """The record failed and will be retried by the queue."""
+
+
+def decision_for(clients: Clients, error: BaseException, attempt: int, rng: random.Random) -> RetryDecision:
+    """shared.domain.retry's decision, with this function's queue settings."""
+    queues = clients.queues
+    return decide(
+        error,
+        attempt,
+        max_receive_count=queues.max_receive_count,
+        base_s=queues.backoff_base_s,
+        max_s=queues.backoff_max_s,
+        busy_delay_s=queues.busy_delay_s,
+        rng=rng,
+    )
+
+
+_RECORD_KEYS = ["clientId", "eventName", "messageId", "attempt", "eventId", "source"]
+
+
+def reset_record_keys() -> None:
+    """Log keys belong to one record: never let a record's line carry the previous record's workspace."""
+    logger.remove_keys(_RECORD_KEYS)
+    logger.set_correlation_id(None)
+
+
+def queue_url_of(clients: Clients, record: SQSRecord) -> str:
+    """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
+    name = record.event_source_arn.rsplit(":", 1)[-1]
+    settings = clients.queues
+    for url in settings.queue_urls().values():
+        if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
+            return url
+    region, account = record.event_source_arn.split(":")[3:5]
+    base = (settings.endpoint_url or f"https://sqs.{region}.amazonaws.com").rstrip("/")
+    return f"{base}/{account}/{name}"
+
+
+def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: str) -> None:
+    """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it."""
+    dead_letter_url = clients.queues.dead_letter_queue_url
+    if not dead_letter_url:
+        raise RecordFailed(f"no DEAD_LETTER_QUEUE_URL to send a message that can never succeed: {reason}")
+    clients.sqs.send(
+        dead_letter_url,
+        OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),
+    )
+    count(Metric.JOBS_DEAD_LETTERED)
+    logger.error(
+        "message can never succeed: sent to the dead-letter queue",
+        extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url},
+    )

@@ -1,0 +1,71 @@
+"""The sweeper's consumer: each sweep event runs its sweep; a failed sweep is retried with backoff."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.contracts.errors import PoisonMessageError
+from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
+from shared.contracts.metrics import Metric
+from shared.domain.retry import Action
+from shared.domain.sweep import sweep_analytics, sweep_inbox
+from shared.ports import Clients
+from shared.telemetry import count, logger
+from shared.wiring.records import RecordFailed, dead_letter, decision_for, queue_url_of, reset_record_keys
+
+
+@dataclass
+class SweepConsumer:
+    """The sweeper's consumer: each sweep event runs its sweep; a failed sweep is retried with backoff."""
+
+    clients: Clients
+    rng: random.Random = field(default_factory=random.Random)
+
+    def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(
+            process_partial_response(event=event, record_handler=self.handle, processor=processor, context=context)
+        )
+
+    def handle(self, record: SQSRecord) -> None:
+
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        reset_record_keys()
+        try:
+            parsed = parse_envelope(record.body)
+            if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
+                raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
+        except PoisonMessageError as poison:
+            dead_letter(self.clients, record, poison.reason, queue_url_of(self.clients, record))
+            return
+        logger.set_correlation_id(parsed.request_id)
+        logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
+        try:
+            if isinstance(parsed, InboxCountsSweep):
+                sweep_inbox(self.clients, parsed.request_id)
+            else:
+                sweep_analytics(self.clients, parsed.request_id)
+        except Exception as error:
+            decision = decision_for(self.clients, error, attempt, self.rng)
+            if decision.action is Action.DEAD_LETTER_NOW:
+                dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record))
+                return
+            url = queue_url_of(self.clients, record)
+            if decision.action is Action.GIVE_UP:
+                count(Metric.JOBS_DEAD_LETTERED)
+                logger.error("final sweep attempt failed", extra={"lastError": decision.reason, "body": record.body})
+                self.clients.sqs.change_visibility(url, record.receipt_handle, 0)
+            else:
+                count(Metric.JOBS_RETRIED)
+                logger.warning(
+                    "sweep failed: retrying with backoff",
+                    extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
+                )
+                self.clients.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
+            raise RecordFailed(decision.reason) from error
