@@ -210,7 +210,7 @@ def read_status(target: Target, client_id: str) -> WorkspaceStatus:
         row = clients.db.run(query("operations", "workspace_state", QUERIES), client_id=client_id)[0]
         jobs = []
         try:
-            cache = clients.cache
+            cache = clients.versions
             assert isinstance(cache, RedisStore)  # built from settings: the operator reads Redis directly
             pipe = cache.client.pipeline(transaction=False)
             for job in JobName:

@@ -1,7 +1,7 @@
 """B2: round trips per recompute job, counted on the wire.
 
 The real inbox handler, loaded fresh, reaches PostgreSQL, Redis and moto's server through counting loopback
-proxies (`recount.chaos.ToggleProxy`): a round trip is the client speaking after the server has answered,
+proxies (`recount.toggle_proxy.ToggleProxy`): a round trip is the client speaking after the server has answered,
 whatever the protocol. Two one-message batches run one after the other: the first pays for connections and
 prepared statements (a cold execution environment), the second is a warm job. Beside the trips, what the
 adapters sent (statements, commands, AWS requests), so the two can be told apart.
@@ -22,9 +22,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from recount.chaos import ToggleProxy, proxy_to, through
 from recount.migrations import migrate
 from recount.throwaway import free_port
+from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
@@ -156,7 +156,7 @@ def _one_job(
     for client, name in hooks:
         client.meta.events.register("before-send", counters[name])  # one per HTTP request, retries included
     trips_before = {name: proxy.round_trips.trips for name, proxy in proxies.items()}
-    sent_before = (clients.db.statements, clients.cache.commands)
+    sent_before = (clients.db.statements, clients.versions.commands)
     response = handler.lambda_handler(event, _Context())
     for client, name in hooks:
         client.meta.events.unregister("before-send", counters[name])
@@ -169,7 +169,7 @@ def _one_job(
         trips=trips,
         sent={
             "PostgreSQL": clients.db.statements - sent_before[0],
-            "Redis": clients.cache.commands - sent_before[1],
+            "Redis": clients.versions.commands - sent_before[1],
             "DynamoDB": requests["DynamoDB"],
             "SQS": requests["SQS"],
         },

@@ -27,12 +27,12 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from infra.config import StageConfig
-from recount.chaos import ToggleProxy, proxy_to, through
 from recount.local.event_source import EventSource, ExecutionEnvironments, Handler
 from recount.local.provision import ROOT, Provisioned, aws_client, provision
 from recount.migrations import migrate
 from recount.targets import LOCAL_STATE_FILE, Target
 from recount.throwaway import ThrowawayServers, free_port
+from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.metrics import Metric

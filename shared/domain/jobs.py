@@ -72,7 +72,7 @@ def run_inbox_counts(
     clients: Clients, event: InboxCountsDirty | InboxCountsRecompute, context: JobContext
 ) -> JobResult:
     client_id = event.data.clientId
-    recompute = Recompute(JobName.INBOX_COUNTS, clients.db, clients.cache, clients.recompute)
+    recompute = Recompute(JobName.INBOX_COUNTS, clients.db, clients.versions, clients.recompute)
     lease = recompute.begin(client_id, context)
     try:
         if serves_dirty_marker(event) and lease.generation is None:
@@ -90,9 +90,9 @@ def run_analytics_aggregates(clients: Clients, event: AnalyticsAggregatesRecompu
     if not clients.recompute.analytics_aggregates_enabled:
         reason = "disabled: ANALYTICS_AGGREGATES_ENABLED is false"
         blob = StatusBlob.start(JobName.ANALYTICS_AGGREGATES, client_id, context, datetime.now(UTC))
-        clients.cache.write_status(blob.finish(JobStatus.SKIPPED, reason=reason))
+        clients.versions.write_status(blob.finish(JobStatus.SKIPPED, reason=reason))
         return JobResult(client_id, skipped=Skip.DISABLED, reason=reason)
-    recompute = Recompute(JobName.ANALYTICS_AGGREGATES, clients.db, clients.cache, clients.recompute)
+    recompute = Recompute(JobName.ANALYTICS_AGGREGATES, clients.db, clients.versions, clients.recompute)
     lease = recompute.begin(client_id, context)
     try:
         return _finish_once(clients, recompute, lease, idempotency_key(JobName.ANALYTICS_AGGREGATES, event, None))

@@ -71,7 +71,7 @@ class Recompute:
         self,
         job: JobName,
         db: Database,
-        cache: VersionStore,
+        versions: VersionStore,
         settings: RecomputeSettings,
         *,
         now: datetime | None = None,
@@ -79,7 +79,7 @@ class Recompute:
     ) -> None:
         self.job = job
         self.db = db
-        self.cache = cache
+        self.versions = versions
         self.settings = settings
         self._now = now  # a fixed instant for tests; None means the database's clock
         self._today = today
@@ -98,7 +98,7 @@ class Recompute:
             if not row["locked"]:
                 # Not a failure: the holder's status blob stays as it is, and the caller retries later.
                 raise BusyError(f"{self.job.value} of {client_id} is already being recomputed")
-            self.cache.write_status(status)
+            self.versions.write_status(status)
         except BaseException:
             self.db.rollback()
             raise
@@ -133,7 +133,7 @@ class Recompute:
             changeStamp=stamp,
             reason=None if row["workspace_exists"] else "no such workspace",
         )
-        version = self.cache.publish(final, stamp)
+        version = self.versions.publish(final, stamp)
         return RecomputeOutcome(
             job=self.job,
             client_id=lease.client_id,
@@ -160,14 +160,14 @@ class Recompute:
         """End without recomputing: roll back, then write `skipped` with the reason. The publish still
         bumps the version if the committed stamp was never published (a run that failed after commit)."""
         self.abandon(lease)
-        return self.cache.publish(lease.status.finish(JobStatus.SKIPPED, reason=reason), lease.committed_stamp)
+        return self.versions.publish(lease.status.finish(JobStatus.SKIPPED, reason=reason), lease.committed_stamp)
 
     def fail(self, lease_or_status: Lease | StatusBlob, error: BaseException) -> None:
         """Record a failed attempt in the status blob (best effort: Redis may be what failed)."""
         status = lease_or_status.status if isinstance(lease_or_status, Lease) else lease_or_status
         # The caller reports the original error; a status we cannot write is not a second one.
         with contextlib.suppress(RecountError):
-            self.cache.write_status(status.finish(JobStatus.FAILED, lastError=_one_line(error)))
+            self.versions.write_status(status.finish(JobStatus.FAILED, lastError=_one_line(error)))
 
     def run(self, client_id: str, context: JobContext) -> RecomputeOutcome:
         """begin + finish, recording a failure in the status blob before re-raising it."""

@@ -105,7 +105,7 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
     if not clients.recompute.analytics_aggregates_enabled:
         logger.info("analytics sweep skipped: ANALYTICS_AGGREGATES_ENABLED is false")
         return SweepReport(skipped_reason="disabled: ANALYTICS_AGGREGATES_ENABLED is false")
-    members = clients.cache.slo_misses(clients.sweep.max_workspaces)
+    members = clients.versions.slo_misses(clients.sweep.max_workspaces)
     valid, invalid = [], []
     for member in members:
         try:
@@ -119,7 +119,7 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
         for client_id in valid
     ]
     _send(clients, events)
-    clients.cache.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
+    clients.versions.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
     count(Metric.SWEEP_ENQUEUED, len(events))
     logger.info("analytics sweep", extra={"enqueued": len(events)})
     return SweepReport(enqueued_slo_misses=len(events))

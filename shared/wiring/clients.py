@@ -23,7 +23,7 @@ class Given:
     """Adapters the caller supplies instead of the ones built from settings."""
 
     db: Database | None = None
-    cache: VersionStore | None = None
+    versions: VersionStore | None = None
     sqs: QueueSender | None = None
     idempotency: Idempotency | None = None
 
@@ -53,9 +53,9 @@ class EnvironmentClients:
         )
 
     @cached_property
-    def cache(self) -> VersionStore:
-        if self.given.cache is not None:
-            return self.given.cache
+    def versions(self) -> VersionStore:
+        if self.given.versions is not None:
+            return self.given.versions
         return RedisStore(
             redis_url(self.stores),
             timeout_s=self.stores.connect_timeout_s,
@@ -75,6 +75,6 @@ class EnvironmentClients:
         )
 
     def close(self) -> None:
-        for name in ("db", "cache"):
+        for name in ("db", "versions"):
             if name in self.__dict__:
                 self.__dict__.pop(name).close()

@@ -206,6 +206,6 @@ class _Batch:
         context = JobContext(event.request_id, event.data.source, message_id, attempt)
         blob = StatusBlob.start(self.consumer.job, event.data.clientId, context, datetime.now(UTC))
         try:
-            self.consumer.clients.cache.write_status(blob.finish(JobStatus.FAILED, lastError=reason))
+            self.consumer.clients.versions.write_status(blob.finish(JobStatus.FAILED, lastError=reason))
         except RecountError as error:  # Redis may be what failed; the log line and metric still say it
             logger.warning("could not write the failed status", extra={"statusError": str(error)})

@@ -152,7 +152,7 @@ class FakeClients:
     """shared.ports.Clients over the fakes above, with settings as a test stage would set them."""
 
     db: FakeDatabase = field(default_factory=FakeDatabase)
-    cache: FakeVersionStore = field(default_factory=FakeVersionStore)
+    versions: FakeVersionStore = field(default_factory=FakeVersionStore)
     sqs: FakeSender = field(default_factory=FakeSender)
     idempotency: FakeIdempotency = field(default_factory=FakeIdempotency)
     recompute: RecomputeSettings = field(

@@ -184,7 +184,7 @@ def test_busy_workspace_resends_a_delayed_copy_and_deletes_the_original(metrics:
     assert failures(response) == []
     [copy] = clients.sqs.to(queue_url("counts"))
     assert copy.body == body and 1 <= copy.delay_seconds <= 2
-    assert metrics[Metric.JOBS_BUSY] == 1 and clients.cache.statuses == []
+    assert metrics[Metric.JOBS_BUSY] == 1 and clients.versions.statuses == []
 
 
 def test_transient_failure_retries_with_backoff_and_records_the_attempt(metrics: Counter[str]) -> None:
@@ -197,7 +197,7 @@ def test_transient_failure_retries_with_backoff_and_records_the_attempt(metrics:
     assert failures(response) == ["m0"]
     [(url, receipt, seconds)] = clients.sqs.visibility
     assert (url, receipt) == (queue_url("counts"), "rh0") and 2 <= seconds <= 4
-    [status] = clients.cache.statuses
+    [status] = clients.versions.statuses
     assert status.status is JobStatus.FAILED and status.attempt == 2
     assert status.lastError == "postgres: connection refused"
     assert metrics[Metric.JOBS_RETRIED] == 1 and metrics[Metric.JOBS_DEAD_LETTERED] == 0
@@ -210,7 +210,7 @@ def test_last_attempt_failing_is_logged_once_and_redriven_at_once(metrics: Count
     )
     assert failures(response) == ["m0"]
     assert clients.sqs.visibility == [(queue_url("counts"), "rh0", 0)]  # the redrive moves it now
-    assert [s.status for s in clients.cache.statuses] == [JobStatus.FAILED]
+    assert [s.status for s in clients.versions.statuses] == [JobStatus.FAILED]
     assert metrics[Metric.JOBS_DEAD_LETTERED] == 1 and metrics[Metric.JOBS_RETRIED] == 0
     assert len(logs.errors()) == 1 and "final attempt failed" in logs.errors()[0]
 
@@ -259,7 +259,7 @@ def test_permanent_job_error_dead_letters_at_once_and_marks_the_status_failed(me
     )
     [dead] = clients.sqs.to(queue_url("counts-dlq"))
     assert dead.attributes is not None and "column does not exist" in dead.attributes[REASON_ATTRIBUTE]
-    assert [s.status for s in clients.cache.statuses] == [JobStatus.FAILED]
+    assert [s.status for s in clients.versions.statuses] == [JobStatus.FAILED]
     assert clients.sqs.visibility == []
 
 
@@ -286,7 +286,7 @@ def test_out_of_time_hands_records_back_untouched(metrics: Counter[str]) -> None
     # Then nothing runs; both come back at once (visibility 0), no backoff, no status
     assert jobs.runs == [] and failures(response) == ["m0", "m1"]
     assert clients.sqs.visibility == [(queue_url("counts"), "rh0", 0), (queue_url("counts"), "rh1", 0)]
-    assert metrics[Metric.RECORDS_HANDED_BACK] == 2 and clients.cache.statuses == []
+    assert metrics[Metric.RECORDS_HANDED_BACK] == 2 and clients.versions.statuses == []
 
 
 def test_out_of_time_on_the_last_receive_resends_a_fresh_copy() -> None:
@@ -309,7 +309,7 @@ def test_records_from_counts_high_go_back_to_counts_high() -> None:
 
 def test_failed_status_that_cannot_be_written_does_not_hide_the_decision(metrics: Counter[str]) -> None:
     clients = FakeClients()
-    clients.cache.fail_with = TransientError("redis: down")
+    clients.versions.fail_with = TransientError("redis: down")
     response = consumer(Jobs(raising(TransientError("redis: down"))), clients).handle_batch(
         sqs_event(dirty()), lambda_context()
     )
@@ -354,10 +354,10 @@ def test_sweeper_dead_letters_what_is_not_a_sweep() -> None:
 
 def test_analytics_sweep_enqueues_each_valid_miss_and_removes_exactly_those() -> None:
     clients = FakeClients()
-    clients.cache.misses = ["ws-1", "not a valid id ;", "ws-2"]
+    clients.versions.misses = ["ws-1", "not a valid id ;", "ws-2"]
     SweepConsumer(clients).handle_batch(
         sqs_event(sweep(EventName.ANALYTICS_AGGREGATES_SWEEP), queue="sweep"), lambda_context()
     )
     sent = [json.loads(m.body)["data"]["clientId"] for m in clients.sqs.to(queue_url("analytics"))]
     assert sent == ["ws-1", "ws-2"]
-    assert clients.cache.misses == []
+    assert clients.versions.misses == []

@@ -76,8 +76,8 @@ def test_dirty_event_recomputes_commits_then_bumps_the_version() -> None:
     result = run_inbox_counts(clients, dirty(), CONTEXT)
     assert result.outcome is not None and result.outcome["changed"] and result.skipped is None
     assert clients.db.ran == ["BEGIN", "inbox_counts:lock_and_read_marker", "inbox_counts:recompute", "COMMIT"]
-    assert clients.cache.versions == {("inbox_counts", "ws-1"): 1}
-    assert [s.status for s in clients.cache.statuses] == [JobStatus.RUNNING, JobStatus.SUCCEEDED]
+    assert clients.versions.versions == {("inbox_counts", "ws-1"): 1}
+    assert [s.status for s in clients.versions.statuses] == [JobStatus.RUNNING, JobStatus.SUCCEEDED]
     assert "inbox_counts:ws-1:gen:g1" in clients.idempotency.results
 
 
@@ -86,7 +86,7 @@ def test_dirty_event_with_no_mark_left_is_a_clean_skip_that_writes_nothing() -> 
     result = run_inbox_counts(clients, dirty(), CONTEXT)
     assert result.skipped is Skip.CLEAN
     assert "inbox_counts:recompute" not in clients.db.ran and clients.db.rolled_back == 1
-    assert clients.cache.versions == {} and clients.cache.statuses[-1].status is JobStatus.SKIPPED
+    assert clients.versions.versions == {} and clients.versions.statuses[-1].status is JobStatus.SKIPPED
 
 
 def test_generation_already_recomputed_is_a_duplicate_skip() -> None:
@@ -95,7 +95,7 @@ def test_generation_already_recomputed_is_a_duplicate_skip() -> None:
     clients.idempotency.results[idempotency_key(JobName.INBOX_COUNTS, event, "g1")] = {"changed": True}
     result = run_inbox_counts(clients, event, CONTEXT)
     assert result.skipped is Skip.DUPLICATE
-    assert "inbox_counts:recompute" not in clients.db.ran and clients.cache.versions == {}
+    assert "inbox_counts:recompute" not in clients.db.ran and clients.versions.versions == {}
 
 
 def test_recompute_event_without_generation_is_keyed_on_its_event_id() -> None:
@@ -111,7 +111,7 @@ def test_lock_held_elsewhere_is_busy_and_leaves_no_status() -> None:
     clients = inbox_clients("g1", is_locked=False)
     with pytest.raises(BusyError):
         run_inbox_counts(clients, dirty(), CONTEXT)
-    assert clients.db.rolled_back == 1 and clients.cache.statuses == []
+    assert clients.db.rolled_back == 1 and clients.versions.statuses == []
 
 
 def test_analytics_disabled_is_a_skip_without_touching_postgres() -> None:
@@ -121,4 +121,4 @@ def test_analytics_disabled_is_a_skip_without_touching_postgres() -> None:
     assert isinstance(event, AnalyticsAggregatesRecompute)
     result = run_analytics_aggregates(clients, event, CONTEXT)
     assert result.skipped is Skip.DISABLED and clients.db.ran == []
-    assert clients.cache.statuses[-1].status is JobStatus.SKIPPED
+    assert clients.versions.statuses[-1].status is JobStatus.SKIPPED

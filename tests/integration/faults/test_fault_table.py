@@ -12,7 +12,7 @@ poison dead-lettered at once with the expected reason.
 
 How each fault is made:
 
-* Redis down, PostgreSQL down: the function reaches them through a `recount.chaos.ToggleProxy`; `down()` cuts the
+* Redis down, PostgreSQL down: the function reaches them through a `recount.toggle_proxy.ToggleProxy`; `down()` cuts the
   open connections and refuses new ones (a real outage, not a mock).
 * Backend killed mid-transaction: `pg_terminate_backend` on the function's backend while its recompute statement
   waits on a row lock the test holds on the workspace's InboxCountsDirty row.

@@ -28,7 +28,7 @@ import pytest
 import redis
 from moto import mock_aws
 
-from recount.chaos import ToggleProxy, proxy_to, through
+from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import RecountError
@@ -82,7 +82,7 @@ class Rig:
         # A connection the previous example's outage cut may still sit in the function's pool: a ping clears it out
         # before a step needs it.
         with contextlib.suppress(RecountError):
-            self.function.clients.cache.ping()
+            self.function.clients.versions.ping()
         self.holder.rollback()
         self.observer.run(f"TRUNCATE {APP_TABLES} CASCADE")
         self.raw_redis.flushdb()

@@ -63,9 +63,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from recount.chaos import ToggleProxy
 from recount.local.event_source import LocalContext
 from recount.operations import Verdict, verify_workspace
+from recount.toggle_proxy import ToggleProxy
 from shared.contracts.events import EventName, Priority, new_event, to_body
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
