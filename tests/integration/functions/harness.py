@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from recount.local.event_source import LocalContext
 from shared.adapters.sqs import OutgoingMessage, QueueClient
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, FunctionKey, QueueKey, function_environment, idempotency_table_name
@@ -149,7 +150,7 @@ class FunctionUnderTest:
     def runtime(self) -> Any:
         return self.module.consumer.runtime
 
-    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | LocalContext | None = None) -> dict[str, Any]:
         return dict(self.module.lambda_handler(event, context or FakeLambdaContext()))
 
     def poll(self, queue: str, context: FakeLambdaContext | None = None) -> dict[str, Any]:
