@@ -52,7 +52,7 @@ class RecountStack(Stack):
             self, "DatabaseSecret", config.database_secret_arn
         )
         redis_secret = secretsmanager.Secret.from_secret_complete_arn(self, "RedisSecret", config.redis_secret_arn)
-        stores = {
+        stores: dict[EnvVar | str, object] = {
             EnvVar.DATABASE_SECRET_ARN: database_secret.secret_arn,
             EnvVar.REDIS_SECRET_ARN: redis_secret.secret_arn,
         }
@@ -88,8 +88,8 @@ class RecountStack(Stack):
         queues[QueueKey.COUNTS_HIGH].dead_letter_queue.grant_send_messages(inbox.function)
         table.grant_read_write_data(inbox.function)
         table.grant_read_write_data(analytics_fn.function)
-        for key in (QueueKey.COUNTS, QueueKey.COUNTS_HIGH, QueueKey.ANALYTICS):
-            queues[key].queue.grant_send_messages(sweeper.function)
+        for swept in (QueueKey.COUNTS, QueueKey.COUNTS_HIGH, QueueKey.ANALYTICS):
+            queues[swept].queue.grant_send_messages(sweeper.function)
 
         schedule_dead_letter = sqs.Queue(
             self,

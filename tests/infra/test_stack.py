@@ -25,7 +25,9 @@ def function_named(resources: dict[str, Any], name: str) -> tuple[str, dict[str,
     raise AssertionError(name)
 
 
-def test_every_work_queue_redrives_to_its_own_dead_letter_queue_after_max_receive_count(resources) -> None:
+def test_every_work_queue_redrives_to_its_own_dead_letter_queue_after_max_receive_count(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     queues = {
         r["Properties"]["QueueName"]: (k, r["Properties"]) for k, r in of_type(resources, "AWS::SQS::Queue").items()
     }
@@ -42,7 +44,7 @@ def test_every_work_queue_redrives_to_its_own_dead_letter_queue_after_max_receiv
     assert DEV["maxReceiveCount"] >= 5
 
 
-def test_visibility_timeouts_are_six_times_the_consuming_function_timeout(resources) -> None:
+def test_visibility_timeouts_are_six_times_the_consuming_function_timeout(resources: dict[str, dict[str, Any]]) -> None:
     queues = {r["Properties"]["QueueName"]: r["Properties"] for r in of_type(resources, "AWS::SQS::Queue").values()}
     for queue, function in (
         ("counts", "inbox"),
@@ -53,7 +55,7 @@ def test_visibility_timeouts_are_six_times_the_consuming_function_timeout(resour
         assert queues[f"recount-dev-{queue}"]["VisibilityTimeout"] == 6 * DEV[function]["timeoutSeconds"]
 
 
-def test_queues_are_encrypted_and_refuse_plain_http(resources) -> None:
+def test_queues_are_encrypted_and_refuse_plain_http(resources: dict[str, dict[str, Any]]) -> None:
     for queue in of_type(resources, "AWS::SQS::Queue").values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     policies = of_type(resources, "AWS::SQS::QueuePolicy").values()
@@ -63,7 +65,7 @@ def test_queues_are_encrypted_and_refuse_plain_http(resources) -> None:
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
-def test_functions_run_the_latest_python_on_arm64_with_a_cap_and_tracing(resources) -> None:
+def test_functions_run_the_latest_python_on_arm64_with_a_cap_and_tracing(resources: dict[str, dict[str, Any]]) -> None:
     for label, (key, name) in FUNCTIONS.items():
         _, function = function_named(resources, name)
         assert function["Runtime"] == "python3.14" and function["Architectures"] == ["arm64"], label
@@ -73,7 +75,9 @@ def test_functions_run_the_latest_python_on_arm64_with_a_cap_and_tracing(resourc
         assert function["Handler"].startswith("functions.") and function["Handler"].endswith(".handler.lambda_handler")
 
 
-def test_event_sources_report_item_failures_and_never_exceed_the_reservation(resources) -> None:
+def test_event_sources_report_item_failures_and_never_exceed_the_reservation(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     by_function: dict[str, list[dict[str, Any]]] = {}
     for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
         by_function.setdefault(mapping["Properties"]["FunctionName"]["Ref"], []).append(mapping["Properties"])
@@ -88,7 +92,7 @@ def test_event_sources_report_item_failures_and_never_exceed_the_reservation(res
     assert len(by_function[inbox_id]) == 2  # counts and counts-high share the inbox function's cap
 
 
-def test_functions_get_the_environment_contract_and_no_plain_credentials(resources) -> None:
+def test_functions_get_the_environment_contract_and_no_plain_credentials(resources: dict[str, dict[str, Any]]) -> None:
     required = {
         EnvVar.DATABASE_SECRET_ARN,
         EnvVar.REDIS_SECRET_ARN,
@@ -111,7 +115,9 @@ def test_functions_get_the_environment_contract_and_no_plain_credentials(resourc
     assert inbox[EnvVar.DEAD_LETTER_QUEUE_URL] == {"Ref": queues["recount-dev-counts-dlq"]}
 
 
-def test_schedules_put_valid_sweep_envelopes_on_the_sweep_queue_with_retries_and_a_dlq(resources) -> None:
+def test_schedules_put_valid_sweep_envelopes_on_the_sweep_queue_with_retries_and_a_dlq(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     schedules = {
         r["Properties"]["Name"]: r["Properties"] for r in of_type(resources, "AWS::Scheduler::Schedule").values()
     }
@@ -140,7 +146,7 @@ def test_schedules_put_valid_sweep_envelopes_on_the_sweep_queue_with_retries_and
         assert isinstance(parse_envelope(body), model)
 
 
-def test_idempotency_table_is_on_demand_with_ttl_recovery_and_encryption(resources) -> None:
+def test_idempotency_table_is_on_demand_with_ttl_recovery_and_encryption(resources: dict[str, dict[str, Any]]) -> None:
     (table,) = of_type(resources, "AWS::DynamoDB::GlobalTable").values()
     properties = table["Properties"]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -151,7 +157,7 @@ def test_idempotency_table_is_on_demand_with_ttl_recovery_and_encryption(resourc
     assert replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
-def test_grants_name_their_resources_and_only_x_ray_takes_a_wildcard(resources) -> None:
+def test_grants_name_their_resources_and_only_x_ray_takes_a_wildcard(resources: dict[str, dict[str, Any]]) -> None:
     for policy in of_type(resources, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Resource"] == "*":
@@ -162,7 +168,7 @@ def test_grants_name_their_resources_and_only_x_ray_takes_a_wildcard(resources) 
             )
 
 
-def test_secrets_are_readable_only_by_the_functions(resources) -> None:
+def test_secrets_are_readable_only_by_the_functions(resources: dict[str, dict[str, Any]]) -> None:
     readers = []
     for policy in of_type(resources, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -172,7 +178,9 @@ def test_secrets_are_readable_only_by_the_functions(resources) -> None:
     assert len(set(readers)) == 3  # the three function roles, nobody else
 
 
-def test_dashboard_shows_queues_dead_letters_functions_and_recount_metrics(resources) -> None:
+def test_dashboard_shows_queues_dead_letters_functions_and_recount_metrics(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for needle in (
@@ -196,7 +204,9 @@ def test_dashboard_shows_queues_dead_letters_functions_and_recount_metrics(resou
         assert needle in body, needle
 
 
-def test_alarms_cover_dead_letters_backlog_freshness_and_errors_and_notify_the_topic(resources) -> None:
+def test_alarms_cover_dead_letters_backlog_freshness_and_errors_and_notify_the_topic(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     alarms = list(of_type(resources, "AWS::CloudWatch::Alarm").values())
     (topic_id,) = of_type(resources, "AWS::SNS::Topic")
     by_metric: dict[str, list[dict[str, Any]]] = {}
@@ -214,7 +224,7 @@ def test_alarms_cover_dead_letters_backlog_freshness_and_errors_and_notify_the_t
     assert len(by_metric["Errors"]) == 3
 
 
-def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources) -> None:
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources: dict[str, dict[str, Any]]) -> None:
     (topic,) = of_type(resources, "AWS::SNS::Topic").values()
     assert "KmsMasterKeyId" in topic["Properties"]
     (key,) = of_type(resources, "AWS::KMS::Key").values()
@@ -243,7 +253,9 @@ def test_cfn_lint_is_clean(cloud_assembly: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_function_assets_hold_the_handler_shared_and_pure_python_dependencies(cloud_assembly: Path, resources) -> None:
+def test_function_assets_hold_the_handler_shared_and_pure_python_dependencies(
+    cloud_assembly: Path, resources: dict[str, dict[str, Any]]
+) -> None:
     _, function = function_named(resources, "recount-dev-inbox-counts")
     asset = cloud_assembly / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
     assert (asset / "functions" / "inbox_counts_recompute" / "handler.py").is_file()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import redis
 
 from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute, RecomputeOutcome
 from tests import oracle
@@ -30,7 +33,9 @@ def expect(**counts: int) -> dict[str, int]:
     return {**dict.fromkeys(oracle.AGGREGATE_KEYS, 0), **counts}
 
 
-def recompute(db, cache, settings, client_id: str, today: date = TODAY) -> RecomputeOutcome:
+def recompute(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str, today: date = TODAY
+) -> RecomputeOutcome:
     return Recompute(JobName.ANALYTICS_AGGREGATES, db, cache, settings, today=today).run(
         client_id, JobContext("req-1", "test")
     )
@@ -46,6 +51,9 @@ def stored(db: PostgresDatabase, client_id: str, *, with_computed_at: bool = Fal
 
 class Scenario:
     """Writes leads and messages through the builders and remembers them as oracle records."""
+
+    leads: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
 
     def __init__(self, ws: Workspace) -> None:
         self.ws, self.leads, self.messages = ws, [], []
@@ -107,8 +115,13 @@ def busy_scenario(ws: Workspace) -> Scenario:
     ],
 )
 def test_given_activity_when_recomputed_then_each_day_has_exact_aggregates(
-    db, cache, settings, workspace, day, expected
-):
+    db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+    day: date,
+    expected: dict[str, int],
+) -> None:
     scenario = busy_scenario(workspace)
     assert scenario.oracle()[day] == expected  # the oracle agrees with the hand count
 
@@ -119,7 +132,9 @@ def test_given_activity_when_recomputed_then_each_day_has_exact_aggregates(
     assert stored(db, workspace.id)[day] == expected
 
 
-def test_given_activity_then_the_whole_window_equals_the_oracle(db, cache, settings, workspace):
+def test_given_activity_then_the_whole_window_equals_the_oracle(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     scenario = busy_scenario(workspace)
     recompute(db, cache, settings, workspace.id)
     assert stored(db, workspace.id) == scenario.oracle()
@@ -134,7 +149,14 @@ def test_given_activity_then_the_whole_window_equals_the_oracle(db, cache, setti
         pytest.param(at(TODAY + DAY, time(0)), False, id="tomorrow_not_counted"),
     ],
 )
-def test_window_boundary(db, cache, settings, workspace, when, counted):
+def test_window_boundary(
+    db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+    when: datetime,
+    counted: bool,
+) -> None:
     # Given one lead created, booked and messaging at `when`
     scenario = Scenario(workspace)
     lead = scenario.lead(when, booked=when)
@@ -160,13 +182,17 @@ def test_window_boundary(db, cache, settings, workspace, when, counted):
     assert rows == scenario.oracle()
 
 
-def test_given_no_activity_then_exactly_window_days_rows_of_zeros(db, cache, settings, workspace):
+def test_given_no_activity_then_exactly_window_days_rows_of_zeros(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     outcome = recompute(db, cache, settings, workspace.id)
     assert outcome.rows_written == settings.analytics_window_days == 30
     assert stored(db, workspace.id) == {FIRST + offset * DAY: expect() for offset in range(30)}
 
 
-def test_version_bumps_once_per_change_and_never_on_an_unchanged_rerun(db, cache, settings, workspace, raw_redis):
+def test_version_bumps_once_per_change_and_never_on_an_unchanged_rerun(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace, raw_redis: redis.Redis
+) -> None:
     version_key = f"analytics:v1:ver:{workspace.id}"
     scenario = Scenario(workspace)
     lead = scenario.lead(at(D))
@@ -186,12 +212,14 @@ def test_version_bumps_once_per_change_and_never_on_an_unchanged_rerun(db, cache
     assert (changed.changed, changed.version, raw_redis.get(version_key)) == (True, 2, "2")
     assert stored(db, workspace.id) == scenario.oracle()
 
-    blob = json.loads(raw_redis.get(f"job:v1:{workspace.id}:analytics_aggregates"))
+    blob = json.loads(cast(str, raw_redis.get(f"job:v1:{workspace.id}:analytics_aggregates")))
     assert (blob["status"], blob["version"], blob["changed"]) == ("succeeded", 2, True)
     assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") is None  # the inbox version is another key
 
 
-def test_rows_of_other_workspaces_are_not_touched(db, cache, settings, workspace, raw_redis):
+def test_rows_of_other_workspaces_are_not_touched(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace, raw_redis: redis.Redis
+) -> None:
     # Given another workspace already recomputed, then changed without being recomputed
     other = Workspace.create(db)
     Scenario(other).lead(at(D))
@@ -206,7 +234,9 @@ def test_rows_of_other_workspaces_are_not_touched(db, cache, settings, workspace
     assert raw_redis.get(f"analytics:v1:ver:{other.id}") == "1"
 
 
-def test_given_unknown_workspace_then_nothing_is_written(db, cache, settings, raw_redis):
+def test_given_unknown_workspace_then_nothing_is_written(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, raw_redis: redis.Redis
+) -> None:
     unknown = new_id()
     outcome = recompute(db, cache, settings, unknown)
     assert outcome.workspace_exists is False

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute, RecomputeOutcome
 from tests import oracle
@@ -37,11 +41,13 @@ def open1(**counts: int) -> dict[str, int]:
     return expect(**{"total": 1, "totalNonBlacklisted": 1, "awaitingReply": 1, **counts})
 
 
-def seed(ws: Workspace, specs: list[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
+def seed(
+    ws: Workspace, specs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Insert leads (with their drafts and messages) and return them as oracle records."""
-    leads: list[dict] = []
-    drafts: list[dict] = []
-    messages: list[dict] = []
+    leads: list[dict[str, Any]] = []
+    drafts: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     for raw in specs:
         spec = dict(raw)
         draft_specs, message_specs = spec.pop("drafts", []), spec.pop("messages", [])
@@ -70,7 +76,9 @@ def seed(ws: Workspace, specs: list[dict[str, Any]]) -> tuple[list[dict], list[d
     return leads, drafts, messages
 
 
-def recompute(db, cache, settings, client_id: str, now: datetime | None = NOW) -> RecomputeOutcome:
+def recompute(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str, now: datetime | None = NOW
+) -> RecomputeOutcome:
     return Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=now).run(client_id, JobContext("req-1", "test"))
 
 
@@ -175,7 +183,14 @@ CASES = [
 
 
 @pytest.mark.parametrize(("specs", "expected"), CASES)
-def test_given_leads_when_recomputed_then_global_row_has_exact_counts(db, cache, settings, workspace, specs, expected):
+def test_given_leads_when_recomputed_then_global_row_has_exact_counts(
+    db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+    specs: list[dict[str, Any]],
+    expected: dict[str, int],
+) -> None:
     leads, drafts, messages = seed(workspace, specs)
     assert oracle.inbox_counts(leads, drafts, messages, NOW)["global"] == expected  # the oracle agrees by hand
 
@@ -185,8 +200,10 @@ def test_given_leads_when_recomputed_then_global_row_has_exact_counts(db, cache,
     assert workspace.counts()["global"] == expected
 
 
-def test_given_setters_when_recomputed_then_one_row_per_setter_with_visible_leads(db, cache, settings, workspace):
-    specs = [
+def test_given_setters_when_recomputed_then_one_row_per_setter_with_visible_leads(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
+    specs: list[dict[str, Any]] = [
         {"assignedToUserId": "s1", "sentimentTag": ATTENTION, "lastInboundAt": T2, "drafts": [REVIEW]},
         {"assignedToUserId": "s1", "lastInboundAt": T1, "lastOutboundAt": T2},
         {"assignedToUserId": "s2", "status": "blacklisted", "messages": [{}]},
@@ -211,20 +228,26 @@ def test_given_setters_when_recomputed_then_one_row_per_setter_with_visible_lead
 
 
 @pytest.mark.parametrize("assigned", ["", "   ", "\t \n"], ids=["empty", "spaces", "tab_space_newline"])
-def test_given_blank_assignee_then_no_setter_row_but_counted_globally(db, cache, settings, workspace, assigned):
+def test_given_blank_assignee_then_no_setter_row_but_counted_globally(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace, assigned: str
+) -> None:
     seed(workspace, [{"assignedToUserId": assigned}, {"assignedToUserId": "s1"}])
     recompute(db, cache, settings, workspace.id)
     assert workspace.counts() == {"global": expect(total=2, totalNonBlacklisted=2, awaitingReply=2), "s1": open1()}
 
 
-def test_given_padded_and_plain_setter_ids_then_they_are_one_setter(db, cache, settings, workspace):
+def test_given_padded_and_plain_setter_ids_then_they_are_one_setter(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     seed(workspace, [{"assignedToUserId": " s1 "}, {"assignedToUserId": "s1"}, {"assignedToUserId": "s1\t"}])
     recompute(db, cache, settings, workspace.id)
     three = expect(total=3, totalNonBlacklisted=3, awaitingReply=3)
     assert workspace.counts() == {"global": three, "s1": three}
 
 
-def test_given_unicode_padding_then_trimmed_like_javascript_and_letters_kept(db, cache, settings, workspace):
+def test_given_unicode_padding_then_trimmed_like_javascript_and_letters_kept(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     # JavaScript's trim() strips no-break and ideographic spaces; letters such as a trailing 'v' stay
     seed(
         workspace,
@@ -241,7 +264,9 @@ def test_given_unicode_padding_then_trimmed_like_javascript_and_letters_kept(db,
     assert rows["s1"]["total"] == 2 and rows["setter-v"]["total"] == 1 and rows["global"]["total"] == 4
 
 
-def test_given_setter_loses_every_lead_when_recomputed_then_its_row_is_pruned(db, cache, settings, workspace):
+def test_given_setter_loses_every_lead_when_recomputed_then_its_row_is_pruned(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     workspace.lead(assignedToUserId="s1")
     moved = workspace.lead(assignedToUserId="s2")
     recompute(db, cache, settings, workspace.id)
@@ -255,22 +280,28 @@ def test_given_setter_loses_every_lead_when_recomputed_then_its_row_is_pruned(db
     assert workspace.counts() == {"global": two, "s1": two}
 
 
-def test_given_no_leads_then_a_global_row_of_zeros(db, cache, settings, workspace):
+def test_given_no_leads_then_a_global_row_of_zeros(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     outcome = recompute(db, cache, settings, workspace.id)
     assert outcome.workspace_exists
     assert workspace.counts() == {"global": zero_counts()}
 
 
-def test_given_unknown_workspace_then_nothing_is_written(db, cache, settings, raw_redis):
+def test_given_unknown_workspace_then_nothing_is_written(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, raw_redis: redis.Redis
+) -> None:
     unknown = new_id()
     outcome = recompute(db, cache, settings, unknown)
     assert outcome.workspace_exists is False
     assert db.run('SELECT count(*) AS n FROM "InboxCounts"')[0]["n"] == 0
     assert raw_redis.get(f"inbox:v1:ver:{unknown}") is None
-    assert json.loads(raw_redis.get(f"job:v1:{unknown}:inbox_counts"))["status"] == "skipped"
+    assert json.loads(cast(str, raw_redis.get(f"job:v1:{unknown}:inbox_counts")))["status"] == "skipped"
 
 
-def test_version_moves_only_when_counts_change(db, cache, settings, workspace, raw_redis):
+def test_version_moves_only_when_counts_change(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace, raw_redis: redis.Redis
+) -> None:
     version_key = f"inbox:v1:ver:{workspace.id}"
     workspace.lead()
 
@@ -284,13 +315,15 @@ def test_version_moves_only_when_counts_change(db, cache, settings, workspace, r
     changed = recompute(db, cache, settings, workspace.id)
     assert (raw_redis.get(version_key), changed.version, changed.changed) == ("2", 2, True)
 
-    blob = json.loads(raw_redis.get(f"job:v1:{workspace.id}:inbox_counts"))
+    blob = json.loads(cast(str, raw_redis.get(f"job:v1:{workspace.id}:inbox_counts")))
     assert (blob["status"], blob["version"], blob["requestId"], blob["source"]) == ("succeeded", 2, "req-1", "test")
     # The TTL is the RedisStore's (the `cache` fixture keeps the 24 h default), not RecomputeSettings'.
     assert 0 < raw_redis.ttl(f"job:v1:{workspace.id}:inbox_counts") <= 86_400
 
 
-def test_given_snooze_expires_with_no_write_then_a_later_recompute_counts_it(db, cache, settings, workspace):
+def test_given_snooze_expires_with_no_write_then_a_later_recompute_counts_it(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     workspace.lead(snoozedUntil=NOW + timedelta(hours=1))
     assert recompute(db, cache, settings, workspace.id).version == 1
     assert workspace.counts() == {"global": zero_counts()}
@@ -341,7 +374,9 @@ LEADS = st.lists(
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=LEADS, now=st.sampled_from([T2, NOW, NOW + MS]))
-def test_property_given_random_workspace_then_rows_equal_the_oracle(db, cache, settings, specs, now):
+def test_property_given_random_workspace_then_rows_equal_the_oracle(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, specs: list[dict[str, Any]], now: datetime
+) -> None:
     ws = Workspace.create(db)  # a fresh workspace per example: examples share the function-scoped database
     leads, drafts, messages = seed(ws, specs)
 

@@ -115,7 +115,7 @@ def recompute_and_compare(
     cache: RedisStore,
     settings: RecomputeSettings,
     ws: Workspace,
-    records: tuple[list[dict], list[dict], list[dict]],
+    records: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=NOW).run(ws.id, JobContext("req-1", "test"))
     assert ws.counts() == oracle.inbox_counts(*records, NOW)

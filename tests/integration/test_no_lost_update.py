@@ -13,15 +13,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+import redis
 
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import BusyError, TransientError
 from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
-from shared.domain.recompute import Recompute, RecomputeOutcome
+from shared.domain.recompute import Lease, Recompute, RecomputeOutcome
 from tests.builders import Workspace
 from tests.oracle import zero_counts
 
@@ -29,7 +32,7 @@ NOW = datetime(2026, 3, 1, 12, 0, 0)
 T = datetime(2026, 3, 1, 11, 59, 59, 123000)  # a dirtyAt with millisecond precision
 
 
-def job(db: PostgresDatabase, cache: RedisStore, settings) -> Recompute:
+def job(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> Recompute:
     return Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=NOW)
 
 
@@ -41,7 +44,7 @@ def totals(ws: Workspace) -> int:
     return ws.counts()["global"]["total"]
 
 
-def marker(db: PostgresDatabase, ws: Workspace) -> dict | None:
+def marker(db: PostgresDatabase, ws: Workspace) -> dict[str, Any] | None:
     rows = db.run(
         'SELECT xmin::text AS generation, "dirtyAt" AS dirty_at FROM "InboxCountsDirty" WHERE "clientId" = :id',
         id=ws.id,
@@ -49,8 +52,15 @@ def marker(db: PostgresDatabase, ws: Workspace) -> dict | None:
     return rows[0] if rows else None
 
 
+def marked(db: PostgresDatabase, ws: Workspace) -> dict[str, Any]:
+    """The marker row where the test has just written one."""
+    row = marker(db, ws)
+    assert row is not None
+    return row
+
+
 def finish_while_blocked(
-    rc: Recompute, lease, db: PostgresDatabase, other_db: PostgresDatabase, while_blocked: Callable[[], None]
+    rc: Recompute, lease: Lease, db: PostgresDatabase, other_db: PostgresDatabase, while_blocked: Callable[[], None]
 ) -> RecomputeOutcome:
     """Run finish() in a thread until its statement waits on other_db's row lock, act, then commit other_db."""
     pid = db.run("SELECT pg_backend_pid() AS pid")[0]["pid"]
@@ -66,7 +76,13 @@ def finish_while_blocked(
         return future.result(timeout=10)
 
 
-def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(db, other_db, cache, settings, workspace):
+def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+) -> None:
     # Given a workspace with one lead, marked dirty, and a recompute that has begun
     workspace.lead()
     workspace.mark_dirty()
@@ -75,7 +91,7 @@ def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(db, o
     # When another connection writes a lead and marks dirty (committed) before finish()
     Workspace(other_db, workspace.id).lead()
     workspace.mark_dirty(db=other_db)
-    new_generation = marker(other_db, workspace)["generation"]
+    new_generation = marked(other_db, workspace)["generation"]
     outcome = rc.finish(lease)
     # Then the marker it cleared is the one its snapshot read, and the counts include the data behind it
     assert lease.generation != new_generation
@@ -89,14 +105,19 @@ def test_a_mark_committed_between_begin_and_finish_is_seen_by_the_snapshot(db, o
 
 @pytest.mark.parametrize("same_millisecond", [False, True], ids=["new_dirtyAt", "same_dirtyAt_millisecond"])
 def test_a_mark_landing_while_the_compute_statement_runs_survives(
-    db, other_db, cache, settings, workspace, same_millisecond
-):
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+    same_millisecond: bool,
+) -> None:
     # Given a lead, a mark at T, and a recompute that has begun (its lease read the mark)
     workspace.lead()
     workspace.mark_dirty(dirty_at=T)
     rc = job(db, cache, settings)
     lease = rc.begin(workspace.id, ctx())
-    assert lease.generation == marker(other_db, workspace)["generation"]
+    assert lease.generation == marked(other_db, workspace)["generation"]
     # And other_db, in an open transaction, writes a lead and re-marks (holding the marker row's lock)
     other_db.run("BEGIN")
     Workspace(other_db, workspace.id).lead()
@@ -116,7 +137,13 @@ def test_a_mark_landing_while_the_compute_statement_runs_survives(
     assert (again.marker_cleared, totals(workspace), marker(db, workspace)) == (True, 2, None)
 
 
-def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(db, other_db, cache, settings, workspace):
+def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+) -> None:
     # Given a mark at T and a recompute that has begun
     workspace.mark_dirty(dirty_at=T)
     rc = job(db, cache, settings)
@@ -124,7 +151,7 @@ def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(db,
     # When other_db writes a lead and re-marks at exactly T (committed), then finish() runs
     Workspace(other_db, workspace.id).lead()
     workspace.mark_dirty(db=other_db, dirty_at=T)
-    second = marker(other_db, workspace)
+    second = marked(other_db, workspace)
     outcome = rc.finish(lease)
     # Then the snapshot read the second generation (same dirtyAt) and saw its lead: clearing it loses nothing
     assert second["generation"] != lease.generation
@@ -133,8 +160,13 @@ def test_same_millisecond_remark_before_the_snapshot_is_cleared_only_as_read(db,
 
 
 def test_two_recomputes_of_one_workspace_never_overlap_and_the_newest_data_wins(
-    db, other_db, cache, settings, workspace, raw_redis
-):
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+    raw_redis: redis.Redis,
+) -> None:
     # Given a recompute holding the workspace's lock
     workspace.lead()
     first = job(db, cache, settings)
@@ -142,7 +174,9 @@ def test_two_recomputes_of_one_workspace_never_overlap_and_the_newest_data_wins(
     # When a second recompute of the same workspace starts, it is refused (and leaves the holder's status alone)
     with pytest.raises(BusyError):
         job(other_db, cache, settings).begin(workspace.id, ctx("req-2"))
-    assert cache.read_status(JobName.INBOX_COUNTS, workspace.id).requestId == "req-1"
+    holder = cache.read_status(JobName.INBOX_COUNTS, workspace.id)
+    assert holder is not None
+    assert holder.requestId == "req-1"
     # And the inbox lock does not block the analytics job of the same workspace
     analytics = Recompute(JobName.ANALYTICS_AGGREGATES, other_db, cache, settings)
     analytics.abandon(analytics.begin(workspace.id, ctx("req-3")))
@@ -158,11 +192,18 @@ def test_two_recomputes_of_one_workspace_never_overlap_and_the_newest_data_wins(
         "needsRepair": 1,
         "awaitingReply": 2,
     }
+    assert first_outcome.change_stamp is not None and second_outcome.change_stamp is not None
     assert second_outcome.change_stamp > first_outcome.change_stamp
     assert (first_outcome.version, second_outcome.version, raw_redis.get(f"inbox:v1:ver:{workspace.id}")) == (1, 2, "2")
 
 
-def test_the_lock_dies_with_its_holder(db, other_db, cache, settings, workspace):
+def test_the_lock_dies_with_its_holder(
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+) -> None:
     # Given a recompute holding the lock whose connection dies
     job(db, cache, settings).begin(workspace.id, ctx())
     db.discard()
@@ -172,7 +213,14 @@ def test_the_lock_dies_with_its_holder(db, other_db, cache, settings, workspace)
     assert totals(workspace) == 0
 
 
-def test_version_bump_failing_after_commit_is_retried_exactly_once(db, other_db, cache, settings, workspace, raw_redis):
+def test_version_bump_failing_after_commit_is_retried_exactly_once(
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+    raw_redis: redis.Redis,
+) -> None:
     # Given a dirty workspace and a recompute whose cache breaks after begin()
     workspace.lead()
     workspace.mark_dirty()
@@ -194,7 +242,9 @@ def test_version_bump_failing_after_commit_is_retried_exactly_once(db, other_db,
     assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") == "1"
 
 
-def test_a_recompute_of_another_workspace_never_clears_this_marker(db, cache, settings, workspace):
+def test_a_recompute_of_another_workspace_never_clears_this_marker(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     other = Workspace.create(db)
     workspace.mark_dirty()
     outcome = job(db, cache, settings).run(other.id, ctx())
@@ -202,7 +252,9 @@ def test_a_recompute_of_another_workspace_never_clears_this_marker(db, cache, se
     assert marker(db, workspace) is not None
 
 
-def test_a_mark_after_a_recompute_finished_stays_until_the_next(db, cache, settings, workspace):
+def test_a_mark_after_a_recompute_finished_stays_until_the_next(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
     workspace.mark_dirty()
     assert job(db, cache, settings).run(workspace.id, ctx()).marker_cleared
     workspace.lead()
@@ -213,7 +265,13 @@ def test_a_mark_after_a_recompute_finished_stays_until_the_next(db, cache, setti
     assert totals(workspace) == 1
 
 
-def test_a_first_mark_inserted_after_the_snapshot_is_not_cleared(db, other_db, cache, settings, workspace):
+def test_a_first_mark_inserted_after_the_snapshot_is_not_cleared(
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    workspace: Workspace,
+) -> None:
     # Given counts materialized once and no marker
     job(db, cache, settings).run(workspace.id, ctx())
     rc = job(db, cache, settings)

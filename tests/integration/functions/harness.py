@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from recount.local.event_source import LocalContext
 from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import EnvVar
 from shared.ports import OutgoingMessage
@@ -152,7 +153,7 @@ class FunctionUnderTest:
     def clients(self) -> Any:
         return self.module.consumer.clients
 
-    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | LocalContext | None = None) -> dict[str, Any]:
         return dict(self.module.lambda_handler(event, context or FakeLambdaContext()))
 
     def poll(self, queue: str, context: FakeLambdaContext | None = None) -> dict[str, Any]:

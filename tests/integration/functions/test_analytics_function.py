@@ -34,7 +34,8 @@ def recompute_body(client_id: str) -> str:
 
 
 def status_of(raw_redis: redis.Redis, client_id: str) -> dict[str, Any]:
-    return json.loads(raw_redis.get(f"job:v1:{client_id}:analytics_aggregates") or "{}")  # type: ignore[arg-type]
+    status: dict[str, Any] = json.loads(raw_redis.get(f"job:v1:{client_id}:analytics_aggregates") or "{}")
+    return status
 
 
 def stored(db: PostgresDatabase, client_id: str) -> dict[date, dict[str, Any]]:

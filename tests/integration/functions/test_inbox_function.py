@@ -24,7 +24,7 @@ def dirty_body(client_id: str, priority: Priority = Priority.NORMAL) -> str:
 
 def status_of(raw_redis: redis.Redis, client_id: str) -> dict[str, Any] | None:
     text = raw_redis.get(f"job:v1:{client_id}:inbox_counts")
-    return json.loads(text) if text else None  # type: ignore[arg-type]
+    return json.loads(text) if text else None
 
 
 def version_of(raw_redis: redis.Redis, client_id: str) -> str | None:

@@ -219,7 +219,7 @@ def wait_until_waiting(observer: PostgresDatabase, pid: int, future: Future[Any]
 
 
 def invoke_blocked(
-    rig: Rig, event: dict[str, Any], context: Any, *, pid: int, act: Callable[[], None], release: str = "ROLLBACK"
+    rig: Rig, event: dict[str, Any], context: Any, *, pid: int, act: Callable[[], object], release: str = "ROLLBACK"
 ) -> dict[str, Any]:
     """Invoke while `rig.holder` holds a row lock the recompute statement needs (its transaction is already
     open): wait until the statement waits on it, `act()`, then end the holder's transaction with `release`."""

@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -613,7 +613,7 @@ class PipelineModel(RuleBasedStateMachine):
             messages=messages,
             now=now["now"],
             version=int(version or 0),
-            applied=applied,
+            applied=cast(str | None, applied),  # raw_redis decodes responses
             status=json.loads(status) if status else None,
         )
 
