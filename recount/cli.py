@@ -14,7 +14,15 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from recount import render
+from recount.commands import backfill, send, status, sweep, verify
+from recount.commands.connections import target as resolve
+from recount.commands.dead_letters.peek import peek
+from recount.commands.dead_letters.queues import queue_key
+from recount.commands.dead_letters.redrive import redrive
+from recount.commands.usage import UsageError, parse_priority, valid_client_ids
 from recount.migrations import migrate as apply_migrations
+from recount.render import render_peek, render_redrive
 from shared.contracts.client_id import validate_client_id
 from shared.contracts.errors import BusyError, RecountError
 from shared.contracts.events import json_schema
@@ -162,7 +170,7 @@ def recompute_analytics_aggregates(client_id: ClientIds, wait: Wait = 10.0, as_j
 
 # Operator commands: send, status, sweep, backfill, dlq peek|redrive, verify. Each acts on the running local
 # runtime (.recount/local.json), on a deployed stack with --stack NAME, else on the environment; the logic is in
-# recount/operations.py and recount/dead_letters.py, imported when a command runs. Wrong input is exit status 2.
+# recount/commands/ and printed by recount/render.py. Wrong input is exit status 2.
 
 dlq_app = typer.Typer(help="Inspect and redrive the dead-letter queues.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
@@ -183,7 +191,6 @@ QueueArgument = Annotated[str, typer.Argument(help="counts, counts_high (or coun
 
 def _operate(action: Callable[[], T]) -> T:
     """guarded, and a usage error (bad input, nothing done) exits with status 2."""
-    from recount.operations import UsageError
 
     def checked() -> T:
         try:
@@ -210,11 +217,9 @@ def send_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Send one event, validated against the contract before it leaves; print its message id."""
-    from recount import operations as ops
-
-    built = _operate(partial(ops.build_event, event, client_id, priority=priority, source=source))
-    target = _operate(partial(ops.target, stack, region))
-    ops.render_sent(out, _operate(partial(ops.send_event, target, built)), as_json)
+    built = _operate(partial(send.build_event, event, client_id, priority=priority, source=source))
+    target = _operate(partial(resolve, stack, region))
+    render.render_sent(out, _operate(partial(send.send_event, target, built)), as_json)
 
 
 @app.command("status")
@@ -225,11 +230,9 @@ def status_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Every job's status blob, the cache versions and the dirty marker's age of one workspace."""
-    from recount import operations as ops
-
-    _operate(partial(ops.valid_client_ids, [client_id]))
-    target = _operate(partial(ops.target, stack, region))
-    ops.render_status(out, _operate(partial(ops.read_status, target, client_id)), as_json)
+    _operate(partial(valid_client_ids, [client_id]))
+    target = _operate(partial(resolve, stack, region))
+    render.render_status(out, _operate(partial(status.read_status, target, client_id)), as_json)
 
 
 @app.command("sweep")
@@ -243,12 +246,10 @@ def sweep_command(
     region: Region = None,
 ) -> None:
     """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
-    from recount import operations as ops
-
-    _operate(partial(ops.sweep_kind, kind))
-    target = _operate(partial(ops.target, stack, region))
-    report = _operate(partial(ops.run_sweep, target, kind, min_age_s=min_age))
-    ops.render_sweep(out, kind, report)
+    _operate(partial(sweep.sweep_kind, kind))
+    target = _operate(partial(resolve, stack, region))
+    report = _operate(partial(sweep.run_sweep, target, kind, min_age_s=min_age))
+    render.render_sweep(out, kind, report)
 
 
 @app.command("backfill")
@@ -262,76 +263,20 @@ def backfill_command(
     region: Region = None,
 ) -> None:
     """One recompute event per workspace, in batches of ten, with a progress bar and a rate limit."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from recount import operations as ops
-
     if every == bool(client_id):
         fail("choose one of --all and --client-id ID", 2)
-    _operate(partial(ops.parse_priority, priority))
-    ids = _operate(partial(ops.valid_client_ids, client_id or []))
-    target = _operate(partial(ops.target, stack, region))
+    _operate(partial(parse_priority, priority))
+    ids = _operate(partial(valid_client_ids, client_id or []))
+    target = _operate(partial(resolve, stack, region))
     invalid: list[str] = []
     if every:
-        ids, invalid = _operate(partial(ops.backfill_ids, target, None))
-    for bad in invalid:
-        err.print(f"[yellow]skipped[/yellow] invalid clientId {escape(repr(bad))}")
-    with Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
-        task = bar.add_task("backfill", total=len(ids))
+        ids, invalid = _operate(partial(backfill.backfill_ids, target, None))
+    render.render_skipped(err, invalid)
+    with render.backfill_progress(err, len(ids)) as on_sent:
         report = _operate(
-            partial(
-                ops.backfill,
-                target,
-                ids,
-                analytics=analytics,
-                priority=priority,
-                rate=rate,
-                on_sent=lambda n: bar.advance(task, n),
-            )
+            partial(backfill.backfill, target, ids, analytics=analytics, priority=priority, rate=rate, on_sent=on_sent)
         )
-    event = "analytics.aggregates.recompute" if analytics else "inbox.counts.recompute"
-    skipped = f"; skipped {len(invalid)} invalid clientId(s)" if invalid else ""
-    out.print(
-        f"sent {report.sent} {event} event(s) to {report.queue} in {report.seconds:.1f} s "
-        f"(request {report.requestId}){skipped}"
-    )
-
-
-@dlq_app.command("peek")
-def dlq_peek_command(
-    queue: QueueArgument,
-    max_messages: Annotated[int, typer.Option("--max", min=1, max=1000, help="Messages to show.")] = 10,
-    stack: Stack = None,
-    region: Region = None,
-    as_json: JsonOutput = False,
-) -> None:
-    """Show a dead-letter queue's messages and why they are there, without consuming them."""
-    from recount import dead_letters
-    from recount import operations as ops
-
-    name = _operate(partial(dead_letters.queue_key, queue))
-    target = _operate(partial(ops.target, stack, region))
-    dead_letters.render_peek(out, _operate(partial(dead_letters.peek, target, name, limit=max_messages)), as_json)
-
-
-@dlq_app.command("redrive")
-def dlq_redrive_command(
-    queue: QueueArgument,
-    manual: Annotated[bool, typer.Option("--manual", help="Move the messages here, not by a move task.")] = False,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the move task to finish.")] = True,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the move task.")] = 600.0,
-    stack: Stack = None,
-    region: Region = None,
-) -> None:
-    """Move a dead-letter queue's messages back to its queue, losing and duplicating nothing."""
-    from recount import dead_letters
-    from recount import operations as ops
-
-    name = _operate(partial(dead_letters.queue_key, queue))
-    target = _operate(partial(ops.target, stack, region))
-    result = _operate(partial(dead_letters.redrive, target, name, manual=manual, wait=wait, timeout_s=timeout))
-    dead_letters.render_redrive(out, result)
+    render.render_backfill(out, report, analytics=analytics, invalid=invalid)
 
 
 @app.command("verify")
@@ -344,29 +289,49 @@ def verify_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
-    from dataclasses import asdict
-
-    from rich.markup import escape
-
-    from recount import operations as ops
-
-    _operate(partial(ops.verify_selection, every=every, sample=sample, client_ids=client_id))
-    target = _operate(partial(ops.target, stack, region))
-    ids, invalid = _operate(partial(ops.verify_ids, target, every=every, sample=sample, client_ids=client_id))
-    for bad in invalid:
-        err.print(f"[yellow]skipped[/yellow] invalid clientId {escape(repr(bad))}")
-    results = _operate(
-        partial(
-            ops.verify, target, ids, on_result=(lambda _: None) if as_json else partial(ops.render_verify_result, out)
-        )
-    )
-    summary = ops.verify_summary(results, invalid)
+    _operate(partial(verify.verify_selection, every=every, sample=sample, client_ids=client_id))
+    target = _operate(partial(resolve, stack, region))
+    ids, invalid = _operate(partial(verify.verify_ids, target, every=every, sample=sample, client_ids=client_id))
+    render.render_skipped(err, invalid)
+    on_result = (lambda _: None) if as_json else partial(render.render_verify_result, out)
+    results = _operate(partial(verify.verify, target, ids, on_result=on_result))
+    summary = verify.verify_summary(results, invalid)
     if as_json:
-        out.print_json(data={"results": [asdict(result) for result in results], "summary": summary})
+        render.render_verify_json(out, results, summary)
     else:
-        ops.render_verify_summary(out, summary)
+        render.render_verify_summary(out, summary)
     if summary["drift"]:
         raise typer.Exit(1)
+
+
+@dlq_app.command("peek")
+def dlq_peek_command(
+    queue: QueueArgument,
+    max_messages: Annotated[int, typer.Option("--max", min=1, max=1000, help="Messages to show.")] = 10,
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Show a dead-letter queue's messages and why they are there, without consuming them."""
+    name = _operate(partial(queue_key, queue))
+    target = _operate(partial(resolve, stack, region))
+    render_peek(out, _operate(partial(peek, target, name, limit=max_messages)), as_json)
+
+
+@dlq_app.command("redrive")
+@dlq_app.command("redrive")
+def dlq_redrive_command(
+    queue: QueueArgument,
+    manual: Annotated[bool, typer.Option("--manual", help="Move the messages here, not by a move task.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the move task to finish.")] = True,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the move task.")] = 600.0,
+    stack: Stack = None,
+    region: Region = None,
+) -> None:
+    """Move a dead-letter queue's messages back to its queue, losing and duplicating nothing."""
+    name = _operate(partial(queue_key, queue))
+    target = _operate(partial(resolve, stack, region))
+    render_redrive(out, _operate(partial(redrive, target, name, manual=manual, wait=wait, timeout_s=timeout)))
 
 
 from recount.local.commands import register as register_local  # noqa: E402 (commands on the app above)
