@@ -21,7 +21,35 @@ if TYPE_CHECKING:
     from recount.commands.dead_letters.redrive import Redrive
     from recount.commands.send import SentEvent
     from recount.commands.status import WorkspaceStatus
+    from shared.domain.recompute import RecomputeOutcome
     from shared.domain.sweep import SweepReport
+
+
+def render_recompute(console: Console, outcome: RecomputeOutcome, as_json: bool) -> None:
+    if as_json:
+        console.print_json(
+            data={
+                "job": outcome.job.value,
+                "clientId": outcome.client_id,
+                "workspaceExists": outcome.workspace_exists,
+                "changed": outcome.changed,
+                "rowsWritten": outcome.rows_written,
+                "rowsDeleted": outcome.rows_deleted,
+                "version": outcome.version,
+                "markerCleared": outcome.marker_cleared,
+                "durationMs": outcome.duration_ms,
+            }
+        )
+    elif not outcome.workspace_exists:
+        console.print(f"{outcome.job.value} {outcome.client_id}: skipped, no such workspace")
+    else:
+        change = "changed" if outcome.changed else "unchanged"
+        marker = ", dirty marker cleared" if outcome.marker_cleared else ""
+        console.print(
+            f"{outcome.job.value} {outcome.client_id}: {change}, {outcome.rows_written} rows written, "
+            f"{outcome.rows_deleted} deleted, version {outcome.version}{marker} "
+            f"({outcome.duration_ms} ms)"
+        )
 
 
 def render_sent(console: Console, sent: SentEvent, as_json: bool) -> None:
