@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from recount.bench.b1_recompute import B1Report, ours
 from shared.adapters.postgres import PostgresDatabase
+from shared.queries import query
 
 GROWTH = 4  # the others' review drafts and AI-sent emails, after over before
-_PARTIAL = ("review drafts", "AI-sent emails")
+# recount's partial indexes: the kind of row each covers, and the query counting them in the whole database.
+_PARTIAL = {"review drafts": "count_review_drafts", "AI-sent emails": "count_ai_sent_emails"}
+_QUERIES = Path(__file__).resolve().parent.parent / "queries"
+_QUERIES_FILE = "database_growth"
 
 
 @dataclass(frozen=True)
@@ -46,36 +51,11 @@ def _median(db: PostgresDatabase, client_id: str, repeats: int) -> float:
 
 
 def _entries(db: PostgresDatabase) -> dict[str, int]:
-    return {what: int(db.run(_count_sql(what))[0]["n"]) for what in _PARTIAL}
-
-
-def _count_sql(what: str) -> str:
-    if what == "review drafts":
-        return "SELECT count(*) AS n FROM \"AIDraft\" WHERE status = 'pending' AND \"autoSendAction\" = 'needs_review'"
-    return (
-        "SELECT count(*) AS n FROM \"Message\" WHERE channel = 'email' AND direction = 'outbound' "
-        "AND source = 'zrg' AND \"sentBy\" = 'ai' AND \"aiDraftId\" IS NOT NULL"
-    )
+    return {what: int(db.run(query(_QUERIES_FILE, name, _QUERIES))[0]["n"]) for what, name in _PARTIAL.items()}
 
 
 def _grow(db: PostgresDatabase, client_id: str) -> None:
     """GROWTH - 1 more copies of every other workspace's review draft and AI-sent email, then vacuum and analyze."""
-    db.run(
-        'INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", "createdAt", "updatedAt") '
-        'SELECT gen_random_uuid()::text, d."leadId", d.content, d.channel, d.status, d."autoSendAction", '
-        'd."createdAt", d."updatedAt" FROM "AIDraft" d JOIN "Lead" l ON l.id = d."leadId", '
-        "generate_series(1, :copies) g "
-        "WHERE l.\"clientId\" <> :client_id AND d.status = 'pending' AND d.\"autoSendAction\" = 'needs_review'",
-        client_id=client_id,
-        copies=GROWTH - 1,
-    )
-    db.run(
-        'INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", "aiDraftId", "sentAt", '
-        '"createdAt") SELECT gen_random_uuid()::text, m."leadId", m.channel, m.source, m.body, m.direction, '
-        'm."sentBy", m."aiDraftId", m."sentAt", m."createdAt" FROM "Message" m JOIN "Lead" l ON l.id = m."leadId", '
-        "generate_series(1, :copies) g WHERE l.\"clientId\" <> :client_id AND m.channel = 'email' "
-        "AND m.direction = 'outbound' AND m.source = 'zrg' AND m.\"sentBy\" = 'ai' AND m.\"aiDraftId\" IS NOT NULL",
-        client_id=client_id,
-        copies=GROWTH - 1,
-    )
-    db.run('VACUUM (ANALYZE) "AIDraft", "Message"')
+    for name in ("grow_review_drafts", "grow_ai_sent_emails"):
+        db.run(query(_QUERIES_FILE, name, _QUERIES), client_id=client_id, copies=GROWTH - 1)
+    db.run(query(_QUERIES_FILE, "vacuum_analyze", _QUERIES))

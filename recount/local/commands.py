@@ -66,7 +66,7 @@ def register(app: typer.Typer, console: Console) -> None:
         view: Annotated[bool, typer.Option(help="Show the live view while it runs.")] = True,
     ) -> None:
         """Local pipeline + generated workspaces + simulated traffic, then a summary and a drift check."""
-        from recount.operations import verify_drift
+        from recount.commands.verify import verify_drift
 
         pipeline = _pipeline(stage, chaos).start()
         try:

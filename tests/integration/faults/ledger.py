@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from recount.operations import Verdict, verify_workspace
+from recount.commands.verify import Verdict, verify_workspace
 from shared.adapters.sqs import REASON_ATTRIBUTE
 from shared.telemetry import logger
 from tests.builders import Workspace

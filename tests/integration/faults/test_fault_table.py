@@ -48,7 +48,7 @@ from moto.core.botocore_stubber import MockRawResponse
 
 import shared.domain.jobs
 import shared.wiring.consumer
-from recount.dead_letters import redrive
+from recount.commands.dead_letters.redrive import redrive
 from recount.local.event_source import LocalContext
 from recount.targets import Target
 from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body

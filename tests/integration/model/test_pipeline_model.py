@@ -26,7 +26,7 @@ After every invocation, and after every step, the observed state must satisfy:
 At the end of every example the pipeline is drained (stores up; deliveries, with backoffs fast-forwarded and busy
 copies' delays waited out, until nothing is visible, in flight or delayed; then the one-second snooze, if any, is
 let expire; then the sweep and deliveries again until the sweep finds nothing) and then: rows equal a fresh
-computation now (the oracle, and recount.operations.verify_workspace), no dirty mark, the version stands for the
+computation now (the oracle, and recount.commands.verify.verify_workspace), no dirty mark, the version stands for the
 latest stamp, version == number of effective changes (exactly, unless a publish was cut after its commit: then
 between changes - cut publishes and changes), the status blob is final and carries that version, and every
 queue, dead-letter queue included, is empty.
@@ -63,8 +63,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from recount.commands.verify import Verdict, verify_workspace
 from recount.local.event_source import LocalContext
-from recount.operations import Verdict, verify_workspace
 from recount.toggle_proxy import ToggleProxy
 from shared.contracts.events import EventName, Priority, new_event, to_body
 from shared.contracts.keys import JobName

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from recount import dead_letters
+from recount.commands.dead_letters import redrive
+from recount.commands.dead_letters.peek import MAX_RECEIVES_REASON
+from recount.commands.dead_letters.queues import DeadLetterSqs
 from shared.adapters.sqs import REASON_ATTRIBUTE
 from shared.contracts.events import EventName, new_event, to_body
 from tests.integration.operator.conftest import Operator
@@ -31,7 +33,7 @@ def test_peek_shows_reasons_and_leaves_every_message_in_the_dead_letter_queue(op
     assert set(by_reason) == {
         "not JSON: Expecting value",
         "postgres 42P01: relation does not exist",
-        dead_letters.MAX_RECEIVES_REASON,
+        MAX_RECEIVES_REASON,
     }
     poison = by_reason["not JSON: Expecting value"]
     assert (poison["event"], poison["clientId"], poison["valid"]) == (None, None, False)
@@ -65,7 +67,7 @@ def test_redrive_moves_every_message_back_exactly_once(operator: Operator) -> No
     assert operator.empty_except("counts_high")
 
 
-class _FlakySqs(dead_letters._Sqs):
+class _FlakySqs(DeadLetterSqs):
     """The real SQS calls, with faults injected: deletes that fail, and a message dead-lettered mid-move."""
 
     def __init__(self, operator: Operator, *, failed_deletes: int = 0, dead_letter_during_move: str | None = None):
@@ -95,7 +97,7 @@ class _FlakySqs(dead_letters._Sqs):
 
 @pytest.fixture
 def quick_visibility(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dead_letters, "MOVE_VISIBILITY_SECONDS", 1)
+    monkeypatch.setattr(redrive, "MOVE_VISIBILITY_SECONDS", 1)
 
 
 @pytest.mark.usefixtures("quick_visibility")
@@ -106,8 +108,8 @@ def test_a_message_whose_delete_failed_is_deleted_when_it_returns_never_resent(o
     dlq, queue = operator.url("counts", dead_letter=True), operator.url("counts")
     sqs = _FlakySqs(operator, failed_deletes=2)  # the first delete and its retry both fail
 
-    result = dead_letters.Redrive("counts", "manual")
-    dead_letters._move(sqs, dlq, queue, result, lambda _: None)
+    result = redrive.Redrive("counts", "manual")
+    redrive._move(sqs, dlq, queue, result, lambda _: None)
 
     assert (result.moved, result.duplicatesDeleted) == (4, 4)
     assert Counter(sqs.sent) == Counter(bodies)
@@ -124,8 +126,8 @@ def test_a_message_dead_lettered_during_the_move_is_left_for_the_next_redrive(op
     sqs = _FlakySqs(operator, dead_letter_during_move=late)
     sqs.dlq_url = dlq
 
-    result = dead_letters.Redrive("counts", "manual")
-    dead_letters._move(sqs, dlq, queue, result, lambda _: None)
+    result = redrive.Redrive("counts", "manual")
+    redrive._move(sqs, dlq, queue, result, lambda _: None)
 
     assert (result.moved, result.leftForLater) == (3, 1)
     assert Counter(message["Body"] for message in operator.drain(queue)) == Counter(bodies)
@@ -157,4 +159,4 @@ def test_only_an_endpoint_without_the_move_task_api_gets_the_manual_move(
         {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
         "StartMessageMoveTask",
     )
-    assert dead_letters._unsupported(error) is falls_back
+    assert redrive._unsupported(error) is falls_back

@@ -1,9 +1,4 @@
-"""dlq peek and dlq redrive: the dead-letter queues of a Target, inspected without consuming, moved back safely.
-
-peek receives with VisibilityTimeout=0, so every message stays visible to everyone; each receive still counts
-in the message's ApproximateReceiveCount, which is harmless on a dead-letter queue (it has no redrive policy
-of its own). SQS samples its servers on a short poll, so a peek may not show every message of a large queue:
-it reports how many it saw of the approximate depth.
+"""dlq redrive: a dead-letter queue's messages moved back to the queue it serves, losing and duplicating nothing.
 
 redrive asks SQS to move the messages (StartMessageMoveTask, source the dead-letter queue, destination the
 queue it serves). Where the endpoint does not implement that API (moto's server, other emulators), or with
@@ -26,23 +21,16 @@ idempotency (keyed by the event id in the body) makes the second delivery a no-o
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from recount.operations import UsageError, prepare_aws
+from recount.commands.dead_letters.queues import DeadLetterSqs, dead_letter_and_source_urls, queue_key
 from recount.targets import Target
-from shared import topology
-from shared.adapters.sqs import REASON_ATTRIBUTE, SEND_BATCH_LIMIT, SOURCE_QUEUE_ATTRIBUTE, classify_aws_error
+from shared.adapters.sqs import SEND_BATCH_LIMIT, classify_aws_error
 from shared.contracts.errors import PoisonMessageError, RecountError, TransientError
 from shared.contracts.events import parse_envelope
 
@@ -57,181 +45,7 @@ _UNSUPPORTED_CODES = {
     "UnsupportedOperation.NotImplemented",
 }
 MOVE_VISIBILITY_SECONDS = 30  # how long a received message stays hidden while the manual move sends it
-# No recount-reason attribute: SQS moved it after maxReceiveCount receives (a transient failure that persisted).
-MAX_RECEIVES_REASON = "maxReceiveCount reached, moved by SQS"
 TERMINAL_TASK_STATES = {"COMPLETED", "FAILED", "CANCELLED"}
-
-
-def queue_key(name: str) -> str:
-    """The queue an operator names, by key or by name (`counts_high` or `counts-high`)."""
-    key = topology.queue_key(name)
-    if key is None:
-        raise UsageError(f"unknown queue {name!r}: choose one of {', '.join(topology.QUEUES)}")
-    return key.value
-
-
-class _Sqs:
-    """The raw SQS calls these commands need (QueueClient has only what the functions need), each
-    translated into a domain error."""
-
-    def __init__(self, target: Target, *, attempts: int = 3) -> None:
-        prepare_aws(target)
-        self.client: Any = boto3.client(
-            "sqs",
-            endpoint_url=target.endpoint_url,
-            region_name=target.region,
-            config=Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=3, read_timeout=25),
-        )
-
-    def __call__(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as error:
-            raise classify_aws_error(error, f"sqs {operation.replace('_', ' ')}") from error
-
-    def depth(self, url: str) -> tuple[int, int]:
-        attributes = self(
-            "get_queue_attributes",
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    def arn(self, url: str) -> str:
-        return str(self("get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
-
-
-def _urls(target: Target, key: str) -> tuple[str, str]:
-    if not target.dead_letter_urls:
-        raise RecountError(
-            f"target {target.name} has no dead-letter queue URLs: use --stack NAME, or run python -m recount local"
-        )
-    return target.dead_letter_url(key), target.queue_urls[key]
-
-
-# ---------------------------------------------------------------------------------------------------- peek
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    messageId: str
-    event: str | None
-    clientId: str | None
-    reason: str
-    sourceQueue: str | None
-    receiveCount: int
-    ageSeconds: float
-    valid: bool
-    body: str
-
-
-@dataclass(frozen=True)
-class Peek:
-    queue: str
-    deadLetterQueueUrl: str
-    approximateDepth: int
-    messages: list[DeadLetter] = field(default_factory=list)
-
-
-def peek(target: Target, name: str, *, limit: int = 10, max_receives: int | None = None) -> Peek:
-    """Up to `limit` messages of the queue's dead-letter queue, each once, all left visible."""
-    key = queue_key(name)
-    if limit < 1:
-        raise UsageError("--max must be at least 1")
-    dlq_url, _ = _urls(target, key)
-    sqs = _Sqs(target)
-    visible, in_flight = sqs.depth(dlq_url)
-    wanted = min(limit, visible) if visible else limit  # the depth is approximate: 0 may not mean empty
-    seen: dict[str, DeadLetter] = {}
-    receives = quiet = 0
-    max_receives = max_receives or 2 * (limit // SEND_BATCH_LIMIT + 1)
-    # Each receive counts in the messages' receive counts: stop as soon as the wanted number is seen, or when
-    # receives stop turning up messages not seen yet.
-    while len(seen) < wanted and receives < max_receives and quiet < 2:
-        receives += 1
-        messages = sqs(
-            "receive_message",
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=min(SEND_BATCH_LIMIT, limit),
-            VisibilityTimeout=0,
-            WaitTimeSeconds=0,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        new = [message for message in messages if message["MessageId"] not in seen]
-        quiet = 0 if new else quiet + 1
-        for message in new[: limit - len(seen)]:
-            seen[message["MessageId"]] = _dead_letter(message)
-    return Peek(key, dlq_url, visible + in_flight, list(seen.values()))
-
-
-def _dead_letter(message: dict[str, Any]) -> DeadLetter:
-    attributes = message.get("MessageAttributes", {})
-    reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue")
-    body = message.get("Body", "")
-    event = client_id = None
-    try:
-        envelope = parse_envelope(body)
-        event, valid = envelope.name.value, True
-        client_id = getattr(envelope.data, "clientId", None)
-    except PoisonMessageError as poison:
-        valid = False
-        event, client_id = _loose_fields(body)
-        reason = reason or poison.reason
-    system = message.get("Attributes", {})
-    sent_ms = int(system.get("SentTimestamp", "0"))
-    return DeadLetter(
-        message["MessageId"],
-        event,
-        client_id,
-        reason or MAX_RECEIVES_REASON,
-        attributes.get(SOURCE_QUEUE_ATTRIBUTE, {}).get("StringValue"),
-        int(system.get("ApproximateReceiveCount", "0")),
-        round(max(0.0, time.time() - sent_ms / 1000), 1) if sent_ms else 0.0,
-        valid,
-        body,
-    )
-
-
-def _loose_fields(body: str) -> tuple[str | None, str | None]:
-    """Whatever name and clientId an invalid body carries, for display only."""
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(raw, dict):
-        return None, None
-    data = raw.get("data")
-    client_id = data.get("clientId") if isinstance(data, dict) else None
-    name = raw.get("name")
-    return (str(name)[:80] if name is not None else None, str(client_id)[:80] if client_id is not None else None)
-
-
-def render_peek(console: Console, result: Peek, as_json: bool) -> None:
-    if as_json:
-        console.print_json(data=asdict(result))
-        return
-    console.print(
-        f"{result.queue} dead-letter queue: {result.approximateDepth} message(s); "
-        f"showing {len(result.messages)}, left in the queue"
-    )
-    if not result.messages:
-        return
-    table = Table("message id", "age s", "receives", "event", "clientId", "reason")
-    for message in result.messages:
-        event = escape(message.event or "?") + ("" if message.valid else " [red](invalid)[/red]")
-        table.add_row(
-            message.messageId,
-            f"{message.ageSeconds:.0f}",
-            str(message.receiveCount),
-            event,
-            escape(message.clientId or "-"),
-            escape(message.reason),
-        )
-    console.print(table)
-
-
-# ------------------------------------------------------------------------------------------------- redrive
 
 
 @dataclass
@@ -257,10 +71,10 @@ def redrive(
     on_moved: Callable[[int], None] = lambda _: None,
 ) -> Redrive:
     key = queue_key(name)
-    dlq_url, queue_url = _urls(target, key)
+    dlq_url, queue_url = dead_letter_and_source_urls(target, key)
     fallback_reason = "--manual"
     if not manual:
-        probe = _Sqs(target, attempts=1)  # an unsupported API must not be retried
+        probe = DeadLetterSqs(target, attempts=1)  # an unsupported API must not be retried
         dlq_arn, queue_arn = probe.arn(dlq_url), probe.arn(queue_url)
         try:
             handle = str(
@@ -275,7 +89,7 @@ def redrive(
         else:
             return _await_task(probe, key, dlq_arn, handle, wait, timeout_s)
     result = Redrive(key, "manual", fallbackReason=fallback_reason)
-    _move(_Sqs(target), dlq_url, queue_url, result, on_moved)
+    _move(DeadLetterSqs(target), dlq_url, queue_url, result, on_moved)
     return result
 
 
@@ -289,7 +103,7 @@ def _unsupported(error: ClientError) -> bool:
     return status == 501 or code in _UNSUPPORTED_CODES or (status >= 500 and code.isdigit())
 
 
-def _await_task(sqs: _Sqs, key: str, dlq_arn: str, handle: str, wait: bool, timeout_s: float) -> Redrive:
+def _await_task(sqs: DeadLetterSqs, key: str, dlq_arn: str, handle: str, wait: bool, timeout_s: float) -> Redrive:
     result = Redrive(key, "move-task", taskHandle=handle, taskStatus="RUNNING")
     deadline = time.monotonic() + timeout_s
     while wait:
@@ -310,7 +124,7 @@ def _await_task(sqs: _Sqs, key: str, dlq_arn: str, handle: str, wait: bool, time
     return result
 
 
-def _move(sqs: _Sqs, dlq_url: str, queue_url: str, result: Redrive, on_moved: Callable[[int], None]) -> None:
+def _move(sqs: DeadLetterSqs, dlq_url: str, queue_url: str, result: Redrive, on_moved: Callable[[int], None]) -> None:
     started_ms = int(time.time() * 1000)
     moved_ids: set[str] = set()  # dead-letter message ids sent to the source queue by this run
     undeleted: set[str] = set()  # ... of which the delete failed: waited for, to be deleted when they reappear
@@ -412,7 +226,7 @@ def _attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return {"MessageAttributes": kept} if kept else {}
 
 
-def _delete(sqs: _Sqs, dlq_url: str, messages: list[dict[str, Any]]) -> set[str]:
+def _delete(sqs: DeadLetterSqs, dlq_url: str, messages: list[dict[str, Any]]) -> set[str]:
     """Delete, retrying once; return the message ids still not deleted (they come back, and are deleted then)."""
     entries = {str(index): message for index, message in enumerate(messages)}
     for _ in range(2):
@@ -427,7 +241,7 @@ def _delete(sqs: _Sqs, dlq_url: str, messages: list[dict[str, Any]]) -> set[str]
     return {message["MessageId"] for message in entries.values()}
 
 
-def _release(sqs: _Sqs, dlq_url: str, held: dict[str, str]) -> None:
+def _release(sqs: DeadLetterSqs, dlq_url: str, held: dict[str, str]) -> None:
     handles = list(held.values())
     for start in range(0, len(handles), SEND_BATCH_LIMIT):
         # If this fails they become visible anyway when their visibility timeout ends.
@@ -440,27 +254,3 @@ def _release(sqs: _Sqs, dlq_url: str, held: dict[str, str]) -> None:
                     for index, handle in enumerate(handles[start : start + SEND_BATCH_LIMIT])
                 ],
             )
-
-
-def render_redrive(console: Console, result: Redrive) -> None:
-    if result.method == "move-task":
-        console.print(
-            f"{result.queue}: move task {result.taskHandle} {(result.taskStatus or '').lower()}, "
-            f"{result.moved} message(s) moved back to {result.queue}"
-        )
-        return
-    console.print(
-        f"{result.queue}: moved {result.moved} message(s) from the dead-letter queue back to "
-        f"{result.queue} (manual move: {result.fallbackReason})"
-    )
-    if result.invalid:
-        console.print(
-            f"[yellow]{result.invalid} of them can never succeed (invalid): the functions will "
-            "dead-letter them again[/yellow]"
-        )
-    if result.duplicatesDeleted:
-        console.print(f"{result.duplicatesDeleted} message(s) seen again after their send were deleted, not resent")
-    if result.leftForLater:
-        console.print(
-            f"{result.leftForLater} message(s) dead-lettered while the move ran were left for the next redrive"
-        )

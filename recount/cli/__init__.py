@@ -1,0 +1,33 @@
+"""python -m recount: the operator's commands, on the same code path as the functions.
+
+app.py holds the typer app and turns a command's expected errors into one line and an exit status; the commands
+are in store_commands.py (migrate, schema, recompute), operator_commands.py (send, status, sweep, backfill,
+verify), dead_letter_commands.py (dlq peek|redrive) and recount/local/commands.py (local, demo, bench), and are
+registered below, in the order --help lists them. Their logic is in recount/commands/, what they print in
+recount/render.py.
+"""
+
+from __future__ import annotations
+
+from recount.cli import dead_letter_commands, operator_commands, store_commands
+from recount.cli.app import app, out
+from recount.local.commands import register as register_local
+from recount.local.commands import register_bench
+
+__all__ = ["app", "main"]
+
+app.command()(store_commands.migrate)
+app.command()(store_commands.schema)
+app.add_typer(store_commands.recompute_app, name="recompute")
+app.command("send")(operator_commands.send_command)
+app.command("status")(operator_commands.status_command)
+app.command("sweep")(operator_commands.sweep_command)
+app.command("backfill")(operator_commands.backfill_command)
+app.command("verify")(operator_commands.verify_command)
+app.add_typer(dead_letter_commands.dlq_app, name="dlq")
+register_local(app, out)
+register_bench(app, out)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,117 @@
+"""send, status, sweep, backfill and verify: each acts on the running local runtime (.recount/local.json), on a
+deployed stack with --stack NAME, else on the environment. Wrong input is exit status 2."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated
+
+import typer
+
+from recount import render
+from recount.cli.app import JsonOutput, Region, Stack, err, fail, operate, out
+from recount.commands import backfill, send, status, sweep, verify
+from recount.commands.connections import target as resolve
+from recount.commands.usage import parse_priority, valid_client_ids
+
+SomeClientIds = Annotated[list[str] | None, typer.Option("--client-id", help="Workspace id; repeat for several.")]
+EveryWorkspace = Annotated[bool, typer.Option("--all", help="Every workspace in PostgreSQL.")]
+PriorityOption = Annotated[str, typer.Option("--priority", help="normal or high (high: the counts-high queue).")]
+
+
+def send_command(
+    event: Annotated[
+        str,
+        typer.Argument(
+            help="inbox.counts.dirty, inbox.counts.recompute, analytics.aggregates.recompute, or a sweep event."
+        ),
+    ],
+    client_id: Annotated[str | None, typer.Option("--client-id", help="The workspace (not for sweeps).")] = None,
+    priority: PriorityOption = "normal",
+    source: Annotated[str, typer.Option("--source", help="Who sent it, as logs and status show.")] = "manual",
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Send one event, validated against the contract before it leaves; print its message id."""
+    built = operate(partial(send.build_event, event, client_id, priority=priority, source=source))
+    target = operate(partial(resolve, stack, region))
+    render.render_sent(out, operate(partial(send.send_event, target, built)), as_json)
+
+
+def status_command(
+    client_id: Annotated[str, typer.Argument(help="The workspace.")],
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Every job's status blob, the cache versions and the dirty marker's age of one workspace."""
+    operate(partial(valid_client_ids, [client_id]))
+    target = operate(partial(resolve, stack, region))
+    render.render_status(out, operate(partial(status.read_status, target, client_id)), as_json)
+
+
+def sweep_command(
+    kind: Annotated[str, typer.Argument(help="inbox or analytics.")],
+    min_age: Annotated[
+        float | None,
+        typer.Option("--min-age", min=0, help="Seconds a dirty marker must have waited [SWEEP_MIN_AGE_SECONDS]."),
+    ] = None,
+    stack: Stack = None,
+    region: Region = None,
+) -> None:
+    """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
+    operate(partial(sweep.sweep_kind, kind))
+    target = operate(partial(resolve, stack, region))
+    report = operate(partial(sweep.run_sweep, target, kind, min_age_s=min_age))
+    render.render_sweep(out, kind, report)
+
+
+def backfill_command(
+    every: EveryWorkspace = False,
+    client_id: SomeClientIds = None,
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Events per second, at most.")] = 50.0,
+    priority: PriorityOption = "normal",
+    analytics: Annotated[bool, typer.Option("--analytics", help="Send analytics.aggregates.recompute.")] = False,
+    stack: Stack = None,
+    region: Region = None,
+) -> None:
+    """One recompute event per workspace, in batches of ten, with a progress bar and a rate limit."""
+    if every == bool(client_id):
+        fail("choose one of --all and --client-id ID", 2)
+    operate(partial(parse_priority, priority))
+    ids = operate(partial(valid_client_ids, client_id or []))
+    target = operate(partial(resolve, stack, region))
+    invalid: list[str] = []
+    if every:
+        ids, invalid = operate(partial(backfill.backfill_ids, target, None))
+    render.render_skipped(err, invalid)
+    with render.backfill_progress(err, len(ids)) as on_sent:
+        report = operate(
+            partial(backfill.backfill, target, ids, analytics=analytics, priority=priority, rate=rate, on_sent=on_sent)
+        )
+    render.render_backfill(out, report, analytics=analytics, invalid=invalid)
+
+
+def verify_command(
+    every: EveryWorkspace = False,
+    sample: Annotated[int | None, typer.Option("--sample", min=1, help="N random workspaces.")] = None,
+    client_id: SomeClientIds = None,
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
+    operate(partial(verify.verify_selection, every=every, sample=sample, client_ids=client_id))
+    target = operate(partial(resolve, stack, region))
+    ids, invalid = operate(partial(verify.verify_ids, target, every=every, sample=sample, client_ids=client_id))
+    render.render_skipped(err, invalid)
+    on_result = (lambda _: None) if as_json else partial(render.render_verify_result, out)
+    results = operate(partial(verify.verify, target, ids, on_result=on_result))
+    summary = verify.verify_summary(results, invalid)
+    if as_json:
+        render.render_verify_json(out, results, summary)
+    else:
+        render.render_verify_summary(out, summary)
+    if summary["drift"]:
+        raise typer.Exit(1)
