@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from recount.local.provision import create_idempotency_table
 from recount.migrations import migrate
 from recount.throwaway import free_port
 from recount.toggle_proxy import ToggleProxy, proxy_to, through
@@ -93,11 +94,8 @@ def measure(database_url: str, redis_url: str) -> B2Result:
             sqs = boto3.client("sqs", endpoint_url=f"http://{host}:{port}")
             url = sqs.create_queue(QueueName="bench-io-counts")["QueueUrl"]
             dlq = sqs.create_queue(QueueName="bench-io-counts-dlq")["QueueUrl"]
-            boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}").create_table(
-                TableName="bench-io-idempotency",
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
+            create_idempotency_table(
+                boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}"), "bench-io-idempotency"
             )
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             with _environment(

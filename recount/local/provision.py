@@ -23,6 +23,19 @@ def stage_config(stage: str | None = None) -> tuple[str, StageConfig]:
     return load_stage(context, stage)
 
 
+def create_idempotency_table(dynamodb: Any, name: str) -> None:
+    """The idempotency table as infra/idempotency_table.py declares it: key `id`, on demand, TTL on `expiration`."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+
+
 @dataclass(frozen=True)
 class Provisioned:
     target: Target
@@ -71,15 +84,7 @@ def provision(
     table = idempotency_table_name(prefix)
     dynamodb = aws_client("dynamodb", endpoint_url)
     if table not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-        )
+        create_idempotency_table(dynamodb, table)
     target = Target(
         name="local",
         queue_urls=queue_urls,

@@ -89,15 +89,6 @@ class QueueSettings(BaseSettings):
     time_budget_margin_ms: int = Field(10_000, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000)
     endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
 
-    def queue_urls(self) -> dict[str, str | None]:
-        """Every queue's URL by its shared.topology key."""
-        return {
-            "counts": self.counts_queue_url,
-            "counts_high": self.counts_high_queue_url,
-            "analytics": self.analytics_queue_url,
-            "sweep": self.sweep_queue_url,
-        }
-
 
 class FunctionSettings(BaseSettings):
     """What every function needs besides its stores: the idempotency table."""

@@ -15,6 +15,7 @@ from shared.contracts.metrics import Metric
 from shared.domain.retry import RetryDecision, decide
 from shared.ports import Clients, OutgoingMessage
 from shared.telemetry import count, logger
+from shared.topology import QUEUES
 
 
 class RecordHandedBack(Exception):  # noqa: N818 (not an error: the record is returned for redelivery)
@@ -52,7 +53,9 @@ def queue_url_of(clients: Clients, record: SQSRecord) -> str:
     """The URL of the queue a record came from (its ARN's name matched against the configured URLs)."""
     name = record.event_source_arn.rsplit(":", 1)[-1]
     settings = clients.queues
-    for url in settings.queue_urls().values():
+    configured: dict[str, str | None] = settings.model_dump(by_alias=True)  # keyed by the variables' names
+    for queue in QUEUES.values():
+        url = configured.get(queue.url_variable)
         if url and url.rstrip("/").rsplit("/", 1)[-1] == name:
             return url
     region, account = record.event_source_arn.split(":")[3:5]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
+
+from shared.telemetry import set_emf
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +17,12 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _no_emf() -> Iterator[None]:
+    """Metrics go to listeners only: EMF would pile up in Powertools' process-wide Metrics object and come out
+    in the first flush of a later test's handler."""
+    set_emf(False)
+    yield
+    set_emf(True)

@@ -18,7 +18,7 @@ from shared.ports import OutgoingMessage, Row
 from shared.queries import QUERIES_DIR, load_queries
 
 ACCOUNT = "123456789012"
-QUEUE_BASE = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}"
+QUEUE_BASE = f"https://queues.unit.test/{ACCOUNT}"  # not what the ARN fallback builds: the lookup must match
 
 
 def queue_url(name: str) -> str:

@@ -31,7 +31,7 @@ from shared.contracts.keys import JobName
 from shared.contracts.metrics import Metric
 from shared.contracts.status import JobContext, JobStatus
 from shared.domain.jobs import JobResult, Skip
-from shared.telemetry import add_listener, logger, remove_listener, set_emf
+from shared.telemetry import add_listener, logger, remove_listener
 from shared.wiring.consumer import Consumer, RunJob
 from shared.wiring.sweep_consumer import SweepConsumer
 from tests.unit.fakes import FakeClients, lambda_context, queue_url, sqs_event
@@ -58,11 +58,9 @@ def metrics() -> Iterator[Counter[str]]:
     def listen(metric: Metric, value: float) -> None:
         seen[metric.value] += 1
 
-    set_emf(False)
-    add_listener(listen)
+    add_listener(listen)  # EMF is off in every unit test (tests/unit/conftest.py)
     yield seen
     remove_listener(listen)
-    set_emf(True)
 
 
 @pytest.fixture

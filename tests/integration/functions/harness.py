@@ -17,28 +17,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from recount.local.event_source import LocalContext
+from recount.local.provision import create_idempotency_table
 from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import EnvVar
 from shared.ports import OutgoingMessage
 from shared.topology import QUEUES, FunctionKey, QueueKey, function_environment, idempotency_table_name
 from shared.wiring.clients import EnvironmentClients, Given
+from tests.unit.fakes import FakeLambdaContext
 
 PREFIX = "recount"
 TABLE = idempotency_table_name(PREFIX)
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of Lambda's context object that Powertools reads, with a settable clock."""
-
-    remaining_ms: int = 60_000
-    function_name: str = "recount-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:recount-test"
-    aws_request_id: str = "req-test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 class RecordingQueueClient(QueueClient):
@@ -224,12 +212,7 @@ def send_events(client: QueueClient, url: str, bodies: list[str]) -> None:
 
 
 def create_table(dynamodb: Any, name: str = TABLE) -> None:
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_idempotency_table(dynamodb, name)
 
 
 def create_queues(sqs: Any, max_receive_count: int) -> dict[str, Queue]:

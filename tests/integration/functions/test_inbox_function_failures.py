@@ -20,12 +20,12 @@ from shared.domain.recompute import Recompute
 from tests.builders import Workspace
 from tests.integration.functions.harness import (
     AwsFixture,
-    FakeLambdaContext,
     FunctionUnderTest,
     Telemetry,
     load_handler,
 )
 from tests.integration.functions.test_inbox_function import dirty_body, status_of, version_of
+from tests.unit.fakes import FakeLambdaContext
 
 
 @pytest.fixture
