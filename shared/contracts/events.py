@@ -127,7 +127,7 @@ _MODEL_BY_NAME: dict[EventName, type[_Envelope]] = {
 
 def parse_envelope(body: str | bytes) -> Envelope:
     """Validate one message body; raise PoisonMessageError with a one-line reason if it can never succeed."""
-    size = len(body.encode() if isinstance(body, str) else body)
+    size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
     if size > MAX_ENVELOPE_BYTES:
         raise PoisonMessageError(f"oversize: body is {size} bytes, the limit is {MAX_ENVELOPE_BYTES}")
     try:
@@ -139,7 +139,7 @@ def parse_envelope(body: str | bytes) -> Envelope:
     if not isinstance(raw, dict):
         raise PoisonMessageError(f"not an envelope: expected a JSON object, got {type(raw).__name__}")
     name = raw.get("name")
-    if name not in _MODEL_BY_NAME:
+    if not isinstance(name, str) or name not in _MODEL_BY_NAME:  # a list or an object is not hashable
         raise PoisonMessageError(f"unknown event name {_shown(name)}")
     if ("version" in raw and raw["version"] != SCHEMA_VERSION) or isinstance(raw.get("version"), bool):
         raise PoisonMessageError(f"unsupported version {_shown(raw.get('version'))} of {name}")

@@ -109,7 +109,7 @@ def _loose_fields(body: str) -> tuple[str | None, str | None]:
     """Whatever name and clientId an invalid body carries, for display only."""
     try:
         raw = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(raw, dict):
         return None, None
