@@ -13,13 +13,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from shared.contracts.errors import BusyError, PermanentError, TransientError
+from shared.adapters.postgres_errors import classify_sqlstate
+from shared.contracts.errors import PermanentError, TransientError
 
 Row = dict[str, Any]
 
-# SQLSTATEs where the same statement may well succeed later.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300", "53400"}
-_TRANSIENT_CLASSES = {"08", "53", "58"}
 _MAX_PREPARED = 64  # distinct statements kept prepared per connection (a bound on the server's memory)
 
 
@@ -29,11 +27,7 @@ def classify_database_error(error: BaseException) -> TransientError | PermanentE
         fields: dict[str, str] = error.args[0]
         code = fields.get("C", "")
         message = f"postgres {code}: {' '.join(fields.get('M', '').split())}"
-        if code == "55P03":
-            return BusyError(message)
-        if code in _TRANSIENT_SQLSTATES or code[:2] in _TRANSIENT_CLASSES:
-            return TransientError(message)
-        return PermanentError(message)
+        return classify_sqlstate(code, message)
     return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, cast
 
 import redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
-from shared.contracts.errors import PermanentError, TransientError
+from shared.adapters.redis_errors import classify_redis_error
 from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
 from shared.contracts.status import StatusBlob
 
@@ -31,13 +31,6 @@ blob['version'] = version
 redis.call('SET', KEYS[3], cjson.encode(blob), 'EX', tonumber(ARGV[3]))
 return version
 """
-
-
-def classify_redis_error(error: RedisError) -> TransientError | PermanentError:
-    message = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, ResponseError) and not message.startswith(("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")):
-        return PermanentError(f"redis: {message}")
-    return TransientError(f"redis unavailable: {message}")
 
 
 class RedisStore:

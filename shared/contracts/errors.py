@@ -29,3 +29,8 @@ class PoisonMessageError(PermanentError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class WorkspaceGoneError(PermanentError):
+    """The workspace was deleted while it was recomputed (a foreign key to it failed): nothing is left to
+    compute, so the job ends as a skip, not as poison."""

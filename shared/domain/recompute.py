@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.contracts.errors import BusyError, RecountError
+from shared.contracts.errors import BusyError, RecountError, WorkspaceGoneError
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
@@ -119,6 +119,9 @@ class Recompute:
         try:
             row = self.db.run(query(_QUERY_FILE[self.job], "recompute"), **self._parameters(lease))[0]
             self.db.run("COMMIT")
+        except WorkspaceGoneError:
+            self.db.rollback()
+            return self._gone(lease)
         except BaseException:
             self.db.rollback()
             raise
@@ -148,6 +151,27 @@ class Recompute:
             computed_at=row["computed_at"],
             version=version,
             duration_ms=duration_ms,
+        )
+
+    def _gone(self, lease: Lease) -> RecomputeOutcome:
+        """The workspace was deleted while the statement ran (its write met the foreign key): nothing was
+        written, nothing is owed but what an earlier run committed; the job ends as a skip."""
+        final = lease.status.finish(JobStatus.SKIPPED, reason="no such workspace: deleted while it was recomputed")
+        version = self.versions.publish(final, lease.committed_stamp)
+        return RecomputeOutcome(
+            job=self.job,
+            client_id=lease.client_id,
+            workspace_exists=False,
+            rows_written=0,
+            rows_deleted=0,
+            changed=False,
+            change_stamp=lease.committed_stamp,
+            generation=lease.generation,
+            dirty_at=lease.dirty_at,
+            marker_cleared=False,
+            computed_at=datetime.now(UTC).replace(tzinfo=None),
+            version=version,
+            duration_ms=int((time.perf_counter() - lease.started) * 1000),
         )
 
     def abandon(self, lease: Lease) -> None:

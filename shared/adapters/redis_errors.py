@@ -1,0 +1,70 @@
+"""redis-py's exceptions, each mapped to transient or permanent by its class (never by its message text).
+
+The class is looked up along the error's MRO, so a subclass redis-py adds later inherits its parent's row.
+tests/unit/test_error_tables.py checks every class redis.exceptions defines has a row.
+"""
+
+from __future__ import annotations
+
+from redis import exceptions as e
+
+from shared.contracts.errors import PermanentError, TransientError
+
+TRANSIENT, PERMANENT = "transient", "permanent"
+
+# class -> (verdict, why)
+REDIS_ERRORS: dict[type[BaseException], tuple[str, str]] = {
+    e.RedisError: (TRANSIENT, "unknown: retrying is the safe default, the last attempt still reaches the DLQ"),
+    e.ConnectionError: (TRANSIENT, "the server is unreachable or closed the connection"),
+    e.TimeoutError: (TRANSIENT, "the server did not answer in time"),
+    e.BusyLoadingError: (TRANSIENT, "a restarted or promoted server is still loading its data"),
+    e.MaxConnectionsError: (TRANSIENT, "the pool is exhausted for now"),
+    e.AuthenticationError: (TRANSIENT, "credentials being rotated; a persistent failure ends in the DLQ"),
+    e.ExternalAuthProviderError: (TRANSIENT, "the token provider may answer later"),
+    e.AuthorizationError: (PERMANENT, "the ACL refuses this user: a configuration to fix"),
+    e.InvalidResponse: (TRANSIENT, "a reply cut off mid-way (connection reset): the next connection is clean"),
+    e.ResponseError: (PERMANENT, "the server refused the command itself: a bug or a misconfiguration"),
+    e.ReadOnlyError: (TRANSIENT, "failover: the endpoint still reaches the demoted primary, now a replica"),
+    e.NoScriptError: (TRANSIENT, "the script cache was emptied (failover, restart); redis-py loads it again"),
+    e.OutOfMemoryError: (TRANSIENT, "maxmemory reached: eviction or scaling frees it; the alarms show it"),
+    e.ExecAbortError: (PERMANENT, "a command in the transaction was refused when queued"),
+    e.NoPermissionError: (PERMANENT, "the ACL refuses a command or key: a configuration to fix"),
+    e.ModuleError: (PERMANENT, "a module command failed"),
+    e.NoSuchFieldsetError: (PERMANENT, "a command on a field set that does not exist"),
+    e.AuthenticationWrongNumberOfArgsError: (PERMANENT, "AUTH with a username on a server without ACLs"),
+    e.ClusterError: (TRANSIENT, "the cluster is reconfiguring"),
+    e.ClusterDownError: (TRANSIENT, "CLUSTERDOWN: slots not served until the cluster heals"),
+    e.MasterDownError: (TRANSIENT, "MASTERDOWN: the replica lost its primary during a failover"),
+    e.TryAgainError: (TRANSIENT, "TRYAGAIN: a slot is migrating"),
+    e.AskError: (TRANSIENT, "ASK: a slot is migrating; a cluster client follows it"),
+    e.MovedError: (TRANSIENT, "MOVED: the slot has a new owner; a cluster client follows it"),
+    e.ClusterCrossSlotError: (PERMANENT, "CROSSSLOT: keys of one command in different slots: a bug"),
+    e.RedisClusterException: (TRANSIENT, "the cluster client could not route the command now"),
+    e.SlotNotCoveredError: (TRANSIENT, "no node serves the slot until the cluster heals"),
+    e.CrossSlotTransactionError: (PERMANENT, "a transaction across slots: a bug"),
+    e.InvalidPipelineStack: (PERMANENT, "a pipeline used wrongly: a bug"),
+    e.DataError: (PERMANENT, "an argument redis-py refuses to send: a bug"),
+    e.PubSubError: (PERMANENT, "pub/sub used wrongly: a bug (recount does not subscribe)"),
+    e.WatchError: (TRANSIENT, "a watched key changed: the next attempt reads it again"),
+    e.LockError: (TRANSIENT, "a redis-py lock not acquired or lost: the next attempt tries again"),
+    e.LockNotOwnedError: (TRANSIENT, "a redis-py lock expired under its holder"),
+    e.ChildDeadlockedError: (PERMANENT, "a client used across fork(): a bug"),
+    e.IncorrectPolicyType: (PERMANENT, "a client misconfigured: a bug"),
+}
+
+
+# Error codes the server sends that redis-py leaves as a plain ResponseError (the code then still leads the
+# message: it is the protocol's error type, not prose).
+UNMAPPED_CODES: dict[str, tuple[str, str]] = {
+    "BUSY": (TRANSIENT, "a long script or function is running: its end or SCRIPT KILL frees the server"),
+}
+
+
+def classify_redis_error(error: BaseException) -> TransientError | PermanentError:
+    message = " ".join(str(error).split()) or type(error).__name__
+    verdict = next((REDIS_ERRORS[cls][0] for cls in type(error).__mro__ if cls in REDIS_ERRORS), TRANSIENT)
+    if type(error) is e.ResponseError and (code := message.split(" ", 1)[0]) in UNMAPPED_CODES:
+        verdict = UNMAPPED_CODES[code][0]
+    if verdict == PERMANENT:
+        return PermanentError(f"redis: {message}")
+    return TransientError(f"redis unavailable: {message}")

@@ -1,0 +1,172 @@
+"""Through the real inbox handler: a Redis failover right after the commit, and a workspace deleted while it
+is recomputed. Neither is poison: the first is retried until the owed version bump is published, the second
+ends as a skip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+
+from recount.throwaway import free_port
+from recount.toggle_proxy import ToggleProxy
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.settings import EnvVar
+from shared.ports import Row
+from shared.wiring.clients import EnvironmentClients, Given
+from tests.builders import Workspace
+from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, load_handler
+from tests.integration.functions.test_inbox_function import dirty_body, status_of, version_of
+
+
+@pytest.fixture
+def read_only_replica() -> Iterator[int]:
+    """A real Redis replica whose primary is unreachable: it answers, and refuses every write with READONLY,
+    as a demoted primary does while a failover's endpoint has not moved yet."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield port
+    process.terminate()
+    process.wait(10)
+
+
+class FailoverAtCommit:
+    """The function's own database session; right after its COMMIT returns, the Redis endpoint fails over."""
+
+    def __init__(self, inner: Any, failover: Any) -> None:
+        self.inner, self.failover, self.armed = inner, failover, True
+
+    def run(self, sql: str, **params: Any) -> list[Row]:
+        rows: list[Row] = self.inner.run(sql, **params)
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            self.failover()
+        return rows
+
+    def rollback(self) -> None:
+        self.inner.rollback()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def redis_proxy(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ToggleProxy]:
+    parts = urlsplit(redis_url)
+    proxy = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    monkeypatch.setenv(str(EnvVar.REDIS_URL), urlunsplit(parts._replace(netloc=netloc)))
+    yield proxy
+    proxy.close()
+
+
+def test_given_a_redis_failover_right_after_the_commit_then_retried_and_the_owed_bump_published(
+    function_env: AwsFixture,
+    redis_proxy: ToggleProxy,
+    read_only_replica: int,
+    workspace: Workspace,
+    raw_redis: redis.Redis,
+) -> None:
+    function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
+    primary = redis_proxy.target
+
+    def fail_over() -> None:
+        redis_proxy.down()
+        redis_proxy.target = ("127.0.0.1", read_only_replica)
+        redis_proxy.up()
+
+    function.module.consumer.clients = EnvironmentClients(
+        given=Given(sqs=function.sqs, db=FailoverAtCommit(function.clients.db, fail_over))
+    )
+    workspace.lead()
+    workspace.mark_dirty()
+    message_id = function.aws.send("counts", dirty_body(workspace.id))
+    # When the rows commit and Redis fails over before the version bump
+    assert function.poll("counts")["failed"] == {message_id}  # Then: retried (READONLY is transient) ...
+    assert function.aws.depth(function.aws.queues["counts"].dlq_url) == (0, 0)  # ... not dead-lettered
+    assert workspace.dirty_marker() is None and workspace.counts()["global"]["total"] == 1  # committed
+    assert version_of(raw_redis, workspace.id) is None  # the bump is owed
+    # When the endpoint reaches the new primary and the message comes back
+    redis_proxy.down()
+    redis_proxy.target = primary
+    redis_proxy.up()
+    function.aws.make_visible("counts")
+    assert function.poll("counts")["failed"] == set()
+    # Then the owed bump is published, once
+    assert version_of(raw_redis, workspace.id) == "1"
+    assert (status_of(raw_redis, workspace.id) or {})["status"] == "skipped"
+    function.clients.close()
+
+
+def test_given_the_workspace_deleted_while_it_is_recomputed_then_a_skip_not_poison(
+    function_env: AwsFixture,
+    workspace: Workspace,
+    db: PostgresDatabase,
+    other_db: PostgresDatabase,
+    raw_redis: redis.Redis,
+) -> None:
+    function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
+    workspace.lead()
+    workspace.mark_dirty()
+    function.aws.send("counts", dirty_body(workspace.id))
+    # Given the app deleting the workspace in a transaction still open
+    other_db.run("BEGIN")
+    other_db.run('DELETE FROM "Client" WHERE id = :id', id=workspace.id)
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(function.poll("counts")))
+    worker.start()
+    # When the recompute's write waits on the deleted row, and then the deletion commits
+    deadline = time.monotonic() + 1.5  # under the function's 2 s lock_timeout
+    while not db.run(
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        " AND query LIKE '%InboxCounts%'"
+    ):
+        assert time.monotonic() < deadline, "the recompute never waited on the deleted workspace"
+        time.sleep(0.02)
+    other_db.run("COMMIT")
+    worker.join(10)
+    # Then the record succeeds as a skip: nothing written, nothing dead-lettered
+    assert result["failed"] == set()
+    assert function.aws.depth(function.aws.queues["counts"].dlq_url) == (0, 0)
+    status = status_of(raw_redis, workspace.id) or {}
+    assert status["status"] == "skipped" and "deleted" in status["reason"]
+    assert db.run('SELECT count(*) AS n FROM "InboxCounts" WHERE "clientId" = :id', id=workspace.id)[0]["n"] == 0
+    assert json.dumps(status)  # a readable blob
+    function.clients.close()
