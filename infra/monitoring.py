@@ -218,7 +218,12 @@ class Monitoring(Construct):
                 cloudwatch.GraphWidget(
                     title="Dirty backlog (workspaces) and oldest dirty age (s)",
                     width=12,
-                    left=[emf(Metric.DIRTY_BACKLOG, sweeper_service, "Maximum").with_(label="backlog")],
+                    left=[
+                        emf(Metric.DIRTY_BACKLOG, sweeper_service, "Maximum").with_(label="backlog"),
+                        emf(Metric.INVALID_WORKSPACE_IDS, sweeper_service, "Sum").with_(
+                            label="ids outside the clientId rule (skipped)"
+                        ),
+                    ],
                     right=[emf(Metric.DIRTY_OLDEST_AGE, sweeper_service, "Maximum").with_(label="oldest age")],
                 ),
                 cloudwatch.AlarmStatusWidget(title="Alarms", width=12, alarms=self.alarms),

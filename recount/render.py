@@ -132,6 +132,7 @@ def render_sweep(console: Console, kind: str, report: SweepReport) -> None:
         )
     else:
         console.print(f"analytics sweep: enqueued {report.enqueued_slo_misses} recompute(s) for SLO misses")
+    render_skipped(console, list(report.invalid_ids))
 
 
 def render_skipped(console: Console, invalid: list[str]) -> None:

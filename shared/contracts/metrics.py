@@ -25,3 +25,4 @@ class Metric(StrEnum):
     DIRTY_BACKLOG = "DirtyBacklog"
     DIRTY_OLDEST_AGE = "DirtyOldestAge"
     SWEEP_ENQUEUED = "SweepEnqueued"
+    INVALID_WORKSPACE_IDS = "InvalidWorkspaceIds"

@@ -10,7 +10,7 @@ from shared.contracts.errors import InvalidClientIdError
 from shared.contracts.events import Envelope, EventName, new_event, to_body
 from shared.contracts.metrics import Metric
 from shared.domain.routing import queue_url_for
-from shared.ports import Clients, OutgoingMessage
+from shared.ports import Clients, OutgoingMessage, Row
 from shared.queries import query
 from shared.telemetry import count, logger, seconds
 
@@ -25,6 +25,7 @@ class SweepReport:
     backlog: int = 0
     oldest_age_s: float = 0.0
     skipped_reason: str | None = None
+    invalid_ids: tuple[str, ...] = ()  # ids outside recount's clientId rule found in the app's data: skipped
 
     @property
     def enqueued(self) -> int:
@@ -40,6 +41,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     seconds(Metric.DIRTY_OLDEST_AGE, max(0.0, oldest_age_s))
 
     enqueued: set[str] = set()
+    invalid: list[str] = []  # rows that predate recount's clientId rule: skipped, named, counted, never fatal
     after_at, after_id = _EPOCH, ""
     while len(enqueued) < settings.max_workspaces:
         page_size = min(settings.page_size, settings.max_workspaces - len(enqueued))
@@ -50,6 +52,8 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             min_age_s=settings.min_age_s,
             page_size=page_size,
         )
+        valid, bad = _valid_rows(rows)
+        invalid += bad
         events = [
             new_event(
                 EventName.INBOX_COUNTS_RECOMPUTE,
@@ -58,10 +62,10 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
                 request_id=request_id,
                 dirty_generation=row["generation"],
             )
-            for row in rows
+            for row in valid
         ]
         _send(clients, events)
-        enqueued.update(row["client_id"] for row in rows)
+        enqueued.update(row["client_id"] for row in valid)
         if len(rows) < page_size:
             break
         after_at, after_id = rows[-1]["dirty_at"], rows[-1]["client_id"]
@@ -69,11 +73,15 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
 
     snoozed_events = []
     if len(enqueued) < settings.max_workspaces:
-        for row in db.run(
-            query("sweep", "snoozes_expired"),
-            lookback_hours=settings.snooze_lookback_hours,
-            max_workspaces=settings.max_workspaces - len(enqueued),
-        ):
+        expired, bad = _valid_rows(
+            db.run(
+                query("sweep", "snoozes_expired"),
+                lookback_hours=settings.snooze_lookback_hours,
+                max_workspaces=settings.max_workspaces - len(enqueued),
+            )
+        )
+        invalid += bad
+        for row in expired:
             if row["client_id"] in enqueued:
                 continue
             # One event id per (workspace, computation it supersedes): a later sweep that finds the same
@@ -84,8 +92,13 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             stamp = row["computed_at"].strftime("%Y%m%dT%H%M%S%f")[:-3]
             snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
         _send(clients, snoozed_events)
+    _report_invalid("inbox", invalid)
     report = SweepReport(
-        enqueued_dirty=dirty, enqueued_snoozed=len(snoozed_events), backlog=stats["backlog"], oldest_age_s=oldest_age_s
+        enqueued_dirty=dirty,
+        enqueued_snoozed=len(snoozed_events),
+        backlog=stats["backlog"],
+        oldest_age_s=oldest_age_s,
+        invalid_ids=tuple(invalid),
     )
     count(Metric.SWEEP_ENQUEUED, report.enqueued)
     logger.info(
@@ -112,8 +125,7 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
             valid.append(validate_client_id(member))
         except InvalidClientIdError:
             invalid.append(member)
-    if invalid:
-        logger.warning("dropping SLO-miss members that are not valid clientIds", extra={"members": invalid[:20]})
+    _report_invalid("analytics", invalid)
     events = [
         new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep", request_id=request_id)
         for client_id in valid
@@ -122,7 +134,31 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
     clients.versions.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
     count(Metric.SWEEP_ENQUEUED, len(events))
     logger.info("analytics sweep", extra={"enqueued": len(events)})
-    return SweepReport(enqueued_slo_misses=len(events))
+    return SweepReport(enqueued_slo_misses=len(events), invalid_ids=tuple(invalid))
+
+
+def _valid_rows(rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """The rows whose client_id recount may use, and the ids of the others."""
+    valid, invalid = [], []
+    for row in rows:
+        try:
+            validate_client_id(row["client_id"])
+        except InvalidClientIdError:
+            invalid.append(str(row["client_id"]))
+        else:
+            valid.append(row)
+    return valid, invalid
+
+
+def _report_invalid(sweep: str, invalid: list[str]) -> None:
+    """One WARNING a sweep, naming at most 20 (a sweep runs every minute: that is the rate limit), and the
+    InvalidWorkspaceIds metric with how many there were."""
+    if invalid:
+        count(Metric.INVALID_WORKSPACE_IDS, len(invalid))
+        logger.warning(
+            f"{sweep} sweep skipped {len(invalid)} workspace id(s) outside the clientId rule",
+            extra={"invalidIds": invalid[:20]},
+        )
 
 
 def _send(clients: Clients, events: list[Envelope]) -> None:

@@ -147,3 +147,23 @@ def test_given_analytics_disabled_when_the_analytics_sweep_runs_then_nothing_is_
     aws = disabled_sweeper_function.aws
     assert aws.depth(aws.queues["analytics"].url) == (0, 0)
     assert raw_redis.zrange(ANALYTICS_SLO_MISS_KEY, 0, -1) == ["acme_01", "beta-2"]
+
+
+def test_given_a_marker_outside_the_client_id_rule_among_valid_ones_then_the_rest_is_enqueued_and_it_is_named(
+    sweeper_function: FunctionUnderTest, db: PostgresDatabase, telemetry: Telemetry
+) -> None:
+    # Given dirty markers, the oldest of them on a row that predates recount's clientId rule
+    old = db_now(db) - timedelta(minutes=5)
+    bad = Workspace.create(db, client_id="legacy id; with spaces")
+    bad.mark_dirty(dirty_at=old)
+    good = [Workspace.create(db) for _ in range(3)]
+    for workspace in good:
+        workspace.mark_dirty(dirty_at=old + timedelta(seconds=1))
+    # When the inbox sweep runs (twice: the bad row must not stop a later sweep either)
+    for _ in range(2):
+        sent = sweep(sweeper_function, EventName.INBOX_COUNTS_SWEEP)
+        # Then every valid workspace is enqueued, the bad one is not, and nothing fails
+        assert sorted(body["data"]["clientId"] for body in sent) == sorted(w.id for w in good)
+    assert telemetry.metric("InvalidWorkspaceIds") == 2
+    warnings = [r for r in telemetry.records() if r.get("level") == "WARNING" and "invalidIds" in r]
+    assert len(warnings) == 2 and warnings[0]["invalidIds"] == ["legacy id; with spaces"]
