@@ -107,6 +107,7 @@ class PostgresDatabase:
             "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000)),
             "plan_cache_mode": "force_custom_plan",
             "jit": "off",
+            "TimeZone": "UTC",  # the app's timestamps are UTC wall clock; no server or role default may shift them
         }
         self._connection: pg8000.native.Connection | None = None
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}

@@ -26,8 +26,10 @@ workspace AS (
     SELECT EXISTS (SELECT 1 FROM "Client" c, params p WHERE c.id = p.client_id) AS present
 ),
 days AS (
-    SELECT generate_series(b.first_day, b.last_day, interval '1 day')::date AS day
-    FROM bounds b, workspace w
+    -- Dates plus whole days: no timestamptz in between, so the session's time zone (a DST change at midnight
+    -- shifts a timestamptz series to 01:00 and drops its last day) cannot touch the window.
+    SELECT b.first_day + g.n AS day
+    FROM bounds b, workspace w, generate_series(0, b.last_day - b.first_day) AS g(n)
     WHERE w.present
 ),
 leads AS (

@@ -242,3 +242,36 @@ def test_given_unknown_workspace_then_nothing_is_written(
     assert outcome.workspace_exists is False
     assert db.run('SELECT count(*) AS n FROM "AnalyticsDailyAggregates"')[0]["n"] == 0
     assert raw_redis.get(f"analytics:v1:ver:{unknown}") is None
+
+
+SANTIAGO_DST_START = date(2026, 9, 6)  # America/Santiago: clocks go from 00:00 to 01:00 that Sunday
+
+
+def test_given_a_session_zone_with_a_midnight_dst_change_in_the_window_then_every_day_and_today_are_there(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
+) -> None:
+    # Given a session whose zone changes to daylight time at midnight inside the 30-day window
+    today = SANTIAGO_DST_START + 14 * DAY
+    workspace.lead(createdAt=at(today))
+    db.run("SET TIME ZONE 'America/Santiago'")
+    try:
+        recompute(db, cache, settings, workspace.id, today=today)
+    finally:
+        db.run("SET TIME ZONE 'UTC'")
+    # Then the window is the 30 dates ending today, today's lead counted on today
+    rows = stored(db, workspace.id)
+    assert sorted(rows) == [today - n * DAY for n in range(29, -1, -1)]
+    assert rows[today]["leadsCreated"] == 1
+
+
+def test_every_session_is_pinned_to_utc_whatever_the_database_default(database_url: str) -> None:
+    admin = PostgresDatabase(database_url)
+    name = admin.run("SELECT current_database() AS name")[0]["name"]
+    admin.run(f"ALTER DATABASE \"{name}\" SET timezone = 'America/Santiago'")
+    try:
+        fresh = PostgresDatabase(database_url)
+        assert fresh.run("SHOW TimeZone")[0]["TimeZone"] == "UTC"
+        fresh.close()
+    finally:
+        admin.run(f'ALTER DATABASE "{name}" RESET timezone')
+        admin.close()
