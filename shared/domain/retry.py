@@ -43,10 +43,10 @@ def decide(
     reason = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, PoisonMessageError | PermanentError):
         return RetryDecision(Action.DEAD_LETTER_NOW, 0, reason)
+    if attempt >= max_receive_count:  # busy too: a last attempt that cannot run is a final failure like any other
+        return RetryDecision(Action.GIVE_UP, 0, reason)
     if isinstance(error, BusyError):
         delay = max(1, round(busy_delay_s + rng.uniform(0, busy_delay_s)))
         return RetryDecision(Action.RESEND, delay, reason)
-    if attempt >= max_receive_count:
-        return RetryDecision(Action.GIVE_UP, 0, reason)
     # TransientError, and anything unexpected: retrying is the safe default for a bug we did not foresee.
     return RetryDecision(Action.RETRY, backoff_seconds(attempt, base_s=base_s, max_s=max_s, rng=rng), reason)

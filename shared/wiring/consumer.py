@@ -40,6 +40,7 @@ from shared.wiring.records import (
     decision_for,
     queue_url_of,
     reset_record_keys,
+    undone,
 )
 
 RunJob = Callable[[Clients, Any, JobContext], JobResult]
@@ -73,12 +74,28 @@ class _Batch:
     done: dict[str, JobResult | BaseException] = field(default_factory=dict)
 
     def handle(self, record: SQSRecord) -> None:
-        clients = self.consumer.clients
+        """Every exception from any step of a record (hand back, parse, coalesce, run, resend, dead-letter)
+        becomes a decision here, by construction: none leaves without a log line, a metric and an end."""
         attempt = int(record.attributes.approximate_receive_count or 1)
+        reset_record_keys()
+        self._event: WorkspaceEvent | None = None
+        try:
+            self._handle(record, attempt)
+        except (RecordHandedBack, RecordFailed):
+            raise
+        except Exception as error:
+            try:
+                self._failed(record, self._event, error, attempt)
+            except (RecordHandedBack, RecordFailed):
+                raise
+            except Exception as failure:  # the decision could not be carried out (SQS refused the resend)
+                undone(error, failure)
+
+    def _handle(self, record: SQSRecord, attempt: int) -> None:
+        clients = self.consumer.clients
         if self.context.get_remaining_time_in_millis() < clients.queues.time_budget_margin_ms:
             self._hand_back(record, attempt)
             return
-        reset_record_keys()
         try:
             parsed = parse_envelope(record.body)
             if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
@@ -89,6 +106,7 @@ class _Batch:
             self._dead_letter(record, poison.reason, attempt, None)
             return
         event: WorkspaceEvent = parsed
+        self._event = event
         logger.set_correlation_id(event.request_id)
         logger.append_keys(
             clientId=event.data.clientId,
@@ -113,17 +131,15 @@ class _Batch:
             logger.info("coalesced with an earlier record of this batch", extra={"skipped": Skip.COALESCED.value})
             return
         if isinstance(previous, BaseException):
-            self._failed(record, event, previous, attempt)
-            return
+            raise previous
         context = JobContext(
             request_id=event.request_id, source=event.data.source, message_id=record.message_id, attempt=attempt
         )
         try:
             result = self.consumer.routes[type(event)](clients, event, context)
-        except Exception as error:  # every failure gets a decision; none escapes unlogged
-            self.done[client_id] = error
-            self._failed(record, event, error, attempt)
-            return
+        except Exception as error:
+            self.done[client_id] = error  # the later records of this workspace share its decision
+            raise
         self.done[client_id] = result
         self._succeeded(result)
 
@@ -161,7 +177,7 @@ class _Batch:
             milliseconds(Metric.FRESHNESS_LAG, (datetime.now(UTC) - dirty_at).total_seconds() * 1000)
         logger.info("recomputed", extra={"outcome": outcome})
 
-    def _failed(self, record: SQSRecord, event: WorkspaceEvent, error: BaseException, attempt: int) -> None:
+    def _failed(self, record: SQSRecord, event: WorkspaceEvent | None, error: BaseException, attempt: int) -> None:
         clients = self.consumer.clients
         queues = clients.queues
         decision = decision_for(clients, error, attempt, self.consumer.rng)
@@ -202,7 +218,9 @@ class _Batch:
         if event is not None:
             self._write_failed_status(event, reason, attempt, record.message_id)
 
-    def _write_failed_status(self, event: WorkspaceEvent, reason: str, attempt: int, message_id: str) -> None:
+    def _write_failed_status(self, event: WorkspaceEvent | None, reason: str, attempt: int, message_id: str) -> None:
+        if event is None:  # failed before its body was read: no workspace to write a status for
+            return
         context = JobContext(event.request_id, event.data.source, message_id, attempt)
         blob = StatusBlob.start(self.consumer.job, event.data.clientId, context, datetime.now(UTC))
         try:

@@ -77,3 +77,15 @@ def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: st
         "message can never succeed: sent to the dead-letter queue",
         extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url},
     )
+
+
+def undone(error: BaseException, failure: BaseException) -> None:
+    """A decision that could not be carried out (its send or visibility change failed): the record fails its
+    batch, so the queue brings it back after its visibility timeout, and the line says both errors."""
+    reason = " ".join(str(failure).split()) or type(failure).__name__
+    count(Metric.JOBS_RETRIED)
+    logger.warning(
+        "could not carry out the decision for a failed record: the queue retries it",
+        extra={"lastError": " ".join(str(error).split()), "decisionError": reason},
+    )
+    raise RecordFailed(reason) from failure

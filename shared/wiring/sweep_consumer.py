@@ -17,7 +17,7 @@ from shared.domain.retry import Action
 from shared.domain.sweep import sweep_analytics, sweep_inbox
 from shared.ports import Clients
 from shared.telemetry import count, logger
-from shared.wiring.records import RecordFailed, dead_letter, decision_for, queue_url_of, reset_record_keys
+from shared.wiring.records import RecordFailed, dead_letter, decision_for, queue_url_of, reset_record_keys, undone
 
 
 @dataclass
@@ -34,9 +34,22 @@ class SweepConsumer:
         )
 
     def handle(self, record: SQSRecord) -> None:
-
+        """Every exception from any step (parse, dead-letter, the sweep, its sends) becomes a decision here."""
         attempt = int(record.attributes.approximate_receive_count or 1)
         reset_record_keys()
+        try:
+            self._handle(record, attempt)
+        except RecordFailed:
+            raise
+        except Exception as error:
+            try:
+                self._failed(record, error, attempt)
+            except RecordFailed:
+                raise
+            except Exception as failure:  # the decision could not be carried out (SQS refused it)
+                undone(error, failure)
+
+    def _handle(self, record: SQSRecord, attempt: int) -> None:
         try:
             parsed = parse_envelope(record.body)
             if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
@@ -46,26 +59,26 @@ class SweepConsumer:
             return
         logger.set_correlation_id(parsed.request_id)
         logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
-        try:
-            if isinstance(parsed, InboxCountsSweep):
-                sweep_inbox(self.clients, parsed.request_id)
-            else:
-                sweep_analytics(self.clients, parsed.request_id)
-        except Exception as error:
-            decision = decision_for(self.clients, error, attempt, self.rng)
-            if decision.action is Action.DEAD_LETTER_NOW:
-                dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record))
-                return
-            url = queue_url_of(self.clients, record)
-            if decision.action is Action.GIVE_UP:
-                count(Metric.JOBS_DEAD_LETTERED)
-                logger.error("final sweep attempt failed", extra={"lastError": decision.reason, "body": record.body})
-                self.clients.sqs.change_visibility(url, record.receipt_handle, 0)
-            else:
-                count(Metric.JOBS_RETRIED)
-                logger.warning(
-                    "sweep failed: retrying with backoff",
-                    extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
-                )
-                self.clients.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
-            raise RecordFailed(decision.reason) from error
+        if isinstance(parsed, InboxCountsSweep):
+            sweep_inbox(self.clients, parsed.request_id)
+        else:
+            sweep_analytics(self.clients, parsed.request_id)
+
+    def _failed(self, record: SQSRecord, error: BaseException, attempt: int) -> None:
+        decision = decision_for(self.clients, error, attempt, self.rng)
+        if decision.action is Action.DEAD_LETTER_NOW:
+            dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record))
+            return
+        url = queue_url_of(self.clients, record)
+        if decision.action is Action.GIVE_UP:
+            count(Metric.JOBS_DEAD_LETTERED)
+            logger.error("final sweep attempt failed", extra={"lastError": decision.reason, "body": record.body})
+            self.clients.sqs.change_visibility(url, record.receipt_handle, 0)
+        else:  # a retry; a busy sweep waits out its delay in place (a sweep is cheap to repeat, not to copy)
+            count(Metric.JOBS_RETRIED)
+            logger.warning(
+                "sweep failed: retrying with backoff",
+                extra={"lastError": decision.reason, "delaySeconds": decision.delay_seconds},
+            )
+            self.clients.sqs.change_visibility(url, record.receipt_handle, max(decision.delay_seconds, 1))
+        raise RecordFailed(decision.reason) from error

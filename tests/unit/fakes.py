@@ -100,8 +100,11 @@ class FakeVersionStore:
 class FakeSender:
     sent: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
     visibility: list[tuple[str, str, int]] = field(default_factory=list)  # (queue URL, receipt handle, seconds)
+    fail_with: Exception | None = None  # raised by every send
 
     def send(self, queue_url: str, message: OutgoingMessage) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
         self.sent.append((queue_url, message))
         return f"sent-{len(self.sent)}"
 
@@ -119,11 +122,14 @@ class FakeSender:
 class FakeIdempotency:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     context: Any = None
+    fail_with: Exception | None = None  # raised by every run_once
 
     def register_lambda_context(self, context: Any) -> None:
         self.context = context
 
     def run_once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        if self.fail_with is not None:
+            raise self.fail_with
         if key in self.results:
             return self.results[key], True
         self.results[key] = work()

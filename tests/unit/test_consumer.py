@@ -359,3 +359,50 @@ def test_analytics_sweep_enqueues_each_valid_miss_and_removes_exactly_those() ->
     sent = [json.loads(m.body)["data"]["clientId"] for m in clients.sqs.to(queue_url("analytics"))]
     assert sent == ["ws-1", "ws-2"]
     assert clients.versions.misses == []
+
+
+def test_a_failure_on_the_coalesced_path_gets_a_decision_too(metrics: Counter[str]) -> None:
+    # Given a batch whose second record is coalesced, and the idempotency table failing when it is remembered
+    clients = FakeClients()
+    jobs = Jobs(recomputed)
+    jobs_consumer = consumer(jobs, clients)
+    clients.idempotency.fail_with = TransientError("dynamodb: throttled")
+    response = jobs_consumer.handle_batch(sqs_event(dirty(), recompute()), lambda_context())
+    # Then that record is retried with backoff, with its status and metric, like any transient failure
+    assert failures(response) == ["m1"]
+    [(_, receipt, seconds)] = clients.sqs.visibility
+    assert receipt == "rh1" and seconds >= 1
+    assert [s.lastError for s in clients.versions.statuses] == ["dynamodb: throttled"]
+    assert metrics[Metric.JOBS_RETRIED] == 1
+
+
+def test_a_busy_resend_that_sqs_refuses_fails_the_record_with_a_warning(metrics: Counter[str], logs: Recorder) -> None:
+    clients = FakeClients()
+    clients.sqs.fail_with = TransientError("sqs: throttled")
+    response = consumer(Jobs(raising(BusyError("locked"))), clients).handle_batch(sqs_event(dirty()), lambda_context())
+    assert failures(response) == ["m0"]  # back after its visibility timeout: nothing lost
+    assert metrics[Metric.JOBS_RETRIED] == 1
+    assert any(level == "WARNING" and "could not carry out" in message for level, message in logs.lines)
+
+
+def test_busy_on_the_last_receive_is_a_final_failure(metrics: Counter[str], logs: Recorder) -> None:
+    clients = FakeClients()
+    response = consumer(Jobs(raising(BusyError("locked"))), clients).handle_batch(
+        sqs_event(dirty(), receive_count=3), lambda_context()
+    )
+    assert failures(response) == ["m0"] and clients.sqs.visibility == [(queue_url("counts"), "rh0", 0)]
+    assert [s.status for s in clients.versions.statuses] == [JobStatus.FAILED]
+    assert metrics[Metric.JOBS_DEAD_LETTERED] == 1 and len(logs.errors()) == 1
+
+
+def test_a_sweep_busy_on_every_receive_ends_with_an_error_line_not_silently(
+    metrics: Counter[str], logs: Recorder
+) -> None:
+    clients = FakeClients()
+    clients.db.answers["sweep:dirty_backlog"] = BusyError("the inbox sweep is already running")
+    sweeper = SweepConsumer(clients, rng=random.Random(7))
+    for receive in (1, 2, 3):
+        response = sweeper.handle_batch(sqs_event(sweep(), queue="sweep", receive_count=receive), lambda_context())
+        assert failures(response) == ["m0"]
+    assert [seconds for *_, seconds in clients.sqs.visibility][-1] == 0  # redriven at once, on the last
+    assert metrics[Metric.JOBS_DEAD_LETTERED] == 1 and len(logs.errors()) == 1

@@ -58,15 +58,21 @@ def test_given_an_error_that_can_never_succeed_then_dead_letter_now_on_any_attem
     assert decision.delay_seconds == 0 and decision.reason == str(error)
 
 
-@pytest.mark.parametrize("attempt", [1, 2, MAX_RECEIVE_COUNT])
+@pytest.mark.parametrize("attempt", [1, 2, MAX_RECEIVE_COUNT - 1])
 def test_given_busy_then_resend_with_a_delay_between_one_and_two_busy_delays(attempt: int) -> None:
-    # Busy is never a failure, not even on the last receive: the copy starts with a fresh receive count
+    # Busy is not a failure before the last receive: the copy starts with a fresh receive count
     delays = set()
     for seed in SEEDS:
         decision = decide_with(BusyError("inbox_counts of acme is already being recomputed"), attempt, seed)
         assert decision.action is Action.RESEND
         delays.add(decision.delay_seconds)
     assert min(delays) >= BUSY_S and max(delays) <= 2 * BUSY_S and len(delays) > 1  # jittered
+
+
+def test_given_busy_on_the_last_receive_then_a_final_failure_like_any_other() -> None:
+    # A consumer that waits in place (the sweeper) would otherwise reach the DLQ by redrive, silently
+    decision = decide_with(BusyError("inbox sweep already running"), MAX_RECEIVE_COUNT, SEEDS[0])
+    assert decision.action is Action.GIVE_UP and decision.delay_seconds == 0
 
 
 @pytest.mark.parametrize(
