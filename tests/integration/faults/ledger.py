@@ -110,11 +110,16 @@ class Ledger:
         self.logs = logs
         self._first_line = len(logs.lines)
         self.journeys: dict[str, Journey] = {}
+        self.gone: set[str] = set()  # workspaces the scenario deletes: their messages end as a skip, nothing left
 
     def inject(self, body: str, *, client_id: str | None = None, reason: str | None = None) -> None:
+        self.expect(body, client_id=client_id, reason=reason)
+        self.aws.send("counts", body)
+
+    def expect(self, body: str, *, client_id: str | None = None, reason: str | None = None) -> None:
+        """Account for a message someone else sent (the sweeper) as if the scenario had injected it."""
         assert body not in self.journeys, "bodies identify messages: make them distinct"
         self.journeys[body] = Journey(body, client_id, reason)
-        self.aws.send("counts", body)
 
     def journey_of(self, client_id: str) -> Journey:
         [journey] = [j for j in self.journeys.values() if j.client_id == client_id and j.expected_reason is None]
@@ -222,7 +227,7 @@ class Ledger:
     def tally(self, scenario: str, fault: str) -> FaultRow:
         """The row, from what was found (not from what the handler replied). Not recorded in the table."""
         problems = {
-            client_id: workspace_problems(self.rig, client_id)
+            client_id: (gone_problems if client_id in self.gone else workspace_problems)(self.rig, client_id)
             for client_id in {j.client_id for j in self.journeys.values() if j.expected_reason is None}
             if client_id is not None
         }
@@ -265,4 +270,20 @@ def workspace_problems(rig: Rig, client_id: str, version: int = 1) -> list[str]:
     status = json.loads(rig.raw_redis.get(f"job:v1:{client_id}:inbox_counts") or "{}")
     if status.get("status") not in ("succeeded", "skipped") or status.get("version") != version:
         problems.append(f"status {status.get('status')} with version {status.get('version')}")
+    return problems
+
+
+def gone_problems(rig: Rig, client_id: str) -> list[str]:
+    """What is wrong with a workspace deleted while it was recomputed: nothing of it may be left in PostgreSQL,
+    no version may have been bumped, and its last status must be a skip that says so."""
+    db = rig.observer
+    problems = []
+    for table, column in (("Client", "id"), ("InboxCounts", '"clientId"'), ("InboxCountsDirty", '"clientId"')):
+        if db.run(f'SELECT 1 FROM "{table}" WHERE {column} = :id', id=client_id):
+            problems.append(f"{table} rows left")
+    if rig.raw_redis.get(f"inbox:v1:ver:{client_id}") is not None:
+        problems.append("a version was bumped")
+    status = json.loads(rig.raw_redis.get(f"job:v1:{client_id}:inbox_counts") or "{}")
+    if status.get("status") != "skipped" or "deleted" not in str(status.get("reason")):
+        problems.append(f"status {status.get('status')}: {status.get('reason')}")
     return problems

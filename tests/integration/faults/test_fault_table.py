@@ -53,9 +53,12 @@ from recount.local.event_source import LocalContext
 from recount.targets import Target
 from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
 from shared.domain.jobs import JobResult, Skip
+from shared.domain.sweep import sweep_inbox
 from shared.telemetry import logger
+from shared.wiring.clients import EnvironmentClients, Given
 from tests.builders import Workspace
 from tests.integration.faults.ledger import FunctionLogs, Ledger, workspace_problems
+from tests.integration.functions.harness import FailoverAtCommit, RecordingQueueClient
 from tests.integration.functions.test_inbox_function import dirty_body
 from tests.integration.model.rig import (
     REGION,
@@ -495,3 +498,84 @@ def test_out_of_time_on_every_receive_up_to_the_last(rig: Rig, function_logs: Fu
         f"every invocation starts with 0.3 s left (margin 0.5 s), {rig.aws.max_receive_count} receives; then with time",
     )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
+
+
+def test_redis_fails_over_to_a_read_only_replica_right_after_the_commit(
+    redis_rig: Rig, function_logs: FunctionLogs, read_only_replica: int
+) -> None:
+    rig = redis_rig
+    proxy = rig.redis_proxy
+    assert proxy is not None
+    primary = proxy.target
+    ledger = Ledger(rig, function_logs)
+    workspaces = dirty_workspaces(rig, 3)
+    for workspace in workspaces:
+        ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
+
+    def fail_over() -> None:
+        proxy.down()
+        proxy.target = ("127.0.0.1", read_only_replica)
+        proxy.up()
+
+    own = rig.function.clients
+    rig.function.module.consumer.clients = EnvironmentClients(
+        given=Given(sqs=rig.function.sqs, db=FailoverAtCommit(own.db, fail_over))
+    )
+    try:
+        assert len(ledger.deliver()["Records"]) == 3  # the first commits, then every Redis write is refused
+    finally:
+        proxy.down()
+        proxy.target = primary
+        proxy.up()
+    ledger.settle()
+    row = ledger.row(
+        "Redis failover after the commit",
+        "the Redis endpoint moves to a read-only replica (READONLY) right after the first COMMIT, then back",
+    )
+    assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
+
+
+def test_a_workspace_deleted_while_it_is_recomputed(rig: Rig, function_logs: FunctionLogs) -> None:
+    ledger = Ledger(rig, function_logs)
+    deleted, bystander = dirty_workspaces(rig, 2)
+    for workspace in (deleted, bystander):
+        ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
+    ledger.gone.add(deleted.id)
+    event = rig.aws.receive_event("counts")
+    assert len(event["Records"]) == 2
+    pid = backend_pid(rig.function)
+    rig.holder.run("BEGIN")  # the app deletes the workspace; it commits while the recompute's write waits on it
+    rig.holder.run('DELETE FROM "Client" WHERE id = :id', id=deleted.id)
+    mark = len(rig.function.sqs.log)
+    response = invoke_blocked(rig, event, None, pid=pid, act=lambda: None, release="COMMIT")
+    assert ledger.describe(event, response, "counts", mark) == set()  # a skip and a success: nothing retried
+    ledger.settle()
+    row = ledger.row(
+        "workspace deleted mid-recompute",
+        "the app's DELETE of the Client commits while the recompute's write waits on its row (FK 23503)",
+    )
+    assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
+
+
+def test_an_out_of_rule_marker_among_valid_ones(rig: Rig, function_logs: FunctionLogs) -> None:
+    # Given valid dirty workspaces behind the oldest marker, one whose id predates the clientId rule
+    ledger = Ledger(rig, function_logs)
+    bad = Workspace.create(rig.app, client_id="legacy id; with spaces")
+    bad.mark_dirty(dirty_at=datetime(2020, 1, 1))
+    valid = dirty_workspaces(rig, 3)
+    # When the sweeper sweeps (its sends recorded, so every message it enqueues is accounted for)
+    sender = RecordingQueueClient()
+    sweeper = EnvironmentClients(given=Given(sqs=sender))
+    report = sweep_inbox(sweeper, "fault-table")
+    sweeper.close()
+    assert report.invalid_ids == ("legacy id; with spaces",) and report.enqueued_dirty == len(valid)
+    for operation, kwargs in sender.log:
+        assert operation == "send_message_batch"
+        for entry in kwargs["Entries"]:
+            ledger.expect(entry["MessageBody"], client_id=json.loads(entry["MessageBody"])["data"]["clientId"])
+    ledger.settle()
+    row = ledger.row(
+        "an out-of-rule marker among valid ones",
+        "the oldest dirty marker's clientId breaks the rule: the sweep skips it and enqueues the rest",
+    )
+    assert (row.lost, row.duplicated, row.survived, row.injected) == (0, 0, len(valid), len(valid)), row

@@ -258,3 +258,23 @@ def environment(
             **settings,
         },
     )
+
+
+class FailoverAtCommit:
+    """The function's own database session; right after its COMMIT returns, the Redis endpoint fails over."""
+
+    def __init__(self, inner: Any, failover: Any) -> None:
+        self.inner, self.failover, self.armed = inner, failover, True
+
+    def run(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.inner.run(sql, **params)
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            self.failover()
+        return rows
+
+    def rollback(self) -> None:
+        self.inner.rollback()
+
+    def close(self) -> None:
+        self.inner.close()

@@ -5,8 +5,6 @@ ends as a skip."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,75 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from recount.throwaway import free_port
 from recount.toggle_proxy import ToggleProxy
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.settings import EnvVar
-from shared.ports import Row
 from shared.wiring.clients import EnvironmentClients, Given
 from tests.builders import Workspace
-from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, load_handler
+from tests.integration.functions.harness import AwsFixture, FailoverAtCommit, FunctionUnderTest, load_handler
 from tests.integration.functions.test_inbox_function import dirty_body, status_of, version_of
-
-
-@pytest.fixture
-def read_only_replica() -> Iterator[int]:
-    """A real Redis replica whose primary is unreachable: it answers, and refuses every write with READONLY,
-    as a demoted primary does while a failover's endpoint has not moved yet."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--replicaof",
-            "127.0.0.1",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(10)
-
-
-class FailoverAtCommit:
-    """The function's own database session; right after its COMMIT returns, the Redis endpoint fails over."""
-
-    def __init__(self, inner: Any, failover: Any) -> None:
-        self.inner, self.failover, self.armed = inner, failover, True
-
-    def run(self, sql: str, **params: Any) -> list[Row]:
-        rows: list[Row] = self.inner.run(sql, **params)
-        if sql == "COMMIT" and self.armed:
-            self.armed = False
-            self.failover()
-        return rows
-
-    def rollback(self) -> None:
-        self.inner.rollback()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture
