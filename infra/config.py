@@ -21,7 +21,9 @@ MIN_EVENT_SOURCE_CONCURRENCY = 2
 
 def _pinned_version(package: str, requirements: Path = ROOT / "requirements.txt") -> str:
     """The version requirements.txt pins: the functions' layer must run what the tests ran."""
-    match = re.search(rf"^{re.escape(package)}(\[[^\]]*\])?==([0-9.]+)\s*$", requirements.read_text(), re.MULTILINE)
+    match = re.search(
+        rf"^{re.escape(package)}(\[[^\]]*\])?==(\d+\.\d+\.\d+)\s*$", requirements.read_text(), re.MULTILINE
+    )
     if match is None:
         raise ValueError(f"{requirements.name} pins no {package}==<version>")
     return match.group(2)
@@ -85,6 +87,8 @@ class StageConfig(BaseModel):
     database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
     idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
     time_budget_margin_ms: int = Field(10_000, alias="timeBudgetMarginMs", ge=1_000)
+    # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
+    powertools_version: str | None = Field(None, alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
 
     @model_validator(mode="after")
     def _consistent(self) -> StageConfig:
@@ -109,6 +113,11 @@ class StageConfig(BaseModel):
             problems.append(
                 f"the counts and counts-high sources may run {shared} at once, over the inbox "
                 f"function's reservedConcurrency ({self.inbox.reserved_concurrency})"
+            )
+        if self.powertools_version not in (None, POWERTOOLS_VERSION):
+            problems.append(
+                f"powertoolsVersion {self.powertools_version} differs from the {POWERTOOLS_VERSION} requirements.txt "
+                "pins (the layer must run what the tests ran): remove it or change the pin"
             )
         if self.log_retention_days not in VALID_LOG_RETENTION_DAYS:
             problems.append(f"logRetentionDays must be one of {sorted(VALID_LOG_RETENTION_DAYS)}")

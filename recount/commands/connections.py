@@ -65,12 +65,19 @@ def clients_for(target: Target, *, sweep: SweepSettings | None = None) -> Enviro
     )
 
 
-def environment_clients(*, redis: bool) -> EnvironmentClients:
+def environment_clients(*, redis: bool, recompute: RecomputeSettings | None = None) -> EnvironmentClients:
     """Clients on the stores the environment names by URL (DATABASE_URL, and REDIS_URL when `redis`), for the
-    commands that act on stores alone (migrate, recompute)."""
+    commands that act on stores alone (migrate, recompute): only the store settings (and `recompute`, when
+    given) are read from the environment, so an unrelated bad setting cannot stop them."""
     stores = StoreSettings()
     required = {"DATABASE_URL": stores.database_url, **({"REDIS_URL": stores.redis_url} if redis else {})}
     for name, value in required.items():
         if value is None or not value.get_secret_value():
             raise PermanentError(f"{name} is not set")
-    return EnvironmentClients(stores=stores, function=FunctionSettings(idempotency_table_name=_NO_IDEMPOTENCY_TABLE))
+    return EnvironmentClients(
+        stores=stores,
+        recompute=recompute or RecomputeSettings.model_construct(),
+        queues=QueueSettings.model_construct(),
+        function=FunctionSettings.model_construct(idempotency_table_name=_NO_IDEMPOTENCY_TABLE),
+        sweep=SweepSettings.model_construct(),
+    )

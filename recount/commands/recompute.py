@@ -20,7 +20,7 @@ def recompute(job: JobName, client_ids: list[str], wait_s: float) -> list[Recomp
     recompute_settings = RecomputeSettings()
     if job is JobName.ANALYTICS_AGGREGATES and not recompute_settings.analytics_aggregates_enabled:
         raise RecountError("analytics aggregates are disabled: set ANALYTICS_AGGREGATES_ENABLED=true")
-    clients = environment_clients(redis=True)
+    clients = environment_clients(redis=True, recompute=recompute_settings)
     try:
         # Reach both stores before anything is written: an unreachable one leaves no trace at all.
         clients.db.run("SELECT 1")

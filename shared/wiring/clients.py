@@ -64,11 +64,15 @@ class EnvironmentClients:
 
     @cached_property
     def sqs(self) -> QueueSender:
-        return self.given.sqs or QueueClient(endpoint_url=self.queues.endpoint_url)
+        if self.given.sqs is not None:
+            return self.given.sqs
+        return QueueClient(endpoint_url=self.queues.endpoint_url)
 
     @cached_property
     def idempotency(self) -> Idempotency:
-        return self.given.idempotency or IdempotencyGuard(
+        if self.given.idempotency is not None:
+            return self.given.idempotency
+        return IdempotencyGuard(
             self.function.idempotency_table_name,
             expires_after_seconds=self.function.idempotency_ttl_seconds,
             endpoint_url=self.queues.endpoint_url,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, load_stage
+from infra.config import POWERTOOLS_VERSION, ConfigError, load_stage
 from tests.infra.conftest import cdk_context, run_app
 
 
@@ -65,3 +65,9 @@ def test_the_synth_stops_with_one_line_on_bad_settings(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: stage 'dev' in cdk.json is invalid:")
     assert not (tmp_path / "recount-dev.template.json").exists()
+
+
+def test_a_stage_may_restate_the_pinned_powertools_version_but_never_differ() -> None:
+    assert load_stage(with_dev({"powertoolsVersion": POWERTOOLS_VERSION}), "dev")[1].powertools_version
+    with pytest.raises(ConfigError, match="differs from the"):
+        load_stage(with_dev({"powertoolsVersion": "3.1.0"}), "dev")

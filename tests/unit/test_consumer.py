@@ -406,3 +406,25 @@ def test_a_sweep_busy_on_every_receive_ends_with_an_error_line_not_silently(
         assert failures(response) == ["m0"]
     assert [seconds for *_, seconds in clients.sqs.visibility][-1] == 0  # redriven at once, on the last
     assert metrics[Metric.JOBS_DEAD_LETTERED] == 1 and len(logs.errors()) == 1
+
+
+def test_a_record_s_log_lines_never_carry_the_previous_record_s_keys() -> None:
+    # Given a valid record of ws-1 followed by a poison one
+    lines: list[dict[str, Any]] = []
+
+    class Keys(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(logger.registered_formatter.format(record)))
+
+    handler = Keys()
+    underlying = logging.getLogger(logger.name)
+    underlying.addHandler(handler)
+    try:
+        consumer(Jobs(recomputed)).handle_batch(sqs_event(dirty("ws-1"), "not json"), lambda_context())
+    finally:
+        underlying.removeHandler(handler)
+    # Then the poison record's line names neither ws-1 nor its correlation id
+    [first] = [line for line in lines if line["message"] == "recomputed"]
+    [poison] = [line for line in lines if line["level"] == "ERROR"]
+    assert first["clientId"] == "ws-1" and "clientId" not in poison
+    assert poison.get("correlation_id") != first["correlation_id"]
