@@ -13,13 +13,27 @@ from shared.contracts.status import StatusBlob
 
 # INCR the version only if the committed change stamp is newer than the one it already stands for, then
 # write the final status blob carrying that version: one round trip; a retried bump never bumps twice,
-# and a publish that arrives late (older stamp) neither bumps nor overwrites a newer status.
+# and a publish that arrives late (older stamp) neither bumps nor overwrites a newer status -- except the
+# job's own `running` blob (same request, message and start), which it always ends: a job whose lock query
+# read a stamp just before another run's commit must not leave its status at `running`.
 # Stamps are fixed-width ISO-8601 UTC strings, so string order is time order.
 _PUBLISH_LUA = """
 local applied = redis.call('GET', KEYS[2])
 local version
 if applied and ARGV[1] < applied then
-  return tonumber(redis.call('GET', KEYS[1]) or '0')
+  version = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local stored = redis.call('GET', KEYS[3])
+  local blob = cjson.decode(ARGV[2])
+  if stored then
+    local own = cjson.decode(stored)
+    local function field(t, k) if t[k] == cjson.null then return nil end return t[k] end
+    if own['status'] == 'running' and own['requestId'] == blob['requestId']
+       and field(own, 'messageId') == field(blob, 'messageId') and own['startedAt'] == blob['startedAt'] then
+      blob['version'] = version
+      redis.call('SET', KEYS[3], cjson.encode(blob), 'EX', tonumber(ARGV[3]))
+    end
+  end
+  return version
 elseif applied == ARGV[1] then
   version = tonumber(redis.call('GET', KEYS[1]) or '0')
 else

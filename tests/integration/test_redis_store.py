@@ -39,3 +39,22 @@ def test_the_status_blob_has_a_ttl(cache: RedisStore, raw_redis: redis.Redis) ->
     cache.publish(_final("acme", "r1"), "2026-11-29T10:00:00.001")
     assert 0 < raw_redis.ttl("job:v1:acme:inbox_counts") <= 86_400
     assert raw_redis.ttl("inbox:v1:ver:acme") == -1  # the version never expires
+
+
+def test_a_late_publish_still_ends_its_own_running_status_and_only_its_own(cache: RedisStore) -> None:
+    # Given B's newer stamp published, then job A starts (its lock query read the older stamp, just before B's
+    # commit) and writes its `running` status over B's
+    assert cache.publish(_final("acme", "B"), "2026-11-29T10:00:00.005") == 1
+    started = StatusBlob.start(JobName.INBOX_COUNTS, "acme", JobContext("A", "test"), datetime.now(UTC))  # no id
+    cache.write_status(started)
+    # When A ends as a duplicate skip publishing the older stamp
+    assert cache.publish(started.finish(JobStatus.SKIPPED, reason="duplicate"), "2026-11-29T10:00:00.004") == 1
+    # Then its status is final (not left at running), with the current version, and nothing was bumped
+    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and (status.requestId, status.status, status.version) == ("A", JobStatus.SKIPPED, 1)
+    # But a late publish never ends another job's running status
+    other = StatusBlob.start(JobName.INBOX_COUNTS, "acme", JobContext("C", "test", "m-C"), datetime.now(UTC))
+    cache.write_status(other)
+    cache.publish(_final("acme", "A-late"), "2026-11-29T10:00:00.004")
+    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and (status.requestId, status.status) == ("C", JobStatus.RUNNING)
