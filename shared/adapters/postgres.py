@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from shared.adapters.postgres_errors import classify_sqlstate
+from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.contracts.errors import PermanentError, TransientError
 
 Row = dict[str, Any]
@@ -27,7 +27,7 @@ def classify_database_error(error: BaseException) -> TransientError | PermanentE
         fields: dict[str, str] = error.args[0]
         code = fields.get("C", "")
         message = f"postgres {code}: {' '.join(fields.get('M', '').split())}"
-        return classify_sqlstate(code, message)
+        return classify_sqlstate(code, message, constraint=fields.get("n"))
     return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
 
 
@@ -151,8 +151,8 @@ class PostgresDatabase:
                 described = connection.columns
         except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
             domain_error = classify_database_error(error)
-            if not isinstance(error, DatabaseError):
-                self.discard()  # the socket is in an unknown state: never reuse it
+            if not isinstance(error, DatabaseError) or ends_session(error.args[0] if error.args else None):
+                self.discard()  # the socket is in an unknown state, or the session can never write: never reuse it
             elif prepared is not None and (invalidation := _prepared_invalidation(error)) is not None:
                 # Not the statement's fault: the next attempt prepares it anew. Gone means the session lost
                 # all of them; stale is this one (left on the server: schema changes are rare).

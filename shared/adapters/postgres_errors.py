@@ -86,5 +86,29 @@ def verdict(sqlstate: str) -> str:
     return row[0] if row else TRANSIENT
 
 
-def classify_sqlstate(sqlstate: str, message: str) -> TransientError | PermanentError:
-    return _ERRORS[verdict(sqlstate)](message)
+# The foreign keys whose violation means the workspace itself is gone (the rows recount writes point at it);
+# any other foreign key failing is a contract problem, not a deletion.
+WORKSPACE_FOREIGN_KEYS = frozenset({"InboxCounts_clientId_fkey", "AnalyticsDailyAggregates_clientId_fkey"})
+
+
+def classify_sqlstate(sqlstate: str, message: str, *, constraint: str | None = None) -> TransientError | PermanentError:
+    decided = verdict(sqlstate)
+    if decided == GONE and constraint not in WORKSPACE_FOREIGN_KEYS:
+        decided = PERMANENT
+    return _ERRORS[decided](message)
+
+
+def ends_session(fields: object) -> bool:
+    """Whether the session that raised this error must not be used again: a FATAL error, a broken connection
+    (class 08), an operator ending it (57P0x), or a read-only transaction (25006: after a failover the session
+    still reaches the demoted primary, so only a new connection can reach the new one)."""
+    if not isinstance(fields, dict):
+        return True
+    code = str(fields.get("C", ""))
+    return (
+        fields.get("S") == "FATAL"
+        or fields.get("V") == "FATAL"
+        or code[:2] == "08"
+        or code.startswith("57P")
+        or code == "25006"
+    )

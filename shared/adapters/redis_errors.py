@@ -57,7 +57,12 @@ REDIS_ERRORS: dict[type[BaseException], tuple[str, str]] = {
 # message: it is the protocol's error type, not prose).
 UNMAPPED_CODES: dict[str, tuple[str, str]] = {
     "BUSY": (TRANSIENT, "a long script or function is running: its end or SCRIPT KILL frees the server"),
+    "NOREPLICAS": (TRANSIENT, "min-replicas-to-write not met: the replicas come back"),
+    "MISCONF": (TRANSIENT, "the server refuses writes after a failed RDB save: the next save clears it"),
 }
+# Errors after which the connection is not reused: it still reaches a server that a failover demoted, and its
+# health check (PING) would pass; a new connection follows the endpoint to the new primary.
+RECONNECT: tuple[type[BaseException], ...] = (e.ReadOnlyError, e.MasterDownError)
 
 
 def classify_redis_error(error: BaseException) -> TransientError | PermanentError:

@@ -7,7 +7,7 @@ from typing import Any, cast
 import redis
 from redis.exceptions import RedisError
 
-from shared.adapters.redis_errors import classify_redis_error
+from shared.adapters.redis_errors import RECONNECT, classify_redis_error
 from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
 from shared.contracts.status import StatusBlob
 
@@ -74,6 +74,8 @@ class RedisStore:
         try:
             return getattr(self.client, operation)(*args)
         except RedisError as error:
+            if isinstance(error, RECONNECT):
+                self.client.connection_pool.disconnect()
             raise classify_redis_error(error) from error
 
     def ping(self) -> None:

@@ -10,7 +10,7 @@ from pg8000.exceptions import DatabaseError
 from redis import exceptions as redis_exceptions
 
 from shared.adapters.postgres import classify_database_error
-from shared.adapters.postgres_errors import BUSY, CLASSES, CODES, GONE, PERMANENT, TRANSIENT, verdict
+from shared.adapters.postgres_errors import BUSY, CLASSES, CODES, GONE, PERMANENT, TRANSIENT, ends_session, verdict
 from shared.adapters.redis_errors import REDIS_ERRORS, classify_redis_error
 from shared.contracts.errors import BusyError, PermanentError, TransientError, WorkspaceGoneError
 
@@ -100,6 +100,8 @@ def test_each_redis_row_gives_its_domain_error(cls: type[BaseException]) -> None
         (redis_exceptions.BusyLoadingError("Redis is loading the dataset in memory"), TransientError),
         (redis_exceptions.TryAgainError("Multiple keys request during rehashing of slot"), TransientError),
         (redis_exceptions.ResponseError("BUSY Redis is busy running a script."), TransientError),
+        (redis_exceptions.ResponseError("NOREPLICAS Not enough good replicas to write. script: abc"), TransientError),
+        (redis_exceptions.ResponseError("MISCONF Redis is configured to save RDB snapshots, but..."), TransientError),
         (redis_exceptions.ResponseError("ERR unknown command 'EVALSHA_RO'"), PermanentError),
         (
             redis_exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
@@ -130,7 +132,6 @@ def test_every_documented_sqlstate_class_has_a_row_with_a_reason() -> None:
         ("40P01", TransientError),  # deadlock
         ("08006", TransientError),  # connection failure
         ("55P03", BusyError),  # lock_timeout: another recompute holds the rows
-        ("23503", WorkspaceGoneError),  # the workspace was deleted mid-recompute
         ("23505", PermanentError),  # unique violation: a bug
         ("42P01", PermanentError),  # undefined table
         ("28P01", PermanentError),  # wrong password
@@ -148,3 +149,34 @@ def test_sqlstates_map_to_their_domain_errors(sqlstate: str, expected: type[Exce
 @pytest.mark.parametrize("code", list(CODES))
 def test_each_code_row_decides(code: str) -> None:
     assert verdict(code) == CODES[code][0]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "expected"),
+    [
+        ("InboxCounts_clientId_fkey", WorkspaceGoneError),  # the workspace was deleted mid-recompute
+        ("AnalyticsDailyAggregates_clientId_fkey", WorkspaceGoneError),
+        ("AppNotes_inboxCountsId_fkey", PermanentError),  # another table's key: a contract problem, not a deletion
+        (None, PermanentError),
+    ],
+)
+def test_a_foreign_key_violation_is_a_deletion_only_on_the_workspace_s_own_keys(
+    constraint: str | None, expected: type[Exception]
+) -> None:
+    fields = {"S": "ERROR", "C": "23503", "M": "violates foreign key", **({"n": constraint} if constraint else {})}
+    assert type(classify_database_error(DatabaseError(fields))) is expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "ends"),
+    [
+        ({"S": "ERROR", "C": "25006"}, True),  # read-only: the session reaches a demoted primary
+        ({"S": "FATAL", "C": "57P01"}, True),
+        ({"S": "ERROR", "C": "08006"}, True),
+        ({"S": "ERROR", "C": "55P03"}, False),  # busy: the session is fine
+        ({"S": "ERROR", "C": "23505"}, False),
+        ("not a dict", True),
+    ],
+)
+def test_which_errors_end_the_session(fields: object, ends: bool) -> None:
+    assert ends_session(fields) is ends

@@ -106,3 +106,27 @@ def test_given_the_workspace_deleted_while_it_is_recomputed_then_a_skip_not_pois
     assert db.run('SELECT count(*) AS n FROM "InboxCounts" WHERE "clientId" = :id', id=workspace.id)[0]["n"] == 0
     assert json.dumps(status)  # a readable blob
     function.clients.close()
+
+
+def test_given_a_failover_that_leaves_connections_on_the_demoted_primary_then_the_retry_reconnects(
+    function_env: AwsFixture,
+    redis_proxy: ToggleProxy,
+    read_only_replica: int,
+    workspace: Workspace,
+    raw_redis: redis.Redis,
+) -> None:
+    # Given the function's Redis connection open on a server that is now a read-only replica
+    primary = redis_proxy.target
+    redis_proxy.target = ("127.0.0.1", read_only_replica)
+    function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
+    workspace.lead()
+    workspace.mark_dirty()
+    message_id = function.aws.send("counts", dirty_body(workspace.id))
+    assert function.poll("counts")["failed"] == {message_id}  # READONLY: transient
+    # When the endpoint moves to the new primary without cutting any connection (as DNS does)
+    redis_proxy.target = primary
+    function.aws.make_visible("counts")
+    # Then the retry does not reuse the connection to the replica: it succeeds on the new primary
+    assert function.poll("counts")["failed"] == set()
+    assert version_of(raw_redis, workspace.id) == "1"
+    function.clients.close()
