@@ -47,7 +47,9 @@ def guarded(action: Callable[[], T]) -> T:
         fail(str(error))
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}", 2)
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fail(f"invalid setting {where}: {message}" if where else f"invalid settings: {message}", 2)
 
 
 def operate(action: Callable[[], T]) -> T:

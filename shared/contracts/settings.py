@@ -61,6 +61,17 @@ class StoreSettings(BaseSettings):
     # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
     prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
 
+    @model_validator(mode="after")
+    def _lock_wait_ends_first(self) -> StoreSettings:
+        # A lock wait must end as "busy" (55P03, a delayed copy), not as a statement timeout (57014, a retry
+        # that spends a receive).
+        if self.lock_timeout_ms >= self.statement_timeout_ms:
+            raise ValueError(
+                f"LOCK_TIMEOUT_MS ({self.lock_timeout_ms}) must be less than STATEMENT_TIMEOUT_MS "
+                f"({self.statement_timeout_ms}): a lock wait must end as busy, not as a statement timeout"
+            )
+        return self
+
 
 class RecomputeSettings(BaseSettings):
     """How the recompute jobs behave."""

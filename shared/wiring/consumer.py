@@ -122,11 +122,7 @@ class _Batch:
         # received, so after every mark behind this record. A skip proves nothing about this record's mark.
         if isinstance(previous, JobResult) and previous.outcome is not None:
             if not serves_dirty_marker(event):
-                # Remember this event id as done by the run that covered it, so a redelivery is a duplicate.
-                covered = previous.outcome
-                self.consumer.clients.idempotency.run_once(
-                    idempotency_key(self.consumer.job, event, None), lambda: covered
-                )
+                self._remember_covered(event, previous.outcome)
             count(Metric.JOBS_SKIPPED_COALESCED)
             logger.info("coalesced with an earlier record of this batch", extra={"skipped": Skip.COALESCED.value})
             return
@@ -142,6 +138,18 @@ class _Batch:
             raise
         self.done[client_id] = result
         self._succeeded(result)
+
+    def _remember_covered(self, event: WorkspaceEvent, covered: dict[str, Any]) -> None:
+        """Remember this event id as done by the run that covered it, so a redelivery is a duplicate. Best
+        effort: the work is done and its status is the true one; if the table refuses, a redelivery only
+        recomputes once more (a recompute is idempotent in effect), so no retry, no failed status."""
+        try:
+            self.consumer.clients.idempotency.run_once(idempotency_key(self.consumer.job, event, None), lambda: covered)
+        except RecountError as error:
+            logger.warning(
+                "coalesced, but its event id could not be remembered: a redelivery will recompute once more",
+                extra={"idempotencyError": " ".join(str(error).split())},
+            )
 
     def _hand_back(self, record: SQSRecord, attempt: int) -> None:
         """Out of time: return the record untouched, at once, without backoff. On its last receive a
@@ -214,7 +222,7 @@ class _Batch:
         raise RecordFailed(decision.reason) from error
 
     def _dead_letter(self, record: SQSRecord, reason: str, attempt: int, event: WorkspaceEvent | None) -> None:
-        dead_letter(self.consumer.clients, record, reason, self.consumer.queue_url_of(record))
+        dead_letter(self.consumer.clients, record, reason, self.consumer.queue_url_of(record), attempt)
         if event is not None:
             self._write_failed_status(event, reason, attempt, record.message_id)
 

@@ -6,11 +6,13 @@ queue settings, dead-letters what can never succeed, and maps a record back to i
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.adapters.sqs import REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE
+from shared.contracts.errors import PermanentError, RecountError
 from shared.contracts.metrics import Metric
 from shared.domain.retry import RetryDecision, decide
 from shared.ports import Clients, OutgoingMessage
@@ -63,27 +65,40 @@ def queue_url_of(clients: Clients, record: SQSRecord) -> str:
     return f"{base}/{account}/{name}"
 
 
-def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: str) -> None:
-    """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it."""
+def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: str, attempt: int = 1) -> None:
+    """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it.
+    If the send fails, the ERROR line still names the reason; the record fails its batch, comes back, and on
+    its last receive the queue's redrive moves it (with the same ERROR line then, and JobsDeadLettered)."""
     dead_letter_url = clients.queues.dead_letter_queue_url
-    if not dead_letter_url:
-        raise RecordFailed(f"no DEAD_LETTER_QUEUE_URL to send a message that can never succeed: {reason}")
-    clients.sqs.send(
-        dead_letter_url,
-        OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),
-    )
+    extra = {"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url}
+    try:
+        if not dead_letter_url:
+            raise PermanentError("no DEAD_LETTER_QUEUE_URL is set")
+        clients.sqs.send(
+            dead_letter_url,
+            OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),
+        )
+    except RecountError as error:
+        last = attempt >= clients.queues.max_receive_count
+        if last:
+            count(Metric.JOBS_DEAD_LETTERED)
+        logger.error(
+            "message can never succeed, and it could not be sent to the dead-letter queue: "
+            + ("the queue's redrive moves it" if last else "it comes back to be sent again"),
+            extra={**extra, "sendError": " ".join(str(error).split())},
+        )
+        with contextlib.suppress(RecountError):  # at once on the last receive; else after a short wait
+            clients.sqs.change_visibility(source_url, record.receipt_handle, 0 if last else 1)
+        raise RecordFailed(reason) from error
     count(Metric.JOBS_DEAD_LETTERED)
-    logger.error(
-        "message can never succeed: sent to the dead-letter queue",
-        extra={"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url},
-    )
+    logger.error("message can never succeed: sent to the dead-letter queue", extra=extra)
 
 
 def undone(error: BaseException, failure: BaseException) -> None:
     """A decision that could not be carried out (its send or visibility change failed): the record fails its
     batch, so the queue brings it back after its visibility timeout, and the line says both errors."""
     reason = " ".join(str(failure).split()) or type(failure).__name__
-    count(Metric.JOBS_RETRIED)
+    count(Metric.JOBS_RETRIED)  # the queue brings it back: a retry, whatever the decision was
     logger.warning(
         "could not carry out the decision for a failed record: the queue retries it",
         extra={"lastError": " ".join(str(error).split()), "decisionError": reason},

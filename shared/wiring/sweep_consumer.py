@@ -55,7 +55,7 @@ class SweepConsumer:
             if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
                 raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
         except PoisonMessageError as poison:
-            dead_letter(self.clients, record, poison.reason, queue_url_of(self.clients, record))
+            dead_letter(self.clients, record, poison.reason, queue_url_of(self.clients, record), attempt)
             return
         logger.set_correlation_id(parsed.request_id)
         logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
@@ -67,7 +67,7 @@ class SweepConsumer:
     def _failed(self, record: SQSRecord, error: BaseException, attempt: int) -> None:
         decision = decision_for(self.clients, error, attempt, self.rng)
         if decision.action is Action.DEAD_LETTER_NOW:
-            dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record))
+            dead_letter(self.clients, record, decision.reason, queue_url_of(self.clients, record), attempt)
             return
         url = queue_url_of(self.clients, record)
         if decision.action is Action.GIVE_UP:

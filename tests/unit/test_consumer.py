@@ -361,19 +361,30 @@ def test_analytics_sweep_enqueues_each_valid_miss_and_removes_exactly_those() ->
     assert clients.versions.misses == []
 
 
-def test_a_failure_on_the_coalesced_path_gets_a_decision_too(metrics: Counter[str]) -> None:
+def test_a_failure_on_the_coalesced_path_keeps_the_true_status_and_says_so(
+    metrics: Counter[str], logs: Recorder
+) -> None:
     # Given a batch whose second record is coalesced, and the idempotency table failing when it is remembered
     clients = FakeClients()
-    jobs = Jobs(recomputed)
-    jobs_consumer = consumer(jobs, clients)
+    jobs_consumer = consumer(Jobs(recomputed), clients)
     clients.idempotency.fail_with = TransientError("dynamodb: throttled")
     response = jobs_consumer.handle_batch(sqs_event(dirty(), recompute()), lambda_context())
-    # Then that record is retried with backoff, with its status and metric, like any transient failure
-    assert failures(response) == ["m1"]
-    [(_, receipt, seconds)] = clients.sqs.visibility
-    assert receipt == "rh1" and seconds >= 1
-    assert [s.lastError for s in clients.versions.statuses] == ["dynamodb: throttled"]
-    assert metrics[Metric.JOBS_RETRIED] == 1
+    # Then the work is done and its status stands: the record is coalesced, with a WARNING, not retried
+    assert failures(response) == [] and clients.sqs.visibility == []
+    assert clients.versions.statuses == [] and metrics[Metric.JOBS_SKIPPED_COALESCED] == 1
+    assert any(level == "WARNING" and "could not be remembered" in message for level, message in logs.lines)
+
+
+def test_a_poison_message_whose_dead_letter_send_fails_is_logged_with_its_reason(
+    metrics: Counter[str], logs: Recorder
+) -> None:
+    clients = FakeClients()
+    clients.sqs.fail_with = TransientError("sqs: AccessDenied")
+    response = consumer(Jobs(recomputed), clients).handle_batch(sqs_event("not json"), lambda_context())
+    assert failures(response) == ["m0"]  # comes back to be sent again; the redrive takes it on the last receive
+    [error] = logs.errors()
+    assert "could not be sent to the dead-letter queue" in error
+    assert metrics[Metric.JOBS_DEAD_LETTERED] == 0 and metrics[Metric.JOBS_RETRIED] == 0
 
 
 def test_a_busy_resend_that_sqs_refuses_fails_the_record_with_a_warning(metrics: Counter[str], logs: Recorder) -> None:

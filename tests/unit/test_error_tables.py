@@ -180,3 +180,14 @@ def test_a_foreign_key_violation_is_a_deletion_only_on_the_workspace_s_own_keys(
 )
 def test_which_errors_end_the_session(fields: object, ends: bool) -> None:
     assert ends_session(fields) is ends
+
+
+def test_a_lock_timeout_not_below_the_statement_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from shared.contracts.settings import StoreSettings
+
+    monkeypatch.setenv("STATEMENT_TIMEOUT_MS", "500")
+    monkeypatch.setenv("LOCK_TIMEOUT_MS", "2000")
+    with pytest.raises(ValidationError, match="must be less than STATEMENT_TIMEOUT_MS"):
+        StoreSettings()
