@@ -132,7 +132,11 @@ def render_sweep(console: Console, kind: str, report: SweepReport) -> None:
         )
     else:
         console.print(f"analytics sweep: enqueued {report.enqueued_slo_misses} recompute(s) for SLO misses")
-    render_skipped(console, list(report.invalid_ids))
+    if report.invalid_count:
+        more = report.invalid_count - len(report.invalid_ids)
+        render_skipped(console, list(report.invalid_ids))
+        if more > 0:
+            console.print(f"[yellow]skipped[/yellow] {more} more invalid clientId(s)")
 
 
 def render_skipped(console: Console, invalid: list[str]) -> None:

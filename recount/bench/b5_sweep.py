@@ -10,6 +10,7 @@ from typing import cast
 from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import QueueClient
+from shared.contracts.client_id import CLIENT_ID_RULE
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
 from shared.domain.sweep import sweep_inbox
 from shared.queries import query
@@ -34,10 +35,17 @@ def scan(database_url: str, workspaces: int) -> tuple[float, int]:
     db.run('DELETE FROM "InboxCountsDirty"')  # marks earlier benchmarks left in this run's database
     _mark(db, workspaces, prefix="scan-")
     started = time.perf_counter()
-    db.run(query("sweep", "dirty_backlog"))
+    db.run(query("sweep", "dirty_backlog"), rule=CLIENT_ID_RULE)
     after_at, after_id, seen = datetime(1970, 1, 1), "", 0
     while True:
-        rows = db.run(query("sweep", "dirty_page"), after_at=after_at, after_id=after_id, min_age_s=0, page_size=500)
+        rows = db.run(
+            query("sweep", "dirty_page"),
+            after_at=after_at,
+            after_id=after_id,
+            min_age_s=0,
+            page_size=500,
+            rule=CLIENT_ID_RULE,
+        )
         seen += len(rows)
         if len(rows) < 500:
             break

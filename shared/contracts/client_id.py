@@ -12,6 +12,7 @@ from shared.contracts.errors import InvalidClientIdError
 MAX_CLIENT_ID_LENGTH = 64
 # UUIDs and short ids alike: letters, digits, '_' and '-'; never ':', '*', spaces or control characters.
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CLIENT_ID_RULE = f"^{CLIENT_ID_RE.pattern}$"  # the same rule for PostgreSQL's ~ (ASCII ranges: by code point)
 
 
 def validate_client_id(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.contracts.client_id import validate_client_id
+from shared.contracts.client_id import CLIENT_ID_RULE, validate_client_id
 from shared.contracts.errors import InvalidClientIdError
 from shared.contracts.events import Envelope, EventName, new_event, to_body
 from shared.contracts.metrics import Metric
@@ -25,7 +25,8 @@ class SweepReport:
     backlog: int = 0
     oldest_age_s: float = 0.0
     skipped_reason: str | None = None
-    invalid_ids: tuple[str, ...] = ()  # ids outside recount's clientId rule found in the app's data: skipped
+    invalid_ids: tuple[str, ...] = ()  # ids outside recount's clientId rule found in the app's data (first 20)
+    invalid_count: int = 0  # how many there were: skipped, never fatal
 
     @property
     def enqueued(self) -> int:
@@ -35,13 +36,15 @@ class SweepReport:
 def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     """Dirty markers oldest first in bounded pages, then workspaces whose snoozes expired since computed."""
     db, settings = clients.db, clients.sweep
-    stats = db.run(query("sweep", "dirty_backlog"))[0]
+    stats = db.run(query("sweep", "dirty_backlog"), rule=CLIENT_ID_RULE)[0]
     oldest_age_s = (stats["now"] - stats["oldest_dirty_at"]).total_seconds() if stats["oldest_dirty_at"] else 0.0
     count(Metric.DIRTY_BACKLOG, stats["backlog"])
     seconds(Metric.DIRTY_OLDEST_AGE, max(0.0, oldest_age_s))
 
     enqueued: set[str] = set()
-    invalid: list[str] = []  # rows that predate recount's clientId rule: skipped, named, counted, never fatal
+    # Markers whose id predates recount's clientId rule: never paged, named and counted, never fatal.
+    invalid: list[str] = list(stats["invalid_sample"] or [])
+    invalid_count = int(stats["invalid"])
     after_at, after_id = _EPOCH, ""
     while len(enqueued) < settings.max_workspaces:
         page_size = min(settings.page_size, settings.max_workspaces - len(enqueued))
@@ -51,8 +54,10 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             after_id=after_id,
             min_age_s=settings.min_age_s,
             page_size=page_size,
+            rule=CLIENT_ID_RULE,
         )
         valid, bad = _valid_rows(rows)
+        invalid_count += len(bad)  # the SQL rule and the Python rule agree; any that did not is still skipped
         invalid += bad
         events = [
             new_event(
@@ -78,8 +83,10 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
                 query("sweep", "snoozes_expired"),
                 lookback_hours=settings.snooze_lookback_hours,
                 max_workspaces=settings.max_workspaces - len(enqueued),
+                rule=CLIENT_ID_RULE,
             )
         )
+        invalid_count += len(bad)
         invalid += bad
         for row in expired:
             if row["client_id"] in enqueued:
@@ -92,13 +99,14 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             stamp = row["computed_at"].strftime("%Y%m%dT%H%M%S%f")[:-3]
             snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
         _send(clients, snoozed_events)
-    _report_invalid("inbox", invalid)
+    _report_invalid("inbox", invalid, invalid_count)
     report = SweepReport(
         enqueued_dirty=dirty,
         enqueued_snoozed=len(snoozed_events),
         backlog=stats["backlog"],
         oldest_age_s=oldest_age_s,
-        invalid_ids=tuple(invalid),
+        invalid_ids=tuple(invalid[:20]),
+        invalid_count=invalid_count,
     )
     count(Metric.SWEEP_ENQUEUED, report.enqueued)
     logger.info(
@@ -125,7 +133,7 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
             valid.append(validate_client_id(member))
         except InvalidClientIdError:
             invalid.append(member)
-    _report_invalid("analytics", invalid)
+    _report_invalid("analytics", invalid, len(invalid))
     events = [
         new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep", request_id=request_id)
         for client_id in valid
@@ -134,7 +142,7 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
     clients.versions.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
     count(Metric.SWEEP_ENQUEUED, len(events))
     logger.info("analytics sweep", extra={"enqueued": len(events)})
-    return SweepReport(enqueued_slo_misses=len(events), invalid_ids=tuple(invalid))
+    return SweepReport(enqueued_slo_misses=len(events), invalid_ids=tuple(invalid[:20]), invalid_count=len(invalid))
 
 
 def _valid_rows(rows: list[Row]) -> tuple[list[Row], list[str]]:
@@ -150,14 +158,14 @@ def _valid_rows(rows: list[Row]) -> tuple[list[Row], list[str]]:
     return valid, invalid
 
 
-def _report_invalid(sweep: str, invalid: list[str]) -> None:
+def _report_invalid(sweep: str, sample: list[str], total: int) -> None:
     """One WARNING a sweep, naming at most 20 (a sweep runs every minute: that is the rate limit), and the
     InvalidWorkspaceIds metric with how many there were."""
-    if invalid:
-        count(Metric.INVALID_WORKSPACE_IDS, len(invalid))
+    if total:
+        count(Metric.INVALID_WORKSPACE_IDS, total)
         logger.warning(
-            f"{sweep} sweep skipped {len(invalid)} workspace id(s) outside the clientId rule",
-            extra={"invalidIds": invalid[:20]},
+            f"{sweep} sweep skipped {total} workspace id(s) outside the clientId rule",
+            extra={"invalidIds": sample[:20]},
         )
 
 

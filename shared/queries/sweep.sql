@@ -1,19 +1,26 @@
 -- The sweeper's queries: work proportional to the number of due workspaces, on indexes.
 
 -- name: dirty_backlog
--- How many workspaces are dirty and since when (the InboxCountsDirty_dirtyAt_idx gives the oldest).
-SELECT count(*)::int AS backlog,
-       min("dirtyAt") AS oldest_dirty_at,
+-- How many workspaces are dirty and since when, counting only ids that follow the clientId rule (bound);
+-- the others (rows that predate the rule of recount) are counted apart, with the oldest 20 named.
+SELECT count(*) FILTER (WHERE d.valid)::int AS backlog,
+       min(d."dirtyAt") FILTER (WHERE d.valid) AS oldest_dirty_at,
+       count(*) FILTER (WHERE NOT d.valid)::int AS invalid,
+       (SELECT array_agg(x."clientId" ORDER BY x."dirtyAt", x."clientId")
+        FROM (SELECT b."clientId", b."dirtyAt" FROM "InboxCountsDirty" b
+              WHERE b."clientId" !~ CAST(:rule AS text) ORDER BY b."dirtyAt", b."clientId" LIMIT 20) x) AS invalid_sample,
        date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC') AS now
-FROM "InboxCountsDirty";
+FROM (SELECT "clientId", "dirtyAt", "clientId" ~ CAST(:rule AS text) AS valid FROM "InboxCountsDirty") d;
 
 -- name: dirty_page
 -- One page of dirty markers, oldest first, after the keyset cursor (:after_at, :after_id); markers
--- younger than :min_age_s are left to the app's own dirty events.
+-- younger than :min_age_s are left to the own dirty events of the app, and ids outside the clientId rule are
+-- never paged (dirty_backlog names them), so they can take no room in a page.
 SELECT d."clientId" AS client_id, d.xmin::text AS generation, d."dirtyAt" AS dirty_at
 FROM "InboxCountsDirty" d
 WHERE (d."dirtyAt", d."clientId") > (CAST(:after_at AS timestamp(3)), CAST(:after_id AS text))
   AND d."dirtyAt" <= (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(secs => CAST(:min_age_s AS float8))
+  AND d."clientId" ~ CAST(:rule AS text)
 ORDER BY d."dirtyAt", d."clientId"
 LIMIT :page_size;
 
@@ -28,6 +35,7 @@ WHERE l."snoozedUntil" IS NOT NULL
   AND l."snoozedUntil" > (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(hours => CAST(:lookback_hours AS integer))
   AND l."snoozedUntil" <= statement_timestamp() AT TIME ZONE 'UTC'
   AND l."snoozedUntil" > g."computedAt"
+  AND l."clientId" ~ CAST(:rule AS text)  -- ids outside the rule would take room under the LIMIT every sweep
 GROUP BY l."clientId"
 ORDER BY l."clientId"
 LIMIT :max_workspaces;
