@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.contracts.settings import EnvVar
+from shared.contracts.settings import DEFAULT_TIME_BUDGET_MARGIN_MS, EnvVar
 from shared.topology import FunctionKey, Queue, QueueKey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ class StageConfig(BaseModel):
     analytics_window_days: int = Field(30, alias="analyticsWindowDays", ge=1, le=400)
     database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
     idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
-    time_budget_margin_ms: int = Field(10_000, alias="timeBudgetMarginMs", ge=1_000)
+    time_budget_margin_ms: int = Field(DEFAULT_TIME_BUDGET_MARGIN_MS, alias="timeBudgetMarginMs", ge=1_000)
     # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
     powertools_version: str | None = Field(None, alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
 
@@ -113,6 +113,11 @@ class StageConfig(BaseModel):
             problems.append(
                 f"the counts and counts-high sources may run {shared} at once, over the inbox "
                 f"function's reservedConcurrency ({self.inbox.reserved_concurrency})"
+            )
+        if self.time_budget_margin_ms < DEFAULT_TIME_BUDGET_MARGIN_MS:
+            problems.append(
+                f"timeBudgetMarginMs ({self.time_budget_margin_ms}) is less than the longest a record can take with "
+                f"the functions' timeouts ({DEFAULT_TIME_BUDGET_MARGIN_MS} ms)"
             )
         if self.powertools_version not in (None, POWERTOOLS_VERSION):
             problems.append(

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from shared.contracts.errors import BusyError, PermanentError, TransientError
+from shared.contracts.settings import AWS_CONNECT_TIMEOUT_S, AWS_READ_TIMEOUT_S
 
 KEY_PREFIX = "recount"
 
@@ -54,7 +55,9 @@ class IdempotencyGuard:
             client = boto3.client(
                 "dynamodb",
                 endpoint_url=self._endpoint_url,
-                config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5),
+                config=Config(
+                    retries={"mode": "standard"}, connect_timeout=AWS_CONNECT_TIMEOUT_S, read_timeout=AWS_READ_TIMEOUT_S
+                ),
             )
             self._persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=client)
         return self._persistence

@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.settings import AWS_CONNECT_TIMEOUT_S, AWS_READ_TIMEOUT_S
 from shared.ports import OutgoingMessage
 
 SEND_BATCH_LIMIT = 10
@@ -52,7 +53,11 @@ class QueueClient:
                 "sqs",
                 endpoint_url=self._endpoint_url,
                 region_name=self._region_name,
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10),
+                config=Config(
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=AWS_CONNECT_TIMEOUT_S,
+                    read_timeout=AWS_READ_TIMEOUT_S,
+                ),
             )
         return self._client
 

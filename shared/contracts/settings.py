@@ -11,6 +11,8 @@ from enum import StrEnum
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contracts.errors import PermanentError
+
 
 class EnvVar(StrEnum):
     DATABASE_URL = "DATABASE_URL"
@@ -45,6 +47,27 @@ class EnvVar(StrEnum):
 
 _CONFIG = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
+# One call to SQS or DynamoDB, one attempt: the adapters' clients use these timeouts.
+AWS_CONNECT_TIMEOUT_S = 2
+AWS_READ_TIMEOUT_S = 5
+DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
+DEFAULT_LOCK_TIMEOUT_MS = 2_000
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+
+
+def longest_record_ms(statement_timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float) -> int:
+    """The longest one record can take before its job gives up: the recompute statement, the lock query, a
+    reconnect to PostgreSQL and the two Redis commands (each bounded by the connect timeout), and one AWS call
+    (the idempotency record or a send). TIME_BUDGET_MARGIN_MS must cover it, or a record started near the
+    end runs the invocation out of time and the whole batch comes back with its receive counts spent."""
+    aws_ms = (AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S) * 1000
+    return statement_timeout_ms + lock_timeout_ms + round(3 * connect_timeout_s * 1000) + aws_ms
+
+
+DEFAULT_TIME_BUDGET_MARGIN_MS = longest_record_ms(
+    DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_S
+)
+
 
 class StoreSettings(BaseSettings):
     """Where PostgreSQL and Redis are and how long recount waits for them."""
@@ -55,9 +78,11 @@ class StoreSettings(BaseSettings):
     database_secret_arn: str | None = Field(None, alias=EnvVar.DATABASE_SECRET_ARN)
     redis_url: SecretStr | None = Field(None, alias=EnvVar.REDIS_URL)
     redis_secret_arn: str | None = Field(None, alias=EnvVar.REDIS_SECRET_ARN)
-    statement_timeout_ms: int = Field(15_000, alias=EnvVar.STATEMENT_TIMEOUT_MS, ge=100, le=600_000)
-    lock_timeout_ms: int = Field(2_000, alias=EnvVar.LOCK_TIMEOUT_MS, ge=10, le=60_000)
-    connect_timeout_s: float = Field(5.0, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
+    statement_timeout_ms: int = Field(
+        DEFAULT_STATEMENT_TIMEOUT_MS, alias=EnvVar.STATEMENT_TIMEOUT_MS, ge=100, le=600_000
+    )
+    lock_timeout_ms: int = Field(DEFAULT_LOCK_TIMEOUT_MS, alias=EnvVar.LOCK_TIMEOUT_MS, ge=10, le=60_000)
+    connect_timeout_s: float = Field(DEFAULT_CONNECT_TIMEOUT_S, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
     # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
     prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
 
@@ -97,7 +122,9 @@ class QueueSettings(BaseSettings):
     backoff_base_s: float = Field(2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300)
     backoff_max_s: float = Field(300.0, alias=EnvVar.BACKOFF_MAX_SECONDS, gt=0, le=43_200)
     busy_delay_s: float = Field(1.0, alias=EnvVar.BUSY_DELAY_SECONDS, ge=0, le=900)
-    time_budget_margin_ms: int = Field(10_000, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000)
+    time_budget_margin_ms: int = Field(
+        DEFAULT_TIME_BUDGET_MARGIN_MS, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000
+    )
     endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
 
 
@@ -125,3 +152,15 @@ class SweepSettings(BaseSettings):
         if self.max_workspaces < self.page_size:
             raise ValueError("SWEEP_MAX_WORKSPACES must be at least SWEEP_PAGE_SIZE")
         return self
+
+
+def check_time_budget(stores: StoreSettings, queues: QueueSettings) -> None:
+    """Refuse a margin shorter than the longest a record can take, in one line."""
+    needed = longest_record_ms(stores.statement_timeout_ms, stores.lock_timeout_ms, stores.connect_timeout_s)
+    if queues.time_budget_margin_ms < needed:
+        raise PermanentError(
+            f"TIME_BUDGET_MARGIN_MS ({queues.time_budget_margin_ms}) is less than the longest a record can take "
+            f"({needed} ms: STATEMENT_TIMEOUT_MS {stores.statement_timeout_ms} + LOCK_TIMEOUT_MS "
+            f"{stores.lock_timeout_ms} + 3 x CONNECT_TIMEOUT_SECONDS {stores.connect_timeout_s:g} s + one AWS call "
+            f"{AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S} s)"
+        )

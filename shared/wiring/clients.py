@@ -6,6 +6,7 @@ The one place that turns settings into adapters. Tests and the operator CLI pass
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -14,7 +15,14 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.secrets import database_url, redis_url
 from shared.adapters.sqs import QueueClient
-from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.settings import (
+    FunctionSettings,
+    QueueSettings,
+    RecomputeSettings,
+    StoreSettings,
+    SweepSettings,
+    check_time_budget,
+)
 from shared.ports import Database, Idempotency, QueueSender, VersionStore
 
 
@@ -38,6 +46,12 @@ class EnvironmentClients:
     function: FunctionSettings = field(default_factory=FunctionSettings)
     sweep: SweepSettings = field(default_factory=SweepSettings)
     given: Given = field(default_factory=Given)
+
+    def __post_init__(self) -> None:
+        # In Lambda, a margin that cannot cover one record is refused at start (an init error, in one line).
+        # Elsewhere the stage's settings are checked by infra.config, and tests shorten deadlines on purpose.
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            check_time_budget(self.stores, self.queues)
 
     @cached_property
     def db(self) -> Database:

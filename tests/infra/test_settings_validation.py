@@ -45,6 +45,7 @@ def test_the_committed_stages_are_valid() -> None:
         ({"inbox.timeoutSeconds": 5}, "inbox.timeoutSeconds: Input should be greater than or equal to 10"),
         ({"inbox.batchSize": 11}, "inbox.batchSize: Input should be less than or equal to 10"),
         ({"unknownSetting": 1}, "unknownSetting: Extra inputs are not permitted"),
+        ({"timeBudgetMarginMs": 10000}, "timeBudgetMarginMs (10000) is less than the longest a record can take"),
     ],
     ids=lambda value: str(value)[:40],
 )
