@@ -15,6 +15,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.settings import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS
 
 Row = dict[str, Any]
 
@@ -89,9 +90,9 @@ class PostgresDatabase:
         self,
         url: str,
         *,
-        statement_timeout_ms: int = 15_000,
-        lock_timeout_ms: int = 2_000,
-        connect_timeout_s: float = 5.0,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         prepared_statements: bool = True,
     ) -> None:
         self._kwargs = connection_kwargs(url)

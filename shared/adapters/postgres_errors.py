@@ -99,15 +99,15 @@ def classify_sqlstate(sqlstate: str, message: str, *, constraint: str | None = N
 
 
 def ends_session(fields: object) -> bool:
-    """Whether the session that raised this error must not be used again: a FATAL error, a broken connection
+    """Whether the session that raised this error must not be used again: a FATAL or PANIC error, a broken connection
     (class 08), an operator ending it (57P0x), or a read-only transaction (25006: after a failover the session
     still reaches the demoted primary, so only a new connection can reach the new one)."""
     if not isinstance(fields, dict):
         return True
     code = str(fields.get("C", ""))
     return (
-        fields.get("S") == "FATAL"
-        or fields.get("V") == "FATAL"
+        fields.get("S") in ("FATAL", "PANIC")
+        or fields.get("V") in ("FATAL", "PANIC")
         or code[:2] == "08"
         or code.startswith("57P")
         or code == "25006"

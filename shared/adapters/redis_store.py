@@ -22,10 +22,11 @@ local applied = redis.call('GET', KEYS[2])
 local version
 if applied and ARGV[1] < applied then
   version = tonumber(redis.call('GET', KEYS[1]) or '0')
-  local stored = redis.call('GET', KEYS[3])
+  local stored = redis.pcall('GET', KEYS[3])  -- a key of another type or a value that is not JSON: not ours
   local blob = cjson.decode(ARGV[2])
-  if stored then
-    local own = cjson.decode(stored)
+  local decoded, own = false, nil
+  if type(stored) == 'string' then decoded, own = pcall(cjson.decode, stored) end
+  if decoded and type(own) == 'table' then
     local function field(t, k) if t[k] == cjson.null then return nil end return t[k] end
     if own['status'] == 'running' and own['requestId'] == blob['requestId']
        and field(own, 'messageId') == field(blob, 'messageId') and own['startedAt'] == blob['startedAt'] then

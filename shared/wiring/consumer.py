@@ -222,9 +222,9 @@ class _Batch:
         raise RecordFailed(decision.reason) from error
 
     def _dead_letter(self, record: SQSRecord, reason: str, attempt: int, event: WorkspaceEvent | None) -> None:
+        # The status first: if the send then fails, the record comes back, but its status never stays running.
+        self._write_failed_status(event, reason, attempt, record.message_id)
         dead_letter(self.consumer.clients, record, reason, self.consumer.queue_url_of(record), attempt)
-        if event is not None:
-            self._write_failed_status(event, reason, attempt, record.message_id)
 
     def _write_failed_status(self, event: WorkspaceEvent | None, reason: str, attempt: int, message_id: str) -> None:
         if event is None:  # failed before its body was read: no workspace to write a status for

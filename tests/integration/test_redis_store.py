@@ -58,3 +58,16 @@ def test_a_late_publish_still_ends_its_own_running_status_and_only_its_own(cache
     cache.publish(_final("acme", "A-late"), "2026-11-29T10:00:00.004")
     status = cache.read_status(JobName.INBOX_COUNTS, "acme")
     assert status is not None and (status.requestId, status.status) == ("C", JobStatus.RUNNING)
+
+
+def test_a_late_publish_over_a_corrupt_or_foreign_status_key_neither_fails_nor_touches_it(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    assert cache.publish(_final("acme", "B"), "2026-11-29T10:00:00.005") == 1
+    raw_redis.set("job:v1:acme:inbox_counts", "not json")
+    assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
+    assert raw_redis.get("job:v1:acme:inbox_counts") == "not json"
+    raw_redis.delete("job:v1:acme:inbox_counts")
+    raw_redis.hset("job:v1:acme:inbox_counts", "status", "running")
+    assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
+    assert raw_redis.type("job:v1:acme:inbox_counts") == "hash"

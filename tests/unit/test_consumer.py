@@ -439,3 +439,12 @@ def test_a_record_s_log_lines_never_carry_the_previous_record_s_keys() -> None:
     [poison] = [line for line in lines if line["level"] == "ERROR"]
     assert first["clientId"] == "ws-1" and "clientId" not in poison
     assert poison.get("correlation_id") != first["correlation_id"]
+
+
+def test_a_permanent_failure_whose_dead_letter_send_fails_still_leaves_a_failed_status() -> None:
+    clients = FakeClients()
+    clients.sqs.fail_with = TransientError("sqs: AccessDenied")
+    consumer(Jobs(raising(PermanentError("postgres 42P01: no such table"))), clients).handle_batch(
+        sqs_event(dirty()), lambda_context()
+    )
+    assert [s.status for s in clients.versions.statuses] == [JobStatus.FAILED]
