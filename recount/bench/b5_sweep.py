@@ -10,7 +10,7 @@ from typing import cast
 from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import QueueClient
-from shared.contracts.client_id import CLIENT_ID_RULE
+from shared.contracts.client_id import CLIENT_ID_SQL
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
 from shared.domain.sweep import sweep_inbox
 from shared.queries import query
@@ -35,7 +35,7 @@ def scan(database_url: str, workspaces: int) -> tuple[float, int]:
     db.run('DELETE FROM "InboxCountsDirty"')  # marks earlier benchmarks left in this run's database
     _mark(db, workspaces, prefix="scan-")
     started = time.perf_counter()
-    db.run(query("sweep", "dirty_backlog"), rule=CLIENT_ID_RULE)
+    db.run(query("sweep", "dirty_backlog"), **CLIENT_ID_SQL)
     after_at, after_id, seen = datetime(1970, 1, 1), "", 0
     while True:
         rows = db.run(
@@ -44,7 +44,7 @@ def scan(database_url: str, workspaces: int) -> tuple[float, int]:
             after_id=after_id,
             min_age_s=0,
             page_size=500,
-            rule=CLIENT_ID_RULE,
+            **CLIENT_ID_SQL,
         )
         seen += len(rows)
         if len(rows) < 500:

@@ -11,8 +11,11 @@ from shared.contracts.errors import InvalidClientIdError
 
 MAX_CLIENT_ID_LENGTH = 64
 # UUIDs and short ids alike: letters, digits, '_' and '-'; never ':', '*', spaces or control characters.
-CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-CLIENT_ID_RULE = f"^{CLIENT_ID_RE.pattern}$"  # the same rule for PostgreSQL's ~ (ASCII ranges: by code point)
+_CHARACTERS = "A-Za-z0-9_-"
+CLIENT_ID_RE = re.compile(f"[{_CHARACTERS}]{{1,{MAX_CLIENT_ID_LENGTH}}}")
+# The same rule for SQL, in the form PostgreSQL checks fast (a bounded repetition costs it ~20x more per row):
+# length(x) BETWEEN 1 AND :max_length AND x !~ :outside (ASCII ranges compare by code point in every collation).
+CLIENT_ID_SQL: dict[str, object] = {"max_length": MAX_CLIENT_ID_LENGTH, "outside": f"[^{_CHARACTERS}]"}
 
 
 def validate_client_id(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.contracts.client_id import CLIENT_ID_RULE, validate_client_id
+from shared.contracts.client_id import CLIENT_ID_SQL, validate_client_id
 from shared.contracts.errors import InvalidClientIdError
 from shared.contracts.events import Envelope, EventName, new_event, to_body
 from shared.contracts.metrics import Metric
@@ -36,7 +36,7 @@ class SweepReport:
 def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     """Dirty markers oldest first in bounded pages, then workspaces whose snoozes expired since computed."""
     db, settings = clients.db, clients.sweep
-    stats = db.run(query("sweep", "dirty_backlog"), rule=CLIENT_ID_RULE)[0]
+    stats = db.run(query("sweep", "dirty_backlog"), **CLIENT_ID_SQL)[0]
     oldest_age_s = (stats["now"] - stats["oldest_dirty_at"]).total_seconds() if stats["oldest_dirty_at"] else 0.0
     count(Metric.DIRTY_BACKLOG, stats["backlog"])
     seconds(Metric.DIRTY_OLDEST_AGE, max(0.0, oldest_age_s))
@@ -54,7 +54,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             after_id=after_id,
             min_age_s=settings.min_age_s,
             page_size=page_size,
-            rule=CLIENT_ID_RULE,
+            **CLIENT_ID_SQL,
         )
         valid, bad = _valid_rows(rows)
         invalid_count += len(bad)  # the SQL rule and the Python rule agree; any that did not is still skipped
@@ -83,7 +83,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
                 query("sweep", "snoozes_expired"),
                 lookback_hours=settings.snooze_lookback_hours,
                 max_workspaces=settings.max_workspaces - len(enqueued),
-                rule=CLIENT_ID_RULE,
+                **CLIENT_ID_SQL,
             )
         )
         invalid_count += len(bad)

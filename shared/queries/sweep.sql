@@ -1,16 +1,22 @@
 -- The sweeper's queries: work proportional to the number of due workspaces, on indexes.
 
 -- name: dirty_backlog
--- How many workspaces are dirty and since when, counting only ids that follow the clientId rule (bound);
+-- How many workspaces are dirty and since when, counting only ids that follow the clientId rule (bound:
+-- 1 to max_length characters, none outside the allowed set);
 -- the others (rows that predate the rule of recount) are counted apart, with the oldest 20 named.
 SELECT count(*) FILTER (WHERE d.valid)::int AS backlog,
        min(d."dirtyAt") FILTER (WHERE d.valid) AS oldest_dirty_at,
        count(*) FILTER (WHERE NOT d.valid)::int AS invalid,
        (SELECT array_agg(x."clientId" ORDER BY x."dirtyAt", x."clientId")
         FROM (SELECT b."clientId", b."dirtyAt" FROM "InboxCountsDirty" b
-              WHERE b."clientId" !~ CAST(:rule AS text) ORDER BY b."dirtyAt", b."clientId" LIMIT 20) x) AS invalid_sample,
+              WHERE NOT (length(b."clientId") BETWEEN 1 AND CAST(:max_length AS integer)
+                         AND b."clientId" !~ CAST(:outside AS text))
+              ORDER BY b."dirtyAt", b."clientId" LIMIT 20) x) AS invalid_sample,
        date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC') AS now
-FROM (SELECT "clientId", "dirtyAt", "clientId" ~ CAST(:rule AS text) AS valid FROM "InboxCountsDirty") d;
+FROM (SELECT "clientId", "dirtyAt",
+             length("clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND "clientId" !~ CAST(:outside AS text)
+                 AS valid
+      FROM "InboxCountsDirty") d;
 
 -- name: dirty_page
 -- One page of dirty markers, oldest first, after the keyset cursor (:after_at, :after_id); markers
@@ -20,7 +26,7 @@ SELECT d."clientId" AS client_id, d.xmin::text AS generation, d."dirtyAt" AS dir
 FROM "InboxCountsDirty" d
 WHERE (d."dirtyAt", d."clientId") > (CAST(:after_at AS timestamp(3)), CAST(:after_id AS text))
   AND d."dirtyAt" <= (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(secs => CAST(:min_age_s AS float8))
-  AND d."clientId" ~ CAST(:rule AS text)
+  AND length(d."clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND d."clientId" !~ CAST(:outside AS text)
 ORDER BY d."dirtyAt", d."clientId"
 LIMIT :page_size;
 
@@ -35,7 +41,8 @@ WHERE l."snoozedUntil" IS NOT NULL
   AND l."snoozedUntil" > (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(hours => CAST(:lookback_hours AS integer))
   AND l."snoozedUntil" <= statement_timestamp() AT TIME ZONE 'UTC'
   AND l."snoozedUntil" > g."computedAt"
-  AND l."clientId" ~ CAST(:rule AS text)  -- ids outside the rule would take room under the LIMIT every sweep
+  -- ids outside the clientId rule would take room under the LIMIT every sweep
+  AND length(l."clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND l."clientId" !~ CAST(:outside AS text)
 GROUP BY l."clientId"
 ORDER BY l."clientId"
 LIMIT :max_workspaces;
