@@ -31,7 +31,7 @@ STACK_IMPORTS = (
 # What such a module makes at import, as Powertools' own examples do, clients excepted: recount's handlers make
 # theirs on first use, so a client made at import here would weigh on one side only.
 STACK_OBJECTS = (
-    "logger, tracer, metrics = Logger(), Tracer(), Metrics(namespace='bench')",
+    'logger, tracer, metrics = Logger(), Tracer(), Metrics(namespace="bench")',
     "processor = BatchProcessor(event_type=EventType.SQS)",
 )
 # The log line each handler writes when its first batch did its work (not a skip).

@@ -196,6 +196,7 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         "",
         "```python",
         *STACK_IMPORTS,
+        "",  # as ruff format writes it: the report's code block is checked like the code
         *STACK_OBJECTS,
         "```",
         "",
