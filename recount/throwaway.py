@@ -139,8 +139,10 @@ class ThrowawayServers:
                 check=False,
             )
 
-    def start_redis(self, port: int) -> str:
+    def start_redis(self, port: int, *, replica_of: tuple[str, int] | None = None) -> str:
+        """A Redis on `port`; with `replica_of`, a replica of that primary (read-only, as replicas are)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        replication = ["--replicaof", replica_of[0], str(replica_of[1])] if replica_of else []
         subprocess.run(
             [
                 str(redis_server_binary()),
@@ -160,6 +162,7 @@ class ThrowawayServers:
                 str(self.directory / "redis.pid"),
                 "--logfile",
                 str(self.directory / "redis.log"),
+                *replication,
             ],
             check=True,
             capture_output=True,

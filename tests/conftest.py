@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from recount.migrations import migrate
-from recount.throwaway import free_port
+from recount.throwaway import ThrowawayServers, free_port
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.settings import RecomputeSettings
@@ -90,40 +88,11 @@ def workspace(db: PostgresDatabase) -> Workspace:
 
 
 @pytest.fixture
-def read_only_replica() -> Iterator[int]:
+def read_only_replica(tmp_path: Path) -> Iterator[int]:
     """A real Redis replica whose primary is unreachable: it answers, and refuses every write with READONLY,
     as a demoted primary does while a failover's endpoint has not moved yet."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
+    servers = ThrowawayServers(tmp_path / "replica")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--replicaof",
-            "127.0.0.1",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    servers.start_redis(port, replica_of=("127.0.0.1", 1))
     yield port
-    process.terminate()
-    process.wait(10)
+    servers.stop_redis()
