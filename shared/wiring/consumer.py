@@ -72,20 +72,21 @@ class _Batch:
     consumer: Consumer
     context: LambdaContext
     done: dict[str, JobResult | BaseException] = field(default_factory=dict)
+    current: WorkspaceEvent | None = None  # the event of the record being handled, once its body is read
 
     def handle(self, record: SQSRecord) -> None:
         """Every exception from any step of a record (hand back, parse, coalesce, run, resend, dead-letter)
         becomes a decision here, by construction: none leaves without a log line, a metric and an end."""
         attempt = int(record.attributes.approximate_receive_count or 1)
         reset_record_keys()
-        self._event: WorkspaceEvent | None = None
+        self.current = None
         try:
             self._handle(record, attempt)
         except (RecordHandedBack, RecordFailed):
             raise
         except Exception as error:
             try:
-                self._failed(record, self._event, error, attempt)
+                self._failed(record, self.current, error, attempt)
             except (RecordHandedBack, RecordFailed):
                 raise
             except Exception as failure:  # the decision could not be carried out (SQS refused the resend)
@@ -106,7 +107,7 @@ class _Batch:
             self._dead_letter(record, poison.reason, attempt, None)
             return
         event: WorkspaceEvent = parsed
-        self._event = event
+        self.current = event
         logger.set_correlation_id(event.request_id)
         logger.append_keys(
             clientId=event.data.clientId,

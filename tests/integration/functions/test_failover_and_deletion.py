@@ -9,12 +9,11 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
-from recount.toggle_proxy import ToggleProxy
+from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.settings import EnvVar
 from shared.wiring.clients import EnvironmentClients, Given
@@ -25,10 +24,8 @@ from tests.integration.functions.test_inbox_function import dirty_body, status_o
 
 @pytest.fixture
 def redis_proxy(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ToggleProxy]:
-    parts = urlsplit(redis_url)
-    proxy = ToggleProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-    monkeypatch.setenv(str(EnvVar.REDIS_URL), urlunsplit(parts._replace(netloc=netloc)))
+    proxy = proxy_to(redis_url)
+    monkeypatch.setenv(str(EnvVar.REDIS_URL), through(redis_url, proxy))
     yield proxy
     proxy.close()
 
