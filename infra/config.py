@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.contracts.settings import DEFAULT_TIME_BUDGET_MARGIN_MS, EnvVar
+from shared.contracts.settings import DEFAULT_LONGEST_WORK_MS, DEFAULT_TIME_BUDGET_MARGIN_MS, EnvVar
 from shared.topology import FunctionKey, Queue, QueueKey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,8 +106,13 @@ class StageConfig(BaseModel):
                     f"reservedConcurrency ({function.reserved_concurrency}): throttled messages "
                     "would burn receive counts"
                 )
-            if function.timeout_seconds * 1000 <= self.time_budget_margin_ms:
-                problems.append(f"{name}.timeoutSeconds must exceed timeBudgetMarginMs")
+            work_window_ms = function.timeout_seconds * 1000 - self.time_budget_margin_ms
+            if work_window_ms < DEFAULT_LONGEST_WORK_MS:
+                problems.append(
+                    f"{name}.timeoutSeconds ({function.timeout_seconds}) leaves {max(work_window_ms, 0)} ms after "
+                    f"timeBudgetMarginMs ({self.time_budget_margin_ms}), less than the longest one record's work "
+                    f"may take ({DEFAULT_LONGEST_WORK_MS} ms): such a record would be handed back for ever"
+                )
         shared = self.inbox.max_concurrency + self.counts_high_max_concurrency
         if shared > self.inbox.reserved_concurrency:
             problems.append(
@@ -116,8 +121,8 @@ class StageConfig(BaseModel):
             )
         if self.time_budget_margin_ms < DEFAULT_TIME_BUDGET_MARGIN_MS:
             problems.append(
-                f"timeBudgetMarginMs ({self.time_budget_margin_ms}) is less than the longest a record can take with "
-                f"the functions' timeouts ({DEFAULT_TIME_BUDGET_MARGIN_MS} ms)"
+                f"timeBudgetMarginMs ({self.time_budget_margin_ms}) is less than what may follow a record's work "
+                f"({DEFAULT_TIME_BUDGET_MARGIN_MS} ms: the idempotency record's closing write and a failure's decision)"
             )
         if self.powertools_version not in (None, POWERTOOLS_VERSION):
             problems.append(

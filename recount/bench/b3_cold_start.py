@@ -46,7 +46,7 @@ _FIRST_BATCH = textwrap.dedent("""
     class Context:
         function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "bench"
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-        def get_remaining_time_in_millis(self): return 30000
+        def get_remaining_time_in_millis(self): return 60000
     response = lambda_handler(event, Context())
     done = time.perf_counter()
     print(json.dumps({{"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000,

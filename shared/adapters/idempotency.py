@@ -22,8 +22,9 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from shared import deadline
 from shared.contracts.errors import BusyError, PermanentError, TransientError
-from shared.contracts.settings import AWS_CONNECT_TIMEOUT_S, AWS_READ_TIMEOUT_S
+from shared.contracts.settings import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 
 KEY_PREFIX = "recount"
 
@@ -31,8 +32,16 @@ KEY_PREFIX = "recount"
 class IdempotencyGuard:
     """`run_once(key, work)` returns (result, replayed): replayed means the work had already been done."""
 
-    def __init__(self, table_name: str, *, expires_after_seconds: int, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        expires_after_seconds: int,
+        endpoint_url: str | None = None,
+        limits: AwsCallLimits = DEFAULT_AWS_CALL_LIMITS,
+    ) -> None:
         self._table_name = table_name
+        self._limits = limits
         self._endpoint_url = endpoint_url
         self._replayed = threading.local()
         self.config = IdempotencyConfig(
@@ -51,12 +60,14 @@ class IdempotencyGuard:
     @property
     def persistence(self) -> DynamoDBPersistenceLayer:
         if self._persistence is None:
-            # Standard retries: 3 attempts in all unless AWS_MAX_ATTEMPTS (botocore's own variable) says otherwise.
+            # At most AWS_MAX_ATTEMPTS attempts, so that a call's worst case is known (shared.deadline).
             client = boto3.client(
                 "dynamodb",
                 endpoint_url=self._endpoint_url,
                 config=Config(
-                    retries={"mode": "standard"}, connect_timeout=AWS_CONNECT_TIMEOUT_S, read_timeout=AWS_READ_TIMEOUT_S
+                    retries={"mode": "standard", "total_max_attempts": self._limits.attempts},
+                    connect_timeout=self._limits.connect_s,
+                    read_timeout=self._limits.read_s,
                 ),
             )
             self._persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=client)
@@ -74,6 +85,8 @@ class IdempotencyGuard:
                 config=self.config,
                 key_prefix=KEY_PREFIX,
             )(recompute_once)
+        # The in-progress record's write must fit before the deadline; its closing write is in the margin.
+        deadline.ensure(self._limits.bound_s, "idempotency record")
         self._replayed.value = False
         try:
             # Only "key" is hashed (event_key_jmespath); the callable rides along unhashed.

@@ -13,12 +13,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
-from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
 from shared.contracts.settings import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS
 
 Row = dict[str, Any]
 
+_LEAST_CALL_S = 0.05  # below this, a call is not started: it could only time out
 _MAX_PREPARED = 64  # distinct statements kept prepared per connection (a bound on the server's memory)
 
 
@@ -83,6 +85,15 @@ def connection_kwargs(url: str) -> dict[str, Any]:
     }
 
 
+def _timed_out(error: BaseException | None) -> bool:
+    """A socket timeout, even wrapped by pg8000 ("network error" from it): not a server that hung up."""
+    while error is not None:
+        if isinstance(error, TimeoutError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 class PostgresDatabase:
     """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it."""
 
@@ -111,34 +122,59 @@ class PostgresDatabase:
             "TimeZone": "UTC",  # the app's timestamps are UTC wall clock; no server or role default may shift them
         }
         self._connection: pg8000.native.Connection | None = None
+        self._socket_timeout_s = self._read_timeout_s
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
         self._prepare_limit = _MAX_PREPARED if prepared_statements and prepares_statements(url) else 0
         self.statements = 0  # statements sent; wire round trips are counted outside (recount.wire)
 
+    def _timeout_s(self, own_s: float, what: str) -> tuple[float, bool]:
+        """The socket timeout for the next call: its own, or, when less is left before the record's deadline,
+        what is left (True: a timeout then means out of time, not a slow server)."""
+        left = deadline.left_s()
+        if left is None or left >= own_s:
+            return own_s, False
+        if left <= _LEAST_CALL_S:
+            raise OutOfTimeError(f"out of time: no {what} with {max(left, 0.0):.2f} s left")
+        return left, True
+
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
+            timeout_s, cut = self._timeout_s(self._connect_timeout_s, "postgres connect")
             try:
-                sock = socket.create_connection(
-                    (self._kwargs["host"], self._kwargs["port"]), timeout=self._connect_timeout_s
-                )
+                sock = socket.create_connection((self._kwargs["host"], self._kwargs["port"]), timeout=timeout_s)
             except OSError as error:
+                if cut and _timed_out(error):
+                    raise OutOfTimeError(f"out of time connecting to postgres after {timeout_s:.2f} s") from error
                 raise TransientError(
                     f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
                     f"{self._kwargs['port']} ({' '.join(str(error).split())})"
                 ) from error
-            sock.settimeout(self._read_timeout_s)
+            sock.settimeout(timeout_s if cut else self._read_timeout_s)
             try:
                 self._connection = pg8000.native.Connection(**self._kwargs, sock=sock, startup_params=self._session)
             except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
                 sock.close()
+                if cut and _timed_out(error):
+                    raise OutOfTimeError(f"out of time starting a postgres session after {timeout_s:.2f} s") from error
                 raise classify_database_error(error) from error
+            self._socket_timeout_s = timeout_s if cut else self._read_timeout_s
         return self._connection
+
+    def _bound_next_call(self, connection: pg8000.native.Connection) -> bool:
+        """Give the next statement the socket timeout it may use; True when the record's deadline cut it."""
+        timeout_s, cut = self._timeout_s(self._read_timeout_s, "postgres statement")
+        if timeout_s != self._socket_timeout_s:
+            # pg8000 reads through its own socket (the TLS one, with sslmode): that is the one to bound.
+            connection._usock.settimeout(timeout_s)
+            self._socket_timeout_s = timeout_s
+        return cut
 
     def run(self, sql: str, **params: Any) -> list[Row]:
         """Run one statement and return its rows as dicts: one round trip on the wire. A statement with
         parameters is prepared once per connection (one more trip, the first time); pg8000's unnamed
         path would cost three trips every time (parse, describe, bind and execute)."""
         connection = self._connect()
+        cut = self._bound_next_call(connection)
         self.statements += 1
         prepared = None
         try:
@@ -151,6 +187,9 @@ class PostgresDatabase:
                 rows = connection.run(sql, **params)
                 described = connection.columns
         except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
+            if cut and _timed_out(error):
+                self.discard()  # cut short mid-statement: the session is in an unknown state
+                raise OutOfTimeError("out of time: the record's deadline cut a postgres statement short") from error
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError) or ends_session(error.args[0] if error.args else None):
                 self.discard()  # the socket is in an unknown state, or the session can never write: never reuse it
@@ -181,8 +220,9 @@ class PostgresDatabase:
         if self._connection is None:
             return
         try:
+            self._bound_next_call(self._connection)
             self._connection.run("ROLLBACK")
-        except (InterfaceError, DatabaseError, OSError):
+        except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
             self.discard()
 
     def discard(self) -> None:

@@ -7,8 +7,10 @@ from typing import Any, cast
 import redis
 from redis.exceptions import RedisError
 
+from shared import deadline
 from shared.adapters.redis_errors import RECONNECT, classify_redis_error
 from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
+from shared.contracts.settings import redis_call_bound_s
 from shared.contracts.status import StatusBlob
 
 # INCR the version only if the committed change stamp is newer than the one it already stands for, then
@@ -71,6 +73,7 @@ class RedisStore:
         return self._client
 
     def _call(self, operation: str, *args: Any) -> Any:
+        deadline.ensure(redis_call_bound_s(self._timeout_s), f"redis {operation}")
         self.commands += 1
         try:
             return getattr(self.client, operation)(*args)

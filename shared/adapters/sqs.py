@@ -9,8 +9,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared import deadline
 from shared.contracts.errors import PermanentError, TransientError
-from shared.contracts.settings import AWS_CONNECT_TIMEOUT_S, AWS_READ_TIMEOUT_S
+from shared.contracts.settings import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 from shared.ports import OutgoingMessage
 
 SEND_BATCH_LIMIT = 10
@@ -40,8 +41,15 @@ def classify_aws_error(error: Exception, what: str) -> TransientError | Permanen
 class QueueClient:
     """One lazily created SQS client per execution environment."""
 
-    def __init__(self, *, endpoint_url: str | None = None, region_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        limits: AwsCallLimits = DEFAULT_AWS_CALL_LIMITS,
+    ) -> None:
         self._endpoint_url = endpoint_url
+        self._limits = limits
         self._region_name = region_name
         self._client: Any = None
         self.calls = 0
@@ -54,14 +62,15 @@ class QueueClient:
                 endpoint_url=self._endpoint_url,
                 region_name=self._region_name,
                 config=Config(
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    connect_timeout=AWS_CONNECT_TIMEOUT_S,
-                    read_timeout=AWS_READ_TIMEOUT_S,
+                    retries={"mode": "standard", "total_max_attempts": self._limits.attempts},
+                    connect_timeout=self._limits.connect_s,
+                    read_timeout=self._limits.read_s,
                 ),
             )
         return self._client
 
     def _call(self, operation: str, what: str, **kwargs: Any) -> Any:
+        deadline.ensure(self._limits.bound_s, what)
         self.calls += 1
         try:
             return getattr(self.client, operation)(**kwargs)

@@ -34,3 +34,8 @@ class PoisonMessageError(PermanentError):
 class WorkspaceGoneError(PermanentError):
     """The workspace was deleted while it was recomputed (a foreign key to it failed): nothing is left to
     compute, so the job ends as a skip, not as poison."""
+
+
+class OutOfTimeError(TransientError):
+    """A store call was not started (or was cut short) because it could not end before the record's
+    deadline: the consumer hands the record back untouched instead of letting the invocation time out."""

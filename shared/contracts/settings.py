@@ -6,6 +6,7 @@ import them from here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import Field, SecretStr, model_validator
@@ -43,28 +44,71 @@ class EnvVar(StrEnum):
     SWEEP_MIN_AGE_SECONDS = "SWEEP_MIN_AGE_SECONDS"
     SWEEP_SNOOZE_LOOKBACK_HOURS = "SWEEP_SNOOZE_LOOKBACK_HOURS"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+    AWS_CONNECT_TIMEOUT_SECONDS = "AWS_CONNECT_TIMEOUT_SECONDS"
+    AWS_READ_TIMEOUT_SECONDS = "AWS_READ_TIMEOUT_SECONDS"
+    AWS_MAX_ATTEMPTS = "AWS_MAX_ATTEMPTS"  # botocore's own variable, read here so that the bound knows it
 
 
 _CONFIG = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-# One call to SQS or DynamoDB, one attempt: the adapters' clients use these timeouts.
-AWS_CONNECT_TIMEOUT_S = 2
-AWS_READ_TIMEOUT_S = 5
+
+@dataclass(frozen=True)
+class AwsCallLimits:
+    """How long one call to SQS or DynamoDB may take: at most `attempts` attempts, each bounded by the two
+    timeouts, with botocore's backoff between them (standard mode: under 2^(n-1) s before retry n)."""
+
+    connect_s: float = 1.0
+    read_s: float = 3.0
+    attempts: int = 2
+
+    @property
+    def bound_s(self) -> float:
+        return self.attempts * (self.connect_s + self.read_s) + ((1 << (self.attempts - 1)) - 1)
+
+
+DEFAULT_AWS_CALL_LIMITS = AwsCallLimits()
+# What Lambda needs after the handler's last call: the batch response and the metrics flush.
+RESPONSE_RESERVE_S = 0.25
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 DEFAULT_LOCK_TIMEOUT_MS = 2_000
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 
 
-def longest_record_ms(statement_timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float) -> int:
-    """The longest one record can take before its job gives up: the recompute statement, the lock query, a
-    reconnect to PostgreSQL and the two Redis commands (each bounded by the connect timeout), and one AWS call
-    (the idempotency record or a send). TIME_BUDGET_MARGIN_MS must cover it, or a record started near the
-    end runs the invocation out of time and the whole batch comes back with its receive counts spent."""
-    aws_ms = (AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S) * 1000
-    return statement_timeout_ms + lock_timeout_ms + round(3 * connect_timeout_s * 1000) + aws_ms
+def redis_call_bound_s(connect_timeout_s: float) -> float:
+    """One Redis command: a connect and a read, each bounded by the connect timeout (no client retry)."""
+    return 2 * connect_timeout_s
 
 
-DEFAULT_TIME_BUDGET_MARGIN_MS = longest_record_ms(
+def decision_reserve_ms(connect_timeout_s: float, aws: AwsCallLimits = DEFAULT_AWS_CALL_LIMITS) -> int:
+    """What may follow a record's work, so what TIME_BUDGET_MARGIN_MS must cover: the idempotency record's
+    closing write, then the decision about a failure (its status in Redis and one SQS call: the resend, the
+    dead-letter send or the visibility change), then the response. The work itself never needs covering: each
+    of its store calls ends before the record's deadline or is not started (`shared.deadline`)."""
+    seconds = 2 * aws.bound_s + redis_call_bound_s(connect_timeout_s) + RESPONSE_RESERVE_S
+    return round(seconds * 1000)
+
+
+DEFAULT_TIME_BUDGET_MARGIN_MS = decision_reserve_ms(DEFAULT_CONNECT_TIMEOUT_S)
+
+
+def longest_work_ms(statement_timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float) -> int:
+    """The longest one record's work may take: the idempotency record's opening write, a connect to
+    PostgreSQL, the lock query (its wait plus a round trip), the recompute statement and the Redis publish.
+    A function's timeout must hold this after TIME_BUDGET_MARGIN_MS, or a record that needs all of it would be
+    handed back by every invocation, for ever."""
+    connect_ms = round(connect_timeout_s * 1000)
+    redis_ms = round(redis_call_bound_s(connect_timeout_s) * 1000)
+    return (
+        round(DEFAULT_AWS_CALL_LIMITS.bound_s * 1000)
+        + connect_ms
+        + lock_timeout_ms
+        + connect_ms
+        + statement_timeout_ms
+        + redis_ms
+    )
+
+
+DEFAULT_LONGEST_WORK_MS = longest_work_ms(
     DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_S
 )
 
@@ -126,6 +170,17 @@ class QueueSettings(BaseSettings):
         DEFAULT_TIME_BUDGET_MARGIN_MS, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000
     )
     endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
+    aws_connect_timeout_s: float = Field(
+        DEFAULT_AWS_CALL_LIMITS.connect_s, alias=EnvVar.AWS_CONNECT_TIMEOUT_SECONDS, gt=0, le=60
+    )
+    aws_read_timeout_s: float = Field(
+        DEFAULT_AWS_CALL_LIMITS.read_s, alias=EnvVar.AWS_READ_TIMEOUT_SECONDS, gt=0, le=300
+    )
+    aws_max_attempts: int = Field(DEFAULT_AWS_CALL_LIMITS.attempts, alias=EnvVar.AWS_MAX_ATTEMPTS, ge=1, le=10)
+
+    @property
+    def aws_limits(self) -> AwsCallLimits:
+        return AwsCallLimits(self.aws_connect_timeout_s, self.aws_read_timeout_s, self.aws_max_attempts)
 
 
 class FunctionSettings(BaseSettings):
@@ -155,12 +210,12 @@ class SweepSettings(BaseSettings):
 
 
 def check_time_budget(stores: StoreSettings, queues: QueueSettings) -> None:
-    """Refuse a margin shorter than the longest a record can take, in one line."""
-    needed = longest_record_ms(stores.statement_timeout_ms, stores.lock_timeout_ms, stores.connect_timeout_s)
+    """Refuse a margin shorter than what may follow a record's work, in one line."""
+    needed = decision_reserve_ms(stores.connect_timeout_s, queues.aws_limits)
     if queues.time_budget_margin_ms < needed:
         raise PermanentError(
-            f"TIME_BUDGET_MARGIN_MS ({queues.time_budget_margin_ms}) is less than the longest a record can take "
-            f"({needed} ms: STATEMENT_TIMEOUT_MS {stores.statement_timeout_ms} + LOCK_TIMEOUT_MS "
-            f"{stores.lock_timeout_ms} + 3 x CONNECT_TIMEOUT_SECONDS {stores.connect_timeout_s:g} s + one AWS call "
-            f"{AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S} s)"
+            f"TIME_BUDGET_MARGIN_MS ({queues.time_budget_margin_ms}) is less than what may follow a record's work "
+            f"({needed} ms: two AWS calls of up to {queues.aws_limits.bound_s:g} s each, a Redis command of up to "
+            f"{redis_call_bound_s(stores.connect_timeout_s):g} s with CONNECT_TIMEOUT_SECONDS "
+            f"{stores.connect_timeout_s:g}, and the response)"
         )

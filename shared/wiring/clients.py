@@ -80,7 +80,7 @@ class EnvironmentClients:
     def sqs(self) -> QueueSender:
         if self.given.sqs is not None:
             return self.given.sqs
-        return QueueClient(endpoint_url=self.queues.endpoint_url)
+        return QueueClient(endpoint_url=self.queues.endpoint_url, limits=self.queues.aws_limits)
 
     @cached_property
     def idempotency(self) -> Idempotency:
@@ -90,6 +90,7 @@ class EnvironmentClients:
             self.function.idempotency_table_name,
             expires_after_seconds=self.function.idempotency_ttl_seconds,
             endpoint_url=self.queues.endpoint_url,
+            limits=self.queues.aws_limits,
         )
 
     def close(self) -> None:

@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.contracts.errors import PoisonMessageError, RecountError
+from shared import deadline
+from shared.contracts.errors import OutOfTimeError, PoisonMessageError, RecountError
 from shared.contracts.events import (
     WORKSPACE_EVENTS,
     Envelope,
@@ -29,6 +30,7 @@ from shared.contracts.events import (
 from shared.contracts.keys import JobName
 from shared.contracts.metrics import Metric
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.deadline import Deadline
 from shared.domain.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
 from shared.domain.retry import Action
 from shared.ports import Clients, OutgoingMessage
@@ -76,27 +78,36 @@ class _Batch:
 
     def handle(self, record: SQSRecord) -> None:
         """Every exception from any step of a record (hand back, parse, coalesce, run, resend, dead-letter)
-        becomes a decision here, by construction: none leaves without a log line, a metric and an end."""
+        becomes a decision here, by construction: none leaves without a log line, a metric and an end. The
+        work runs under the record's deadline; what follows it, under the invocation's end (`shared.deadline`)."""
         attempt = int(record.attributes.approximate_receive_count or 1)
         reset_record_keys()
         self.current = None
+        record_deadline = Deadline.for_record(
+            self.context.get_remaining_time_in_millis(), self.consumer.clients.queues.time_budget_margin_ms
+        )
         try:
-            self._handle(record, attempt)
+            with deadline.within(record_deadline):
+                self._handle(record, attempt)
         except (RecordHandedBack, RecordFailed):
             raise
         except Exception as error:
-            try:
-                self._failed(record, self.current, error, attempt)
-            except (RecordHandedBack, RecordFailed):
-                raise
-            except Exception as failure:  # the decision could not be carried out (SQS refused the resend)
-                undone(error, failure)
+            with deadline.within(record_deadline.closing()):
+                try:
+                    if isinstance(error, OutOfTimeError):
+                        self._hand_back(record, attempt, error)
+                    else:
+                        self._failed(record, self.current, error, attempt)
+                except (RecordHandedBack, RecordFailed):
+                    raise
+                except Exception as failure:  # the decision could not be carried out (SQS refused the resend)
+                    undone(error, failure)
 
     def _handle(self, record: SQSRecord, attempt: int) -> None:
         clients = self.consumer.clients
-        if self.context.get_remaining_time_in_millis() < clients.queues.time_budget_margin_ms:
-            self._hand_back(record, attempt)
-            return
+        left = deadline.left_s()
+        if left is not None and left <= 0:
+            raise OutOfTimeError("out of time before the record started: less than TIME_BUDGET_MARGIN_MS left")
         try:
             parsed = parse_envelope(record.body)
             if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
@@ -152,12 +163,14 @@ class _Batch:
                 extra={"idempotencyError": " ".join(str(error).split())},
             )
 
-    def _hand_back(self, record: SQSRecord, attempt: int) -> None:
+    def _hand_back(self, record: SQSRecord, attempt: int, reason: OutOfTimeError) -> None:
         """Out of time: return the record untouched, at once, without backoff. On its last receive a
         hand-back would let the redrive dead-letter a valid message, so it is re-sent as a fresh copy."""
         clients = self.consumer.clients
         url = self.consumer.queue_url_of(record)
         count(Metric.RECORDS_HANDED_BACK)
+        if self.current is not None:  # its work had started: say which call the deadline stopped
+            logger.info("out of time: handed back untouched", extra={"reason": str(reason)})
         if attempt >= clients.queues.max_receive_count:
             clients.sqs.send(url, OutgoingMessage(record.body))
             logger.info(

@@ -10,9 +10,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared import deadline
 from shared.contracts.errors import PoisonMessageError
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.metrics import Metric
+from shared.deadline import Deadline
 from shared.domain.retry import Action
 from shared.domain.sweep import sweep_analytics, sweep_inbox
 from shared.ports import Clients
@@ -29,25 +31,31 @@ class SweepConsumer:
 
     def handle_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(
-            process_partial_response(event=event, record_handler=self.handle, processor=processor, context=context)
-        )
 
-    def handle(self, record: SQSRecord) -> None:
-        """Every exception from any step (parse, dead-letter, the sweep, its sends) becomes a decision here."""
+        def handle(record: SQSRecord) -> None:
+            self.handle(record, context.get_remaining_time_in_millis())
+
+        return dict(process_partial_response(event=event, record_handler=handle, processor=processor, context=context))
+
+    def handle(self, record: SQSRecord, remaining_ms: int) -> None:
+        """Every exception from any step (parse, dead-letter, the sweep, its sends) becomes a decision here.
+        The sweep runs under the record's deadline: one that runs out of time is retried like any failure."""
         attempt = int(record.attributes.approximate_receive_count or 1)
         reset_record_keys()
+        record_deadline = Deadline.for_record(remaining_ms, self.clients.queues.time_budget_margin_ms)
         try:
-            self._handle(record, attempt)
+            with deadline.within(record_deadline):
+                self._handle(record, attempt)
         except RecordFailed:
             raise
         except Exception as error:
-            try:
-                self._failed(record, error, attempt)
-            except RecordFailed:
-                raise
-            except Exception as failure:  # the decision could not be carried out (SQS refused it)
-                undone(error, failure)
+            with deadline.within(record_deadline.closing()):
+                try:
+                    self._failed(record, error, attempt)
+                except RecordFailed:
+                    raise
+                except Exception as failure:  # the decision could not be carried out (SQS refused it)
+                    undone(error, failure)
 
     def _handle(self, record: SQSRecord, attempt: int) -> None:
         try:

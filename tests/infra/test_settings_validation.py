@@ -45,7 +45,8 @@ def test_the_committed_stages_are_valid() -> None:
         ({"inbox.timeoutSeconds": 5}, "inbox.timeoutSeconds: Input should be greater than or equal to 10"),
         ({"inbox.batchSize": 11}, "inbox.batchSize: Input should be less than or equal to 10"),
         ({"unknownSetting": 1}, "unknownSetting: Extra inputs are not permitted"),
-        ({"timeBudgetMarginMs": 10000}, "timeBudgetMarginMs (10000) is less than the longest a record can take"),
+        ({"timeBudgetMarginMs": 10000}, "timeBudgetMarginMs (10000) is less than what may follow a record's work"),
+        ({"inbox.timeoutSeconds": 30}, "inbox.timeoutSeconds (30) leaves 7750 ms after timeBudgetMarginMs (22250)"),
     ],
     ids=lambda value: str(value)[:40],
 )

@@ -1,5 +1,6 @@
-"""The time budget covers the longest a record can take, so a record is never started that could run the
-invocation out of time (the whole batch would come back after the visibility timeout, receive counts spent)."""
+"""The time budget: a record's work ends before its deadline, and the margin covers what follows it (the
+idempotency record's closing write and a failure's decision), so no record runs its invocation out of time
+(the whole batch would come back after the visibility timeout, receive counts spent)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,37 @@ import pytest
 from shared.contracts.errors import PermanentError
 from shared.contracts.settings import (
     DEFAULT_TIME_BUDGET_MARGIN_MS,
+    AwsCallLimits,
     QueueSettings,
     StoreSettings,
-    longest_record_ms,
+    check_time_budget,
+    decision_reserve_ms,
 )
 from shared.wiring.clients import EnvironmentClients
 
 
-def test_the_default_margin_covers_the_longest_record_with_the_default_timeouts() -> None:
+def test_the_default_margin_covers_what_follows_a_record_with_the_default_timeouts() -> None:
     stores, queues = StoreSettings(), QueueSettings()
-    longest = longest_record_ms(stores.statement_timeout_ms, stores.lock_timeout_ms, stores.connect_timeout_s)
-    assert queues.time_budget_margin_ms == DEFAULT_TIME_BUDGET_MARGIN_MS >= longest
+    assert (
+        queues.time_budget_margin_ms == DEFAULT_TIME_BUDGET_MARGIN_MS >= decision_reserve_ms(stores.connect_timeout_s)
+    )
+
+
+@pytest.mark.parametrize(
+    ("limits", "bound_s"), [(AwsCallLimits(), 9.0), (AwsCallLimits(1, 3, 1), 4.0), (AwsCallLimits(1, 3, 3), 15.0)]
+)
+def test_an_aws_call_bound_counts_every_attempt_and_the_backoff_before_each_retry(
+    limits: AwsCallLimits, bound_s: float
+) -> None:
+    assert limits.bound_s == bound_s  # 2 x 4 s + 1 s; one attempt; 3 x 4 s + 1 s + 2 s
+
+
+def test_the_aws_limits_are_settings_and_the_margin_check_uses_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    queues = QueueSettings()
+    assert queues.aws_limits == AwsCallLimits(1.0, 3.0, 3)
+    with pytest.raises(PermanentError, match="two AWS calls of up to 15 s each"):
+        check_time_budget(StoreSettings(), queues)
 
 
 @pytest.fixture
@@ -30,14 +51,14 @@ def in_lambda(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_in_lambda_a_margin_shorter_than_one_record_is_refused_at_start_in_one_line(
+def test_in_lambda_a_margin_shorter_than_a_decision_is_refused_at_start_in_one_line(
     in_lambda: pytest.MonkeyPatch,
 ) -> None:
-    in_lambda.setenv("TIME_BUDGET_MARGIN_MS", "10000")  # the old default, under the 15 s statement timeout alone
+    in_lambda.setenv("TIME_BUDGET_MARGIN_MS", "10000")
     with pytest.raises(PermanentError) as refused:
         importlib.reload(importlib.import_module("functions.inbox_counts_recompute.handler"))
     message = str(refused.value)
-    assert "TIME_BUDGET_MARGIN_MS (10000) is less than the longest a record can take" in message
+    assert "TIME_BUDGET_MARGIN_MS (10000) is less than what may follow a record's work (22250 ms" in message
     assert "\n" not in message
 
 
@@ -45,11 +66,11 @@ def test_in_lambda_the_defaults_start(in_lambda: pytest.MonkeyPatch) -> None:
     EnvironmentClients()
 
 
-def test_in_lambda_longer_store_timeouts_need_a_longer_margin(in_lambda: pytest.MonkeyPatch) -> None:
-    in_lambda.setenv("STATEMENT_TIMEOUT_MS", "20000")
-    with pytest.raises(PermanentError, match="STATEMENT_TIMEOUT_MS 20000"):
+def test_in_lambda_a_longer_connect_timeout_needs_a_longer_margin(in_lambda: pytest.MonkeyPatch) -> None:
+    in_lambda.setenv("CONNECT_TIMEOUT_SECONDS", "5")
+    with pytest.raises(PermanentError, match="CONNECT_TIMEOUT_SECONDS 5"):
         EnvironmentClients()
-    in_lambda.setenv("TIME_BUDGET_MARGIN_MS", "35000")
+    in_lambda.setenv("TIME_BUDGET_MARGIN_MS", "28250")
     EnvironmentClients()
 
 

@@ -34,6 +34,10 @@ SETTINGS: dict[EnvVar | str, object] = {
     EnvVar.TIME_BUDGET_MARGIN_MS: 5000,
     EnvVar.SWEEP_MIN_AGE_SECONDS: 0,
     EnvVar.CONNECT_TIMEOUT_SECONDS: 1,
+    # moto runs in process (no network to wait on or retry over): short AWS bounds keep the deadlines short
+    EnvVar.AWS_CONNECT_TIMEOUT_SECONDS: 0.1,
+    EnvVar.AWS_READ_TIMEOUT_SECONDS: 0.4,
+    EnvVar.AWS_MAX_ATTEMPTS: 1,
 }
 
 

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from recount.local.event_source import LocalContext
 from recount.local.provision import create_idempotency_table
 from shared.adapters.sqs import QueueClient
-from shared.contracts.settings import EnvVar
+from shared.contracts.settings import EnvVar, QueueSettings
 from shared.ports import OutgoingMessage
 from shared.topology import QUEUES, FunctionKey, QueueKey, function_environment, idempotency_table_name
 from shared.wiring.clients import EnvironmentClients, Given
@@ -33,7 +33,7 @@ class RecordingQueueClient(QueueClient):
     """The real adapter (moto behind it), keeping a list of the calls it made for assertions."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(limits=QueueSettings().aws_limits)  # the environment's, as the function's own would be
         self.log: list[tuple[str, dict[str, Any]]] = []
 
     def _call(self, operation: str, what: str, **kwargs: Any) -> Any:
@@ -144,7 +144,7 @@ class FunctionUnderTest:
     def invoke(self, event: dict[str, Any], context: FakeLambdaContext | LocalContext | None = None) -> dict[str, Any]:
         return dict(self.module.lambda_handler(event, context or FakeLambdaContext()))
 
-    def poll(self, queue: str, context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    def poll(self, queue: str, context: FakeLambdaContext | LocalContext | None = None) -> dict[str, Any]:
         """Receive, invoke, and delete the successes, as Lambda's event source does."""
         event = self.aws.receive_event(queue)
         response = self.invoke(event, context)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
+from recount.local.event_source import LocalContext
 from recount.toggle_proxy import ToggleProxy
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
@@ -211,6 +212,52 @@ def test_given_too_little_time_left_then_every_record_is_handed_back_untouched(
         assert status_of(raw_redis, ws.id) is None and version_of(raw_redis, ws.id) is None
         assert ws.counts() == {} and ws.dirty_marker() is not None
     assert inbox_function.aws.depth(inbox_function.aws.queues["counts"].url) == (3, 0)
+
+
+def test_given_a_record_whose_work_outlasts_the_invocation_then_its_deadline_hands_it_back_in_time(
+    function_env: AwsFixture,
+    workspace: Workspace,
+    other_db: PostgresDatabase,
+    raw_redis: redis.Redis,
+    telemetry: Telemetry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a lock wait allowed to last 8 s, and the workspace's dirty mark locked by another transaction
+    monkeypatch.setenv(str(EnvVar.LOCK_TIMEOUT_MS), "8000")
+    monkeypatch.setenv(str(EnvVar.STATEMENT_TIMEOUT_MS), "9000")
+    function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
+    workspace.lead()
+    workspace.mark_dirty()
+    other_db.run("BEGIN")
+    assert other_db.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id FOR UPDATE', id=workspace.id)
+    try:
+        message_id = function.aws.send("counts", dirty_body(workspace.id))
+        # When an invocation with 8 s left takes it (the margin is 5 s: 3 s for the work)
+        context = LocalContext("recount-test", timeout_s=8)
+        started = time.monotonic()
+        result = function.poll("counts", context)
+        elapsed = time.monotonic() - started
+    finally:
+        other_db.rollback()
+        function.clients.close()
+    # Then the lock wait was cut at the record's deadline, not at its 8 s lock timeout: the invocation ends in
+    # time, the record is handed back untouched (no failed status, no delayed copy), nothing was written
+    assert 2.9 < elapsed < 8 - 0.25
+    assert result["failed"] == {message_id}
+    assert function.sqs.visibility_changes() == [0]
+    assert [op for op, _ in function.sqs.log if op == "send_message"] == []
+    assert telemetry.metric("RecordsHandedBack") == 1 and telemetry.metric("JobsFailed") == 0
+    assert (status_of(raw_redis, workspace.id) or {}).get("status") != "failed"
+    assert workspace.counts() == {} and workspace.dirty_marker() is not None
+    assert "postgres" in telemetry.logs("INFO")[-1]["reason"]
+    # and the next delivery, with the workspace free, runs it (the in-progress idempotency record was removed)
+    again = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
+    try:
+        assert again.poll("counts")["failed"] == set()
+    finally:
+        again.clients.close()
+    assert workspace.dirty_marker() is None
+    assert (status_of(raw_redis, workspace.id) or {}).get("status") == "succeeded"
 
 
 def test_given_every_receive_is_handed_back_for_lack_of_time_then_the_message_is_not_dead_lettered(

@@ -32,7 +32,7 @@ from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import RecountError
-from shared.contracts.settings import EnvVar
+from shared.contracts.settings import AwsCallLimits, EnvVar, decision_reserve_ms
 from shared.topology import FunctionKey
 from shared.wiring.clients import EnvironmentClients
 from tests.integration.functions.harness import (
@@ -51,10 +51,15 @@ SETTINGS: dict[EnvVar | str, object] = {
     EnvVar.BACKOFF_BASE_SECONDS: 1,
     EnvVar.BACKOFF_MAX_SECONDS: 8,
     EnvVar.BUSY_DELAY_SECONDS: 0,  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
-    EnvVar.TIME_BUDGET_MARGIN_MS: 500,
     EnvVar.SWEEP_MIN_AGE_SECONDS: 0,
-    EnvVar.CONNECT_TIMEOUT_SECONDS: 1,
+    EnvVar.CONNECT_TIMEOUT_SECONDS: 0.5,
+    # moto runs in process (no network to wait on or retry over): short AWS bounds keep the deadlines short
+    EnvVar.AWS_CONNECT_TIMEOUT_SECONDS: 0.1,
+    EnvVar.AWS_READ_TIMEOUT_SECONDS: 0.4,
+    EnvVar.AWS_MAX_ATTEMPTS: 1,
 }
+# The margin covers what may follow a record's work with these bounds, as it must in Lambda
+SETTINGS[EnvVar.TIME_BUDGET_MARGIN_MS] = decision_reserve_ms(0.5, AwsCallLimits(0.1, 0.4, 1))
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
 BLOCK_DEADLINE_S = 1.5  # below the function's 2 s lock_timeout: the statement must still be waiting when we act
 

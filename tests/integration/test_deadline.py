@@ -1,0 +1,111 @@
+"""Every store call of a record ends before the record's deadline or is not started: a PostgreSQL statement
+gets what is left as its socket timeout; a Redis command or an AWS call whose worst case does not fit is
+refused before anything is sent. Real PostgreSQL and Redis; moto in process for SQS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from shared import deadline
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.adapters.sqs import QueueClient
+from shared.contracts.errors import OutOfTimeError
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RESPONSE_RESERVE_S, AwsCallLimits
+from shared.deadline import Deadline
+from shared.ports import OutgoingMessage
+
+
+def seconds_from_now(work_s: float, end_s: float | None = None) -> Deadline:
+    now = time.monotonic()
+    return Deadline(work_at=now + work_s, end_at=now + (end_s if end_s is not None else work_s))
+
+
+def test_a_record_deadline_keeps_the_margin_and_the_response_reserve_back() -> None:
+    before = time.monotonic()
+    record = Deadline.for_record(remaining_ms=30_000, margin_ms=22_250)
+    assert before + 7.75 - 0.01 <= record.work_at <= time.monotonic() + 7.75
+    assert record.end_at - record.work_at == pytest.approx(22.25 - RESPONSE_RESERVE_S, abs=0.001)
+    assert record.closing() == Deadline(work_at=record.end_at, end_at=record.end_at)
+    # With less left than the margin, the work's deadline has passed before it starts
+    late = Deadline.for_record(remaining_ms=1_000, margin_ms=22_250)
+    assert late.work_at < time.monotonic() < late.end_at
+
+
+def test_outside_a_record_nothing_is_checked() -> None:
+    assert deadline.left_s() is None
+    deadline.ensure(10_000, "anything")
+
+
+def test_a_postgres_statement_is_cut_at_the_deadline_and_the_next_call_reconnects(database_url: str) -> None:
+    database = PostgresDatabase(database_url, statement_timeout_ms=10_000)
+    try:
+        pid = database.run("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        # When a statement that would take 5 s runs with 0.5 s left
+        started = time.monotonic()
+        with deadline.within(seconds_from_now(0.5)), pytest.raises(OutOfTimeError, match="cut a postgres statement"):
+            database.run("SELECT pg_sleep(5)")
+        # Then it ends at the deadline, not at its statement timeout, and the session is not reused
+        assert 0.45 < time.monotonic() - started < 1.5
+        assert database.run("SELECT pg_backend_pid() AS pid")[0]["pid"] != pid
+        # and with nothing left, no statement is sent at all
+        sent = database.statements
+        with deadline.within(seconds_from_now(0.01)), pytest.raises(OutOfTimeError, match="no postgres statement"):
+            database.run("SELECT 1")
+        assert database.statements == sent
+    finally:
+        database.close()
+
+
+def test_a_postgres_connect_gets_only_what_is_left(database_url: str) -> None:
+    database = PostgresDatabase(database_url)
+    try:
+        with deadline.within(seconds_from_now(0.01)), pytest.raises(OutOfTimeError, match="no postgres connect"):
+            database.run("SELECT 1")
+        with deadline.within(seconds_from_now(2.0)):
+            assert database.run("SELECT 1 AS one") == [{"one": 1}]
+    finally:
+        database.close()
+
+
+def test_a_redis_command_that_may_not_fit_is_not_sent(redis_url: str) -> None:
+    store = RedisStore(redis_url, timeout_s=1.0)  # a command may take 2 s: a connect and a read
+    try:
+        with deadline.within(seconds_from_now(1.5)), pytest.raises(OutOfTimeError, match="redis get may take 2 s"):
+            store.read_version(JobName.INBOX_COUNTS, "acme")
+        assert store.commands == 0
+        with deadline.within(seconds_from_now(2.5)):
+            assert store.read_version(JobName.INBOX_COUNTS, "acme") == 0
+        assert store.commands == 1
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def queue_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="deadline")["QueueUrl"]
+
+
+def test_an_sqs_call_that_may_not_fit_is_not_sent_until_the_closing_phase(queue_url: str) -> None:
+    client = QueueClient(region_name="us-east-1", limits=AwsCallLimits(1, 3, 2))  # up to 9 s
+    record = seconds_from_now(5, end_s=20)
+    with deadline.within(record), pytest.raises(OutOfTimeError, match="sqs send may take 9 s"):
+        client.send(queue_url, OutgoingMessage("{}"))
+    assert client.calls == 0
+    # What follows the work (a resend, a hand-back) may use the margin up to the end
+    with deadline.within(record.closing()):
+        client.send(queue_url, OutgoingMessage("{}"))
+    attributes = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
