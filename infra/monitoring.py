@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -124,6 +124,22 @@ class Monitoring(Construct):
                 if config.function_errors == 1
                 else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
+
+        # enforce_ssl gives the topic a policy of its own, holding only a Deny, which replaces SNS's default one:
+        # without this Allow, CloudWatch cannot publish ("not authorized to perform SNS:Publish", seen only in
+        # each alarm's history). Scoped to this account and these alarms.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnLike": {"aws:SourceArn": [created.alarm_arn for created in self.alarms]},
+                },
+            )
+        )
 
         def queue_widget(title: str, make: str) -> cloudwatch.GraphWidget:
             return cloudwatch.GraphWidget(

@@ -232,6 +232,44 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources: dict[
     assert "cloudwatch.amazonaws.com" in json.dumps(key["Properties"]["KeyPolicy"])
 
 
+def test_cloudwatch_may_publish_to_the_alarm_topic_for_this_account_and_these_alarms_only(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    (policy,) = of_type(resources, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    scoped = allow["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert sorted(arn["Fn::GetAtt"][0] for arn in scoped) == sorted(alarms)
+    (topic_id,) = of_type(resources, "AWS::SNS::Topic")
+    assert allow["Resource"] == {"Ref": topic_id} and policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    # and the TLS rule stays: a Deny for plain HTTP, for everyone
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_every_resource_policy_denies_plain_http_and_allows_only_what_writes_without_a_role(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """Queue policies hold only the TLS Deny: every writer (the functions, the schedules) writes through its
+    role's grants. The topic's Allow for CloudWatch is the one service principal, tested above."""
+    policies = {**of_type(resources, "AWS::SQS::QueuePolicy"), **of_type(resources, "AWS::SNS::TopicPolicy")}
+    kinds = {resource["Type"] for resource in resources.values()}
+    assert not {kind for kind in kinds if kind.endswith("Policy") and "::IAM::" not in kind} - {
+        "AWS::SQS::QueuePolicy",
+        "AWS::SNS::TopicPolicy",
+    }
+    for policy in policies.values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                assert policy["Type"] == "AWS::SNS::TopicPolicy"
+                assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    for schedule in of_type(resources, "AWS::Scheduler::Schedule").values():
+        assert "RoleArn" in schedule["Properties"]["Target"]
+
+
 def test_cdk_nag_is_clean(cloud_assembly: Path) -> None:
     # The synth fails on any unacknowledged finding; the report must also be empty.
     report = json.loads((cloud_assembly / "validation-report.json").read_text())
