@@ -76,7 +76,8 @@ class RecountStack(Stack):
                 powertools_version=POWERTOOLS_VERSION,
                 log_retention_days=config.log_retention_days,
             )
-            queues[spec.dead_letter_queue].dead_letter_queue.grant_send_messages(job.function)
+            for consumed in spec.queues:  # poison goes to the dead-letter queue of the queue it came from
+                queues[consumed.key].dead_letter_queue.grant_send_messages(job.function)
             database_secret.grant_read(job.function)
             redis_secret.grant_read(job.function)
             if config.secrets_kms_key_arn:
@@ -85,7 +86,6 @@ class RecountStack(Stack):
                 )
             functions[key] = job
         inbox, analytics_fn, sweeper = (functions[k] for k in FunctionKey)
-        queues[QueueKey.COUNTS_HIGH].dead_letter_queue.grant_send_messages(inbox.function)
         table.grant_read_write_data(inbox.function)
         table.grant_read_write_data(analytics_fn.function)
         for swept in (QueueKey.COUNTS, QueueKey.COUNTS_HIGH, QueueKey.ANALYTICS):

@@ -36,6 +36,7 @@ class Queue:
     title: str  # the CamelCase stem of its construct id, its outputs and its dashboard label
     consumer: FunctionKey
     url_variable: EnvVar
+    dead_letter_url_variable: EnvVar
 
     @property
     def construct_id(self) -> str:
@@ -62,7 +63,6 @@ class Function:
     directory: str  # functions/<directory>/handler.py
     name: str  # after the stack's prefix: <prefix>-<name>, also its Powertools service name
     title: str  # the CamelCase stem of its construct id and its dashboard label
-    dead_letter_queue: QueueKey  # the queue whose dead-letter queue receives this function's poison
 
     @property
     def construct_id(self) -> str:
@@ -83,18 +83,46 @@ class Function:
 QUEUES: dict[QueueKey, Queue] = {
     queue.key: queue
     for queue in (
-        Queue(QueueKey.COUNTS, "counts", "Counts", FunctionKey.INBOX, EnvVar.COUNTS_QUEUE_URL),
-        Queue(QueueKey.COUNTS_HIGH, "counts-high", "CountsHigh", FunctionKey.INBOX, EnvVar.COUNTS_HIGH_QUEUE_URL),
-        Queue(QueueKey.ANALYTICS, "analytics", "Analytics", FunctionKey.ANALYTICS, EnvVar.ANALYTICS_QUEUE_URL),
-        Queue(QueueKey.SWEEP, "sweep", "Sweep", FunctionKey.SWEEPER, EnvVar.SWEEP_QUEUE_URL),
+        Queue(
+            QueueKey.COUNTS,
+            "counts",
+            "Counts",
+            FunctionKey.INBOX,
+            EnvVar.COUNTS_QUEUE_URL,
+            EnvVar.COUNTS_DEAD_LETTER_QUEUE_URL,
+        ),
+        Queue(
+            QueueKey.COUNTS_HIGH,
+            "counts-high",
+            "CountsHigh",
+            FunctionKey.INBOX,
+            EnvVar.COUNTS_HIGH_QUEUE_URL,
+            EnvVar.COUNTS_HIGH_DEAD_LETTER_QUEUE_URL,
+        ),
+        Queue(
+            QueueKey.ANALYTICS,
+            "analytics",
+            "Analytics",
+            FunctionKey.ANALYTICS,
+            EnvVar.ANALYTICS_QUEUE_URL,
+            EnvVar.ANALYTICS_DEAD_LETTER_QUEUE_URL,
+        ),
+        Queue(
+            QueueKey.SWEEP,
+            "sweep",
+            "Sweep",
+            FunctionKey.SWEEPER,
+            EnvVar.SWEEP_QUEUE_URL,
+            EnvVar.SWEEP_DEAD_LETTER_QUEUE_URL,
+        ),
     )
 }
 FUNCTIONS: dict[FunctionKey, Function] = {
     function.key: function
     for function in (
-        Function(FunctionKey.INBOX, "inbox_counts_recompute", "inbox-counts", "InboxCounts", QueueKey.COUNTS),
-        Function(FunctionKey.ANALYTICS, "analytics_recompute", "analytics", "Analytics", QueueKey.ANALYTICS),
-        Function(FunctionKey.SWEEPER, "sweeper", "sweeper", "Sweeper", QueueKey.SWEEP),
+        Function(FunctionKey.INBOX, "inbox_counts_recompute", "inbox-counts", "InboxCounts"),
+        Function(FunctionKey.ANALYTICS, "analytics_recompute", "analytics", "Analytics"),
+        Function(FunctionKey.SWEEPER, "sweeper", "sweeper", "Sweeper"),
     )
 }
 
@@ -123,11 +151,12 @@ def function_environment(
     table_name: str,
     settings: Mapping[EnvVar | str, object],
 ) -> dict[str, str]:
-    """A function's environment: every queue's URL (the sweeper sends to them), its own dead-letter queue, the
+    """A function's environment: every queue's URL (the sweeper sends to them), the dead-letter queue of each
+    queue it consumes (poison goes to the one of the queue it came from), the
     idempotency table and the metrics namespace, plus `settings` (stores and stage settings, caller's own)."""
     environment: dict[str, object] = {
         **{queue.url_variable: queue_urls[queue.key] for queue in QUEUES.values()},
-        EnvVar.DEAD_LETTER_QUEUE_URL: dead_letter_urls[FUNCTIONS[function].dead_letter_queue],
+        **{queue.dead_letter_url_variable: dead_letter_urls[queue.key] for queue in FUNCTIONS[function].queues},
         EnvVar.IDEMPOTENCY_TABLE_NAME: table_name,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         **settings,

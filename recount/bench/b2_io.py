@@ -105,7 +105,7 @@ def measure(database_url: str, redis_url: str) -> B2Result:
                     EnvVar.AWS_ENDPOINT_URL: f"http://127.0.0.1:{proxies['AWS'].port}",
                     EnvVar.IDEMPOTENCY_TABLE_NAME: "bench-io-idempotency",
                     EnvVar.COUNTS_QUEUE_URL: url,
-                    EnvVar.DEAD_LETTER_QUEUE_URL: dlq,
+                    EnvVar.COUNTS_DEAD_LETTER_QUEUE_URL: dlq,
                 }
             ):
                 handler = _fresh_handler()

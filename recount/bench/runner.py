@@ -29,6 +29,7 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
 from shared.telemetry import logger, set_emf
+from shared.topology import QUEUES
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def _function_environment(target: Any, database_url: str, redis_url: str) -> dic
         EnvVar.DATABASE_URL: database_url,
         EnvVar.REDIS_URL: redis_url,
         EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table,
-        EnvVar.DEAD_LETTER_QUEUE_URL: target.dead_letter_urls["counts"],
+        **{queue.dead_letter_url_variable: target.dead_letter_urls[queue.key.value] for queue in QUEUES.values()},
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -33,7 +33,10 @@ class EnvVar(StrEnum):
     COUNTS_HIGH_QUEUE_URL = "COUNTS_HIGH_QUEUE_URL"
     ANALYTICS_QUEUE_URL = "ANALYTICS_QUEUE_URL"
     SWEEP_QUEUE_URL = "SWEEP_QUEUE_URL"
-    DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+    COUNTS_DEAD_LETTER_QUEUE_URL = "COUNTS_DEAD_LETTER_QUEUE_URL"
+    COUNTS_HIGH_DEAD_LETTER_QUEUE_URL = "COUNTS_HIGH_DEAD_LETTER_QUEUE_URL"
+    ANALYTICS_DEAD_LETTER_QUEUE_URL = "ANALYTICS_DEAD_LETTER_QUEUE_URL"
+    SWEEP_DEAD_LETTER_QUEUE_URL = "SWEEP_DEAD_LETTER_QUEUE_URL"
     MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
     BACKOFF_BASE_SECONDS = "BACKOFF_BASE_SECONDS"
     BACKOFF_MAX_SECONDS = "BACKOFF_MAX_SECONDS"
@@ -161,7 +164,11 @@ class QueueSettings(BaseSettings):
     counts_high_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_QUEUE_URL)
     analytics_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_QUEUE_URL)
     sweep_queue_url: str | None = Field(None, alias=EnvVar.SWEEP_QUEUE_URL)
-    dead_letter_queue_url: str | None = Field(None, alias=EnvVar.DEAD_LETTER_QUEUE_URL)
+    # Each consumed queue's own dead-letter queue: poison goes to the one of the queue it came from.
+    counts_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_DEAD_LETTER_QUEUE_URL)
+    counts_high_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_DEAD_LETTER_QUEUE_URL)
+    analytics_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_DEAD_LETTER_QUEUE_URL)
+    sweep_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.SWEEP_DEAD_LETTER_QUEUE_URL)
     max_receive_count: int = Field(5, alias=EnvVar.MAX_RECEIVE_COUNT, ge=1, le=1000)
     backoff_base_s: float = Field(2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300)
     backoff_max_s: float = Field(300.0, alias=EnvVar.BACKOFF_MAX_SECONDS, gt=0, le=43_200)

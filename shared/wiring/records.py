@@ -65,15 +65,30 @@ def queue_url_of(clients: Clients, record: SQSRecord) -> str:
     return f"{base}/{account}/{name}"
 
 
+def _queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def dead_letter_url_of(clients: Clients, source_url: str) -> str | None:
+    """The dead-letter queue of the queue a record came from, as the environment names it (None if unset)."""
+    configured: dict[str, str | None] = clients.queues.model_dump(by_alias=True)  # keyed by the variables' names
+    for queue in QUEUES.values():
+        url = configured.get(queue.url_variable)
+        if url and _queue_name(url) == _queue_name(source_url):
+            return configured.get(queue.dead_letter_url_variable)
+    return None
+
+
 def dead_letter(clients: Clients, record: SQSRecord, reason: str, source_url: str, attempt: int = 1) -> None:
-    """Send a message that can never succeed to DEAD_LETTER_QUEUE_URL with its reason; the source deletes it.
+    """Send a message that can never succeed to its source queue's dead-letter queue with its reason; the
+    source deletes it.
     If the send fails, the ERROR line still names the reason; the record fails its batch, comes back, and on
     its last receive the queue's redrive moves it (with the same ERROR line then, and JobsDeadLettered)."""
-    dead_letter_url = clients.queues.dead_letter_queue_url
+    dead_letter_url = dead_letter_url_of(clients, source_url)
     extra = {"reason": reason, "messageId": record.message_id, "body": record.body[:2048], "queueUrl": source_url}
     try:
         if not dead_letter_url:
-            raise PermanentError("no DEAD_LETTER_QUEUE_URL is set")
+            raise PermanentError(f"no dead-letter queue is configured for {_queue_name(source_url)}")
         clients.sqs.send(
             dead_letter_url,
             OutgoingMessage(record.body, attributes={REASON_ATTRIBUTE: reason, SOURCE_QUEUE_ATTRIBUTE: source_url}),

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
+from shared.topology import QUEUES, queue_key
 from tests.infra.conftest import cdk_context, of_type
 
 DEV = cdk_context()["recount:stages"]["dev"]
@@ -100,7 +101,6 @@ def test_functions_get_the_environment_contract_and_no_plain_credentials(resourc
         EnvVar.COUNTS_QUEUE_URL,
         EnvVar.COUNTS_HIGH_QUEUE_URL,
         EnvVar.ANALYTICS_QUEUE_URL,
-        EnvVar.DEAD_LETTER_QUEUE_URL,
         EnvVar.MAX_RECEIVE_COUNT,
         EnvVar.ANALYTICS_AGGREGATES_ENABLED,
     }
@@ -111,8 +111,20 @@ def test_functions_get_the_environment_contract_and_no_plain_credentials(resourc
         assert variables[EnvVar.DATABASE_SECRET_ARN] == DEV["databaseSecretArn"]
         assert variables[EnvVar.MAX_RECEIVE_COUNT] == str(DEV["maxReceiveCount"])
     queues = {r["Properties"]["QueueName"]: k for k, r in of_type(resources, "AWS::SQS::Queue").items()}
-    inbox = function_named(resources, "recount-dev-inbox-counts")[1]["Environment"]["Variables"]
-    assert inbox[EnvVar.DEAD_LETTER_QUEUE_URL] == {"Ref": queues["recount-dev-counts-dlq"]}
+    # Each function knows the dead-letter queue of every queue it consumes, and may send only to those
+    own_dead_letters = {
+        "recount-dev-inbox-counts": {"counts", "counts-high"},
+        "recount-dev-analytics": {"analytics"},
+        "recount-dev-sweeper": {"sweep"},
+    }
+    for name, consumed in own_dead_letters.items():
+        variables = function_named(resources, name)[1]["Environment"]["Variables"]
+        dead_letter_variables = {v: ref for v, ref in variables.items() if v.endswith("_DEAD_LETTER_QUEUE_URL")}
+        expected = {
+            QUEUES[queue_key(queue)].dead_letter_url_variable.value: {"Ref": queues[f"recount-dev-{queue}-dlq"]}  # type: ignore[index]
+            for queue in consumed
+        }
+        assert dead_letter_variables == expected, name
 
 
 def test_schedules_put_valid_sweep_envelopes_on_the_sweep_queue_with_retries_and_a_dlq(

@@ -263,9 +263,16 @@ def test_permanent_job_error_dead_letters_at_once_and_marks_the_status_failed(me
 
 def test_poison_without_a_dead_letter_queue_fails_the_record_rather_than_dropping_it() -> None:
     clients = FakeClients()
-    clients.queues = clients.queues.model_copy(update={"dead_letter_queue_url": None})
+    clients.queues = clients.queues.model_copy(update={"counts_dead_letter_queue_url": None})
     response = consumer(Jobs(recomputed), clients).handle_batch(sqs_event("not json"), lambda_context())
     assert failures(response) == ["m0"] and clients.sqs.sent == []
+
+
+def test_poison_goes_to_the_dead_letter_queue_of_the_queue_it_came_from() -> None:
+    clients = FakeClients()
+    consumer(Jobs(recomputed), clients).handle_batch(sqs_event("not json", queue="counts-high"), lambda_context())
+    [dead] = clients.sqs.to(queue_url("counts-high-dlq"))
+    assert dead.body == "not json" and clients.sqs.to(queue_url("counts-dlq")) == []
 
 
 def test_a_failure_decides_the_later_records_of_its_workspace_without_running_them() -> None:
@@ -319,7 +326,7 @@ def test_analytics_consumer_dead_letters_inbox_events() -> None:
     jobs = Jobs(recomputed)
     analytics = Consumer(JobName.ANALYTICS_AGGREGATES, {AnalyticsAggregatesRecompute: jobs}, clients)
     analytics.handle_batch(sqs_event(dirty(), queue="analytics"), lambda_context())
-    assert jobs.runs == [] and len(clients.sqs.to(queue_url("counts-dlq"))) == 1
+    assert jobs.runs == [] and len(clients.sqs.to(queue_url("analytics-dlq"))) == 1  # its own queue's
 
 
 def sweep(name: EventName = EventName.INBOX_COUNTS_SWEEP) -> str:
@@ -343,7 +350,6 @@ def test_sweep_failure_retries_with_backoff_then_gives_up_at_the_last_receive(
 
 def test_sweeper_dead_letters_what_is_not_a_sweep() -> None:
     clients = FakeClients()
-    clients.queues = clients.queues.model_copy(update={"dead_letter_queue_url": queue_url("sweep-dlq")})
     SweepConsumer(clients).handle_batch(sqs_event(dirty(), queue="sweep"), lambda_context())
     [dead] = clients.sqs.to(queue_url("sweep-dlq"))
     assert dead.attributes is not None and "not handled by the sweeper" in dead.attributes[REASON_ATTRIBUTE]

@@ -80,8 +80,6 @@ def inbox_function(function_env: AwsFixture) -> Iterator[FunctionUnderTest]:
 
 @pytest.fixture
 def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
-    own = environment(function_env, FunctionKey.ANALYTICS, "", "", {})
-    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), own[EnvVar.DEAD_LETTER_QUEUE_URL])
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
     function.clients.close()
@@ -89,8 +87,6 @@ def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
-    own = environment(function_env, FunctionKey.SWEEPER, "", "", {})
-    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), own[EnvVar.DEAD_LETTER_QUEUE_URL])
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
     function.clients.close()

@@ -52,7 +52,6 @@ def disabled_analytics_function(
     function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FunctionUnderTest]:
     monkeypatch.setenv(str(EnvVar.ANALYTICS_AGGREGATES_ENABLED), "false")  # before the handler reads it
-    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["analytics"].dlq_url)
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
     function.clients.close()

@@ -47,7 +47,6 @@ def inbox_rows(db: PostgresDatabase) -> list[dict[str, Any]]:
 @pytest.fixture
 def disabled_sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
     monkeypatch.setenv(str(EnvVar.ANALYTICS_AGGREGATES_ENABLED), "false")  # before the handler reads it
-    monkeypatch.setenv(str(EnvVar.DEAD_LETTER_QUEUE_URL), function_env.queues["sweep"].dlq_url)
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
     function.clients.close()
