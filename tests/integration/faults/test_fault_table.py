@@ -262,7 +262,8 @@ def _unreachable(request: Any, **_: Any) -> None:
             "DynamoDB write applied, response lost",
             _throttle_response,
             "moto applies each PutItem but the client gets a throttling error (an ambiguous write): the in-progress "
-            "record exists, so redeliveries are busy until the invocation's 1.5 s deadline, then take the key over",
+            f"record exists, so redeliveries are busy until the invocation's {TIMEOUT_S} s deadline, then take the key "
+            "over",
             "PutItem applied, response lost -> retry -> re-sent as a copy",
         ),
     ],

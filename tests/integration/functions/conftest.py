@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from shared.contracts.settings import EnvVar
 from shared.telemetry import logger
-from shared.topology import FunctionKey
+from shared.topology import FUNCTIONS, FunctionKey
 from tests.integration.functions.harness import (
     TABLE,
     AwsFixture,
@@ -71,6 +71,12 @@ def function_env(
     return aws
 
 
+def own_dead_letter_queues(aws: AwsFixture, function: FunctionKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dead-letter queues of the queues this function consumes, as the stack gives them to it."""
+    for queue in FUNCTIONS[function].queues:
+        monkeypatch.setenv(str(queue.dead_letter_url_variable), aws.queues[queue.key.value].dlq_url)
+
+
 @pytest.fixture
 def inbox_function(function_env: AwsFixture) -> Iterator[FunctionUnderTest]:
     function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)
@@ -80,6 +86,7 @@ def inbox_function(function_env: AwsFixture) -> Iterator[FunctionUnderTest]:
 
 @pytest.fixture
 def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
+    own_dead_letter_queues(function_env, FunctionKey.ANALYTICS, monkeypatch)
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
     function.clients.close()
@@ -87,6 +94,7 @@ def analytics_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
+    own_dead_letter_queues(function_env, FunctionKey.SWEEPER, monkeypatch)
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
     function.clients.close()

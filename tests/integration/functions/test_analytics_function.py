@@ -14,7 +14,9 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import REASON_ATTRIBUTE
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
+from shared.topology import FunctionKey
 from tests.builders import Workspace
+from tests.integration.functions.conftest import own_dead_letter_queues
 from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Telemetry, load_handler
 
 WINDOW_DAYS = 30  # ANALYTICS_WINDOW_DAYS default
@@ -52,6 +54,7 @@ def disabled_analytics_function(
     function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FunctionUnderTest]:
     monkeypatch.setenv(str(EnvVar.ANALYTICS_AGGREGATES_ENABLED), "false")  # before the handler reads it
+    own_dead_letter_queues(function_env, FunctionKey.ANALYTICS, monkeypatch)
     function = FunctionUnderTest(load_handler("analytics_recompute"), function_env)
     yield function
     function.clients.close()

@@ -17,7 +17,9 @@ from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName
 from shared.contracts.settings import EnvVar, RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute
+from shared.topology import FunctionKey
 from tests.builders import Workspace
+from tests.integration.functions.conftest import own_dead_letter_queues
 from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Telemetry, load_handler
 
 DIRTY_WORKSPACES = 23
@@ -47,6 +49,7 @@ def inbox_rows(db: PostgresDatabase) -> list[dict[str, Any]]:
 @pytest.fixture
 def disabled_sweeper_function(function_env: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionUnderTest]:
     monkeypatch.setenv(str(EnvVar.ANALYTICS_AGGREGATES_ENABLED), "false")  # before the handler reads it
+    own_dead_letter_queues(function_env, FunctionKey.SWEEPER, monkeypatch)
     function = FunctionUnderTest(load_handler("sweeper"), function_env)
     yield function
     function.clients.close()
