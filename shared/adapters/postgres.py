@@ -16,7 +16,12 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
-from shared.contracts.settings import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS
+from shared.contracts.settings import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_LOCK_TIMEOUT_MS,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    POSTGRES_CONNECT_STEPS,
+)
 
 Row = dict[str, Any]
 
@@ -149,15 +154,24 @@ class PostgresDatabase:
                     f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
                     f"{self._kwargs['port']} ({' '.join(str(error).split())})"
                 ) from error
-            sock.settimeout(timeout_s if cut else self._read_timeout_s)
+            # The startup exchange (TLS, then authentication: three round trips with SCRAM) answers at once from
+            # a healthy server: each of its steps gets the connect timeout, or a share of what is left.
+            left_after_connect = deadline.left_s()
+            startup_s = self._connect_timeout_s
+            if left_after_connect is not None:
+                startup_s = min(startup_s, max(left_after_connect, 0.0) / (POSTGRES_CONNECT_STEPS - 1))
+                cut = cut or startup_s < self._connect_timeout_s
+            sock.settimeout(max(startup_s, 0.001))
             try:
                 self._connection = pg8000.native.Connection(**self._kwargs, sock=sock, startup_params=self._session)
             except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
                 sock.close()
                 if cut and _timed_out(error):
-                    raise OutOfTimeError(f"out of time starting a postgres session after {timeout_s:.2f} s") from error
+                    raise OutOfTimeError(
+                        f"out of time starting a postgres session ({startup_s:.2f} s a step)"
+                    ) from error
                 raise classify_database_error(error) from error
-            self._socket_timeout_s = timeout_s if cut else self._read_timeout_s
+            self._socket_timeout_s = max(startup_s, 0.001)
         return self._connection
 
     def _bound_next_call(self, connection: pg8000.native.Connection) -> bool:
@@ -182,6 +196,7 @@ class PostgresDatabase:
                 prepared = self._prepared.get(sql)
                 if prepared is None:
                     prepared = self._prepared[sql] = connection.prepare(sql)
+                    cut = self._bound_next_call(connection) or cut  # the run is a second round trip
                 rows, described = prepared.run(**params), prepared.columns
             else:  # no parameters: the simple protocol, one trip; else pg8000's unnamed path (three)
                 rows = connection.run(sql, **params)

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 import redis
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from shared import deadline
 from shared.adapters.redis_errors import RECONNECT, classify_redis_error
@@ -69,6 +70,11 @@ class RedisStore:
                 socket_connect_timeout=self._timeout_s,
                 health_check_interval=30,
                 decode_responses=True,
+                # A new connection makes only the round trips its bound counts (settings.REDIS_STEPS_PER_CALL):
+                # RESP2 (no HELLO: AUTH when there is a password), no CLIENT SETINFO, no maintenance notifications.
+                protocol=2,
+                driver_info=None,
+                maint_notifications_config=MaintNotificationsConfig(enabled=False),
             )
         return self._client
 

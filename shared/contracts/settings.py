@@ -55,10 +55,14 @@ class EnvVar(StrEnum):
 _CONFIG = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
 
+_RETRY_AFTER_MAX_S = 5  # botocore.retries.standard.ExponentialBackoff._RETRY_AFTER_MAX_ADDITIONAL
+
+
 @dataclass(frozen=True)
 class AwsCallLimits:
     """How long one call to SQS or DynamoDB may take: at most `attempts` attempts, each bounded by the two
-    timeouts, with botocore's backoff between them (standard mode: under 2^(n-1) s before retry n)."""
+    timeouts, with botocore's backoff before each retry (standard mode: under 2^(n-1) s before retry n, plus
+    up to 5 s more when the service's answer asks for it with x-amz-retry-after)."""
 
     connect_s: float = 1.0
     read_s: float = 3.0
@@ -66,7 +70,8 @@ class AwsCallLimits:
 
     @property
     def bound_s(self) -> float:
-        return self.attempts * (self.connect_s + self.read_s) + ((1 << (self.attempts - 1)) - 1)
+        retries = self.attempts - 1
+        return self.attempts * (self.connect_s + self.read_s) + ((1 << retries) - 1) + _RETRY_AFTER_MAX_S * retries
 
 
 DEFAULT_AWS_CALL_LIMITS = AwsCallLimits()
@@ -77,9 +82,17 @@ DEFAULT_LOCK_TIMEOUT_MS = 2_000
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 
 
+# Each bounded by the connect timeout, on a new connection at worst: a TCP connect, the TLS handshake, AUTH,
+# SELECT, the health check's PING, then the command's reply (the adapter's client speaks RESP2 and sends no
+# HELLO, CLIENT SETINFO or maintenance-notification commands).
+REDIS_STEPS_PER_CALL = 6
+# A TCP connect, the TLS handshake and the startup exchange (three round trips with SCRAM).
+POSTGRES_CONNECT_STEPS = 5
+
+
 def redis_call_bound_s(connect_timeout_s: float) -> float:
-    """One Redis command: a connect and a read, each bounded by the connect timeout (no client retry)."""
-    return 2 * connect_timeout_s
+    """One Redis command, on a new connection at worst (redis-py makes no retry on the adapter's pool)."""
+    return REDIS_STEPS_PER_CALL * connect_timeout_s
 
 
 def decision_reserve_ms(connect_timeout_s: float, aws: AwsCallLimits = DEFAULT_AWS_CALL_LIMITS) -> int:
@@ -96,19 +109,14 @@ DEFAULT_TIME_BUDGET_MARGIN_MS = decision_reserve_ms(DEFAULT_CONNECT_TIMEOUT_S)
 
 def longest_work_ms(statement_timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float) -> int:
     """The longest one record's work may take: the idempotency record's opening write, a connect to
-    PostgreSQL, the lock query (its wait plus a round trip), the recompute statement and the Redis publish.
-    A function's timeout must hold this after TIME_BUDGET_MARGIN_MS, or a record that needs all of it would be
-    handed back by every invocation, for ever."""
+    PostgreSQL, the running status in Redis, the lock query (its wait plus a round trip), the recompute
+    statement and the Redis publish. A function's timeout must hold this after TIME_BUDGET_MARGIN_MS, or a
+    record that needs all of it would be handed back by every invocation, for ever."""
     connect_ms = round(connect_timeout_s * 1000)
     redis_ms = round(redis_call_bound_s(connect_timeout_s) * 1000)
-    return (
-        round(DEFAULT_AWS_CALL_LIMITS.bound_s * 1000)
-        + connect_ms
-        + lock_timeout_ms
-        + connect_ms
-        + statement_timeout_ms
-        + redis_ms
-    )
+    aws_ms = round(DEFAULT_AWS_CALL_LIMITS.bound_s * 1000)
+    postgres_connect_ms = POSTGRES_CONNECT_STEPS * connect_ms
+    return aws_ms + postgres_connect_ms + redis_ms + lock_timeout_ms + connect_ms + statement_timeout_ms + redis_ms
 
 
 DEFAULT_LONGEST_WORK_MS = longest_work_ms(

@@ -52,6 +52,9 @@ class EnvironmentClients:
         # Elsewhere the stage's settings are checked by infra.config, and tests shorten deadlines on purpose.
         if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             check_time_budget(self.stores, self.queues)
+            # The store URLs (Secrets Manager, when secrets are used) are read now, in Lambda's init phase: read in
+            # a record, that call would be the one store call no record deadline bounds.
+            _ = self.db, self.versions
 
     @cached_property
     def db(self) -> Database:

@@ -101,22 +101,30 @@ class _Batch:
                 except (RecordHandedBack, RecordFailed):
                     raise
                 except Exception as failure:  # the decision could not be carried out (SQS refused the resend)
+                    if isinstance(error, OutOfTimeError) and attempt >= self.consumer.clients.queues.max_receive_count:
+                        self._lost_to_redrive(record, failure)
                     undone(error, failure)
+
+    def _lost_to_redrive(self, record: SQSRecord, failure: BaseException) -> None:
+        """Out of time on the last receive, and not even the fresh copy could be sent: the queue's redrive moves
+        this valid, untouched message to the dead-letter queue. Say so as the final failure it is."""
+        count(Metric.JOBS_DEAD_LETTERED)
+        logger.error(
+            "out of time on the last receive, and the fresh copy could not be sent: the queue's redrive moves "
+            "the message to its dead-letter queue (`recount dlq redrive` sends it back)",
+            extra={"decisionError": " ".join(str(failure).split()), "body": record.body},
+        )
+        raise RecordFailed(str(failure)) from failure
 
     def _handle(self, record: SQSRecord, attempt: int) -> None:
         clients = self.consumer.clients
         left = deadline.left_s()
         if left is not None and left <= 0:
             raise OutOfTimeError("out of time before the record started: less than TIME_BUDGET_MARGIN_MS left")
-        try:
-            parsed = parse_envelope(record.body)
-            if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
-                raise PoisonMessageError(
-                    f"{parsed.name.value} is not handled by the {self.consumer.job.value} function"
-                )
-        except PoisonMessageError as poison:
-            self._dead_letter(record, poison.reason, attempt, None)
-            return
+        # Poison raises out of the work: it is dead-lettered after it, where the margin covers the send.
+        parsed = parse_envelope(record.body)
+        if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
+            raise PoisonMessageError(f"{parsed.name.value} is not handled by the {self.consumer.job.value} function")
         event: WorkspaceEvent = parsed
         self.current = event
         logger.set_correlation_id(event.request_id)

@@ -58,13 +58,10 @@ class SweepConsumer:
                     undone(error, failure)
 
     def _handle(self, record: SQSRecord, attempt: int) -> None:
-        try:
-            parsed = parse_envelope(record.body)
-            if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
-                raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
-        except PoisonMessageError as poison:
-            dead_letter(self.clients, record, poison.reason, queue_url_of(self.clients, record), attempt)
-            return
+        # Poison raises out of the work: it is dead-lettered after it, where the margin covers the send.
+        parsed = parse_envelope(record.body)
+        if not isinstance(parsed, InboxCountsSweep | AnalyticsAggregatesSweep):
+            raise PoisonMessageError(f"{parsed.name.value} is not handled by the sweeper function")
         logger.set_correlation_id(parsed.request_id)
         logger.append_keys(eventName=parsed.name.value, messageId=record.message_id, attempt=attempt)
         if isinstance(parsed, InboxCountsSweep):

@@ -46,7 +46,7 @@ def test_the_committed_stages_are_valid() -> None:
         ({"inbox.batchSize": 11}, "inbox.batchSize: Input should be less than or equal to 10"),
         ({"unknownSetting": 1}, "unknownSetting: Extra inputs are not permitted"),
         ({"timeBudgetMarginMs": 10000}, "timeBudgetMarginMs (10000) is less than what may follow a record's work"),
-        ({"inbox.timeoutSeconds": 30}, "inbox.timeoutSeconds (30) leaves 7750 ms after timeBudgetMarginMs (22250)"),
+        ({"inbox.timeoutSeconds": 90}, "inbox.timeoutSeconds (90) leaves 49750 ms after timeBudgetMarginMs (40250)"),
     ],
     ids=lambda value: str(value)[:40],
 )

@@ -11,13 +11,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from recount.toggle_proxy import proxy_to, through
 from shared import deadline
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.sqs import QueueClient
 from shared.contracts.errors import OutOfTimeError
 from shared.contracts.keys import JobName
-from shared.contracts.settings import RESPONSE_RESERVE_S, AwsCallLimits
+from shared.contracts.settings import REDIS_STEPS_PER_CALL, RESPONSE_RESERVE_S, AwsCallLimits
 from shared.deadline import Deadline
 from shared.ports import OutgoingMessage
 
@@ -75,16 +76,29 @@ def test_a_postgres_connect_gets_only_what_is_left(database_url: str) -> None:
 
 
 def test_a_redis_command_that_may_not_fit_is_not_sent(redis_url: str) -> None:
-    store = RedisStore(redis_url, timeout_s=1.0)  # a command may take 2 s: a connect and a read
+    store = RedisStore(redis_url, timeout_s=0.2)  # six steps of 0.2 s at worst (settings.REDIS_STEPS_PER_CALL)
     try:
-        with deadline.within(seconds_from_now(1.5)), pytest.raises(OutOfTimeError, match="redis get may take 2 s"):
+        with deadline.within(seconds_from_now(1.1)), pytest.raises(OutOfTimeError, match=r"redis get may take 1\.2 s"):
             store.read_version(JobName.INBOX_COUNTS, "acme")
         assert store.commands == 0
-        with deadline.within(seconds_from_now(2.5)):
+        with deadline.within(seconds_from_now(1.5)):
             assert store.read_version(JobName.INBOX_COUNTS, "acme") == 0
         assert store.commands == 1
     finally:
         store.close()
+
+
+def test_a_new_redis_connection_makes_no_round_trip_the_bound_does_not_count(redis_url: str) -> None:
+    proxy = proxy_to(redis_url)
+    store = RedisStore(through(redis_url, proxy))
+    try:
+        store.ping()
+        # SELECT (the test database is not 0), the health check and the PING itself: nothing the bound does not
+        # count (it leaves two steps for the connect and TLS, one for AUTH with a password)
+        assert proxy.round_trips.trips == 3 <= REDIS_STEPS_PER_CALL - 3
+    finally:
+        store.close()
+        proxy.close()
 
 
 @pytest.fixture
@@ -97,9 +111,9 @@ def queue_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_an_sqs_call_that_may_not_fit_is_not_sent_until_the_closing_phase(queue_url: str) -> None:
-    client = QueueClient(region_name="us-east-1", limits=AwsCallLimits(1, 3, 2))  # up to 9 s
+    client = QueueClient(region_name="us-east-1", limits=AwsCallLimits(1, 3, 2))  # up to 14 s
     record = seconds_from_now(5, end_s=20)
-    with deadline.within(record), pytest.raises(OutOfTimeError, match="sqs send may take 9 s"):
+    with deadline.within(record), pytest.raises(OutOfTimeError, match="sqs send may take 14 s"):
         client.send(queue_url, OutgoingMessage("{}"))
     assert client.calls == 0
     # What follows the work (a resend, a hand-back) may use the margin up to the end

@@ -28,19 +28,19 @@ def test_the_default_margin_covers_what_follows_a_record_with_the_default_timeou
 
 
 @pytest.mark.parametrize(
-    ("limits", "bound_s"), [(AwsCallLimits(), 9.0), (AwsCallLimits(1, 3, 1), 4.0), (AwsCallLimits(1, 3, 3), 15.0)]
+    ("limits", "bound_s"), [(AwsCallLimits(), 14.0), (AwsCallLimits(1, 3, 1), 4.0), (AwsCallLimits(1, 3, 3), 25.0)]
 )
 def test_an_aws_call_bound_counts_every_attempt_and_the_backoff_before_each_retry(
     limits: AwsCallLimits, bound_s: float
 ) -> None:
-    assert limits.bound_s == bound_s  # 2 x 4 s + 1 s; one attempt; 3 x 4 s + 1 s + 2 s
+    assert limits.bound_s == bound_s  # 2 x 4 s + 1 s + 5 s; one attempt; 3 x 4 s + (1 s + 2 s) + 2 x 5 s
 
 
 def test_the_aws_limits_are_settings_and_the_margin_check_uses_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     queues = QueueSettings()
     assert queues.aws_limits == AwsCallLimits(1.0, 3.0, 3)
-    with pytest.raises(PermanentError, match="two AWS calls of up to 15 s each"):
+    with pytest.raises(PermanentError, match="two AWS calls of up to 25 s each"):
         check_time_budget(StoreSettings(), queues)
 
 
@@ -48,6 +48,8 @@ def test_the_aws_limits_are_settings_and_the_margin_check_uses_them(monkeypatch:
 def in_lambda(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "recount-dev-inbox-counts")
     monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", "recount-dev-idempotency")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://recount@db.invalid:5432/app")  # read at init, never reached
+    monkeypatch.setenv("REDIS_URL", "redis://cache.invalid:6379/0")
     return monkeypatch
 
 
@@ -58,19 +60,20 @@ def test_in_lambda_a_margin_shorter_than_a_decision_is_refused_at_start_in_one_l
     with pytest.raises(PermanentError) as refused:
         importlib.reload(importlib.import_module("functions.inbox_counts_recompute.handler"))
     message = str(refused.value)
-    assert "TIME_BUDGET_MARGIN_MS (10000) is less than what may follow a record's work (22250 ms" in message
+    assert "TIME_BUDGET_MARGIN_MS (10000) is less than what may follow a record's work (40250 ms" in message
     assert "\n" not in message
 
 
-def test_in_lambda_the_defaults_start(in_lambda: pytest.MonkeyPatch) -> None:
-    EnvironmentClients()
+def test_in_lambda_the_defaults_start_and_the_store_urls_are_read_at_init(in_lambda: pytest.MonkeyPatch) -> None:
+    clients = EnvironmentClients()
+    assert {"db", "versions"} <= set(vars(clients))  # built (no connection yet) before any record's deadline
 
 
 def test_in_lambda_a_longer_connect_timeout_needs_a_longer_margin(in_lambda: pytest.MonkeyPatch) -> None:
     in_lambda.setenv("CONNECT_TIMEOUT_SECONDS", "5")
     with pytest.raises(PermanentError, match="CONNECT_TIMEOUT_SECONDS 5"):
         EnvironmentClients()
-    in_lambda.setenv("TIME_BUDGET_MARGIN_MS", "28250")
+    in_lambda.setenv("TIME_BUDGET_MARGIN_MS", "58250")
     EnvironmentClients()
 
 
