@@ -22,7 +22,7 @@ How each fault is made:
   unreachable" raises botocore's EndpointConnectionError for every request. botocore's own retries are bounded
   to one attempt (AWS_MAX_ATTEMPTS=1, as in the whole rig), so each message meets the fault once. Each
   message's fault is noted on it.
-* A function timing out with its idempotency record in progress: the invocation runs for real with a 4.75 s
+* A function timing out with its idempotency record in progress: the invocation runs for real with a 6 s
   deadline (recount.local.event_source.LocalContext, which counts down), so Powertools writes the INPROGRESS
   record with `in_progress_expiration` = that deadline; while its recompute statement waits on a held lock the
   record is copied and the backend terminated (what a Lambda timeout does to its connection). In process, the
@@ -61,6 +61,7 @@ from tests.integration.faults.ledger import FunctionLogs, Ledger, workspace_prob
 from tests.integration.functions.harness import FailoverAtCommit, RecordingQueueClient
 from tests.integration.functions.test_inbox_function import dirty_body
 from tests.integration.model.rig import (
+    MARGIN_MS,
     REGION,
     Rig,
     backend_pid,
@@ -74,7 +75,8 @@ CORPUS: list[dict[str, str]] = [
     *json.loads((FIXTURES / "poison_messages.json").read_text(encoding="utf-8")),
     *json.loads((FIXTURES / "poison_messages_more.json").read_text(encoding="utf-8")),
 ]
-TIMEOUT_S = 4.75  # the deadline of the invocation that times out: 2.5 s of work after the rig's 2.25 s margin
+TIMEOUT_S = 6.0  # the deadline of the invocation that times out: about 3 s of work after the rig's margin
+SHORT_S = 2.5  # an invocation with less time than the rig's margin (3.05 s) but enough for a hand-back
 
 
 def dirty_workspaces(rig: Rig, n: int) -> list[Workspace]:
@@ -487,7 +489,7 @@ def test_out_of_time_on_every_receive_up_to_the_last(rig: Rig, function_logs: Fu
         ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
     for _ in range(rig.aws.max_receive_count):
         rig.aws.make_visible("counts")
-        assert len(ledger.deliver(context=LocalContext("recount-test", timeout_s=2.0))["Records"]) == 2
+        assert len(ledger.deliver(context=LocalContext("recount-test", timeout_s=SHORT_S))["Records"]) == 2
     last = rig.aws.max_receive_count - 1
     expected = ["retry"] * last + ["re-sent as a copy"]
     assert all(journey.stations == expected for journey in ledger.journeys.values()), ledger.journeys
@@ -495,7 +497,8 @@ def test_out_of_time_on_every_receive_up_to_the_last(rig: Rig, function_logs: Fu
     ledger.settle()
     row = ledger.row(
         "out of time on every receive",
-        f"every invocation starts with 2 s left (margin 2.25 s), {rig.aws.max_receive_count} receives; then with time",
+        f"every invocation starts with {SHORT_S} s left (margin {MARGIN_MS / 1000:g} s), "
+        f"{rig.aws.max_receive_count} receives; then with time",
     )
     assert (row.lost, row.duplicated, row.survived) == (0, 0, row.injected), row
 

@@ -90,7 +90,7 @@ STATUSES = ["new", "qualified", "needs_repair", "blacklisted", "unqualified"]
 TAGS = [None, "Positive", "Interested", "Meeting Booked", "Not Interested"]
 SETTERS = [None, "", "setter-1", "setter-2", "  setter-1\u00a0"]  # the last one trims to setter-1
 SNOOZES = [None, datetime(2020, 1, 1), datetime(2100, 1, 1)]  # never snoozed, expired long ago, for decades
-TARGETED_TIMEOUT_S = 4.75  # the deadline of a targeted invocation (LocalContext counts it down for real)
+TARGETED_TIMEOUT_S = 6.0  # the deadline of a targeted invocation (LocalContext counts it down for real)
 DRAIN_TIMEOUT_S = 30.0
 
 lead_columns = st.fixed_dictionaries(
