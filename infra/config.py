@@ -31,6 +31,14 @@ def _pinned_version(package: str, requirements: Path = ROOT / "requirements.txt"
 
 # The Powertools layer's version: the one requirements.txt pins, stated nowhere else.
 POWERTOOLS_VERSION = _pinned_version("aws-lambda-powertools")
+# The functions' runtime (infra.job_function builds it; a template test holds them together).
+LAMBDA_PYTHON = "python3.14"
+
+
+def powertools_layer_parameter(version: str) -> str:
+    """The public SSM parameter holding the ARN of AWS's Powertools layer (arm64) for `version` or "latest"."""
+    return f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{version}"
+
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -87,6 +95,9 @@ class StageConfig(BaseModel):
     database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
     idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
     time_budget_margin_ms: int = Field(DEFAULT_TIME_BUDGET_MARGIN_MS, alias="timeBudgetMarginMs", ge=1_000)
+    # Optional: appended to the resources' names (recount-<stage>-<suffix>-...), so a stage deploys again beside
+    # what a destroyed stack retained (its idempotency table, dead-letter queues and log groups).
+    name_suffix: str | None = Field(None, alias="nameSuffix", pattern=r"^[a-z0-9]{1,12}$")
     # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
     powertools_version: str | None = Field(None, alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
 
@@ -134,6 +145,10 @@ class StageConfig(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def name_prefix(self, stage: str) -> str:
+        """What every physical name of the stage's resources starts with."""
+        return f"recount-{stage}-{self.name_suffix}" if self.name_suffix else f"recount-{stage}"
 
     def function(self, key: FunctionKey) -> FunctionConfig:
         return {

@@ -13,12 +13,11 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.assets import build_function_asset
-from infra.config import VALID_LOG_RETENTION_DAYS, FunctionConfig
+from infra.config import VALID_LOG_RETENTION_DAYS, FunctionConfig, powertools_layer_parameter
 from infra.nag import acknowledge
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/{python}/{version}"
 
 
 class JobFunction(Construct):
@@ -44,9 +43,7 @@ class JobFunction(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # Resolved by CloudFormation at deploy time from AWS's public parameter: no lookup at synth.
-        layer_arn = ssm.StringParameter.value_for_string_parameter(
-            self, POWERTOOLS_LAYER_PARAMETER.format(python=RUNTIME.name, version=powertools_version)
-        )
+        layer_arn = ssm.StringParameter.value_for_string_parameter(self, powertools_layer_parameter(powertools_version))
         self.function = lambda_.Function(
             self,
             "Function",

@@ -34,7 +34,7 @@ class RecountStack(Stack):
         self, scope: Construct, construct_id: str, *, stage: str, config: StageConfig, **kwargs: object
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        prefix = f"recount-{stage}"
+        prefix = config.name_prefix(stage)
 
         queues = {
             key: QueueWithDeadLetter(

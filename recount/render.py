@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from recount.commands.preflight import Preflight
 from recount.commands.verify import Verdict, VerifyResult
 
 if TYPE_CHECKING:
@@ -242,3 +243,28 @@ def render_redrive(console: Console, result: Redrive) -> None:
         console.print(
             f"{result.leftForLater} message(s) dead-lettered while the move ran were left for the next redrive"
         )
+
+
+# --------------------------------------------------------------------------------------------------- preflight
+
+
+def render_preflight(console: Console, report: Preflight, as_json: bool) -> None:
+    if as_json:
+        console.print_json(
+            data={
+                "stage": report.stage,
+                "account": report.account,
+                "region": report.region,
+                "checks": [asdict(check) for check in report.checks],
+                "blockers": len(report.blockers),
+            }
+        )
+        return
+    table = Table(title=f"preflight: stage {report.stage}, account {report.account}, {report.region}")
+    table.add_column("check")
+    table.add_column("")
+    table.add_column("detail", overflow="fold")
+    for check in report.checks:
+        mark = "[green]ok[/green]" if check.passed else "[red]blocks[/red]"
+        table.add_row(check.name, mark, escape(check.detail))
+    console.print(table)

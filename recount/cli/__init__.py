@@ -2,14 +2,14 @@
 
 app.py holds the typer app and turns a command's expected errors into one line and an exit status; the commands
 are in store_commands.py (migrate, schema, recompute), operator_commands.py (send, status, sweep, backfill,
-verify), dead_letter_commands.py (dlq peek|redrive) and recount/local/commands.py (local, demo, bench), and are
-registered below, in the order --help lists them. Their logic is in recount/commands/, what they print in
-recount/render.py.
+verify), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight) and recount/local/commands.py
+(local, demo, bench), and are registered below, in the order --help lists them. Their logic is in
+recount/commands/, what they print in recount/render.py.
 """
 
 from __future__ import annotations
 
-from recount.cli import dead_letter_commands, operator_commands, store_commands
+from recount.cli import dead_letter_commands, deploy_commands, operator_commands, store_commands
 from recount.cli.app import app, out
 from recount.local.commands import register as register_local
 from recount.local.commands import register_bench
@@ -25,6 +25,7 @@ app.command("sweep")(operator_commands.sweep_command)
 app.command("backfill")(operator_commands.backfill_command)
 app.command("verify")(operator_commands.verify_command)
 app.add_typer(dead_letter_commands.dlq_app, name="dlq")
+app.command("preflight")(deploy_commands.preflight_command)
 register_local(app, out)
 register_bench(app, out)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,22 @@ def test_inconsistent_settings_are_refused(change: dict[str, Any], message: str)
         load_stage(with_dev(change), "dev")
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_a_name_suffix_renames_every_physical_name_so_a_stage_deploys_beside_what_it_retained(
+    tmp_path: Path,
+) -> None:
+    result = run_app(tmp_path, {**with_dev({"nameSuffix": "b2"}), "stage": "dev"})
+    assert result.returncode == 0, result.stderr
+    resources = json.loads((tmp_path / "recount-dev.template.json").read_text())["Resources"]
+    names = [
+        value
+        for resource in resources.values()
+        for key, value in resource.get("Properties", {}).items()
+        if key in {"QueueName", "TableName", "FunctionName", "LogGroupName"} and isinstance(value, str)
+    ]
+    assert len(names) >= 12  # nine queues, the table, three functions
+    assert all(name.startswith(("recount-dev-b2-", "/aws/lambda/recount-dev-b2-")) for name in names), names
 
 
 def test_an_unknown_stage_is_refused() -> None:

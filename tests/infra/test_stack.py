@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from infra.config import LAMBDA_PYTHON
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key
@@ -69,7 +70,7 @@ def test_queues_are_encrypted_and_refuse_plain_http(resources: dict[str, dict[st
 def test_functions_run_the_latest_python_on_arm64_with_a_cap_and_tracing(resources: dict[str, dict[str, Any]]) -> None:
     for label, (key, name) in FUNCTIONS.items():
         _, function = function_named(resources, name)
-        assert function["Runtime"] == "python3.14" and function["Architectures"] == ["arm64"], label
+        assert function["Runtime"] == LAMBDA_PYTHON and function["Architectures"] == ["arm64"], label
         assert function["ReservedConcurrentExecutions"] == DEV[key]["reservedConcurrency"]
         assert function["Timeout"] == DEV[key]["timeoutSeconds"] and function["MemorySize"] == DEV[key]["memoryMb"]
         assert function["TracingConfig"] == {"Mode": "Active"}

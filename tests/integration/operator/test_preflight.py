@@ -1,0 +1,226 @@
+"""recount preflight against moto's server: each blocker it exists to catch, and the all-clear.
+
+moto has no Lambda GetAccountSettings and refuses to create the reserved /aws/service/ parameters AWS publishes:
+the server runs in this process, so the test serves the one and seeds the other in moto's own backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto.awslambda.urls
+import pytest
+from moto.server import ThreadedMotoServer
+from moto.ssm.models import Parameter, ssm_backends
+
+from infra.config import POWERTOOLS_VERSION, load_stage, powertools_layer_parameter
+from recount.commands.preflight import (
+    BOOTSTRAP_STACK,
+    MIN_UNRESERVED_CONCURRENCY,
+    RECOUNT_OBJECTS,
+    _reach,
+    run_preflight,
+)
+from shared.adapters.postgres import PostgresDatabase
+from tests.conftest import ADMIN_DATABASE_URL
+
+ROOT = Path(__file__).resolve().parents[3]
+REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's
+ACCOUNT_SETTINGS: dict[str, Any] = {}
+
+
+def _account_settings(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    return 200, {"Content-Type": "application/json"}, json.dumps(ACCOUNT_SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    moto.awslambda.urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/?$"] = _account_settings
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A fresh account on moto's server where everything preflight checks is in place; tests take parts away."""
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).read()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    ACCOUNT_SETTINGS.clear()
+    ACCOUNT_SETTINGS.update(
+        {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 1000}, "AccountUsage": {}}
+    )
+    seed_layer_parameter(POWERTOOLS_VERSION)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName=BOOTSTRAP_STACK,
+        TemplateBody=json.dumps({"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}}),
+    )
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    database = secrets.create_secret(
+        Name="recount/dev/database", SecretString="postgresql://recount:pw@db.internal:5432/app"
+    )["ARN"]
+    redis = secrets.create_secret(
+        Name="recount/dev/redis", SecretString=json.dumps({"host": "cache.internal", "port": 6379, "password": "p"})
+    )["ARN"]
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    dev = context["recount:stages"]["dev"]
+    dev.update({"account": DEFAULT_ACCOUNT_ID, "databaseSecretArn": database, "redisSecretArn": redis})
+    return context
+
+
+def seed_layer_parameter(version: str) -> None:
+    name = powertools_layer_parameter(version)
+    arn = f"arn:aws:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:7"
+    ssm_backends[DEFAULT_ACCOUNT_ID][REGION]._parameters[name].append(
+        Parameter(DEFAULT_ACCOUNT_ID, name, arn, "String", None, None, None, datetime.now(UTC), 1, "text")  # type: ignore[abstract]
+    )
+
+
+def preflight(context: dict[str, Any], **options: Any) -> dict[str, tuple[bool, str]]:
+    stage, config = load_stage(context, "dev")
+    report = run_preflight(stage, config, **options)
+    return {check.name: (check.passed, check.detail) for check in report.checks}
+
+
+def test_all_clear_exits_0_and_lists_every_check(account: dict[str, Any], tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": account}))
+    result = run_cli("--stage", "dev", "--cdk-json", str(cdk_json), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["blockers"] == 0 and report["account"] == DEFAULT_ACCOUNT_ID
+    assert [check["name"] for check in report["checks"]] == [
+        "credentials",
+        "account",
+        "region",
+        "cdk bootstrap",
+        "powertools layer",
+        "lambda concurrency",
+        "database secret",
+        "redis secret",
+        "retained resources",
+    ]
+
+
+def test_a_missing_layer_parameter_exits_1_naming_it_and_latest(account: dict[str, Any], tmp_path: Path) -> None:
+    ssm_backends[DEFAULT_ACCOUNT_ID][REGION]._parameters.pop(powertools_layer_parameter(POWERTOOLS_VERSION))
+    seed_layer_parameter("latest")
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": account}))
+    result = run_cli("--stage", "dev", "--cdk-json", str(cdk_json))
+    assert result.returncode == 1
+    [blocker] = [line for line in result.stderr.splitlines() if line.startswith("blocker:")]
+    assert f"powertools layer: {powertools_layer_parameter(POWERTOOLS_VERSION)} does not exist" in blocker
+    assert f"{powertools_layer_parameter('latest')} is arn:aws:lambda:" in blocker
+
+
+def test_the_shipped_cdk_json_is_refused_for_its_example_secrets(account: dict[str, Any]) -> None:
+    result = run_cli("--stage", "dev")
+    assert result.returncode == 1
+    blockers = [line for line in result.stderr.splitlines() if line.startswith("blocker:")]
+    assert any(line.startswith("blocker: database secret:") and "example" in line for line in blockers)
+    assert any(line.startswith("blocker: redis secret:") and "example" in line for line in blockers)
+
+
+def test_another_account_or_region_blocks(account: dict[str, Any]) -> None:
+    account["recount:stages"]["dev"]["account"] = "999999999999"
+    checks = preflight(account, region="eu-west-1")
+    assert checks["account"] == (
+        False,
+        f"the credentials reach account {DEFAULT_ACCOUNT_ID}; stage dev deploys to 999999999999",
+    )
+    assert checks["region"][0] is False and "deploys to us-east-1" in checks["region"][1]
+
+
+def test_an_account_not_bootstrapped_blocks(account: dict[str, Any]) -> None:
+    boto3.client("cloudformation", region_name=REGION).delete_stack(StackName=BOOTSTRAP_STACK)
+    passed, detail = preflight(account)["cdk bootstrap"]
+    assert not passed and BOOTSTRAP_STACK in detail
+
+
+def test_too_little_unreserved_concurrency_blocks(account: dict[str, Any]) -> None:
+    ACCOUNT_SETTINGS["AccountLimit"] = {"ConcurrentExecutions": 50, "UnreservedConcurrentExecutions": 50}
+    passed, detail = preflight(account)["lambda concurrency"]
+    assert not passed
+    assert f"at least {MIN_UNRESERVED_CONCURRENCY}" in detail and "leaving 40" in detail  # dev reserves 6 + 2 + 2
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        (None, "ResourceNotFoundException"),
+        ("{not json", "neither a URL nor JSON"),
+        ("postgresql://user:pw@localhost:5432/app", "placeholder"),
+    ],
+    ids=["missing", "unparsable", "placeholder"],
+)
+def test_a_database_secret_that_cannot_serve_blocks(account: dict[str, Any], secret: str | None, expected: str) -> None:
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = account["recount:stages"]["dev"]["databaseSecretArn"]
+    if secret is None:
+        secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    else:
+        secrets.put_secret_value(SecretId=arn, SecretString=secret)
+    passed, detail = preflight(account)["database secret"]
+    assert not passed and expected in detail
+
+
+def test_resources_a_destroyed_stack_retained_block_until_renamed(account: dict[str, Any]) -> None:
+    boto3.client("sqs", region_name=REGION).create_queue(QueueName="recount-dev-counts-dlq")
+    boto3.client("logs", region_name=REGION).create_log_group(logGroupName="/aws/lambda/recount-dev-sweeper")
+    passed, detail = preflight(account)["retained resources"]
+    assert (
+        not passed
+        and "queue recount-dev-counts-dlq" in detail
+        and "log group /aws/lambda/recount-dev-sweeper" in detail
+    )
+    # With a name suffix, the stage deploys beside them
+    account["recount:stages"]["dev"]["nameSuffix"] = "b"
+    assert preflight(account)["retained resources"][0] is True
+
+
+def test_connect_reaches_the_stores_and_names_what_migrate_has_not_created(database_url: str, redis_url: str) -> None:
+    assert _reach("redis", redis_url).passed
+    migrated = _reach("database", database_url)
+    assert (migrated.name, migrated.passed) == ("database schema", True)
+    # Given a database recount's migration never ran on
+    admin = PostgresDatabase(ADMIN_DATABASE_URL)
+    admin.run('DROP DATABASE IF EXISTS "recount_preflight_empty"')
+    admin.run('CREATE DATABASE "recount_preflight_empty"')
+    try:
+        empty = _reach("database", f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/recount_preflight_empty")
+        assert not empty.passed and empty.detail == f"missing: {', '.join(RECOUNT_OBJECTS)}"
+        assert "recount migrate --recount-only" in empty.fix
+    finally:
+        admin.run('DROP DATABASE IF EXISTS "recount_preflight_empty" WITH (FORCE)')
+        admin.close()
+    unreachable = _reach("redis", "redis://127.0.0.1:1/0")
+    assert (unreachable.name, unreachable.passed) == ("redis reachable", False)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recount", "preflight", *args],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
