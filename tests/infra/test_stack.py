@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from infra.assets import locked
 from infra.config import LAMBDA_PYTHON
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
@@ -304,14 +305,20 @@ def test_cfn_lint_is_clean(cloud_assembly: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_function_assets_hold_the_handler_shared_and_pure_python_dependencies(
+def test_function_assets_hold_the_handler_shared_and_every_locked_dependency_built_for_arm64(
     cloud_assembly: Path, resources: dict[str, dict[str, Any]]
 ) -> None:
     _, function = function_named(resources, "recount-dev-inbox-counts")
     asset = cloud_assembly / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
     assert (asset / "functions" / "inbox_counts_recompute" / "handler.py").is_file()
     assert (asset / "shared" / "queries" / "inbox_counts.sql").is_file()
-    for package in ("pg8000", "scramp", "asn1crypto", "redis", "pydantic_settings", "dotenv"):
+    for package in ("pg8000", "scramp", "redis", "pydantic", "pydantic_core", "pydantic_settings", "aws_xray_sdk"):
         assert (asset / package / "__init__.py").is_file(), package
-    assert not any(p.suffix in (".so", ".pyd") for p in asset.rglob("*"))
-    assert not (asset / "pydantic").exists()  # from the Powertools layer, built for arm64
+    # The versions the tests ran, as the lock pins them; not the Powertools layer's (only Powertools itself is)
+    lock = locked()
+    for name in ("pydantic", "pydantic-core", "aws-xray-sdk", "redis", "pg8000"):
+        [info] = asset.glob(f"{name.replace('-', '_')}-*.dist-info")
+        assert info.name == f"{name.replace('-', '_')}-{lock[name][0]}.dist-info", info.name
+    assert not (asset / "aws_lambda_powertools").exists()
+    compiled = [path.name for path in asset.rglob("*") if path.suffix in (".so", ".pyd")]
+    assert compiled and all("cpython-314-aarch64-linux-gnu" in name for name in compiled), compiled
