@@ -6,10 +6,8 @@ from collections.abc import Callable
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from recount.commands.usage import UsageError
 from shared.contracts.errors import RecountError
 
 app = typer.Typer(
@@ -41,6 +39,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def guarded(action: Callable[[], T]) -> T:
     """Run an action, turning every expected error into one line and a non-zero exit."""
+    from pydantic import ValidationError  # imported when a command runs, not for --help
+
     try:
         return action()
     except RecountError as error:
@@ -54,6 +54,7 @@ def guarded(action: Callable[[], T]) -> T:
 
 def operate(action: Callable[[], T]) -> T:
     """guarded, and a usage error (bad input, nothing done) exits with status 2."""
+    from recount.commands.usage import UsageError
 
     def checked() -> T:
         try:

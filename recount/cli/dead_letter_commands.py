@@ -8,11 +8,6 @@ from typing import Annotated
 import typer
 
 from recount.cli.app import JsonOutput, Region, Stack, operate, out
-from recount.commands.connections import target as resolve
-from recount.commands.dead_letters.peek import peek
-from recount.commands.dead_letters.queues import queue_key
-from recount.commands.dead_letters.redrive import redrive
-from recount.render import render_peek, render_redrive
 
 dlq_app = typer.Typer(help="Inspect and redrive the dead-letter queues.", no_args_is_help=True)
 
@@ -28,6 +23,11 @@ def dlq_peek_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Show a dead-letter queue's messages and why they are there, without consuming them."""
+    from recount.commands.connections import target as resolve
+    from recount.commands.dead_letters.peek import peek
+    from recount.commands.dead_letters.queues import queue_key
+    from recount.render import render_peek
+
     name = operate(partial(queue_key, queue))
     target = operate(partial(resolve, stack, region))
     render_peek(out, operate(partial(peek, target, name, limit=max_messages)), as_json)
@@ -43,6 +43,11 @@ def dlq_redrive_command(
     region: Region = None,
 ) -> None:
     """Move a dead-letter queue's messages back to its queue, losing and duplicating nothing."""
+    from recount.commands.connections import target as resolve
+    from recount.commands.dead_letters.queues import queue_key
+    from recount.commands.dead_letters.redrive import redrive
+    from recount.render import render_redrive
+
     name = operate(partial(queue_key, queue))
     target = operate(partial(resolve, stack, region))
     render_redrive(out, operate(partial(redrive, target, name, manual=manual, wait=wait, timeout_s=timeout)))

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from infra.config import ROOT, ConfigError, load_stage
-from recount import render
 from recount.cli.app import JsonOutput, Region, err, fail, guarded, out
-from recount.commands.preflight import run_preflight
+
+CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"  # this checkout's, as infra.config reads it
 
 
 def preflight_command(
@@ -22,11 +21,14 @@ def preflight_command(
     connect: Annotated[
         bool, typer.Option("--connect", help="Also reach PostgreSQL and Redis from here, and check the schema.")
     ] = False,
-    cdk_json: Annotated[Path, typer.Option("--cdk-json", help="The cdk.json to read the stage from.")] = ROOT
-    / "cdk.json",
+    cdk_json: Annotated[Path, typer.Option("--cdk-json", help="The cdk.json to read the stage from.")] = CDK_JSON,
     as_json: JsonOutput = False,
 ) -> None:
     """Check what a deploy of the stage would meet in its account, one row per check; exit 1 on a blocker."""
+    from infra.config import ConfigError, load_stage
+    from recount import render
+    from recount.commands.preflight import run_preflight
+
     try:
         name, config = load_stage(json.loads(cdk_json.read_text())["context"], stage)
     except (ConfigError, OSError, KeyError, ValueError) as error:

@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 
-from recount import render
 from recount.cli.app import JsonOutput, Region, Stack, err, fail, operate, out
-from recount.commands import backfill, send, status, sweep, verify
-from recount.commands.connections import target as resolve
-from recount.commands.usage import parse_priority, valid_client_ids
+
+# Each command imports what it runs in its body: `recount --help` and `recount COMMAND --help` load only typer
+# and rich (boto3, pydantic and the drivers cost more than the whole CLI).
 
 SomeClientIds = Annotated[list[str] | None, typer.Option("--client-id", help="Workspace id; repeat for several.")]
 EveryWorkspace = Annotated[bool, typer.Option("--all", help="Every workspace in PostgreSQL.")]
@@ -34,6 +33,10 @@ def send_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Send one event, validated against the contract before it leaves; print its message id."""
+    from recount import render
+    from recount.commands import send
+    from recount.commands.connections import target as resolve
+
     built = operate(partial(send.build_event, event, client_id, priority=priority, source=source))
     target = operate(partial(resolve, stack, region))
     render.render_sent(out, operate(partial(send.send_event, target, built)), as_json)
@@ -46,6 +49,11 @@ def status_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Every job's status blob, the cache versions and the dirty marker's age of one workspace."""
+    from recount import render
+    from recount.commands import status
+    from recount.commands.connections import target as resolve
+    from recount.commands.usage import valid_client_ids
+
     operate(partial(valid_client_ids, [client_id]))
     target = operate(partial(resolve, stack, region))
     render.render_status(out, operate(partial(status.read_status, target, client_id)), as_json)
@@ -61,6 +69,10 @@ def sweep_command(
     region: Region = None,
 ) -> None:
     """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
+    from recount import render
+    from recount.commands import sweep
+    from recount.commands.connections import target as resolve
+
     operate(partial(sweep.sweep_kind, kind))
     target = operate(partial(resolve, stack, region))
     report = operate(partial(sweep.run_sweep, target, kind, min_age_s=min_age))
@@ -77,6 +89,11 @@ def backfill_command(
     region: Region = None,
 ) -> None:
     """One recompute event per workspace, in batches of ten, with a progress bar and a rate limit."""
+    from recount import render
+    from recount.commands import backfill
+    from recount.commands.connections import target as resolve
+    from recount.commands.usage import parse_priority, valid_client_ids
+
     if every == bool(client_id):
         fail("choose one of --all and --client-id ID", 2)
     operate(partial(parse_priority, priority))
@@ -102,6 +119,10 @@ def verify_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
+    from recount import render
+    from recount.commands import verify
+    from recount.commands.connections import target as resolve
+
     operate(partial(verify.verify_selection, every=every, sample=sample, client_ids=client_id))
     target = operate(partial(resolve, stack, region))
     ids, invalid = operate(partial(verify.verify_ids, target, every=every, sample=sample, client_ids=client_id))

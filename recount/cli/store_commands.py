@@ -6,19 +6,15 @@ from __future__ import annotations
 import json
 import sys
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from recount.cli.app import guarded, out
-from recount.commands.connections import environment_clients
-from recount.commands.recompute import recompute
-from recount.migrations import migrate as apply_migrations
-from recount.render import render_recompute
-from shared.adapters.postgres import PostgresDatabase
-from shared.contracts.client_id import validate_client_id
-from shared.contracts.events import json_schema
-from shared.contracts.keys import JobName
+
+if TYPE_CHECKING:
+    from shared.contracts.keys import JobName
+
 
 recompute_app = typer.Typer(help="Recompute workspaces now (waits for a running recompute).", no_args_is_help=True)
 
@@ -33,6 +29,9 @@ def migrate(
     ] = False,
 ) -> None:
     """Create the schema in DATABASE_URL (idempotent)."""
+    from recount.commands.connections import environment_clients
+    from recount.migrations import migrate as apply_migrations
+    from shared.adapters.postgres import PostgresDatabase
 
     def run() -> list[str]:
         clients = environment_clients(redis=False)
@@ -49,10 +48,16 @@ def migrate(
 
 def schema() -> None:
     """Print the JSON Schema of the event envelope."""
+    from shared.contracts.events import json_schema
+
     sys.stdout.write(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
 
 
 def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool) -> None:
+    from recount.commands.recompute import recompute
+    from recount.render import render_recompute
+    from shared.contracts.client_id import validate_client_id
+
     for client_id in client_ids:  # every id checked before any I/O
         guarded(partial(validate_client_id, client_id))
     for outcome in guarded(partial(recompute, job, client_ids, wait_s)):
@@ -62,10 +67,14 @@ def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool
 @recompute_app.command("inbox-counts")
 def recompute_inbox_counts(client_id: ClientIds, wait: Wait = 10.0, as_json: AsJson = False) -> None:
     """Recompute the inbox counts of each workspace."""
+    from shared.contracts.keys import JobName
+
     _recompute(JobName.INBOX_COUNTS, client_id, wait, as_json)
 
 
 @recompute_app.command("analytics-aggregates")
 def recompute_analytics_aggregates(client_id: ClientIds, wait: Wait = 10.0, as_json: AsJson = False) -> None:
     """Recompute the analytics daily aggregates of each workspace (ANALYTICS_AGGREGATES_ENABLED=true)."""
+    from shared.contracts.keys import JobName
+
     _recompute(JobName.ANALYTICS_AGGREGATES, client_id, wait, as_json)

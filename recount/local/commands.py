@@ -5,23 +5,23 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.live import Live
 
-from recount.local.demo import Demo, summary_table
-from recount.local.pipeline import LocalPipeline
-from recount.local.provision import stage_config
-from recount.local.view import render
-from shared.contracts.settings import EnvVar
+if TYPE_CHECKING:  # the local runtime (moto, the handlers) is imported only when a command runs it
+    from recount.local.pipeline import LocalPipeline
 
 Stage = Annotated[str, typer.Option(help="The cdk.json stage whose settings the local runtime uses.")]
 Chaos = Annotated[bool, typer.Option(help="Cut PostgreSQL or Redis for a few seconds now and then.")]
 
 
 def _pipeline(stage: str, chaos: bool, schedules: bool = True) -> LocalPipeline:
+    from recount.local.pipeline import LocalPipeline
+    from recount.local.provision import stage_config
+    from shared.contracts.settings import EnvVar
+
     name, config = stage_config(stage)
     return LocalPipeline(
         name,
@@ -37,6 +37,10 @@ def register(app: typer.Typer, console: Console) -> None:
     @app.command()
     def local(stage: Stage = "dev", chaos: Chaos = False) -> None:
         """Run the whole pipeline on this machine until Ctrl-C (which drains what is in flight)."""
+        from rich.live import Live
+
+        from recount.local.view import render
+
         pipeline = _pipeline(stage, chaos).start()
         console.print(
             f"recount local: PostgreSQL {pipeline.database_url}, Redis {pipeline.redis_url}, "
@@ -67,6 +71,7 @@ def register(app: typer.Typer, console: Console) -> None:
     ) -> None:
         """Local pipeline + generated workspaces + simulated traffic, then a summary and a drift check."""
         from recount.commands.verify import verify_drift
+        from recount.local.demo import Demo, summary_table
 
         pipeline = _pipeline(stage, chaos).start()
         try:
