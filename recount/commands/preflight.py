@@ -27,6 +27,10 @@ BOOTSTRAP_STACK = "CDKToolkit"
 # cdk.json ships secret ARNs in these example accounts; a deploy with them cannot read its stores.
 EXAMPLE_ACCOUNTS = {"111111111111", "222222222222"}
 PLACEHOLDER_HOSTS = {"example.com", "host", "hostname", "localhost", "127.0.0.1"}
+# The URL schemes each store's adapter connects with.
+STORE_SCHEMES = {"database": {"postgres", "postgresql"}, "redis": {"redis", "rediss"}}
+# A stack in one of these states is created anew by the next deploy (CloudFormation deletes it first).
+NOT_A_STACK = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}
 # What `recount migrate --recount-only` creates in the app's database.
 RECOUNT_OBJECTS = (
     "AnalyticsDailyAggregates",
@@ -208,20 +212,35 @@ def _secrets(client: Callable[[str], Any], config: StageConfig, report: Prefligh
         if account in EXAMPLE_ACCOUNTS:
             yield Check(name, False, f"{arn} is cdk.json's example", f"set the stage's {store}SecretArn")
             continue
+        secrets = client("secretsmanager")
         try:
-            text = client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString") or ""
+            text = secrets.get_secret_value(SecretId=arn).get("SecretString") or ""
             url = url_from_secret(text, scheme=scheme)
+            parts = urlsplit(url)
+            host, url_scheme = parts.hostname or "", parts.scheme
+            key = secrets.describe_secret(SecretId=arn).get("KmsKeyId")
         except ClientError as error:
             yield Check(name, False, f"{arn}: {_error(error)}", "create it, or let the deploying role read it")
             continue
-        except RecountError as error:
-            yield Check(name, False, f"{arn}: {error}", "store a URL or the RDS-style JSON (see README, Secrets)")
+        except (RecountError, ValueError) as error:
+            yield Check(name, False, f"{arn}: {_error(error)}", "store a URL or the RDS-style JSON (see README)")
             continue
-        host = urlsplit(url).hostname or ""
+        if url_scheme not in STORE_SCHEMES[store] or not host:
+            wanted = " or ".join(sorted(STORE_SCHEMES[store]))
+            yield Check(name, False, f"{arn}: not a {wanted} URL with a host", f"store the {store}'s URL")
+            continue
         if host in PLACEHOLDER_HOSTS:
             yield Check(name, False, f"{arn} points at {host!r}, a placeholder", "store the real endpoint")
             continue
-        yield Check(name, True, f"{arn}: a {urlsplit(url).scheme} URL for {host}")
+        if key and not key.endswith("alias/aws/secretsmanager") and key != config.secrets_kms_key_arn:
+            yield Check(
+                name,
+                False,
+                f"{arn} is encrypted with {key}, which the functions get no grant for",
+                "set the stage's secretsKmsKeyArn to that key's ARN",
+            )
+            continue
+        yield Check(name, True, f"{arn}: a {url_scheme} URL for {host}")
         if connect:
             yield _reach(store, url)
 
@@ -257,10 +276,21 @@ def _reach(store: str, url: str) -> Check:
 
 def _retained(client: Callable[[str], Any], config: StageConfig, report: Preflight) -> Iterator[Check]:
     """A first deploy fails on a name a previous deploy retained (the table, the dead-letter queues, the logs)."""
-    cloudformation = client("cloudformation")
-    stack_found = _exists(lambda: cloudformation.describe_stacks(StackName=report.stack_name), {"ValidationError"})
-    if stack_found:
-        yield Check("retained resources", True, f"{report.stack_name} exists: the deploy updates it")
+    try:
+        stacks = client("cloudformation").describe_stacks(StackName=report.stack_name)["Stacks"]
+    except ClientError as error:
+        if "does not exist" not in _error(error):
+            raise
+        stacks = []
+    status = stacks[0]["StackStatus"] if stacks else None
+    if status is not None and status not in NOT_A_STACK:
+        stuck = status.endswith(("_IN_PROGRESS", "_FAILED"))
+        yield Check(
+            "retained resources",
+            not stuck,
+            f"{report.stack_name} is {status}" + ("" if stuck else ": the deploy updates it"),
+            "wait for it to settle, or fix it in the CloudFormation console (continue the rollback, delete it)",
+        )
         return
     prefix = config.name_prefix(report.stage)
     left: list[str] = []

@@ -1,6 +1,6 @@
 """The operator CLI starts on typer and rich alone: `recount --help` and each command's --help import none of
-what the commands run (boto3, the drivers, moto, the local runtime, the commands' own modules). Checked by what is imported,
-not by a timing; the start-up time itself is a benchmark row (docs/benchmarks.md, B7)."""
+what the commands run (boto3, the drivers, moto, the local runtime, the commands' own modules). Checked by what
+is imported, not by a timing."""
 
 from __future__ import annotations
 

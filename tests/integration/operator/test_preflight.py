@@ -167,8 +167,11 @@ def test_too_little_unreserved_concurrency_blocks(account: dict[str, Any]) -> No
         (None, "ResourceNotFoundException"),
         ("{not json", "neither a URL nor JSON"),
         ("postgresql://user:pw@localhost:5432/app", "placeholder"),
+        ("postgresql://u:p@[db.internal:5432/app", "Invalid IPv6 URL"),
+        ('{"url": "not a url at all"}', "not a postgres or postgresql URL with a host"),
+        ("rediss://:p@cache.internal:6379", "not a postgres or postgresql URL with a host"),
     ],
-    ids=["missing", "unparsable", "placeholder"],
+    ids=["missing", "unparsable", "placeholder", "bad-url", "no-scheme", "another-store"],
 )
 def test_a_database_secret_that_cannot_serve_blocks(account: dict[str, Any], secret: str | None, expected: str) -> None:
     secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -179,6 +182,52 @@ def test_a_database_secret_that_cannot_serve_blocks(account: dict[str, Any], sec
         secrets.put_secret_value(SecretId=arn, SecretString=secret)
     passed, detail = preflight(account)["database secret"]
     assert not passed and expected in detail
+
+
+def test_a_secret_under_a_key_the_functions_get_no_grant_for_blocks(account: dict[str, Any]) -> None:
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(
+        Name="recount/dev/database-cmk", SecretString="postgresql://r:p@db.internal:5432/app", KmsKeyId=key
+    )["ARN"]
+    account["recount:stages"]["dev"]["databaseSecretArn"] = arn
+    passed, detail = preflight(account)["database secret"]
+    assert not passed and f"encrypted with {key}" in detail
+    account["recount:stages"]["dev"]["secretsKmsKeyArn"] = key  # the stack grants the functions that key
+    assert preflight(account)["database secret"][0] is True
+
+
+def test_a_stack_whose_creation_rolled_back_does_not_hide_what_it_left(account: dict[str, Any]) -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    stack = cloudformation.create_stack(
+        StackName="recount-dev", TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    )["StackId"]
+    from moto.cloudformation.models import cloudformation_backends
+
+    cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].stacks[stack].status = "ROLLBACK_COMPLETE"
+    boto3.client("sqs", region_name=REGION).create_queue(QueueName="recount-dev-counts-dlq")
+    passed, detail = preflight(account)["retained resources"]
+    assert not passed and "queue recount-dev-counts-dlq" in detail
+    # A stack still rolling back is not deployable either
+    cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].stacks[stack].status = "UPDATE_ROLLBACK_FAILED"
+    passed, detail = preflight(account)["retained resources"]
+    assert not passed and detail == "recount-dev is UPDATE_ROLLBACK_FAILED"
+
+
+def test_a_missing_profile_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "recount", "preflight", "--stage", "dev"],
+        cwd=ROOT,
+        env={**os.environ, "AWS_PROFILE": "nope", "AWS_CONFIG_FILE": str(tmp_path / "none")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "blocker: credentials: no usable AWS credentials: The config profile (nope) could not be found" in (
+        " ".join(result.stderr.split())
+    )
 
 
 def test_resources_a_destroyed_stack_retained_block_until_renamed(account: dict[str, Any]) -> None:
