@@ -15,6 +15,7 @@ from recount.bench.b3_cold_start import B3Result
 from recount.bench.b4_pipeline import B4Result
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
+from recount.bench.b7_cli import B7Result
 from recount.bench.outcome import NotRun
 from recount.bench.plots import B1_PNG, B3_PNG, B4_PNG, plot_all
 
@@ -31,6 +32,7 @@ class Results:
     b5: B5Result | NotRun
     seconds: float
     b6: B6Result | NotRun
+    b7: B7Result | NotRun
 
 
 def machine() -> str:
@@ -78,6 +80,7 @@ def write(results: Results, path: Path) -> None:
         *_image("B4", results.b4, B4_PNG),
         *sections.b5(results.b5),
         *sections.b6(results.b6),
+        *sections.b7(results.b7),
     ]
     path.write_text("\n".join(lines))
 

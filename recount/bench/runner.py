@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 
 from infra.config import StageConfig
-from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep, b6_growth
+from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep, b6_growth, b7_cli
 from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
 from recount.local.pipeline import LocalPipeline
@@ -43,6 +43,7 @@ class Plan:
     b5_workspaces: int
     b5_scan_workspaces: int
     b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
+    b7_runs: int
 
 
 FULL = Plan(
@@ -55,6 +56,7 @@ FULL = Plan(
     b5_workspaces=1_000,
     b5_scan_workspaces=10_000,
     b6_leads=5_000,
+    b7_runs=15,
 )
 QUICK = Plan(
     b1_workspaces=[(1, 10_000), (2, 2_000)],
@@ -66,6 +68,7 @@ QUICK = Plan(
     b5_workspaces=300,
     b5_scan_workspaces=1_000,
     b6_leads=2_000,
+    b7_runs=2,
 )
 
 
@@ -140,7 +143,10 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
         b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url))
         db.close()
-        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, time.monotonic() - started, b6), report_path)
+        console.print("B7: operator commands start…")
+        b7 = attempt("B7", console, lambda: b7_cli.measure(plan.b7_runs))
+        seconds = time.monotonic() - started
+        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7), report_path)
         return report_path
     finally:
         moto.stop()

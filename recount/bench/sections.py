@@ -10,6 +10,7 @@ from recount.bench.b3_cold_start import STACK_IMPORTS, STACK_OBJECTS, B3Result
 from recount.bench.b4_pipeline import B4Result
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import GROWTH, B6Result
+from recount.bench.b7_cli import B7Result
 from recount.bench.outcome import NotRun
 
 B1_TITLE = "B1 — recompute cost per workspace"
@@ -22,6 +23,8 @@ B1_GOAL_BIG = 5.0  # ... and from B1_BIG_LEADS on
 B1_BIG_LEADS = 100_000
 B6_TITLE = "B6 — database growth"
 B6_GOAL_RATIO = 1.3  # the same workspace's recompute, after the rest of the database grew, over before
+B7_TITLE = "B7 — operator commands start"
+B7_GOAL_RATIO = 2.5  # a command's --help over `python -c "import typer, rich"`
 B3_GOAL_RATIO = 0.75  # a handler's import over a usual Powertools handler module's
 B4_GOAL_P95_S = 2.0
 B4_GOAL_RATE = 200.0
@@ -292,4 +295,24 @@ def b5(outcome: B5Result | NotRun) -> list[str]:
             if outcome.workspaces < outcome.scan_workspaces
             else []
         ),
+    ]
+
+
+def b7(outcome: B7Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B7_TITLE, outcome)
+    return [
+        f"## {B7_TITLE}",
+        "",
+        f'Each command in a fresh interpreter, beside `python -c "import typer, rich"`, interleaved; medians of '
+        f"{outcome.runs} runs of the wall time (the interpreter's own start included on both sides).",
+        "",
+        "| command | median | over import typer, rich |",
+        "|---|---:|---:|",
+        f'| `python -c "import typer, rich"` | {outcome.baseline_ms:.0f} ms | 1.00 |',
+        *(f"| `{row.command}` | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.rows),
+        "",
+        f"Goal: at most {B7_GOAL_RATIO}x — **{_verdict(outcome.worst.ratio <= B7_GOAL_RATIO)}** (worst: "
+        f"`{outcome.worst.command}`, {outcome.worst.ratio:.2f}x).",
+        "",
     ]

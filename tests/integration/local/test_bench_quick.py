@@ -35,7 +35,12 @@ def test_the_quick_bench_writes_every_section_and_plot(tmp_path: Path, redis_url
         assert section in text, section
     assert "Not run" not in text, text  # every benchmark ran: a failure would show here with its reason
     assert "| recount, JIT on (ms) | recount, JIT off (ms) | seed, JIT on (ms) | seed, JIT off (ms) |" in text
-    assert "Against the seed at its best" in text and "## B6" in text and "| the usual handler module |" in text
+    assert (
+        "Against the seed at its best" in text
+        and "## B6" in text
+        and "## B7" in text
+        and "| the usual handler module |" in text
+    )
     for unmeasured in ("10 minutes", "1,000 for 10,000", "tens of milliseconds", "eager import"):
         assert unmeasured not in text, unmeasured  # sentences the run did not measure
     assert "Redis / DynamoDB per warm job — **met**" in text  # B2, counted on the wire
