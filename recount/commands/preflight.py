@@ -24,6 +24,9 @@ from shared.topology import FUNCTIONS, QUEUES, SCHEDULES_DEAD_LETTER_NAME, idemp
 # Lambda keeps this many executions unreserved in every account; a reservation that would leave fewer fails.
 MIN_UNRESERVED_CONCURRENCY = 100
 BOOTSTRAP_STACK = "CDKToolkit"
+# The default qualifier's version parameter; the synthesized template's CheckBootstrapVersion rule wants >= 6.
+BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+MIN_BOOTSTRAP_VERSION = 6
 # cdk.json ships secret ARNs in these example accounts; a deploy with them cannot read its stores.
 EXAMPLE_ACCOUNTS = {"111111111111", "222222222222"}
 PLACEHOLDER_HOSTS = {"example.com", "host", "hostname", "localhost", "127.0.0.1"}
@@ -146,11 +149,19 @@ def _bootstrap(client: Callable[[str], Any], report: Preflight) -> Iterator[Chec
         stacks = []
     status = stacks[0]["StackStatus"] if stacks else "missing"
     usable = status.endswith("_COMPLETE") and not status.startswith(("DELETE", "ROLLBACK"))
+    detail = f"{BOOTSTRAP_STACK} is {status}"
+    if usable:
+        try:
+            version = int(client("ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"])
+        except (ClientError, ValueError):
+            version = 0
+        usable = version >= MIN_BOOTSTRAP_VERSION
+        detail += f", version {version or 'unknown'} ({BOOTSTRAP_VERSION_PARAMETER}; the stack needs >= 6)"
     yield Check(
         "cdk bootstrap",
         usable,
-        f"{BOOTSTRAP_STACK} is {status}",
-        f"run `npx cdk bootstrap aws://{report.account}/{report.region}` once for this account and region",
+        detail,
+        f"run `npx cdk bootstrap aws://{report.account}/{report.region}` (again, to upgrade it)",
     )
 
 

@@ -25,6 +25,7 @@ from moto.ssm.models import Parameter, ssm_backends
 from infra.config import POWERTOOLS_VERSION, load_stage, powertools_layer_parameter
 from recount.commands.preflight import (
     BOOTSTRAP_STACK,
+    BOOTSTRAP_VERSION_PARAMETER,
     MIN_UNRESERVED_CONCURRENCY,
     RECOUNT_OBJECTS,
     _reach,
@@ -71,6 +72,7 @@ def account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         StackName=BOOTSTRAP_STACK,
         TemplateBody=json.dumps({"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}}),
     )
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value="29", Type="String")
     secrets = boto3.client("secretsmanager", region_name=REGION)
     database = secrets.create_secret(
         Name="recount/dev/database", SecretString="postgresql://recount:pw@db.internal:5432/app"
@@ -148,10 +150,14 @@ def test_another_account_or_region_blocks(account: dict[str, Any]) -> None:
     assert checks["region"][0] is False and "deploys to us-east-1" in checks["region"][1]
 
 
-def test_an_account_not_bootstrapped_blocks(account: dict[str, Any]) -> None:
+def test_an_account_not_bootstrapped_or_bootstrapped_long_ago_blocks(account: dict[str, Any]) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value="4", Type="String", Overwrite=True)
+    passed, detail = preflight(account)["cdk bootstrap"]
+    assert not passed and "version 4" in detail
     boto3.client("cloudformation", region_name=REGION).delete_stack(StackName=BOOTSTRAP_STACK)
     passed, detail = preflight(account)["cdk bootstrap"]
-    assert not passed and BOOTSTRAP_STACK in detail
+    assert not passed and f"{BOOTSTRAP_STACK} is" in detail
 
 
 def test_too_little_unreserved_concurrency_blocks(account: dict[str, Any]) -> None:
