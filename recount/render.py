@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from recount.commands.canary import CanaryReport
 from recount.commands.preflight import Preflight
 from recount.commands.verify import Verdict, VerifyResult
 
@@ -268,3 +269,75 @@ def render_preflight(console: Console, report: Preflight, as_json: bool) -> None
         mark = "[green]ok[/green]" if check.passed else "[red]blocks[/red]"
         table.add_row(check.name, mark, escape(check.detail))
     console.print(table)
+
+
+# --------------------------------------------------------------------------------------------------- canary
+
+
+@contextmanager
+def canary_view(console: Console, *, enabled: bool) -> Iterator[Callable[[CanaryReport], None]]:
+    """A live line of the canary's progress on stderr (nothing when not enabled)."""
+    if not enabled:
+        yield lambda _: None
+        return
+    from rich.live import Live
+
+    with Live("", console=console, refresh_per_second=4, transient=True) as live:
+
+        def update(report: CanaryReport) -> None:
+            fresh = report.freshness()
+            live.update(
+                f"canary on {report.target}: {len(report.probes)} sent, {len(report.probes) - report.unfinished} "
+                f"finished, p95 {fresh['p95']:.0f} ms, oldest wait {report.oldest_backlog_s:.1f} s"
+            )
+
+        yield update
+
+
+def render_canary(console: Console, report: CanaryReport, as_json: bool) -> None:
+    fresh = report.freshness()
+    problems = report.problems()
+    if as_json:
+        console.print_json(
+            data={
+                "target": report.target,
+                "rate": report.rate,
+                "durationS": report.duration_s,
+                "events": len(report.probes),
+                "recomputed": report.count("succeeded"),
+                "skipped": report.count("skipped"),
+                "failed": report.count("failed"),
+                "unfinished": report.unfinished,
+                "freshnessMs": fresh,
+                "oldestBacklogS": round(report.oldest_backlog_s, 2),
+                "deadLetters": report.dead_letters,
+                "thresholds": asdict(report.thresholds),
+                "problems": problems,
+            }
+        )
+        return
+    table = Table(title=f"canary on {report.target}: {report.rate:g} events/s for {report.duration_s:g} s")
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [
+        ("events sent", f"{len(report.probes)}"),
+        (
+            "recomputed / skipped / failed",
+            f"{report.count('succeeded')} / {report.count('skipped')} / {report.count('failed')}",
+        ),
+        ("never finished", f"{report.unfinished}"),
+        ("freshness p50 / p95 / max", f"{fresh['p50']:.0f} / {fresh['p95']:.0f} / {fresh['max']:.0f} ms"),
+        ("p95 threshold", f"{report.thresholds.max_freshness_p95_ms:.0f} ms"),
+        (
+            "oldest wait / backlog threshold",
+            f"{report.oldest_backlog_s:.1f} / {report.thresholds.max_backlog_age_s:.0f} s",
+        ),
+        ("dead letters", f"{report.dead_letters}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for problem in problems:
+        console.print(f"[red]over:[/red] {escape(problem)}")
+    if not problems:
+        console.print("[green]held:[/green] every threshold")

@@ -2,9 +2,9 @@
 
 app.py holds the typer app and turns a command's expected errors into one line and an exit status; the commands
 are in store_commands.py (migrate, schema, recompute), operator_commands.py (send, status, sweep, backfill,
-verify), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight) and recount/local/commands.py
-(local, demo, bench), and are registered below, in the order --help lists them. Their logic is in
-recount/commands/, what they print in recount/render.py.
+verify, canary), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight) and
+recount/local/commands.py (local, demo, bench), and are registered below, in the order --help lists them. Their
+logic is in recount/commands/, what they print in recount/render.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ app.command("status")(operator_commands.status_command)
 app.command("sweep")(operator_commands.sweep_command)
 app.command("backfill")(operator_commands.backfill_command)
 app.command("verify")(operator_commands.verify_command)
+app.command("canary")(operator_commands.canary_command)
 app.add_typer(dead_letter_commands.dlq_app, name="dlq")
 app.command("preflight")(deploy_commands.preflight_command)
 register_local(app, out)

@@ -136,3 +136,44 @@ def verify_command(
         render.render_verify_summary(out, summary)
     if summary["drift"]:
         raise typer.Exit(1)
+
+
+def canary_command(
+    rate: Annotated[float, typer.Option("--rate", min=0.1, max=1000, help="Dirty events per second.")] = 2.0,
+    duration: Annotated[float, typer.Option("--duration", min=1, help="Seconds of sending.")] = 60.0,
+    workspaces: Annotated[
+        int, typer.Option("--workspaces", min=1, max=1000, help="Workspaces to sample (made locally if none).")
+    ] = 5,
+    client_id: SomeClientIds = None,
+    max_backlog_age: Annotated[
+        float | None, typer.Option("--max-backlog-age-s", min=1, help="[the stage's oldestMessageAgeSeconds]")
+    ] = None,
+    max_freshness_p95: Annotated[
+        float | None, typer.Option("--max-freshness-p95-ms", min=1, help="[the stage's freshnessP95Ms]")
+    ] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="Whose alarm thresholds [the stack's].")] = None,
+    view: Annotated[bool, typer.Option("--view/--no-view", help="Show the live view.")] = True,
+    stack: Stack = None,
+    region: Region = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Send dirty events at a rate, follow each to its job, and exit 1 if the backlog age or the freshness p95
+    went over the stage's alarm thresholds (or an event failed, never finished, or was dead-lettered)."""
+    from recount import render
+    from recount.commands import canary
+    from recount.commands.connections import target as resolve
+
+    thresholds = operate(
+        partial(canary.stage_thresholds, stage, stack, max_backlog_age_s=max_backlog_age, max_p95_ms=max_freshness_p95)
+    )
+    target = operate(partial(resolve, stack, region))
+    ids = operate(partial(canary.choose_workspaces, target, workspaces, client_id or []))
+    with render.canary_view(err, enabled=view and not as_json) as on_tick:
+        report = operate(
+            partial(
+                canary.run_canary, target, ids, rate=rate, duration_s=duration, thresholds=thresholds, on_tick=on_tick
+            )
+        )
+    render.render_canary(out, report, as_json)
+    if report.problems():
+        raise typer.Exit(1)

@@ -1,0 +1,13 @@
+-- The canary's writes: the app's own dirty mark, nothing else (a recompute of an unchanged workspace changes
+-- nothing but the mark).
+
+-- name: mark_dirty
+-- DESIGN section 1's upsert, with the database's clock; returns the mark's time (UTC wall clock).
+INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt")
+VALUES (:client_id, now() AT TIME ZONE 'UTC')
+ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"
+RETURNING "dirtyAt" AS dirty_at;
+
+-- name: existing_client_ids
+-- Which of the named workspaces exist (a mark for a missing one would break the app's foreign key).
+SELECT id AS client_id FROM "Client" WHERE id = ANY(CAST(:client_ids AS text[]));
