@@ -4,6 +4,7 @@ app does) and sends their dirty events; a recompute of an unchanged workspace ch
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import uuid
@@ -12,16 +13,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from recount.commands.connections import clients_for, queue_client
 from recount.commands.usage import UsageError, valid_client_ids
 from recount.dataset import WorkspaceShape, generate_workspace
 from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
-from shared.adapters.sqs import QueueClient
+from shared.adapters.sqs import QueueClient, classify_aws_error
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.keys import JobName
-from shared.contracts.status import JobStatus, StatusBlob
+from shared.contracts.status import JobStatus
 from shared.domain.routing import queue_url_for
 from shared.ports import OutgoingMessage
 from shared.queries import query
@@ -41,10 +44,10 @@ class Thresholds:
 
 @dataclass
 class Probe:
-    """One dirty event: its workspace, when the database marked it, and when a job finished after the mark."""
+    """One dirty event: its workspace, its mark (PostgreSQL's clock, UTC), and when a job served the mark."""
 
     client_id: str
-    marked_at: datetime
+    marked_at: datetime  # naive UTC, as the marker table stores it
     sent_at: float  # monotonic
     finished_at: datetime | None = None
     outcome: str | None = None
@@ -53,7 +56,7 @@ class Probe:
     def freshness_ms(self) -> float | None:
         if self.finished_at is None:
             return None
-        return max(0.0, (self.finished_at - self.marked_at).total_seconds() * 1000)
+        return max(0.0, (self.finished_at - self.marked_at.replace(tzinfo=UTC)).total_seconds() * 1000)
 
 
 @dataclass
@@ -65,13 +68,19 @@ class CanaryReport:
     probes: list[Probe] = field(default_factory=list)
     oldest_backlog_s: float = 0.0  # the longest any event waited unfinished, seen while the canary watched
     dead_letters: int = 0  # messages that reached the counts queues' dead-letter queues during the run
+    retried: set[tuple[str, datetime]] = field(default_factory=set)  # failed attempts seen (workspace, start)
+    sending_s: float = 0.0  # how long the sending took
 
     def freshness(self) -> dict[str, float]:
         values = sorted(p.freshness_ms for p in self.probes if p.freshness_ms is not None)
         if not values:
             return {"p50": 0.0, "p95": 0.0, "max": 0.0}
-        p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+        p95 = values[max(0, math.ceil(len(values) * 0.95) - 1)]  # nearest rank
         return {"p50": statistics.median(values), "p95": p95, "max": values[-1]}
+
+    @property
+    def achieved_rate(self) -> float:
+        return len(self.probes) / self.sending_s if self.sending_s > 0 else 0.0
 
     def count(self, outcome: str | None) -> int:
         return sum(1 for probe in self.probes if probe.outcome == outcome)
@@ -92,8 +101,11 @@ class CanaryReport:
                 f"an event waited {self.oldest_backlog_s:.1f} s, over the backlog age of "
                 f"{self.thresholds.max_backlog_age_s:.0f} s"
             )
-        if self.count(JobStatus.FAILED.value):
-            found.append(f"{self.count(JobStatus.FAILED.value)} events ended failed")
+        if len(self.probes) < 0.95 * self.rate * self.duration_s:
+            found.append(
+                f"sent {len(self.probes)} events ({self.achieved_rate:.1f}/s), under the {self.rate:g}/s asked: "
+                "the canary could not keep up"
+            )
         if self.dead_letters:
             found.append(f"{self.dead_letters} messages reached a dead-letter queue")
         return found
@@ -122,7 +134,7 @@ def stage_thresholds(
 
 def choose_workspaces(target: Target, workspaces: int, client_ids: list[str]) -> list[str]:
     """The named workspaces, else a random sample of the database's, else (on the local runtime) new ones."""
-    named = valid_client_ids(client_ids)
+    named = list(dict.fromkeys(valid_client_ids(client_ids)))  # each once, in the order given
     clients = clients_for(target)
     try:
         db = clients.db
@@ -137,7 +149,7 @@ def choose_workspaces(target: Target, workspaces: int, client_ids: list[str]) ->
             return named
         rows = db.run(query("operations", "sample_client_ids", _QUERIES), sample_size=workspaces)
         chosen = [str(row["client_id"]) for row in rows]
-        if not chosen and target.endpoint_url:  # the local runtime: an empty database gets its own workspaces
+        if not chosen and target.name == "local":  # the local runtime's empty database gets its own workspaces
             chosen = [generate_workspace(db, CANARY_SHAPE, str(uuid.uuid4())) for _ in range(workspaces)]
     finally:
         clients.close()
@@ -179,6 +191,8 @@ def run_canary(
                 _follow(clients, report)
                 on_tick(report)
                 next_poll = now + POLL_S
+                if now >= deadline and not report.sending_s:
+                    report.sending_s = now - started
                 if (now >= deadline and not report.unfinished) or now >= drain_until:
                     break
             time.sleep(max(0.0, min(next_send if now < deadline else next_poll, next_poll) - time.monotonic()))
@@ -192,30 +206,44 @@ def _send(clients: EnvironmentClients, client_id: str) -> Probe:
     marked = clients.db.run(query("canary", "mark_dirty", _QUERIES), client_id=client_id)[0]["dirty_at"]
     event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="canary")
     clients.sqs.send(queue_url_for(event, clients.queues), OutgoingMessage(to_body(event)))
-    return Probe(client_id, marked.replace(tzinfo=UTC), time.monotonic())
+    return Probe(client_id, marked, time.monotonic())
 
 
 def _follow(clients: EnvironmentClients, report: CanaryReport) -> None:
-    """A probe is finished once its workspace's status blob says a job finished after its mark."""
+    """A probe is served by the job whose status blob names a served mark at or after its own (one clock:
+    PostgreSQL's), finished at that blob's finishedAt; or, when a later blob hid that one, by the mark's
+    clearing, seen here (only recount clears a mark, and only one a job served). A failed attempt is not an
+    end: the queue retries it, and a final failure shows as a dead letter."""
     versions = clients.versions
     assert isinstance(versions, RedisStore)  # built from the target's settings: the canary reads the blobs
     now = time.monotonic()
-    blobs: dict[str, StatusBlob | None] = {}
+    waiting = sorted({probe.client_id for probe in report.probes if probe.finished_at is None})
+    if not waiting:
+        return
+    rows = clients.db.run(query("canary", "markers", _QUERIES), client_ids=waiting)
+    pending = {row["client_id"]: row["dirty_at"] for row in rows if row["client_id"] is not None}
+    database_now = rows[0]["now"].replace(tzinfo=UTC)
+    blobs = {client_id: versions.read_status(JobName.INBOX_COUNTS, client_id) for client_id in waiting}
     for probe in report.probes:
         if probe.finished_at is not None:
             continue
-        if probe.client_id not in blobs:
-            blobs[probe.client_id] = versions.read_status(JobName.INBOX_COUNTS, probe.client_id)
         blob = blobs[probe.client_id]
-        finished = blob.finishedAt if blob is not None and blob.status is not JobStatus.RUNNING else None
-        if blob is not None and finished is not None and finished >= probe.marked_at:
-            probe.finished_at, probe.outcome = finished, blob.status.value
-            continue
-        report.oldest_backlog_s = max(report.oldest_backlog_s, now - probe.sent_at)
+        if blob is not None and blob.status is JobStatus.FAILED:
+            report.retried.add((probe.client_id, blob.startedAt))
+        served = blob.dirtyAt.replace(tzinfo=None) if blob is not None and blob.dirtyAt is not None else None
+        if blob is not None and blob.finishedAt is not None and served is not None and served >= probe.marked_at:
+            probe.finished_at, probe.outcome = blob.finishedAt, blob.status.value
+        elif probe.client_id not in pending:
+            probe.finished_at, probe.outcome = database_now, "cleared"
+        else:
+            report.oldest_backlog_s = max(report.oldest_backlog_s, now - probe.sent_at)
 
 
 def _depth(sqs: QueueClient, url: str) -> int:
-    attributes = sqs.client.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
+    try:
+        attributes = sqs.client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+    except (ClientError, BotoCoreError) as error:
+        raise classify_aws_error(error, "sqs queue attributes") from error
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

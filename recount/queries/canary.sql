@@ -8,6 +8,12 @@ VALUES (:client_id, now() AT TIME ZONE 'UTC')
 ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"
 RETURNING "dirtyAt" AS dirty_at;
 
+-- name: markers
+-- The dirty marks still pending among these workspaces, and the database's clock now.
+SELECT d."clientId" AS client_id, d."dirtyAt" AS dirty_at, now() AT TIME ZONE 'UTC' AS now
+FROM unnest(CAST(:client_ids AS text[])) AS c(id)
+LEFT JOIN "InboxCountsDirty" d ON d."clientId" = c.id;
+
 -- name: existing_client_ids
 -- Which of the named workspaces exist (a mark for a missing one would break the app's foreign key).
 SELECT id AS client_id FROM "Client" WHERE id = ANY(CAST(:client_ids AS text[]));

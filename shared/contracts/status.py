@@ -49,6 +49,9 @@ class StatusBlob(BaseModel):
     changed: bool | None = None
     rowsWritten: int | None = None
     changeStamp: str | None = None
+    # The dirty mark the job's statement served (PostgreSQL's clock, as the app wrote it): every mark at or
+    # before it is reflected in the counts this job published.
+    dirtyAt: datetime | None = None
 
     @classmethod
     def start(cls, job: JobName, client_id: str, context: JobContext, started_at: datetime) -> StatusBlob:

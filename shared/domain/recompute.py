@@ -135,6 +135,7 @@ class Recompute:
             rowsWritten=row["rows_written"],
             changeStamp=stamp,
             reason=None if row["workspace_exists"] else "no such workspace",
+            dirtyAt=row["dirty_at"],
         )
         version = self.versions.publish(final, stamp)
         return RecomputeOutcome(

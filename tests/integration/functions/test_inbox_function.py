@@ -43,6 +43,7 @@ def test_a_dirty_event_runs_to_completion(
     # Given a lead and a dirty mark, when the app's dirty event is consumed
     workspace.lead(assignedToUserId="s1")
     workspace.mark_dirty()
+    marked = (workspace.dirty_marker() or {})["dirty_at"]
     inbox_function.aws.send("counts", dirty_body(workspace.id))
     result = inbox_function.poll("counts")
     # Then it succeeded: rows written, version bumped, marker gone, status succeeded, queue empty
@@ -52,6 +53,7 @@ def test_a_dirty_event_runs_to_completion(
     assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") == "1"
     status = json.loads(raw_redis.get(f"job:v1:{workspace.id}:inbox_counts") or "{}")
     assert status["status"] == "succeeded" and status["version"] == 1 and status["attempt"] == 1
+    assert status["dirtyAt"] == marked.isoformat()  # the mark it served, on the database's clock (the canary's)
     assert inbox_function.aws.depth(inbox_function.aws.queues["counts"].url) == (0, 0)
     assert inbox_function.aws.depth(inbox_function.aws.queues["counts"].dlq_url) == (0, 0)
 
