@@ -70,8 +70,9 @@ class Demo:
         assert self.pipeline.database_url
         db = PostgresDatabase(self.pipeline.database_url, statement_timeout_ms=120_000)
         console.print(f"generating {self.workspaces} workspaces of up to {self.leads} leads…")
+        smallest = min(self.leads, max(50, self.leads // 10))  # --leads may be under 50
         client_ids = [
-            generate_workspace(db, WorkspaceShape(leads=rng.randint(max(50, self.leads // 10), self.leads)))
+            generate_workspace(db, WorkspaceShape(leads=rng.randint(smallest, self.leads)))
             for _ in range(self.workspaces)
         ]
         self.report.workspaces = len(client_ids)
