@@ -1,8 +1,10 @@
-"""B5: one inbox sweep over N dirty workspaces: wall time, PostgreSQL statements and SQS calls."""
+"""B5: one inbox sweep over N dirty workspaces: wall time, PostgreSQL statements and SQS calls; then the same
+sweep again with its sends discarded, which shows how much of the time was moto's SQS."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -13,6 +15,7 @@ from shared.adapters.sqs import QueueClient
 from shared.contracts.client_id import CLIENT_ID_SQL
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
 from shared.domain.sweep import sweep_inbox
+from shared.ports import OutgoingMessage, QueueSender
 from shared.queries import query
 from shared.wiring.clients import EnvironmentClients, Given
 
@@ -27,6 +30,7 @@ class B5Result:
     scan_workspaces: int
     scan_seconds: float
     scan_statements: int
+    seconds_without_sqs: float = 0.0  # the same sweep, its SendMessageBatch calls answered at once in process
 
 
 def scan(database_url: str, workspaces: int) -> tuple[float, int]:
@@ -74,6 +78,19 @@ def _mark(db: PostgresDatabase, workspaces: int, prefix: str) -> None:
     )
 
 
+class _DiscardingSender:
+    """A QueueSender that answers at once and keeps nothing: the sweep without SQS's cost."""
+
+    def send(self, queue_url: str, message: OutgoingMessage) -> str:
+        return "discarded"
+
+    def send_batch(self, queue_url: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        return ["discarded"] * len(messages)
+
+    def change_visibility(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
+        return None
+
+
 def measure(database_url: str, redis_url: str, target: Target, workspaces: int, scan_workspaces: int) -> B5Result:
     scan_seconds, scan_trips = scan(database_url, scan_workspaces)
     db = PostgresDatabase(database_url, statement_timeout_ms=120_000)
@@ -81,32 +98,44 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int, 
     _mark(db, workspaces, prefix="sweep-")
     db.run("ANALYZE")
     sqs = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region)
-    clients = EnvironmentClients(
-        stores=StoreSettings(DATABASE_URL=database_url, REDIS_URL=redis_url),
-        recompute=RecomputeSettings(),
-        queues=QueueSettings.model_validate(target.queue_environment()),
-        function=FunctionSettings(IDEMPOTENCY_TABLE_NAME="unused"),
-        sweep=SweepSettings(
-            SWEEP_MAX_WORKSPACES=max(workspaces, 10),
-            SWEEP_PAGE_SIZE=min(500, max(workspaces, 10)),
-            SWEEP_MIN_AGE_SECONDS=0,
-        ),
-        given=Given(sqs=sqs),
-    )
+
+    def sweep_clients(sender: QueueSender) -> EnvironmentClients:
+        return EnvironmentClients(
+            stores=StoreSettings(DATABASE_URL=database_url, REDIS_URL=redis_url),
+            recompute=RecomputeSettings(),
+            queues=QueueSettings.model_validate(target.queue_environment()),
+            function=FunctionSettings(IDEMPOTENCY_TABLE_NAME="unused"),
+            sweep=SweepSettings(
+                SWEEP_MAX_WORKSPACES=max(workspaces, 10),
+                SWEEP_PAGE_SIZE=min(500, max(workspaces, 10)),
+                SWEEP_MIN_AGE_SECONDS=0,
+            ),
+            given=Given(sqs=sender),
+        )
+
+    clients = sweep_clients(sqs)
     started = time.perf_counter()
     report = sweep_inbox(clients, "bench-sweep")
     seconds = time.perf_counter() - started
+    statements = cast(PostgresDatabase, clients.db).statements
+    clients.close()
+    # The sweep leaves the marks (the recomputes clear them): the same sweep again, its sends discarded.
+    clients = sweep_clients(_DiscardingSender())
+    started = time.perf_counter()
+    sweep_inbox(clients, "bench-sweep-no-sqs")
+    seconds_without_sqs = time.perf_counter() - started
+    clients.close()
     result = B5Result(
         workspaces,
         seconds,
-        cast(PostgresDatabase, clients.db).statements,
+        statements,
         sqs.calls,
         report.enqueued,
         scan_workspaces,
         scan_seconds,
         scan_trips,
+        seconds_without_sqs,
     )
     db.run("DELETE FROM \"Client\" WHERE id LIKE 'sweep-%'")
-    clients.close()
     db.close()
     return result

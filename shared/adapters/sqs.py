@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -15,6 +18,7 @@ from shared.contracts.settings import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 from shared.ports import OutgoingMessage
 
 SEND_BATCH_LIMIT = 10
+SEND_BATCH_CONCURRENCY = 8  # batches in flight at once; SQS's per-queue throughput is far above this
 REASON_ATTRIBUTE = "recount-reason"
 SOURCE_QUEUE_ATTRIBUTE = "recount-source-queue"
 _TRANSIENT_CODES = {
@@ -52,6 +56,7 @@ class QueueClient:
         self._limits = limits
         self._region_name = region_name
         self._client: Any = None
+        self._counting = threading.Lock()
         self.calls = 0
 
     @property
@@ -71,7 +76,8 @@ class QueueClient:
 
     def _call(self, operation: str, what: str, **kwargs: Any) -> Any:
         deadline.ensure(self._limits.bound_s, what)
-        self.calls += 1
+        with self._counting:  # send_batch's threads count too
+            self.calls += 1
         try:
             return getattr(self.client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as error:
@@ -83,12 +89,19 @@ class QueueClient:
         return str(response["MessageId"])
 
     def send_batch(self, queue_url: str, messages: Sequence[OutgoingMessage]) -> list[str]:
-        """Send in batches of ten; entries that failed are retried once, then the call raises."""
-        ids: list[str] = []
-        for start in range(0, len(messages), SEND_BATCH_LIMIT):
-            chunk = list(messages[start : start + SEND_BATCH_LIMIT])
-            ids.extend(self._send_chunk(queue_url, chunk))
-        return ids
+        """Send in batches of ten, up to SEND_BATCH_CONCURRENCY batches at once (a sweep's page is fifty); an
+        entry that failed is retried once, then the call raises (after every batch has had its go). The ids
+        come back in the messages' order."""
+        chunks = [list(messages[i : i + SEND_BATCH_LIMIT]) for i in range(0, len(messages), SEND_BATCH_LIMIT)]
+        if len(chunks) <= 1:
+            return self._send_chunk(queue_url, chunks[0]) if chunks else []
+        _ = self.client  # made once, here, before the threads share it (boto3 clients are thread-safe)
+        with ThreadPoolExecutor(max_workers=min(SEND_BATCH_CONCURRENCY, len(chunks))) as pool:
+            # Each batch runs in a copy of this context: the record's deadline (shared.deadline) applies there too.
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._send_chunk, queue_url, chunk) for chunk in chunks
+            ]
+            return [message_id for future in futures for message_id in future.result()]
 
     def _send_chunk(self, queue_url: str, chunk: list[OutgoingMessage]) -> list[str]:
         pending = {str(index): message for index, message in enumerate(chunk)}

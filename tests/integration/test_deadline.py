@@ -123,3 +123,21 @@ def test_an_sqs_call_that_may_not_fit_is_not_sent_until_the_closing_phase(queue_
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1"
+
+
+def test_a_batch_send_runs_its_batches_at_once_keeping_the_order_and_the_deadline(queue_url: str) -> None:
+    client = QueueClient(region_name="us-east-1", limits=AwsCallLimits(1, 3, 2))
+    messages = [OutgoingMessage(f"m{index}") for index in range(95)]
+    # With no deadline: ten batches, the ids in the messages' order
+    ids = client.send_batch(queue_url, messages)
+    assert client.calls == 10 and len(set(ids)) == 95
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    bodies: dict[str, str] = {}
+    while len(bodies) < 95:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            bodies[message["MessageId"]] = message["Body"]
+    assert [bodies[message_id] for message_id in ids] == [message.body for message in messages]
+    # Under a deadline a batch cannot fit, no batch is sent, from whichever thread
+    with deadline.within(seconds_from_now(5)), pytest.raises(OutOfTimeError, match="sqs send batch"):
+        client.send_batch(queue_url, messages)
+    assert client.calls == 10

@@ -77,10 +77,11 @@ def test_given_handlers_slower_than_the_usual_handler_module_then_b3_reports_the
 
 
 def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then_b5_says_only_that() -> None:
-    text = "\n".join(b5(B5Result(300, 4.2, 3, 30, 300, 1_000, 0.05, 4)))
+    text = "\n".join(b5(B5Result(300, 4.2, 3, 30, 300, 1_000, 0.05, 4, 1.05)))
 
     assert "The whole sweep with sends was run over 300 workspaces only, not over 1,000." in text
     assert "10,000" not in text and "minutes" not in text
+    assert "answered at once in process took 1.05 s: moto's SQS (one Python process on these 2 cores) is 75%" in text
 
 
 def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
