@@ -22,6 +22,7 @@ from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.sqs import QueueClient, classify_aws_error
+from shared.contracts.client_id import CLIENT_ID_SQL
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.keys import JobName
 from shared.contracts.status import JobStatus
@@ -147,7 +148,7 @@ def choose_workspaces(target: Target, workspaces: int, client_ids: list[str]) ->
             if missing:
                 raise UsageError(f"no such workspace: {', '.join(missing)}")
             return named
-        rows = db.run(query("operations", "sample_client_ids", _QUERIES), sample_size=workspaces)
+        rows = db.run(query("canary", "sample_client_ids", _QUERIES), sample_size=workspaces, **CLIENT_ID_SQL)
         chosen = [str(row["client_id"]) for row in rows]
         if not chosen and target.name == "local":  # the local runtime's empty database gets its own workspaces
             chosen = [generate_workspace(db, CANARY_SHAPE, str(uuid.uuid4())) for _ in range(workspaces)]

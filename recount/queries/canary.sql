@@ -17,3 +17,9 @@ LEFT JOIN "InboxCountsDirty" d ON d."clientId" = c.id;
 -- name: existing_client_ids
 -- Which of the named workspaces exist (a mark for a missing one would break the app's foreign key).
 SELECT id AS client_id FROM "Client" WHERE id = ANY(CAST(:client_ids AS text[]));
+
+-- name: sample_client_ids
+-- A random sample of the workspaces whose ids keep recount's clientId rule (the app's table may hold others).
+SELECT id AS client_id FROM "Client"
+WHERE length(id) BETWEEN 1 AND CAST(:max_length AS integer) AND id !~ CAST(:outside AS text)
+ORDER BY random() LIMIT :sample_size;

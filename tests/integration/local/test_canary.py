@@ -17,6 +17,7 @@ import pytest
 from recount.local import pipeline as local_pipeline
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import stage_config
+from shared.adapters.postgres import PostgresDatabase
 from shared.topology import QUEUES
 from tests.builders import Workspace
 
@@ -56,17 +57,19 @@ def canary(state: Path, *args: str, **env: str) -> tuple[int, dict[str, Any], st
 
 
 def test_canary_on_the_local_runtime_holds_at_a_modest_rate_and_fails_a_threshold_it_cannot_meet(
-    local: tuple[LocalPipeline, Path],
+    local: tuple[LocalPipeline, Path], db: PostgresDatabase
 ) -> None:
     _, state = local
+    # Given the app's table also holds an id outside recount's clientId rule, which the sample must skip
+    db.run("INSERT INTO \"Client\" (id, name, \"userId\", \"updatedAt\") VALUES ('not a valid id;', 'x', 'u', now())")
     code, report, stderr = canary(state, "--rate", "4", "--duration", "3", "--workspaces", "2")
     assert code == 0, stderr + json.dumps(report)
     assert report["events"] == 12 and report["unfinished"] == 0 and report["problems"] == []
     assert report["recomputed"] + report["skipped"] + report["cleared"] == 12 and report["recomputed"] >= 2
     assert 0 < report["freshnessMs"]["p95"] <= report["thresholds"]["max_freshness_p95_ms"] == 15000  # dev's alarm
     # Given a freshness threshold no pipeline meets
-    code, report, _ = canary(state, "--rate", "2", "--duration", "2", "--max-freshness-p95-ms", "1")
-    assert code == 1
+    code, report, stderr = canary(state, "--rate", "2", "--duration", "2", "--max-freshness-p95-ms", "1")
+    assert code == 1 and "problems" in report, stderr
     assert any(problem.startswith("freshness p95") for problem in report["problems"]), report["problems"]
 
 
