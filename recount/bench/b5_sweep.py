@@ -13,7 +13,14 @@ from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import QueueClient
 from shared.contracts.client_id import CLIENT_ID_SQL
-from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.settings import (
+    AwsCallLimits,
+    FunctionSettings,
+    QueueSettings,
+    RecomputeSettings,
+    StoreSettings,
+    SweepSettings,
+)
 from shared.domain.sweep import sweep_inbox
 from shared.ports import OutgoingMessage, QueueSender
 from shared.queries import query
@@ -97,7 +104,9 @@ def measure(database_url: str, redis_url: str, target: Target, workspaces: int, 
     db.run('DELETE FROM "InboxCountsDirty"')
     _mark(db, workspaces, prefix="sweep-")
     db.run("ANALYZE")
-    sqs = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region)
+    # The operator's side of the sweep, timed whole: no Lambda deadline bounds it, so moto's server, busy with
+    # every batch at once, may take longer than a function's 3 s read timeout to answer.
+    sqs = QueueClient(endpoint_url=target.endpoint_url, region_name=target.region, limits=AwsCallLimits(2, 60, 3))
 
     def sweep_clients(sender: QueueSender) -> EnvironmentClients:
         return EnvironmentClients(

@@ -18,7 +18,7 @@ from shared.contracts.settings import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 from shared.ports import OutgoingMessage
 
 SEND_BATCH_LIMIT = 10
-SEND_BATCH_CONCURRENCY = 8  # batches in flight at once; SQS's per-queue throughput is far above this
+SEND_BATCH_CONCURRENCY = 4  # batches in flight at once: SQS takes far more; moto's one-process server does not
 REASON_ATTRIBUTE = "recount-reason"
 SOURCE_QUEUE_ATTRIBUTE = "recount-source-queue"
 _TRANSIENT_CODES = {
