@@ -6,12 +6,15 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
 
-from recount.local.provision import aws_client
+from recount.local import pipeline as local_pipeline
+from recount.local.pipeline import LocalPipeline
+from recount.local.provision import aws_client, stage_config
 from recount.throwaway import free_port
 
 
@@ -44,3 +47,20 @@ def make_queue(sqs: Any, *, max_receive_count: int = 3, visibility_timeout: int 
     )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return {"url": url, "arn": arn, "dlq_url": dlq_url}
+
+
+@pytest.fixture
+def local(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LocalPipeline, Path]]:
+    """The local runtime on the test's PostgreSQL and Redis (no schedules), and the state file it wrote."""
+    state = tmp_path / "local.json"
+    monkeypatch.setattr(local_pipeline, "LOCAL_STATE_FILE", state)
+    stage, config = stage_config("dev")
+    pipeline = LocalPipeline(stage, config, database_url=database_url, redis_url=redis_url, schedules=False)
+    pipeline.log_path = tmp_path / "local.log"
+    pipeline.start()
+    try:
+        yield pipeline, state
+    finally:
+        pipeline.stop(drain=False)

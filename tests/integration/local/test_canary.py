@@ -7,37 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 
-from recount.local import pipeline as local_pipeline
 from recount.local.pipeline import LocalPipeline
-from recount.local.provision import stage_config
 from shared.adapters.postgres import PostgresDatabase
 from shared.topology import QUEUES
 from tests.builders import Workspace
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def local(
-    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[LocalPipeline, Path]]:
-    state = tmp_path / "local.json"
-    monkeypatch.setattr(local_pipeline, "LOCAL_STATE_FILE", state)
-    stage, config = stage_config("dev")
-    pipeline = LocalPipeline(stage, config, database_url=database_url, redis_url=redis_url, schedules=False)
-    pipeline.log_path = tmp_path / "local.log"
-    pipeline.start()
-    try:
-        yield pipeline, state
-    finally:
-        pipeline.stop(drain=False)
 
 
 def canary(state: Path, *args: str, **env: str) -> tuple[int, dict[str, Any], str]:
