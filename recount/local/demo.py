@@ -3,11 +3,15 @@ summary and a drift check of every workspace against a fresh computation (non-ze
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from rich.console import Console
 from rich.live import Live
@@ -15,30 +19,14 @@ from rich.table import Table
 
 from recount.dataset import WorkspaceShape, generate_workspace
 from recount.local.pipeline import LocalPipeline
-from recount.local.provision import aws_client
+from recount.local.provision import ROOT
+from recount.local.traffic import MARK_DIRTY, App, Plan, Tally
 from recount.local.view import render
 from shared.adapters.postgres import PostgresDatabase
-from shared.contracts.events import EventName, Priority, new_event, to_body
+from shared.contracts.events import EventName, Priority
 from shared.contracts.metrics import Metric
 
 DRAIN_TIMEOUT_S = 180.0
-# One app write: a change to a lead that the counts depend on, and the app's dirty upsert, in one transaction.
-_WRITES = [
-    'UPDATE "Lead" SET "lastInboundAt" = now() AT TIME ZONE \'UTC\', "updatedAt" = now() WHERE id = :lead_id',
-    'UPDATE "Lead" SET "lastZrgOutboundAt" = now() AT TIME ZONE \'UTC\', "updatedAt" = now() WHERE id = :lead_id',
-    "UPDATE \"Lead\" SET status = (ARRAY['new', 'qualified', 'needs_repair', 'blacklisted'])"
-    '[1 + floor(random() * 4)::int], "updatedAt" = now() WHERE id = :lead_id',
-    "UPDATE \"Lead\" SET \"sentimentTag\" = (ARRAY['Interested', 'Positive', 'Not Interested', NULL])"
-    '[1 + floor(random() * 4)::int], "updatedAt" = now() WHERE id = :lead_id',
-    'UPDATE "Lead" SET "snoozedUntil" = now() AT TIME ZONE \'UTC\' + interval \'20 seconds\', "updatedAt" = now() '
-    "WHERE id = :lead_id",
-    'UPDATE "Lead" SET "assignedToUserId" = \'setter-\' || floor(random() * 6)::int, "updatedAt" = now() '
-    "WHERE id = :lead_id",
-]
-_MARK_DIRTY = (
-    'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") VALUES (:client_id, now() AT TIME ZONE \'UTC\') '
-    'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"'
-)
 
 
 @dataclass
@@ -76,29 +64,39 @@ class Demo:
             for _ in range(self.workspaces)
         ]
         self.report.workspaces = len(client_ids)
-        sqs = aws_client("sqs", self.pipeline.target.endpoint_url or "")
+        target = self.pipeline.target
+        plan = Plan(
+            self.pipeline.database_url,
+            target.endpoint_url or "",
+            {queue: target.queue_urls[queue] for queue in ("counts", "counts_high")},
+            client_ids,
+            self.rate,
+            self.duration_s,
+            self.seed,
+        )
+        first = App(plan)
         for client_id in client_ids:  # the first computation of every workspace, as a backfill would do
-            db.run(_MARK_DIRTY, client_id=client_id)
-            self._send(sqs, client_id, Priority.NORMAL)
+            first.db.run(MARK_DIRTY, client_id=client_id)
+            first.send(client_id, Priority.NORMAL)
+        first.db.close()
+        self._count(first.tally)
         stop = threading.Event()
         chaos = threading.Thread(target=self._chaos, args=(stop, rng), daemon=True)
         if self.pipeline.chaos:
             chaos.start()
-        deadline = time.monotonic() + self.duration_s
         with (
             Live(render(self.pipeline, "recount demo"), console=console, refresh_per_second=2, transient=False)
             if live_view
             else _NoLive() as live
         ):
-            next_at = time.monotonic()
-            last_render = 0.0
-            while time.monotonic() < deadline:
-                self._app_write(db, sqs, rng, client_ids)
-                next_at += 1.0 / self.rate
-                time.sleep(max(0.0, next_at - time.monotonic()))
-                if time.monotonic() - last_render > 0.5:
+            app = self._start_app(plan)
+            try:
+                while app.poll() is None:
                     live.update(render(self.pipeline, "recount demo: traffic"))
-                    last_render = time.monotonic()
+                    time.sleep(0.5)
+                self._count(self._tally(app))
+            finally:
+                app.kill()  # only if Ctrl-C or a failure left it running
             stop.set()
             for proxy in self.pipeline.proxies.values():
                 proxy.up()
@@ -108,34 +106,35 @@ class Demo:
         db.close()
         return self.report
 
-    def _app_write(self, db: PostgresDatabase, sqs: object, rng: random.Random, client_ids: list[str]) -> None:
-        hot = client_ids[: max(1, len(client_ids) // 4)]
-        client_id = rng.choice(hot) if rng.random() < 0.6 else rng.choice(client_ids)
-        with db.transaction():
-            lead = db.run(
-                'SELECT id FROM "Lead" WHERE "clientId" = :client_id OFFSET floor(random() * 50) LIMIT 1',
-                client_id=client_id,
-            )
-            if lead:
-                db.run(rng.choice(_WRITES), lead_id=lead[0]["id"])
-            db.run(_MARK_DIRTY, client_id=client_id)
-        self.report.writes += 1
-        priority = Priority.HIGH if rng.random() < 0.1 else Priority.NORMAL
-        body = self._send(sqs, client_id, priority)
-        if rng.random() < 0.05:  # the app retried its send: the same body twice
-            self._send_body(sqs, body, priority)
-            self.report.duplicates_sent += 1
+    @staticmethod
+    def _start_app(plan: Plan) -> subprocess.Popen[str]:
+        """The simulated app, in a process of its own."""
+        app = subprocess.Popen(
+            [sys.executable, "-m", "recount.local.traffic"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert app.stdin is not None
+        app.stdin.write(json.dumps(asdict(plan)))
+        app.stdin.close()
+        return app
 
-    def _send(self, sqs: object, client_id: str, priority: Priority) -> str:
-        body = to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="app", priority=priority))
-        self._send_body(sqs, body, priority)
-        return body
+    @staticmethod
+    def _tally(app: subprocess.Popen[str]) -> Tally:
+        assert app.stdout is not None
+        output = app.stdout.read()
+        if app.wait() != 0:
+            raise RuntimeError(f"the simulated app failed (exit status {app.returncode}); its error is above")
+        return Tally(**json.loads(output))
 
-    def _send_body(self, sqs: object, body: str, priority: Priority) -> None:
-        queue = "counts_high" if priority is Priority.HIGH else "counts"
-        sqs.send_message(QueueUrl=self.pipeline.target.queue_urls[queue], MessageBody=body)  # type: ignore[attr-defined]
-        self.report.events_sent += 1
-        self.report.high_priority += priority is Priority.HIGH
+    def _count(self, tally: Tally) -> None:
+        self.report.writes += tally.writes
+        self.report.events_sent += tally.events_sent
+        self.report.duplicates_sent += tally.duplicates_sent
+        self.report.high_priority += tally.high_priority
 
     def _chaos(self, stop: threading.Event, rng: random.Random) -> None:
         """Every 8-12 s, cut PostgreSQL or Redis for 1.5-3 s: transient faults the retries must absorb."""

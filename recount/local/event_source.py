@@ -37,31 +37,58 @@ class LocalContext:
 
 
 class ExecutionEnvironments:
-    """A function's warm environments: one handler instance each, never two invocations at once in one."""
+    """A function's environments, made on demand up to its reserved concurrency, as Lambda makes them: one
+    handler each, never two invocations at once in one. An environment whose handler is no longer `alive` (its
+    process crashed or timed out) is dropped on release, and a new one is made when next needed."""
 
     def __init__(self, name: str, factory: Callable[[], Handler], reserved_concurrency: int) -> None:
         self.name = name
-        self._free = [factory() for _ in range(reserved_concurrency)]
+        self._factory = factory
+        self._reserved = reserved_concurrency
+        self._free: list[Handler] = []
+        self._all: list[Handler] = []
         self._lock = threading.Condition()
         self.running = 0
         self.invocations = 0
         self.errors = 0
+        self.last_error = ""
+        self.replaced = 0
+
+    @property
+    def handlers(self) -> list[Handler]:
+        with self._lock:
+            return list(self._all)
 
     def acquire(self, stop: threading.Event) -> Handler | None:
         with self._lock:
-            while not self._free:
+            while not self._free and len(self._all) >= self._reserved:
                 if stop.is_set():
                     return None
                 self._lock.wait(0.2)
             self.running += 1
             self.invocations += 1
-            return self._free.pop()
+            if self._free:
+                return self._free.pop()
+            handler = self._factory()
+            self._all.append(handler)
+            return handler
 
     def release(self, handler: Handler) -> None:
         with self._lock:
-            self._free.append(handler)
+            if getattr(handler, "alive", True):
+                self._free.append(handler)
+            else:
+                self._all.remove(handler)
+                self.replaced += 1
             self.running -= 1
             self._lock.notify()
+
+    def close(self) -> None:
+        """Stop every environment that has a process (the pool is done with them)."""
+        for handler in self.handlers:
+            close = getattr(handler, "close", None)
+            if close is not None:
+                close()
 
 
 @dataclass
@@ -158,6 +185,7 @@ class EventSource:
                 response = handler({"Records": records}, context)
             except Exception as error:  # an invocation error: Lambda deletes nothing, the batch comes back
                 self.environments.errors += 1
+                self.environments.last_error = str(error)
                 logger.exception("invocation failed", extra={"function": self.environments.name, "error": str(error)})
                 return
             failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}

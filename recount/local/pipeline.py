@@ -1,62 +1,63 @@
 """`python -m recount local`: the pipeline on one machine with the semantics of AWS.
 
 PostgreSQL and Redis from DATABASE_URL and REDIS_URL, or throwaway real servers; SQS and DynamoDB from
-moto's server; the queues, dead-letter queues and table from cdk.json's stage settings; every function fed
-by the event-source emulation with its stage's batch size, window, timeout and concurrency; the schedules
-fired at their rates.
+moto's server, in a process of its own; the queues, dead-letter queues and table from cdk.json's stage
+settings; every function fed by the event-source emulation with its stage's batch size, window, timeout and
+concurrency, each of its execution environments a process of its own; the schedules fired at their rates.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import statistics
 import tempfile
 import threading
 import time
-import warnings
 from collections import Counter, defaultdict
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
 from infra.config import StageConfig
-from recount.local.event_source import EventSource, ExecutionEnvironments, Handler
-from recount.local.provision import ROOT, Provisioned, aws_client, provision
+from recount.local.environment import ProcessEnvironment
+from recount.local.event_source import EventSource, ExecutionEnvironments
+from recount.local.provision import Provisioned, aws_client, provision
 from recount.migrations import migrate
 from recount.targets import LOCAL_STATE_FILE, Target
-from recount.throwaway import ThrowawayServers, free_port
+from recount.throwaway import MotoServer, ThrowawayServers, free_port
 from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.metrics import Metric
 from shared.contracts.settings import EnvVar
-from shared.telemetry import add_listener, logger, remove_listener, set_emf
+from shared.telemetry import logger
 from shared.topology import FUNCTIONS, QueueKey, function_environment
-
-_current_function: ContextVar[str] = ContextVar("recount_local_function", default="?")
 
 
 @dataclass
 class Stats:
-    """What the live view and the summary show, fed by the functions' own metrics."""
+    """What the live view and the summary show, fed by the functions' own metrics (each environment process
+    hands back what its invocation recorded)."""
 
     counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     freshness_ms: list[float] = field(default_factory=list)
+    freshness_at: list[float] = field(default_factory=list)  # when each freshness sample came (monotonic)
+    cold_starts: list[tuple[str, float]] = field(default_factory=list)  # (function, import ms)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, metric: Metric, value: float) -> None:
+    def record(self, function: str, metric: str, value: float) -> None:
         with self.lock:
-            if metric is Metric.FRESHNESS_LAG:
+            if metric == Metric.FRESHNESS_LAG.value:
                 self.freshness_ms.append(value)
-            elif metric.value.startswith(("Jobs", "Records", "Sweep")):  # counts, not durations or gauges
-                self.counts[_current_function.get()][metric.value] += int(value)
+                self.freshness_at.append(time.monotonic())
+            elif metric.startswith(("Jobs", "Records", "Sweep")):  # counts, not durations or gauges
+                self.counts[function][metric] += int(value)
+
+    def cold_start(self, function: str, init_ms: float) -> None:
+        with self.lock:
+            self.cold_starts.append((function, init_ms))
 
     def total(self, metric: Metric) -> int:
         with self.lock:
@@ -84,7 +85,7 @@ class LocalPipeline:
     stats: Stats = field(default_factory=Stats)
     log_path: Path = Path(".recount/local.log")
     _servers: ThrowawayServers | None = None
-    _moto: ThreadedMotoServer | None = None
+    _moto: MotoServer | None = None
     _sources: list[EventSource] = field(default_factory=list)
     environments: dict[str, ExecutionEnvironments] = field(default_factory=dict)
     proxies: dict[str, ToggleProxy] = field(default_factory=dict)
@@ -112,8 +113,8 @@ class LocalPipeline:
         self._stop_schedules.set()
         for source in self._sources:
             source.stop(drain=drain)
-        remove_listener(self.stats)
-        set_emf(True)
+        for environments in self.environments.values():
+            environments.close()
         for proxy in self.proxies.values():
             proxy.close()
         if self._moto is not None:
@@ -151,11 +152,8 @@ class LocalPipeline:
 
     # -- AWS ------------------------------------------------------------------------------------------
     def _start_aws(self) -> None:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        self._moto = MotoServer().start()
+        endpoint = self._moto.endpoint_url
         for name, value in {
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
@@ -169,15 +167,12 @@ class LocalPipeline:
     def _start_functions(self) -> None:
         database_url, redis_url = self.function_store_urls()
         target = self.target
-        add_listener(self.stats)
-        set_emf(False)  # the live view shows the metrics; Powertools would print EMF over it
-        warnings.filterwarnings("ignore", message="No application metrics to publish")
         sqs = aws_client("sqs", target.endpoint_url or "")
         for key, function in FUNCTIONS.items():
             settings = self.config.function(key)
-            # Read by the handler module as each environment loads it (all of them, now).
-            os.environ.update(
-                function_environment(
+            environment = {
+                **os.environ,
+                **function_environment(
                     key,
                     queue_urls={QueueKey(k): url for k, url in target.queue_urls.items()},
                     dead_letter_urls={QueueKey(k): url for k, url in target.dead_letter_urls.items()},
@@ -190,10 +185,12 @@ class LocalPipeline:
                         "POWERTOOLS_TRACE_DISABLED": "true",
                         **self.config.function_settings(),
                     },
-                )
-            )
+                ),
+            }
             environments = ExecutionEnvironments(
-                key.value, partial(self._load, key.value, function.directory), settings.reserved_concurrency
+                key.value,
+                partial(self._environment, key.value, function.directory, environment),
+                settings.reserved_concurrency,
             )
             self.environments[key.value] = environments
             for queue in function.queues:
@@ -213,22 +210,12 @@ class LocalPipeline:
         for source in self._sources:
             source.start()
 
-    def _load(self, function: str, directory: str) -> Handler:
-        """A fresh handler module: an execution environment of its own (own clients, own connections)."""
-        path = ROOT / "functions" / directory / "handler.py"
-        spec = importlib.util.spec_from_file_location(f"recount_local_{function}_{id(object())}", path)
-        assert spec is not None and spec.loader is not None
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-
-        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            token = _current_function.set(function)
-            try:
-                return dict(module.lambda_handler(event, context))
-            finally:
-                _current_function.reset(token)
-
-        return invoke
+    def _environment(self, function: str, directory: str, environment: dict[str, str]) -> ProcessEnvironment:
+        """A new execution environment: a process of its own (own clients, own connections, own cold start)."""
+        made = ProcessEnvironment(function, f"functions.{directory}.handler", environment, self.log_path)
+        made.on_metric = partial(self.stats.record, function)
+        made.on_cold_start = partial(self.stats.cold_start, function)
+        return made
 
     # -- schedules ------------------------------------------------------------------------------------
     def _fire_schedules(self) -> None:

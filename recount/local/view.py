@@ -16,7 +16,7 @@ def render(pipeline: LocalPipeline, title: str = "recount local") -> Group:
     for queue, (visible, in_flight, dead) in pipeline.queue_depths().items():
         queues.add_row(queue, str(visible), str(in_flight), f"[red]{dead}[/red]" if dead else "0")
     functions = Table(expand=False)
-    for column in ("function", "running", "succeeded", "failed", "skipped", "dead-lettered"):
+    for column in ("function", "environments", "running", "succeeded", "failed", "skipped", "dead-lettered"):
         functions.add_column(column, justify="right" if column != "function" else "left")
     for name, environments in pipeline.environments.items():
         counts = pipeline.stats.counts[name]
@@ -31,6 +31,7 @@ def render(pipeline: LocalPipeline, title: str = "recount local") -> Group:
         )
         functions.add_row(
             name,
+            str(len(environments.handlers)),
             str(environments.running),
             str(counts[Metric.JOBS_SUCCEEDED.value]),
             str(counts[Metric.JOBS_FAILED.value]),
