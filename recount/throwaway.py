@@ -19,7 +19,6 @@ import pwd
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -174,7 +173,7 @@ class ThrowawayServers:
             check=True,
             capture_output=True,
         )
-        _wait_for(port, "redis")
+        wait_for(port, "redis")
         return f"redis://127.0.0.1:{port}/0"
 
     def stop_redis(self) -> None:
@@ -195,37 +194,7 @@ class ThrowawayServers:
             raise ServerError(f"{Path(command[0]).name} failed: {' '.join(result.stderr.split())[:400]}")
 
 
-class MotoServer:
-    """moto's server in a process of its own (as SQS and DynamoDB are not in the functions' processes)."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> MotoServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,  # werkzeug logs every request there
-        )
-        _wait_for(self.port, "moto's server", timeout_s=60.0)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def _wait_for(port: int, what: str, timeout_s: float = 20.0) -> None:
+def wait_for(port: int, what: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not port_open("127.0.0.1", port):
         if time.monotonic() > deadline:

@@ -116,6 +116,7 @@ class Demo:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # Ctrl-C is the demo's, which stops it
         )
         assert app.stdin is not None
         app.stdin.write(json.dumps(asdict(plan)))

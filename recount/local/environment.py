@@ -76,6 +76,7 @@ class ProcessEnvironment:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
+            start_new_session=True,  # Ctrl-C is the parent's, which drains; the environment ends at EOF on stdin
         )
         log.close()
         ready = self._read(context.get_remaining_time_in_millis() / 1000)
