@@ -1,16 +1,28 @@
-"""B4: the pipeline on the local runtime under a sustained dirty-event rate over many workspaces."""
+"""B4: the pipeline's capacity on the local runtime. The dirty-event rate over many workspaces steps up, step
+after step with no pause, until freshness p95 over a step passes the limit; the highest rate held for a whole
+step is the capacity. From the same run, the CPU-seconds each process group spent per event give the
+machine's limit (cores ÷ CPU-seconds per event) and show what bounds the pipeline."""
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import psutil
+
 from recount.local.pipeline import LocalPipeline
-from recount.local.provision import aws_client
+from recount.local.provision import ROOT
 from shared.adapters.postgres import PostgresDatabase
-from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.metrics import Metric
 
+GROUPS = ("generator", "moto", "pollers", "environments", "postgresql", "redis")
+SETTLE_S = 5.0  # freshness samples from a step's first seconds belong to the step before
 _CREATE = (
     'INSERT INTO "Client" (id, name, "userId", "updatedAt") '
     "SELECT 'b4-' || g, 'b4', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING"
@@ -20,91 +32,202 @@ _LEADS = (
     "SELECT gen_random_uuid()::text, 'b4-' || (1 + g % CAST(:n AS integer)), 'new', now() - random() * "
     "interval '3 days', 'setter-' || (g % 3), now() FROM generate_series(1, CAST(:n AS integer) * 20) g"
 )
-_MARK = (
-    'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
-    "SELECT unnest(CAST(:ids AS text[])), now() AT TIME ZONE 'UTC' "
-    'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"'
-)
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float  # asked for
+    sent: int
+    seconds: float
+    freshness_p50_ms: float
+    freshness_p95_ms: float
+    samples: int  # recomputes that reported their freshness in the step
+    cpu_s: dict[str, float]  # process group -> CPU-seconds spent in the step
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+    def held(self, p95_limit_ms: float) -> bool:
+        """Sent at the rate asked (within 5 %) and fresh within the limit at p95."""
+        return self.samples > 0 and self.freshness_p95_ms <= p95_limit_ms and self.achieved_rate >= 0.95 * self.rate
+
+    def cpu_per_event(self, group: str | None = None) -> float:
+        spent = self.cpu_s[group] if group else sum(self.cpu_s.values())
+        return spent / self.sent if self.sent else 0.0
+
+    @property
+    def busy_cores(self) -> float:
+        return sum(self.cpu_s.values()) / self.seconds if self.seconds else 0.0
 
 
 @dataclass(frozen=True)
 class B4Result:
     workspaces: int
-    target_rate: float
-    sent: int
-    achieved_rate: float
+    step_s: float
+    p95_limit_ms: float
+    cores: int
+    steps: tuple[Step, ...]
     recomputes: int
     coalesced: int
     skipped_clean: int
     busy: int
-    freshness_p50_ms: float
-    freshness_p95_ms: float
-    freshness_max_ms: float
+    cold_starts: int
     drain_s: float
-    freshness_samples: tuple[float, ...]
+
+    @property
+    def capacity(self) -> Step | None:
+        """The highest step held (steps run in rising order and stop at the first one not held)."""
+        held = [step for step in self.steps if step.held(self.p95_limit_ms)]
+        return held[-1] if held else None
+
+    def limit(self, step: Step) -> float:
+        """Events/s this machine could take if its cores did nothing but this step's work per event."""
+        per_event = step.cpu_per_event()
+        return self.cores / per_event if per_event else 0.0
+
+    def ratio(self, step: Step) -> float:
+        limit = self.limit(step)
+        return step.achieved_rate / limit if limit else 0.0
+
+    @property
+    def sent(self) -> int:
+        return sum(step.sent for step in self.steps)
 
     @property
     def recomputes_per_event(self) -> float:
         return self.recomputes / self.sent if self.sent else 0.0
 
 
-def measure(pipeline: LocalPipeline, workspaces: int, rate: float, duration_s: float) -> B4Result:
+class CpuMeter:
+    """CPU-seconds so far of each process group (psutil, from /proc). A PostgreSQL backend that exits moves its
+    time to the postmaster's reaped children, which are counted too."""
+
+    def __init__(self, groups: Callable[[], dict[str, list[int]]]) -> None:
+        self._groups = groups
+
+    def read(self) -> dict[str, float]:
+        pids = self._groups()
+        spent = {group: sum(_cpu(pid) for pid in pids.get(group, [])) for group in GROUPS if group != "pollers"}
+        own = psutil.Process().cpu_times()
+        spent["pollers"] = own.user + own.system  # this process: the pollers, and the bench's own light work
+        spent["postgresql"] = sum(_cpu(p.pid, reaped=_is_postmaster(p)) for p in _named("postgres"))
+        spent["redis"] = sum(_cpu(p.pid) for p in _named("redis-server"))
+        return spent
+
+
+def _named(name: str) -> Iterator[psutil.Process]:
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == name:
+            yield process
+
+
+def _is_postmaster(process: psutil.Process) -> bool:
+    try:
+        parent = process.parent()
+        return parent is None or parent.name() != "postgres"
+    except psutil.Error:
+        return False
+
+
+def _cpu(pid: int, *, reaped: bool = False) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:  # gone since it was listed
+        return 0.0
+    return times.user + times.system + ((times.children_user + times.children_system) if reaped else 0.0)
+
+
+def measure(
+    pipeline: LocalPipeline, workspaces: int, rates: tuple[float, ...], step_s: float, p95_limit_ms: float
+) -> B4Result:
     assert pipeline.database_url
     db = PostgresDatabase(pipeline.database_url, statement_timeout_ms=120_000)
     db.run(_CREATE, n=workspaces)
     db.run(_LEADS, n=workspaces)
-    ids = [f"b4-{i}" for i in range(1, workspaces + 1)]
-    sqs = aws_client("sqs", pipeline.target.endpoint_url or "")
-    url = pipeline.target.queue_urls["counts"]
-    ticks_per_second = rate / 10
-    started = time.monotonic()
-    next_at = started
-    sent = 0
-    index = 0
-    while time.monotonic() - started < duration_s:
-        batch = [ids[(index + k * 7) % len(ids)] for k in range(10)]  # spread over the workspaces
-        index += 1
-        db.run(_MARK, ids=batch)
-        sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {
-                    "Id": str(k),
-                    "MessageBody": to_body(
-                        new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="bench")
-                    ),
-                }
-                for k, client_id in enumerate(batch)
-            ],
-        )
-        sent += len(batch)
-        next_at += 1 / ticks_per_second
-        time.sleep(max(0.0, next_at - time.monotonic()))
-    elapsed = time.monotonic() - started
+    generator = _start_generator(pipeline, [f"b4-{i}" for i in range(1, workspaces + 1)])
+    meter = CpuMeter(lambda: {**pipeline.process_ids(), "generator": [generator.pid]})
+    steps: list[Step] = []
+    try:
+        for rate in rates:
+            step = _step(pipeline, generator, meter, rate, step_s)
+            steps.append(step)
+            if not step.held(p95_limit_ms):
+                break
+    finally:
+        assert generator.stdin is not None
+        generator.stdin.close()
+        generator.wait(timeout=60)
     drain_started = time.monotonic()
-    while time.monotonic() - drain_started < 300:
+    while time.monotonic() - drain_started < 600:
         markers = db.run('SELECT count(*)::int AS n FROM "InboxCountsDirty"')[0]["n"]
         if pipeline.idle() and markers == 0:
             break
         time.sleep(0.25)
     drain_s = time.monotonic() - drain_started
-    freshness = pipeline.stats.freshness()
-    with pipeline.stats.lock:
-        samples = tuple(pipeline.stats.freshness_ms)
     db.close()
     stats = pipeline.stats
     return B4Result(
         workspaces,
-        rate,
-        sent,
-        sent / elapsed,
+        step_s,
+        p95_limit_ms,
+        os.cpu_count() or 1,
+        tuple(steps),
         stats.total(Metric.JOBS_SUCCEEDED),
         stats.total(Metric.JOBS_SKIPPED_COALESCED),
         stats.total(Metric.JOBS_SKIPPED_CLEAN),
         stats.total(Metric.JOBS_BUSY),
-        freshness["p50"],
-        freshness["p95"],
-        freshness["max"],
+        len(stats.cold_starts),
         drain_s,
-        samples,
+    )
+
+
+def _start_generator(pipeline: LocalPipeline, client_ids: list[str]) -> subprocess.Popen[str]:
+    generator = subprocess.Popen(
+        [sys.executable, "-m", "recount.bench.b4_generator"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    plan = {
+        "database_url": pipeline.database_url,
+        "endpoint_url": pipeline.target.endpoint_url,
+        "queue_url": pipeline.target.queue_urls["counts"],
+        "client_ids": client_ids,
+    }
+    assert generator.stdin is not None
+    generator.stdin.write(json.dumps(plan) + "\n")
+    generator.stdin.flush()
+    return generator
+
+
+def _step(
+    pipeline: LocalPipeline, generator: subprocess.Popen[str], meter: CpuMeter, rate: float, step_s: float
+) -> Step:
+    assert generator.stdin is not None and generator.stdout is not None
+    before = meter.read()
+    generator.stdin.write(f"{rate} {step_s}\n")
+    generator.stdin.flush()
+    line = generator.stdout.readline()
+    if not line:
+        raise RuntimeError(f"B4's load generator exited (status {generator.wait()}); its error is above")
+    after = meter.read()
+    sent = json.loads(line)
+    with pipeline.stats.lock:
+        samples = sorted(
+            value
+            for value, at in zip(pipeline.stats.freshness_ms, pipeline.stats.freshness_at, strict=True)
+            if sent["started"] + min(SETTLE_S, step_s / 4) <= at <= sent["ended"]
+        )
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))] if samples else 0.0
+    return Step(
+        rate,
+        int(sent["sent"]),
+        sent["ended"] - sent["started"],
+        statistics.median(samples) if samples else 0.0,
+        p95,
+        len(samples),
+        {group: max(0.0, after[group] - before[group]) for group in GROUPS},
     )

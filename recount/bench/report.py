@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recount.bench import sections
+from recount.bench import section_capacity, sections
 from recount.bench.b1_recompute import B1Report
 from recount.bench.b2_io import B2Result
 from recount.bench.b3_cold_start import B3Result
@@ -76,7 +76,7 @@ def write(results: Results, path: Path) -> None:
         *sections.b2(results.b2),
         *sections.b3(results.b3),
         *_image("B3", results.b3, B3_PNG),
-        *sections.b4(results.b4),
+        *section_capacity.b4(results.b4),
         *_image("B4", results.b4, B4_PNG),
         *sections.b5(results.b5),
         *sections.b6(results.b6),

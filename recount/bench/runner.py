@@ -21,6 +21,7 @@ from infra.config import StageConfig
 from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep, b6_growth, b7_cli
 from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
+from recount.bench.section_capacity import B4_GOAL_P95_S
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, provision, stage_config
 from recount.migrations import migrate
@@ -38,8 +39,8 @@ class Plan:
     b1_repeats: int
     b3_runs: int
     b4_workspaces: int
-    b4_rate: float
-    b4_duration_s: float
+    b4_rates: tuple[float, ...]  # stepped up in this order until a step is not held
+    b4_step_s: float
     b5_workspaces: int
     b5_scan_workspaces: int
     b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
@@ -51,8 +52,8 @@ FULL = Plan(
     b1_repeats=5,
     b3_runs=10,
     b4_workspaces=500,
-    b4_rate=200,
-    b4_duration_s=60,
+    b4_rates=(20, 40, 60, 80, 100, 120, 140, 160, 200),
+    b4_step_s=60,
     b5_workspaces=10_000,
     b5_scan_workspaces=10_000,
     b6_leads=5_000,
@@ -63,8 +64,8 @@ QUICK = Plan(
     b1_repeats=2,
     b3_runs=2,
     b4_workspaces=40,
-    b4_rate=40,
-    b4_duration_s=6,
+    b4_rates=(10, 20),
+    b4_step_s=8,
     b5_workspaces=300,
     b5_scan_workspaces=1_000,
     b6_leads=2_000,
@@ -140,7 +141,10 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
             target,
             lambda t: b5_sweep.measure(bench_url, redis_url, t, plan.b5_workspaces, plan.b5_scan_workspaces),
         )
-        console.print(f"B4: the local pipeline at {plan.b4_rate:.0f} dirty events/s for {plan.b4_duration_s:.0f} s…")
+        console.print(
+            f"B4: the local pipeline's capacity, {plan.b4_step_s:.0f} s steps of "
+            f"{', '.join(f'{rate:.0f}' for rate in plan.b4_rates)} dirty events/s…"
+        )
         b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url))
         db.close()
         console.print("B7: operator commands start…")
@@ -158,7 +162,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
 def _b4(plan: Plan, config: StageConfig, database_url: str, redis_url: str) -> b4_pipeline.B4Result:
     pipeline = LocalPipeline("dev", config, database_url=database_url, redis_url=redis_url, schedules=False).start()
     try:
-        return b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rate, plan.b4_duration_s)
+        return b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rates, plan.b4_step_s, B4_GOAL_P95_S * 1000)
     finally:
         pipeline.stop()
 

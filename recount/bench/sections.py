@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from recount.bench.b1_recompute import B1Report
 from recount.bench.b2_io import B2Result
 from recount.bench.b3_cold_start import STACK_IMPORTS, STACK_OBJECTS, B3Result
-from recount.bench.b4_pipeline import B4Result
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import GROWTH, B6Result
 from recount.bench.b7_cli import B7Result
@@ -17,7 +14,6 @@ from shared.adapters.sqs import SEND_BATCH_CONCURRENCY
 B1_TITLE = "B1 — recompute cost per workspace"
 B2_TITLE = "B2 — round trips per job, on the wire"
 B3_TITLE = "B3 — cold start"
-B4_TITLE = "B4 — the pipeline on the local runtime"
 B5_TITLE = "B5 — a sweep over dirty workspaces"
 B1_GOAL_SMALL = 2.0  # the seed at its best over recount's job, below B1_BIG_LEADS
 B1_GOAL_BIG = 5.0  # ... and from B1_BIG_LEADS on
@@ -27,9 +23,6 @@ B6_GOAL_RATIO = 1.3  # the same workspace's recompute, after the rest of the dat
 B7_TITLE = "B7 — operator commands start"
 B7_GOAL_RATIO = 2.5  # a command's --help over `python -c "import typer, rich"`
 B3_GOAL_RATIO = 0.75  # a handler's import over a usual Powertools handler module's
-B4_GOAL_P95_S = 2.0
-B4_GOAL_RATE = 200.0
-B4_GOAL_WORKSPACES = 500
 
 
 def not_run(title: str, outcome: NotRun) -> list[str]:
@@ -232,42 +225,6 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"Ratios subtract the bare interpreter start from both sides. Goal: a handler's import at most "
         f"{B3_GOAL_RATIO} x the usual handler module's — the highest here **{outcome.ratio(worst):.2f}** "
         f"(`{worst.handler}`) ({_verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
-        "",
-    ]
-
-
-def b4(outcome: B4Result | NotRun) -> list[str]:
-    if isinstance(outcome, NotRun):
-        return not_run(B4_TITLE, outcome)
-    p95_s = outcome.freshness_p95_ms / 1000
-    at_goal_load = outcome.achieved_rate >= B4_GOAL_RATE and outcome.workspaces >= B4_GOAL_WORKSPACES
-    if p95_s >= B4_GOAL_P95_S:
-        verdict = "missed" if at_goal_load else "missed at this run's lower load"
-    else:
-        verdict = "met" if at_goal_load else "not shown: this run's load was below the goal's"
-    return [
-        f"## {B4_TITLE}",
-        "",
-        f"{outcome.workspaces} workspaces, dirty marks and dirty events asked for at {outcome.target_rate:.0f}/s "
-        "for the run, the `dev` stage's batch sizes, windows and concurrency. The load generator, moto's server, "
-        "the event-source pollers and every execution environment ran as threads of one Python process, on "
-        f"{os.cpu_count()} cores.",
-        "",
-        "| figure | value |",
-        "|---|---:|",
-        f"| dirty events sent | {outcome.sent:,} |",
-        f"| sustained rate | {outcome.achieved_rate:.0f}/s of {outcome.target_rate:.0f}/s asked |",
-        f"| recomputes | {outcome.recomputes:,} |",
-        f"| recomputes per dirty event | {outcome.recomputes_per_event:.2f} |",
-        f"| coalesced in a batch / already clean / busy re-sends | {outcome.coalesced:,} / "
-        f"{outcome.skipped_clean:,} / {outcome.busy:,} |",
-        f"| freshness p50 / p95 / max | {outcome.freshness_p50_ms / 1000:.2f} s / {p95_s:.2f} s / "
-        f"{outcome.freshness_max_ms / 1000:.2f} s |",
-        f"| drain after the traffic stopped | {outcome.drain_s:.1f} s |",
-        "",
-        f"Goal: p95 under {B4_GOAL_P95_S:.0f} s at {B4_GOAL_RATE:.0f} dirty events/s over {B4_GOAL_WORKSPACES} "
-        f"workspaces. This run: p95 **{p95_s:.2f} s** at {outcome.achieved_rate:.0f} dirty events/s sent over "
-        f"{outcome.workspaces} workspaces ({verdict}).",
         "",
     ]
 

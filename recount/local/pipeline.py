@@ -263,6 +263,17 @@ class LocalPipeline:
             )
         return depths
 
+    def process_ids(self) -> dict[str, list[int]]:
+        """The runtime's own processes by group (moto's server, the live environments), for CPU figures."""
+        environments = [
+            handler.pid
+            for pool in self.environments.values()
+            for handler in pool.handlers
+            if isinstance(handler, ProcessEnvironment) and handler.pid is not None
+        ]
+        moto = [self._moto.process.pid] if self._moto is not None and self._moto.process is not None else []
+        return {"moto": moto, "environments": environments}
+
     def idle(self) -> bool:
         depths = self.queue_depths()
         return all(visible == 0 and in_flight == 0 for visible, in_flight, _ in depths.values()) and all(

@@ -1,0 +1,73 @@
+"""B4's load generator, in a process of its own: the app's dirty marks and dirty events at a rate.
+
+`python -m recount.bench.b4_generator` reads its plan (one JSON line) on stdin, then one step per line
+(`RATE SECONDS`); for each it marks and sends ten workspaces per tick, spread over all of them, and prints
+what it sent (one JSON line). It ends at the end of its input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from recount.local.provision import aws_client
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, new_event, to_body
+
+PER_TICK = 10  # one UPSERT of ten marks and one SendMessageBatch of ten events
+_MARK = (
+    'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
+    "SELECT unnest(CAST(:ids AS text[])), now() AT TIME ZONE 'UTC' "
+    'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"'
+)
+
+
+class Generator:
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.db = PostgresDatabase(plan["database_url"], statement_timeout_ms=120_000)
+        self.sqs: Any = aws_client("sqs", plan["endpoint_url"])
+        self.queue_url: str = plan["queue_url"]
+        self.ids: list[str] = plan["client_ids"]
+        self.index = 0
+
+    def step(self, rate: float, seconds: float) -> dict[str, float]:
+        started = time.monotonic()
+        next_at = started
+        sent = 0
+        while time.monotonic() - started < seconds:
+            self.tick()
+            sent += PER_TICK
+            next_at += PER_TICK / rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        return {"sent": sent, "started": started, "ended": time.monotonic()}
+
+    def tick(self) -> None:
+        batch = [self.ids[(self.index + k * 7) % len(self.ids)] for k in range(PER_TICK)]
+        self.index += 1
+        self.db.run(_MARK, ids=batch)
+        self.sqs.send_message_batch(
+            QueueUrl=self.queue_url,
+            Entries=[
+                {
+                    "Id": str(k),
+                    "MessageBody": to_body(
+                        new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="bench")
+                    ),
+                }
+                for k, client_id in enumerate(batch)
+            ],
+        )
+
+
+def main() -> None:
+    generator = Generator(json.loads(sys.stdin.readline()))
+    for line in sys.stdin:
+        rate, seconds = (float(part) for part in line.split())
+        print(json.dumps(generator.step(rate, seconds)), flush=True)
+    generator.db.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""B4's section of the report: the pipeline's capacity, the machine's limit and what bounds it."""
+
+from __future__ import annotations
+
+from recount.bench.b4_pipeline import GROUPS, B4Result, Step
+from recount.bench.outcome import NotRun
+
+B4_TITLE = "B4 — the pipeline's capacity on the local runtime"
+B4_GOAL_P95_S = 2.0  # a step is held while freshness p95 stays within this
+B4_GOAL_RATIO = 0.5  # capacity over the machine's limit
+B4_AIM_RATE = 100.0  # dirty events/s on a 2-core machine
+CPU_BOUND_SHARE = 0.9  # of the cores busy at the first step not held: the CPU is what bounds it
+
+
+def b4(outcome: B4Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return [f"## {B4_TITLE}", "", f"**Not run** in this run: {outcome.reason}", ""]
+    capacity = outcome.capacity
+    lines = [
+        f"## {B4_TITLE}",
+        "",
+        f"{outcome.workspaces} workspaces; the dirty-event rate (each event with the app's dirty mark) stepped up "
+        f"every {outcome.step_s:.0f} s with no pause, with the `dev` stage's batch sizes, windows and concurrency. "
+        "Each execution environment, moto's server and the load generator ran as a process of its own, on "
+        f"{outcome.cores} cores. A step is held when the rate asked was sent (within 5 %) and freshness p95 over "
+        f"the step (its first seconds left out) stayed within {B4_GOAL_P95_S:.0f} s.",
+        "",
+        "| rate asked | sent | freshness p50 | p95 | held | CPU-ms per event | cores busy |",
+        "|---:|---:|---:|---:|:---:|---:|---:|",
+        *(_step_row(outcome, step) for step in outcome.steps),
+        "",
+    ]
+    if capacity is None:
+        return [*lines, "**No step was held**: the first rate is already past the limit.", ""]
+    limit = outcome.limit(capacity)
+    ratio = outcome.ratio(capacity)
+    return [
+        *lines,
+        f"**Capacity: {capacity.achieved_rate:.0f} dirty events/s**, held for {outcome.step_s:.0f} s. CPU per event "
+        "at that step, by process group:",
+        "",
+        "| process group | CPU-ms per event | share |",
+        "|---|---:|---:|",
+        *(
+            f"| {group} | {capacity.cpu_per_event(group) * 1000:.2f} | "
+            f"{capacity.cpu_s[group] / max(1e-9, sum(capacity.cpu_s.values())):.0%} |"
+            for group in GROUPS
+        ),
+        f"| all | {capacity.cpu_per_event() * 1000:.2f} | 100% |",
+        "",
+        f"The machine's limit: {outcome.cores} cores ÷ {capacity.cpu_per_event() * 1000:.2f} CPU-ms per event = "
+        f"{limit:.0f} events/s. Capacity ÷ limit = **{ratio:.2f}** (goal ≥ {B4_GOAL_RATIO}: "
+        f"**{'met' if ratio >= B4_GOAL_RATIO else 'missed'}**); the aim of {B4_AIM_RATE:.0f} events/s on this "
+        f"machine class: {'reached' if capacity.achieved_rate >= B4_AIM_RATE else 'not reached'}.",
+        "",
+        f"What bounds it: {_bound(outcome)}",
+        "",
+        f"Over the whole run: {outcome.sent:,} dirty events, {outcome.recomputes:,} recomputes "
+        f"({outcome.recomputes_per_event:.2f} per event), {outcome.coalesced:,} coalesced in a batch, "
+        f"{outcome.skipped_clean:,} already clean, {outcome.busy:,} busy re-sends, {outcome.cold_starts} cold "
+        f"starts; the queues drained {outcome.drain_s:.1f} s after the traffic stopped.",
+        "",
+    ]
+
+
+def _step_row(outcome: B4Result, step: Step) -> str:
+    return (
+        f"| {step.rate:.0f}/s | {step.achieved_rate:.0f}/s | {step.freshness_p50_ms / 1000:.2f} s | "
+        f"{step.freshness_p95_ms / 1000:.2f} s | {'yes' if step.held(outcome.p95_limit_ms) else 'no'} | "
+        f"{step.cpu_per_event() * 1000:.2f} | {step.busy_cores:.2f} |"
+    )
+
+
+def _bound(outcome: B4Result) -> str:
+    failed = [step for step in outcome.steps if not step.held(outcome.p95_limit_ms)]
+    if not failed:
+        return f"not reached: every step held, up to {outcome.steps[-1].rate:.0f} events/s."
+    step = failed[0]
+    top = max(GROUPS, key=lambda group: step.cpu_s[group])
+    share = step.cpu_s[top] / max(1e-9, sum(step.cpu_s.values()))
+    if step.achieved_rate < 0.95 * step.rate:
+        return (
+            f"the load generator: at {step.rate:.0f}/s asked it sent {step.achieved_rate:.0f}/s, "
+            f"with {step.busy_cores:.2f} of {outcome.cores} cores busy."
+        )
+    if step.busy_cores >= CPU_BOUND_SHARE * outcome.cores:
+        return (
+            f"the CPU: at {step.rate:.0f}/s the processes kept {step.busy_cores:.2f} of {outcome.cores} cores "
+            f"busy, the most of it {top} ({share:.0%})."
+        )
+    return (
+        f"not the CPU ({step.busy_cores:.2f} of {outcome.cores} cores busy at {step.rate:.0f}/s): the work waits "
+        f"on something else, the functions' concurrency or a lock; {top} spent the most CPU ({share:.0%})."
+    )
