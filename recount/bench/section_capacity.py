@@ -10,6 +10,7 @@ B4_GOAL_P95_S = 2.0  # a step is held while freshness p95 stays within this
 B4_GOAL_RATIO = 0.5  # capacity over the machine's limit
 B4_AIM_RATE = 100.0  # dirty events/s on a 2-core machine
 CPU_BOUND_SHARE = 0.9  # of the cores busy at the first step not held: the CPU is what bounds it
+SINGLE_PROCESS = {"generator", "moto"}  # one process each: one core at most, less with its threads' GIL
 
 
 def b4(outcome: B4Result | NotRun) -> list[str]:
@@ -78,17 +79,24 @@ def _bound(outcome: B4Result) -> str:
     step = failed[0]
     top = max(GROUPS, key=lambda group: step.cpu_s[group])
     share = step.cpu_s[top] / max(1e-9, sum(step.cpu_s.values()))
-    if step.achieved_rate < 0.95 * step.rate:
+    top_cores = step.cpu_s[top] / step.seconds if step.seconds else 0.0
+    late = (
+        f"at {step.rate:.0f}/s asked, {step.achieved_rate:.0f}/s were sent (the sends waited on their answers); "
+        if step.achieved_rate < 0.95 * step.rate
+        else f"at {step.rate:.0f}/s freshness p95 reached {step.freshness_p95_ms / 1000:.2f} s; "
+    )
+    if top in SINGLE_PROCESS:
         return (
-            f"the load generator: at {step.rate:.0f}/s asked it sent {step.achieved_rate:.0f}/s, "
-            f"with {step.busy_cores:.2f} of {outcome.cores} cores busy."
+            f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process whose threads share one "
+            f"core at most: it used {top_cores:.2f} of a core, while all the processes used {step.busy_cores:.2f} "
+            f"of {outcome.cores}."
         )
     if step.busy_cores >= CPU_BOUND_SHARE * outcome.cores:
         return (
-            f"the CPU: at {step.rate:.0f}/s the processes kept {step.busy_cores:.2f} of {outcome.cores} cores "
-            f"busy, the most of it {top} ({share:.0%})."
+            f"{late}the CPU: the processes kept {step.busy_cores:.2f} of {outcome.cores} cores busy, the most "
+            f"of it {top} ({share:.0%})."
         )
     return (
-        f"not the CPU ({step.busy_cores:.2f} of {outcome.cores} cores busy at {step.rate:.0f}/s): the work waits "
-        f"on something else, the functions' concurrency or a lock; {top} spent the most CPU ({share:.0%})."
+        f"{late}not the CPU ({step.busy_cores:.2f} of {outcome.cores} cores busy): the work waits on something "
+        f"else, the functions' concurrency or a lock; {top} spent the most CPU ({share:.0%})."
     )
