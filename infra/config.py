@@ -91,6 +91,8 @@ class StageConfig(BaseModel):
     secrets_kms_key_arn: str | None = Field(None, alias="secretsKmsKeyArn", pattern=r"^arn:aws[a-z-]*:kms:")
     log_retention_days: int = Field(30, alias="logRetentionDays")
     analytics_enabled: bool = Field(False, alias="analyticsEnabled")
+    # X-Ray tracing of the functions; off, a cold start skips importing the X-Ray SDK (about 100 ms).
+    tracing: bool = True
     analytics_window_days: int = Field(30, alias="analyticsWindowDays", ge=1, le=400)
     database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
     idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)

@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
+from aws_lambda_powertools.shared.constants import TRACER_DISABLED_ENV
 from constructs import Construct
 
 from infra.assets import build_function_asset
@@ -33,6 +34,7 @@ class JobFunction(Construct):
         environment: dict[str, str],
         powertools_version: str,
         log_retention_days: int,
+        tracing: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         log_group = logs.LogGroup(
@@ -56,10 +58,14 @@ class JobFunction(Construct):
             timeout=Duration.seconds(config.timeout_seconds),
             memory_size=config.memory_mb,
             reserved_concurrent_executions=config.reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            environment={"POWERTOOLS_SERVICE_NAME": function_name, **environment},
+            environment={
+                "POWERTOOLS_SERVICE_NAME": function_name,
+                **({} if tracing else {TRACER_DISABLED_ENV: "true"}),  # shared.telemetry then makes no Tracer
+                **environment,
+            },
         )
         for queue, max_concurrency in sources_with_concurrency:
             self.function.add_event_source(
@@ -79,9 +85,10 @@ class JobFunction(Construct):
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
             "The managed basic execution role only lets the function write its own logs.",
         )
-        acknowledge(
-            self.function,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray's PutTraceSegments and "
-            "PutTelemetryRecords take no resource; it is the only wildcard the functions hold.",
-        )
+        if tracing:
+            acknowledge(
+                self.function,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray's PutTraceSegments and "
+                "PutTelemetryRecords take no resource; it is the only wildcard the functions hold.",
+            )

@@ -75,6 +75,7 @@ class RecountStack(Stack):
                 ),
                 powertools_version=POWERTOOLS_VERSION,
                 log_retention_days=config.log_retention_days,
+                tracing=config.tracing,
             )
             for consumed in spec.queues:  # poison goes to the dead-letter queue of the queue it came from
                 queues[consumed.key].dead_letter_queue.grant_send_messages(job.function)

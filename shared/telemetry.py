@@ -1,21 +1,47 @@
 """Powertools Logger, Tracer and Metrics: one of each per execution environment, shared by all modules.
 
 The service name comes from POWERTOOLS_SERVICE_NAME (set per function by the stack); the metrics
-namespace is recount's.
+namespace is recount's. The Tracer is made only when tracing is on: Powertools' Tracer imports the X-Ray
+SDK even when disabled, a third of a handler's import.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import strtobool
 
 from shared.contracts.metrics import METRICS_NAMESPACE, Metric
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def tracing_enabled() -> bool:
+    """Powertools' own rule: off when POWERTOOLS_TRACE_DISABLED is true (a stage's `tracing: false` sets it),
+    and off outside Lambda or under SAM's or Chalice's local emulation."""
+    if strtobool(os.environ.get(constants.TRACER_DISABLED_ENV, "false")):
+        return False
+    in_lambda = os.environ.get(constants.LAMBDA_TASK_ROOT_ENV)
+    emulated = os.environ.get(constants.SAM_LOCAL_ENV) or os.environ.get(constants.CHALICE_LOCAL_ENV)
+    return bool(in_lambda) and not emulated
+
+
+def capture_lambda_handler(handler: Handler) -> Handler:
+    """Powertools' `tracer.capture_lambda_handler` when tracing is on; the handler itself when it is off, where
+    Powertools' disabled Tracer would only wrap it in a no-op segment."""
+    if not tracing_enabled():
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    return cast(Handler, Tracer().capture_lambda_handler(handler))
 
 
 MetricListener = Callable[[Metric, float], None]

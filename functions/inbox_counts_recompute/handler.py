@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.contracts.events import InboxCountsDirty, InboxCountsRecompute
 from shared.contracts.keys import JobName
 from shared.domain.jobs import run_inbox_counts
-from shared.telemetry import logger, metrics, tracer
+from shared.telemetry import capture_lambda_handler, logger, metrics
 from shared.wiring.clients import EnvironmentClients
 from shared.wiring.consumer import Consumer
 
@@ -23,7 +23,7 @@ consumer = Consumer(
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return consumer.handle_batch(event, context)

@@ -8,7 +8,7 @@ from typing import Any
 import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.telemetry import logger, metrics, tracer
+from shared.telemetry import capture_lambda_handler, logger, metrics
 from shared.wiring.clients import EnvironmentClients
 from shared.wiring.sweep_consumer import SweepConsumer
 
@@ -16,7 +16,7 @@ consumer = SweepConsumer(EnvironmentClients())
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return consumer.handle_batch(event, context)

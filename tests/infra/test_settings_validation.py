@@ -74,6 +74,21 @@ def test_a_name_suffix_renames_every_physical_name_so_a_stage_deploys_beside_wha
     assert all(name.startswith(("recount-dev-b2-", "/aws/lambda/recount-dev-b2-")) for name in names), names
 
 
+def test_a_stage_with_tracing_off_deploys_untraced_functions_that_skip_the_xray_sdk(tmp_path: Path) -> None:
+    # Given a stage that turns tracing off (on unless a stage says so: the committed stages trace)
+    assert all(stage.get("tracing", True) for stage in cdk_context()["recount:stages"].values())
+    # When it is synthesized
+    result = run_app(tmp_path, {**with_dev({"tracing": False}), "stage": "dev"})
+    # Then every function is untraced and told so, so shared.telemetry makes no Tracer
+    assert result.returncode == 0, result.stderr
+    resources = json.loads((tmp_path / "recount-dev.template.json").read_text())["Resources"]
+    functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 3
+    for function in functions:
+        assert function.get("TracingConfig", {"Mode": "PassThrough"}) == {"Mode": "PassThrough"}
+        assert function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+
+
 def test_an_unknown_stage_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"unknown stage 'qa': cdk\.json defines dev, prod"):
         load_stage(cdk_context(), "qa")
