@@ -1,7 +1,8 @@
 """The composition root: the clients of one execution environment, built once, lazily, from validated settings.
 
 The one place that turns settings into adapters. Tests and the operator CLI pass the adapters they supply in
-`Given` (a recording sender, a client on another region); everything else is built here on first use.
+`Given` (a recording sender, a client on another region); everything else is built here on first use. Each
+adapter's module (and its driver) is imported there too: a function that never uses a store never loads it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shared.adapters.idempotency import IdempotencyGuard
-from shared.adapters.postgres import PostgresDatabase
-from shared.adapters.redis_store import RedisStore
-from shared.adapters.secrets import database_url, redis_url
-from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import (
     FunctionSettings,
     QueueSettings,
@@ -60,6 +56,9 @@ class EnvironmentClients:
     def db(self) -> Database:
         if self.given.db is not None:
             return self.given.db
+        from shared.adapters.postgres import PostgresDatabase
+        from shared.adapters.secrets import database_url
+
         # The PostgresDatabase reconnects by itself after a failure; the URL (and secret) is read once.
         return PostgresDatabase(
             database_url(self.stores),
@@ -73,6 +72,9 @@ class EnvironmentClients:
     def versions(self) -> VersionStore:
         if self.given.versions is not None:
             return self.given.versions
+        from shared.adapters.redis_store import RedisStore
+        from shared.adapters.secrets import redis_url
+
         return RedisStore(
             redis_url(self.stores),
             timeout_s=self.stores.connect_timeout_s,
@@ -83,12 +85,16 @@ class EnvironmentClients:
     def sqs(self) -> QueueSender:
         if self.given.sqs is not None:
             return self.given.sqs
+        from shared.adapters.sqs import QueueClient
+
         return QueueClient(endpoint_url=self.queues.endpoint_url, limits=self.queues.aws_limits)
 
     @cached_property
     def idempotency(self) -> Idempotency:
         if self.given.idempotency is not None:
             return self.given.idempotency
+        from shared.adapters.idempotency import IdempotencyGuard
+
         return IdempotencyGuard(
             self.function.idempotency_table_name,
             expires_after_seconds=self.function.idempotency_ttl_seconds,
