@@ -22,7 +22,7 @@ B6_TITLE = "B6 — database growth"
 B6_GOAL_RATIO = 1.3  # the same workspace's recompute, after the rest of the database grew, over before
 B7_TITLE = "B7 — operator commands start"
 B7_GOAL_RATIO = 2.5  # a command's --help over `python -c "import typer, rich"`
-B3_GOAL_RATIO = 0.75  # a handler's import over a usual Powertools handler module's
+B3_GOAL_RATIO = 0.6  # a handler's import and first batch over a usual Powertools handler module's import
 
 
 def not_run(title: str, outcome: NotRun) -> list[str]:
@@ -197,14 +197,15 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         *STACK_OBJECTS,
         "```",
         "",
-        "| what | import (ms) | import + first batch (ms) | import ÷ usual handler module |",
-        "|---|---:|---:|---:|",
-        f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |",
-        f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |",
-        f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |",
+        "| what | import (ms) | import + first batch (ms) | import ÷ usual module | import + first batch ÷ usual "
+        "module |",
+        "|---|---:|---:|---:|---:|",
+        f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |  |",
+        f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |  |",
+        f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |  |",
         *[
             f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
-            f"{outcome.ratio(r):.2f} |"
+            f"{outcome.import_ratio(r):.2f} | {outcome.ratio(r):.2f} |"
             for r in outcome.handlers
         ],
         "",
@@ -222,8 +223,9 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
             if idle
             else []
         ),
-        f"Ratios subtract the bare interpreter start from both sides. Goal: a handler's import at most "
-        f"{B3_GOAL_RATIO} x the usual handler module's — the highest here **{outcome.ratio(worst):.2f}** "
+        "Ratios subtract the bare interpreter start from both sides. Goal: a handler's import and first batch "
+        f"together at most {B3_GOAL_RATIO} x the usual handler module's import — the highest here "
+        f"**{outcome.ratio(worst):.2f}** "
         f"(`{worst.handler}`) ({_verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
         "",
     ]
