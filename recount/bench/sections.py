@@ -283,8 +283,21 @@ def b7(outcome: B7Result | NotRun) -> list[str]:
         "|---|---:|---:|",
         f'| `python -c "import typer, rich"` | {outcome.baseline_ms:.0f} ms | 1.00 |',
         *(f"| `{row.command}` | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.rows),
+        *(f"| *{row.command}* | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.references),
         "",
         f"Goal: at most {B7_GOAL_RATIO}x — **{_verdict(outcome.worst.ratio <= B7_GOAL_RATIO)}** (worst: "
-        f"`{outcome.worst.command}`, {outcome.worst.ratio:.2f}x).",
+        f"`{outcome.worst.command}`, {outcome.worst.ratio:.2f}x).{_over_bare_app(outcome)}",
         "",
     ]
+
+
+def _over_bare_app(outcome: B7Result) -> str:
+    """recount's commands over the bare typer app's help of the same kind: what recount itself adds."""
+    if len(outcome.references) < 2 or len(outcome.rows) < 2:
+        return ""
+    root = outcome.rows[0].median_ms / outcome.references[0].median_ms
+    command = max(row.median_ms for row in outcome.rows[1:]) / outcome.references[1].median_ms
+    return (
+        f" The bare typer app already takes {outcome.references[0].ratio:.2f}x and {outcome.references[1].ratio:.2f}x:"
+        f" over it, `recount --help` takes {root:.2f}x and the slowest command's --help {command:.2f}x."
+    )

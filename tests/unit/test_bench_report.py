@@ -10,11 +10,14 @@ from rich.console import Console
 
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
 from recount.bench.b3_cold_start import B3Result, B3Row
+from recount.bench.b4_pipeline import GROUPS, B4Result, Step
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
+from recount.bench.b7_cli import B7Result, B7Row
 from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.report import Results, write
-from recount.bench.sections import b1, b3, b5, b6
+from recount.bench.section_capacity import b4
+from recount.bench.sections import b1, b3, b5, b6, b7
 
 QUIET = Console(file=io.StringIO())
 
@@ -153,3 +156,39 @@ def test_given_handlers_whose_import_and_first_batch_fit_then_b3_reports_the_goa
 
     assert "| `import functions.inbox_counts_recompute.handler` | 120 | 192 | 0.36 | 0.60 |" in text
     assert "the highest here **0.60** (`inbox_counts_recompute`) (met)" in text
+
+
+def _step(rate: float, sent_rate: float, p95_ms: float, moto_cpu_s: float) -> Step:
+    cpu = dict.fromkeys(GROUPS, 1.0) | {"moto": moto_cpu_s}
+    return Step(rate, int(sent_rate * 60), 60.0, p95_ms / 2, p95_ms, 100, cpu)
+
+
+def _b4(*steps: Step) -> B4Result:
+    return B4Result(500, 60.0, 2000.0, 2, steps, 1000, 0, 0, 0, 4, 3.0)
+
+
+def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limit_and_the_busiest_process() -> None:
+    # Given 40/s held using 10 CPU-s in 60 s (2,400 events) and 50/s whose p95 went over 2 s, moto busiest
+    text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0))))
+
+    assert "**Capacity: 40 dirty events/s**" in text
+    # 10 CPU-s over 2,400 events = 4.17 CPU-ms per event: 2 cores allow 480 events/s, and 40 is 0.08 of that
+    assert "= 480 events/s. Capacity ÷ limit = **0.08** (goal ≥ 0.5: **missed**)" in text
+    assert "the busiest was moto" in text and "one Python process" in text and "freshness p95 reached 4.00 s" in text
+
+
+def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
+    assert "not reached: every step held, up to 50 events/s" in "\n".join(
+        b4(_b4(_step(40, 40, 300, 1.0), _step(50, 50, 400, 1.0)))
+    )
+    assert "**No step was held**" in "\n".join(b4(_b4(_step(40, 30, 300, 1.0))))  # sent too slowly to count
+
+
+def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> None:
+    rows = [B7Row("recount --help", 150.0, 3.0), B7Row("recount send --help", 220.0, 4.4)]
+    references = [B7Row("app --help", 125.0, 2.5), B7Row("app first --help", 200.0, 4.0)]
+
+    text = "\n".join(b7(B7Result(5, 50.0, rows, references)))
+
+    assert "*app first --help* | 200 ms | 4.00 |" in text
+    assert "over it, `recount --help` takes 1.20x and the slowest command's --help 1.10x" in text
