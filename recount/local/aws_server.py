@@ -3,12 +3,10 @@ when the process that started it is gone, so a killed `recount local` leaves no 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import threading
-import time
 
+from recount.local.environment import Guard
 from recount.throwaway import free_port, wait_for
 
 
@@ -43,15 +41,9 @@ class MotoServer:
                 self.process.wait(timeout=10)
 
 
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(0)
-
-
 def main() -> None:
     """`python -m recount.local.aws_server PORT`"""
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    Guard().start()
     from moto.server import main as serve
 
     serve(["-H", "127.0.0.1", "-p", sys.argv[1]])

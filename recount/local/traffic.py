@@ -8,6 +8,7 @@ them high priority and one in twenty sent twice (the app retried its send).
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -69,7 +70,8 @@ class App:
     def run(self) -> Tally:
         next_at = time.monotonic()
         deadline = next_at + self.plan.duration_s
-        while time.monotonic() < deadline:
+        parent = os.getppid()
+        while time.monotonic() < deadline and os.getppid() == parent:  # the demo that started it may be gone
             self.write()
             next_at += 1.0 / self.plan.rate
             time.sleep(max(0.0, next_at - time.monotonic()))
