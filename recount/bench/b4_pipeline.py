@@ -11,11 +11,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import psutil
-
+from recount.bench.cpu_meter import CpuMeter, StoreProcesses, spent
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import ROOT
 from shared.adapters.postgres import PostgresDatabase
@@ -99,45 +97,6 @@ class B4Result:
         return self.recomputes / self.sent if self.sent else 0.0
 
 
-class CpuMeter:
-    """CPU-seconds so far of each process group (psutil, from /proc). A PostgreSQL backend that exits moves its
-    time to the postmaster's reaped children, which are counted too."""
-
-    def __init__(self, groups: Callable[[], dict[str, list[int]]]) -> None:
-        self._groups = groups
-
-    def read(self) -> dict[str, float]:
-        pids = self._groups()
-        spent = {group: sum(_cpu(pid) for pid in pids.get(group, [])) for group in GROUPS if group != "pollers"}
-        own = psutil.Process().cpu_times()
-        spent["pollers"] = own.user + own.system  # this process: the pollers, and the bench's own light work
-        spent["postgresql"] = sum(_cpu(p.pid, reaped=_is_postmaster(p)) for p in _named("postgres"))
-        spent["redis"] = sum(_cpu(p.pid) for p in _named("redis-server"))
-        return spent
-
-
-def _named(name: str) -> Iterator[psutil.Process]:
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] == name:
-            yield process
-
-
-def _is_postmaster(process: psutil.Process) -> bool:
-    try:
-        parent = process.parent()
-        return parent is None or parent.name() != "postgres"
-    except psutil.Error:
-        return False
-
-
-def _cpu(pid: int, *, reaped: bool = False) -> float:
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:  # gone since it was listed
-        return 0.0
-    return times.user + times.system + ((times.children_user + times.children_system) if reaped else 0.0)
-
-
 def measure(
     pipeline: LocalPipeline, workspaces: int, rates: tuple[float, ...], step_s: float, p95_limit_ms: float
 ) -> B4Result:
@@ -146,7 +105,9 @@ def measure(
     db.run(_CREATE, n=workspaces)
     db.run(_LEADS, n=workspaces)
     generator = _start_generator(pipeline, [f"b4-{i}" for i in range(1, workspaces + 1)])
-    meter = CpuMeter(lambda: {**pipeline.process_ids(), "generator": [generator.pid]})
+    assert pipeline.redis_url
+    stores = StoreProcesses(pipeline.database_url, pipeline.redis_url)
+    meter = CpuMeter(lambda: {**pipeline.process_ids(), **stores(), "generator": [generator.pid]}).start()
     steps: list[Step] = []
     try:
         for rate in rates:
@@ -155,6 +116,8 @@ def measure(
             if not step.held(p95_limit_ms):
                 break
     finally:
+        meter.stop()
+        stores.close()
         assert generator.stdin is not None
         generator.stdin.close()
         generator.wait(timeout=60)
@@ -213,7 +176,7 @@ def _step(
     line = generator.stdout.readline()
     if not line:
         raise RuntimeError(f"B4's load generator exited (status {generator.wait()}); its error is above")
-    after = meter.read()
+    used = spent(before, meter.read())
     sent = json.loads(line)
     with pipeline.stats.lock:
         samples = sorted(
@@ -229,5 +192,5 @@ def _step(
         statistics.median(samples) if samples else 0.0,
         p95,
         len(samples),
-        {group: max(0.0, after[group] - before[group]) for group in GROUPS},
+        {group: used.get(group, 0.0) for group in GROUPS},
     )

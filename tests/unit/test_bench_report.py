@@ -14,6 +14,7 @@ from recount.bench.b4_pipeline import GROUPS, B4Result, Step
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result, B7Row
+from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.report import Results, write
 from recount.bench.section_capacity import b4
@@ -178,9 +179,10 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
 
 
 def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
-    assert "not reached: every step held, up to 50 events/s" in "\n".join(
-        b4(_b4(_step(40, 40, 300, 1.0), _step(50, 50, 400, 1.0)))
-    )
+    all_held = "\n".join(b4(_b4(_step(40, 40, 300, 1.0), _step(50, 50, 400, 1.0))))
+    assert "not reached: every step held, up to 50 events/s" in all_held
+    assert "**Capacity: at least 50 dirty events/s**" in all_held and "(goal ≥ 0.5: **not shown" in all_held
+    assert "**No step ran.**" in "\n".join(b4(_b4()))
     assert "**No step was held**" in "\n".join(b4(_b4(_step(40, 30, 300, 1.0))))  # sent too slowly to count
 
 
@@ -192,3 +194,10 @@ def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> No
 
     assert "*app first --help* | 200 ms | 4.00 |" in text
     assert "over it, `recount --help` takes 1.20x and the slowest command's --help 1.10x" in text
+
+
+def test_cpu_spent_counts_a_process_that_ended_by_its_last_reading_and_a_new_one_from_zero() -> None:
+    before = {"environments": {10: 5.0, 11: 2.0}}
+    after = {"environments": {10: 6.5, 11: 2.25, 12: 1.0}}  # 11 ended after its last reading; 12 is new
+
+    assert spent(before, after) == {"environments": 1.5 + 0.25 + 1.0}
