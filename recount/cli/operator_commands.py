@@ -114,6 +114,15 @@ def verify_command(
     every: EveryWorkspace = False,
     sample: Annotated[int | None, typer.Option("--sample", min=1, help="N random workspaces.")] = None,
     client_id: SomeClientIds = None,
+    explain: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="CLIENT_ID",
+            help="One workspace: every count that differs, by how much, "
+            "what feeds it, and what the app changed since the last computation.",
+        ),
+    ] = None,
     stack: Stack = None,
     region: Region = None,
     as_json: JsonOutput = False,
@@ -123,6 +132,11 @@ def verify_command(
     from recount.commands import verify
     from recount.commands.connections import target as resolve
 
+    if explain is not None:
+        _explain(
+            explain, every=every or sample is not None or bool(client_id), stack=stack, region=region, as_json=as_json
+        )
+        return
     operate(partial(verify.verify_selection, every=every, sample=sample, client_ids=client_id))
     target = operate(partial(resolve, stack, region))
     ids, invalid = operate(partial(verify.verify_ids, target, every=every, sample=sample, client_ids=client_id))
@@ -135,6 +149,23 @@ def verify_command(
     else:
         render.render_verify_summary(out, summary)
     if summary["drift"]:
+        raise typer.Exit(1)
+
+
+def _explain(client_id: str, *, every: bool, stack: str | None, region: str | None, as_json: bool) -> None:
+    from recount.commands.connections import target as resolve
+    from recount.commands.explain import explain
+    from recount.commands.usage import valid_client_ids
+    from recount.commands.verify import Verdict
+    from recount.render_explain import render_explanation
+
+    if every:
+        fail("--explain takes one workspace: leave out --all, --sample and --client-id", 2)
+    operate(partial(valid_client_ids, [client_id]))
+    target = operate(partial(resolve, stack, region))
+    explanation = operate(partial(explain, target, client_id))
+    render_explanation(out, explanation, as_json)
+    if explanation.result.verdict is Verdict.DRIFT:
         raise typer.Exit(1)
 
 

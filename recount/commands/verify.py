@@ -36,9 +36,26 @@ class VerifyResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Comparison:
+    result: VerifyResult
+    materialized: Rows
+    fresh: Rows  # what a recompute now would write (the same as materialized when it would change nothing)
+
+
 def verify_workspace(db: Database, client_id: str) -> VerifyResult:
+    return compare_workspace(db, client_id).result
+
+
+def compare_workspace(db: Database, client_id: str) -> Comparison:
     """Compare the materialized inbox counts with a fresh computation, writing nothing: the functions' own
     statements (lock_and_read_marker, then recompute) in one transaction that is always rolled back."""
+    before: Rows = {}
+    after: Rows = {}
+
+    def compared(verdict: Verdict, detail: str = "") -> Comparison:
+        return Comparison(VerifyResult(client_id, verdict, detail), before, after)
+
     db.run("BEGIN")
     try:
         lock = db.run(
@@ -47,8 +64,8 @@ def verify_workspace(db: Database, client_id: str) -> VerifyResult:
             client_id=client_id,
         )[0]
         if not lock["locked"]:
-            return VerifyResult(client_id, Verdict.BUSY, "a recompute holds the workspace's lock")
-        before = _rows(db, client_id)
+            return compared(Verdict.BUSY, "a recompute holds the workspace's lock")
+        before.update(_rows(db, client_id))
         row = db.run(
             query("inbox_counts", "recompute"),
             client_id=client_id,
@@ -57,15 +74,15 @@ def verify_workspace(db: Database, client_id: str) -> VerifyResult:
             probe_sent=lock["probe_sent"],
         )[0]
         if not row["workspace_exists"]:
-            return VerifyResult(client_id, Verdict.MISSING, "no such workspace")
-        after = _rows(db, client_id) if row["changed"] else before
+            return compared(Verdict.MISSING, "no such workspace")
+        after.update(_rows(db, client_id) if row["changed"] else before)
         difference = _difference(before, after)
         if lock["generation"] is not None:
             state = f"differs: {difference}" if row["changed"] else "matches a fresh computation"
-            return VerifyResult(client_id, Verdict.PENDING, f"dirty since {iso_timestamp(lock['dirty_at'])}; {state}")
+            return compared(Verdict.PENDING, f"dirty since {iso_timestamp(lock['dirty_at'])}; {state}")
         if not row["changed"]:
-            return VerifyResult(client_id, Verdict.OK)
-        computed_at = before.get((True, _GLOBAL_SCOPE), {}).get("computed_at")
+            return compared(Verdict.OK)
+        computed_at = before.get((True, GLOBAL_SCOPE), {}).get("computed_at")
         if (
             computed_at is not None
             and db.run(
@@ -75,19 +92,18 @@ def verify_workspace(db: Database, client_id: str) -> VerifyResult:
                 until=row["computed_at"],
             )[0]["expired"]
         ):
-            return VerifyResult(
-                client_id,
+            return compared(
                 Verdict.PENDING,
                 f"a snooze expired since {iso_timestamp(computed_at)}; the sweep enqueues it: {difference}",
             )
-        return VerifyResult(client_id, Verdict.DRIFT, difference)
+        return compared(Verdict.DRIFT, difference)
     except BusyError as error:  # a row lock (the app's marker upsert) outlasted lock_timeout
-        return VerifyResult(client_id, Verdict.BUSY, str(error))
+        return compared(Verdict.BUSY, str(error))
     finally:
         db.rollback()
 
 
-_GLOBAL_SCOPE = "00000000-0000-0000-0000-000000000000"
+GLOBAL_SCOPE = "00000000-0000-0000-0000-000000000000"
 _COUNT_COLUMNS = (
     "total",
     "total_non_blacklisted",

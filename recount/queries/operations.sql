@@ -34,3 +34,18 @@ SELECT EXISTS (
       AND l."snoozedUntil" > CAST(:since AS timestamp(3))
       AND l."snoozedUntil" <= CAST(:until AS timestamp(3))
 ) AS expired;
+
+-- name: changed_since
+-- What of one workspace the app changed after its counts were last computed (verify --explain): the leads
+-- (by their updatedAt, which Prisma sets on every update), and how many messages and AI drafts were created
+-- or updated. A change here with no dirty mark is a write path that forgot to mark.
+SELECT (SELECT coalesce(json_agg(json_build_object('id', l.id, 'updatedAt', l."updatedAt") ORDER BY l."updatedAt" DESC),
+                        '[]'::json)
+        FROM (SELECT id, "updatedAt" FROM "Lead"
+              WHERE "clientId" = :client_id AND "updatedAt" > :since
+              ORDER BY "updatedAt" DESC LIMIT 10) l) AS leads,
+       (SELECT count(*)::int FROM "Lead" WHERE "clientId" = :client_id AND "updatedAt" > :since) AS leads_changed,
+       (SELECT count(*)::int FROM "Message" m JOIN "Lead" l ON l.id = m."leadId"
+        WHERE l."clientId" = :client_id AND m."createdAt" > :since) AS messages_created,
+       (SELECT count(*)::int FROM "AIDraft" d JOIN "Lead" l ON l.id = d."leadId"
+        WHERE l."clientId" = :client_id AND d."updatedAt" > :since) AS drafts_changed;

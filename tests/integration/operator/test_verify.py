@@ -121,3 +121,39 @@ def test_a_never_computed_workspace_without_a_marker_is_drift(operator: Operator
     assert f"drift {workspace.id}: global: row missing" in result.stdout
     assert db.run('SELECT count(*) AS n FROM "InboxCounts"')[0]["n"] == 0
     assert GLOBAL_SCOPE
+
+
+def test_explain_names_each_count_that_differs_by_how_much_and_the_leads_changed_without_a_mark(
+    operator: Operator, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, raw_redis: redis.Redis
+) -> None:
+    # Given a computed workspace, then an app write path that changed a lead and did not mark the workspace
+    workspace = _computed(db, cache, settings)
+    lead = db.run('SELECT id FROM "Lead" WHERE "clientId" = :id AND "assignedToUserId" = \'setter-0\'', id=workspace.id)
+    db.run(
+        "UPDATE \"Lead\" SET status = 'needs_repair', \"updatedAt\" = now() AT TIME ZONE 'UTC' + interval '1 second' "
+        "WHERE id = :id",
+        id=lead[0]["id"],
+    )
+    before = _snapshot(db, raw_redis)
+
+    result = operator.run("verify", "--explain", workspace.id)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    assert text.startswith(f"drift {workspace.id}: global: needs_repair 0->1")
+    for scope in ("global", "setter-0"):
+        assert f"{scope} │ needs_repair │ 0 │ 1 │ +1 │ Lead.status to or from needs_repair" in text
+    assert "changed since then: 1 lead(s), 0 message(s) created, 0 AI draft(s)" in text
+    assert f"lead {lead[0]['id']} updated at" in text and "without marking it dirty" in text
+    assert _snapshot(db, raw_redis) == before  # it wrote nothing
+
+    as_json = operator.run("verify", "--explain", workspace.id, "--json")
+    assert '"count": "needs_repair"' in as_json.stdout and '"leads_changed": 1' in as_json.stdout
+
+
+def test_explain_takes_one_valid_workspace_and_nothing_else(operator: Operator) -> None:
+    both = operator.run("verify", "--explain", "ws-1", "--all")
+    bad = operator.run("verify", "--explain", "not a valid id")
+
+    assert both.returncode == 2 and "--explain takes one workspace" in both.stderr
+    assert bad.returncode == 2 and "not a valid id" in bad.stderr

@@ -1,0 +1,51 @@
+"""How `verify --explain` prints: the verdict, every count that differs with what feeds it, and what the app
+changed since the last computation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from recount.commands.explain import Explanation
+from recount.render import render_verify_result
+
+
+def render_explanation(console: Console, explanation: Explanation, as_json: bool) -> None:
+    if as_json:
+        console.print_json(data=asdict(explanation), default=str)
+        return
+    render_verify_result(console, explanation.result)
+    if explanation.computed_at is None:
+        console.print("no materialized counts yet: the workspace was never computed")
+        return
+    console.print(f"counts last computed at {explanation.computed_at}")
+    if explanation.differences:
+        table = Table("scope", "count", "materialized", "fresh", "difference", "fed by (the app's writes)")
+        for difference in explanation.differences:
+            if not difference.count:
+                table.add_row(escape(difference.scope), "(the whole row)", "", "", "appears or goes", difference.fed_by)
+                continue
+            table.add_row(
+                escape(difference.scope),
+                difference.count,
+                str(difference.materialized),
+                str(difference.fresh),
+                f"{difference.delta:+d}",
+                difference.fed_by,
+            )
+        console.print(table)
+    changed = explanation.changed
+    console.print(
+        f"changed since then: {changed.get('leads_changed', 0)} lead(s), {changed.get('messages_created', 0)} "
+        f"message(s) created, {changed.get('drafts_changed', 0)} AI draft(s) created or updated"
+    )
+    for lead in changed.get("leads", []):
+        console.print(f"  lead {escape(str(lead['id']))} updated at {lead['updatedAt']}")
+    if explanation.result.verdict.value == "drift":
+        console.print(
+            "No dirty mark covers this: a write path changed the workspace without marking it dirty. Look for the "
+            "writes above in the app; `recount send inbox.counts.recompute --client-id …` repairs the counts."
+        )
