@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recount.cli.app import guarded, out
+from recount.cli.app import fail, guarded, out
 
 if TYPE_CHECKING:
     from shared.contracts.keys import JobName
@@ -27,18 +27,26 @@ def migrate(
     recount_only: Annotated[
         bool, typer.Option(help="Only the tables recount owns (for production, where the app's tables exist).")
     ] = False,
+    with_triggers: Annotated[
+        bool, typer.Option(help="Also create the dirty triggers: the database marks what the app changes.")
+    ] = False,
+    drop_triggers: Annotated[bool, typer.Option(help="Remove the dirty triggers (the marks made stay).")] = False,
 ) -> None:
-    """Create the schema in DATABASE_URL (idempotent)."""
+    """Create the schema in DATABASE_URL (idempotent); the dirty triggers only when asked."""
     from recount.commands.connections import environment_clients
     from recount.migrations import migrate as apply_migrations
     from shared.adapters.postgres import PostgresDatabase
+
+    if with_triggers and drop_triggers:
+        fail("choose one of --with-triggers and --drop-triggers", 2)
+    triggers = True if with_triggers else False if drop_triggers else None
 
     def run() -> list[str]:
         clients = environment_clients(redis=False)
         try:
             db = clients.db
             assert isinstance(db, PostgresDatabase)  # built from settings; migrations open their own transactions
-            return apply_migrations(db, recount_only=recount_only)
+            return apply_migrations(db, recount_only=recount_only, triggers=triggers)
         finally:
             clients.close()
 

@@ -1,0 +1,221 @@
+"""The optional dirty triggers (sql/004_dirty_triggers.sql): with them, writes in plain SQL, with no mark from
+the app, leave the counts exact once recount has run on what the database marked, and nothing else marks."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from recount.migrations import migrate
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import Recompute
+from tests import oracle
+from tests.builders import Workspace, new_id
+from tests.conftest import ADMIN_DATABASE_URL
+from tests.integration.test_cli import recount
+
+STATUSES = ("new", "qualified", "needs_repair", "blacklisted", "unqualified")
+TAGS = ("Interested", "Positive", "Not Interested", "Meeting Booked", None)
+SETTERS = ("setter-1", "setter-2", " setter-2 ", "", None)
+
+
+@pytest.fixture
+def triggers_db() -> Iterator[PostgresDatabase]:
+    """A database of its own, migrated with the triggers (the session's shared database has none)."""
+    name = f"recount_triggers_{uuid.uuid4().hex[:10]}"
+    admin = PostgresDatabase(ADMIN_DATABASE_URL)
+    admin.run(f'CREATE DATABASE "{name}"')
+    db = PostgresDatabase(f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/{name}")
+    migrate(db, triggers=True)
+    yield db
+    db.close()
+    admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def marks(db: PostgresDatabase) -> list[str]:
+    return [row["clientId"] for row in db.run('SELECT "clientId" FROM "InboxCountsDirty" ORDER BY 1')]
+
+
+def run_recount(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
+    """What the pipeline does with the marks (events or the sweep): one recompute per marked workspace."""
+    for client_id in marks(db):
+        Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(client_id, JobContext(new_id(), "test"))
+
+
+def expected(db: PostgresDatabase, client_id: str) -> dict[str, dict[str, int]]:
+    leads = db.run('SELECT * FROM "Lead" WHERE "clientId" = :id', id=client_id)
+    ids = [lead["id"] for lead in leads]
+    drafts = db.run('SELECT * FROM "AIDraft" WHERE "leadId" = ANY(CAST(:ids AS text[]))', ids=ids)
+    messages = db.run('SELECT * FROM "Message" WHERE "leadId" = ANY(CAST(:ids AS text[]))', ids=ids)
+    return oracle.inbox_counts(leads, drafts, messages, datetime.now(UTC).replace(tzinfo=None))
+
+
+class App:
+    """Writes as some app path would, in plain SQL and never marking."""
+
+    def __init__(self, db: PostgresDatabase, rng: random.Random, workspaces: list[Workspace]) -> None:
+        self.db, self.rng, self.workspaces = db, rng, workspaces
+
+    def lead_ids(self) -> list[str]:
+        return [row["id"] for row in self.db.run('SELECT id FROM "Lead" ORDER BY id')]
+
+    def some_lead(self) -> str | None:
+        ids = self.lead_ids()
+        return self.rng.choice(ids) if ids else None
+
+    def step(self) -> str:
+        rng, lead = self.rng, self.some_lead()
+        far = datetime(2030, 1, 1) if rng.random() < 0.5 else None
+        when = datetime(2026, 1, 1) + timedelta(hours=rng.randint(0, 2000))
+        operations: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                "insert lead",
+                'INSERT INTO "Lead" (id, "clientId", status, "sentimentTag", "lastInboundAt", '
+                '"assignedToUserId", "updatedAt") VALUES (:id, :client, :status, :tag, :at, :setter, now())',
+                {
+                    "id": new_id(),
+                    "client": rng.choice(self.workspaces).id,
+                    "status": rng.choice(STATUSES),
+                    "tag": rng.choice(TAGS),
+                    "at": when,
+                    "setter": rng.choice(SETTERS),
+                },
+            ),
+        ]
+        if lead is not None:
+            operations += [
+                ("status", 'UPDATE "Lead" SET status = :v WHERE id = :id', {"v": rng.choice(STATUSES), "id": lead}),
+                ("tag", 'UPDATE "Lead" SET "sentimentTag" = :v WHERE id = :id', {"v": rng.choice(TAGS), "id": lead}),
+                ("inbound", 'UPDATE "Lead" SET "lastInboundAt" = :v WHERE id = :id', {"v": when, "id": lead}),
+                ("outbound", 'UPDATE "Lead" SET "lastZrgOutboundAt" = :v WHERE id = :id', {"v": when, "id": lead}),
+                (
+                    "setter",
+                    'UPDATE "Lead" SET "assignedToUserId" = :v WHERE id = :id',
+                    {"v": rng.choice(SETTERS), "id": lead},
+                ),
+                ("snooze", 'UPDATE "Lead" SET "snoozedUntil" = :v WHERE id = :id', {"v": far, "id": lead}),
+                (
+                    "move",
+                    'UPDATE "Lead" SET "clientId" = :v WHERE id = :id',
+                    {"v": rng.choice(self.workspaces).id, "id": lead},
+                ),
+                ("touch", 'UPDATE "Lead" SET "updatedAt" = now() WHERE id = :id', {"id": lead}),
+                ("delete lead", 'DELETE FROM "Lead" WHERE id = :id', {"id": lead}),
+                (
+                    "draft",
+                    'INSERT INTO "AIDraft" (id, "leadId", content, channel, status, "autoSendAction", '
+                    "\"updatedAt\") VALUES (:id, :lead, 'd', 'email', 'pending', :action, now())",
+                    {"id": new_id(), "lead": lead, "action": rng.choice(("needs_review", "skip"))},
+                ),
+                (
+                    "settle draft",
+                    'UPDATE "AIDraft" SET status = :v WHERE "leadId" = :lead',
+                    {"v": rng.choice(("approved", "rejected", "pending")), "lead": lead},
+                ),
+                ("delete draft", 'DELETE FROM "AIDraft" WHERE "leadId" = :lead', {"lead": lead}),
+                (
+                    "ai email",
+                    'INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy", '
+                    "\"aiDraftId\") SELECT :id, :lead, 'email', 'zrg', 'hi', 'outbound', 'ai', d.id FROM \"AIDraft\" d "
+                    'WHERE d."leadId" = :lead LIMIT 1',
+                    {"id": new_id(), "lead": lead},
+                ),
+                (
+                    "setter sms",
+                    'INSERT INTO "Message" (id, "leadId", channel, source, body, direction, "sentBy") '
+                    "VALUES (:id, :lead, 'sms', 'zrg', 'hi', 'outbound', 'setter')",
+                    {"id": new_id(), "lead": lead},
+                ),
+                ("delete messages", 'DELETE FROM "Message" WHERE "leadId" = :lead', {"lead": lead}),
+                (
+                    "batch",
+                    'UPDATE "Lead" SET status = :v WHERE "clientId" = :client',
+                    {"v": rng.choice(STATUSES), "client": rng.choice(self.workspaces).id},
+                ),
+            ]
+        name, statement, params = rng.choice(operations)
+        self.db.run(statement, **params)
+        return name
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_given_plain_sql_writes_and_no_app_marks_then_the_counts_end_exact_with_no_mark_left(
+    triggers_db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, seed: int
+) -> None:
+    db, rng = triggers_db, random.Random(seed)
+    workspaces = [Workspace.create(db) for _ in range(3)]
+    for workspace in workspaces:  # computed once, as a backfill does: each has its global row from here on
+        workspace.mark_dirty()
+    run_recount(db, cache, settings)
+    app = App(db, rng, workspaces)
+    for step in range(150):
+        app.step()
+        if rng.random() < 0.25 or step == 149:
+            run_recount(db, cache, settings)
+            for workspace in workspaces:
+                assert workspace.counts() == expected(db, workspace.id), (seed, step, workspace.id)
+    assert marks(db) == []
+
+
+def test_a_write_no_count_can_see_marks_nothing(triggers_db: PostgresDatabase) -> None:
+    workspace = Workspace.create(triggers_db)
+    lead = workspace.lead(status="new")
+    message = workspace.message(lead, direction="inbound", channel="sms", sent_by=None)
+    triggers_db.run('DELETE FROM "InboxCountsDirty"')
+
+    triggers_db.run('UPDATE "Lead" SET "updatedAt" = now() WHERE id = :id', id=lead)
+    triggers_db.run("UPDATE \"Message\" SET body = 'edited' WHERE id = :id", id=message)
+    workspace.draft(lead, auto_send_action="skip")  # not one needing review
+    assert marks(triggers_db) == []
+
+    triggers_db.run('UPDATE "Lead" SET "lastInboundAt" = now() WHERE id = :id', id=lead)
+    assert marks(triggers_db) == [workspace.id]
+
+
+def test_one_statement_over_many_workspaces_marks_each_once_and_a_deleted_workspace_not_at_all(
+    triggers_db: PostgresDatabase,
+) -> None:
+    workspaces = [Workspace.create(triggers_db) for _ in range(3)]
+    for workspace in workspaces:
+        for _ in range(4):
+            workspace.lead(status="new")
+    triggers_db.run('DELETE FROM "InboxCountsDirty"')
+
+    triggers_db.run("UPDATE \"Lead\" SET status = 'qualified'")
+    triggers_db.run('DELETE FROM "Client" WHERE id = :id', id=workspaces[0].id)  # its leads go by cascade
+
+    assert marks(triggers_db) == sorted(w.id for w in workspaces[1:])
+
+
+def test_migrate_with_and_drop_triggers_from_the_cli(database_url: str, redis_url: str) -> None:
+    name = f"recount_triggers_cli_{uuid.uuid4().hex[:8]}"
+    admin = PostgresDatabase(ADMIN_DATABASE_URL)
+    admin.run(f'CREATE DATABASE "{name}"')
+    url = f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/{name}"
+    db = PostgresDatabase(url)
+    try:
+        created = recount("migrate", "--with-triggers", database_url=url, redis_url=redis_url)
+        installed = db.run("SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'recount_%'")[0]["n"]
+        again = recount("migrate", "--with-triggers", database_url=url, redis_url=redis_url)
+        dropped = recount("migrate", "--drop-triggers", database_url=url, redis_url=redis_url)
+        left = db.run("SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'recount_%'")[0]["n"]
+        both = recount("migrate", "--with-triggers", "--drop-triggers", database_url=url, redis_url=redis_url)
+    finally:
+        db.close()
+        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    assert created.returncode == 0 and "applied 004_dirty_triggers.sql" in created.stdout, created.stderr
+    assert installed == 9 and again.returncode == 0  # applying twice changes nothing
+    assert dropped.returncode == 0 and "applied 004_dirty_triggers.drop.sql" in dropped.stdout and left == 0
+    assert both.returncode == 2 and "choose one of --with-triggers and --drop-triggers" in both.stderr
