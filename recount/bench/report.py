@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recount.bench import section_capacity, sections
+from recount.bench import section_capacity, section_triggers, sections
 from recount.bench.b1_recompute import B1Report
 from recount.bench.b2_io import B2Result
 from recount.bench.b3_cold_start import B3Result
@@ -16,6 +16,7 @@ from recount.bench.b4_pipeline import B4Result
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result
+from recount.bench.b8_triggers import B8Result
 from recount.bench.outcome import NotRun
 from recount.bench.plots import B1_PNG, B3_PNG, B4_PNG, plot_all
 
@@ -33,6 +34,7 @@ class Results:
     seconds: float
     b6: B6Result | NotRun
     b7: B7Result | NotRun
+    b8: B8Result | NotRun
 
 
 def machine() -> str:
@@ -81,6 +83,7 @@ def write(results: Results, path: Path) -> None:
         *sections.b5(results.b5),
         *sections.b6(results.b6),
         *sections.b7(results.b7),
+        *section_triggers.b8(results.b8),
     ]
     path.write_text("\n".join(lines))
 

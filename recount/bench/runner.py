@@ -1,9 +1,9 @@
-"""Run B1-B5 against real PostgreSQL and Redis (given, or throwaway) and moto, then write the report."""
+"""Run B1-B8 against real PostgreSQL and Redis (given, or throwaway) and moto's server (a process of its own),
+then write the report."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 import time
@@ -14,14 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from moto.server import ThreadedMotoServer
 from rich.console import Console
 
 from infra.config import StageConfig
-from recount.bench import b1_recompute, b2_io, b3_cold_start, b4_pipeline, b5_sweep, b6_growth, b7_cli
+from recount.bench import (
+    b1_recompute,
+    b2_io,
+    b3_cold_start,
+    b4_pipeline,
+    b5_sweep,
+    b6_growth,
+    b7_cli,
+    b8_triggers,
+)
 from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
 from recount.bench.section_capacity import B4_GOAL_P95_S
+from recount.local.aws_server import MotoServer
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, provision, stage_config
 from recount.migrations import migrate
@@ -45,6 +54,8 @@ class Plan:
     b5_scan_workspaces: int
     b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
     b7_runs: int
+    b8_runs: int
+    b8_hot_s: float  # each way of the hot-workspace writes
 
 
 FULL = Plan(
@@ -58,6 +69,8 @@ FULL = Plan(
     b5_scan_workspaces=10_000,
     b6_leads=5_000,
     b7_runs=15,
+    b8_runs=30,
+    b8_hot_s=5.0,
 )
 QUICK = Plan(
     b1_workspaces=[(1, 10_000), (2, 2_000)],
@@ -70,6 +83,8 @@ QUICK = Plan(
     b5_scan_workspaces=1_000,
     b6_leads=2_000,
     b7_runs=2,
+    b8_runs=2,
+    b8_hot_s=0.5,
 )
 
 
@@ -91,9 +106,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         database_url = database_url or servers.start_postgres(free_port())
         redis_url = redis_url or servers.start_redis(free_port())
     bench_url = _fresh_database(database_url)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    moto.start()
+    moto = MotoServer().start()  # not in this process: B5's sends would share its GIL with the sweep
     try:
         db = PostgresDatabase(bench_url, statement_timeout_ms=600_000)
         migrate(db)
@@ -112,8 +125,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         )
         console.print("B2: round trips per job…")
         b2 = attempt("B2", console, lambda: b2_io.measure(bench_url, redis_url))
-        host, port = moto.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        endpoint = moto.endpoint_url
         _, config = stage_config("dev")
         target = (
             "moto's queues and table",
@@ -149,8 +161,10 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         db.close()
         console.print("B7: operator commands start…")
         b7 = attempt("B7", console, lambda: b7_cli.measure(plan.b7_runs))
+        console.print("B8: what the dirty triggers cost the app's writes…")
+        b8 = attempt("B8", console, lambda: b8_triggers.measure(database_url, plan.b8_runs, plan.b8_hot_s))
         seconds = time.monotonic() - started
-        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7), report_path)
+        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8), report_path)
         return report_path
     finally:
         moto.stop()

@@ -39,6 +39,7 @@ def test_the_quick_bench_writes_every_section_and_plot(tmp_path: Path, redis_url
         "Against the seed at its best" in text
         and "## B6" in text
         and "## B7" in text
+        and "| update 1,000 leads |" in text
         and "| the usual handler module |" in text
     )
     for unmeasured in ("10 minutes", "1,000 for 10,000", "tens of milliseconds", "eager import"):

@@ -1,0 +1,38 @@
+"""B8's section of the report: what the optional dirty triggers cost the app's writes."""
+
+from __future__ import annotations
+
+from recount.bench.b8_triggers import B8Result
+from recount.bench.outcome import NotRun
+
+B8_TITLE = "B8 — the dirty triggers' cost to the app's writes"
+
+
+def b8(outcome: B8Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return [f"## {B8_TITLE}", "", f"**Not run** in this run: {outcome.reason}", ""]
+    return [
+        f"## {B8_TITLE}",
+        "",
+        "Two databases with the same workspace of leads, one with `recount migrate --with-triggers` and one "
+        f"without; each statement run on both, alternately, {outcome.runs} times (medians of the time the app "
+        "waits, round trip included):",
+        "",
+        "| statement | without triggers | with triggers | ratio |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {row.statement} | {row.without_ms:.2f} ms | {row.with_ms:.2f} ms | {row.ratio:.2f}x |"
+            for row in outcome.rows
+        ),
+        "",
+        f"A hot workspace: {outcome.writers} writers updating its leads at once for {outcome.hot_seconds:.0f} s "
+        "each way, every write its own transaction. Marking at all serializes the writes of one workspace on its "
+        "`InboxCountsDirty` row until each commits, whether the app or the triggers mark:",
+        "",
+        "| writes | per second |",
+        "|---|---:|",
+        f"| no mark (stale counts: what a forgotten mark costs) | {outcome.hot_plain:.0f} |",
+        f"| the app's own mark in each transaction | {outcome.hot_app_mark:.0f} |",
+        f"| the triggers marking | {outcome.hot_triggers:.0f} |",
+        "",
+    ]
