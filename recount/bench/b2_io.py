@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import uuid
 from collections import Counter
@@ -73,6 +74,7 @@ def measure(database_url: str, redis_url: str) -> B2Result:
     """Two dirty events for two dirty workspaces, one batch each, through the real inbox handler."""
     db = PostgresDatabase(database_url)
     migrate(db)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its request lines would cross the bench's output
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
