@@ -3,8 +3,6 @@ changed since the last computation."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -15,9 +13,11 @@ from recount.render import render_verify_result
 
 def render_explanation(console: Console, explanation: Explanation, as_json: bool) -> None:
     if as_json:
-        console.print_json(data=asdict(explanation), default=str)
+        console.print_json(data=explanation.as_dict(), default=str)
         return
     render_verify_result(console, explanation.result)
+    if not explanation.compared:
+        return
     if explanation.computed_at is None:
         console.print("no materialized counts yet: the workspace was never computed")
         return
@@ -26,7 +26,9 @@ def render_explanation(console: Console, explanation: Explanation, as_json: bool
         table = Table("scope", "count", "materialized", "fresh", "difference", "fed by (the app's writes)")
         for difference in explanation.differences:
             if not difference.count:
-                table.add_row(escape(difference.scope), "(the whole row)", "", "", "appears or goes", difference.fed_by)
+                table.add_row(
+                    escape(difference.scope), "(the whole row)", "", "", f"would be {difference.row}", difference.fed_by
+                )
                 continue
             table.add_row(
                 escape(difference.scope),
@@ -39,8 +41,10 @@ def render_explanation(console: Console, explanation: Explanation, as_json: bool
         console.print(table)
     changed = explanation.changed
     console.print(
-        f"changed since then: {changed.get('leads_changed', 0)} lead(s), {changed.get('messages_created', 0)} "
-        f"message(s) created, {changed.get('drafts_changed', 0)} AI draft(s) created or updated"
+        f"changed since then: {_at_most(changed.get('leads_changed', 0))} lead(s), "
+        f"{_at_most(changed.get('messages_created', 0))} message(s) created, "
+        f"{_at_most(changed.get('drafts_changed', 0))} AI draft(s) created or updated "
+        "(deleted rows, and writes that left updatedAt as it was, do not show here)"
     )
     for lead in changed.get("leads", []):
         console.print(f"  lead {escape(str(lead['id']))} updated at {lead['updatedAt']}")
@@ -49,3 +53,7 @@ def render_explanation(console: Console, explanation: Explanation, as_json: bool
             "No dirty mark covers this: a write path changed the workspace without marking it dirty. Look for the "
             "writes above in the app; `recount send inbox.counts.recompute --client-id …` repairs the counts."
         )
+
+
+def _at_most(count: int) -> str:
+    return "over 1,000" if count > 1000 else str(count)

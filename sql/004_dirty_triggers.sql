@@ -10,19 +10,31 @@
 -- before and after with EXCEPT (hashed, and NULLs compare equal), not a join: transition tables have no
 -- statistics, and a join of two 1,000-row ones planned as a nested loop costs more than the update itself.
 
+-- Each function resolves names with the search_path the migration ran with, not the writing session's.
+-- An id that breaks recount's clientId rule (DESIGN section 4) is not marked: no sweep would ever clear it.
 CREATE OR REPLACE FUNCTION recount_mark_dirty(client_ids text[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path FROM CURRENT AS $$
     INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt")
     SELECT ids.client_id, date_trunc('milliseconds', clock_timestamp() AT TIME ZONE 'UTC')
     FROM (SELECT DISTINCT unnest(client_ids) AS client_id) ids
-    WHERE ids.client_id IS NOT NULL AND EXISTS (SELECT 1 FROM "Client" c WHERE c.id = ids.client_id)
+    WHERE ids.client_id ~ '^[A-Za-z0-9_-]{1,64}$'
+      AND EXISTS (SELECT 1 FROM "Client" c WHERE c.id = ids.client_id)
     ORDER BY ids.client_id
     ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt";
 $$;
 
+-- TRUNCATE has no rows to look at: every workspace is marked.
+CREATE OR REPLACE FUNCTION recount_truncated() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    PERFORM recount_mark_dirty(ARRAY(SELECT id FROM "Client"));
+    RETURN NULL;
+END;
+$$;
+
 -- Leads: every insert and delete; an update only when a column a count reads changed (not updatedAt alone).
 CREATE OR REPLACE FUNCTION recount_lead_changed() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM recount_mark_dirty(ARRAY(SELECT "clientId" FROM recount_new));
@@ -49,7 +61,7 @@ $$;
 
 -- Messages feed one count, aiSent: a message that is (or was) an AI-sent email from a draft.
 CREATE OR REPLACE FUNCTION recount_message_changed() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM recount_mark_dirty(ARRAY(
@@ -79,7 +91,7 @@ $$;
 
 -- AI drafts feed one count, aiReview: a draft that is (or was) pending and needing review.
 CREATE OR REPLACE FUNCTION recount_draft_changed() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM recount_mark_dirty(ARRAY(
@@ -135,3 +147,12 @@ CREATE TRIGGER recount_draft_updated AFTER UPDATE ON "AIDraft"
 DROP TRIGGER IF EXISTS recount_draft_deleted ON "AIDraft";
 CREATE TRIGGER recount_draft_deleted AFTER DELETE ON "AIDraft"
     REFERENCING OLD TABLE AS recount_old FOR EACH STATEMENT EXECUTE FUNCTION recount_draft_changed();
+
+DROP TRIGGER IF EXISTS recount_lead_truncated ON "Lead";
+CREATE TRIGGER recount_lead_truncated AFTER TRUNCATE ON "Lead" FOR EACH STATEMENT EXECUTE FUNCTION recount_truncated();
+DROP TRIGGER IF EXISTS recount_message_truncated ON "Message";
+CREATE TRIGGER recount_message_truncated AFTER TRUNCATE ON "Message"
+    FOR EACH STATEMENT EXECUTE FUNCTION recount_truncated();
+DROP TRIGGER IF EXISTS recount_draft_truncated ON "AIDraft";
+CREATE TRIGGER recount_draft_truncated AFTER TRUNCATE ON "AIDraft"
+    FOR EACH STATEMENT EXECUTE FUNCTION recount_truncated();

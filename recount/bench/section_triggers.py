@@ -25,9 +25,11 @@ def b8(outcome: B8Result | NotRun) -> list[str]:
             for row in outcome.rows
         ),
         "",
-        f"A hot workspace: {outcome.writers} writers updating its leads at once for {outcome.hot_seconds:.0f} s "
-        "each way, every write its own transaction. Marking at all serializes the writes of one workspace on its "
-        "`InboxCountsDirty` row until each commits, whether the app or the triggers mark:",
+        f"A hot workspace: {outcome.writers} writers (threads of one Python process, each its own connection) "
+        f"updating its leads at once, every write its own transaction, {outcome.hot_seconds:.0f} s each way in "
+        "three rounds taken in turn (medians). Marking at all serializes one workspace's writes on its "
+        "`InboxCountsDirty` row until each commits; the app's mark takes that lock at the end of its "
+        "transaction, the triggers at the write:",
         "",
         "| writes | per second |",
         "|---|---:|",

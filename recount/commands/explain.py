@@ -5,13 +5,13 @@ it: this points the app team at it. Writes nothing (the comparison is verify's, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from recount.commands import OPERATOR_QUERIES
 from recount.commands.connections import clients_for
 from recount.commands.status import iso_timestamp
-from recount.commands.verify import GLOBAL_SCOPE, VerifyResult, compare_workspace
+from recount.commands.verify import GLOBAL_SCOPE, Verdict, VerifyResult, compare_workspace
 from recount.targets import Target
 from shared.queries import query
 
@@ -29,22 +29,33 @@ FED_BY = {
     "awaiting_reply": "derived: totalNonBlacklisted - requiresAttention",
 }
 SETTER_ROWS = "Lead.assignedToUserId (a setter's row appears or goes)"
+NEVER_COMPUTED = "the workspace's first computation"
 
 
 @dataclass(frozen=True)
 class Difference:
     scope: str  # "global" or the setter's id
-    count: str  # "" when the whole row would appear or go
-    materialized: int | None
-    fresh: int | None
+    count: str  # "" when the whole row would be added or deleted
+    materialized: int | None  # None: no such row yet
+    fresh: int | None  # None: a recompute would delete the row
 
     @property
     def delta(self) -> int:
         return (self.fresh or 0) - (self.materialized or 0)
 
     @property
+    def row(self) -> str:
+        """For a whole row: what a recompute would do to it."""
+        return "" if self.count else ("added" if self.materialized is None else "deleted")
+
+    @property
     def fed_by(self) -> str:
-        return FED_BY.get(self.count, SETTER_ROWS)
+        if self.count:
+            return FED_BY[self.count]
+        return NEVER_COMPUTED if self.scope == "global" else SETTER_ROWS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "row": self.row, "delta": self.delta, "fedBy": self.fed_by}
 
 
 @dataclass(frozen=True)
@@ -54,11 +65,26 @@ class Explanation:
     differences: list[Difference] = field(default_factory=list)
     changed: dict[str, Any] = field(default_factory=dict)  # leads, leads_changed, messages_created, drafts_changed
 
+    @property
+    def compared(self) -> bool:
+        """Whether there was anything to compare (not busy, not a missing workspace)."""
+        return self.result.verdict not in (Verdict.BUSY, Verdict.MISSING)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "result": asdict(self.result),
+            "computedAt": self.computed_at,
+            "differences": [difference.as_dict() for difference in self.differences],
+            "changed": self.changed,
+        }
+
 
 def explain(target: Target, client_id: str) -> Explanation:
     clients = clients_for(target)
     try:
         comparison = compare_workspace(clients.db, client_id)
+        if comparison.result.verdict in (Verdict.BUSY, Verdict.MISSING):  # nothing was compared
+            return Explanation(comparison.result, None)
         computed = comparison.materialized.get((True, GLOBAL_SCOPE), {}).get("computed_at")
         changed = (
             clients.db.run(query("operations", "changed_since", OPERATOR_QUERIES), client_id=client_id, since=computed)[
@@ -82,8 +108,11 @@ def differences(materialized: dict[Any, dict[str, Any]], fresh: dict[Any, dict[s
     found = []
     for key in sorted(materialized.keys() | fresh.keys(), key=lambda k: (not k[0], k[1])):
         scope = "global" if key[0] else key[1]
-        if key not in fresh or key not in materialized:
-            found.append(Difference(scope, "", None, None))
+        if key not in materialized:
+            found.append(Difference(scope, "", None, 0))
+            continue
+        if key not in fresh:
+            found.append(Difference(scope, "", 0, None))
             continue
         found.extend(
             Difference(scope, column, materialized[key][column], fresh[key][column])

@@ -38,14 +38,18 @@ SELECT EXISTS (
 -- name: changed_since
 -- What of one workspace the app changed after its counts were last computed (verify --explain): the leads
 -- (by their updatedAt, which Prisma sets on every update), and how many messages and AI drafts were created
--- or updated. A change here with no dirty mark is a write path that forgot to mark.
+-- or updated, each count stopping at 1,001. A change here with no dirty mark is a write path that forgot to
+-- mark. Deleted rows, and writes that leave updatedAt as it was, leave no trace here.
 SELECT (SELECT coalesce(json_agg(json_build_object('id', l.id, 'updatedAt', l."updatedAt") ORDER BY l."updatedAt" DESC),
                         '[]'::json)
         FROM (SELECT id, "updatedAt" FROM "Lead"
               WHERE "clientId" = :client_id AND "updatedAt" > :since
               ORDER BY "updatedAt" DESC LIMIT 10) l) AS leads,
-       (SELECT count(*)::int FROM "Lead" WHERE "clientId" = :client_id AND "updatedAt" > :since) AS leads_changed,
-       (SELECT count(*)::int FROM "Message" m JOIN "Lead" l ON l.id = m."leadId"
-        WHERE l."clientId" = :client_id AND m."createdAt" > :since) AS messages_created,
-       (SELECT count(*)::int FROM "AIDraft" d JOIN "Lead" l ON l.id = d."leadId"
-        WHERE l."clientId" = :client_id AND d."updatedAt" > :since) AS drafts_changed;
+       (SELECT count(*)::int FROM (SELECT 1 FROM "Lead" WHERE "clientId" = :client_id AND "updatedAt" > :since
+                                   LIMIT 1001) x) AS leads_changed,
+       (SELECT count(*)::int FROM (SELECT 1 FROM "Message" m JOIN "Lead" l ON l.id = m."leadId"
+                                   WHERE l."clientId" = :client_id AND m."createdAt" > :since LIMIT 1001) x)
+           AS messages_created,
+       (SELECT count(*)::int FROM (SELECT 1 FROM "AIDraft" d JOIN "Lead" l ON l.id = d."leadId"
+                                   WHERE l."clientId" = :client_id AND d."updatedAt" > :since LIMIT 1001) x)
+           AS drafts_changed;

@@ -216,6 +216,34 @@ def test_migrate_with_and_drop_triggers_from_the_cli(database_url: str, redis_ur
         admin.close()
 
     assert created.returncode == 0 and "applied 004_dirty_triggers.sql" in created.stdout, created.stderr
-    assert installed == 9 and again.returncode == 0  # applying twice changes nothing
+    assert installed == 12 and again.returncode == 0  # applying twice changes nothing
     assert dropped.returncode == 0 and "applied 004_dirty_triggers.drop.sql" in dropped.stdout and left == 0
     assert both.returncode == 2 and "choose one of --with-triggers and --drop-triggers" in both.stderr
+
+
+def test_a_truncate_marks_every_workspace_and_an_id_out_of_the_rule_is_never_marked(
+    triggers_db: PostgresDatabase,
+) -> None:
+    workspaces = [Workspace.create(triggers_db) for _ in range(2)]
+    odd = Workspace.create(triggers_db, client_id="legacy id; with spaces")
+    for workspace in (*workspaces, odd):
+        workspace.message(workspace.lead(status="new"), ai_draft_id=None)
+    triggers_db.run('DELETE FROM "InboxCountsDirty"')
+
+    triggers_db.run('TRUNCATE "Message"')
+
+    assert marks(triggers_db) == sorted(w.id for w in workspaces)
+
+
+def test_the_triggers_find_their_tables_whatever_the_writing_sessions_search_path(
+    triggers_db: PostgresDatabase,
+) -> None:
+    workspace = Workspace.create(triggers_db)
+    lead = workspace.lead(status="new")
+    triggers_db.run('DELETE FROM "InboxCountsDirty"')
+
+    with triggers_db.transaction():
+        triggers_db.run("SET LOCAL search_path TO pg_catalog")
+        triggers_db.run("UPDATE public.\"Lead\" SET status = 'qualified' WHERE id = :id", id=lead)
+
+    assert marks(triggers_db) == [workspace.id]

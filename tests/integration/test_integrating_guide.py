@@ -7,13 +7,13 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pg8000.native
 import pytest
 import redis
@@ -83,7 +83,7 @@ def test_a_write_and_its_mark_commit_together_or_not_at_all(
 
 def test_the_dirty_event_is_recounts_envelope_and_goes_to_the_queue_of_its_priority(guide: dict[str, Any]) -> None:
     with mock_aws():
-        sqs = boto3.client("sqs", region_name="us-east-1")
+        sqs = guide["sqs_client"]("us-east-1")
         urls = {name: sqs.create_queue(QueueName=f"recount-{name}")["QueueUrl"] for name in ("counts", "counts_high")}
 
         assert guide["send_dirty"](sqs, urls, "ws-normal") and guide["send_dirty"](sqs, urls, "ws-high", "high")
@@ -118,7 +118,9 @@ def test_reads_go_through_the_version_and_survive_a_redis_outage(
     cached = guide["read_counts"](client, connection, workspace.id)
     client.incr(f"inbox:v1:ver:{workspace.id}")  # what recount does after a change
     fresh = guide["read_counts"](client, connection, workspace.id)
-    down = guide["read_counts"](redis.Redis(port=free_port(), socket_connect_timeout=0.5), connection, workspace.id)
+    started = time.monotonic()
+    down = guide["read_counts"](guide["cache_client"](f"redis://127.0.0.1:{free_port()}/0"), connection, workspace.id)
+    assert time.monotonic() - started < 3  # it fell back at once, not after retries
 
     assert [row["total"] for row in first] == [1, 1] and cached == first
     assert [row["total"] for row in fresh] == [40, 40] and down == fresh
@@ -127,13 +129,19 @@ def test_reads_go_through_the_version_and_survive_a_redis_outage(
 def test_an_slo_miss_reaches_the_set_the_analytics_sweep_takes(
     guide: dict[str, Any], cache: RedisStore, redis_url: str
 ) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = guide["cache_client"](redis_url)
+    before = time.time()
 
     assert not guide["report_slo_miss"](client, "ws-fast", 1.2, warm=True)
     assert guide["report_slo_miss"](client, "ws-slow", 1.6, warm=True)
     assert not guide["report_slo_miss"](client, "ws-cold", 2.5, warm=False)
+    first = client.zscore("analytics:v1:slo_miss", "ws-slow")
+    time.sleep(0.05)
+    assert guide["report_slo_miss"](client, "ws-slow", 4.0, warm=True)
 
     assert cache.slo_misses(10) == ["ws-slow"]
+    assert first is not None and before - 1 <= first <= time.time()  # scored in seconds
+    assert client.zscore("analytics:v1:slo_miss", "ws-slow") == first  # NX: a second miss keeps its place
 
 
 def test_the_typescript_examples_type_check_against_the_generated_types(tmp_path: Path) -> None:

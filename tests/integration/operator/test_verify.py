@@ -157,3 +157,24 @@ def test_explain_takes_one_valid_workspace_and_nothing_else(operator: Operator) 
 
     assert both.returncode == 2 and "--explain takes one workspace" in both.stderr
     assert bad.returncode == 2 and "not a valid id" in bad.stderr
+
+
+def test_explain_of_a_busy_workspace_says_busy_and_nothing_else_and_of_a_new_one_that_it_was_never_computed(
+    operator: Operator, db: PostgresDatabase, other_db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    workspace = _computed(db, cache, settings)
+    never = Workspace.create(db)
+    never.lead(status="new")
+    other_db.run("BEGIN")  # a recompute holds the workspace's lock
+    other_db.run("SELECT pg_advisory_xact_lock(:c, hashtext(:id))", c=LOCK_CLASS[JobName.INBOX_COUNTS], id=workspace.id)
+    try:
+        busy = operator.run("verify", "--explain", workspace.id)
+    finally:
+        other_db.run("ROLLBACK")
+    first = operator.run("verify", "--explain", never.id)
+
+    assert busy.returncode == 0 and busy.stdout.strip().splitlines() == [
+        f"busy {workspace.id}: a recompute holds the workspace's lock"
+    ]
+    assert first.returncode == 1
+    assert first.stdout.splitlines()[1] == "no materialized counts yet: the workspace was never computed"
