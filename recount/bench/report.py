@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recount.bench import section_capacity, section_triggers, sections
+from recount.bench import section_capacity, section_cold_start, section_triggers, sections
 from recount.bench.b1_recompute import B1Report
 from recount.bench.b2_io import B2Result
 from recount.bench.b3_cold_start import B3Result
@@ -76,7 +76,7 @@ def write(results: Results, path: Path) -> None:
         *sections.b1(results.b1),
         *_image("B1", results.b1, B1_PNG),
         *sections.b2(results.b2),
-        *sections.b3(results.b3),
+        *section_cold_start.b3(results.b3),
         *_image("B3", results.b3, B3_PNG),
         *section_capacity.b4(results.b4),
         *_image("B4", results.b4, B4_PNG),

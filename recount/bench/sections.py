@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from recount.bench.b1_recompute import B1Report
 from recount.bench.b2_io import B2Result
-from recount.bench.b3_cold_start import STACK_IMPORTS, STACK_OBJECTS, B3Result
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import GROWTH, B6Result
 from recount.bench.b7_cli import B7Result
@@ -13,7 +12,6 @@ from shared.adapters.sqs import SEND_BATCH_CONCURRENCY
 
 B1_TITLE = "B1 — recompute cost per workspace"
 B2_TITLE = "B2 — round trips per job, on the wire"
-B3_TITLE = "B3 — cold start"
 B5_TITLE = "B5 — a sweep over dirty workspaces"
 B1_GOAL_SMALL = 2.0  # the seed at its best over recount's job, below B1_BIG_LEADS
 B1_GOAL_BIG = 5.0  # ... and from B1_BIG_LEADS on
@@ -22,14 +20,13 @@ B6_TITLE = "B6 — database growth"
 B6_GOAL_RATIO = 1.3  # the same workspace's recompute, after the rest of the database grew, over before
 B7_TITLE = "B7 — operator commands start"
 B7_GOAL_RATIO = 2.5  # a command's --help over `python -c "import typer, rich"`
-B3_GOAL_RATIO = 0.6  # a handler's import and first batch over a usual Powertools handler module's import
 
 
 def not_run(title: str, outcome: NotRun) -> list[str]:
     return [f"## {title}", "", f"**Not run** in this run: {outcome.reason}", ""]
 
 
-def _verdict(met: bool) -> str:
+def verdict(met: bool) -> str:
     return "met" if met else "missed"
 
 
@@ -86,12 +83,12 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         *[
             f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
             f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {b1_goal(r.leads):.0f}x "
-            f"{_verdict(r.job_ratio() >= b1_goal(r.leads))} |"
+            f"{verdict(r.job_ratio() >= b1_goal(r.leads))} |"
             for r in outcome.rows
         ],
         "",
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
-        f"{B1_BIG_LEADS:,} leads and {B1_GOAL_BIG:.0f}x from {B1_BIG_LEADS:,} — **{_verdict(not misses)}**"
+        f"{B1_BIG_LEADS:,} leads and {B1_GOAL_BIG:.0f}x from {B1_BIG_LEADS:,} — **{verdict(not misses)}**"
         + (f" (missed at {', '.join(f'{r.leads:,}' for r in misses)} leads)." if misses else "."),
         "",
         "The analytics statement (30-day window, rolled back; no seed baseline):",
@@ -134,7 +131,7 @@ def b6(outcome: B6Result | NotRun) -> list[str]:
         "|---:|---:|---:|",
         f"| {outcome.before_ms:.1f} | {outcome.after_ms:.1f} | **{outcome.ratio:.2f}x** |",
         "",
-        f"Goal: at most {B6_GOAL_RATIO}x — **{_verdict(outcome.ratio <= B6_GOAL_RATIO)}**.",
+        f"Goal: at most {B6_GOAL_RATIO}x — **{verdict(outcome.ratio <= B6_GOAL_RATIO)}**.",
         "",
     ]
 
@@ -166,67 +163,8 @@ def b2(outcome: B2Result | NotRun) -> list[str]:
         "these stores are local, without TLS, with trust authentication.",
         "",
         f"Goal: ≤ {goals['PostgreSQL']} / {goals['Redis']} / {goals['DynamoDB']} round trips to PostgreSQL / "
-        f"Redis / DynamoDB per warm job — **{_verdict(not misses)}**"
+        f"Redis / DynamoDB per warm job — **{verdict(not misses)}**"
         + (f" (over: {', '.join(misses)})." if misses else "."),
-        "",
-    ]
-
-
-def b3(outcome: B3Result | NotRun) -> list[str]:
-    if isinstance(outcome, NotRun):
-        return not_run(B3_TITLE, outcome)
-    worst = outcome.worst
-    failed = sum(r.failed_batches for r in outcome.handlers)
-    idle = sum(r.idle_batches for r in outcome.handlers)
-    return [
-        f"## {B3_TITLE}",
-        "",
-        f"Fresh interpreters, {outcome.runs} rounds; each round starts `python -c pass`, the usual handler module "
-        "(with its objects, then its imports alone) and every handler once, in that order; medians. Imports and "
-        "first batches are timed inside the interpreter and the bare start (`python -c pass`, wall time) added. "
-        "*first batch* is import plus one one-message batch against local PostgreSQL, Redis and moto's server "
-        "(connections and clients made on the way), each round with work of its own: a new dirty workspace to "
-        "recompute, a new analytics event, a sweep. The *usual handler module* is the top of a usual Powertools "
-        "SQS handler with DynamoDB idempotency, Redis and PostgreSQL: these imports, then the objects such a "
-        "module makes at import as Powertools' own examples do, clients excepted (recount's handlers make theirs "
-        "on first use, so they are in its first batch, not its import):",
-        "",
-        "```python",
-        *STACK_IMPORTS,
-        "",  # as ruff format writes it: the report's code block is checked like the code
-        *STACK_OBJECTS,
-        "```",
-        "",
-        "| what | import (ms) | import + first batch (ms) | import ÷ usual module | import + first batch ÷ usual "
-        "module |",
-        "|---|---:|---:|---:|---:|",
-        f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |  |",
-        f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |  |",
-        f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |  |",
-        *[
-            f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
-            f"{outcome.import_ratio(r):.2f} | {outcome.ratio(r):.2f} |"
-            for r in outcome.handlers
-        ],
-        "",
-        *(
-            [f"{failed} of the {outcome.runs * len(outcome.handlers)} first batches reported their record failed.", ""]
-            if failed
-            else []
-        ),
-        *(
-            [
-                f"{idle} of the {outcome.runs * len(outcome.handlers)} first batches did not log their work (a skip): "
-                "the first-batch column includes them.",
-                "",
-            ]
-            if idle
-            else []
-        ),
-        "Ratios subtract the bare interpreter start from both sides. Goal: a handler's import and first batch "
-        f"together at most {B3_GOAL_RATIO} x the usual handler module's import — the highest here "
-        f"**{outcome.ratio(worst):.2f}** "
-        f"(`{worst.handler}`) ({_verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
         "",
     ]
 
@@ -285,7 +223,7 @@ def b7(outcome: B7Result | NotRun) -> list[str]:
         *(f"| `{row.command}` | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.rows),
         *(f"| *{row.command}* | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.references),
         "",
-        f"Goal: at most {B7_GOAL_RATIO}x — **{_verdict(outcome.worst.ratio <= B7_GOAL_RATIO)}** (worst: "
+        f"Goal: at most {B7_GOAL_RATIO}x — **{verdict(outcome.worst.ratio <= B7_GOAL_RATIO)}** (worst: "
         f"`{outcome.worst.command}`, {outcome.worst.ratio:.2f}x).{_over_bare_app(outcome)}",
         "",
     ]
