@@ -1,6 +1,7 @@
 """B3: cold start. Each handler imported in a fresh interpreter, and its first one-message batch (with real work:
 a recompute, a sweep), beside a bare `python -c pass` and a usual Powertools handler module (its imports alone,
-and with the objects such a module makes at import, clients excepted), interleaved run by run."""
+and with the objects such a module makes at import, clients excepted), interleaved run by run. Beside them, the
+floor under any handler built on recount's mechanisms: what it must load and make before its first record."""
 
 from __future__ import annotations
 
@@ -33,6 +34,19 @@ STACK_IMPORTS = (
 STACK_OBJECTS = (
     'logger, tracer, metrics = Logger(), Tracer(), Metrics(namespace="bench")',
     "processor = BatchProcessor(event_type=EventType.SQS)",
+)
+# The floor: what any handler on the mechanisms recount is built on (Powertools' Logger, Metrics and batch utility,
+# idempotency on DynamoDB through boto3, redis, pg8000, pydantic) loads and makes before its first record: the
+# usual module with no Tracer (recount's handlers import no X-Ray SDK when tracing is off), plus the one client an
+# idempotent batch cannot do without. No work, no connection: a handler's first batch can only cost more.
+FLOOR_IMPORTS = (
+    "from aws_lambda_powertools import Logger, Metrics",
+    *STACK_IMPORTS[1:],
+)
+FLOOR_OBJECTS = (
+    'logger, metrics = Logger(), Metrics(namespace="bench")',
+    "processor = BatchProcessor(event_type=EventType.SQS)",
+    'dynamodb = boto3.session.Session(region_name="us-east-1").client("dynamodb")',
 )
 # The log line each handler writes when its first batch did its work (not a skip).
 WORK_DONE = {"inbox_counts_recompute": "recomputed", "analytics_recompute": "recomputed", "sweeper": "inbox sweep"}
@@ -70,6 +84,7 @@ class B3Result:
     stack_ms: float  # the usual handler module (imports and objects), timed inside the interpreter, plus bare_ms
     stack_imports_ms: float  # its imports alone, the same way
     handlers: list[B3Row]  # import and import + first batch, timed inside, plus bare_ms
+    floor_ms: float = 0.0  # the floor (FLOOR_IMPORTS and FLOOR_OBJECTS), the same way; 0 when not measured
 
     def import_ratio(self, row: B3Row) -> float:
         """A handler's import over the usual handler module's, the bare interpreter start taken off both."""
@@ -83,6 +98,11 @@ class B3Result:
     def _over_stack(self, ms: float) -> float:
         baseline = self.stack_ms - self.bare_ms
         return (ms - self.bare_ms) / baseline if baseline > 0 else 0.0
+
+    @property
+    def floor_ratio(self) -> float:
+        """The floor over the usual handler module's import: below it, no handler on these mechanisms can go."""
+        return self._over_stack(self.floor_ms) if self.floor_ms else 0.0
 
     @property
     def worst(self) -> B3Row:
@@ -126,15 +146,18 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
     env = {**os.environ, **environment, "PYTHONPATH": str(ROOT)}
     stack_code = _STACK_TIMED.format(imports="\n".join((*STACK_IMPORTS, *STACK_OBJECTS)))
     imports_code = _STACK_TIMED.format(imports="\n".join(STACK_IMPORTS))
+    floor_code = _STACK_TIMED.format(imports="\n".join((*FLOOR_IMPORTS, *FLOOR_OBJECTS)))
     bare: list[float] = []
     stack: list[float] = []
     imports: list[float] = []
+    floor: list[float] = []
     handlers: dict[str, list[dict[str, Any]]] = {handler: [] for handler in HANDLERS}
     for _ in range(runs):
         events = first_batch_events()
         bare.append(_wall("pass", env))
         stack.append(_inside(stack_code, env)["import_ms"])
         imports.append(_inside(imports_code, env)["import_ms"])
+        floor.append(_inside(floor_code, env)["import_ms"])
         for handler in HANDLERS:
             handlers[handler].append(
                 _inside(_FIRST_BATCH.format(handler=handler), {**env, "BENCH_EVENT": events[handler]})
@@ -155,4 +178,5 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
             )
             for handler, results in handlers.items()
         ],
+        statistics.median(floor) + bare_ms,
     )

@@ -67,10 +67,18 @@ def _plot_b3(result: B3Result, path: Path) -> None:
         "python -c pass",
         "usual stack: imports",
         "usual handler module",
+        *(["the floor"] if result.floor_ms else []),
         *[f"import functions.{r.handler}.handler" for r in result.handlers],
     ]
-    imports = [result.bare_ms, result.stack_imports_ms, result.stack_ms, *[r.import_ms for r in result.handlers]]
-    batches = [0.0, 0.0, 0.0, *[r.first_batch_ms - r.import_ms for r in result.handlers]]
+    floor = [result.floor_ms] if result.floor_ms else []
+    imports = [
+        result.bare_ms,
+        result.stack_imports_ms,
+        result.stack_ms,
+        *floor,
+        *[r.import_ms for r in result.handlers],
+    ]
+    batches = [0.0, 0.0, 0.0, *[0.0 for _ in floor], *[r.first_batch_ms - r.import_ms for r in result.handlers]]
     axes.barh(labels, imports, label="import")
     axes.barh(labels, batches, left=imports, label="first batch")
     axes.set_xlabel("median ms in a fresh interpreter")

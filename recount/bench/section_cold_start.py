@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recount.bench.b3_cold_start import STACK_IMPORTS, STACK_OBJECTS, B3Result
+from recount.bench.b3_cold_start import FLOOR_IMPORTS, FLOOR_OBJECTS, STACK_IMPORTS, STACK_OBJECTS, B3Result
 from recount.bench.outcome import NotRun
 from recount.bench.sections import not_run, verdict
 
@@ -41,6 +41,11 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |  |",
         f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |  |",
         f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |  |",
+        *(
+            [f"| the floor (below) | {outcome.floor_ms:.0f} |  | {outcome.floor_ratio:.2f} |  |"]
+            if outcome.floor_ms
+            else []
+        ),
         *[
             f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
             f"{outcome.import_ratio(r):.2f} | {outcome.ratio(r):.2f} |"
@@ -65,5 +70,33 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"together at most {B3_GOAL_RATIO} x the usual handler module's import — the highest here "
         f"**{outcome.ratio(worst):.2f}** "
         f"(`{worst.handler}`) ({verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
+        "",
+        *(_floor(outcome) if outcome.floor_ms else []),
+    ]
+
+
+def _floor(outcome: B3Result) -> list[str]:
+    """The floor and, when the goal is below it, that no handler on these mechanisms can meet it."""
+    below = outcome.floor_ratio > B3_GOAL_RATIO
+    return [
+        "*The floor* is what any handler on the mechanisms recount is built on (Powertools' Logger, Metrics and "
+        "batch utility, idempotency on DynamoDB through boto3, redis, pg8000, pydantic) loads and makes before its "
+        "first record: the usual module without a Tracer (recount's handlers import no X-Ray SDK when tracing is "
+        "off), plus the one client an idempotent batch cannot do without; no connection, no work:",
+        "",
+        "```python",
+        *FLOOR_IMPORTS,
+        "",
+        *FLOOR_OBJECTS,
+        "```",
+        "",
+        f"It takes **{outcome.floor_ratio:.2f}x** the usual module's import"
+        + (
+            f", above the goal of {B3_GOAL_RATIO}: no handler that keeps these mechanisms can meet it. Meeting it "
+            "would mean taking boto3 off the first batch (idempotency on a store other than DynamoDB) and Powertools' "
+            "batch utility or pydantic off the import."
+            if below
+            else "."
+        ),
         "",
     ]

@@ -91,7 +91,7 @@ def register_bench(app: typer.Typer, console: Console) -> None:
         quick: Annotated[bool, typer.Option(help="A small run (under a minute) for CI.")] = False,
         output: Annotated[str, typer.Option(help="Where the report goes.")] = "docs/benchmarks.md",
     ) -> None:
-        """Run the benchmarks B1-B5 and write the report (figures and plots) to docs/benchmarks.md."""
+        """Run the benchmarks B1-B8 and write the report (figures and plots) to docs/benchmarks.md."""
         from pathlib import Path
 
         from recount.bench.runner import FULL, QUICK, run

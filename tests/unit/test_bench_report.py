@@ -82,6 +82,30 @@ def test_given_handlers_slower_than_the_usual_handler_module_then_b3_reports_the
     assert "did not log their work" not in text
 
 
+def test_given_a_floor_above_the_goal_then_b3_says_no_handler_on_these_mechanisms_can_meet_it() -> None:
+    def result(floor_ms: float) -> B3Result:
+        return B3Result(
+            runs=3,
+            bare_ms=12.0,
+            stack_ms=312.0,
+            stack_imports_ms=250.0,
+            handlers=[B3Row("inbox_counts_recompute", 290.0, 500.0, 0)],
+            floor_ms=floor_ms,
+        )
+
+    above = "\n".join(b3(result(342.0)))
+    below = "\n".join(b3(result(150.0)))
+    unmeasured = "\n".join(b3(result(0.0)))
+
+    # (342 - 12) / (312 - 12)
+    assert (
+        "| the floor (below) | 342 |  | 1.10 |  |" in above and "It takes **1.10x** the usual module's import" in above
+    )
+    assert "no handler that keeps these mechanisms can meet it" in above and 'client("dynamodb")' in above
+    assert "It takes **0.46x** the usual module's import." in below and "can meet it" not in below
+    assert "the floor" not in unmeasured
+
+
 def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then_b5_says_only_that() -> None:
     text = "\n".join(b5(B5Result(300, 4.2, 3, 30, 300, 1_000, 0.05, 4, 1.05)))
 
