@@ -33,11 +33,17 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
     ]
     if not outcome.steps:
         return [*lines, "**No step ran.**", ""]
+    if outcome.stepped_down:
+        lines += [
+            "The first rate was more than this machine held, so the rate stepped down from it instead, each step "
+            "after the queues had drained.",
+            "",
+        ]
     if capacity is None:
-        return [*lines, "**No step was held**: the first rate is already past the limit.", ""]
+        return [*lines, "**No step was held**, down to the lowest rate tried.", ""]
     limit = outcome.limit(capacity)
     ratio = outcome.ratio(capacity)
-    every_step_held = capacity is outcome.steps[-1]
+    every_step_held = all(step.held(outcome.p95_limit_ms) for step in outcome.steps)
     if ratio >= B4_GOAL_RATIO:
         verdict = "met"
     else:
@@ -83,7 +89,9 @@ def _bound(outcome: B4Result) -> str:
     failed = [step for step in outcome.steps if not step.held(outcome.p95_limit_ms)]
     if not failed:
         return f"not reached: every step held, up to {outcome.steps[-1].rate:.0f} events/s."
-    step = failed[0]
+    capacity = outcome.capacity
+    # The lowest rate not held above the capacity: the step where the pipeline first fell behind
+    step = min((s for s in failed if capacity is None or s.rate > capacity.rate), key=lambda s: s.rate)
     top = max(GROUPS, key=lambda group: step.cpu_s[group])
     share = step.cpu_s[top] / max(1e-9, sum(step.cpu_s.values()))
     top_cores = step.cpu_s[top] / step.seconds if step.seconds else 0.0

@@ -212,6 +212,16 @@ def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
     assert "**No step was held**" in "\n".join(b4(_b4(_step(40, 30, 300, 1.0))))  # sent too slowly to count
 
 
+def test_given_a_first_rate_past_the_machine_then_b4_reports_the_step_down_and_the_rate_held() -> None:
+    # Given 40/s not kept (25/s sent), then 30/s not held either, then 20/s held, each after the queues drained
+    text = "\n".join(b4(_b4(_step(40, 25, 6000, 40.0), _step(30, 30, 3000, 30.0), _step(20, 20, 500, 5.0))))
+
+    assert "the rate stepped down from it instead" in text
+    assert "**Capacity: 20 dirty events/s**" in text and "at least" not in text
+    # what bounds it is read at the lowest rate not held above the capacity: 30/s
+    assert "at 30/s freshness p95 reached 3.00 s" in text and "(goal ≥ 0.5: **missed**)" in text
+
+
 def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> None:
     rows = [B7Row("recount --help", 150.0, 3.0), B7Row("recount send --help", 220.0, 4.4)]
     references = [B7Row("app --help", 125.0, 2.5), B7Row("app first --help", 200.0, 4.0)]
