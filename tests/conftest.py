@@ -12,6 +12,7 @@ import redis
 
 from recount.migrations import migrate
 from recount.throwaway import ThrowawayServers, free_port
+from recount.throwaway_cluster import ThrowawayCluster
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.settings import RecomputeSettings
@@ -56,11 +57,41 @@ def other_db(database_url: str) -> Iterator[PostgresDatabase]:
 
 
 @pytest.fixture
-def redis_url() -> str:
+def single_redis_url() -> str:
     client = redis.Redis.from_url(TEST_REDIS_URL)
     client.flushdb()
     client.close()
     return TEST_REDIS_URL
+
+
+@pytest.fixture
+def redis_url(single_redis_url: str) -> str:
+    """One Redis node's database, emptied for this test (a module may override it with `either_redis_url`)."""
+    return single_redis_url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayCluster]:
+    """Three masters on loopback, started the first time a test asks for them."""
+    cluster = ThrowawayCluster.on_free_ports(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: ThrowawayCluster) -> str:
+    """The cluster, emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture(params=["one node", "cluster"])
+def either_redis_url(request: pytest.FixtureRequest) -> str:
+    """A module whose Redis tests must hold on both kinds of server overrides `redis_url` with this."""
+    return str(request.getfixturevalue("single_redis_url" if request.param == "one node" else "redis_cluster_url"))
 
 
 @pytest.fixture
@@ -71,8 +102,12 @@ def cache(redis_url: str) -> Iterator[RedisStore]:
 
 
 @pytest.fixture
-def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+def raw_redis(redis_url: str) -> Iterator[redis.Redis | redis.RedisCluster]:
+    """The test's own client on the same server: a cluster client when the server is a cluster."""
+    probe = redis.Redis.from_url(redis_url, decode_responses=True)
+    clustered = probe.info("cluster").get("cluster_enabled") == 1
+    probe.close()
+    client = redis.RedisCluster.from_url(redis_url, decode_responses=True) if clustered else probe
     yield client
     client.close()
 

@@ -5,131 +5,250 @@ from __future__ import annotations
 from typing import Any, cast
 
 import redis
-from redis.exceptions import RedisError
+from redis.backoff import NoBackoff
+from redis.exceptions import AskError, ClusterCrossSlotError, MovedError, RedisError
 from redis.maint_notifications import MaintNotificationsConfig
+from redis.retry import Retry
 
 from shared import deadline
 from shared.adapters.redis_errors import RECONNECT, classify_redis_error
-from shared.contracts.keys import ANALYTICS_SLO_MISS_KEY, JobName, applied_stamp_key, status_key, version_key
-from shared.contracts.settings import redis_call_bound_s
+from shared.contracts.errors import PermanentError
+from shared.contracts.keys import (
+    ANALYTICS_SLO_MISS_KEY,
+    JobName,
+    applied_stamp_key,
+    legacy_applied_stamp_key,
+    status_key,
+    version_key,
+)
+from shared.contracts.settings import CLUSTER_MODES, redis_call_bound_s, redis_database
 from shared.contracts.status import StatusBlob
 
-# INCR the version only if the committed change stamp is newer than the one it already stands for, then
-# write the final status blob carrying that version: one round trip; a retried bump never bumps twice,
-# and a publish that arrives late (older stamp) neither bumps nor overwrites a newer status -- except the
-# job's own `running` blob (same request, message and start), which it always ends: a job whose lock query
-# read a stamp just before another run's commit must not leave its status at `running`.
-# Stamps are fixed-width ISO-8601 UTC strings, so string order is time order.
-_PUBLISH_LUA = """
-local applied = redis.call('GET', KEYS[2])
-local version
-if applied and ARGV[1] < applied then
-  version = tonumber(redis.call('GET', KEYS[1]) or '0')
-  local stored = redis.pcall('GET', KEYS[3])  -- a key of another type or a value that is not JSON: not ours
-  local blob = cjson.decode(ARGV[2])
+# bump: INCR the version only if the committed change stamp is newer than the one it already stands for, so a
+# retried bump never bumps twice and a late publish (an older stamp) never bumps. The applied stamp's hash tag
+# is the version key's name, so both live in one cluster slot. `legacy` (a single node only) is the applied
+# stamp's name before it had a hash tag, read when the new key is missing; a cluster never held recount's keys
+# under the old names. Stamps are fixed-width ISO-8601 UTC strings, so string order is time order.
+# finish: the final status blob, carrying the version. A late publish ends only its own `running` blob (same
+# request, message and start): a job whose lock query read a stamp just before another run's commit must not
+# leave its status at `running`, nor overwrite the newer run's. Any other publish writes its blob unless the
+# key holds a newer version's (on a cluster, where the two are separate commands, two publishes may
+# interleave). A key of another type or a value that is not JSON is not recount's: a late publish leaves it.
+_FUNCTIONS = """
+local function bump(version_key, applied_key, legacy_key, stamp)
+  local applied = redis.call('GET', applied_key)
+  if not applied and legacy_key then
+    applied = redis.call('GET', legacy_key)
+    if applied then redis.call('SET', applied_key, applied) end
+  end
+  if applied and stamp < applied then
+    return tonumber(redis.call('GET', version_key) or '0'), 'late'
+  elseif applied == stamp then
+    return tonumber(redis.call('GET', version_key) or '0'), 'same'
+  end
+  local version = redis.call('INCR', version_key)
+  redis.call('SET', applied_key, stamp)
+  return version, 'new'
+end
+local function finish(status_key, blob_json, version, ttl, outcome)
+  local stored = redis.pcall('GET', status_key)
+  local blob = cjson.decode(blob_json)
   local decoded, own = false, nil
   if type(stored) == 'string' then decoded, own = pcall(cjson.decode, stored) end
-  if decoded and type(own) == 'table' then
+  local ours = decoded and type(own) == 'table'
+  if outcome == 'late' then
     local function field(t, k) if t[k] == cjson.null then return nil end return t[k] end
-    if own['status'] == 'running' and own['requestId'] == blob['requestId']
-       and field(own, 'messageId') == field(blob, 'messageId') and own['startedAt'] == blob['startedAt'] then
-      blob['version'] = version
-      redis.call('SET', KEYS[3], cjson.encode(blob), 'EX', tonumber(ARGV[3]))
+    if not (ours and own['status'] == 'running' and own['requestId'] == blob['requestId']
+            and field(own, 'messageId') == field(blob, 'messageId') and own['startedAt'] == blob['startedAt']) then
+      return 0
     end
+  elseif ours and type(own['version']) == 'number' and own['version'] > version then
+    return 0
   end
-  return version
-elseif applied == ARGV[1] then
-  version = tonumber(redis.call('GET', KEYS[1]) or '0')
-else
-  version = redis.call('INCR', KEYS[1])
-  redis.call('SET', KEYS[2], ARGV[1])
+  blob['version'] = version
+  redis.call('SET', status_key, cjson.encode(blob), 'EX', ttl)
+  return 1
 end
-local blob = cjson.decode(ARGV[2])
-blob['version'] = version
-redis.call('SET', KEYS[3], cjson.encode(blob), 'EX', tonumber(ARGV[3]))
+"""
+# One node: the bump and the final status in one round trip. KEYS: version, applied, status, legacy applied.
+_PUBLISH_LUA = (
+    _FUNCTIONS
+    + """
+local version, outcome = bump(KEYS[1], KEYS[2], KEYS[4], ARGV[1])
+finish(KEYS[3], ARGV[2], version, tonumber(ARGV[3]), outcome)
 return version
 """
+)
+# A cluster: the status key lives in another slot, so the bump (KEYS: version, applied) and then the status
+# (KEYS: status) are two commands. If the status write fails after the bump, the record is retried and its
+# bump finds the same stamp ('same'): no second INCR, and the status is written then.
+_BUMP_LUA = (
+    _FUNCTIONS
+    + """
+local version, outcome = bump(KEYS[1], KEYS[2], nil, ARGV[1])
+return {version, outcome}
+"""
+)
+_FINISH_LUA = _FUNCTIONS + "\nreturn finish(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])\n"
+
+
+# What only a cluster node answers: its slot is served elsewhere, or one command's keys span slots.
+_CLUSTER_ANSWERS = (MovedError, AskError, ClusterCrossSlotError)
+
+
+class _ClusterFoundError(Exception):
+    """REDIS_CLUSTER=auto: the server answered as a cluster node; the store now holds the cluster client."""
 
 
 class RedisStore:
-    """One lazily created client (its pool reconnects by itself); short timeouts, TLS with rediss://."""
+    """One lazily created client (its pools reconnect by themselves); short timeouts, TLS with rediss://.
 
-    def __init__(self, url: str, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400) -> None:
+    `cluster`: "true" uses redis-py's cluster client, which follows MOVED and ASK redirections; "false" the
+    single-node client; "auto" (the default) the single-node client until the server answers as a cluster node
+    (MOVED, ASK or CROSSSLOT, which it answers before running anything), then the cluster client for good, with
+    the command sent again through it. So a single node pays nothing for the question. In cluster mode every
+    command recount sends touches keys of one slot."""
+
+    def __init__(
+        self, url: str, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400, cluster: str = "auto"
+    ) -> None:
+        if cluster not in CLUSTER_MODES:
+            raise PermanentError(f"REDIS_CLUSTER is {cluster!r}: use one of {', '.join(CLUSTER_MODES)}")
         self._url = url
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
-        self._client: redis.Redis | None = None
+        self._cluster = cluster
+        self._client: redis.Redis | redis.RedisCluster | None = None
         self.commands = 0  # commands sent; wire round trips are counted outside (recount.wire)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis | redis.RedisCluster:
         if self._client is None:
-            self._client = redis.Redis.from_url(
-                self._url,
-                socket_timeout=self._timeout_s,
-                socket_connect_timeout=self._timeout_s,
-                health_check_interval=30,
-                decode_responses=True,
-                # A new connection makes only the round trips its bound counts (settings.REDIS_STEPS_PER_CALL):
-                # RESP2 (no HELLO: AUTH when there is a password), no CLIENT SETINFO, no maintenance notifications.
-                protocol=2,
-                driver_info=None,
-                maint_notifications_config=MaintNotificationsConfig(enabled=False),
-            )
+            self._client = self._cluster_client() if self._cluster == "true" else self._single_client()
         return self._client
 
+    @property
+    def in_cluster_mode(self) -> bool:
+        return self._cluster == "true" or isinstance(self._client, redis.RedisCluster)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": self._timeout_s,
+            "socket_connect_timeout": self._timeout_s,
+            "health_check_interval": 30,
+            "decode_responses": True,
+            # A new connection makes only the round trips its bound counts (settings.REDIS_STEPS_PER_CALL): RESP2
+            # (no HELLO: AUTH when there is a password), no CLIENT SETINFO, no maintenance notifications.
+            "protocol": 2,
+            "driver_info": None,
+            "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        }
+
+    def _single_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self._url, **self._options())  # connects on its first command
+
+    def _cluster_client(self) -> redis.RedisCluster:
+        database = redis_database(self._url)
+        if database:
+            raise PermanentError(
+                f"REDIS_URL selects database {database}, but a Redis Cluster has only database 0: drop the /{database}"
+            )
+        # It asks a node for the slots' owners (CLUSTER SLOTS) as it is made: one command's bound.
+        deadline.ensure(redis_call_bound_s(self._timeout_s), "redis CLUSTER SLOTS")
+        # No retry of its own: a failed command is the record's to retry (and its bound stays one command).
+        return redis.RedisCluster.from_url(self._url, retry=Retry(NoBackoff(), 0), **self._options())
+
     def _call(self, operation: str, *args: Any) -> Any:
-        deadline.ensure(redis_call_bound_s(self._timeout_s), f"redis {operation}")
-        self.commands += 1
+        """One command; raises _ClusterFoundError when REDIS_CLUSTER=auto finds a cluster (the command did not run)."""
         try:
-            return getattr(self.client, operation)(*args)
+            client = self.client
+            # A cluster command may follow one redirection to another node: twice the bound.
+            bound = redis_call_bound_s(self._timeout_s) * (2 if isinstance(client, redis.RedisCluster) else 1)
+            deadline.ensure(bound, f"redis {operation}")
+            self.commands += 1
+            return getattr(client, operation)(*args)
         except RedisError as error:
+            if self._cluster == "auto" and isinstance(error, _CLUSTER_ANSWERS) and not self.in_cluster_mode:
+                self._use_cluster()
+                raise _ClusterFoundError from error
             if isinstance(error, RECONNECT):
-                self.client.connection_pool.disconnect()
+                self._reconnect()
             raise classify_redis_error(error) from error
 
+    def _run(self, operation: str, *args: Any) -> Any:
+        """`_call`, sent again through the cluster client when the first answer showed a cluster."""
+        try:
+            return self._call(operation, *args)
+        except _ClusterFoundError:
+            return self._call(operation, *args)
+
+    def _use_cluster(self) -> None:
+        single = self._client
+        try:
+            self._client = self._cluster_client()
+        except RedisError as error:
+            raise classify_redis_error(error) from error
+        if single is not None:
+            single.close()
+
+    def _reconnect(self) -> None:
+        """Drop the connections that still reach a demoted primary: a new one follows the endpoint (or, in a
+        cluster, a new client asks the cluster which node now serves each slot)."""
+        if isinstance(self._client, redis.RedisCluster):
+            self.close()
+        elif self._client is not None:
+            self._client.connection_pool.disconnect()
+
     def ping(self) -> None:
-        self._call("ping")
+        self._run("ping")
 
     def write_status(self, blob: StatusBlob) -> None:
-        self._call("set", status_key(blob.jobName, blob.clientId), blob.model_dump_json(), self._status_ttl_seconds)
+        self._run("set", status_key(blob.jobName, blob.clientId), blob.model_dump_json(), self._status_ttl_seconds)
 
     def publish(self, blob: StatusBlob, change_stamp: str | None) -> int:
         """Bump the version if `change_stamp` is new, write the final status with it; return the version."""
         if change_stamp is None:  # nothing was ever materialized (no such workspace): no version to move
             self.write_status(blob)
             return self.read_version(blob.jobName, blob.clientId)
-        keys = (
-            version_key(blob.jobName, blob.clientId),
-            applied_stamp_key(blob.jobName, blob.clientId),
-            status_key(blob.jobName, blob.clientId),
-        )
-        version = self._call(
-            "eval",
-            _PUBLISH_LUA,
-            len(keys),
-            *keys,
-            change_stamp,
-            blob.model_dump_json(exclude_none=True),
-            self._status_ttl_seconds,
+        job, client_id = blob.jobName, blob.clientId
+        blob_json = blob.model_dump_json(exclude_none=True)
+        if not self.in_cluster_mode:
+            keys = (
+                version_key(job, client_id),
+                applied_stamp_key(job, client_id),
+                status_key(job, client_id),
+                legacy_applied_stamp_key(job, client_id),
+            )
+            try:
+                return int(
+                    self._call(
+                        "eval", _PUBLISH_LUA, len(keys), *keys, change_stamp, blob_json, self._status_ttl_seconds
+                    )
+                )
+            except _ClusterFoundError:
+                pass  # refused before it ran (CROSSSLOT): published the cluster's way below
+        bump_keys = (version_key(job, client_id), applied_stamp_key(job, client_id))
+        version, outcome = self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, change_stamp)
+        self._run(
+            "eval", _FINISH_LUA, 1, status_key(job, client_id), blob_json, version, self._status_ttl_seconds, outcome
         )
         return int(version)
 
     def read_version(self, job: JobName, client_id: str) -> int:
-        value = self._call("get", version_key(job, client_id))
+        value = self._run("get", version_key(job, client_id))
         return int(value) if value is not None else 0
 
     def read_status(self, job: JobName, client_id: str) -> StatusBlob | None:
-        value = self._call("get", status_key(job, client_id))
+        value = self._run("get", status_key(job, client_id))
         return StatusBlob.model_validate_json(cast(str, value)) if value is not None else None
 
     def slo_misses(self, limit: int) -> list[str]:
         """The oldest `limit` members of the analytics SLO-miss set."""
-        return list(self._call("zrange", ANALYTICS_SLO_MISS_KEY, 0, limit - 1))
+        return list(self._run("zrange", ANALYTICS_SLO_MISS_KEY, 0, limit - 1))
 
     def remove_slo_misses(self, members: list[str]) -> None:
         if members:
-            self._call("zrem", ANALYTICS_SLO_MISS_KEY, *members)
+            self._run("zrem", ANALYTICS_SLO_MISS_KEY, *members)
 
     def close(self) -> None:
         if self._client is not None:

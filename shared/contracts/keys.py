@@ -23,7 +23,13 @@ def version_key(job: JobName, client_id: str) -> str:
 
 
 def applied_stamp_key(job: JobName, client_id: str) -> str:
-    """recount's own key: the change stamp the current version stands for (makes the bump idempotent)."""
+    """recount's own key: the change stamp the current version stands for (makes the bump idempotent). Its hash
+    tag is the version key's name, so on a Redis Cluster both live in one slot and the bump stays one script."""
+    return f"{_VERSION_PREFIX[job]}:applied:{{{version_key(job, client_id)}}}"
+
+
+def legacy_applied_stamp_key(job: JobName, client_id: str) -> str:
+    """The applied stamp's name before it had a hash tag: read once, when the new key is missing."""
     return f"{_VERSION_PREFIX[job]}:applied:{validate_client_id(client_id)}"
 
 

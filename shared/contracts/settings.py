@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +22,7 @@ class EnvVar(StrEnum):
     DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"
     REDIS_URL = "REDIS_URL"
     REDIS_SECRET_ARN = "REDIS_SECRET_ARN"
+    REDIS_CLUSTER = "REDIS_CLUSTER"
     STATEMENT_TIMEOUT_MS = "STATEMENT_TIMEOUT_MS"
     LOCK_TIMEOUT_MS = "LOCK_TIMEOUT_MS"
     CONNECT_TIMEOUT_SECONDS = "CONNECT_TIMEOUT_SECONDS"
@@ -90,6 +93,11 @@ REDIS_STEPS_PER_CALL = 6
 POSTGRES_CONNECT_STEPS = 5
 
 
+# REDIS_CLUSTER: "auto" asks the server once per execution environment (INFO cluster); the others say it.
+ClusterMode = Literal["auto", "true", "false"]
+CLUSTER_MODES: tuple[str, ...] = get_args(ClusterMode)
+
+
 def redis_call_bound_s(connect_timeout_s: float) -> float:
     """One Redis command, on a new connection at worst (redis-py makes no retry on the adapter's pool)."""
     return REDIS_STEPS_PER_CALL * connect_timeout_s
@@ -111,7 +119,8 @@ def longest_work_ms(statement_timeout_ms: int, lock_timeout_ms: int, connect_tim
     """The longest one record's work may take: the idempotency record's opening write, a connect to
     PostgreSQL, the running status in Redis, the lock query (its wait plus a round trip), the recompute
     statement and the Redis publish. A function's timeout must hold this after TIME_BUDGET_MARGIN_MS, or a
-    record that needs all of it would be handed back by every invocation, for ever."""
+    record that needs all of it would be handed back by every invocation, for ever. Counted for one Redis node;
+    on a cluster the publish is two commands and each command may follow one redirection (README, Settings)."""
     connect_ms = round(connect_timeout_s * 1000)
     redis_ms = round(redis_call_bound_s(connect_timeout_s) * 1000)
     aws_ms = round(DEFAULT_AWS_CALL_LIMITS.bound_s * 1000)
@@ -124,6 +133,15 @@ DEFAULT_LONGEST_WORK_MS = longest_work_ms(
 )
 
 
+def redis_database(url: str) -> int:
+    """The database a Redis URL selects: its path (redis://host/3) or its db query parameter; 0 when neither."""
+    parsed = urlsplit(url)
+    for value in (parsed.path.strip("/"), *parse_qs(parsed.query).get("db", [])):
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 class StoreSettings(BaseSettings):
     """Where PostgreSQL and Redis are and how long recount waits for them."""
 
@@ -133,6 +151,7 @@ class StoreSettings(BaseSettings):
     database_secret_arn: str | None = Field(None, alias=EnvVar.DATABASE_SECRET_ARN)
     redis_url: SecretStr | None = Field(None, alias=EnvVar.REDIS_URL)
     redis_secret_arn: str | None = Field(None, alias=EnvVar.REDIS_SECRET_ARN)
+    redis_cluster: ClusterMode = Field("auto", alias=EnvVar.REDIS_CLUSTER)
     statement_timeout_ms: int = Field(
         DEFAULT_STATEMENT_TIMEOUT_MS, alias=EnvVar.STATEMENT_TIMEOUT_MS, ge=100, le=600_000
     )
@@ -140,6 +159,16 @@ class StoreSettings(BaseSettings):
     connect_timeout_s: float = Field(DEFAULT_CONNECT_TIMEOUT_S, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
     # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
     prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
+
+    @model_validator(mode="after")
+    def _cluster_has_database_zero_only(self) -> StoreSettings:
+        database = redis_database(self.redis_url.get_secret_value()) if self.redis_url is not None else 0
+        if self.redis_cluster == "true" and database:
+            raise ValueError(
+                f"REDIS_URL selects database {database}, but a Redis Cluster (REDIS_CLUSTER=true) has only "
+                f"database 0: drop the /{database}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lock_wait_ends_first(self) -> StoreSettings:

@@ -79,6 +79,7 @@ class EnvironmentClients:
             redis_url(self.stores),
             timeout_s=self.stores.connect_timeout_s,
             status_ttl_seconds=self.recompute.status_ttl_seconds,
+            cluster=self.stores.redis_cluster,
         )
 
     @cached_property

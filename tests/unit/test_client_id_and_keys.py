@@ -6,7 +6,7 @@ import pytest
 
 from shared.contracts.client_id import validate_client_id
 from shared.contracts.errors import InvalidClientIdError
-from shared.contracts.keys import JobName, applied_stamp_key, status_key, version_key
+from shared.contracts.keys import JobName, applied_stamp_key, legacy_applied_stamp_key, status_key, version_key
 
 BAD_CLIENT_IDS = [
     "*",
@@ -47,7 +47,8 @@ def test_keys_follow_the_contract() -> None:
     assert version_key(JobName.INBOX_COUNTS, "acme") == "inbox:v1:ver:acme"
     assert version_key(JobName.ANALYTICS_AGGREGATES, "acme") == "analytics:v1:ver:acme"
     assert status_key(JobName.INBOX_COUNTS, "acme") == "job:v1:acme:inbox_counts"
-    assert applied_stamp_key(JobName.INBOX_COUNTS, "acme") == "inbox:v1:applied:acme"
+    assert applied_stamp_key(JobName.INBOX_COUNTS, "acme") == "inbox:v1:applied:{inbox:v1:ver:acme}"
+    assert legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme") == "inbox:v1:applied:acme"
 
 
 @pytest.mark.parametrize("build", [version_key, status_key, applied_stamp_key])

@@ -31,6 +31,12 @@ COUNTS = (
 )
 
 
+@pytest.fixture
+def redis_url(either_redis_url: str) -> str:
+    """Every test here runs on one Redis node and on a three-master Redis Cluster (found by REDIS_CLUSTER=auto)."""
+    return either_redis_url
+
+
 def recompute_body(client_id: str) -> str:
     return to_body(new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="manual"))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import redis
 
 from shared.adapters.postgres import PostgresDatabase
@@ -16,6 +17,12 @@ from shared.domain.routing import queue_url_for
 from shared.ports import OutgoingMessage
 from tests.builders import Workspace
 from tests.integration.functions.harness import FunctionUnderTest, Telemetry
+
+
+@pytest.fixture
+def redis_url(either_redis_url: str) -> str:
+    """Every test here runs on one Redis node and on a three-master Redis Cluster (found by REDIS_CLUSTER=auto)."""
+    return either_redis_url
 
 
 def dirty_body(client_id: str, priority: Priority = Priority.NORMAL) -> str:

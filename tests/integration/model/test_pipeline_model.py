@@ -67,7 +67,7 @@ from recount.commands.verify import Verdict, verify_workspace
 from recount.local.event_source import LocalContext
 from recount.toggle_proxy import ToggleProxy
 from shared.contracts.events import EventName, Priority, new_event, to_body
-from shared.contracts.keys import JobName
+from shared.contracts.keys import JobName, applied_stamp_key
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute
@@ -149,7 +149,7 @@ def step(function: F) -> F:
 
 
 def stamp_text(value: datetime | None) -> str | None:
-    """As shared.domain.recompute writes it into inbox:v1:applied:{clientId}."""
+    """As shared.domain.recompute writes it into recount's applied-stamp key."""
     return value.isoformat(timespec="milliseconds") if value is not None else None
 
 
@@ -601,7 +601,9 @@ class PipelineModel(RuleBasedStateMachine):
         finally:
             db.run("COMMIT")
         version, applied, status = self.rig.raw_redis.mget(
-            f"inbox:v1:ver:{client_id}", f"inbox:v1:applied:{client_id}", f"job:v1:{client_id}:inbox_counts"
+            f"inbox:v1:ver:{client_id}",
+            applied_stamp_key(JobName.INBOX_COUNTS, client_id),
+            f"job:v1:{client_id}:inbox_counts",
         )
         return Snapshot(
             rows=rows,
