@@ -16,6 +16,7 @@ from constructs import Construct
 from infra.assets import build_function_asset
 from infra.config import VALID_LOG_RETENTION_DAYS, FunctionConfig, powertools_layer_parameter
 from infra.nag import acknowledge
+from infra.network import FunctionNetwork
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -35,6 +36,7 @@ class JobFunction(Construct):
         powertools_version: str,
         log_retention_days: int,
         tracing: bool = True,
+        network: FunctionNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         log_group = logs.LogGroup(
@@ -61,6 +63,9 @@ class JobFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnets if network else None,
+            security_groups=network.security_groups if network else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": function_name,
                 **({} if tracing else {TRACER_DISABLED_ENV: "true"}),  # shared.telemetry then makes no Tracer
@@ -85,6 +90,13 @@ class JobFunction(Construct):
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
             "The managed basic execution role only lets the function write its own logs.",
         )
+        if network:
+            acknowledge(
+                self.function,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaVPCAccessExecutionRole]",
+                "The managed VPC access role only lets the function manage its own network interfaces.",
+            )
         if tracing:
             acknowledge(
                 self.function,

@@ -13,6 +13,7 @@ from infra.idempotency_table import IdempotencyTable
 from infra.job_function import JobFunction
 from infra.monitoring import Monitoring, WatchedQueue
 from infra.nag import acknowledge
+from infra.network import FunctionNetwork, Reach
 from infra.queues import DEAD_LETTER_RETENTION, QueueWithDeadLetter
 from infra.schedules import SweepSchedules
 from shared.contracts.settings import EnvVar
@@ -57,6 +58,23 @@ class RecountStack(Stack):
             EnvVar.REDIS_SECRET_ARN: redis_secret.secret_arn,
         }
 
+        network = (
+            FunctionNetwork(
+                self,
+                "Network",
+                config=config.vpc,
+                reach=Reach(
+                    queue_arns=[
+                        arn for q in queues.values() for arn in (q.queue.queue_arn, q.dead_letter_queue.queue_arn)
+                    ],
+                    table_arn=table.table_arn,
+                    secret_arns=[database_secret.secret_arn, redis_secret.secret_arn],
+                    tracing=config.tracing,
+                ),
+            )
+            if config.vpc
+            else None
+        )
         functions: dict[FunctionKey, JobFunction] = {}
         for key, spec in FUNCTIONS.items():
             job = JobFunction(
@@ -76,6 +94,7 @@ class RecountStack(Stack):
                 powertools_version=POWERTOOLS_VERSION,
                 log_retention_days=config.log_retention_days,
                 tracing=config.tracing,
+                network=network,
             )
             for consumed in spec.queues:  # poison goes to the dead-letter queue of the queue it came from
                 queues[consumed.key].dead_letter_queue.grant_send_messages(job.function)

@@ -279,3 +279,54 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def _network(private: bool = True) -> dict[str, Any]:
+    """A VPC with two subnets on moto's server, private unless asked; the stage's `vpc` settings for it."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc_id = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    if not private:
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    subnets, zones = [], []
+    for index, zone in enumerate(("us-east-1a", "us-east-1b")):
+        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.8.{index}.0/24", AvailabilityZone=zone)["Subnet"]
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet["SubnetId"])
+        subnets.append(subnet["SubnetId"])
+        zones.append(zone)
+    group = ec2.create_security_group(GroupName="recount-fns", Description="recount", VpcId=vpc_id)["GroupId"]
+    return {
+        "vpcId": vpc_id,
+        "subnetIds": subnets,
+        "availabilityZones": zones,
+        "routeTableIds": [table, table],
+        "securityGroupIds": [group],
+    }
+
+
+def test_a_vpc_stage_passes_with_private_subnets_and_its_groups(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    checks = preflight(account)
+    assert all(checks[f"subnet {subnet}"][0] for subnet in vpc["subnetIds"]), checks
+    assert checks["security groups"] == (True, vpc["securityGroupIds"][0])
+
+
+def test_a_vpc_stage_with_public_missing_or_foreign_parts_blocks(account: dict[str, Any]) -> None:
+    public = _network(private=False)
+    account["recount:stages"]["dev"]["vpc"] = public
+    checks = preflight(account)
+    passed, detail = checks[f"subnet {public['subnetIds'][0]}"]
+    assert not passed and "is public" in detail
+    other = _network()
+    account["recount:stages"]["dev"]["vpc"] = {**public, "securityGroupIds": other["securityGroupIds"]}
+    passed, detail = preflight(account)["security groups"]
+    assert not passed and f"not in {public['vpcId']}" in detail
+    account["recount:stages"]["dev"]["vpc"] = {
+        **other,
+        "subnetIds": ["subnet-0a1b2c3d4e5f60711", other["subnetIds"][1]],
+    }
+    passed, detail = preflight(account)["vpc subnets"]
+    assert not passed and "InvalidSubnetID.NotFound" in detail

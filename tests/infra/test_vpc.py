@@ -1,0 +1,159 @@
+"""A stage with `vpc`: the functions in its subnets behind a security group, endpoints instead of a NAT, each
+endpoint's policy naming only recount's resources; cdk-nag and cfn-lint clean. Without it, no network at all."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, load_stage
+from tests.infra.conftest import ROOT, cdk_context, of_type, run_app
+
+VPC = {
+    "vpcId": "vpc-0a1b2c3d4e5f60718",
+    "subnetIds": ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60722"],
+    "availabilityZones": ["us-east-1a", "us-east-1b"],
+    "routeTableIds": ["rtb-0a1b2c3d4e5f60711", "rtb-0a1b2c3d4e5f60722"],
+    "ports": [5432, 6379],
+}
+# Groups of the team's own, the VPC already has DynamoDB's and X-Ray's endpoints, and the stage does not trace
+OWN_GROUP = "sg-0a1b2c3d4e5f60799"
+OWN_GROUPS = {
+    **{k: v for k, v in VPC.items() if k not in ("ports", "routeTableIds")},
+    "securityGroupIds": [OWN_GROUP],
+    "endpoints": {"dynamodb": False, "xray": False},
+}
+
+
+def context_with(stage: str, vpc: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    context = copy.deepcopy(cdk_context())
+    context["recount:stages"][stage] = {**context["recount:stages"]["dev"], "vpc": vpc, **settings}
+    return context
+
+
+def synth(tmp_path_factory: pytest.TempPathFactory, stage: str, context: dict[str, Any]) -> Path:
+    outdir = tmp_path_factory.mktemp(f"cdk.out.{stage}")
+    result = run_app(outdir, {**context, "stage": stage})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def vpc_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth(tmp_path_factory, "devvpc", context_with("devvpc", VPC))
+
+
+@pytest.fixture(scope="module")
+def vpc_resources(vpc_assembly: Path) -> dict[str, dict[str, Any]]:
+    return dict(json.loads((vpc_assembly / "recount-devvpc.template.json").read_text())["Resources"])
+
+
+@pytest.fixture(scope="module")
+def own_groups_resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    outdir = synth(tmp_path_factory, "devown", context_with("devown", OWN_GROUPS, tracing=False))
+    return dict(json.loads((outdir / "recount-devown.template.json").read_text())["Resources"])
+
+
+def _endpoints(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Endpoint properties by service ('sqs', 'dynamodb', ...)."""
+    found = {}
+    for endpoint in of_type(resources, "AWS::EC2::VPCEndpoint").values():
+        name = json.dumps(endpoint["Properties"]["ServiceName"]).rsplit(".", 1)[-1].strip('"]} ')
+        found[name] = endpoint["Properties"]
+    return found
+
+
+def test_without_vpc_the_template_has_no_network(resources: dict[str, dict[str, Any]]) -> None:
+    assert not [r for r in resources.values() if r["Type"].startswith("AWS::EC2::")]
+    assert all("VpcConfig" not in f["Properties"] for f in of_type(resources, "AWS::Lambda::Function").values())
+
+
+def test_the_functions_run_in_the_subnets_behind_a_group_that_only_reaches_the_stores_and_https(
+    vpc_resources: dict[str, dict[str, Any]],
+) -> None:
+    groups = of_type(vpc_resources, "AWS::EC2::SecurityGroup")
+    functions_group = next(
+        k for k, g in groups.items() if "egress to PostgreSQL" in g["Properties"]["GroupDescription"]
+    )
+    for function in of_type(vpc_resources, "AWS::Lambda::Function").values():
+        assert function["Properties"]["VpcConfig"] == {
+            "SecurityGroupIds": [{"Fn::GetAtt": [functions_group, "GroupId"]}],
+            "SubnetIds": VPC["subnetIds"],
+        }
+    egress = groups[functions_group]["Properties"]["SecurityGroupEgress"]
+    assert sorted(rule["FromPort"] for rule in egress) == [443, 5432, 6379]
+    assert all(rule["IpProtocol"] == "tcp" and rule["FromPort"] == rule["ToPort"] for rule in egress)
+    assert "SecurityGroupIngress" not in groups[functions_group]["Properties"]
+
+
+def test_the_endpoints_reach_aws_without_a_nat_and_name_only_recounts_resources(
+    vpc_resources: dict[str, dict[str, Any]],
+) -> None:
+    endpoints = _endpoints(vpc_resources)
+    assert set(endpoints) == {"sqs", "secretsmanager", "xray", "dynamodb"}
+    assert endpoints["dynamodb"]["VpcEndpointType"] == "Gateway"
+    assert endpoints["dynamodb"]["RouteTableIds"] == VPC["routeTableIds"]
+    table = next(iter(of_type(vpc_resources, "AWS::DynamoDB::GlobalTable")))
+    (statement,) = endpoints["dynamodb"]["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+    queues = {k for k in of_type(vpc_resources, "AWS::SQS::Queue") if not k.startswith("SchedulesDeadLetter")}
+    (statement,) = endpoints["sqs"]["PolicyDocument"]["Statement"]
+    assert {resource["Fn::GetAtt"][0] for resource in statement["Resource"]} == queues
+    assert not any("Delete" in action or action == "sqs:*" for action in statement["Action"])
+    (statement,) = endpoints["secretsmanager"]["PolicyDocument"]["Statement"]
+    dev = cdk_context()["recount:stages"]["dev"]
+    assert statement["Resource"] == [dev["databaseSecretArn"], dev["redisSecretArn"]]
+    endpoint_groups = [
+        g
+        for g in of_type(vpc_resources, "AWS::EC2::SecurityGroup").values()
+        if "endpoints" in g["Properties"]["GroupDescription"]
+    ]
+    (ingress,) = endpoint_groups[0]["Properties"]["SecurityGroupIngress"]
+    assert ingress["FromPort"] == ingress["ToPort"] == 443 and "SourceSecurityGroupId" in ingress
+    for interface in (endpoints[name] for name in ("sqs", "secretsmanager", "xray")):
+        assert interface["PrivateDnsEnabled"] is True and interface["SubnetIds"] == VPC["subnetIds"]
+
+
+def test_a_stage_with_its_own_groups_and_endpoints_gets_only_what_it_lacks(
+    own_groups_resources: dict[str, dict[str, Any]],
+) -> None:
+    assert set(_endpoints(own_groups_resources)) == {"sqs", "secretsmanager"}
+    for function in of_type(own_groups_resources, "AWS::Lambda::Function").values():
+        assert function["Properties"]["VpcConfig"]["SecurityGroupIds"] == [OWN_GROUP]
+    (group,) = of_type(own_groups_resources, "AWS::EC2::SecurityGroup").values()  # the endpoints' only
+    (ingress,) = group["Properties"]["SecurityGroupIngress"]
+    assert ingress["SourceSecurityGroupId"] == OWN_GROUP
+
+
+def test_cdk_nag_and_cfn_lint_are_clean_with_a_vpc(vpc_assembly: Path) -> None:
+    assert json.loads((vpc_assembly / "validation-report.json").read_text())["pluginReports"] == []
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), str(vpc_assembly / "recount-devvpc.template.json")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("vpc", "message"),
+    [
+        ({**VPC, "availabilityZones": ["us-east-1a"]}, "availabilityZones must name each subnet's zone"),
+        ({k: v for k, v in VPC.items() if k != "routeTableIds"}, "the DynamoDB gateway endpoint needs routeTableIds"),
+        ({**VPC, "securityGroupIds": ["sg-0a1b2c3d4e5f60799"]}, "give either securityGroupIds"),
+        ({k: v for k, v in VPC.items() if k != "ports"}, "give either securityGroupIds"),
+        ({**VPC, "subnetIds": ["subnet-1", "subnet-0a1b2c3d4e5f60722"]}, "vpc.subnetIds.0"),
+    ],
+)
+def test_an_incomplete_vpc_stops_the_synth_with_one_line(vpc: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_stage(context_with("devvpc", vpc), "devvpc")
