@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import AskError, ClusterCrossSlotError, MovedError, RedisError
+from redis.exceptions import AskError, ClusterCrossSlotError, MovedError, RedisClusterException, RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
@@ -26,20 +26,22 @@ from shared.contracts.status import StatusBlob
 
 # bump: INCR the version only if the committed change stamp is newer than the one it already stands for, so a
 # retried bump never bumps twice and a late publish (an older stamp) never bumps. The applied stamp's hash tag
-# is the version key's name, so both live in one cluster slot. `legacy` (a single node only) is the applied
-# stamp's name before it had a hash tag, read when the new key is missing; a cluster never held recount's keys
-# under the old names. Stamps are fixed-width ISO-8601 UTC strings, so string order is time order.
+# is the version key's name, so both live in one cluster slot. `legacy` (one node only) is the applied stamp's
+# name before it had a hash tag: the later of the two stands, and a bump writes both, so a recount of either
+# age, deployed beside the other or rolled back to, never bumps one stamp twice. A cluster never held
+# recount's keys under the old name. Stamps are fixed-width ISO-8601 UTC strings: string order is time order.
 # finish: the final status blob, carrying the version. A late publish ends only its own `running` blob (same
 # request, message and start): a job whose lock query read a stamp just before another run's commit must not
-# leave its status at `running`, nor overwrite the newer run's. Any other publish writes its blob unless the
-# key holds a newer version's (on a cluster, where the two are separate commands, two publishes may
-# interleave). A key of another type or a value that is not JSON is not recount's: a late publish leaves it.
+# leave its status at `running`, nor overwrite the newer run's. Any other publish writes its blob; on a
+# cluster (`guarded`), where the bump and the status are two commands and two publishes may interleave, not
+# over a blob of a newer version. A key of another type or a value that is not JSON is not recount's: a late
+# publish leaves it.
 _FUNCTIONS = """
 local function bump(version_key, applied_key, legacy_key, stamp)
   local applied = redis.call('GET', applied_key)
-  if not applied and legacy_key then
-    applied = redis.call('GET', legacy_key)
-    if applied then redis.call('SET', applied_key, applied) end
+  if legacy_key then
+    local old = redis.call('GET', legacy_key)
+    if old and (not applied or applied < old) then applied = old end
   end
   if applied and stamp < applied then
     return tonumber(redis.call('GET', version_key) or '0'), 'late'
@@ -48,9 +50,10 @@ local function bump(version_key, applied_key, legacy_key, stamp)
   end
   local version = redis.call('INCR', version_key)
   redis.call('SET', applied_key, stamp)
+  if legacy_key then redis.call('SET', legacy_key, stamp) end
   return version, 'new'
 end
-local function finish(status_key, blob_json, version, ttl, outcome)
+local function finish(status_key, blob_json, version, ttl, outcome, guarded)
   local stored = redis.pcall('GET', status_key)
   local blob = cjson.decode(blob_json)
   local decoded, own = false, nil
@@ -62,7 +65,7 @@ local function finish(status_key, blob_json, version, ttl, outcome)
             and field(own, 'messageId') == field(blob, 'messageId') and own['startedAt'] == blob['startedAt']) then
       return 0
     end
-  elseif ours and type(own['version']) == 'number' and own['version'] > version then
+  elseif guarded and ours and type(own['version']) == 'number' and own['version'] > version then
     return 0
   end
   blob['version'] = version
@@ -75,7 +78,7 @@ _PUBLISH_LUA = (
     _FUNCTIONS
     + """
 local version, outcome = bump(KEYS[1], KEYS[2], KEYS[4], ARGV[1])
-finish(KEYS[3], ARGV[2], version, tonumber(ARGV[3]), outcome)
+finish(KEYS[3], ARGV[2], version, tonumber(ARGV[3]), outcome, false)
 return version
 """
 )
@@ -89,9 +92,12 @@ local version, outcome = bump(KEYS[1], KEYS[2], nil, ARGV[1])
 return {version, outcome}
 """
 )
-_FINISH_LUA = _FUNCTIONS + "\nreturn finish(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])\n"
+_FINISH_LUA = _FUNCTIONS + "\nreturn finish(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], true)\n"
 
 
+# Raised by redis-py's cluster client itself (it found no node to serve a slot, or none to ask): in redis-py 8
+# these derive from Exception, not RedisError. Classified by shared/adapters/redis_errors.py like the rest.
+CLUSTER_CLIENT_ERRORS = (RedisClusterException,)
 # What only a cluster node answers: its slot is served elsewhere, or one command's keys span slots.
 _CLUSTER_ANSWERS = (MovedError, AskError, ClusterCrossSlotError)
 
@@ -118,18 +124,19 @@ class RedisStore:
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
         self._cluster = cluster
+        self._found_cluster = False  # auto: the server answered as a cluster node once, so it is one for good
         self._client: redis.Redis | redis.RedisCluster | None = None
         self.commands = 0  # commands sent; wire round trips are counted outside (recount.wire)
 
     @property
     def client(self) -> redis.Redis | redis.RedisCluster:
         if self._client is None:
-            self._client = self._cluster_client() if self._cluster == "true" else self._single_client()
+            self._client = self._cluster_client() if self.in_cluster_mode else self._single_client()
         return self._client
 
     @property
     def in_cluster_mode(self) -> bool:
-        return self._cluster == "true" or isinstance(self._client, redis.RedisCluster)
+        return self._cluster == "true" or self._found_cluster
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -153,8 +160,9 @@ class RedisStore:
             raise PermanentError(
                 f"REDIS_URL selects database {database}, but a Redis Cluster has only database 0: drop the /{database}"
             )
-        # It asks a node for the slots' owners (CLUSTER SLOTS) as it is made: one command's bound.
-        deadline.ensure(redis_call_bound_s(self._timeout_s), "redis CLUSTER SLOTS")
+        # It asks a node for the slots' owners (CLUSTER SLOTS) and the commands' key positions (COMMAND) as it is
+        # made, each on a new connection: two commands' bound.
+        deadline.ensure(2 * redis_call_bound_s(self._timeout_s), "redis CLUSTER SLOTS")
         # No retry of its own: a failed command is the record's to retry (and its bound stays one command).
         return redis.RedisCluster.from_url(self._url, retry=Retry(NoBackoff(), 0), **self._options())
 
@@ -167,6 +175,8 @@ class RedisStore:
             deadline.ensure(bound, f"redis {operation}")
             self.commands += 1
             return getattr(client, operation)(*args)
+        except CLUSTER_CLIENT_ERRORS as error:  # the cluster client's own: not a RedisError
+            raise classify_redis_error(error) from error
         except RedisError as error:
             if self._cluster == "auto" and isinstance(error, _CLUSTER_ANSWERS) and not self.in_cluster_mode:
                 self._use_cluster()
@@ -183,13 +193,13 @@ class RedisStore:
             return self._call(operation, *args)
 
     def _use_cluster(self) -> None:
-        single = self._client
-        try:
-            self._client = self._cluster_client()
-        except RedisError as error:
-            raise classify_redis_error(error) from error
+        single, self._client, self._found_cluster = self._client, None, True
         if single is not None:
             single.close()
+        try:
+            self._client = self._cluster_client()
+        except (RedisError, *CLUSTER_CLIENT_ERRORS) as error:
+            raise classify_redis_error(error) from error
 
     def _reconnect(self) -> None:
         """Drop the connections that still reach a demoted primary: a new one follows the endpoint (or, in a

@@ -73,22 +73,85 @@ def test_a_database_other_than_0_on_a_cluster_is_a_one_line_error(redis_cluster_
     assert StoreSettings(REDIS_URL="redis://cache:6379/3").redis_cluster == "auto"  # auto: checked on first use
 
 
-def test_the_old_applied_stamp_is_read_once_when_the_new_key_is_missing(single_redis_url: str) -> None:
+def test_on_one_node_the_later_of_the_old_and_new_applied_stamps_stands_and_a_bump_writes_both(
+    single_redis_url: str,
+) -> None:
     raw = redis.Redis.from_url(single_redis_url, decode_responses=True)
     store = RedisStore(single_redis_url)
+    new, old = applied_stamp_key(JobName.INBOX_COUNTS, "acme"), legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme")
     try:
-        # Given a workspace published by a recount that kept the stamp under the old name
+        # Given a workspace published by a recount that kept the stamp under the old name only
         raw.set(version_key(JobName.INBOX_COUNTS, "acme"), 5)
-        raw.set(legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme"), _stamp(7))
-        # When the same stamp is published again, then nothing is bumped, and the stamp moves to the new name
+        raw.set(old, _stamp(7))
+        # When the same stamp is published again, then nothing is bumped; an older one is late
         assert store.publish(_final("acme", "again"), _stamp(7)) == 5
-        assert raw.get(applied_stamp_key(JobName.INBOX_COUNTS, "acme")) == _stamp(7)
-        # and an older one is late, a newer one bumps once
         assert store.publish(_final("acme", "older"), _stamp(6)) == 5
+        # and a newer one bumps once and writes both names (a rolled-back recount reads the old one)
         assert store.publish(_final("acme", "newer"), _stamp(8)) == 6
+        assert raw.get(new) == raw.get(old) == _stamp(8)
+        # Given the old recount, deployed beside this one, applied a later stamp under the old name only
+        raw.set(version_key(JobName.INBOX_COUNTS, "acme"), 7)
+        raw.set(old, _stamp(9))
+        # Then that stamp is not bumped again
+        assert store.publish(_final("acme", "again"), _stamp(9)) == 7
     finally:
         store.close()
         raw.close()
+
+
+def test_on_one_node_the_status_is_written_even_when_the_version_went_back(single_redis_url: str) -> None:
+    raw = redis.Redis.from_url(single_redis_url, decode_responses=True)
+    store = RedisStore(single_redis_url)
+    try:
+        for n in (1, 2, 3):
+            store.publish(_final("acme", f"r{n}"), _stamp(n))
+        # Given the version and stamps were lost (an eviction, a reset)
+        raw.delete(version_key(JobName.INBOX_COUNTS, "acme"), applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
+        raw.delete(legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
+        # Then the next publish's status is written all the same (one script: nothing can interleave)
+        assert store.publish(_final("acme", "r4"), _stamp(4)) == 1
+        status = store.read_status(JobName.INBOX_COUNTS, "acme")
+        assert status is not None and (status.requestId, status.version) == ("r4", 1)
+    finally:
+        store.close()
+        raw.close()
+
+
+def test_on_a_cluster_a_publish_never_overwrites_the_status_of_a_newer_version(redis_cluster_url: str) -> None:
+    raw = redis.RedisCluster.from_url(redis_cluster_url, decode_responses=True)
+    store = RedisStore(redis_cluster_url)
+    try:
+        # Given the status key already holds a newer publish's blob (its bump and status landed between this
+        # publish's bump and its status write, two commands on a cluster)
+        newer = _final("acme", "newer").model_copy(update={"version": 7})
+        raw.set("job:v1:acme:inbox_counts", newer.model_dump_json(exclude_none=True))
+        # When this publish bumps and writes its status
+        assert store.publish(_final("acme", "older"), _stamp(1)) == 1
+        # Then the newer status stays
+        status = store.read_status(JobName.INBOX_COUNTS, "acme")
+        assert status is not None and (status.requestId, status.version) == ("newer", 7)
+    finally:
+        store.close()
+        raw.close()
+
+
+def test_a_cluster_once_found_stays_found_after_its_connections_are_dropped(redis_cluster_url: str) -> None:
+    store = RedisStore(redis_cluster_url)
+    try:
+        store.publish(_final("acme", "r1"), _stamp(1))
+        store.close()  # what a failover's READONLY does to the client
+        before = store.commands
+        assert store.publish(_final("acme", "r2"), _stamp(2)) == 2
+        assert store.in_cluster_mode and store.commands - before == 2  # bump and status, no single-node try first
+    finally:
+        store.close()
+
+
+def test_told_a_cluster_that_is_one_node_the_store_says_so_in_one_line(single_redis_url: str) -> None:
+    store = RedisStore(single_redis_url.rsplit("/", 1)[0] + "/0", cluster="true")
+    with pytest.raises(TransientError, match=r"^redis unavailable: .*[Cc]luster mode is not enabled") as raised:
+        store.read_version(JobName.INBOX_COUNTS, "acme")
+    assert "\n" not in str(raised.value)
 
 
 @pytest.fixture

@@ -78,15 +78,3 @@ def test_a_late_publish_over_a_corrupt_or_foreign_status_key_neither_fails_nor_t
     raw_redis.hset("job:v1:acme:inbox_counts", "status", "running")
     assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
     assert raw_redis.type("job:v1:acme:inbox_counts") == "hash"
-
-
-def test_a_publish_never_overwrites_the_status_of_a_newer_version(cache: RedisStore, raw_redis: redis.Redis) -> None:
-    # Given the status key already holds a newer publish's blob (its bump and status landed between this
-    # publish's bump and its status write)
-    newer = _final("acme", "newer").model_copy(update={"version": 7})
-    raw_redis.set("job:v1:acme:inbox_counts", newer.model_dump_json(exclude_none=True))
-    # When this publish bumps and writes its status
-    assert cache.publish(_final("acme", "older"), "2026-11-29T10:00:00.001") == 1
-    # Then the newer status stays
-    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
-    assert status is not None and (status.requestId, status.version) == ("newer", 7)
