@@ -74,77 +74,64 @@ def test_a_database_other_than_0_on_a_cluster_is_a_one_line_error(redis_cluster_
 
 
 def test_on_one_node_the_later_of_the_old_and_new_applied_stamps_stands_and_a_bump_writes_both(
-    single_redis_url: str,
+    cache: RedisStore, raw_redis: redis.Redis
 ) -> None:
-    raw = redis.Redis.from_url(single_redis_url, decode_responses=True)
-    store = RedisStore(single_redis_url)
     new, old = applied_stamp_key(JobName.INBOX_COUNTS, "acme"), legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme")
-    try:
-        # Given a workspace published by a recount that kept the stamp under the old name only
-        raw.set(version_key(JobName.INBOX_COUNTS, "acme"), 5)
-        raw.set(old, _stamp(7))
-        # When the same stamp is published again, then nothing is bumped; an older one is late
-        assert store.publish(_final("acme", "again"), _stamp(7)) == 5
-        assert store.publish(_final("acme", "older"), _stamp(6)) == 5
-        # and a newer one bumps once and writes both names (a rolled-back recount reads the old one)
-        assert store.publish(_final("acme", "newer"), _stamp(8)) == 6
-        assert raw.get(new) == raw.get(old) == _stamp(8)
-        # Given the old recount, deployed beside this one, applied a later stamp under the old name only
-        raw.set(version_key(JobName.INBOX_COUNTS, "acme"), 7)
-        raw.set(old, _stamp(9))
-        # Then that stamp is not bumped again
-        assert store.publish(_final("acme", "again"), _stamp(9)) == 7
-    finally:
-        store.close()
-        raw.close()
+    # Given a workspace published by a recount that kept the stamp under the old name only
+    raw_redis.set(version_key(JobName.INBOX_COUNTS, "acme"), 5)
+    raw_redis.set(old, _stamp(7))
+    # When the same stamp is published again, then nothing is bumped; an older one is late
+    assert cache.publish(_final("acme", "again"), _stamp(7)) == 5
+    assert cache.publish(_final("acme", "older"), _stamp(6)) == 5
+    # and a newer one bumps once and writes both names (a rolled-back recount reads the old one)
+    assert cache.publish(_final("acme", "newer"), _stamp(8)) == 6
+    assert raw_redis.get(new) == raw_redis.get(old) == _stamp(8)
+    # Given the old recount, deployed beside this one, applied a later stamp under the old name only
+    raw_redis.set(version_key(JobName.INBOX_COUNTS, "acme"), 7)
+    raw_redis.set(old, _stamp(9))
+    # Then that stamp is not bumped again
+    assert cache.publish(_final("acme", "again"), _stamp(9)) == 7
 
 
-def test_on_one_node_the_status_is_written_even_when_the_version_went_back(single_redis_url: str) -> None:
-    raw = redis.Redis.from_url(single_redis_url, decode_responses=True)
-    store = RedisStore(single_redis_url)
-    try:
-        for n in (1, 2, 3):
-            store.publish(_final("acme", f"r{n}"), _stamp(n))
-        # Given the version and stamps were lost (an eviction, a reset)
-        raw.delete(version_key(JobName.INBOX_COUNTS, "acme"), applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
-        raw.delete(legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
-        # Then the next publish's status is written all the same (one script: nothing can interleave)
-        assert store.publish(_final("acme", "r4"), _stamp(4)) == 1
-        status = store.read_status(JobName.INBOX_COUNTS, "acme")
-        assert status is not None and (status.requestId, status.version) == ("r4", 1)
-    finally:
-        store.close()
-        raw.close()
+def test_on_one_node_the_status_is_written_even_when_the_version_went_back(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    for n in (1, 2, 3):
+        cache.publish(_final("acme", f"r{n}"), _stamp(n))
+    # Given the version and stamps were lost (an eviction, a reset)
+    raw_redis.delete(version_key(JobName.INBOX_COUNTS, "acme"), applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
+    raw_redis.delete(legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
+    # Then the next publish's status is written all the same (one script: nothing can interleave)
+    assert cache.publish(_final("acme", "r4"), _stamp(4)) == 1
+    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and (status.requestId, status.version) == ("r4", 1)
 
 
-def test_on_a_cluster_a_publish_never_overwrites_the_status_of_a_newer_version(redis_cluster_url: str) -> None:
-    raw = redis.RedisCluster.from_url(redis_cluster_url, decode_responses=True)
+@pytest.fixture
+def on_cluster(redis_cluster_url: str) -> Iterator[RedisStore]:
     store = RedisStore(redis_cluster_url)
-    try:
-        # Given the status key already holds a newer publish's blob (its bump and status landed between this
-        # publish's bump and its status write, two commands on a cluster)
-        newer = _final("acme", "newer").model_copy(update={"version": 7})
-        raw.set("job:v1:acme:inbox_counts", newer.model_dump_json(exclude_none=True))
-        # When this publish bumps and writes its status
-        assert store.publish(_final("acme", "older"), _stamp(1)) == 1
-        # Then the newer status stays
-        status = store.read_status(JobName.INBOX_COUNTS, "acme")
-        assert status is not None and (status.requestId, status.version) == ("newer", 7)
-    finally:
-        store.close()
-        raw.close()
+    yield store
+    store.close()
 
 
-def test_a_cluster_once_found_stays_found_after_its_connections_are_dropped(redis_cluster_url: str) -> None:
-    store = RedisStore(redis_cluster_url)
-    try:
-        store.publish(_final("acme", "r1"), _stamp(1))
-        store.close()  # what a failover's READONLY does to the client
-        before = store.commands
-        assert store.publish(_final("acme", "r2"), _stamp(2)) == 2
-        assert store.in_cluster_mode and store.commands - before == 2  # bump and status, no single-node try first
-    finally:
-        store.close()
+def test_on_a_cluster_a_publish_never_overwrites_the_status_of_a_newer_version(on_cluster: RedisStore) -> None:
+    # Given the status key already holds a newer publish's blob (its bump and status landed between this
+    # publish's bump and its status write, two commands on a cluster)
+    newer = _final("acme", "newer").model_copy(update={"version": 7})
+    on_cluster.write_status(newer)
+    # When this publish bumps and writes its status
+    assert on_cluster.publish(_final("acme", "older"), _stamp(1)) == 1
+    # Then the newer status stays
+    status = on_cluster.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and (status.requestId, status.version) == ("newer", 7)
+
+
+def test_a_cluster_once_found_stays_found_after_its_connections_are_dropped(on_cluster: RedisStore) -> None:
+    on_cluster.publish(_final("acme", "r1"), _stamp(1))
+    on_cluster.close()  # what a failover's READONLY does to the client
+    before = on_cluster.commands
+    assert on_cluster.publish(_final("acme", "r2"), _stamp(2)) == 2
+    assert on_cluster.in_cluster_mode and on_cluster.commands - before == 2  # bump and status, no single-node try
 
 
 def test_told_a_cluster_that_is_one_node_the_store_says_so_in_one_line(single_redis_url: str) -> None:
