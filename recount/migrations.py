@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.errors import PermanentError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # The app's tables exist in production; recount owns only what these files create.
@@ -36,6 +37,11 @@ def migration_files(*, recount_only: bool = False, triggers: bool | None = None)
 
 def migrate(db: PostgresDatabase, *, recount_only: bool = False, triggers: bool | None = None) -> list[str]:
     """Apply every file in order; return their names."""
+    if db.pooled:
+        # CREATE INDEX CONCURRENTLY cannot run in a transaction, and the migration lock is the session's.
+        raise PermanentError(
+            "DATABASE_URL reaches PostgreSQL through a pooler: run migrate against the database's own endpoint"
+        )
     applied = []
     for path in migration_files(recount_only=recount_only, triggers=triggers):
         text = path.read_text(encoding="utf-8")

@@ -4,7 +4,8 @@ The real inbox handler, loaded fresh, reaches PostgreSQL, Redis and moto's serve
 proxies (`recount.toggle_proxy.ToggleProxy`): a round trip is the client speaking after the server has answered,
 whatever the protocol. Two one-message batches run one after the other: the first pays for connections and
 prepared statements (a cold execution environment), the second is a warm job. Beside the trips, what the
-adapters sent (statements, commands, AWS requests), so the two can be told apart.
+adapters sent (statements, commands, AWS requests), so the two can be told apart. Then the same two jobs with
+DATABASE_POOLED=true, as through an RDS Proxy: no session state and no named prepared statements.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class JobIo:
 class B2Result:
     cold: JobIo  # the first job of an execution environment: connections and prepares included
     warm: JobIo
+    pooled: B2Result | None = None  # the same two jobs with DATABASE_POOLED=true
 
     def rows(self) -> list[tuple[str, int, int, int, int | None]]:
         """(store, warm trips, warm sent, cold trips, goal) per store, DynamoDB and SQS split by request."""
@@ -110,17 +112,24 @@ def measure(database_url: str, redis_url: str) -> B2Result:
                     EnvVar.COUNTS_DEAD_LETTER_QUEUE_URL: dlq,
                 }
             ):
-                handler = _fresh_handler()
-                try:
-                    cold, warm = (_one_job(db, sqs, url, arn, handler, proxies) for _ in range(2))
-                    return B2Result(cold, warm)
-                finally:
-                    handler.consumer.clients.close()
+                direct = _two_jobs(db, sqs, url, arn, proxies)
+                with _environment({EnvVar.DATABASE_POOLED: "true"}):
+                    return B2Result(direct.cold, direct.warm, pooled=_two_jobs(db, sqs, url, arn, proxies))
     finally:
         for proxy in proxies.values():
             proxy.close()
         moto.stop()
         db.close()
+
+
+def _two_jobs(db: PostgresDatabase, sqs: Any, url: str, arn: str, proxies: dict[str, ToggleProxy]) -> B2Result:
+    """A fresh execution environment's first job, then a warm one."""
+    handler = _fresh_handler()
+    try:
+        cold, warm = (_one_job(db, sqs, url, arn, handler, proxies) for _ in range(2))
+        return B2Result(cold, warm)
+    finally:
+        handler.consumer.clients.close()
 
 
 def _one_job(

@@ -166,6 +166,27 @@ def b2(outcome: B2Result | NotRun) -> list[str]:
         f"Redis / DynamoDB per warm job — **{verdict(not misses)}**"
         + (f" (over: {', '.join(misses)})." if misses else "."),
         "",
+        *_b2_pooled(outcome),
+    ]
+
+
+def _b2_pooled(outcome: B2Result) -> list[str]:
+    if outcome.pooled is None:
+        return []
+    pooled, direct = outcome.pooled, outcome
+    return [
+        "Through a transaction pooler (`DATABASE_POOLED=true`, what an RDS Proxy endpoint turns on): the "
+        "session holds no state, so the proxy never pins it. The settings travel as `SET LOCAL` in the BEGIN's "
+        "message (no extra trip); no statement is prepared by name, so each statement with parameters takes "
+        "pg8000's unnamed path (parse, describe, execute).",
+        "",
+        "| PostgreSQL | warm job: round trips | warm job: statements | first job: round trips |",
+        "|---|---:|---:|---:|",
+        f"| direct | {direct.warm.trips['PostgreSQL']} | {direct.warm.sent['PostgreSQL']} | "
+        f"{direct.cold.trips['PostgreSQL']} |",
+        f"| pooled | {pooled.warm.trips['PostgreSQL']} | {pooled.warm.sent['PostgreSQL']} | "
+        f"{pooled.cold.trips['PostgreSQL']} |",
+        "",
     ]
 
 

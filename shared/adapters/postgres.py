@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from shared.contracts.settings import (
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     POSTGRES_CONNECT_STEPS,
+    PooledMode,
+    iam_auth_problem,
 )
 
 Row = dict[str, Any]
@@ -50,19 +53,37 @@ def _prepared_invalidation(error: DatabaseError) -> str | None:
     return None
 
 
-def prepares_statements(url: str) -> bool:
-    """False behind a transaction-mode pooler, marked as Prisma marks it (`?pgbouncer=true`): such a pooler
-    hands each transaction another backend, where a named statement is missing or is another client's."""
-    query = {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
-    return query.get("pgbouncer", "").lower() not in ("true", "1")
+# An RDS Proxy endpoint: <name>.proxy-<id>.<region>.rds.amazonaws.com (.com.cn in China).
+_RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
 
 
-def _ssl_context(sslmode: str | None) -> ssl.SSLContext | bool | None:
+def is_pooled(url: str, mode: PooledMode = "auto") -> bool:
+    """Whether DATABASE_URL reaches PostgreSQL through a transaction pooler, which may hand each transaction
+    another backend: an RDS Proxy endpoint, or a URL marked as Prisma marks a pooler (`?pgbouncer=true`)."""
+    if mode != "auto":
+        return mode == "true"
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return query.get("pgbouncer", "").lower() in ("true", "1") or bool(
+        _RDS_PROXY_HOST.search((parts.hostname or "").lower())
+    )
+
+
+def prepares_statements(url: str, mode: PooledMode = "auto") -> bool:
+    """False behind a transaction pooler: there a named statement is missing on the next transaction's backend
+    (pgbouncer), or pins the session to one backend for good (RDS Proxy)."""
+    return not is_pooled(url, mode)
+
+
+def _ssl_context(sslmode: str | None, sslrootcert: str | None = None) -> ssl.SSLContext | bool | None:
     if sslmode == "disable":
         return False
     if sslmode in (None, "", "allow", "prefer"):
         return None  # pg8000: try TLS without verification, fall back to plain (libpq's "prefer")
-    context = ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=sslrootcert or None)
+    except OSError as error:
+        raise PermanentError(f"sslrootcert {sslrootcert!r} cannot be read: {error.strerror or error}") from None
     if sslmode == "require":  # libpq's meaning: encrypt, do not verify the server
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -85,7 +106,7 @@ def connection_kwargs(url: str) -> dict[str, Any]:
         "host": parts.hostname or "localhost",
         "port": parts.port or 5432,
         "database": unquote(parts.path.lstrip("/")) or None,
-        "ssl_context": _ssl_context(query.get("sslmode")),
+        "ssl_context": _ssl_context(query.get("sslmode"), query.get("sslrootcert")),
         "application_name": query.get("application_name", "recount"),
     }
 
@@ -100,7 +121,12 @@ def _timed_out(error: BaseException | None) -> bool:
 
 
 class PostgresDatabase:
-    """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it."""
+    """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it.
+
+    Direct to PostgreSQL, the session's settings travel in the startup message. Through a transaction pooler
+    (`pooled`) a session may hold no state of its own: each transaction sets them with SET LOCAL in the same
+    message as its BEGIN (no extra round trip), a statement outside a transaction runs in one of its own, and
+    no statement is prepared by name. With `iam_auth` the password is an IAM token made for each connection."""
 
     def __init__(
         self,
@@ -110,8 +136,15 @@ class PostgresDatabase:
         lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         prepared_statements: bool = True,
+        pooled: PooledMode = "auto",
+        iam_auth: bool = False,
     ) -> None:
         self._kwargs = connection_kwargs(url)
+        if iam_auth and (problem := iam_auth_problem(url)) is not None:
+            raise PermanentError(problem)
+        self._iam_auth = iam_auth
+        self._rds: Any = None  # boto3's RDS client, made for the first token
+        self.pooled = is_pooled(url, pooled)
         self._connect_timeout_s = connect_timeout_s
         # Every socket read must outlast the slowest statement allowed; the server cancels it first.
         self._read_timeout_s = connect_timeout_s + statement_timeout_ms / 1000
@@ -126,10 +159,13 @@ class PostgresDatabase:
             "jit": "off",
             "TimeZone": "UTC",  # the app's timestamps are UTC wall clock; no server or role default may shift them
         }
+        # One simple-query message: BEGIN, then each setting for this transaction only.
+        self._begin = "; ".join(["BEGIN", *(f"SET LOCAL {name} = '{value}'" for name, value in self._session.items())])
         self._connection: pg8000.native.Connection | None = None
+        self._in_transaction = False
         self._socket_timeout_s = self._read_timeout_s
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
-        self._prepare_limit = _MAX_PREPARED if prepared_statements and prepares_statements(url) else 0
+        self._prepare_limit = _MAX_PREPARED if prepared_statements and not self.pooled else 0
         self.statements = 0  # statements sent; wire round trips are counted outside (recount.wire)
 
     def _timeout_s(self, own_s: float, what: str) -> tuple[float, bool]:
@@ -162,17 +198,41 @@ class PostgresDatabase:
                 startup_s = min(startup_s, max(left_after_connect, 0.0) / (POSTGRES_CONNECT_STEPS - 1))
                 cut = cut or startup_s < self._connect_timeout_s
             sock.settimeout(max(startup_s, 0.001))
+            kwargs = self._kwargs | {"password": self._auth_token()} if self._iam_auth else self._kwargs
             try:
-                self._connection = pg8000.native.Connection(**self._kwargs, sock=sock, startup_params=self._session)
+                self._connection = pg8000.native.Connection(
+                    **kwargs, sock=sock, startup_params={} if self.pooled else self._session
+                )
             except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
                 sock.close()
                 if cut and _timed_out(error):
                     raise OutOfTimeError(
                         f"out of time starting a postgres session ({startup_s:.2f} s a step)"
                     ) from error
-                raise classify_database_error(error) from error
+                refused = classify_database_error(error)
+                if self._iam_auth and isinstance(refused, PermanentError) and str(refused).startswith("postgres 28"):
+                    # A token can be refused for a while (a policy still propagating, a clock off): the next
+                    # connection brings a new one.
+                    raise TransientError(f"{refused} (IAM token refused: rds-db:connect for this user?)") from error
+                raise refused from error
             self._socket_timeout_s = max(startup_s, 0.001)
+            self._in_transaction = False
         return self._connection
+
+    def _auth_token(self) -> str:
+        """A fresh IAM token for this connection (valid 15 minutes, signed locally: no call to AWS)."""
+        import boto3
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            if self._rds is None:
+                self._rds = boto3.client("rds")
+            token: str = self._rds.generate_db_auth_token(
+                DBHostname=self._kwargs["host"], Port=self._kwargs["port"], DBUsername=self._kwargs["user"]
+            )
+        except BotoCoreError as error:  # no region, no credentials: the environment's, not the record's
+            raise PermanentError(f"cannot make an IAM token for postgres: {' '.join(str(error).split())}") from error
+        return token
 
     def _bound_next_call(self, connection: pg8000.native.Connection) -> bool:
         """Give the next statement the socket timeout it may use; True when the record's deadline cut it."""
@@ -187,6 +247,25 @@ class PostgresDatabase:
         """Run one statement and return its rows as dicts: one round trip on the wire. A statement with
         parameters is prepared once per connection (one more trip, the first time); pg8000's unnamed
         path would cost three trips every time (parse, describe, bind and execute)."""
+        verb = sql.strip().upper()
+        if self.pooled and not self._in_transaction and verb not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            with self.transaction():  # the settings hold only inside a transaction
+                return self.run(sql, **params)
+        if verb == "BEGIN":
+            try:
+                rows = self._run(self._begin if self.pooled else sql, params)
+            except BaseException:
+                self.rollback()  # a BEGIN whose SET LOCAL failed would leave its transaction open, aborted
+                raise
+            self._in_transaction = True
+            return rows
+        try:
+            return self._run(sql, params)
+        finally:
+            if verb in ("COMMIT", "ROLLBACK"):
+                self._in_transaction = False
+
+    def _run(self, sql: str, params: dict[str, Any]) -> list[Row]:
         connection = self._connect()
         cut = self._bound_next_call(connection)
         self.statements += 1
@@ -232,6 +311,7 @@ class PostgresDatabase:
         self.run("COMMIT")
 
     def rollback(self) -> None:
+        self._in_transaction = False
         if self._connection is None:
             return
         try:
@@ -242,6 +322,7 @@ class PostgresDatabase:
 
     def discard(self) -> None:
         connection, self._connection = self._connection, None
+        self._in_transaction = False
         self._prepared.clear()  # prepared statements belong to the closed session
         if connection is not None:
             # Closing a broken socket may fail; it is gone either way.

@@ -27,6 +27,8 @@ class EnvVar(StrEnum):
     LOCK_TIMEOUT_MS = "LOCK_TIMEOUT_MS"
     CONNECT_TIMEOUT_SECONDS = "CONNECT_TIMEOUT_SECONDS"
     DATABASE_PREPARED_STATEMENTS = "DATABASE_PREPARED_STATEMENTS"
+    DATABASE_POOLED = "DATABASE_POOLED"
+    DATABASE_IAM_AUTH = "DATABASE_IAM_AUTH"
     ANALYTICS_WINDOW_DAYS = "ANALYTICS_WINDOW_DAYS"
     ANALYTICS_AGGREGATES_ENABLED = "ANALYTICS_AGGREGATES_ENABLED"
     STATUS_TTL_SECONDS = "STATUS_TTL_SECONDS"
@@ -96,6 +98,8 @@ POSTGRES_CONNECT_STEPS = 5
 # REDIS_CLUSTER: "auto" asks the server once per execution environment (INFO cluster); the others say it.
 ClusterMode = Literal["auto", "true", "false"]
 CLUSTER_MODES: tuple[str, ...] = get_args(ClusterMode)
+# DATABASE_POOLED: "auto" reads DATABASE_URL (an RDS Proxy endpoint, or ?pgbouncer=true); the others say it.
+PooledMode = Literal["auto", "true", "false"]
 
 
 def redis_call_bound_s(connect_timeout_s: float) -> float:
@@ -133,6 +137,17 @@ DEFAULT_LONGEST_WORK_MS = longest_work_ms(
 )
 
 
+def iam_auth_problem(database_url: str) -> str | None:
+    """Why DATABASE_URL cannot carry an IAM authentication token, in one line; None when it can."""
+    sslmode = parse_qs(urlsplit(database_url).query).get("sslmode", [None])[-1]
+    if sslmode not in ("require", "verify-ca", "verify-full"):
+        return (
+            f"DATABASE_IAM_AUTH=true sends a token as the password, so DATABASE_URL must require TLS: add "
+            f"sslmode=verify-full (or require) to it, not {f'sslmode={sslmode}' if sslmode else 'no sslmode'}"
+        )
+    return None
+
+
 def redis_database(url: str) -> int:
     """The database a Redis URL selects: its path (redis://host/3) or its db query parameter; 0 when neither."""
     parsed = urlsplit(url)
@@ -159,6 +174,10 @@ class StoreSettings(BaseSettings):
     connect_timeout_s: float = Field(DEFAULT_CONNECT_TIMEOUT_S, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
     # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
     prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
+    # Through a transaction pooler (RDS Proxy, pgbouncer): no session state, so that no session is pinned.
+    pooled: PooledMode = Field("auto", alias=EnvVar.DATABASE_POOLED)
+    # The password is an IAM token from boto3 for each connection; DATABASE_URL must require TLS.
+    iam_auth: bool = Field(False, alias=EnvVar.DATABASE_IAM_AUTH)
 
     @model_validator(mode="after")
     def _cluster_has_database_zero_only(self) -> StoreSettings:
@@ -168,6 +187,13 @@ class StoreSettings(BaseSettings):
                 f"REDIS_URL selects database {database}, but a Redis Cluster (REDIS_CLUSTER=true) has only "
                 f"database 0: drop the /{database}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _iam_auth_over_tls(self) -> StoreSettings:
+        url = self.database_url.get_secret_value() if self.database_url is not None else None
+        if self.iam_auth and url is not None and (problem := iam_auth_problem(url)) is not None:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

@@ -66,6 +66,8 @@ class EnvironmentClients:
             lock_timeout_ms=self.stores.lock_timeout_ms,
             connect_timeout_s=self.stores.connect_timeout_s,
             prepared_statements=self.stores.prepared_statements,
+            pooled=self.stores.pooled,
+            iam_auth=self.stores.iam_auth,
         )
 
     @cached_property

@@ -80,7 +80,12 @@ def test_given_a_transaction_pooler_marked_as_prisma_marks_it_then_nothing_is_pr
     db = PostgresDatabase(through(database_url, proxy) + "?pgbouncer=true")
     try:
         db.run("SELECT 1")
+        # BEGIN carries the settings (SET LOCAL) in its own message: still one trip
+        assert trips_of(proxy, lambda: db.run("BEGIN")) == 1
         assert trips_of(proxy, lambda: db.run(LOCK, client_id="a")) == 3
+        assert trips_of(proxy, lambda: db.run("COMMIT")) == 1
+        # Outside a transaction a statement runs in one of its own: BEGIN, the statement, COMMIT
+        assert trips_of(proxy, lambda: db.run(LOCK, client_id="a")) == 1 + 3 + 1
         assert db.run("SELECT count(*) AS n FROM pg_prepared_statements")[0]["n"] == 0
     finally:
         db.close()
@@ -139,3 +144,8 @@ def test_given_a_warm_execution_environment_when_a_dirty_event_is_recomputed_the
     assert result.warm.trips["AWS"] == result.warm.sent["DynamoDB"] + result.warm.sent["SQS"], result
     assert result.cold.trips["PostgreSQL"] > result.warm.trips["PostgreSQL"], "connecting and preparing cost trips"
     assert result.met()
+    # Through a pooler: the same statements, the two with parameters on pg8000's unnamed path (three trips each)
+    assert result.pooled is not None
+    assert result.pooled.warm.sent["PostgreSQL"] == result.warm.sent["PostgreSQL"], result.pooled
+    assert result.pooled.warm.trips["PostgreSQL"] == 1 + 3 + 3 + 1, result.pooled
+    assert result.pooled.warm.trips["Redis"] == result.warm.trips["Redis"], result.pooled
