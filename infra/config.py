@@ -126,6 +126,20 @@ class VpcConfig(BaseModel):
         return self
 
 
+class DatabaseIamAuthConfig(BaseModel):
+    """IAM database authentication: the functions sign a token for `user` on the database or proxy whose resource
+    id this is (`prx-…` for an RDS Proxy, `db-…` for an instance, `cluster-…` for an Aurora cluster)."""
+
+    model_config = _STRICT
+
+    resource_id: str = Field(alias="resourceId", pattern=r"^(prx|db|cluster)-[A-Za-z0-9]+$")
+    user: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+    def connect_resource(self) -> str:
+        """The resource name in `arn:aws:rds-db:<region>:<account>:dbuser:<this>` that rds-db:connect names."""
+        return f"{self.resource_id}/{self.user}"
+
+
 class StageConfig(BaseModel):
     """Everything that differs between stages. Names are cdk.json's (camelCase)."""
 
@@ -158,6 +172,8 @@ class StageConfig(BaseModel):
     name_suffix: str | None = Field(None, alias="nameSuffix", pattern=r"^[a-z0-9]{1,12}$")
     # Optional: the functions in an existing VPC's private subnets, with endpoints instead of a NAT.
     vpc: VpcConfig | None = None
+    # Optional: IAM database authentication instead of the secret's password (the secret still names the host).
+    database_iam_auth: DatabaseIamAuthConfig | None = Field(None, alias="databaseIamAuth")
     # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
     powertools_version: str | None = Field(None, alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
 
@@ -231,6 +247,7 @@ class StageConfig(BaseModel):
             EnvVar.ANALYTICS_WINDOW_DAYS: self.analytics_window_days,
             EnvVar.TIME_BUDGET_MARGIN_MS: self.time_budget_margin_ms,
             EnvVar.IDEMPOTENCY_TTL_SECONDS: self.idempotency_ttl_seconds,
+            **({EnvVar.DATABASE_IAM_AUTH: "true"} if self.database_iam_auth else {}),
         }
 
     def visibility_timeout_seconds(self, function: FunctionConfig) -> int:

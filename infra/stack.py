@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -100,6 +101,20 @@ class RecountStack(Stack):
                 queues[consumed.key].dead_letter_queue.grant_send_messages(job.function)
             database_secret.grant_read(job.function)
             redis_secret.grant_read(job.function)
+            if config.database_iam_auth:
+                job.function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["rds-db:connect"],
+                        resources=[
+                            self.format_arn(
+                                service="rds-db",
+                                resource="dbuser",
+                                resource_name=config.database_iam_auth.connect_resource(),
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        ],
+                    )
+                )
             if config.secrets_kms_key_arn:
                 kms.Key.from_key_arn(self, f"{spec.construct_id}SecretsKey", config.secrets_kms_key_arn).grant_decrypt(
                     job.function

@@ -1,5 +1,6 @@
 """A stage with `vpc`: the functions in its subnets behind a security group, endpoints instead of a NAT, each
-endpoint's policy naming only recount's resources; cdk-nag and cfn-lint clean. Without it, no network at all."""
+endpoint's policy naming only recount's resources; cdk-nag and cfn-lint clean. Without it, no network at all.
+The VPC stage also authenticates to its database (an RDS Proxy) with IAM: `databaseIamAuth`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ VPC = {
     "routeTableIds": ["rtb-0a1b2c3d4e5f60711", "rtb-0a1b2c3d4e5f60722"],
     "ports": [5432, 6379],
 }
+IAM_AUTH = {"resourceId": "prx-0a1b2c3d4e5f60718", "user": "recount"}
 # Groups of the team's own, the VPC already has DynamoDB's and X-Ray's endpoints, and the stage does not trace
 OWN_GROUP = "sg-0a1b2c3d4e5f60799"
 OWN_GROUPS = {
@@ -46,7 +48,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory, stage: str, context: dict[st
 
 @pytest.fixture(scope="module")
 def vpc_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth(tmp_path_factory, "devvpc", context_with("devvpc", VPC))
+    return synth(tmp_path_factory, "devvpc", context_with("devvpc", VPC, databaseIamAuth=IAM_AUTH))
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,46 @@ def test_a_stage_with_its_own_groups_and_endpoints_gets_only_what_it_lacks(
     (group,) = of_type(own_groups_resources, "AWS::EC2::SecurityGroup").values()  # the endpoints' only
     (ingress,) = group["Properties"]["SecurityGroupIngress"]
     assert ingress["SourceSecurityGroupId"] == OWN_GROUP
+
+
+def test_iam_auth_lets_each_function_connect_as_its_user_to_that_proxy_only(
+    vpc_resources: dict[str, dict[str, Any]], own_groups_resources: dict[str, dict[str, Any]]
+) -> None:
+    functions = of_type(vpc_resources, "AWS::Lambda::Function")
+    for function in functions.values():
+        assert function["Properties"]["Environment"]["Variables"]["DATABASE_IAM_AUTH"] == "true"
+    connects = [
+        (role, statement)
+        for policy in of_type(vpc_resources, "AWS::IAM::Policy").values()
+        for role in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "rds-db:connect"
+    ]
+    assert {role["Ref"] for role, _ in connects} == {
+        f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()
+    }
+    for _, statement in connects:
+        assert statement["Effect"] == "Allow"
+        assert json.dumps(statement["Resource"]).endswith(':dbuser:prx-0a1b2c3d4e5f60718/recount"]]}')
+    # A stage without it: no token, no permission
+    assert "rds-db:connect" not in json.dumps(own_groups_resources)
+    assert all(
+        "DATABASE_IAM_AUTH" not in f["Properties"]["Environment"]["Variables"]
+        for f in of_type(own_groups_resources, "AWS::Lambda::Function").values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("iam_auth", "message"),
+    [
+        ({"resourceId": "prx-0a1b2c3d4e5f60718"}, "databaseIamAuth.user"),
+        ({**IAM_AUTH, "resourceId": "arn:aws:rds:us-east-1:111111111111:db-proxy:prx-1"}, "databaseIamAuth.resourceId"),
+        ({**IAM_AUTH, "user": "recount/*"}, "databaseIamAuth.user"),
+    ],
+)
+def test_a_wrong_iam_auth_setting_stops_the_synth_with_one_line(iam_auth: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_stage(context_with("devvpc", VPC, databaseIamAuth=iam_auth), "devvpc")
 
 
 def test_cdk_nag_and_cfn_lint_are_clean_with_a_vpc(vpc_assembly: Path) -> None:
