@@ -95,7 +95,7 @@ REDIS_STEPS_PER_CALL = 6
 POSTGRES_CONNECT_STEPS = 5
 
 
-# REDIS_CLUSTER: "auto" asks the server once per execution environment (INFO cluster); the others say it.
+# REDIS_CLUSTER: "auto" finds a cluster by its first redirection (MOVED, ASK, CROSSSLOT); the others say it.
 ClusterMode = Literal["auto", "true", "false"]
 CLUSTER_MODES: tuple[str, ...] = get_args(ClusterMode)
 # DATABASE_POOLED: "auto" reads DATABASE_URL (an RDS Proxy endpoint, or ?pgbouncer=true); the others say it.
