@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
@@ -24,6 +24,7 @@ from shared.contracts.settings import (
     POSTGRES_CONNECT_STEPS,
     PooledMode,
     iam_auth_problem,
+    url_query,
 )
 
 Row = dict[str, Any]
@@ -55,6 +56,23 @@ def _prepared_invalidation(error: DatabaseError) -> str | None:
 
 # An RDS Proxy endpoint: <name>.proxy-<id>.<region>.rds.amazonaws.com (.com.cn in China).
 _RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
+# Any RDS endpoint names its region; an IAM token is signed for that region.
+_RDS_REGION = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.rds\.amazonaws\.com(?:\.cn)?$")
+# Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing).
+_BEGINS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*;?\s*$", re.IGNORECASE)
+_ENDS = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;?\s*$", re.IGNORECASE)
+# Session state a pooler would pin the session for (SET LOCAL and SET TRANSACTION are the transaction's).
+_SESSION_SET = re.compile(r"^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET)\b", re.IGNORECASE)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower().rstrip(".")
+
+
+def rds_region(url: str) -> str | None:
+    """The region an RDS endpoint names (an IAM token is signed for it); None for a name of your own."""
+    match = _RDS_REGION.search(_host(url))
+    return match.group(1) if match else None
 
 
 def is_pooled(url: str, mode: PooledMode = "auto") -> bool:
@@ -62,11 +80,7 @@ def is_pooled(url: str, mode: PooledMode = "auto") -> bool:
     another backend: an RDS Proxy endpoint, or a URL marked as Prisma marks a pooler (`?pgbouncer=true`)."""
     if mode != "auto":
         return mode == "true"
-    parts = urlsplit(url)
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    return query.get("pgbouncer", "").lower() in ("true", "1") or bool(
-        _RDS_PROXY_HOST.search((parts.hostname or "").lower())
-    )
+    return url_query(url).get("pgbouncer", "").lower() in ("true", "1") or bool(_RDS_PROXY_HOST.search(_host(url)))
 
 
 def prepares_statements(url: str, mode: PooledMode = "auto") -> bool:
@@ -80,11 +94,15 @@ def _ssl_context(sslmode: str | None, sslrootcert: str | None = None) -> ssl.SSL
         return False
     if sslmode in (None, "", "allow", "prefer"):
         return None  # pg8000: try TLS without verification, fall back to plain (libpq's "prefer")
+    if sslrootcert == "system" and sslmode != "verify-full":  # libpq 16's rule for the system's trust store
+        raise PermanentError(f"sslrootcert=system needs sslmode=verify-full, not {sslmode}")
     try:
-        context = ssl.create_default_context(cafile=sslrootcert or None)
+        context = ssl.create_default_context(cafile=None if sslrootcert in (None, "", "system") else sslrootcert)
     except OSError as error:
         raise PermanentError(f"sslrootcert {sslrootcert!r} cannot be read: {error.strerror or error}") from None
-    if sslmode == "require":  # libpq's meaning: encrypt, do not verify the server
+    if sslmode == "require" and sslrootcert:  # libpq: with a CA file, require verifies as verify-ca does
+        context.check_hostname = False
+    elif sslmode == "require":  # libpq's meaning: encrypt, do not verify the server
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif sslmode == "verify-ca":
@@ -99,7 +117,7 @@ def connection_kwargs(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise PermanentError("DATABASE_URL must start with postgresql://")
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    query = url_query(url)
     return {
         "user": unquote(parts.username or "postgres"),
         "password": unquote(parts.password) if parts.password else None,
@@ -143,6 +161,7 @@ class PostgresDatabase:
         if iam_auth and (problem := iam_auth_problem(url)) is not None:
             raise PermanentError(problem)
         self._iam_auth = iam_auth
+        self._region = rds_region(url)
         self._rds: Any = None  # boto3's RDS client, made for the first token
         self.pooled = is_pooled(url, pooled)
         self._connect_timeout_s = connect_timeout_s
@@ -159,8 +178,8 @@ class PostgresDatabase:
             "jit": "off",
             "TimeZone": "UTC",  # the app's timestamps are UTC wall clock; no server or role default may shift them
         }
-        # One simple-query message: BEGIN, then each setting for this transaction only.
-        self._begin = "; ".join(["BEGIN", *(f"SET LOCAL {name} = '{value}'" for name, value in self._session.items())])
+        # Sent after a pooled session's BEGIN, in the same simple-query message: the settings, for this transaction.
+        self._set_local = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in self._session.items())
         self._connection: pg8000.native.Connection | None = None
         self._in_transaction = False
         self._socket_timeout_s = self._read_timeout_s
@@ -180,6 +199,9 @@ class PostgresDatabase:
 
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
+            # The token first (the first one imports boto3 and makes its client): then the deadline's shares
+            # count what is really left, and a failure leaves no socket behind.
+            kwargs = self._kwargs | {"password": self._auth_token()} if self._iam_auth else self._kwargs
             timeout_s, cut = self._timeout_s(self._connect_timeout_s, "postgres connect")
             try:
                 sock = socket.create_connection((self._kwargs["host"], self._kwargs["port"]), timeout=timeout_s)
@@ -198,7 +220,6 @@ class PostgresDatabase:
                 startup_s = min(startup_s, max(left_after_connect, 0.0) / (POSTGRES_CONNECT_STEPS - 1))
                 cut = cut or startup_s < self._connect_timeout_s
             sock.settimeout(max(startup_s, 0.001))
-            kwargs = self._kwargs | {"password": self._auth_token()} if self._iam_auth else self._kwargs
             try:
                 self._connection = pg8000.native.Connection(
                     **kwargs, sock=sock, startup_params={} if self.pooled else self._session
@@ -228,7 +249,10 @@ class PostgresDatabase:
             if self._rds is None:
                 self._rds = boto3.client("rds")
             token: str = self._rds.generate_db_auth_token(
-                DBHostname=self._kwargs["host"], Port=self._kwargs["port"], DBUsername=self._kwargs["user"]
+                DBHostname=self._kwargs["host"],
+                Port=self._kwargs["port"],
+                DBUsername=self._kwargs["user"],
+                Region=self._region,  # the endpoint's own; None: the environment's (a name of your own)
             )
         except BotoCoreError as error:  # no region, no credentials: the environment's, not the record's
             raise PermanentError(f"cannot make an IAM token for postgres: {' '.join(str(error).split())}") from error
@@ -247,23 +271,34 @@ class PostgresDatabase:
         """Run one statement and return its rows as dicts: one round trip on the wire. A statement with
         parameters is prepared once per connection (one more trip, the first time); pg8000's unnamed
         path would cost three trips every time (parse, describe, bind and execute)."""
-        verb = sql.strip().upper()
-        if self.pooled and not self._in_transaction and verb not in ("BEGIN", "COMMIT", "ROLLBACK"):
+        begins, ends = bool(_BEGINS.match(sql)), bool(_ENDS.match(sql))
+        if self.pooled and _SESSION_SET.match(sql):
+            raise PermanentError(f"{sql.split()[0].upper()} would outlive the transaction and pin a pooled session")
+        if self.pooled and not self._in_transaction and not begins and not ends:
             with self.transaction():  # the settings hold only inside a transaction
                 return self.run(sql, **params)
-        if verb == "BEGIN":
+        if begins:
+            sent = self.statements
+            begin = f"{sql.strip().rstrip(';')}; {self._set_local}" if self.pooled else sql
             try:
-                rows = self._run(self._begin if self.pooled else sql, params)
+                rows = self._run(begin, params)
             except BaseException:
-                self.rollback()  # a BEGIN whose SET LOCAL failed would leave its transaction open, aborted
+                if self.statements != sent:
+                    self.rollback()  # a BEGIN whose SET LOCAL failed would leave its transaction open, aborted
                 raise
             self._in_transaction = True
             return rows
-        try:
-            return self._run(sql, params)
-        finally:
-            if verb in ("COMMIT", "ROLLBACK"):
+        if ends:
+            try:
+                return self._run(sql, params)
+            except BaseException:
+                # Failed, or never sent (out of time): the transaction may still be open, and the next BEGIN
+                # would only draw a warning and commit this one's writes with its own. Never reuse the session.
+                self.discard()
+                raise
+            finally:
                 self._in_transaction = False
+        return self._run(sql, params)
 
     def _run(self, sql: str, params: dict[str, Any]) -> list[Row]:
         connection = self._connect()

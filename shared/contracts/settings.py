@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, get_args
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,15 +137,24 @@ DEFAULT_LONGEST_WORK_MS = longest_work_ms(
 )
 
 
+def url_query(url: str) -> dict[str, str]:
+    """A URL's query parameters as libpq reads them: percent-decoded only (a '+' stays a '+'); the last wins."""
+    pairs = (pair.partition("=") for pair in urlsplit(url).query.split("&") if pair)
+    return {unquote(key): unquote(value) for key, _, value in pairs}
+
+
 def iam_auth_problem(database_url: str) -> str | None:
-    """Why DATABASE_URL cannot carry an IAM authentication token, in one line; None when it can."""
-    sslmode = parse_qs(urlsplit(database_url).query).get("sslmode", [None])[-1]
-    if sslmode not in ("require", "verify-ca", "verify-full"):
-        return (
-            f"DATABASE_IAM_AUTH=true sends a token as the password, so DATABASE_URL must require TLS: add "
-            f"sslmode=verify-full (or require) to it, not {f'sslmode={sslmode}' if sslmode else 'no sslmode'}"
-        )
-    return None
+    """Why DATABASE_URL cannot carry an IAM authentication token, in one line; None when it can: the token goes
+    only to a server that proved who it is (verify-ca or verify-full, or require with a CA file, as libpq)."""
+    query = url_query(database_url)
+    sslmode = query.get("sslmode")
+    if sslmode in ("verify-ca", "verify-full") or (sslmode == "require" and query.get("sslrootcert")):
+        return None
+    return (
+        "DATABASE_IAM_AUTH=true sends a token as the password, so DATABASE_URL must verify the server: add "
+        "sslmode=verify-full (with sslrootcert=<CA file> when the system does not trust its CA), not "
+        + (f"sslmode={sslmode}" if sslmode else "no sslmode")
+    )
 
 
 def redis_database(url: str) -> int:

@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 from pydantic import ValidationError
 
-from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.postgres import PostgresDatabase, rds_region
 from shared.contracts.errors import PermanentError, TransientError
 from shared.contracts.settings import StoreSettings
 
@@ -76,6 +76,7 @@ class PasswordServer:
     key: Path
     logins: list[tuple[dict[str, str], str]] = field(default_factory=list)
     plain_attempts: int = 0
+    accepted: int = 0
 
     def __post_init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -90,6 +91,7 @@ class PasswordServer:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             try:
                 self._login(conn)
             except (OSError, ConnectionError):
@@ -163,13 +165,21 @@ def test_given_iam_auth_then_each_connection_sends_a_new_token_for_its_host_and_
 
 
 def test_given_iam_auth_and_a_url_that_does_not_require_tls_then_it_is_refused_in_one_line() -> None:
-    message = r"DATABASE_IAM_AUTH=true sends a token as the password, so DATABASE_URL must require TLS"
-    for url in ("postgresql://recount@db/app", "postgresql://recount@db/app?sslmode=prefer"):
+    message = r"DATABASE_IAM_AUTH=true sends a token as the password, so DATABASE_URL must verify the server"
+    for url in (
+        "postgresql://recount@db/app",
+        "postgresql://recount@db/app?sslmode=prefer",
+        "postgresql://recount@db/app?sslmode=require",  # encrypted, but to whoever answers
+    ):
         with pytest.raises(PermanentError, match=message):
             PostgresDatabase(url, iam_auth=True)
         with pytest.raises(ValidationError, match=message):
             StoreSettings(DATABASE_URL=url, DATABASE_IAM_AUTH="true")
-    assert StoreSettings(DATABASE_URL="postgresql://recount@db/app?sslmode=require", DATABASE_IAM_AUTH="true").iam_auth
+    for url in (
+        "postgresql://recount@db/app?sslmode=verify-full",
+        "postgresql://recount@db/app?sslmode=require&sslrootcert=/opt/rds/global-bundle.pem",  # libpq: verifies
+    ):
+        assert StoreSettings(DATABASE_URL=url, DATABASE_IAM_AUTH="true").iam_auth
 
 
 def test_given_iam_auth_without_a_region_then_the_error_is_one_line_and_permanent(
@@ -178,19 +188,41 @@ def test_given_iam_auth_without_a_region_then_the_error_is_one_line_and_permanen
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    db = PostgresDatabase(f"postgresql://recount@127.0.0.1:{server.port}/app?sslmode=require", iam_auth=True)
+    db = PostgresDatabase(
+        f"postgresql://recount@127.0.0.1:{server.port}/app?sslmode=verify-full&sslrootcert={server.cert}", iam_auth=True
+    )
     with pytest.raises(PermanentError, match=r"^cannot make an IAM token for postgres: You must specify a region"):
         db.run("SELECT 1")
-    assert server.logins == []
+    assert server.accepted == 0, "the token comes first: no socket was opened for it"
 
 
-def test_given_a_server_certificate_not_signed_by_sslrootcert_then_verify_full_refuses_before_any_password(
-    server: PasswordServer, aws: None, tmp_path: Path
+@pytest.mark.parametrize("sslmode", ["verify-full", "verify-ca", "require"])
+def test_given_a_server_certificate_not_signed_by_sslrootcert_then_no_password_is_sent(
+    server: PasswordServer, aws: None, tmp_path: Path, sslmode: str
 ) -> None:
     (tmp_path / "other").mkdir()
     other, _ = _self_signed(tmp_path / "other")
-    url = f"postgresql://recount@127.0.0.1:{server.port}/app?sslmode=verify-full&sslrootcert={other}"
+    url = f"postgresql://recount@127.0.0.1:{server.port}/app?sslmode={sslmode}&sslrootcert={other}"
     db = PostgresDatabase(url, iam_auth=True, connect_timeout_s=5)
     with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
         db.run("SELECT 1")
     assert server.logins == [], "no token may reach a server that could not prove who it is"
+
+
+def test_sslrootcert_system_is_the_systems_store_and_needs_verify_full() -> None:
+    with pytest.raises(PermanentError, match=r"^sslrootcert=system needs sslmode=verify-full, not verify-ca$"):
+        PostgresDatabase("postgresql://recount@db/app?sslmode=verify-ca&sslrootcert=system")
+    PostgresDatabase("postgresql://recount@db/app?sslmode=verify-full&sslrootcert=system", iam_auth=True)
+
+
+@pytest.mark.parametrize(
+    ("host", "region"),
+    [
+        ("recount.proxy-c1a2b3c4d5e6.us-west-2.rds.amazonaws.com", "us-west-2"),
+        ("db-1.c1a2b3c4d5e6.us-gov-west-1.rds.amazonaws.com", "us-gov-west-1"),
+        ("recount.cluster-c1a2b3c4d5e6.cn-north-1.rds.amazonaws.com.cn", "cn-north-1"),
+        ("db.internal.example.com", None),  # a name of your own: the environment's region signs
+    ],
+)
+def test_a_token_is_signed_for_the_region_the_endpoint_names(host: str, region: str | None) -> None:
+    assert rds_region(f"postgresql://recount@{host}:5432/app?sslmode=verify-full") == region

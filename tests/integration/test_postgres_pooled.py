@@ -5,14 +5,16 @@ What RDS Proxy pins a session for is exactly such state (README, "On RDS and Ela
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pg8000.native
 import pytest
 
 from recount.migrations import migrate
+from shared import deadline
 from shared.adapters.postgres import PostgresDatabase, connection_kwargs, is_pooled
-from shared.contracts.errors import PermanentError, TransientError
+from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
 
 # recount's session settings, as PostgreSQL shows them (statement 1234 ms, lock 567 ms)
 RECOUNT_SETTINGS = {
@@ -127,6 +129,7 @@ def test_given_a_pooled_url_when_migrate_is_run_then_it_is_refused_in_one_line(d
         ("postgresql://recount@recount.proxy-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com:5432/app", "auto", True),
         ("postgresql://recount@RECOUNT.PROXY-C1A2B3C4D5E6.EU-WEST-1.RDS.AMAZONAWS.COM/app", "auto", True),
         ("postgresql://recount@recount.proxy-c1a2b3c4d5e6.cn-north-1.rds.amazonaws.com.cn/app", "auto", True),
+        ("postgresql://recount@recount.proxy-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com./app", "auto", True),
         ("postgresql://recount@db-1.c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com/app", "auto", False),  # the instance
         ("postgresql://recount@proxy-host.example.com/app", "auto", False),
         ("postgresql://recount@pooler.example.com/app?pgbouncer=true", "auto", True),
@@ -136,3 +139,70 @@ def test_given_a_pooled_url_when_migrate_is_run_then_it_is_refused_in_one_line(d
 )
 def test_a_pooler_is_read_from_the_url_unless_the_setting_says(url: str, mode: str, expected: bool) -> None:
     assert is_pooled(url, mode) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("opens", "ends"),
+    [
+        ("BEGIN", "COMMIT"),
+        ("begin;", "end"),
+        ("START TRANSACTION", "COMMIT;"),
+        ("BEGIN ISOLATION LEVEL REPEATABLE READ", "ROLLBACK"),
+        ("BEGIN", "abort"),
+    ],
+)
+def test_given_a_pooled_session_whatever_spelling_opens_and_ends_a_transaction_the_settings_follow(
+    pooled: PostgresDatabase, opens: str, ends: str
+) -> None:
+    pooled.run(opens)
+    first = pooled.run("SELECT txid_current() AS tx, current_setting('statement_timeout') AS timeout")
+    second = pooled.run("SELECT txid_current() AS tx")
+    pooled.run(ends)
+    after = pooled.run("SELECT txid_current() AS tx, current_setting('statement_timeout') AS timeout")
+    assert first[0]["timeout"] == "1234ms" and first[0]["tx"] == second[0]["tx"], "one transaction, with the settings"
+    assert after[0]["timeout"] == "1234ms" and after[0]["tx"] != first[0]["tx"], "ended: the next runs in its own"
+
+
+def test_given_a_pooled_session_a_session_set_is_refused_before_it_is_sent(pooled: PostgresDatabase) -> None:
+    for statement in ("SET work_mem = '7MB'", "set jit = on", "RESET work_mem"):
+        with pytest.raises(PermanentError, match="would outlive the transaction and pin a pooled session"):
+            pooled.run(statement)
+    pooled.run("BEGIN")
+    pooled.run("SET LOCAL work_mem = '7MB'")  # the transaction's own: allowed
+    pooled.run("SET TRANSACTION READ ONLY")
+    pooled.run("COMMIT")
+    assert pooled.run("SELECT reset_val FROM pg_settings WHERE name = 'work_mem'") != [{"reset_val": "7168"}]
+
+
+@pytest.mark.parametrize("pooled_mode", ["true", "false"])
+def test_given_a_commit_the_deadline_stops_before_it_is_sent_then_the_write_is_never_committed_later(
+    database_url: str, pooled_mode: str
+) -> None:
+    db, other = session(database_url, pooled_mode), session(database_url, "false")
+    other.run("CREATE TABLE IF NOT EXISTS deadline_commit_probe (n int)")
+    other.run("TRUNCATE deadline_commit_probe")
+    try:
+        db.run("SELECT 1")
+        # Record 1: the write takes all but 30 ms of its time: too little to send the COMMIT
+        start = time.monotonic()
+        cut = deadline.Deadline(work_at=start + 0.5, end_at=start + 0.5)
+        with deadline.within(cut), pytest.raises(OutOfTimeError), db.transaction():
+            db.run("INSERT INTO deadline_commit_probe SELECT 1 FROM pg_sleep(:s)", s=0.47)
+        # Record 2, on the same adapter: its own transaction commits only its own write
+        with db.transaction():
+            db.run("INSERT INTO deadline_commit_probe VALUES (2)")
+        assert other.run("SELECT n FROM deadline_commit_probe") == [{"n": 2}]
+    finally:
+        other.run("DROP TABLE IF EXISTS deadline_commit_probe")
+        db.close()
+        other.close()
+
+
+def test_given_a_begin_the_deadline_stops_before_it_is_sent_then_the_connection_is_kept(
+    pooled: PostgresDatabase,
+) -> None:
+    pid = pooled.run("SELECT pg_backend_pid() AS pid")
+    spent = deadline.Deadline(work_at=time.monotonic(), end_at=time.monotonic())
+    with deadline.within(spent), pytest.raises(OutOfTimeError):
+        pooled.run("BEGIN")
+    assert pooled.run("SELECT pg_backend_pid() AS pid") == pid, "nothing was sent: nothing to throw away"
