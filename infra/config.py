@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.contracts.settings import DEFAULT_LONGEST_WORK_MS, DEFAULT_TIME_BUDGET_MARGIN_MS, EnvVar
+from shared.contracts.settings import (
+    CLUSTER_LONGEST_WORK_MS,
+    CLUSTER_TIME_BUDGET_MARGIN_MS,
+    DEFAULT_LONGEST_WORK_MS,
+    DEFAULT_TIME_BUDGET_MARGIN_MS,
+    EnvVar,
+)
 from shared.topology import FunctionKey, Queue, QueueKey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,6 +178,9 @@ class StageConfig(BaseModel):
     name_suffix: str | None = Field(None, alias="nameSuffix", pattern=r"^[a-z0-9]{1,12}$")
     # Optional: the functions in an existing VPC's private subnets, with endpoints instead of a NAT.
     vpc: VpcConfig | None = None
+    # Redis in cluster mode (ElastiCache Serverless, sharded ElastiCache): REDIS_CLUSTER=true, and the time budget
+    # checked for a cluster's worst case (each command may be redirected; the publish is two commands).
+    redis_cluster: bool = Field(False, alias="redisCluster")
     # Optional: IAM database authentication instead of the secret's password (the secret still names the host).
     database_iam_auth: DatabaseIamAuthConfig | None = Field(None, alias="databaseIamAuth")
     # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
@@ -186,6 +195,9 @@ class StageConfig(BaseModel):
                 f"the functions' concurrency caps add up to {caps}, over the database connection "
                 f"budget of {self.database_connection_budget}"
             )
+        longest_work_ms = CLUSTER_LONGEST_WORK_MS if self.redis_cluster else DEFAULT_LONGEST_WORK_MS
+        margin_ms = CLUSTER_TIME_BUDGET_MARGIN_MS if self.redis_cluster else DEFAULT_TIME_BUDGET_MARGIN_MS
+        redis = " with redisCluster" if self.redis_cluster else ""
         for name, function in (("inbox", self.inbox), ("analytics", self.analytics), ("sweeper", self.sweeper)):
             if function.max_concurrency > function.reserved_concurrency:
                 problems.append(
@@ -194,11 +206,11 @@ class StageConfig(BaseModel):
                     "would burn receive counts"
                 )
             work_window_ms = function.timeout_seconds * 1000 - self.time_budget_margin_ms
-            if work_window_ms < DEFAULT_LONGEST_WORK_MS:
+            if work_window_ms < longest_work_ms:
                 problems.append(
                     f"{name}.timeoutSeconds ({function.timeout_seconds}) leaves {max(work_window_ms, 0)} ms after "
                     f"timeBudgetMarginMs ({self.time_budget_margin_ms}), less than the longest one record's work "
-                    f"may take ({DEFAULT_LONGEST_WORK_MS} ms): such a record would be handed back for ever"
+                    f"may take ({longest_work_ms} ms{redis}): such a record would be handed back for ever"
                 )
         shared = self.inbox.max_concurrency + self.counts_high_max_concurrency
         if shared > self.inbox.reserved_concurrency:
@@ -206,10 +218,10 @@ class StageConfig(BaseModel):
                 f"the counts and counts-high sources may run {shared} at once, over the inbox "
                 f"function's reservedConcurrency ({self.inbox.reserved_concurrency})"
             )
-        if self.time_budget_margin_ms < DEFAULT_TIME_BUDGET_MARGIN_MS:
+        if self.time_budget_margin_ms < margin_ms:
             problems.append(
                 f"timeBudgetMarginMs ({self.time_budget_margin_ms}) is less than what may follow a record's work "
-                f"({DEFAULT_TIME_BUDGET_MARGIN_MS} ms: the idempotency record's closing write and a failure's decision)"
+                f"({margin_ms} ms{redis}: the idempotency record's closing write and a failure's decision)"
             )
         if self.powertools_version not in (None, POWERTOOLS_VERSION):
             problems.append(
@@ -248,6 +260,7 @@ class StageConfig(BaseModel):
             EnvVar.TIME_BUDGET_MARGIN_MS: self.time_budget_margin_ms,
             EnvVar.IDEMPOTENCY_TTL_SECONDS: self.idempotency_ttl_seconds,
             **({EnvVar.DATABASE_IAM_AUTH: "true"} if self.database_iam_auth else {}),
+            **({EnvVar.REDIS_CLUSTER: "true"} if self.redis_cluster else {}),
         }
 
     def visibility_timeout_seconds(self, function: FunctionConfig) -> int:

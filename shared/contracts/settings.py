@@ -107,33 +107,51 @@ def redis_call_bound_s(connect_timeout_s: float) -> float:
     return REDIS_STEPS_PER_CALL * connect_timeout_s
 
 
-def decision_reserve_ms(connect_timeout_s: float, aws: AwsCallLimits = DEFAULT_AWS_CALL_LIMITS) -> int:
+def redis_bounds(*, work: bool, cluster: bool) -> int:
+    """How many single-command bounds (`redis_call_bound_s`) Redis may take in a record's work, or in the
+    decision that follows it. One node: the running status and the publish (one script); a failure's status.
+    A cluster (REDIS_CLUSTER=true): each command may follow one redirection (twice the bound); the running
+    status may be the environment's first command, made after the cluster client (CLUSTER SLOTS and COMMAND,
+    two commands' bound); the publish is two commands (the bump, then the status)."""
+    if not cluster:
+        return 2 if work else 1
+    return 2 * 2 + 2 * 2 if work else 2  # client and running status, bump and status; a failure's status
+
+
+def decision_reserve_ms(
+    connect_timeout_s: float, aws: AwsCallLimits = DEFAULT_AWS_CALL_LIMITS, *, redis_cluster: bool = False
+) -> int:
     """What may follow a record's work, so what TIME_BUDGET_MARGIN_MS must cover: the idempotency record's
     closing write, then the decision about a failure (its status in Redis and one SQS call: the resend, the
     dead-letter send or the visibility change), then the response. The work itself never needs covering: each
     of its store calls ends before the record's deadline or is not started (`shared.deadline`)."""
-    seconds = 2 * aws.bound_s + redis_call_bound_s(connect_timeout_s) + RESPONSE_RESERVE_S
-    return round(seconds * 1000)
+    redis_s = redis_bounds(work=False, cluster=redis_cluster) * redis_call_bound_s(connect_timeout_s)
+    return round((2 * aws.bound_s + redis_s + RESPONSE_RESERVE_S) * 1000)
 
 
 DEFAULT_TIME_BUDGET_MARGIN_MS = decision_reserve_ms(DEFAULT_CONNECT_TIMEOUT_S)
+CLUSTER_TIME_BUDGET_MARGIN_MS = decision_reserve_ms(DEFAULT_CONNECT_TIMEOUT_S, redis_cluster=True)
 
 
-def longest_work_ms(statement_timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float) -> int:
+def longest_work_ms(
+    statement_timeout_ms: int, lock_timeout_ms: int, connect_timeout_s: float, *, redis_cluster: bool = False
+) -> int:
     """The longest one record's work may take: the idempotency record's opening write, a connect to
     PostgreSQL, the running status in Redis, the lock query (its wait plus a round trip), the recompute
-    statement and the Redis publish. A function's timeout must hold this after TIME_BUDGET_MARGIN_MS, or a
-    record that needs all of it would be handed back by every invocation, for ever. Counted for one Redis node;
-    on a cluster the publish is two commands and each command may follow one redirection (README, Settings)."""
+    statement and the Redis publish (`redis_bounds`). A function's timeout must hold this after
+    TIME_BUDGET_MARGIN_MS, or a record that needs all of it would be handed back by every invocation, for ever."""
     connect_ms = round(connect_timeout_s * 1000)
-    redis_ms = round(redis_call_bound_s(connect_timeout_s) * 1000)
+    redis_ms = redis_bounds(work=True, cluster=redis_cluster) * round(redis_call_bound_s(connect_timeout_s) * 1000)
     aws_ms = round(DEFAULT_AWS_CALL_LIMITS.bound_s * 1000)
     postgres_connect_ms = POSTGRES_CONNECT_STEPS * connect_ms
-    return aws_ms + postgres_connect_ms + redis_ms + lock_timeout_ms + connect_ms + statement_timeout_ms + redis_ms
+    return aws_ms + postgres_connect_ms + lock_timeout_ms + connect_ms + statement_timeout_ms + redis_ms
 
 
 DEFAULT_LONGEST_WORK_MS = longest_work_ms(
     DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_S
+)
+CLUSTER_LONGEST_WORK_MS = longest_work_ms(
+    DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_S, redis_cluster=True
 )
 
 
@@ -290,11 +308,13 @@ class SweepSettings(BaseSettings):
 
 def check_time_budget(stores: StoreSettings, queues: QueueSettings) -> None:
     """Refuse a margin shorter than what may follow a record's work, in one line."""
-    needed = decision_reserve_ms(stores.connect_timeout_s, queues.aws_limits)
+    cluster = stores.redis_cluster == "true"
+    needed = decision_reserve_ms(stores.connect_timeout_s, queues.aws_limits, redis_cluster=cluster)
     if queues.time_budget_margin_ms < needed:
+        redis_s = redis_bounds(work=False, cluster=cluster) * redis_call_bound_s(stores.connect_timeout_s)
         raise PermanentError(
             f"TIME_BUDGET_MARGIN_MS ({queues.time_budget_margin_ms}) is less than what may follow a record's work "
-            f"({needed} ms: two AWS calls of up to {queues.aws_limits.bound_s:g} s each, a Redis command of up to "
-            f"{redis_call_bound_s(stores.connect_timeout_s):g} s with CONNECT_TIMEOUT_SECONDS "
+            f"({needed} ms: two AWS calls of up to {queues.aws_limits.bound_s:g} s each, a Redis "
+            f"{'cluster ' if cluster else ''}command of up to {redis_s:g} s with CONNECT_TIMEOUT_SECONDS "
             f"{stores.connect_timeout_s:g}, and the response)"
         )

@@ -10,6 +10,9 @@ import pytest
 
 from shared.contracts.errors import PermanentError
 from shared.contracts.settings import (
+    CLUSTER_LONGEST_WORK_MS,
+    CLUSTER_TIME_BUDGET_MARGIN_MS,
+    DEFAULT_LONGEST_WORK_MS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
     AwsCallLimits,
     QueueSettings,
@@ -34,6 +37,21 @@ def test_an_aws_call_bound_counts_every_attempt_and_the_backoff_before_each_retr
     limits: AwsCallLimits, bound_s: float
 ) -> None:
     assert limits.bound_s == bound_s  # 2 x 4 s + 1 s + 5 s; one attempt; 3 x 4 s + (1 s + 2 s) + 2 x 5 s
+
+
+def test_a_cluster_counts_each_command_redirected_once_and_the_publish_as_two_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One node: 12 s a command (6 steps of the 2 s connect timeout); the running status and the publish
+    assert (DEFAULT_LONGEST_WORK_MS, DEFAULT_TIME_BUDGET_MARGIN_MS) == (62_000, 40_250)
+    # A cluster: the client made (2 commands) and the running status, the bump and the status, each redirected
+    # once (x 2): 96 s of Redis instead of 24; a failure's status 24 s instead of 12
+    assert (CLUSTER_LONGEST_WORK_MS, CLUSTER_TIME_BUDGET_MARGIN_MS) == (62_000 + 72_000, 40_250 + 12_000)
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    with pytest.raises(PermanentError, match="a Redis cluster command of up to 24 s"):
+        check_time_budget(StoreSettings(), QueueSettings())
+    monkeypatch.setenv("TIME_BUDGET_MARGIN_MS", str(CLUSTER_TIME_BUDGET_MARGIN_MS))
+    check_time_budget(StoreSettings(), QueueSettings())
 
 
 def test_the_aws_limits_are_settings_and_the_margin_check_uses_them(monkeypatch: pytest.MonkeyPatch) -> None:
