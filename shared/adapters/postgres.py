@@ -270,7 +270,8 @@ class PostgresDatabase:
     def run(self, sql: str, **params: Any) -> list[Row]:
         """Run one statement and return its rows as dicts: one round trip on the wire. A statement with
         parameters is prepared once per connection (one more trip, the first time); pg8000's unnamed
-        path would cost three trips every time (parse, describe, bind and execute)."""
+        path would cost three trips every time (parse, describe, bind and execute). Pooled, nothing is prepared,
+        and a statement outside a transaction runs in one of its own (the settings hold only inside one)."""
         begins, ends = bool(_BEGINS.match(sql)), bool(_ENDS.match(sql))
         if self.pooled and _SESSION_SET.match(sql):
             raise PermanentError(f"{sql.split()[0].upper()} would outlive the transaction and pin a pooled session")

@@ -203,7 +203,7 @@ class StoreSettings(BaseSettings):
     prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
     # Through a transaction pooler (RDS Proxy, pgbouncer): no session state, so that no session is pinned.
     pooled: PooledMode = Field("auto", alias=EnvVar.DATABASE_POOLED)
-    # The password is an IAM token from boto3 for each connection; DATABASE_URL must require TLS.
+    # The password is an IAM token from boto3 for each connection; DATABASE_URL must verify the server.
     iam_auth: bool = Field(False, alias=EnvVar.DATABASE_IAM_AUTH)
 
     @model_validator(mode="after")
