@@ -5,17 +5,16 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
+from shared.adapters.postgres_url import connection_kwargs, is_pooled, rds_region
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
 from shared.contracts.settings import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -24,7 +23,6 @@ from shared.contracts.settings import (
     POSTGRES_CONNECT_STEPS,
     PooledMode,
     iam_auth_problem,
-    url_query,
 )
 
 Row = dict[str, Any]
@@ -54,79 +52,11 @@ def _prepared_invalidation(error: DatabaseError) -> str | None:
     return None
 
 
-# An RDS Proxy endpoint: <name>.proxy-<id>.<region>.rds.amazonaws.com (.com.cn in China).
-_RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
-# Any RDS endpoint names its region; an IAM token is signed for that region.
-_RDS_REGION = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.rds\.amazonaws\.com(?:\.cn)?$")
 # Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing).
 _BEGINS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*;?\s*$", re.IGNORECASE)
 _ENDS = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;?\s*$", re.IGNORECASE)
 # Session state a pooler would pin the session for (SET LOCAL and SET TRANSACTION are the transaction's).
 _SESSION_SET = re.compile(r"^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET)\b", re.IGNORECASE)
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower().rstrip(".")
-
-
-def rds_region(url: str) -> str | None:
-    """The region an RDS endpoint names (an IAM token is signed for it); None for a name of your own."""
-    match = _RDS_REGION.search(_host(url))
-    return match.group(1) if match else None
-
-
-def is_pooled(url: str, mode: PooledMode = "auto") -> bool:
-    """Whether DATABASE_URL reaches PostgreSQL through a transaction pooler, which may hand each transaction
-    another backend: an RDS Proxy endpoint, or a URL marked as Prisma marks a pooler (`?pgbouncer=true`)."""
-    if mode != "auto":
-        return mode == "true"
-    return url_query(url).get("pgbouncer", "").lower() in ("true", "1") or bool(_RDS_PROXY_HOST.search(_host(url)))
-
-
-def prepares_statements(url: str, mode: PooledMode = "auto") -> bool:
-    """False behind a transaction pooler: there a named statement is missing on the next transaction's backend
-    (pgbouncer), or pins the session to one backend for good (RDS Proxy)."""
-    return not is_pooled(url, mode)
-
-
-def _ssl_context(sslmode: str | None, sslrootcert: str | None = None) -> ssl.SSLContext | bool | None:
-    if sslmode == "disable":
-        return False
-    if sslmode in (None, "", "allow", "prefer"):
-        return None  # pg8000: try TLS without verification, fall back to plain (libpq's "prefer")
-    if sslrootcert == "system" and sslmode != "verify-full":  # libpq 16's rule for the system's trust store
-        raise PermanentError(f"sslrootcert=system needs sslmode=verify-full, not {sslmode}")
-    try:
-        context = ssl.create_default_context(cafile=None if sslrootcert in (None, "", "system") else sslrootcert)
-    except OSError as error:
-        raise PermanentError(f"sslrootcert {sslrootcert!r} cannot be read: {error.strerror or error}") from None
-    if sslmode == "require" and sslrootcert:  # libpq: with a CA file, require verifies as verify-ca does
-        context.check_hostname = False
-    elif sslmode == "require":  # libpq's meaning: encrypt, do not verify the server
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif sslmode == "verify-ca":
-        context.check_hostname = False
-    elif sslmode != "verify-full":
-        raise PermanentError(f"unsupported sslmode {sslmode!r}")
-    return context
-
-
-def connection_kwargs(url: str) -> dict[str, Any]:
-    """pg8000 keyword arguments from a postgresql:// URL (sslmode and application_name honoured)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise PermanentError("DATABASE_URL must start with postgresql://")
-    query = url_query(url)
-    return {
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password) if parts.password else None,
-        "host": parts.hostname or "localhost",
-        "port": parts.port or 5432,
-        "database": unquote(parts.path.lstrip("/")) or None,
-        "ssl_context": _ssl_context(query.get("sslmode"), query.get("sslrootcert")),
-        "application_name": query.get("application_name", "recount"),
-    }
 
 
 def _timed_out(error: BaseException | None) -> bool:

@@ -27,7 +27,8 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 from pydantic import ValidationError
 
-from shared.adapters.postgres import PostgresDatabase, rds_region
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.postgres_url import rds_region
 from shared.contracts.errors import PermanentError, TransientError
 from shared.contracts.settings import StoreSettings
 

@@ -13,7 +13,8 @@ import pytest
 
 from recount.migrations import migrate
 from shared import deadline
-from shared.adapters.postgres import PostgresDatabase, connection_kwargs, is_pooled
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.postgres_url import connection_kwargs, is_pooled
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
 
 # recount's session settings, as PostgreSQL shows them (statement 1234 ms, lock 567 ms)

@@ -13,7 +13,8 @@ import pytest
 
 from recount.bench import b2_io
 from recount.toggle_proxy import ToggleProxy, proxy_to, through
-from shared.adapters.postgres import PostgresDatabase, connection_kwargs
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.postgres_url import connection_kwargs
 from shared.contracts.errors import PermanentError, TransientError
 
 LOCK = "SELECT pg_try_advisory_xact_lock(7301, hashtext(:client_id)) AS locked"

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.adapters.postgres import connection_kwargs
+from shared.adapters.postgres_url import connection_kwargs
 from shared.adapters.secrets import url_from_secret
 from shared.contracts.errors import PermanentError
 
