@@ -84,7 +84,8 @@ def _exists(call: Callable[[], Any], missing: set[str]) -> bool:
 
 def run_preflight(stage: str, config: StageConfig, *, region: str | None = None, connect: bool = False) -> Preflight:
     """Every check, in the order a deploy would meet them; the credentials' failure stops the rest."""
-    from recount.commands.preflight_network import network_checks  # it builds on this module's Check
+    from recount.commands.preflight_database import database_checks  # they build on this module's Check
+    from recount.commands.preflight_network import network_checks
 
     report = Preflight(stage=stage, stack_name=f"recount-{stage}")
     report.region = config.region
@@ -113,6 +114,7 @@ def run_preflight(stage: str, config: StageConfig, *, region: str | None = None,
         lambda: _secrets(client, config, report, connect=connect),
         lambda: _retained(client, config, report),
         lambda: network_checks(client, config.vpc),
+        lambda: database_checks(client, config.database_iam_auth),
     ]
     for run in checks:
         try:

@@ -330,3 +330,64 @@ def test_a_vpc_stage_with_public_missing_or_foreign_parts_blocks(account: dict[s
     }
     passed, detail = preflight(account)["vpc subnets"]
     assert not passed and "InvalidSubnetID.NotFound" in detail
+
+
+def _proxy(iam_auth: str) -> str:
+    """An RDS Proxy for PostgreSQL on moto's server; its resource id (the last part of its ARN)."""
+    subnets = _network()["subnetIds"]
+    proxy = boto3.client("rds", region_name=REGION).create_db_proxy(
+        DBProxyName=f"recount-{iam_auth.lower()}",
+        EngineFamily="POSTGRESQL",
+        Auth=[
+            {
+                "AuthScheme": "SECRETS",
+                "SecretArn": f"arn:aws:secretsmanager:{REGION}:1:secret:db-AbCdEf",
+                "IAMAuth": iam_auth,
+            }
+        ],
+        RoleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/proxy",
+        VpcSubnetIds=subnets,
+    )["DBProxy"]
+    return str(proxy["DBProxyArn"]).rsplit(":", 1)[-1]
+
+
+def test_an_iam_auth_stage_passes_when_its_proxy_or_cluster_takes_iam_tokens(account: dict[str, Any]) -> None:
+    dev = account["recount:stages"]["dev"]
+    dev["databaseIamAuth"] = {"resourceId": _proxy("REQUIRED"), "user": "recount"}
+    passed, detail = preflight(account)["iam database auth"]
+    assert passed and "RDS Proxy" in detail and "as recount" in detail, detail
+    cluster = boto3.client("rds", region_name=REGION).create_db_cluster(
+        DBClusterIdentifier="app",
+        Engine="aurora-postgresql",
+        MasterUsername="app",
+        MasterUserPassword="a-long-password",
+        EnableIAMDatabaseAuthentication=True,
+    )["DBCluster"]
+    dev["databaseIamAuth"] = {"resourceId": cluster["DbClusterResourceId"], "user": "recount"}
+    assert preflight(account)["iam database auth"][0]
+
+
+def test_an_iam_auth_stage_blocks_on_a_resource_that_is_missing_or_refuses_tokens(account: dict[str, Any]) -> None:
+    dev = account["recount:stages"]["dev"]
+    dev["databaseIamAuth"] = {"resourceId": "prx-0a1b2c3d4e5f60718", "user": "recount"}
+    passed, detail = preflight(account)["iam database auth"]
+    assert (
+        not passed and detail == "no RDS Proxy with resource id prx-0a1b2c3d4e5f60718 in the stage's account and region"
+    )
+    dev["databaseIamAuth"] = {"resourceId": _proxy("DISABLED"), "user": "recount"}
+    passed, detail = preflight(account)["iam database auth"]
+    assert not passed and "does not take IAM authentication" in detail, detail
+    instance = boto3.client("rds", region_name=REGION).create_db_instance(
+        DBInstanceIdentifier="app",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        MasterUsername="app",
+        MasterUserPassword="a-long-password",
+        AllocatedStorage=20,
+    )["DBInstance"]
+    dev["databaseIamAuth"] = {"resourceId": instance["DbiResourceId"], "user": "recount"}
+    passed, detail = preflight(account)["iam database auth"]
+    assert not passed and "DB instance" in detail and "does not take IAM authentication" in detail, detail
+    assert "iam database auth" not in preflight(
+        {**account, "recount:stages": {"dev": {**dev, "databaseIamAuth": None}}}
+    )
