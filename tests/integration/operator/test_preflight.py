@@ -332,19 +332,16 @@ def test_a_vpc_stage_with_public_missing_or_foreign_parts_blocks(account: dict[s
     assert not passed and "InvalidSubnetID.NotFound" in detail
 
 
-def _proxy(iam_auth: str) -> str:
-    """An RDS Proxy for PostgreSQL on moto's server; its resource id (the last part of its ARN)."""
+def _proxy(iam_auth: str, *others: tuple[str, str]) -> str:
+    """An RDS Proxy for PostgreSQL on moto's server, with IAM auth as given for its secret's user (and for the
+    users named in `others`); its resource id (the last part of its ARN)."""
     subnets = _network()["subnetIds"]
+    secret = f"arn:aws:secretsmanager:{REGION}:1:secret:db-AbCdEf"
+    named = [{"AuthScheme": "SECRETS", "SecretArn": secret, "UserName": u, "IAMAuth": m} for u, m in others]
     proxy = boto3.client("rds", region_name=REGION).create_db_proxy(
-        DBProxyName=f"recount-{iam_auth.lower()}",
+        DBProxyName=f"recount-{iam_auth.lower()}-{len(others)}",
         EngineFamily="POSTGRESQL",
-        Auth=[
-            {
-                "AuthScheme": "SECRETS",
-                "SecretArn": f"arn:aws:secretsmanager:{REGION}:1:secret:db-AbCdEf",
-                "IAMAuth": iam_auth,
-            }
-        ],
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": secret, "IAMAuth": iam_auth}, *named],
         RoleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/proxy",
         VpcSubnetIds=subnets,
     )["DBProxy"]
@@ -376,7 +373,12 @@ def test_an_iam_auth_stage_blocks_on_a_resource_that_is_missing_or_refuses_token
     )
     dev["databaseIamAuth"] = {"resourceId": _proxy("DISABLED"), "user": "recount"}
     passed, detail = preflight(account)["iam database auth"]
-    assert not passed and "does not take IAM authentication" in detail, detail
+    assert not passed and "does not take IAM tokens for recount" in detail, detail
+    # Another user's entry takes tokens, recount's does not: recount's decides
+    mixed = _proxy("REQUIRED", ("admin", "REQUIRED"), ("recount", "DISABLED"))
+    dev["databaseIamAuth"] = {"resourceId": mixed, "user": "recount"}
+    passed, detail = preflight(account)["iam database auth"]
+    assert not passed and "does not take IAM tokens for recount" in detail, detail
     instance = boto3.client("rds", region_name=REGION).create_db_instance(
         DBInstanceIdentifier="app",
         Engine="postgres",
@@ -387,7 +389,29 @@ def test_an_iam_auth_stage_blocks_on_a_resource_that_is_missing_or_refuses_token
     )["DBInstance"]
     dev["databaseIamAuth"] = {"resourceId": instance["DbiResourceId"], "user": "recount"}
     passed, detail = preflight(account)["iam database auth"]
-    assert not passed and "DB instance" in detail and "does not take IAM authentication" in detail, detail
+    assert not passed and "DB instance" in detail and "does not take IAM tokens" in detail, detail
     assert "iam database auth" not in preflight(
         {**account, "recount:stages": {"dev": {**dev, "databaseIamAuth": None}}}
     )
+
+
+def test_an_iam_auth_stage_naming_an_aurora_member_instance_blocks(account: dict[str, Any]) -> None:
+    # (a test of its own: moto gives every DB instance of an account the same resource id)
+    dev = account["recount:stages"]["dev"]
+    rds = boto3.client("rds", region_name=REGION)
+    rds.create_db_cluster(
+        DBClusterIdentifier="aurora",
+        Engine="aurora-postgresql",
+        MasterUsername="app",
+        MasterUserPassword="a-long-password",
+        EnableIAMDatabaseAuthentication=True,
+    )
+    member = rds.create_db_instance(
+        DBInstanceIdentifier="aurora-1",
+        DBClusterIdentifier="aurora",
+        Engine="aurora-postgresql",
+        DBInstanceClass="db.r6g.large",
+    )["DBInstance"]
+    dev["databaseIamAuth"] = {"resourceId": member["DbiResourceId"], "user": "recount"}
+    passed, detail = preflight(account)["iam database auth"]
+    assert not passed and "is an instance of the cluster aurora" in detail, detail
