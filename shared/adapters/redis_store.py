@@ -21,7 +21,13 @@ from shared.contracts.keys import (
     status_key,
     version_key,
 )
-from shared.contracts.settings import CLUSTER_MODES, redis_call_bound_s, redis_database
+from shared.contracts.settings import (
+    CLUSTER_CLIENT_BOUNDS,
+    CLUSTER_MODES,
+    redis_call_bound_s,
+    redis_command_bound_s,
+    redis_database,
+)
 from shared.contracts.status import StatusBlob
 
 # bump: INCR the version only if the committed change stamp is newer than the one it already stands for, so a
@@ -160,19 +166,27 @@ class RedisStore:
             raise PermanentError(
                 f"REDIS_URL selects database {database}, but a Redis Cluster has only database 0: drop the /{database}"
             )
-        # It asks a node for the slots' owners (CLUSTER SLOTS) and the commands' key positions (COMMAND) as it is
-        # made, each on a new connection: two commands' bound.
-        deadline.ensure(2 * redis_call_bound_s(self._timeout_s), "redis CLUSTER SLOTS")
-        # No retry of its own: a failed command is the record's to retry (and its bound stays one command).
-        return redis.RedisCluster.from_url(self._url, retry=Retry(NoBackoff(), 0), **self._options())
+        # It asks the endpoint for the slots' owners (CLUSTER SLOTS) and the commands' key positions (COMMAND) as it
+        # is made, each on a new connection, and refreshes the slots once more if COMMAND's connection failed.
+        deadline.ensure(CLUSTER_CLIENT_BOUNDS * redis_call_bound_s(self._timeout_s), "redis CLUSTER SLOTS")
+        client = redis.RedisCluster.from_url(
+            self._url,
+            retry=Retry(NoBackoff(), 0),  # no retry of its own: a failed command is the record's to retry
+            reinitialize_steps=0,  # a MOVED moves its slot only: no refresh of every slot inside a command
+            dynamic_startup_nodes=False,  # a refresh asks the configuration endpoint alone, not every node
+            **self._options(),
+        )
+        # One redirection at most (MOVED, ASK or TRYAGAIN), not redis-py's 16: a command's bound stays
+        # settings.CLUSTER_COMMAND_BOUNDS; a second redirection is a transient error, the record's to retry.
+        client.RedisClusterRequestTTL = 2
+        return client
 
     def _call(self, operation: str, *args: Any) -> Any:
         """One command; raises _ClusterFoundError when REDIS_CLUSTER=auto finds a cluster (the command did not run)."""
         try:
             client = self.client
-            # A cluster command may follow one redirection to another node: twice the bound.
-            bound = redis_call_bound_s(self._timeout_s) * (2 if isinstance(client, redis.RedisCluster) else 1)
-            deadline.ensure(bound, f"redis {operation}")
+            cluster = isinstance(client, redis.RedisCluster)
+            deadline.ensure(redis_command_bound_s(self._timeout_s, cluster=cluster), f"redis {operation}")
             self.commands += 1
             return getattr(client, operation)(*args)
         except CLUSTER_CLIENT_ERRORS as error:  # the cluster client's own: not a RedisError

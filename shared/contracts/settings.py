@@ -107,15 +107,31 @@ def redis_call_bound_s(connect_timeout_s: float) -> float:
     return REDIS_STEPS_PER_CALL * connect_timeout_s
 
 
-def redis_bounds(*, work: bool, cluster: bool) -> int:
-    """How many single-command bounds (`redis_call_bound_s`) Redis may take in a record's work, or in the
-    decision that follows it. One node: the running status and the publish (one script); a failure's status.
-    A cluster (REDIS_CLUSTER=true): each command may follow one redirection (twice the bound); the running
-    status may be the environment's first command, made after the cluster client (CLUSTER SLOTS and COMMAND,
-    two commands' bound); the publish is two commands (the bump, then the status)."""
+# A cluster command through redis-py's cluster client (made with one redirection at most, no topology refresh on
+# MOVED, the configuration endpoint as its only startup node): the command, one redirection, and after a failed
+# connection the refresh redis-py makes before it raises (CLUSTER SLOTS on the endpoint), plus its 0.25 s pause
+# on CLUSTERDOWN. Making the client: CLUSTER SLOTS, COMMAND, and that refresh if COMMAND failed.
+CLUSTER_COMMAND_BOUNDS = 3
+CLUSTER_CLIENT_BOUNDS = 3
+CLUSTER_DOWN_PAUSE_S = 0.25
+
+
+def redis_command_bound_s(connect_timeout_s: float, *, cluster: bool) -> float:
+    """One command's bound through the adapter: one node's, or a cluster's (CLUSTER_COMMAND_BOUNDS)."""
+    single = redis_call_bound_s(connect_timeout_s)
+    return CLUSTER_COMMAND_BOUNDS * single + CLUSTER_DOWN_PAUSE_S if cluster else single
+
+
+def redis_bound_ms(connect_timeout_s: float, *, work: bool, cluster: bool) -> int:
+    """What Redis may take in a record's work, or in the decision that follows it. One node: the running status
+    and the publish (one script); a failure's status. A cluster (REDIS_CLUSTER=true): the running status may be
+    the environment's first command, made after the cluster client; the publish is two commands (the bump, then
+    the status); a failure's status may have to make the client again (a READONLY drops it)."""
     if not cluster:
-        return 2 if work else 1
-    return 2 * 2 + 2 * 2 if work else 2  # client and running status, bump and status; a failure's status
+        return round((2 if work else 1) * redis_call_bound_s(connect_timeout_s) * 1000)
+    client_s = CLUSTER_CLIENT_BOUNDS * redis_call_bound_s(connect_timeout_s)
+    command_s = redis_command_bound_s(connect_timeout_s, cluster=True)
+    return round((client_s + (3 if work else 1) * command_s) * 1000)
 
 
 def decision_reserve_ms(
@@ -125,8 +141,8 @@ def decision_reserve_ms(
     closing write, then the decision about a failure (its status in Redis and one SQS call: the resend, the
     dead-letter send or the visibility change), then the response. The work itself never needs covering: each
     of its store calls ends before the record's deadline or is not started (`shared.deadline`)."""
-    redis_s = redis_bounds(work=False, cluster=redis_cluster) * redis_call_bound_s(connect_timeout_s)
-    return round((2 * aws.bound_s + redis_s + RESPONSE_RESERVE_S) * 1000)
+    redis_ms = redis_bound_ms(connect_timeout_s, work=False, cluster=redis_cluster)
+    return round((2 * aws.bound_s + RESPONSE_RESERVE_S) * 1000) + redis_ms
 
 
 DEFAULT_TIME_BUDGET_MARGIN_MS = decision_reserve_ms(DEFAULT_CONNECT_TIMEOUT_S)
@@ -138,10 +154,10 @@ def longest_work_ms(
 ) -> int:
     """The longest one record's work may take: the idempotency record's opening write, a connect to
     PostgreSQL, the running status in Redis, the lock query (its wait plus a round trip), the recompute
-    statement and the Redis publish (`redis_bounds`). A function's timeout must hold this after
+    statement and the Redis publish (`redis_bound_ms`). A function's timeout must hold this after
     TIME_BUDGET_MARGIN_MS, or a record that needs all of it would be handed back by every invocation, for ever."""
     connect_ms = round(connect_timeout_s * 1000)
-    redis_ms = redis_bounds(work=True, cluster=redis_cluster) * round(redis_call_bound_s(connect_timeout_s) * 1000)
+    redis_ms = redis_bound_ms(connect_timeout_s, work=True, cluster=redis_cluster)
     aws_ms = round(DEFAULT_AWS_CALL_LIMITS.bound_s * 1000)
     postgres_connect_ms = POSTGRES_CONNECT_STEPS * connect_ms
     return aws_ms + postgres_connect_ms + lock_timeout_ms + connect_ms + statement_timeout_ms + redis_ms
@@ -311,10 +327,13 @@ def check_time_budget(stores: StoreSettings, queues: QueueSettings) -> None:
     cluster = stores.redis_cluster == "true"
     needed = decision_reserve_ms(stores.connect_timeout_s, queues.aws_limits, redis_cluster=cluster)
     if queues.time_budget_margin_ms < needed:
-        redis_s = redis_bounds(work=False, cluster=cluster) * redis_call_bound_s(stores.connect_timeout_s)
+        redis_s = redis_bound_ms(stores.connect_timeout_s, work=False, cluster=cluster) / 1000
+        redis = "a Redis command"
+        if cluster:
+            redis = "a Redis cluster status write (the client made again, then the command)"
         raise PermanentError(
             f"TIME_BUDGET_MARGIN_MS ({queues.time_budget_margin_ms}) is less than what may follow a record's work "
-            f"({needed} ms: two AWS calls of up to {queues.aws_limits.bound_s:g} s each, a Redis "
-            f"{'cluster ' if cluster else ''}command of up to {redis_s:g} s with CONNECT_TIMEOUT_SECONDS "
-            f"{stores.connect_timeout_s:g}, and the response)"
+            f"({needed} ms: two AWS calls of up to {queues.aws_limits.bound_s:g} s each, "
+            f"{redis} of up to {redis_s:g} s with CONNECT_TIMEOUT_SECONDS {stores.connect_timeout_s:g}, "
+            "and the response)"
         )
