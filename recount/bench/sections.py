@@ -175,8 +175,8 @@ def _b2_pooled(outcome: B2Result) -> list[str]:
         return []
     pooled, direct = outcome.pooled, outcome
     return [
-        "Through a transaction pooler (`DATABASE_POOLED=true`, what an RDS Proxy endpoint turns on): the "
-        "session holds no state, so the proxy never pins it. The settings travel as `SET LOCAL` in the BEGIN's "
+        "In pooled mode (`DATABASE_POOLED=true`, what an RDS Proxy endpoint turns on): the session holds "
+        "none of the state a proxy documents as pinning. The settings travel as `SET LOCAL` in the BEGIN's "
         "message (no extra trip); no statement is prepared by name, so each statement with parameters takes "
         "pg8000's unnamed path (parse, describe, execute).",
         "",
