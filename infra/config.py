@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.contracts.settings import (
+from shared.contracts.settings import EnvVar
+from shared.contracts.time_budget import (
     CLUSTER_LONGEST_WORK_MS,
     CLUSTER_TIME_BUDGET_MARGIN_MS,
     DEFAULT_LONGEST_WORK_MS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
-    EnvVar,
 )
 from shared.topology import FunctionKey, Queue, QueueKey
 

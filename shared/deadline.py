@@ -5,7 +5,7 @@ invocation's end less TIME_BUDGET_MARGIN_MS), and `end`, by which everything mus
 about a failure included (the invocation's end less the time Lambda needs to take the response). Every store
 call asks `ensure` whether its worst case still fits, or takes `left_s` as its own timeout: a call that
 cannot end in time is not started, and raises OutOfTimeError. The margin covers what follows the work
-(`shared.contracts.settings.decision_reserve_ms`). Outside a consumer (the CLI, tests) nothing is checked.
+(`shared.contracts.time_budget.decision_reserve_ms`). Outside a consumer (the CLI, tests) nothing is checked.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from shared.contracts.errors import OutOfTimeError
-from shared.contracts.settings import RESPONSE_RESERVE_S
+from shared.contracts.time_budget import RESPONSE_RESERVE_S
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,8 @@ from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import QueueClient
 from shared.contracts.client_id import CLIENT_ID_SQL
-from shared.contracts.settings import (
-    AwsCallLimits,
-    FunctionSettings,
-    QueueSettings,
-    RecomputeSettings,
-    StoreSettings,
-    SweepSettings,
-)
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.time_budget import AwsCallLimits
 from shared.domain.sweep import sweep_inbox
 from shared.ports import OutgoingMessage, QueueSender
 from shared.queries import query

@@ -24,7 +24,7 @@ from botocore.config import Config
 
 from shared import deadline
 from shared.contracts.errors import BusyError, PermanentError, TransientError
-from shared.contracts.settings import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
+from shared.contracts.time_budget import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 
 KEY_PREFIX = "recount"
 

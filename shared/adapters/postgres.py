@@ -16,13 +16,12 @@ from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.adapters.postgres_url import connection_kwargs, is_pooled, rds_region
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
-from shared.contracts.settings import (
+from shared.contracts.settings import PooledMode, iam_auth_problem
+from shared.contracts.time_budget import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     POSTGRES_CONNECT_STEPS,
-    PooledMode,
-    iam_auth_problem,
 )
 
 Row = dict[str, Any]

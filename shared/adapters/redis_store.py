@@ -21,14 +21,9 @@ from shared.contracts.keys import (
     status_key,
     version_key,
 )
-from shared.contracts.settings import (
-    CLUSTER_CLIENT_BOUNDS,
-    CLUSTER_MODES,
-    redis_call_bound_s,
-    redis_command_bound_s,
-    redis_database,
-)
+from shared.contracts.settings import CLUSTER_MODES, redis_database
 from shared.contracts.status import StatusBlob
+from shared.contracts.time_budget import CLUSTER_CLIENT_BOUNDS, redis_call_bound_s, redis_command_bound_s
 
 # bump: INCR the version only if the committed change stamp is newer than the one it already stands for, so a
 # retried bump never bumps twice and a late publish (an older stamp) never bumps. The applied stamp's hash tag
@@ -150,7 +145,7 @@ class RedisStore:
             "socket_connect_timeout": self._timeout_s,
             "health_check_interval": 30,
             "decode_responses": True,
-            # A new connection makes only the round trips its bound counts (settings.REDIS_STEPS_PER_CALL): RESP2
+            # A new connection makes only the round trips its bound counts (time_budget.REDIS_STEPS_PER_CALL): RESP2
             # (no HELLO: AUTH when there is a password), no CLIENT SETINFO, no maintenance notifications.
             "protocol": 2,
             "driver_info": None,
@@ -177,7 +172,7 @@ class RedisStore:
             **self._options(),
         )
         # One redirection at most (MOVED, ASK or TRYAGAIN), not redis-py's 16: a command's bound stays
-        # settings.CLUSTER_COMMAND_BOUNDS; a second redirection is a transient error, the record's to retry.
+        # time_budget.CLUSTER_COMMAND_BOUNDS; a second redirection is a transient error, the record's to retry.
         client.RedisClusterRequestTTL = 2
         return client
 

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import deadline
 from shared.contracts.errors import PermanentError, TransientError
-from shared.contracts.settings import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
+from shared.contracts.time_budget import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 from shared.ports import OutgoingMessage
 
 SEND_BATCH_LIMIT = 10

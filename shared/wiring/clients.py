@@ -11,14 +11,8 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shared.contracts.settings import (
-    FunctionSettings,
-    QueueSettings,
-    RecomputeSettings,
-    StoreSettings,
-    SweepSettings,
-    check_time_budget,
-)
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.time_budget import check_time_budget
 from shared.ports import Database, Idempotency, QueueSender, VersionStore
 
 

@@ -18,7 +18,7 @@ from shared.adapters.redis_store import RedisStore
 from shared.adapters.sqs import QueueClient
 from shared.contracts.errors import OutOfTimeError
 from shared.contracts.keys import JobName
-from shared.contracts.settings import REDIS_STEPS_PER_CALL, RESPONSE_RESERVE_S, AwsCallLimits
+from shared.contracts.time_budget import REDIS_STEPS_PER_CALL, RESPONSE_RESERVE_S, AwsCallLimits
 from shared.deadline import Deadline
 from shared.ports import OutgoingMessage
 
@@ -76,7 +76,7 @@ def test_a_postgres_connect_gets_only_what_is_left(database_url: str) -> None:
 
 
 def test_a_redis_command_that_may_not_fit_is_not_sent(redis_url: str) -> None:
-    store = RedisStore(redis_url, timeout_s=0.2)  # six steps of 0.2 s at worst (settings.REDIS_STEPS_PER_CALL)
+    store = RedisStore(redis_url, timeout_s=0.2)  # six steps of 0.2 s at worst (time_budget.REDIS_STEPS_PER_CALL)
     try:
         with deadline.within(seconds_from_now(1.1)), pytest.raises(OutOfTimeError, match=r"redis get may take 1\.2 s"):
             store.read_version(JobName.INBOX_COUNTS, "acme")

@@ -9,14 +9,13 @@ import importlib
 import pytest
 
 from shared.contracts.errors import PermanentError
-from shared.contracts.settings import (
+from shared.contracts.settings import QueueSettings, StoreSettings
+from shared.contracts.time_budget import (
     CLUSTER_LONGEST_WORK_MS,
     CLUSTER_TIME_BUDGET_MARGIN_MS,
     DEFAULT_LONGEST_WORK_MS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
     AwsCallLimits,
-    QueueSettings,
-    StoreSettings,
     check_time_budget,
     decision_reserve_ms,
 )

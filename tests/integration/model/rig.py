@@ -32,7 +32,8 @@ from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import RecountError
-from shared.contracts.settings import AwsCallLimits, EnvVar, decision_reserve_ms
+from shared.contracts.settings import EnvVar
+from shared.contracts.time_budget import AwsCallLimits, decision_reserve_ms
 from shared.topology import FunctionKey
 from shared.wiring.clients import EnvironmentClients
 from tests.integration.functions.harness import (
