@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from infra.config_access import STRICT, DatabaseIamAuthConfig, VpcConfig
 from shared.contracts.settings import EnvVar
 from shared.contracts.time_budget import (
     CLUSTER_LONGEST_WORK_MS,
@@ -46,13 +47,10 @@ def powertools_layer_parameter(version: str) -> str:
     return f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{version}"
 
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
 class FunctionConfig(BaseModel):
     """One job function: its cap, its batches and its size."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     reserved_concurrency: int = Field(alias="reservedConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000)
     max_concurrency: int = Field(
@@ -68,7 +66,7 @@ class FunctionConfig(BaseModel):
 
 
 class AlarmConfig(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
     oldest_message_age_seconds: int = Field(alias="oldestMessageAgeSeconds", ge=10)
     freshness_p95_ms: int = Field(15_000, alias="freshnessP95Ms", ge=1_000)
@@ -76,80 +74,10 @@ class AlarmConfig(BaseModel):
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
-class VpcEndpointsConfig(BaseModel):
-    """The endpoints recount creates so its functions reach AWS without a NAT; false where the VPC has its own."""
-
-    model_config = _STRICT
-
-    dynamodb: bool = True  # a gateway endpoint, on the subnets' route tables
-    sqs: bool = True
-    secrets_manager: bool = Field(True, alias="secretsManager")
-    xray: bool = True  # made only when the stage traces
-
-
-_VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
-_SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
-_ROUTE_TABLE_ID = r"^rtb-[0-9a-f]{8,17}$"
-_GROUP_ID = r"^sg-[0-9a-f]{8,17}$"
-
-
-class VpcConfig(BaseModel):
-    """An existing VPC's private subnets for the functions, and either security groups or the ports of the
-    group recount makes (egress only: those ports and HTTPS)."""
-
-    model_config = _STRICT
-
-    vpc_id: str = Field(alias="vpcId", pattern=_VPC_ID)
-    subnet_ids: list[Annotated[str, Field(pattern=_SUBNET_ID)]] = Field(alias="subnetIds", min_length=1)
-    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")]] = Field(
-        alias="availabilityZones", description="each subnet's, in the same order"
-    )
-    route_table_ids: list[Annotated[str, Field(pattern=_ROUTE_TABLE_ID)]] | None = Field(
-        None, alias="routeTableIds", description="each subnet's; needed for the DynamoDB gateway endpoint"
-    )
-    security_group_ids: list[Annotated[str, Field(pattern=_GROUP_ID)]] | None = Field(
-        None, alias="securityGroupIds", min_length=1
-    )
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(None, min_length=1)
-    endpoints: VpcEndpointsConfig = VpcEndpointsConfig()
-
-    @model_validator(mode="after")
-    def _complete(self) -> VpcConfig:
-        problems = []
-        if len(self.availability_zones) != len(self.subnet_ids):
-            problems.append("availabilityZones must name each subnet's zone, in the order of subnetIds")
-        if self.route_table_ids is not None and len(self.route_table_ids) != len(self.subnet_ids):
-            problems.append("routeTableIds must name each subnet's route table, in the order of subnetIds")
-        if self.endpoints.dynamodb and self.route_table_ids is None:
-            problems.append("the DynamoDB gateway endpoint needs routeTableIds (or set endpoints.dynamodb false)")
-        if (self.security_group_ids is None) == (self.ports is None):
-            problems.append(
-                "give either securityGroupIds (groups of your own) or ports (the PostgreSQL and Redis ports the "
-                "group recount makes may reach)"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-class DatabaseIamAuthConfig(BaseModel):
-    """IAM database authentication: the functions sign a token for `user` on the database or proxy whose resource
-    id this is (`prx-…` for an RDS Proxy, `db-…` for an instance, `cluster-…` for an Aurora cluster)."""
-
-    model_config = _STRICT
-
-    resource_id: str = Field(alias="resourceId", pattern=r"^(prx|db|cluster)-[A-Za-z0-9]+$")
-    user: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-    def connect_resource(self) -> str:
-        """The resource name in `arn:aws:rds-db:<region>:<account>:dbuser:<this>` that rds-db:connect names."""
-        return f"{self.resource_id}/{self.user}"
-
-
 class StageConfig(BaseModel):
     """Everything that differs between stages. Names are cdk.json's (camelCase)."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")

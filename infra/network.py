@@ -10,7 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import VpcConfig
+from infra.config_access import VpcConfig
 
 HTTPS = 443
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.config import DatabaseIamAuthConfig
+from infra.config_access import DatabaseIamAuthConfig
 from recount.commands.preflight import Check, _error
 
 NAME = "iam database auth"

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.config import VpcConfig
+from infra.config_access import VpcConfig
 from recount.commands.preflight import Check, _error
 
 _MISSING = {"InvalidSubnetID.NotFound", "InvalidGroup.NotFound", "InvalidVpcID.NotFound", "InvalidGroupId.Malformed"}
