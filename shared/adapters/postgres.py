@@ -40,6 +40,12 @@ def classify_database_error(error: BaseException) -> TransientError | PermanentE
     return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
 
 
+def _sqlstate(error: BaseException) -> str:
+    """The SQLSTATE of a server's error; "" for anything else."""
+    fields = error.args[0] if isinstance(error, DatabaseError) and error.args else None
+    return str(fields.get("C", "")) if isinstance(fields, dict) else ""
+
+
 def _prepared_invalidation(error: DatabaseError) -> str | None:
     """On a prepared statement: "gone" when the session no longer has it (DEALLOCATE, DISCARD), "stale" when
     the schema moved under its plan ("cached plan must not change result type"); None for any other error."""
@@ -160,7 +166,7 @@ class PostgresDatabase:
                         f"out of time starting a postgres session ({startup_s:.2f} s a step)"
                     ) from error
                 refused = classify_database_error(error)
-                if self._iam_auth and isinstance(refused, PermanentError) and str(refused).startswith("postgres 28"):
+                if self._iam_auth and _sqlstate(error).startswith("28"):  # invalid authorization
                     # A token can be refused for a while (a policy still propagating, a clock off): the next
                     # connection brings a new one.
                     raise TransientError(f"{refused} (IAM token refused: rds-db:connect for this user?)") from error
