@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
 from shared.contracts.status import StatusBlob
@@ -27,6 +27,13 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+class SloMiss(NamedTuple):
+    """A member of the analytics SLO-miss set, with its score as the server's text (compared, never parsed)."""
+
+    member: str
+    score: str
+
+
 class VersionStore(Protocol):
     """Redis: the cache versions the app keys its reads on, the job status blobs, the analytics SLO misses."""
 
@@ -36,9 +43,11 @@ class VersionStore(Protocol):
         """Bump the version once per change stamp (none: no bump) and write the status; the version now."""
         ...
 
-    def slo_misses(self, limit: int) -> list[str]: ...
+    def slo_misses(self, limit: int) -> list[SloMiss]: ...
 
-    def remove_slo_misses(self, members: list[str]) -> None: ...
+    def remove_slo_misses(self, misses: list[SloMiss]) -> int:
+        """Remove the members whose score is still the one read; how many were removed."""
+        ...
 
     def close(self) -> None: ...
 

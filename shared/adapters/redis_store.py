@@ -24,6 +24,7 @@ from shared.contracts.keys import (
 from shared.contracts.settings import CLUSTER_MODES, redis_database
 from shared.contracts.status import StatusBlob
 from shared.contracts.time_budget import CLUSTER_CLIENT_BOUNDS, redis_call_bound_s, redis_command_bound_s
+from shared.ports import SloMiss
 
 # bump: INCR the version only if the committed change stamp is newer than the one it already stands for, so a
 # retried bump never bumps twice and a late publish (an older stamp) never bumps. The applied stamp's hash tag
@@ -95,6 +96,17 @@ return {version, outcome}
 )
 _FINISH_LUA = _FUNCTIONS + "\nreturn finish(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], true)\n"
 
+# ARGV: member, score, member, score, ...: ZREM each member whose score is still the text read (ZSCORE and ZRANGE
+# WITHSCORES format a score alike), so a report that lands between the sweep's read and its removal survives.
+_REMOVE_UNCHANGED_LUA = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
+"""
 
 # Raised by redis-py's cluster client itself (it found no node to serve a slot, or none to ask): in redis-py 8
 # these derive from Exception, not RedisError. Classified by shared/adapters/redis_errors.py like the rest.
@@ -261,13 +273,18 @@ class RedisStore:
         value = self._run("get", status_key(job, client_id))
         return StatusBlob.model_validate_json(cast(str, value)) if value is not None else None
 
-    def slo_misses(self, limit: int) -> list[str]:
-        """The oldest `limit` members of the analytics SLO-miss set."""
-        return list(self._run("zrange", ANALYTICS_SLO_MISS_KEY, 0, limit - 1))
+    def slo_misses(self, limit: int) -> list[SloMiss]:
+        """The oldest `limit` members of the analytics SLO-miss set, each with its score as the server wrote it."""
+        # score_cast_func=str: the score's own text, which the removal compares with ZSCORE's.
+        rows = self._run("zrange", ANALYTICS_SLO_MISS_KEY, 0, limit - 1, False, True, str)
+        return [SloMiss(member, score) for member, score in rows]
 
-    def remove_slo_misses(self, members: list[str]) -> None:
-        if members:
-            self._run("zrem", ANALYTICS_SLO_MISS_KEY, *members)
+    def remove_slo_misses(self, misses: list[SloMiss]) -> int:
+        """Remove each member whose score is still the one read: a miss re-reported since stays for the next sweep."""
+        if not misses:
+            return 0
+        pairs = [text for miss in misses for text in (miss.member, miss.score)]
+        return int(self._run("eval", _REMOVE_UNCHANGED_LUA, 1, ANALYTICS_SLO_MISS_KEY, *pairs))
 
     def close(self) -> None:
         if self._client is not None:

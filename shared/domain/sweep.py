@@ -126,20 +126,21 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
     if not clients.recompute.analytics_aggregates_enabled:
         logger.info("analytics sweep skipped: ANALYTICS_AGGREGATES_ENABLED is false")
         return SweepReport(skipped_reason="disabled: ANALYTICS_AGGREGATES_ENABLED is false")
-    members = clients.versions.slo_misses(clients.sweep.max_workspaces)
+    misses = clients.versions.slo_misses(clients.sweep.max_workspaces)
     valid, invalid = [], []
-    for member in members:
+    for miss in misses:
         try:
-            valid.append(validate_client_id(member))
+            valid.append(validate_client_id(miss.member))
         except InvalidClientIdError:
-            invalid.append(member)
+            invalid.append(miss.member)
     _report_invalid("analytics", invalid, len(invalid))
     events = [
         new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id, source="sweep", request_id=request_id)
         for client_id in valid
     ]
     _send(clients, events)
-    clients.versions.remove_slo_misses(valid + invalid)  # only after the sends: a failed send leaves them due
+    # Only after the sends (a failed send leaves them due), and only those not reported again meanwhile.
+    clients.versions.remove_slo_misses(misses)
     count(Metric.SWEEP_ENQUEUED, len(events))
     logger.info("analytics sweep", extra={"enqueued": len(events)})
     return SweepReport(enqueued_slo_misses=len(events), invalid_ids=tuple(invalid[:20]), invalid_count=len(invalid))

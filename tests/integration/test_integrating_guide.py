@@ -139,9 +139,27 @@ def test_an_slo_miss_reaches_the_set_the_analytics_sweep_takes(
     time.sleep(0.05)
     assert guide["report_slo_miss"](client, "ws-slow", 4.0, warm=True)
 
-    assert cache.slo_misses(10) == ["ws-slow"]
+    second = client.zscore("analytics:v1:slo_miss", "ws-slow")
+    assert [miss.member for miss in cache.slo_misses(10)] == ["ws-slow"]
     assert first is not None and before - 1 <= first <= time.time()  # scored in seconds
-    assert client.zscore("analytics:v1:slo_miss", "ws-slow") == first  # NX: a second miss keeps its place
+    assert second is not None and second > first  # the set keeps the latest miss
+
+
+def test_a_miss_reported_while_the_sweep_runs_survives_its_removal(
+    guide: dict[str, Any], cache: RedisStore, redis_url: str
+) -> None:
+    # Given two reported misses, read by the analytics sweep
+    client = guide["cache_client"](redis_url)
+    assert guide["report_slo_miss"](client, "ws-again", 2.0, warm=True)
+    assert guide["report_slo_miss"](client, "ws-once", 2.0, warm=True)
+    taken = cache.slo_misses(10)
+    # When the app reports one of them again (the guide's own call) before the sweep removes what it took
+    time.sleep(0.01)
+    assert guide["report_slo_miss"](client, "ws-again", 2.0, warm=True)
+    removed = cache.remove_slo_misses(taken)
+    # Then only the member not reported since is removed: the fresh miss waits for the next sweep
+    assert removed == 1
+    assert client.zrange("analytics:v1:slo_miss", 0, -1) == [b"ws-again"]
 
 
 def test_the_typescript_examples_type_check_against_the_generated_types(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
 from shared.contracts.status import StatusBlob
-from shared.ports import OutgoingMessage, Row
+from shared.ports import OutgoingMessage, Row, SloMiss
 from shared.queries import QUERIES_DIR, load_queries
 
 ACCOUNT = "123456789012"
@@ -70,7 +70,7 @@ class FakeVersionStore:
     statuses: list[StatusBlob] = field(default_factory=list)
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
     stamps: set[tuple[str, str, str]] = field(default_factory=set)
-    misses: list[str] = field(default_factory=list)
+    misses: list[SloMiss] = field(default_factory=list)
     fail_with: Exception | None = None
 
     def write_status(self, blob: StatusBlob) -> None:
@@ -86,11 +86,13 @@ class FakeVersionStore:
             self.versions[key] = self.versions.get(key, 0) + 1
         return self.versions.get(key, 0)
 
-    def slo_misses(self, limit: int) -> list[str]:
+    def slo_misses(self, limit: int) -> list[SloMiss]:
         return self.misses[:limit]
 
-    def remove_slo_misses(self, members: list[str]) -> None:
-        self.misses = [member for member in self.misses if member not in members]
+    def remove_slo_misses(self, misses: list[SloMiss]) -> int:
+        kept = [miss for miss in self.misses if miss not in misses]
+        removed, self.misses = len(self.misses) - len(kept), kept
+        return removed
 
     def close(self) -> None:
         pass

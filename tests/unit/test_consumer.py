@@ -31,6 +31,7 @@ from shared.contracts.keys import JobName
 from shared.contracts.metrics import Metric
 from shared.contracts.status import JobContext, JobStatus
 from shared.domain.jobs import JobResult, Skip
+from shared.ports import SloMiss
 from shared.telemetry import add_listener, logger, remove_listener
 from shared.wiring.consumer import Consumer, RunJob
 from shared.wiring.sweep_consumer import SweepConsumer
@@ -358,7 +359,7 @@ def test_sweeper_dead_letters_what_is_not_a_sweep() -> None:
 
 def test_analytics_sweep_enqueues_each_valid_miss_and_removes_exactly_those() -> None:
     clients = FakeClients()
-    clients.versions.misses = ["ws-1", "not a valid id ;", "ws-2"]
+    clients.versions.misses = [SloMiss(member, "1") for member in ("ws-1", "not a valid id ;", "ws-2")]
     SweepConsumer(clients).handle_batch(
         sqs_event(sweep(EventName.ANALYTICS_AGGREGATES_SWEEP), queue="sweep"), lambda_context()
     )

@@ -140,6 +140,25 @@ def test_given_slo_misses_when_the_analytics_sweep_runs_then_one_recompute_each_
     assert raw_redis.zcard(ANALYTICS_SLO_MISS_KEY) == 0
 
 
+def test_given_a_miss_reported_again_while_the_analytics_sweep_sends_then_it_stays_for_the_next_sweep(
+    sweeper_function: FunctionUnderTest, raw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two misses in the set, one of which the app reports again while the sweep is sending (the guide's ZADD)
+    raw_redis.zadd(ANALYTICS_SLO_MISS_KEY, {"acme_01": 1, "beta-2": 2})
+    send = sweeper_function.sqs._call
+
+    def report_again_then_send(operation: str, what: str, **kwargs: Any) -> Any:
+        raw_redis.zadd(ANALYTICS_SLO_MISS_KEY, {"beta-2": 3})
+        return send(operation, what, **kwargs)
+
+    monkeypatch.setattr(sweeper_function.sqs, "_call", report_again_then_send)
+    # When the analytics sweep runs
+    sent = sweep(sweeper_function, EventName.ANALYTICS_AGGREGATES_SWEEP)
+    # Then both are enqueued, the member not reported since is removed, and the fresh miss waits with its new score
+    assert sorted(event["data"]["clientId"] for event in sent) == ["acme_01", "beta-2"]
+    assert raw_redis.zrange(ANALYTICS_SLO_MISS_KEY, 0, -1, withscores=True) == [("beta-2", 3.0)]
+
+
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_given_analytics_disabled_when_the_analytics_sweep_runs_then_nothing_is_sent_and_members_kept(
     disabled_sweeper_function: FunctionUnderTest, raw_redis: redis.Redis
