@@ -6,7 +6,10 @@ tests/unit/test_error_tables.py checks every class redis.exceptions defines has 
 
 from __future__ import annotations
 
+import re
+
 from redis import exceptions as e
+from redis._parsers import BaseParser
 
 from shared.contracts.errors import PermanentError, TransientError
 
@@ -65,10 +68,27 @@ UNMAPPED_CODES: dict[str, tuple[str, str]] = {
 RECONNECT: tuple[type[BaseException], ...] = (e.ReadOnlyError, e.MasterDownError)
 
 
+# Redis < 7 wraps an error that redis.call raised inside a script as ERR: "Error running script (call to f_<sha>):
+# @user_script:<line>: [@user_script: <line>: ][-]<CODE> <message>". Redis 7 leads with the inner code itself.
+_WRAPPED_IN_SCRIPT = re.compile(
+    r"Error running script \(call to f_[0-9a-f]+\): (?:@user_script: ?\d+: )+-?(?P<inner>[A-Z]+ .*)", re.S
+)
+
+
+def carried_error(error: BaseException) -> BaseException:
+    """The error a script's redis.call met, as redis-py raises it outside a script; else `error` itself."""
+    if type(error) is e.ResponseError and (wrapped := _WRAPPED_IN_SCRIPT.fullmatch(str(error))):
+        # redis-py's own code -> class table, so the inner error is the class it has outside a script
+        inner: BaseException = BaseParser.parse_error(wrapped["inner"])  # type: ignore[no-untyped-call]
+        return inner
+    return error
+
+
 def classify_redis_error(error: BaseException) -> TransientError | PermanentError:
     message = " ".join(str(error).split()) or type(error).__name__
+    error = carried_error(error)
     verdict = next((REDIS_ERRORS[cls][0] for cls in type(error).__mro__ if cls in REDIS_ERRORS), TRANSIENT)
-    if type(error) is e.ResponseError and (code := message.split(" ", 1)[0]) in UNMAPPED_CODES:
+    if type(error) is e.ResponseError and (code := str(error).split(" ", 1)[0]) in UNMAPPED_CODES:
         verdict = UNMAPPED_CODES[code][0]
     if verdict == PERMANENT:
         return PermanentError(f"redis: {message}")

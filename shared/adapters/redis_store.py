@@ -11,7 +11,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from shared import deadline
-from shared.adapters.redis_errors import RECONNECT, classify_redis_error
+from shared.adapters.redis_errors import RECONNECT, carried_error, classify_redis_error
 from shared.contracts.errors import PermanentError
 from shared.contracts.keys import (
     ANALYTICS_SLO_MISS_KEY,
@@ -202,7 +202,7 @@ class RedisStore:
             if self._cluster == "auto" and isinstance(error, _CLUSTER_ANSWERS) and not self.in_cluster_mode:
                 self._use_cluster()
                 raise _ClusterFoundError from error
-            if isinstance(error, RECONNECT):
+            if isinstance(carried_error(error), RECONNECT):  # also when a script met it (Redis < 7 wraps it)
                 self._reconnect()
             raise classify_redis_error(error) from error
 
