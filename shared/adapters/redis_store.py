@@ -11,7 +11,8 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from shared import deadline
-from shared.adapters.redis_errors import RECONNECT, classify_redis_error
+from shared.adapters.redis_errors import CREDENTIALS_REFUSED, RECONNECT, classify_redis_error
+from shared.adapters.secrets import StoreUrl, store_url
 from shared.contracts.errors import PermanentError
 from shared.contracts.keys import (
     ANALYTICS_SLO_MISS_KEY,
@@ -114,14 +115,17 @@ class RedisStore:
     single-node client; "auto" (the default) the single-node client until the server answers as a cluster node
     (MOVED, ASK or CROSSSLOT, which it answers before running anything), then the cluster client for good, with
     the command sent again through it. So a single node pays nothing for the question. In cluster mode every
-    command recount sends touches keys of one slot."""
+    command recount sends touches keys of one slot. Credentials the server refuses (WRONGPASS, NOAUTH) are read
+    again (`url.refresh()`: the secret, after a rotation) and the next command gets a new client."""
 
     def __init__(
-        self, url: str, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400, cluster: str = "auto"
+        self, url: str | StoreUrl, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400, cluster: str = "auto"
     ) -> None:
         if cluster not in CLUSTER_MODES:
             raise PermanentError(f"REDIS_CLUSTER is {cluster!r}: use one of {', '.join(CLUSTER_MODES)}")
-        self._url = url
+        self._source = store_url(url)
+        self._url = self._source.current()
+        self._credentials_refused = False  # the server refused them: the next client reads them again
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
         self._cluster = cluster
@@ -132,6 +136,9 @@ class RedisStore:
     @property
     def client(self) -> redis.Redis | redis.RedisCluster:
         if self._client is None:
+            if self._credentials_refused:
+                self._url = self._source.refresh()
+                self._credentials_refused = False
             self._client = self._cluster_client() if self.in_cluster_mode else self._single_client()
         return self._client
 
@@ -192,6 +199,9 @@ class RedisStore:
                 raise _ClusterFoundError from error
             if isinstance(error, RECONNECT):
                 self._reconnect()
+            elif isinstance(error, CREDENTIALS_REFUSED):
+                self.close()
+                self._credentials_refused = True
             raise classify_redis_error(error) from error
 
     def _run(self, operation: str, *args: Any) -> Any:
