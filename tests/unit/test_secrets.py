@@ -1,4 +1,4 @@
-"""shared.adapters.secrets: what Secrets Manager may hold, turned into a store URL, and the bounded read (no network)."""
+"""shared.adapters.secrets: what Secrets Manager may hold, turned into a store URL; the bounded read (no network)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,11 @@ def test_the_secret_read_goes_through_a_client_with_short_timeouts_and_two_attem
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a store URL held in a secret (its client is made as it would be in Lambda, without a call)
-    for name, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
         monkeypatch.setenv(name, value)
     secret = SecretUrl("arn:aws:secretsmanager:eu-west-1:123456789012:secret:recount-db-AbCdEf", scheme="postgresql")
     # Then Powertools reads it over a client bounded as SECRET_READ_LIMITS says, not botocore's 60 s default
