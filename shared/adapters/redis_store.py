@@ -192,6 +192,8 @@ class RedisStore:
             self.commands += 1
             return getattr(client, operation)(*args)
         except CLUSTER_CLIENT_ERRORS as error:  # the cluster client's own: not a RedisError
+            if isinstance(error.__cause__, CREDENTIALS_REFUSED):  # made with no node taking the credentials
+                self._refused_credentials()
             raise classify_redis_error(error) from error
         except RedisError as error:
             if self._cluster == "auto" and isinstance(error, _CLUSTER_ANSWERS) and not self.in_cluster_mode:
@@ -200,8 +202,7 @@ class RedisStore:
             if isinstance(error, RECONNECT):
                 self._reconnect()
             elif isinstance(error, CREDENTIALS_REFUSED):
-                self.close()
-                self._credentials_refused = True
+                self._refused_credentials()
             raise classify_redis_error(error) from error
 
     def _run(self, operation: str, *args: Any) -> Any:
@@ -219,6 +220,11 @@ class RedisStore:
             self._client = self._cluster_client()
         except (RedisError, *CLUSTER_CLIENT_ERRORS) as error:
             raise classify_redis_error(error) from error
+
+    def _refused_credentials(self) -> None:
+        """The next command makes a new client, from the URL read again (its pools keep the old password)."""
+        self.close()
+        self._credentials_refused = True
 
     def _reconnect(self) -> None:
         """Drop the connections that still reach a demoted primary: a new one follows the endpoint (or, in a

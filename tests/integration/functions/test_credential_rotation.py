@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,6 +20,7 @@ import pytest
 import redis
 from moto import mock_aws
 
+from recount.throwaway_cluster import ThrowawayCluster
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.secrets import SecretUrl
@@ -243,5 +245,45 @@ def test_given_no_password_in_the_secret_when_redis_requires_one_then_noauth_is_
         # Then, once the secret holds the password, the next command reads it and is answered
         put_secret(secrets, arn, with_password(password_redis, "first-password"))
         store.ping()
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def password_cluster(tmp_path: Path) -> Iterator[ThrowawayCluster]:
+    """A Redis Cluster of its own whose nodes require a password (`first-password`)."""
+    cluster = ThrowawayCluster.on_free_ports(tmp_path / "password-cluster")
+    try:
+        cluster.start()
+        for port in cluster.ports:
+            node = redis.Redis(port=port)
+            node.config_set("requirepass", "first-password")
+            node.close()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_given_a_cluster_when_its_password_rotates_then_the_store_reads_the_secret_again(
+    aws: AwsFixture, secrets: Any, password_cluster: ThrowawayCluster
+) -> None:
+    # Given a cluster client made from the secret (REDIS_CLUSTER=true), answering
+    arn = create_secret(secrets, with_password(password_cluster.url, "first-password"))
+    store = RedisStore(SecretUrl(arn, scheme="rediss"), timeout_s=1, cluster="true")
+    try:
+        store.ping()
+        # When every node's password rotates and their connections are closed: refused, transient
+        for port in password_cluster.ports:
+            rotate_redis_password(f"redis://127.0.0.1:{port}/0", "first-password", "second-password")
+        with pytest.raises(TransientError, match="invalid username-password pair"):
+            store.ping()
+        # And a new client, made from the secret read again while it still holds the old password (no node takes
+        # it: redis-py wraps the refusal as it makes the client), is refused too
+        with pytest.raises(TransientError, match="invalid username-password pair"):
+            store.ping()
+        # Then, once the secret holds the new password, the next command reads it and is answered
+        put_secret(secrets, arn, with_password(password_cluster.url, "second-password"))
+        store.ping()
+        assert store.in_cluster_mode
     finally:
         store.close()
