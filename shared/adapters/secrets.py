@@ -84,7 +84,10 @@ class SecretUrl:
     def refresh(self) -> str:
         # Made inside a record's work: not started unless its worst case fits before the record's deadline.
         deadline.ensure(SECRET_READ_LIMITS.bound_s, "secret read")
-        self._url = self._read(force_fetch=True)
+        try:
+            self._url = self._read(force_fetch=True)
+        except PermanentError as error:  # the environment's secret, not the record: never a dead letter at once
+            raise TransientError(f"secret {self.arn} read again: {error}") from error
         return self._url
 
     def _read(self, *, force_fetch: bool) -> str:

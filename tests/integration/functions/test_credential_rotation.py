@@ -287,3 +287,17 @@ def test_given_a_cluster_when_its_password_rotates_then_the_store_reads_the_secr
         assert store.in_cluster_mode
     finally:
         store.close()
+
+
+def test_given_a_secret_edited_into_something_unreadable_then_reading_it_again_is_transient(
+    aws: AwsFixture, secrets: Any, password_redis: str
+) -> None:
+    # Given a store whose secret was read at start
+    arn = create_secret(secrets, with_password(password_redis, "first-password"))
+    url = SecretUrl(arn, scheme="rediss")
+    assert url.current() == with_password(password_redis, "first-password")
+    # When it is read again (credentials refused) after a hand edit left it neither a URL nor JSON
+    put_secret(secrets, arn, "second-password")
+    # Then the error is transient (the environment's, not the record's: the record is retried, not dead-lettered)
+    with pytest.raises(TransientError, match=r"^secret .* read again: secret is neither a URL nor JSON$"):
+        url.refresh()
