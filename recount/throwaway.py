@@ -107,13 +107,20 @@ class ThrowawayServers:
     def pgdata(self) -> Path:
         return self.directory / "pgdata"
 
-    def start_postgres(self, port: int) -> str:
+    def start_postgres(self, port: int, *, password: str | None = None) -> str:
+        """A PostgreSQL on `port`; with `password`, TCP connections must authenticate with SCRAM (the superuser
+        postgres's password is `password`), as a managed database's do."""
         bin_dir = postgres_bin_dir()
         user = _unprivileged_user()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o755)
         if user is not None:
             shutil.chown(self.directory, user)
+        auth = ["--auth=trust"]
+        if password is not None:
+            pwfile = self.directory / "superuser-password"
+            pwfile.write_text(password + "\n", encoding="utf-8")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         if not (self.pgdata / "PG_VERSION").exists():
             self._run_as(
                 user,
@@ -123,7 +130,7 @@ class ThrowawayServers:
                     str(self.pgdata),
                     "-U",
                     "postgres",
-                    "--auth=trust",
+                    *auth,
                     "--encoding=UTF8",
                     "--no-sync",
                 ],
@@ -134,7 +141,8 @@ class ThrowawayServers:
             user,
             [str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
         )
-        return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        credentials = "postgres" if password is None else f"postgres:{password}"
+        return f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
 
     def stop_postgres(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():

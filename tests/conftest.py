@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.settings import RecomputeSettings
 from tests.builders import Workspace
+from tests.integration.credentials import PasswordDatabase
 
 ADMIN_DATABASE_URL = os.environ.get("RECOUNT_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("RECOUNT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -130,4 +133,37 @@ def read_only_replica(tmp_path: Path) -> Iterator[int]:
     port = free_port()
     servers.start_redis(port, replica_of=("127.0.0.1", 1))
     yield port
+    servers.stop_redis()
+
+
+@pytest.fixture(scope="session")
+def scram_server() -> Iterator[str]:
+    """A PostgreSQL that checks passwords (SCRAM over TCP), started the first time a test asks for it; the
+    superuser's URL. Its directory is outside pytest's (private to root) so an unprivileged server can use it."""
+    directory = Path(tempfile.mkdtemp(prefix="recount-scram-"))
+    servers = ThrowawayServers(directory)
+    try:
+        yield servers.start_postgres(free_port(), password=f"superuser-{uuid.uuid4().hex[:12]}")
+    finally:
+        servers.stop_postgres()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def password_database(scram_server: str) -> Iterator[PasswordDatabase]:
+    """A migrated database of its own on the SCRAM server, owned by a role whose password the test rotates."""
+    database = PasswordDatabase.create(scram_server)
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[str]:
+    """A Redis of its own that requires a password (`requirepass first-password`); its URL without one."""
+    servers = ThrowawayServers(tmp_path / "password-redis")
+    url = servers.start_redis(free_port())
+    client = redis.Redis.from_url(url)
+    client.config_set("requirepass", "first-password")
+    client.close()
+    yield url
     servers.stop_redis()

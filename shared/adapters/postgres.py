@@ -15,6 +15,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.adapters.postgres_url import connection_kwargs, is_pooled, rds_region
+from shared.adapters.secrets import StoreUrl, store_url
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
 from shared.contracts.settings import PooledMode, iam_auth_problem
 from shared.contracts.time_budget import (
@@ -79,11 +80,13 @@ class PostgresDatabase:
     Direct to PostgreSQL, the session's settings travel in the startup message. Through a transaction pooler
     (`pooled`) a session may hold no state of its own: each transaction sets them with SET LOCAL in the same
     message as its BEGIN (no extra round trip), a statement outside a transaction runs in one of its own, and
-    no statement is prepared by name. With `iam_auth` the password is an IAM token made for each connection."""
+    no statement is prepared by name. With `iam_auth` the password is an IAM token made for each connection.
+    Credentials the server refuses are read again (`url.refresh()`: the secret, after a rotation) by the next
+    connection."""
 
     def __init__(
         self,
-        url: str,
+        url: str | StoreUrl,
         *,
         statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
         lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
@@ -92,7 +95,10 @@ class PostgresDatabase:
         pooled: PooledMode = "auto",
         iam_auth: bool = False,
     ) -> None:
+        self._url = store_url(url)
+        url = self._url.current()
         self._kwargs = connection_kwargs(url)
+        self._credentials_refused = False  # the server refused them: the next connection reads them again
         if iam_auth and (problem := iam_auth_problem(url)) is not None:
             raise PermanentError(problem)
         self._iam_auth = iam_auth
@@ -134,6 +140,9 @@ class PostgresDatabase:
 
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
+            if self._credentials_refused:
+                self._kwargs = connection_kwargs(self._url.refresh())
+                self._credentials_refused = False
             # The token first (the first one imports boto3 and makes its client): then the deadline's shares
             # count what is really left, and a failure leaves no socket behind.
             kwargs = self._kwargs | {"password": self._auth_token()} if self._iam_auth else self._kwargs
@@ -170,6 +179,7 @@ class PostgresDatabase:
                     # A token can be refused for a while (a policy still propagating, a clock off): the next
                     # connection brings a new one.
                     raise TransientError(f"{refused} (IAM token refused: rds-db:connect for this user?)") from error
+                self._credentials_refused = _sqlstate(error).startswith("28")  # a rotated password, say
                 raise refused from error
             self._socket_timeout_s = max(startup_s, 0.001)
             self._in_transaction = False

@@ -33,7 +33,7 @@ CLASSES: dict[str, tuple[str, str]] = {
     "25": (PERMANENT, "invalid transaction state: a bug"),
     "26": (PERMANENT, "invalid SQL statement name (a prepared statement gone is handled before this table)"),
     "27": (PERMANENT, "triggered data change violation"),
-    "28": (PERMANENT, "invalid authorization: wrong credentials stay wrong for this environment's lifetime"),
+    "28": (TRANSIENT, "invalid authorization: a rotated password; the next connection reads the secret again"),
     "2B": (PERMANENT, "dependent privilege descriptors still exist"),
     "2D": (PERMANENT, "invalid transaction termination"),
     "2F": (PERMANENT, "SQL routine exception"),

@@ -66,6 +66,9 @@ UNMAPPED_CODES: dict[str, tuple[str, str]] = {
 # Errors after which the connection is not reused: it still reaches a server that a failover demoted, and its
 # health check (PING) would pass; a new connection follows the endpoint to the new primary.
 RECONNECT: tuple[type[BaseException], ...] = (e.ReadOnlyError, e.MasterDownError)
+# The server refused the client's credentials (WRONGPASS, NOAUTH; "invalid password" before Redis 6): a rotated
+# password, say. The store reads its URL (the secret) again and makes a new client.
+CREDENTIALS_REFUSED: tuple[type[BaseException], ...] = (e.AuthenticationError,)
 
 
 # Redis < 7 wraps an error that redis.call raised inside a script as ERR: "Error running script (call to f_<sha>):

@@ -11,7 +11,8 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from shared import deadline
-from shared.adapters.redis_errors import RECONNECT, carried_error, classify_redis_error
+from shared.adapters.redis_errors import CREDENTIALS_REFUSED, RECONNECT, carried_error, classify_redis_error
+from shared.adapters.secrets import StoreUrl, store_url
 from shared.contracts.errors import PermanentError
 from shared.contracts.keys import (
     ANALYTICS_SLO_MISS_KEY,
@@ -126,14 +127,17 @@ class RedisStore:
     single-node client; "auto" (the default) the single-node client until the server answers as a cluster node
     (MOVED, ASK or CROSSSLOT, which it answers before running anything), then the cluster client for good, with
     the command sent again through it. So a single node pays nothing for the question. In cluster mode every
-    command recount sends touches keys of one slot."""
+    command recount sends touches keys of one slot. Credentials the server refuses (WRONGPASS, NOAUTH) are read
+    again (`url.refresh()`: the secret, after a rotation) and the next command gets a new client."""
 
     def __init__(
-        self, url: str, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400, cluster: str = "auto"
+        self, url: str | StoreUrl, *, timeout_s: float = 3.0, status_ttl_seconds: int = 86_400, cluster: str = "auto"
     ) -> None:
         if cluster not in CLUSTER_MODES:
             raise PermanentError(f"REDIS_CLUSTER is {cluster!r}: use one of {', '.join(CLUSTER_MODES)}")
-        self._url = url
+        self._source = store_url(url)
+        self._url = self._source.current()
+        self._credentials_refused = False  # the server refused them: the next client reads them again
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
         self._cluster = cluster
@@ -144,6 +148,9 @@ class RedisStore:
     @property
     def client(self) -> redis.Redis | redis.RedisCluster:
         if self._client is None:
+            if self._credentials_refused:
+                self._url = self._source.refresh()
+                self._credentials_refused = False
             self._client = self._cluster_client() if self.in_cluster_mode else self._single_client()
         return self._client
 
@@ -197,6 +204,8 @@ class RedisStore:
             self.commands += 1
             return getattr(client, operation)(*args)
         except CLUSTER_CLIENT_ERRORS as error:  # the cluster client's own: not a RedisError
+            if isinstance(error.__cause__, CREDENTIALS_REFUSED):  # made with no node taking the credentials
+                self._refused_credentials()
             raise classify_redis_error(error) from error
         except RedisError as error:
             if self._cluster == "auto" and isinstance(error, _CLUSTER_ANSWERS) and not self.in_cluster_mode:
@@ -204,6 +213,8 @@ class RedisStore:
                 raise _ClusterFoundError from error
             if isinstance(carried_error(error), RECONNECT):  # also when a script met it (Redis < 7 wraps it)
                 self._reconnect()
+            elif isinstance(error, CREDENTIALS_REFUSED):
+                self._refused_credentials()
             raise classify_redis_error(error) from error
 
     def _run(self, operation: str, *args: Any) -> Any:
@@ -221,6 +232,11 @@ class RedisStore:
             self._client = self._cluster_client()
         except (RedisError, *CLUSTER_CLIENT_ERRORS) as error:
             raise classify_redis_error(error) from error
+
+    def _refused_credentials(self) -> None:
+        """The next command makes a new client, from the URL read again (its pools keep the old password)."""
+        self.close()
+        self._credentials_refused = True
 
     def _reconnect(self) -> None:
         """Drop the connections that still reach a demoted primary: a new one follows the endpoint (or, in a

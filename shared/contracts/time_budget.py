@@ -32,6 +32,9 @@ class AwsCallLimits:
 
 
 DEFAULT_AWS_CALL_LIMITS = AwsCallLimits()
+# The store secrets' read from Secrets Manager: at start-up (Lambda's init phase) and after a store refused the
+# credentials; never botocore's default (60 s timeouts, several attempts).
+SECRET_READ_LIMITS = AwsCallLimits(connect_s=1.0, read_s=2.0, attempts=2)
 # What Lambda needs after the handler's last call: the batch response and the metrics flush.
 RESPONSE_RESERVE_S = 0.25
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000

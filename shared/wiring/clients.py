@@ -42,8 +42,8 @@ class EnvironmentClients:
         # Elsewhere the stage's settings are checked by infra.config, and tests shorten deadlines on purpose.
         if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             check_time_budget(self.stores, self.queues)
-            # The store URLs (Secrets Manager, when secrets are used) are read now, in Lambda's init phase: read in
-            # a record, that call would be the one store call no record deadline bounds.
+            # The store URLs (Secrets Manager, when secrets are used) are read now, in Lambda's init phase, each over
+            # a client bounded by time_budget.SECRET_READ_LIMITS; read again in a record only after refused credentials.
             _ = self.db, self.versions
 
     @cached_property
@@ -53,7 +53,7 @@ class EnvironmentClients:
         from shared.adapters.postgres import PostgresDatabase
         from shared.adapters.secrets import database_url
 
-        # The PostgresDatabase reconnects by itself after a failure; the URL (and secret) is read once.
+        # The PostgresDatabase reconnects by itself after a failure; the secret is read again after refused credentials.
         return PostgresDatabase(
             database_url(self.stores),
             statement_timeout_ms=self.stores.statement_timeout_ms,

@@ -134,7 +134,8 @@ def test_every_documented_sqlstate_class_has_a_row_with_a_reason() -> None:
         ("55P03", BusyError),  # lock_timeout: another recompute holds the rows
         ("23505", PermanentError),  # unique violation: a bug
         ("42P01", PermanentError),  # undefined table
-        ("28P01", PermanentError),  # wrong password
+        ("28P01", TransientError),  # password authentication failed: a rotation; the secret is read again
+        ("28000", TransientError),  # invalid authorization specification
         ("57P04", PermanentError),  # database dropped
         ("XX001", PermanentError),  # data corrupted
         ("ZZ999", TransientError),  # an undocumented class: retried, the last attempt still dead-letters

@@ -1,4 +1,4 @@
-"""shared.adapters.secrets.url_from_secret: what Secrets Manager may hold, turned into a store URL (no network)."""
+"""shared.adapters.secrets: what Secrets Manager may hold, turned into a store URL; the bounded read (no network)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from shared.adapters.postgres_url import connection_kwargs
-from shared.adapters.secrets import url_from_secret
+from shared.adapters.secrets import SecretUrl, url_from_secret
 from shared.contracts.errors import PermanentError
+from shared.contracts.time_budget import SECRET_READ_LIMITS
 
 RDS_SECRET = {
     "engine": "postgres",
@@ -105,3 +106,21 @@ def test_given_a_bad_secret_then_its_content_is_not_in_the_error() -> None:
         url_from_secret("not-a-url-but-a-password-hunter2", scheme="rediss")
     assert "hunter2" not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_the_secret_read_goes_through_a_client_with_short_timeouts_and_two_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a store URL held in a secret (its client is made as it would be in Lambda, without a call)
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    secret = SecretUrl("arn:aws:secretsmanager:eu-west-1:123456789012:secret:recount-db-AbCdEf", scheme="postgresql")
+    # Then Powertools reads it over a client bounded as SECRET_READ_LIMITS says, not botocore's 60 s default
+    config = secret.provider.client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1.0, 2.0)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert (SECRET_READ_LIMITS.connect_s, SECRET_READ_LIMITS.read_s, SECRET_READ_LIMITS.attempts) == (1.0, 2.0, 2)
