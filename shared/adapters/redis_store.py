@@ -12,6 +12,7 @@ from redis.retry import Retry
 
 from shared import deadline
 from shared.adapters.redis_errors import RECONNECT, classify_redis_error
+from shared.adapters.redis_url import check_redis_url
 from shared.contracts.errors import PermanentError
 from shared.contracts.keys import (
     ANALYTICS_SLO_MISS_KEY,
@@ -121,7 +122,7 @@ class RedisStore:
     ) -> None:
         if cluster not in CLUSTER_MODES:
             raise PermanentError(f"REDIS_CLUSTER is {cluster!r}: use one of {', '.join(CLUSTER_MODES)}")
-        self._url = url
+        self._url = check_redis_url(url)  # a bad URL is one line here, not a ValueError from redis-py
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
         self._cluster = cluster
