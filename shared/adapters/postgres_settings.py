@@ -12,6 +12,8 @@ from shared.contracts.errors import PermanentError
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$")
 # Settings whose value is a list of identifiers (GUC_LIST_QUOTE): SET takes each element apart, not one string.
 _IDENTIFIER_LISTS = frozenset({"search_path", "temp_tablespaces"})
+# The startup message's own fields, not settings (pg8000 would refuse the connection, not the URL).
+_STARTUP_FIELDS = frozenset({"user", "database", "replication", "options"})
 
 
 def _split_words(options: str) -> list[str]:
@@ -39,7 +41,7 @@ def _split_words(options: str) -> list[str]:
 def _setting(assignment: str) -> tuple[str, str]:
     name, equals, value = assignment.partition("=")
     name = name.replace("-", "_")  # the server's ParseLongOption: --statement-timeout is statement_timeout
-    if not equals or not _SETTING_NAME.match(name):
+    if not equals or not _SETTING_NAME.match(name) or name.lower() in _STARTUP_FIELDS:
         raise PermanentError(f"DATABASE_URL options: {assignment.split('=')[0]!r} is not a name=value setting")
     return name, value
 

@@ -26,7 +26,7 @@ _ACCEPTED_VALUES = {
     "client_encoding": {"utf8", "utf-8", "unicode", "auto"},  # pg8000 speaks UTF-8 only
     "target_session_attrs": {"any"},  # one host: no choosing among them
     "load_balance_hosts": {"disable", "random"},  # one host: either is the same
-    "channel_binding": {"disable", "prefer"},  # require: pg8000 cannot insist on SCRAM-SHA-256-PLUS
+    "channel_binding": {"disable", "prefer"},  # require: pg8000 cannot insist on SCRAM-SHA-256-PLUS (use verify-full)
     "gssencmode": {"disable", "prefer"},  # prefer without Kerberos credentials falls back as libpq's does
     "sslnegotiation": {"postgres"},
     "sslsni": {"1"},
@@ -200,7 +200,7 @@ def connection_kwargs(url: str) -> dict[str, Any]:
 def _host(url: str) -> str:
     """The host a URL names (from its query too); "" when the URL cannot be read (the connection says why)."""
     try:
-        return parse_database_url(url).host.lower().rstrip(".")
+        return (_uri_parts(url.strip()).get("host") or "").lower().rstrip(".")  # no TLS context made for this
     except PermanentError:
         return ""
 

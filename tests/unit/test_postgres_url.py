@@ -33,7 +33,7 @@ def test_given_options_then_they_are_split_as_the_server_splits_them(options: st
     assert options_settings(options) == settings
 
 
-@pytest.mark.parametrize("options", ["-B 100", "-c nonsense", "-c 'x'=1", "-cx;drop=1"])
+@pytest.mark.parametrize("options", ["-B 100", "-c nonsense", "-c 'x'=1", "-cx;drop=1", "-cuser=admin"])
 def test_given_options_that_are_no_setting_then_one_line_refuses_them(options: str) -> None:
     with pytest.raises(PermanentError, match="DATABASE_URL options"):
         options_settings(options)
