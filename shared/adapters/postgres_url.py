@@ -166,8 +166,9 @@ def _session_settings(values: dict[str, str]) -> dict[str, str]:
     return settings
 
 
-def parse_database_url(url: str) -> DatabaseUrl:
-    """Everything recount reads from a DATABASE_URL; a PermanentError naming the parameter it cannot honour."""
+def parse_database_url(url: str, *, tls_files: bool = True) -> DatabaseUrl:
+    """Everything recount reads from a DATABASE_URL; a PermanentError naming the parameter it cannot honour.
+    Without `tls_files` the CA and certificate files are not read (a check on a machine that does not have them)."""
     values = _uri_parts(url.strip())
     _check_parameters(values)
     host = values.get("host") or "localhost"
@@ -185,7 +186,7 @@ def parse_database_url(url: str) -> DatabaseUrl:
         user=values.get("user") or "postgres",
         password=values.get("password") or None,
         database=values.get("dbname") or None,
-        ssl_context=_ssl_context(values),
+        ssl_context=_ssl_context(values, tls_files=tls_files),
         application_name=values.get("application_name") or values.get("fallback_application_name") or "recount",
         connect_timeout_s=max(timeout, 2) if timeout > 0 else None,  # libpq: at least 2 s; 0 or less, no bound
         settings=_session_settings(values),
@@ -219,7 +220,7 @@ def is_pooled(url: str, mode: PooledMode = "auto") -> bool:
     return url_query(url).get("pgbouncer", "").lower() in ("true", "1") or bool(_RDS_PROXY_HOST.search(_host(url)))
 
 
-def _ssl_context(values: dict[str, str]) -> ssl.SSLContext | bool | None:
+def _ssl_context(values: dict[str, str], *, tls_files: bool = True) -> ssl.SSLContext | bool | None:
     sslmode, sslrootcert = values.get("sslmode") or "prefer", values.get("sslrootcert")
     if values.get("sslcert") and sslmode in ("disable", "allow", "prefer"):
         raise PermanentError(f"DATABASE_URL: sslcert needs sslmode=require or stronger, not {sslmode}")
@@ -232,8 +233,11 @@ def _ssl_context(values: dict[str, str]) -> ssl.SSLContext | bool | None:
     if sslmode not in ("require", "verify-ca", "verify-full"):
         raise PermanentError(f"DATABASE_URL: invalid sslmode value: {sslmode!r}")
     try:
-        context = ssl.create_default_context(cafile=None if sslrootcert in (None, "", "system") else sslrootcert)
-        if values.get("sslcert"):  # a client certificate, with its key (libpq: a separate file, unencrypted)
+        cafile = None if sslrootcert in (None, "", "system") or not tls_files else sslrootcert
+        context = ssl.create_default_context(cafile=cafile)
+        if (
+            values.get("sslcert") and tls_files
+        ):  # a client certificate, with its key (libpq: a separate file, unencrypted)
             context.load_cert_chain(values["sslcert"], values.get("sslkey") or None)
     except (OSError, ssl.SSLError) as error:
         raise PermanentError(f"DATABASE_URL: a TLS file cannot be read: {error.strerror or error}") from None
