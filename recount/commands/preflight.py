@@ -16,7 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from infra.config import POWERTOOLS_VERSION, StageConfig, powertools_layer_parameter
 from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.postgres_url import parse_database_url
 from shared.adapters.redis_store import RedisStore
+from shared.adapters.redis_url import check_redis_url
 from shared.adapters.secrets import url_from_secret
 from shared.contracts.errors import RecountError
 from shared.topology import FUNCTIONS, QUEUES, SCHEDULES_DEAD_LETTER_NAME, idempotency_table_name
@@ -247,6 +249,11 @@ def _secrets(client: Callable[[str], Any], config: StageConfig, report: Prefligh
             continue
         if host in PLACEHOLDER_HOSTS:
             yield Check(name, False, f"{arn} points at {host!r}, a placeholder", "store the real endpoint")
+            continue
+        try:  # what the functions would refuse at start (the TLS files are the functions', not this machine's)
+            _ = parse_database_url(url, tls_files=False) if store == "database" else check_redis_url(url)
+        except RecountError as error:
+            yield Check(name, False, f"{arn}: {_error(error)}", f"store a {store} URL recount can use (see README)")
             continue
         if key and not key.endswith("alias/aws/secretsmanager") and key != config.secrets_kms_key_arn:
             yield Check(

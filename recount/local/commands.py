@@ -18,16 +18,23 @@ Chaos = Annotated[bool, typer.Option(help="Cut PostgreSQL or Redis for a few sec
 
 
 def _pipeline(stage: str, chaos: bool, schedules: bool = True) -> LocalPipeline:
+    from recount.cli.app import guarded
     from recount.local.pipeline import LocalPipeline
     from recount.local.provision import stage_config
+    from shared.adapters.postgres_url import parse_database_url
+    from shared.adapters.redis_url import check_redis_url
     from shared.contracts.settings import EnvVar
 
     name, config = stage_config(stage)
+    database_url = os.environ.get(EnvVar.DATABASE_URL) or None
+    redis_url = os.environ.get(EnvVar.REDIS_URL) or None
+    # A malformed URL is one line before anything starts (not a traceback from the stores' start, or the functions').
+    guarded(lambda: (database_url and parse_database_url(database_url), redis_url and check_redis_url(redis_url)))
     return LocalPipeline(
         name,
         config,
-        database_url=os.environ.get(EnvVar.DATABASE_URL) or None,
-        redis_url=os.environ.get(EnvVar.REDIS_URL) or None,
+        database_url=database_url,
+        redis_url=redis_url,
         chaos=chaos,
         schedules=schedules,
     )

@@ -14,7 +14,8 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
-from shared.adapters.postgres_url import connection_kwargs, is_pooled, rds_region
+from shared.adapters.postgres_settings import set_local_sql, with_own_settings
+from shared.adapters.postgres_url import is_pooled, parse_database_url, rds_region
 from shared.adapters.secrets import StoreUrl, store_url
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
 from shared.contracts.settings import PooledMode, iam_auth_problem
@@ -97,7 +98,8 @@ class PostgresDatabase:
     ) -> None:
         self._url = store_url(url)
         url = self._url.current()
-        self._kwargs = connection_kwargs(url)
+        parsed = parse_database_url(url)
+        self._kwargs = parsed.connection_kwargs()
         self._credentials_refused = False  # the server refused them: the next connection reads them again
         if iam_auth and (problem := iam_auth_problem(url)) is not None:
             raise PermanentError(problem)
@@ -105,7 +107,8 @@ class PostgresDatabase:
         self._region = rds_region(url)
         self._rds: Any = None  # boto3's RDS client, made for the first token
         self.pooled = is_pooled(url, pooled)
-        self._connect_timeout_s = connect_timeout_s
+        # The URL's connect_timeout may shorten recount's bound, never lengthen it (the time budget counts on it).
+        self._connect_timeout_s = min(connect_timeout_s, parsed.connect_timeout_s or connect_timeout_s)
         # Every socket read must outlast the slowest statement allowed; the server cancels it first.
         self._read_timeout_s = connect_timeout_s + statement_timeout_ms / 1000
         # force_custom_plan: a prepared statement is still planned for its own workspace's size every time
@@ -119,8 +122,9 @@ class PostgresDatabase:
             "jit": "off",
             "TimeZone": "UTC",  # the app's timestamps are UTC wall clock; no server or role default may shift them
         }
+        self._session = with_own_settings(parsed.settings, self._session)  # the URL's options, schema
         # Sent after a pooled session's BEGIN, in the same simple-query message: the settings, for this transaction.
-        self._set_local = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in self._session.items())
+        self._set_local = set_local_sql(self._session)
         self._connection: pg8000.native.Connection | None = None
         self._in_transaction = False
         self._socket_timeout_s = self._read_timeout_s
@@ -141,7 +145,10 @@ class PostgresDatabase:
     def _connect(self) -> pg8000.native.Connection:
         if self._connection is None:
             if self._credentials_refused:
-                self._kwargs = connection_kwargs(self._url.refresh())
+                try:
+                    self._kwargs = parse_database_url(self._url.refresh()).connection_kwargs()
+                except PermanentError as error:  # a secret mid-edit: the environment's, never the record's
+                    raise TransientError(f"the database secret, read again: {error}") from error
                 self._credentials_refused = False
             # The token first (the first one imports boto3 and makes its client): then the deadline's shares
             # count what is really left, and a failure leaves no socket behind.

@@ -12,8 +12,9 @@ from redis.retry import Retry
 
 from shared import deadline
 from shared.adapters.redis_errors import CREDENTIALS_REFUSED, RECONNECT, carried_error, classify_redis_error
+from shared.adapters.redis_url import check_redis_url
 from shared.adapters.secrets import StoreUrl, store_url
-from shared.contracts.errors import PermanentError
+from shared.contracts.errors import PermanentError, TransientError
 from shared.contracts.keys import (
     ANALYTICS_SLO_MISS_KEY,
     JobName,
@@ -136,7 +137,7 @@ class RedisStore:
         if cluster not in CLUSTER_MODES:
             raise PermanentError(f"REDIS_CLUSTER is {cluster!r}: use one of {', '.join(CLUSTER_MODES)}")
         self._source = store_url(url)
-        self._url = self._source.current()
+        self._url = check_redis_url(self._source.current())  # a bad URL is one line here, not redis-py's ValueError
         self._credentials_refused = False  # the server refused them: the next client reads them again
         self._timeout_s = timeout_s
         self._status_ttl_seconds = status_ttl_seconds
@@ -149,7 +150,10 @@ class RedisStore:
     def client(self) -> redis.Redis | redis.RedisCluster:
         if self._client is None:
             if self._credentials_refused:
-                self._url = self._source.refresh()
+                try:
+                    self._url = check_redis_url(self._source.refresh())
+                except PermanentError as error:  # a secret mid-edit: the environment's, never the record's
+                    raise TransientError(f"the Redis secret, read again: {error}") from error
                 self._credentials_refused = False
             self._client = self._cluster_client() if self.in_cluster_mode else self._single_client()
         return self._client

@@ -176,8 +176,10 @@ def test_too_little_unreserved_concurrency_blocks(account: dict[str, Any]) -> No
         ("postgresql://u:p@[db.internal:5432/app", "Invalid IPv6 URL"),
         ('{"url": "not a url at all"}', "not a postgres or postgresql URL with a host"),
         ("rediss://:p@cache.internal:6379", "not a postgres or postgresql URL with a host"),
+        ("postgresql://u:p@db1.internal,db2.internal/app", "names several hosts"),
+        ("postgresql://u:p@db.internal/app?sslmode=verify-full&foo=1", 'invalid URI query parameter: "foo"'),
     ],
-    ids=["missing", "unparsable", "placeholder", "bad-url", "no-scheme", "another-store"],
+    ids=["missing", "unparsable", "placeholder", "bad-url", "no-scheme", "another-store", "multi-host", "unknown"],
 )
 def test_a_database_secret_that_cannot_serve_blocks(account: dict[str, Any], secret: str | None, expected: str) -> None:
     secrets = boto3.client("secretsmanager", region_name=REGION)
