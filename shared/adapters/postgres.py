@@ -15,7 +15,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from shared import deadline
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.adapters.postgres_url import connection_kwargs, is_pooled, rds_region
-from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
+from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError, WorkspaceGoneError
 from shared.contracts.settings import PooledMode, iam_auth_problem
 from shared.contracts.time_budget import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -46,15 +46,12 @@ def _sqlstate(error: BaseException) -> str:
     return str(fields.get("C", "")) if isinstance(fields, dict) else ""
 
 
-def _prepared_invalidation(error: DatabaseError) -> str | None:
-    """On a prepared statement: "gone" when the session no longer has it (DEALLOCATE, DISCARD), "stale" when
-    the schema moved under its plan ("cached plan must not change result type"); None for any other error."""
-    fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
-    if fields.get("C") == "26000":
-        return "gone"
-    if fields.get("C") == "0A000" and fields.get("R") == "RevalidateCachedQuery":
-        return "stale"
-    return None
+def _may_be_stale(domain_error: TransientError | PermanentError) -> bool:
+    """Whether a statement prepared earlier may have failed for its preparation, not for what it does: a
+    permanent verdict (a migration keeps the parameter types it was prepared with: 42883 uuid = text; its result
+    type: 0A000; DEALLOCATE: 26000). Transient and busy verdicts are about load and time, and a workspace gone is
+    read from a named constraint: a fresh preparation would change neither."""
+    return isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
 
 
 # Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing).
@@ -117,6 +114,8 @@ class PostgresDatabase:
         self._set_local = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in self._session.items())
         self._connection: pg8000.native.Connection | None = None
         self._in_transaction = False
+        self._begun_with = ""  # the open transaction's BEGIN, as sent
+        self._run_since_begin = 0  # statements run in the open transaction after its BEGIN
         self._socket_timeout_s = self._read_timeout_s
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
         self._prepare_limit = _MAX_PREPARED if prepared_statements and not self.pooled else 0
@@ -222,7 +221,7 @@ class PostgresDatabase:
                 if self.statements != sent:
                     self.rollback()  # a BEGIN whose SET LOCAL failed would leave its transaction open, aborted
                 raise
-            self._in_transaction = True
+            self._in_transaction, self._begun_with, self._run_since_begin = True, begin, 0
             return rows
         if ends:
             try:
@@ -240,10 +239,12 @@ class PostgresDatabase:
         connection = self._connect()
         cut = self._bound_next_call(connection)
         self.statements += 1
-        prepared = None
+        self._run_since_begin += self._in_transaction
+        prepared_before = False
         try:
             if params and (sql in self._prepared or len(self._prepared) < self._prepare_limit):
                 prepared = self._prepared.get(sql)
+                prepared_before = prepared is not None
                 if prepared is None:
                     prepared = self._prepared[sql] = connection.prepare(sql)
                     cut = self._bound_next_call(connection) or cut  # the run is a second round trip
@@ -258,17 +259,42 @@ class PostgresDatabase:
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError) or ends_session(error.args[0] if error.args else None):
                 self.discard()  # the socket is in an unknown state, or the session can never write: never reuse it
-            elif prepared is not None and (invalidation := _prepared_invalidation(error)) is not None:
-                # Not the statement's fault: the next attempt prepares it anew. Gone means the session lost
-                # all of them; stale is this one (left on the server: schema changes are rare).
-                if invalidation == "gone":
-                    self._prepared.clear()
-                else:
-                    self._prepared.pop(sql, None)
-                domain_error = TransientError(f"{domain_error} (prepared statement {invalidation})")
+            elif prepared_before and _may_be_stale(domain_error):
+                return self._run_prepared_anew(sql, params, domain_error, error)
             raise domain_error from error
         columns = [column["name"] for column in (described or [])]
         return [dict(zip(columns, row, strict=True)) for row in rows or []]
+
+    def _run_prepared_anew(
+        self, sql: str, params: dict[str, Any], domain_error: TransientError | PermanentError, error: DatabaseError
+    ) -> list[Row]:
+        """A statement prepared before this call failed: judge it on a fresh preparation, once. A schema change
+        moves every statement the session prepared, so all of them are prepared anew. Outside a transaction, or
+        as the first statement after BEGIN (the transaction is begun again), it runs again at once; later in a
+        transaction the work before it is lost: the record's next attempt prepares it anew, and an error that
+        stays is classified then (a bad statement is retried once, not for ever)."""
+        in_transaction, first, begun_with = self._in_transaction, self._run_since_begin == 1, self._begun_with
+        self._forget_prepared()
+        if in_transaction and not first:
+            raise TransientError(
+                f"{domain_error} (on a statement prepared earlier: prepared anew next time)"
+            ) from error
+        if in_transaction:
+            self._run(f"ROLLBACK; {begun_with}", {})  # one round trip; nothing had run in it yet
+            self._run_since_begin = 0
+        return self._run(sql, params)
+
+    def _forget_prepared(self) -> None:
+        """Forget every statement this session prepared, on the server too (a Close message is taken even in an
+        aborted transaction); if that fails, the session goes, and its statements with it."""
+        statements, self._prepared = list(self._prepared.values()), {}
+        try:
+            for statement in statements:
+                if self._connection is not None:
+                    self._bound_next_call(self._connection)
+                    statement.close()
+        except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
+            self.discard()
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresDatabase]:
