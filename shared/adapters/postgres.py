@@ -13,6 +13,7 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared import deadline
+from shared.adapters.postgres_cancel import CANCEL_BOUND_S, send_cancel_request
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.adapters.postgres_url import connection_kwargs, is_pooled, rds_region
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError, WorkspaceGoneError
@@ -47,10 +48,8 @@ def _sqlstate(error: BaseException) -> str:
 
 
 def _may_be_stale(domain_error: TransientError | PermanentError) -> bool:
-    """Whether a statement prepared earlier may have failed for its preparation, not for what it does: a
-    permanent verdict (a migration keeps the parameter types it was prepared with: 42883 uuid = text; its result
-    type: 0A000; DEALLOCATE: 26000). Transient and busy verdicts are about load and time, and a workspace gone is
-    read from a named constraint: a fresh preparation would change neither."""
+    """Whether a statement prepared earlier may have failed for its preparation (after a migration: 42883
+    uuid = text, 0A000; after DEALLOCATE: 26000): a permanent verdict, not a workspace gone (a named key)."""
     return isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
 
 
@@ -253,9 +252,11 @@ class PostgresDatabase:
                 rows = connection.run(sql, **params)
                 described = connection.columns
         except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
-            if cut and _timed_out(error):
-                self.discard()  # cut short mid-statement: the session is in an unknown state
-                raise OutOfTimeError("out of time: the record's deadline cut a postgres statement short") from error
+            if _timed_out(error):
+                # The server may still be running it, holding its transaction's locks: stop it there too.
+                self.discard(cancel_running=True)
+                if cut:
+                    raise OutOfTimeError("out of time: the record's deadline cut a postgres statement short") from error
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError) or ends_session(error.args[0] if error.args else None):
                 self.discard()  # the socket is in an unknown state, or the session can never write: never reuse it
@@ -268,11 +269,9 @@ class PostgresDatabase:
     def _run_prepared_anew(
         self, sql: str, params: dict[str, Any], domain_error: TransientError | PermanentError, error: DatabaseError
     ) -> list[Row]:
-        """A statement prepared before this call failed: judge it on a fresh preparation, once. A schema change
-        moves every statement the session prepared, so all of them are prepared anew. Outside a transaction, or
-        as the first statement after BEGIN (the transaction is begun again), it runs again at once; later in a
-        transaction the work before it is lost: the record's next attempt prepares it anew, and an error that
-        stays is classified then (a bad statement is retried once, not for ever)."""
+        """Judge a statement prepared before this call on a fresh preparation, once (a schema change moves them
+        all: all are prepared anew). At once outside a transaction or right after BEGIN (begun again); later in
+        one, the next attempt does, and classifies what stays (a bad statement is retried once, not for ever)."""
         in_transaction, first, begun_with = self._in_transaction, self._run_since_begin == 1, self._begun_with
         self._forget_prepared()
         if in_transaction and not first:
@@ -285,8 +284,8 @@ class PostgresDatabase:
         return self._run(sql, params)
 
     def _forget_prepared(self) -> None:
-        """Forget every statement this session prepared, on the server too (a Close message is taken even in an
-        aborted transaction); if that fails, the session goes, and its statements with it."""
+        """Forget the session's statements, on the server too (Close works in an aborted transaction too); if that
+        fails, the session goes with them."""
         statements, self._prepared = list(self._prepared.values()), {}
         try:
             for statement in statements:
@@ -317,11 +316,15 @@ class PostgresDatabase:
         except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
             self.discard()
 
-    def discard(self) -> None:
+    def discard(self, *, cancel_running: bool = False) -> None:
+        """Close the session; with `cancel_running`, cancel what it may still run first (its locks go now)."""
         connection, self._connection = self._connection, None
         self._in_transaction = False
         self._prepared.clear()  # prepared statements belong to the closed session
         if connection is not None:
+            if cancel_running:
+                bound_s = min(CANCEL_BOUND_S, self._connect_timeout_s)
+                send_cancel_request(self._kwargs["host"], self._kwargs["port"], connection._backend_key_data, bound_s)
             # Closing a broken socket may fail; it is gone either way.
             with contextlib.suppress(InterfaceError, DatabaseError, OSError):
                 connection.close()
