@@ -22,7 +22,8 @@ from tests.integration.pgbouncer import transaction_pooler
 LOCK = "SELECT pg_try_advisory_xact_lock(7301, hashtext(:client_id)) AS locked"
 HOLDERS = (
     "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 7301 "
-    "AND objid = hashtext(:client_id)::oid AND granted"
+    "AND objid = hashtext(:client_id)::oid AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 BACKEND = "SELECT state FROM pg_stat_activity WHERE pid = :pid"
 SLEEP_S = 30  # far beyond the test's patience: only a cancel ends it in time

@@ -23,9 +23,13 @@ MARGIN_MS = 5000  # the harness's TIME_BUDGET_MARGIN_MS
 WORK_MS = 2000  # the record's work may take this long: the recompute is cut then
 ADVISORY = (
     "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 7301 "
-    "AND objid = hashtext(:client_id)::oid"
+    "AND objid = hashtext(:client_id)::oid "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
-WAITING = "SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted"
+# Sessions of this test run's database waiting for a lock (others share the server)
+WAITING = (
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
 @pytest.fixture(params=["direct", "pooled"])
