@@ -13,11 +13,12 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared import deadline
+from shared.adapters.postgres_cancel import CANCEL_BOUND_S, send_cancel_request
 from shared.adapters.postgres_errors import classify_sqlstate, ends_session
 from shared.adapters.postgres_settings import set_local_sql, with_own_settings
 from shared.adapters.postgres_url import is_pooled, parse_database_url, rds_region
 from shared.adapters.secrets import StoreUrl, store_url
-from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
+from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError, WorkspaceGoneError
 from shared.contracts.settings import PooledMode, iam_auth_problem
 from shared.contracts.time_budget import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -48,15 +49,10 @@ def _sqlstate(error: BaseException) -> str:
     return str(fields.get("C", "")) if isinstance(fields, dict) else ""
 
 
-def _prepared_invalidation(error: DatabaseError) -> str | None:
-    """On a prepared statement: "gone" when the session no longer has it (DEALLOCATE, DISCARD), "stale" when
-    the schema moved under its plan ("cached plan must not change result type"); None for any other error."""
-    fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
-    if fields.get("C") == "26000":
-        return "gone"
-    if fields.get("C") == "0A000" and fields.get("R") == "RevalidateCachedQuery":
-        return "stale"
-    return None
+def _may_be_stale(domain_error: TransientError | PermanentError) -> bool:
+    """Whether a statement prepared earlier may have failed for its preparation (after a migration: 42883
+    uuid = text, 0A000; after DEALLOCATE: 26000): a permanent verdict, not a workspace gone (a named key)."""
+    return isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
 
 
 # Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing).
@@ -127,6 +123,8 @@ class PostgresDatabase:
         self._set_local = set_local_sql(self._session)
         self._connection: pg8000.native.Connection | None = None
         self._in_transaction = False
+        self._begun_with = ""  # the open transaction's BEGIN, as sent
+        self._run_since_begin = 0  # statements run in the open transaction after its BEGIN
         self._socket_timeout_s = self._read_timeout_s
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
         self._prepare_limit = _MAX_PREPARED if prepared_statements and not self.pooled else 0
@@ -239,7 +237,7 @@ class PostgresDatabase:
                 if self.statements != sent:
                     self.rollback()  # a BEGIN whose SET LOCAL failed would leave its transaction open, aborted
                 raise
-            self._in_transaction = True
+            self._in_transaction, self._begun_with, self._run_since_begin = True, begin, 0
             return rows
         if ends:
             try:
@@ -257,10 +255,12 @@ class PostgresDatabase:
         connection = self._connect()
         cut = self._bound_next_call(connection)
         self.statements += 1
-        prepared = None
+        self._run_since_begin += self._in_transaction
+        prepared_before = False
         try:
             if params and (sql in self._prepared or len(self._prepared) < self._prepare_limit):
                 prepared = self._prepared.get(sql)
+                prepared_before = prepared is not None
                 if prepared is None:
                     prepared = self._prepared[sql] = connection.prepare(sql)
                     cut = self._bound_next_call(connection) or cut  # the run is a second round trip
@@ -269,23 +269,48 @@ class PostgresDatabase:
                 rows = connection.run(sql, **params)
                 described = connection.columns
         except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
-            if cut and _timed_out(error):
-                self.discard()  # cut short mid-statement: the session is in an unknown state
-                raise OutOfTimeError("out of time: the record's deadline cut a postgres statement short") from error
+            if _timed_out(error):
+                # The server may still be running it, holding its transaction's locks: stop it there too.
+                self.discard(cancel_running=True)
+                if cut:
+                    raise OutOfTimeError("out of time: the record's deadline cut a postgres statement short") from error
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError) or ends_session(error.args[0] if error.args else None):
                 self.discard()  # the socket is in an unknown state, or the session can never write: never reuse it
-            elif prepared is not None and (invalidation := _prepared_invalidation(error)) is not None:
-                # Not the statement's fault: the next attempt prepares it anew. Gone means the session lost
-                # all of them; stale is this one (left on the server: schema changes are rare).
-                if invalidation == "gone":
-                    self._prepared.clear()
-                else:
-                    self._prepared.pop(sql, None)
-                domain_error = TransientError(f"{domain_error} (prepared statement {invalidation})")
+            elif prepared_before and _may_be_stale(domain_error):
+                return self._run_prepared_anew(sql, params, domain_error, error)
             raise domain_error from error
         columns = [column["name"] for column in (described or [])]
         return [dict(zip(columns, row, strict=True)) for row in rows or []]
+
+    def _run_prepared_anew(
+        self, sql: str, params: dict[str, Any], domain_error: TransientError | PermanentError, error: DatabaseError
+    ) -> list[Row]:
+        """Judge a statement prepared before this call on a fresh preparation, once (a schema change moves them
+        all: all are prepared anew). At once outside a transaction or right after BEGIN (begun again); later in
+        one, the next attempt does, and classifies what stays (a bad statement is retried once, not for ever)."""
+        in_transaction, first, begun_with = self._in_transaction, self._run_since_begin == 1, self._begun_with
+        self._forget_prepared()
+        if in_transaction and not first:
+            raise TransientError(
+                f"{domain_error} (on a statement prepared earlier: prepared anew next time)"
+            ) from error
+        if in_transaction:
+            self._run(f"ROLLBACK; {begun_with}", {})  # one round trip; nothing had run in it yet
+            self._run_since_begin = 0
+        return self._run(sql, params)
+
+    def _forget_prepared(self) -> None:
+        """Forget the session's statements, on the server too (Close works in an aborted transaction too); if that
+        fails, the session goes with them."""
+        statements, self._prepared = list(self._prepared.values()), {}
+        try:
+            for statement in statements:
+                if self._connection is not None:
+                    self._bound_next_call(self._connection)
+                    statement.close()
+        except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
+            self.discard()
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresDatabase]:
@@ -308,11 +333,15 @@ class PostgresDatabase:
         except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
             self.discard()
 
-    def discard(self) -> None:
+    def discard(self, *, cancel_running: bool = False) -> None:
+        """Close the session; with `cancel_running`, cancel what it may still run first (its locks go now)."""
         connection, self._connection = self._connection, None
         self._in_transaction = False
         self._prepared.clear()  # prepared statements belong to the closed session
         if connection is not None:
+            if cancel_running:
+                bound_s = min(CANCEL_BOUND_S, self._connect_timeout_s)
+                send_cancel_request(self._kwargs["host"], self._kwargs["port"], connection._backend_key_data, bound_s)
             # Closing a broken socket may fail; it is gone either way.
             with contextlib.suppress(InterfaceError, DatabaseError, OSError):
                 connection.close()
