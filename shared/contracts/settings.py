@@ -17,6 +17,7 @@ from shared.contracts.time_budget import (
     DEFAULT_AWS_CALL_LIMITS,
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_LOCK_TIMEOUT_MS,
+    DEFAULT_REDIS_TIMEOUT_S,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
     AwsCallLimits,
@@ -32,6 +33,7 @@ class EnvVar(StrEnum):
     STATEMENT_TIMEOUT_MS = "STATEMENT_TIMEOUT_MS"
     LOCK_TIMEOUT_MS = "LOCK_TIMEOUT_MS"
     CONNECT_TIMEOUT_SECONDS = "CONNECT_TIMEOUT_SECONDS"
+    REDIS_TIMEOUT_SECONDS = "REDIS_TIMEOUT_SECONDS"
     DATABASE_PREPARED_STATEMENTS = "DATABASE_PREPARED_STATEMENTS"
     DATABASE_POOLED = "DATABASE_POOLED"
     DATABASE_IAM_AUTH = "DATABASE_IAM_AUTH"
@@ -117,6 +119,8 @@ class StoreSettings(BaseSettings):
     )
     lock_timeout_ms: int = Field(DEFAULT_LOCK_TIMEOUT_MS, alias=EnvVar.LOCK_TIMEOUT_MS, ge=10, le=60_000)
     connect_timeout_s: float = Field(DEFAULT_CONNECT_TIMEOUT_S, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
+    # Each step of a Redis command (the TCP connect, TLS, each reply): its bound is time_budget.REDIS_STEPS_PER_CALL.
+    redis_timeout_s: float = Field(DEFAULT_REDIS_TIMEOUT_S, alias=EnvVar.REDIS_TIMEOUT_SECONDS, gt=0, le=60)
     # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
     prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
     # Through a transaction pooler (RDS Proxy, pgbouncer): no session state, so that no session is pinned.

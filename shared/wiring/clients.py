@@ -73,7 +73,7 @@ class EnvironmentClients:
 
         return RedisStore(
             redis_url(self.stores),
-            timeout_s=self.stores.connect_timeout_s,
+            timeout_s=self.stores.redis_timeout_s,
             status_ttl_seconds=self.recompute.status_ttl_seconds,
             cluster=self.stores.redis_cluster,
         )

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.assets import locked
 from infra.config import LAMBDA_PYTHON
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key
-from tests.infra.conftest import cdk_context, of_type
+from tests.infra.conftest import cdk_context, of_type, run_app
 
 DEV = cdk_context()["recount:stages"]["dev"]
 FUNCTIONS = {
@@ -56,6 +58,29 @@ def test_visibility_timeouts_are_six_times_the_consuming_function_timeout(resour
         ("sweep", "sweeper"),
     ):
         assert queues[f"recount-dev-{queue}"]["VisibilityTimeout"] == 6 * DEV[function]["timeoutSeconds"]
+
+
+@pytest.fixture(scope="module")
+def prod_resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    outdir = tmp_path_factory.mktemp("cdk.out.prod")
+    result = run_app(outdir, {**cdk_context(), "stage": "prod"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return dict(json.loads((outdir / "recount-prod.template.json").read_text())["Resources"])
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_on_the_shipped_stages_a_crashed_invocations_records_come_back_within_five_minutes(
+    stage: str, request: pytest.FixtureRequest
+) -> None:
+    # Given the stage as cdk.json ships it, synthesized (so its time-budget check held)
+    resources: dict[str, dict[str, Any]] = request.getfixturevalue("resources" if stage == "dev" else "prod_resources")
+    # Then every function's timeout is 50 s or less, and every queue's visibility timeout 300 s or less (SQS's
+    # default, 30 s, where a queue sets none): a crashed invocation's records are visible again within 5 minutes
+    timeouts = [f["Properties"]["Timeout"] for f in of_type(resources, "AWS::Lambda::Function").values()]
+    assert len(timeouts) == 3 and max(timeouts) <= 50, timeouts
+    queues = of_type(resources, "AWS::SQS::Queue").values()
+    visibilities = [q["Properties"].get("VisibilityTimeout", 30) for q in queues]
+    assert len(visibilities) == 9 and max(visibilities) <= 300, visibilities
 
 
 def test_queues_are_encrypted_and_refuse_plain_http(resources: dict[str, dict[str, Any]]) -> None:

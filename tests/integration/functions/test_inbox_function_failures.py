@@ -223,7 +223,7 @@ def test_given_a_record_whose_work_outlasts_the_invocation_then_its_deadline_han
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a lock wait allowed to last 8 s, and the workspace's dirty mark locked by another transaction
-    monkeypatch.setenv(str(EnvVar.CONNECT_TIMEOUT_SECONDS), "0.5")  # a Redis command may take 3 s
+    monkeypatch.setenv(str(EnvVar.REDIS_TIMEOUT_SECONDS), "0.3")  # a Redis command may take 2.7 s
     monkeypatch.setenv(str(EnvVar.LOCK_TIMEOUT_MS), "8000")
     monkeypatch.setenv(str(EnvVar.STATEMENT_TIMEOUT_MS), "9000")
     function = FunctionUnderTest(load_handler("inbox_counts_recompute"), function_env)

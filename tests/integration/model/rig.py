@@ -53,14 +53,15 @@ SETTINGS: dict[EnvVar | str, object] = {
     EnvVar.BACKOFF_MAX_SECONDS: 8,
     EnvVar.BUSY_DELAY_SECONDS: 0,  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
     EnvVar.SWEEP_MIN_AGE_SECONDS: 0,
-    EnvVar.CONNECT_TIMEOUT_SECONDS: 0.3,  # loopback: a Redis command then may take 1.8 s at worst
+    EnvVar.CONNECT_TIMEOUT_SECONDS: 0.3,
+    EnvVar.REDIS_TIMEOUT_SECONDS: 0.2,  # loopback: a Redis command then may take 1.8 s at worst
     # moto runs in process (no network to wait on or retry over): short AWS bounds keep the deadlines short
     EnvVar.AWS_CONNECT_TIMEOUT_SECONDS: 0.1,
     EnvVar.AWS_READ_TIMEOUT_SECONDS: 0.4,
     EnvVar.AWS_MAX_ATTEMPTS: 1,
 }
 # The margin covers what may follow a record's work with these bounds, as it must in Lambda
-MARGIN_MS = decision_reserve_ms(0.3, AwsCallLimits(0.1, 0.4, 1))
+MARGIN_MS = decision_reserve_ms(0.2, AwsCallLimits(0.1, 0.4, 1))
 SETTINGS[EnvVar.TIME_BUDGET_MARGIN_MS] = MARGIN_MS
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
 BLOCK_DEADLINE_S = 1.5  # below the function's 2 s lock_timeout: the statement must still be waiting when we act
