@@ -13,8 +13,10 @@ import socket
 import struct
 import time
 
+from shared.contracts.time_budget import POSTGRES_CANCEL_S
+
 CANCEL_REQUEST_CODE = 80877102  # protocol 3.0: (1234 << 16) | 5678
-CANCEL_BOUND_S = 0.5  # the whole exchange; it runs when the record is out of time
+CANCEL_BOUND_S = POSTGRES_CANCEL_S  # the whole exchange; it runs when the record is out of time (the margin counts it)
 
 
 def send_cancel_request(host: str, port: int, backend_key: bytes | None, bound_s: float = CANCEL_BOUND_S) -> bool:

@@ -39,6 +39,9 @@ DEFAULT_AWS_CALL_LIMITS = AwsCallLimits()
 SECRET_READ_LIMITS = AwsCallLimits(connect_s=1.0, read_s=2.0, attempts=2)
 # What Lambda needs after the handler's last call: the batch response and the metrics flush.
 RESPONSE_RESERVE_S = 0.25
+# The cancel request sent when the deadline cuts a PostgreSQL statement (shared/adapters/postgres_cancel.py): the
+# whole exchange, on a new connection, after the work's deadline.
+POSTGRES_CANCEL_S = 0.5
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 DEFAULT_LOCK_TIMEOUT_MS = 2_000
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
@@ -96,10 +99,11 @@ def decision_reserve_ms(
 ) -> int:
     """What may follow a record's work, so what TIME_BUDGET_MARGIN_MS must cover: the idempotency record's
     closing write, then the decision about a failure (its status in Redis and one SQS call: the resend, the
-    dead-letter send or the visibility change), then the response. The work itself never needs covering: each
+    dead-letter send or the visibility change), then the response; and the cancel of a statement the deadline
+    cut. The work itself never needs covering: each
     of its store calls ends before the record's deadline or is not started (`shared.deadline`)."""
     redis_ms = redis_bound_ms(redis_timeout_s, work=False, cluster=redis_cluster)
-    return round((2 * aws.bound_s + RESPONSE_RESERVE_S) * 1000) + redis_ms
+    return round((2 * aws.bound_s + RESPONSE_RESERVE_S + POSTGRES_CANCEL_S) * 1000) + redis_ms
 
 
 DEFAULT_TIME_BUDGET_MARGIN_MS = decision_reserve_ms(DEFAULT_REDIS_TIMEOUT_S)

@@ -49,19 +49,19 @@ def test_the_committed_stages_are_valid() -> None:
         ({"timeBudgetMarginMs": 10000}, "timeBudgetMarginMs (10000) is less than what may follow a record's work"),
         (
             {"inbox.timeoutSeconds": 46},
-            "inbox.timeoutSeconds (46) leaves 35250 ms after timeBudgetMarginMs (10750), less than the longest one "
+            "inbox.timeoutSeconds (46) leaves 34750 ms after timeBudgetMarginMs (11250), less than the longest one "
             "record's work may take (36000 ms)",
         ),
         # A cluster's worst case: each Redis command may be redirected and refreshed, the publish is two commands
-        ({"redisCluster": True}, "timeBudgetMarginMs (10750) is less than what may follow a record's work (33500 ms"),
+        ({"redisCluster": True}, "timeBudgetMarginMs (11250) is less than what may follow a record's work (34000 ms"),
         (
-            {"redisCluster": True, "timeBudgetMarginMs": 33500},
-            "inbox.timeoutSeconds (50) leaves 16500 ms after timeBudgetMarginMs (33500), less than the longest one "
+            {"redisCluster": True, "timeBudgetMarginMs": 34000},
+            "inbox.timeoutSeconds (50) leaves 16000 ms after timeBudgetMarginMs (34000), less than the longest one "
             "record's work may take (81750 ms with redisCluster)",
         ),
         (
-            {"redisCluster": True, "timeBudgetMarginMs": 33500, "inbox.timeoutSeconds": 115},
-            "inbox.timeoutSeconds (115) leaves 81500 ms after timeBudgetMarginMs (33500)",
+            {"redisCluster": True, "timeBudgetMarginMs": 34000, "inbox.timeoutSeconds": 115},
+            "inbox.timeoutSeconds (115) leaves 81000 ms after timeBudgetMarginMs (34000)",
         ),
     ],
     ids=lambda value: str(value)[:40],
@@ -75,7 +75,7 @@ def test_inconsistent_settings_are_refused(change: dict[str, Any], message: str)
 
 def test_a_cluster_stage_with_room_for_its_worst_case_says_so_to_its_functions() -> None:
     change = {f"{name}.timeoutSeconds": 116 for name in ("inbox", "analytics", "sweeper")}
-    _, config = load_stage(with_dev({**change, "redisCluster": True, "timeBudgetMarginMs": 33500}), "dev")
+    _, config = load_stage(with_dev({**change, "redisCluster": True, "timeBudgetMarginMs": 34000}), "dev")
     assert config.function_settings()["REDIS_CLUSTER"] == "true"
     _, single = load_stage(cdk_context(), "dev")
     assert "REDIS_CLUSTER" not in single.function_settings()  # auto: found on the first redirection
