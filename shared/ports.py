@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from shared.contracts.keys import JobName
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
 from shared.contracts.status import StatusBlob
 
@@ -42,6 +43,15 @@ class VersionStore(Protocol):
     def publish(self, blob: StatusBlob, change_stamp: str | None) -> int:
         """Bump the version once per change stamp (none: no bump) and write the status; the version now."""
         ...
+
+    def republish(self, job: JobName, stamps: dict[str, str]) -> list[str]:
+        """For each workspace whose version Redis lost (missing, or older than its committed change stamp), the
+        bump of that stamp; the workspaces republished."""
+        ...
+
+    def reconcile_cursor(self, job: JobName) -> str: ...
+
+    def set_reconcile_cursor(self, job: JobName, after: str) -> None: ...
 
     def slo_misses(self, limit: int) -> list[SloMiss]: ...
 

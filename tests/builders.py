@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.keys import stamp_text, version_for_stamp
 
 GLOBAL_SCOPE = "00000000-0000-0000-0000-000000000000"
 
@@ -104,6 +105,25 @@ class Workspace:
             id=self.id,
         )
         return rows[0] if rows else None
+
+    def inbox_version(self) -> int:
+        """The inbox version its committed change stamp stands for (0: never computed): what Redis must hold."""
+        rows = self.db.run(
+            'SELECT "updatedAt" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal" AND "scopeUserId" = :scope',
+            id=self.id,
+            scope=GLOBAL_SCOPE,
+        )
+        return version_for_stamp(stamp_text(rows[0]["updatedAt"])) if rows else 0
+
+    def analytics_version(self, window_days: int = 30) -> int:
+        """The analytics version its committed change stamp (the window's newest computedAt) stands for."""
+        rows = self.db.run(
+            'SELECT max("computedAt") AS stamp FROM "AnalyticsDailyAggregates" WHERE "clientId" = :id'
+            " AND day >= (statement_timestamp() AT TIME ZONE 'UTC')::date - (CAST(:days AS integer) - 1)",
+            id=self.id,
+            days=window_days,
+        )
+        return version_for_stamp(stamp_text(rows[0]["stamp"])) if rows and rows[0]["stamp"] else 0
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Materialized rows keyed by scope ('global' or the setter id), counts only."""

@@ -20,7 +20,9 @@ from shared.contracts.keys import (
     JobName,
     applied_stamp_key,
     legacy_applied_stamp_key,
+    reconcile_cursor_key,
     status_key,
+    version_for_stamp,
     version_key,
 )
 from shared.contracts.settings import CLUSTER_MODES, redis_database
@@ -28,31 +30,44 @@ from shared.contracts.status import StatusBlob
 from shared.contracts.time_budget import CLUSTER_CLIENT_BOUNDS, redis_call_bound_s, redis_command_bound_s
 from shared.ports import SloMiss
 
-# bump: INCR the version only if the committed change stamp is newer than the one it already stands for, so a
-# retried bump never bumps twice and a late publish (an older stamp) never bumps. The applied stamp's hash tag
-# is the version key's name, so both live in one cluster slot. `legacy` (one node only) is the applied stamp's
-# name before it had a hash tag: the later of the two stands, and a bump writes both, so a recount of either
-# age, deployed beside the other or rolled back to, never bumps one stamp twice. A cluster never held
-# recount's keys under the old name. Stamps are fixed-width ISO-8601 UTC strings: string order is time order.
+# bump: move the version to the one the committed change stamp stands for (keys.version_for_stamp: `derived`), once
+# per stamp and only upward. The applied stamp is the one the version stands for: a retried bump ('same') and a late
+# publish (an older stamp: 'late') leave the version, so a version changes exactly when the counts did. A new stamp
+# sets `derived`, or one more than the version when something else (the app's own INCR) has already passed it,
+# so the version still changes. A 'same' bump whose version key is gone (evicted, lost in a failover) puts back the
+# value it had. The applied stamp keeps an older recount (INCR once per new applied stamp) correct during a rollback:
+# its INCRs land between two derived versions. The applied stamp's hash tag is the version key's name, so both
+# live in one cluster slot. `legacy` (one node only) is the applied stamp's name before it had a hash tag: the
+# later of the two stands, and a bump writes both. Stamps are fixed-width ISO-8601 UTC strings: string order is
+# time order. Versions are integers below 2^53, exact in Lua's numbers; '%.0f' writes them without an exponent.
 # finish: the final status blob, carrying the version. A late publish ends only its own `running` blob (same
 # request, message and start): a job whose lock query read a stamp just before another run's commit must not
 # leave its status at `running`, nor overwrite the newer run's. Any other publish writes its blob; on a
 # cluster (`guarded`), where the bump and the status are two commands and two publishes may interleave, not
 # over a blob of a newer version. A key of another type or a value that is not JSON is not recount's: a late
-# publish leaves it.
+# publish leaves it. cjson writes numbers with 14 digits: the version is
+# spliced in as text.
 _FUNCTIONS = """
-local function bump(version_key, applied_key, legacy_key, stamp)
+local function bump(version_key, applied_key, legacy_key, stamp, derived)
   local applied = redis.call('GET', applied_key)
   if legacy_key then
     local old = redis.call('GET', legacy_key)
     if old and (not applied or applied < old) then applied = old end
   end
+  local stored = redis.call('GET', version_key)
+  local current = tonumber(stored or '0') or 0
   if applied and stamp < applied then
-    return tonumber(redis.call('GET', version_key) or '0'), 'late'
+    return current, 'late'
   elseif applied == stamp then
-    return tonumber(redis.call('GET', version_key) or '0'), 'same'
+    if not stored then
+      redis.call('SET', version_key, string.format('%.0f', derived))
+      return derived, 'same'
+    end
+    return current, 'same'
   end
-  local version = redis.call('INCR', version_key)
+  local version = derived
+  if current > derived then version = current + 1 elseif current == derived then version = current end
+  redis.call('SET', version_key, string.format('%.0f', version))
   redis.call('SET', applied_key, stamp)
   if legacy_key then redis.call('SET', legacy_key, stamp) end
   return version, 'new'
@@ -72,8 +87,9 @@ local function finish(status_key, blob_json, version, ttl, outcome, guarded)
   elseif guarded and ours and type(own['version']) == 'number' and own['version'] > version then
     return 0
   end
-  blob['version'] = version
-  redis.call('SET', status_key, cjson.encode(blob), 'EX', ttl)
+  blob['version'] = nil
+  local text = string.sub(cjson.encode(blob), 1, -2) .. ',"version":' .. string.format('%.0f', version) .. '}'
+  redis.call('SET', status_key, text, 'EX', ttl)
   return 1
 end
 """
@@ -81,18 +97,19 @@ end
 _PUBLISH_LUA = (
     _FUNCTIONS
     + """
-local version, outcome = bump(KEYS[1], KEYS[2], KEYS[4], ARGV[1])
-finish(KEYS[3], ARGV[2], version, tonumber(ARGV[3]), outcome, false)
+local version, outcome = bump(KEYS[1], KEYS[2], KEYS[4], ARGV[1], tonumber(ARGV[2]))
+finish(KEYS[3], ARGV[3], version, tonumber(ARGV[4]), outcome, false)
 return version
 """
 )
-# A cluster: the status key lives in another slot, so the bump (KEYS: version, applied) and then the status
-# (KEYS: status) are two commands. If the status write fails after the bump, the record is retried and its
-# bump finds the same stamp ('same'): no second INCR, and the status is written then.
+# A cluster: the status key lives in another slot, so the bump (KEYS: version, applied; and the legacy applied
+# stamp when the sweep republishes on one node) and then the status (KEYS: status) are two commands. If the
+# status write fails after the bump, the record is retried and its bump finds the same stamp ('same'): the
+# version stays, and the status is written then.
 _BUMP_LUA = (
     _FUNCTIONS
     + """
-local version, outcome = bump(KEYS[1], KEYS[2], nil, ARGV[1])
+local version, outcome = bump(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))
 return {version, outcome}
 """
 )
@@ -263,6 +280,7 @@ class RedisStore:
             return self.read_version(blob.jobName, blob.clientId)
         job, client_id = blob.jobName, blob.clientId
         blob_json = blob.model_dump_json(exclude_none=True)
+        derived = version_for_stamp(change_stamp)
         if not self.in_cluster_mode:
             keys = (
                 version_key(job, client_id),
@@ -273,17 +291,55 @@ class RedisStore:
             try:
                 return int(
                     self._call(
-                        "eval", _PUBLISH_LUA, len(keys), *keys, change_stamp, blob_json, self._status_ttl_seconds
+                        "eval",
+                        _PUBLISH_LUA,
+                        len(keys),
+                        *keys,
+                        change_stamp,
+                        derived,
+                        blob_json,
+                        self._status_ttl_seconds,
                     )
                 )
             except _ClusterFoundError:
                 pass  # refused before it ran (CROSSSLOT): published the cluster's way below
         bump_keys = (version_key(job, client_id), applied_stamp_key(job, client_id))
-        version, outcome = self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, change_stamp)
+        version, outcome = self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, change_stamp, derived)
         self._run(
             "eval", _FINISH_LUA, 1, status_key(job, client_id), blob_json, version, self._status_ttl_seconds, outcome
         )
         return int(version)
+
+    def republish(self, job: JobName, stamps: dict[str, str]) -> list[str]:
+        """Put back each version Redis lost: for every workspace whose version key is missing, or whose applied
+        stamp is older than its committed change stamp (`stamps`, read from PostgreSQL), the bump of that stamp.
+        Reads every key in one MGET (one per slot in a cluster); returns the workspaces republished."""
+        ids = list(stamps)
+        keys = [version_key(job, client_id) for client_id in ids] + [
+            applied_stamp_key(job, client_id) for client_id in ids
+        ]
+        if not self.in_cluster_mode:
+            keys += [legacy_applied_stamp_key(job, client_id) for client_id in ids]
+        values = self._run("mget_nonatomic" if self.in_cluster_mode else "mget", keys) if ids else []
+        n, behind = len(ids), []
+        for i, client_id in enumerate(ids):
+            applied = max((value for value in values[n + i :: n] if value is not None), default=None)
+            if values[i] is None or applied is None or applied < stamps[client_id]:
+                behind.append(client_id)
+        for client_id in behind:
+            bump_keys = [version_key(job, client_id), applied_stamp_key(job, client_id)]
+            if not self.in_cluster_mode:
+                bump_keys.append(legacy_applied_stamp_key(job, client_id))
+            stamp = stamps[client_id]
+            self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, stamp, version_for_stamp(stamp))
+        return behind
+
+    def reconcile_cursor(self, job: JobName) -> str:
+        """The workspace the sweep's last check of versions ended on ("": start from the first)."""
+        return str(self._run("get", reconcile_cursor_key(job)) or "")
+
+    def set_reconcile_cursor(self, job: JobName, after: str) -> None:
+        self._run("set", reconcile_cursor_key(job), after)
 
     def read_version(self, job: JobName, client_id: str) -> int:
         value = self._run("get", version_key(job, client_id))

@@ -26,3 +26,4 @@ class Metric(StrEnum):
     DIRTY_OLDEST_AGE = "DirtyOldestAge"
     SWEEP_ENQUEUED = "SweepEnqueued"
     INVALID_WORKSPACE_IDS = "InvalidWorkspaceIds"
+    VERSIONS_REPUBLISHED = "VersionsRepublished"

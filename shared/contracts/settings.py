@@ -59,6 +59,7 @@ class EnvVar(StrEnum):
     SWEEP_MAX_WORKSPACES = "SWEEP_MAX_WORKSPACES"
     SWEEP_MIN_AGE_SECONDS = "SWEEP_MIN_AGE_SECONDS"
     SWEEP_SNOOZE_LOOKBACK_HOURS = "SWEEP_SNOOZE_LOOKBACK_HOURS"
+    SWEEP_RECONCILE_PAGE_SIZE = "SWEEP_RECONCILE_PAGE_SIZE"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     AWS_CONNECT_TIMEOUT_SECONDS = "AWS_CONNECT_TIMEOUT_SECONDS"
     AWS_READ_TIMEOUT_SECONDS = "AWS_READ_TIMEOUT_SECONDS"
@@ -220,6 +221,9 @@ class SweepSettings(BaseSettings):
     max_workspaces: int = Field(10_000, alias=EnvVar.SWEEP_MAX_WORKSPACES, ge=10, le=1_000_000)
     min_age_s: float = Field(5.0, alias=EnvVar.SWEEP_MIN_AGE_SECONDS, ge=0, le=3_600)
     snooze_lookback_hours: int = Field(24, alias=EnvVar.SWEEP_SNOOZE_LOOKBACK_HOURS, ge=1, le=24 * 30)
+    # Workspaces whose published versions each inbox sweep checks against their change stamps, in turn: every
+    # workspace is checked within ceil(workspaces / this) inbox sweeps.
+    reconcile_page_size: int = Field(1_000, alias=EnvVar.SWEEP_RECONCILE_PAGE_SIZE, ge=10, le=10_000)
 
     @model_validator(mode="after")
     def _pages_fit(self) -> SweepSettings:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.contracts.errors import BusyError, RecountError, WorkspaceGoneError
-from shared.contracts.keys import JobName
+from shared.contracts.keys import JobName, stamp_text
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.ports import Database, VersionStore
@@ -217,7 +217,7 @@ class Recompute:
 
 
 def _stamp_text(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds") if value is not None else None
+    return stamp_text(value) if value is not None else None
 
 
 def _one_line(error: BaseException) -> str:

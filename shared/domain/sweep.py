@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.contracts.client_id import CLIENT_ID_SQL, validate_client_id
-from shared.contracts.errors import InvalidClientIdError
+from shared.contracts.errors import InvalidClientIdError, RecountError
 from shared.contracts.events import Envelope, EventName, new_event, to_body
+from shared.contracts.keys import JobName, stamp_text
 from shared.contracts.metrics import Metric
 from shared.domain.routing import queue_url_for
 from shared.ports import Clients, OutgoingMessage, Row
@@ -27,6 +28,7 @@ class SweepReport:
     skipped_reason: str | None = None
     invalid_ids: tuple[str, ...] = ()  # ids outside recount's clientId rule found in the app's data (first 20)
     invalid_count: int = 0  # how many there were: skipped, never fatal
+    republished: int = 0  # versions Redis had lost, put back
 
     @property
     def enqueued(self) -> int:
@@ -103,6 +105,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     report = SweepReport(
         enqueued_dirty=dirty,
         enqueued_snoozed=len(snoozed_events),
+        republished=reconcile_versions(clients),
         backlog=stats["backlog"],
         oldest_age_s=oldest_age_s,
         invalid_ids=tuple(invalid[:20]),
@@ -116,6 +119,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             "enqueuedSnoozed": report.enqueued_snoozed,
             "backlog": report.backlog,
             "oldestDirtyAgeSeconds": round(report.oldest_age_s, 3),
+            "versionsRepublished": report.republished,
         },
     )
     return report
@@ -144,6 +148,43 @@ def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:
     count(Metric.SWEEP_ENQUEUED, len(events))
     logger.info("analytics sweep", extra={"enqueued": len(events)})
     return SweepReport(enqueued_slo_misses=len(events), invalid_ids=tuple(invalid[:20]), invalid_count=len(invalid))
+
+
+_STAMPS_PAGE = {JobName.INBOX_COUNTS: "inbox_stamps_page", JobName.ANALYTICS_AGGREGATES: "analytics_stamps_page"}
+
+
+def reconcile_versions(clients: Clients) -> int:
+    """Check the next page of workspaces' published versions against their committed change stamps, and put back
+    each one Redis lost (a failover that lost the last writes, a restore from a snapshot, an eviction), so a quiet
+    workspace does not wait for its next change. Pages go round the workspaces in id order: each is checked within
+    ceil(workspaces / SWEEP_RECONCILE_PAGE_SIZE) inbox sweeps. Best effort: a store that fails is logged and the
+    next sweep tries again; the sweep's own work is already done."""
+    jobs = [JobName.INBOX_COUNTS]
+    if clients.recompute.analytics_aggregates_enabled:
+        jobs.append(JobName.ANALYTICS_AGGREGATES)
+    page_size, republished = clients.sweep.reconcile_page_size, 0
+    for job in jobs:
+        try:
+            after = clients.versions.reconcile_cursor(job)
+            window = (
+                {"window_days": clients.recompute.analytics_window_days} if job is JobName.ANALYTICS_AGGREGATES else {}
+            )
+            rows = clients.db.run(
+                query("sweep", _STAMPS_PAGE[job]), after=after, page_size=page_size, **window, **CLIENT_ID_SQL
+            )
+            stamps = {row["client_id"]: stamp_text(row["change_stamp"]) for row in rows if row["change_stamp"]}
+            behind = clients.versions.republish(job, stamps)
+            clients.versions.set_reconcile_cursor(job, rows[-1]["client_id"] if len(rows) == page_size else "")
+        except RecountError as error:
+            logger.warning(f"{job.value} versions not checked: {error}")
+            continue
+        republished += len(behind)
+        if behind:
+            logger.warning(
+                f"{len(behind)} {job.value} version(s) lost by Redis put back", extra={"clientIds": behind[:20]}
+            )
+    count(Metric.VERSIONS_REPUBLISHED, republished)
+    return republished
 
 
 def _valid_rows(rows: list[Row]) -> tuple[list[Row], list[str]]:

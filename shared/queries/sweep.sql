@@ -46,3 +46,26 @@ WHERE l."snoozedUntil" IS NOT NULL
 GROUP BY l."clientId"
 ORDER BY l."clientId"
 LIMIT :max_workspaces;
+
+-- name: inbox_stamps_page
+-- The inbox change stamps (the global row's updatedAt) of the next workspaces after :after, in id order, for the
+-- check of their published versions: a range of the unique index on ("clientId", "isGlobal", "scopeUserId").
+SELECT g."clientId" AS client_id, g."updatedAt" AS change_stamp
+FROM "InboxCounts" g
+WHERE g."clientId" > CAST(:after AS text)
+  AND g."isGlobal" AND g."scopeUserId" = '00000000-0000-0000-0000-000000000000'
+  AND length(g."clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND g."clientId" !~ CAST(:outside AS text)
+ORDER BY g."clientId"
+LIMIT :page_size;
+
+-- name: analytics_stamps_page
+-- The analytics change stamps (the newest computedAt of the window, as the recompute reads it) of the next
+-- workspaces after :after, in id order: groups read in primary-key order, no further than the page.
+SELECT a."clientId" AS client_id, max(a."computedAt") AS change_stamp
+FROM "AnalyticsDailyAggregates" a
+WHERE a."clientId" > CAST(:after AS text)
+  AND a.day >= (statement_timestamp() AT TIME ZONE 'UTC')::date - (CAST(:window_days AS integer) - 1)
+  AND length(a."clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND a."clientId" !~ CAST(:outside AS text)
+GROUP BY a."clientId"
+ORDER BY a."clientId"
+LIMIT :page_size;

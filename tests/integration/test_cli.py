@@ -60,11 +60,12 @@ def test_recompute_inbox_counts_writes_rows_and_bumps_the_version(
     )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
-    assert outcome["changed"] is True and outcome["version"] == 1 and outcome["markerCleared"] is True
+    version = workspace.inbox_version()
+    assert outcome["changed"] is True and outcome["version"] == version and outcome["markerCleared"] is True
     assert workspace.counts()["global"]["total"] == 1
     assert workspace.counts()["setter-1"]["total"] == 1
     assert workspace.dirty_marker() is None
-    assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") == "1"
+    assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") == str(version)
     assert json.loads(raw_redis.get(f"job:v1:{workspace.id}:inbox_counts") or "{}")["status"] == "succeeded"
 
 

@@ -306,17 +306,21 @@ def test_version_moves_only_when_counts_change(
     workspace.lead()
 
     first = recompute(db, cache, settings, workspace.id)
-    assert (raw_redis.get(version_key), first.version, first.changed) == ("1", 1, True)
+    v1 = workspace.inbox_version()
+    assert (raw_redis.get(version_key), first.version, first.changed) == (str(v1), v1, True)
 
     unchanged = recompute(db, cache, settings, workspace.id)  # no data change
-    assert (raw_redis.get(version_key), unchanged.version, unchanged.changed) == ("1", 1, False)
+    assert workspace.inbox_version() == v1
+    assert (raw_redis.get(version_key), unchanged.version, unchanged.changed) == (str(v1), v1, False)
 
     workspace.lead(status="needs_repair")
     changed = recompute(db, cache, settings, workspace.id)
-    assert (raw_redis.get(version_key), changed.version, changed.changed) == ("2", 2, True)
+    v2 = workspace.inbox_version()
+    assert v2 > v1
+    assert (raw_redis.get(version_key), changed.version, changed.changed) == (str(v2), v2, True)
 
     blob = json.loads(cast(str, raw_redis.get(f"job:v1:{workspace.id}:inbox_counts")))
-    assert (blob["status"], blob["version"], blob["requestId"], blob["source"]) == ("succeeded", 2, "req-1", "test")
+    assert (blob["status"], blob["version"], blob["requestId"], blob["source"]) == ("succeeded", v2, "req-1", "test")
     # The TTL is the RedisStore's (the `cache` fixture keeps the 24 h default), not RecomputeSettings'.
     assert 0 < raw_redis.ttl(f"job:v1:{workspace.id}:inbox_counts") <= 86_400
 
@@ -325,12 +329,14 @@ def test_given_snooze_expires_with_no_write_then_a_later_recompute_counts_it(
     db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, workspace: Workspace
 ) -> None:
     workspace.lead(snoozedUntil=NOW + timedelta(hours=1))
-    assert recompute(db, cache, settings, workspace.id).version == 1
+    first = recompute(db, cache, settings, workspace.id).version
+    assert first == workspace.inbox_version()
     assert workspace.counts() == {"global": zero_counts()}
 
     later = recompute(db, cache, settings, workspace.id, now=NOW + timedelta(hours=1))
 
-    assert (later.changed, later.version) == (True, 2)
+    assert (later.changed, later.version) == (True, workspace.inbox_version())
+    assert later.version > first
     assert workspace.counts() == {"global": open1()}
 
 

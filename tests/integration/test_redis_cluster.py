@@ -16,7 +16,7 @@ from redis.crc import key_slot
 from recount.throwaway_cluster import ThrowawayCluster
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import PermanentError, RecountError, TransientError
-from shared.contracts.keys import JobName, applied_stamp_key, legacy_applied_stamp_key, version_key
+from shared.contracts.keys import JobName, applied_stamp_key, legacy_applied_stamp_key, version_for_stamp, version_key
 from shared.contracts.settings import StoreSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 
@@ -30,11 +30,16 @@ def _stamp(n: int) -> str:
     return f"2026-11-29T10:{n // 60000:02d}:{n // 1000 % 60:02d}.{n % 1000:03d}"
 
 
+def _version(n: int) -> int:
+    """The version change n's stamp stands for."""
+    return version_for_stamp(_stamp(n))
+
+
 def test_auto_finds_the_cluster_and_a_single_node_alike(redis_cluster_url: str, single_redis_url: str) -> None:
     on_cluster, on_node = RedisStore(redis_cluster_url), RedisStore(single_redis_url)
     try:
-        assert on_cluster.publish(_final("acme", "r1"), _stamp(1)) == 1
-        assert on_node.publish(_final("acme", "r1"), _stamp(1)) == 1
+        assert on_cluster.publish(_final("acme", "r1"), _stamp(1)) == _version(1)
+        assert on_node.publish(_final("acme", "r1"), _stamp(1)) == _version(1)
         assert on_cluster.in_cluster_mode and not on_node.in_cluster_mode
     finally:
         on_cluster.close()
@@ -84,7 +89,7 @@ def test_on_one_node_the_later_of_the_old_and_new_applied_stamps_stands_and_a_bu
     assert cache.publish(_final("acme", "again"), _stamp(7)) == 5
     assert cache.publish(_final("acme", "older"), _stamp(6)) == 5
     # and a newer one bumps once and writes both names (a rolled-back recount reads the old one)
-    assert cache.publish(_final("acme", "newer"), _stamp(8)) == 6
+    assert cache.publish(_final("acme", "newer"), _stamp(8)) == _version(8)
     assert raw_redis.get(new) == raw_redis.get(old) == _stamp(8)
     # Given the old recount, deployed beside this one, applied a later stamp under the old name only
     raw_redis.set(version_key(JobName.INBOX_COUNTS, "acme"), 7)
@@ -102,9 +107,9 @@ def test_on_one_node_the_status_is_written_even_when_the_version_went_back(
     raw_redis.delete(version_key(JobName.INBOX_COUNTS, "acme"), applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
     raw_redis.delete(legacy_applied_stamp_key(JobName.INBOX_COUNTS, "acme"))
     # Then the next publish's status is written all the same (one script: nothing can interleave)
-    assert cache.publish(_final("acme", "r4"), _stamp(4)) == 1
+    assert cache.publish(_final("acme", "r4"), _stamp(4)) == _version(4)
     status = cache.read_status(JobName.INBOX_COUNTS, "acme")
-    assert status is not None and (status.requestId, status.version) == ("r4", 1)
+    assert status is not None and (status.requestId, status.version) == ("r4", _version(4))
 
 
 @pytest.fixture
@@ -117,20 +122,20 @@ def on_cluster(redis_cluster_url: str) -> Iterator[RedisStore]:
 def test_on_a_cluster_a_publish_never_overwrites_the_status_of_a_newer_version(on_cluster: RedisStore) -> None:
     # Given the status key already holds a newer publish's blob (its bump and status landed between this
     # publish's bump and its status write, two commands on a cluster)
-    newer = _final("acme", "newer").model_copy(update={"version": 7})
+    newer = _final("acme", "newer").model_copy(update={"version": _version(2)})
     on_cluster.write_status(newer)
     # When this publish bumps and writes its status
-    assert on_cluster.publish(_final("acme", "older"), _stamp(1)) == 1
+    assert on_cluster.publish(_final("acme", "older"), _stamp(1)) == _version(1)
     # Then the newer status stays
     status = on_cluster.read_status(JobName.INBOX_COUNTS, "acme")
-    assert status is not None and (status.requestId, status.version) == ("newer", 7)
+    assert status is not None and (status.requestId, status.version) == ("newer", _version(2))
 
 
 def test_a_cluster_once_found_stays_found_after_its_connections_are_dropped(on_cluster: RedisStore) -> None:
     on_cluster.publish(_final("acme", "r1"), _stamp(1))
     on_cluster.close()  # what a failover's READONLY does to the client
     before = on_cluster.commands
-    assert on_cluster.publish(_final("acme", "r2"), _stamp(2)) == 2
+    assert on_cluster.publish(_final("acme", "r2"), _stamp(2)) == _version(2)
     assert on_cluster.in_cluster_mode and on_cluster.commands - before == 2  # bump and status, no single-node try
 
 
@@ -164,13 +169,13 @@ def test_on_a_cluster_a_status_write_that_fails_after_the_bump_is_retried_withou
         # Given a publish whose bump lands but whose status write (a command of its own on a cluster) is refused
         with pytest.raises(PermanentError, match="redis: "):
             refused.publish(_final("acme", "first try"), _stamp(1))
-        assert store.read_version(JobName.INBOX_COUNTS, "acme") == 1
+        assert store.read_version(JobName.INBOX_COUNTS, "acme") == _version(1)
         assert store.read_status(JobName.INBOX_COUNTS, "acme") is None
         # When the record is retried with the same committed stamp
-        assert store.publish(_final("acme", "retry"), _stamp(1)) == 1
+        assert store.publish(_final("acme", "retry"), _stamp(1)) == _version(1)
         # Then the version moved once, and the status ends right
         status = store.read_status(JobName.INBOX_COUNTS, "acme")
-        assert status is not None and (status.requestId, status.version) == ("retry", 1)
+        assert status is not None and (status.requestId, status.version) == ("retry", _version(1))
     finally:
         store.close()
         refused.close()
@@ -207,11 +212,14 @@ def test_a_master_failover_mid_run_loses_no_bump_and_bumps_none_twice(replicated
                         break
                     except TransientError:
                         retried += 1
-                assert version == change, f"{client_id}: change {change} published as version {version}"
+                assert version == _version(change), f"{client_id}: change {change} published as version {version}"
         failover.join()
         assert replicated_cluster.ports[0] != serving  # the replica took over while the changes went on
         for client_id in workspaces:
             status = store.read_status(JobName.INBOX_COUNTS, client_id)
-            assert status is not None and (status.requestId, status.version) == (f"{client_id}-{change}", change)
+            assert status is not None and (status.requestId, status.version) == (
+                f"{client_id}-{change}",
+                _version(change),
+            )
     finally:
         store.close()

@@ -1,4 +1,5 @@
-"""The version bump against a real Redis: idempotent per change stamp, never moved back by a late publish."""
+"""The version bump against a real Redis: the version its change stamp stands for, idempotent per stamp, never
+moved back by a late publish, never repeated after Redis lost a write, and put back by the sweep's republish."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import redis
 
 from shared.adapters.redis_store import RedisStore
-from shared.contracts.keys import JobName
+from shared.contracts.keys import VERSION_ROOM, JobName, version_for_stamp
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 
 
@@ -23,27 +24,32 @@ def _final(client_id: str, request_id: str) -> StatusBlob:
     return started.finish(JobStatus.SUCCEEDED)
 
 
+FIRST, SECOND, THIRD = "2026-11-29T10:00:00.001", "2026-11-29T10:00:00.002", "2026-11-29T10:00:00.003"
+LATE, NEWER = "2026-11-29T10:00:00.004", "2026-11-29T10:00:00.005"
+
+
 def test_a_new_stamp_bumps_once_and_a_repeat_does_not(cache: RedisStore, raw_redis: redis.Redis) -> None:
-    assert cache.publish(_final("acme", "r1"), "2026-11-29T10:00:00.001") == 1
-    assert cache.publish(_final("acme", "r2"), "2026-11-29T10:00:00.001") == 1
-    assert cache.publish(_final("acme", "r3"), "2026-11-29T10:00:00.002") == 2
-    assert raw_redis.get("inbox:v1:ver:acme") == "2"
+    assert version_for_stamp(FIRST) == 1_795_946_400_001 * VERSION_ROOM  # the stamp's milliseconds since the epoch
+    assert cache.publish(_final("acme", "r1"), FIRST) == version_for_stamp(FIRST)
+    assert cache.publish(_final("acme", "r2"), FIRST) == version_for_stamp(FIRST)
+    assert cache.publish(_final("acme", "r3"), SECOND) == version_for_stamp(SECOND)
+    assert raw_redis.get("inbox:v1:ver:acme") == str(version_for_stamp(SECOND))  # an integer the app reads as before
     status = cache.read_status(JobName.INBOX_COUNTS, "acme")
-    assert status is not None and status.requestId == "r3" and status.version == 2
+    assert status is not None and status.requestId == "r3" and status.version == version_for_stamp(SECOND)
 
 
 def test_a_late_publish_of_an_older_stamp_neither_bumps_nor_overwrites(cache: RedisStore) -> None:
     # Given B's newer stamp published, when A's older commit publishes late, then nothing moves back
-    assert cache.publish(_final("acme", "B"), "2026-11-29T10:00:00.005") == 1
-    assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
+    assert cache.publish(_final("acme", "B"), NEWER) == version_for_stamp(NEWER)
+    assert cache.publish(_final("acme", "A"), LATE) == version_for_stamp(NEWER)
     status = cache.read_status(JobName.INBOX_COUNTS, "acme")
     assert status is not None and status.requestId == "B"
     # and B's redelivery, unchanged, does not bump either
-    assert cache.publish(_final("acme", "B-again"), "2026-11-29T10:00:00.005") == 1
+    assert cache.publish(_final("acme", "B-again"), NEWER) == version_for_stamp(NEWER)
 
 
 def test_the_status_blob_has_a_ttl(cache: RedisStore, raw_redis: redis.Redis) -> None:
-    cache.publish(_final("acme", "r1"), "2026-11-29T10:00:00.001")
+    cache.publish(_final("acme", "r1"), FIRST)
     assert 0 < raw_redis.ttl("job:v1:acme:inbox_counts") <= 86_400
     assert raw_redis.ttl("inbox:v1:ver:acme") == -1  # the version never expires
 
@@ -51,18 +57,22 @@ def test_the_status_blob_has_a_ttl(cache: RedisStore, raw_redis: redis.Redis) ->
 def test_a_late_publish_still_ends_its_own_running_status_and_only_its_own(cache: RedisStore) -> None:
     # Given B's newer stamp published, then job A starts (its lock query read the older stamp, just before B's
     # commit) and writes its `running` status over B's
-    assert cache.publish(_final("acme", "B"), "2026-11-29T10:00:00.005") == 1
+    assert cache.publish(_final("acme", "B"), NEWER) == version_for_stamp(NEWER)
     started = StatusBlob.start(JobName.INBOX_COUNTS, "acme", JobContext("A", "test"), datetime.now(UTC))  # no id
     cache.write_status(started)
     # When A ends as a duplicate skip publishing the older stamp
-    assert cache.publish(started.finish(JobStatus.SKIPPED, reason="duplicate"), "2026-11-29T10:00:00.004") == 1
+    assert cache.publish(started.finish(JobStatus.SKIPPED, reason="duplicate"), LATE) == version_for_stamp(NEWER)
     # Then its status is final (not left at running), with the current version, and nothing was bumped
     status = cache.read_status(JobName.INBOX_COUNTS, "acme")
-    assert status is not None and (status.requestId, status.status, status.version) == ("A", JobStatus.SKIPPED, 1)
+    assert status is not None and (status.requestId, status.status, status.version) == (
+        "A",
+        JobStatus.SKIPPED,
+        version_for_stamp(NEWER),
+    )
     # But a late publish never ends another job's running status
     other = StatusBlob.start(JobName.INBOX_COUNTS, "acme", JobContext("C", "test", "m-C"), datetime.now(UTC))
     cache.write_status(other)
-    cache.publish(_final("acme", "A-late"), "2026-11-29T10:00:00.004")
+    cache.publish(_final("acme", "A-late"), LATE)
     status = cache.read_status(JobName.INBOX_COUNTS, "acme")
     assert status is not None and (status.requestId, status.status) == ("C", JobStatus.RUNNING)
 
@@ -70,11 +80,82 @@ def test_a_late_publish_still_ends_its_own_running_status_and_only_its_own(cache
 def test_a_late_publish_over_a_corrupt_or_foreign_status_key_neither_fails_nor_touches_it(
     cache: RedisStore, raw_redis: redis.Redis
 ) -> None:
-    assert cache.publish(_final("acme", "B"), "2026-11-29T10:00:00.005") == 1
+    assert cache.publish(_final("acme", "B"), NEWER) == version_for_stamp(NEWER)
     raw_redis.set("job:v1:acme:inbox_counts", "not json")
-    assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
+    assert cache.publish(_final("acme", "A"), LATE) == version_for_stamp(NEWER)
     assert raw_redis.get("job:v1:acme:inbox_counts") == "not json"
     raw_redis.delete("job:v1:acme:inbox_counts")
     raw_redis.hset("job:v1:acme:inbox_counts", "status", "running")
-    assert cache.publish(_final("acme", "A"), "2026-11-29T10:00:00.004") == 1
+    assert cache.publish(_final("acme", "A"), LATE) == version_for_stamp(NEWER)
     assert raw_redis.type("job:v1:acme:inbox_counts") == "hash"
+
+
+def test_an_older_writers_incr_never_produces_a_later_version(cache: RedisStore, raw_redis: redis.Redis) -> None:
+    # Given FIRST published, then an older recount (during a rollback) bumping SECOND its own way: INCR, once
+    assert cache.publish(_final("acme", "new"), FIRST) == version_for_stamp(FIRST)
+    incremented = raw_redis.incr("inbox:v1:ver:acme")
+    raw_redis.set("inbox:v1:applied:{inbox:v1:ver:acme}", SECOND)
+    # Then its value lies between two of recount's versions, and the next change moves past it
+    assert version_for_stamp(FIRST) < incremented < version_for_stamp(SECOND)
+    assert cache.publish(_final("acme", "again"), SECOND) == incremented  # SECOND is applied: no second move
+    assert cache.publish(_final("acme", "next"), THIRD) == version_for_stamp(THIRD)
+
+
+def test_a_version_already_past_its_stamp_still_changes_with_the_next_change(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    # Given the app's own INCRs past recount's version
+    cache.publish(_final("acme", "r1"), FIRST)
+    raw_redis.set("inbox:v1:ver:acme", version_for_stamp(SECOND) + 7)
+    # Then a new stamp still changes the version, upward
+    assert cache.publish(_final("acme", "r2"), SECOND) == version_for_stamp(SECOND) + 8
+
+
+@pytest.mark.parametrize("loss", ["set back", "deleted"])
+def test_after_a_lost_bump_the_next_change_is_a_version_never_seen_and_a_quiet_one_comes_back(
+    cache: RedisStore, raw_redis: redis.Redis, loss: str
+) -> None:
+    # Given versions handed out for FIRST and SECOND, then Redis losing the last bump (a failover before the
+    # replica had it, a restore from a snapshot): the version and applied stamp back at FIRST, or gone
+    seen = {cache.publish(_final("acme", "r1"), FIRST), cache.publish(_final("acme", "r2"), SECOND)}
+    cache.publish(_final("quiet", "q1"), FIRST)
+    cache.publish(_final("quiet", "q2"), SECOND)
+    for client_id in ("acme", "quiet"):
+        version = f"inbox:v1:ver:{client_id}"
+        # the applied stamp, and on one node its name from before the hash tag, which a bump writes too
+        applied = (f"inbox:v1:applied:{{inbox:v1:ver:{client_id}}}", f"inbox:v1:applied:{client_id}")
+        if loss == "set back":
+            raw_redis.set(version, version_for_stamp(FIRST))
+            for key in applied:
+                raw_redis.set(key, FIRST)
+        else:
+            for key in (version, *applied):
+                raw_redis.delete(key)
+    # When acme changes again, its version is one never handed out before
+    changed = cache.publish(_final("acme", "r3"), THIRD)
+    assert changed not in seen and changed > max(seen)
+    # And the sweep's republish puts the quiet workspace's version back as it was for its committed stamp
+    assert cache.republish(JobName.INBOX_COUNTS, {"quiet": SECOND, "acme": THIRD}) == ["quiet"]
+    assert cache.read_version(JobName.INBOX_COUNTS, "quiet") == version_for_stamp(SECOND)
+    assert cache.republish(JobName.INBOX_COUNTS, {"quiet": SECOND, "acme": THIRD}) == []  # nothing left behind
+
+
+def test_a_deployment_from_before_derived_versions_moves_up_and_never_back(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    # Given a version an INCR-only recount left (57, standing for FIRST)
+    raw_redis.set("inbox:v1:ver:acme", 57)
+    raw_redis.set("inbox:v1:applied:{inbox:v1:ver:acme}", FIRST)
+    # Then the same stamp leaves it (no change, no cache miss), the sweep finds nothing to put back,
+    assert cache.publish(_final("acme", "retry"), FIRST) == 57
+    assert cache.republish(JobName.INBOX_COUNTS, {"acme": FIRST}) == []
+    # and the next change moves it up to the derived version
+    assert cache.publish(_final("acme", "next"), SECOND) == version_for_stamp(SECOND) > 57
+
+
+def test_a_late_republish_never_moves_a_version_back(cache: RedisStore) -> None:
+    # Given SECOND published after the sweep read FIRST from PostgreSQL
+    cache.publish(_final("acme", "r2"), SECOND)
+    # When the sweep's republish of FIRST lands
+    assert cache.republish(JobName.INBOX_COUNTS, {"acme": FIRST}) == []
+    assert cache.read_version(JobName.INBOX_COUNTS, "acme") == version_for_stamp(SECOND)

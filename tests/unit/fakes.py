@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.contracts.keys import JobName, version_for_stamp
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
 from shared.contracts.status import StatusBlob
 from shared.ports import OutgoingMessage, Row, SloMiss
@@ -71,6 +72,7 @@ class FakeVersionStore:
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
     stamps: set[tuple[str, str, str]] = field(default_factory=set)
     misses: list[SloMiss] = field(default_factory=list)
+    cursors: dict[str, str] = field(default_factory=dict)
     fail_with: Exception | None = None
 
     def write_status(self, blob: StatusBlob) -> None:
@@ -83,8 +85,22 @@ class FakeVersionStore:
         key = (blob.jobName.value, blob.clientId)
         if change_stamp is not None and (*key, change_stamp) not in self.stamps:
             self.stamps.add((*key, change_stamp))
-            self.versions[key] = self.versions.get(key, 0) + 1
+            current, derived = self.versions.get(key, 0), version_for_stamp(change_stamp)
+            self.versions[key] = derived if current < derived else current + 1
         return self.versions.get(key, 0)
+
+    def republish(self, job: JobName, stamps: dict[str, str]) -> list[str]:
+        behind = [client_id for client_id, stamp in stamps.items() if (job.value, client_id, stamp) not in self.stamps]
+        for client_id in behind:
+            self.stamps.add((job.value, client_id, stamps[client_id]))
+            self.versions[(job.value, client_id)] = version_for_stamp(stamps[client_id])
+        return behind
+
+    def reconcile_cursor(self, job: JobName) -> str:
+        return self.cursors.get(job.value, "")
+
+    def set_reconcile_cursor(self, job: JobName, after: str) -> None:
+        self.cursors[job.value] = after
 
     def slo_misses(self, limit: int) -> list[SloMiss]:
         return self.misses[:limit]

@@ -17,7 +17,7 @@ from shared.contracts.events import (
     InboxCountsRecompute,
     new_event,
 )
-from shared.contracts.keys import JobName
+from shared.contracts.keys import JobName, version_for_stamp
 from shared.contracts.status import JobContext, JobStatus
 from shared.domain.jobs import Skip, idempotency_key, run_analytics_aggregates, run_inbox_counts
 from shared.ports import Row
@@ -76,7 +76,8 @@ def test_dirty_event_recomputes_commits_then_bumps_the_version() -> None:
     result = run_inbox_counts(clients, dirty(), CONTEXT)
     assert result.outcome is not None and result.outcome["changed"] and result.skipped is None
     assert clients.db.ran == ["BEGIN", "inbox_counts:lock_and_read_marker", "inbox_counts:recompute", "COMMIT"]
-    assert clients.versions.versions == {("inbox_counts", "ws-1"): 1}
+    # the version its change stamp stands for (the stamp's milliseconds times VERSION_ROOM)
+    assert clients.versions.versions == {("inbox_counts", "ws-1"): version_for_stamp(STAMP.isoformat())}
     assert [s.status for s in clients.versions.statuses] == [JobStatus.RUNNING, JobStatus.SUCCEEDED]
     assert "inbox_counts:ws-1:gen:g1" in clients.idempotency.results
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from recount.commands.verify import Verdict, verify_workspace
 from shared.adapters.sqs import REASON_ATTRIBUTE
+from shared.contracts.keys import stamp_text, version_for_stamp
 from shared.telemetry import logger
 from tests.builders import Workspace
 from tests.integration.faults.table import FaultRow, record
@@ -251,10 +252,13 @@ class Ledger:
         return record(self.tally(scenario, fault))
 
 
-def workspace_problems(rig: Rig, client_id: str, version: int = 1) -> list[str]:
-    """What is wrong with a workspace after its messages were handled (an empty list when nothing is)."""
+def workspace_problems(rig: Rig, client_id: str) -> list[str]:
+    """What is wrong with a workspace after its messages were handled (an empty list when nothing is). Its version
+    must be the one its committed change stamp stands for: published, and not moved by anything else."""
     db = rig.observer
     problems = []
+    stamp = db.run('SELECT "updatedAt" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"', id=client_id)
+    version = version_for_stamp(stamp_text(stamp[0]["updatedAt"])) if stamp else 0
     if db.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id', id=client_id):
         problems.append("a dirty mark is left")
     leads = db.run('SELECT * FROM "Lead" WHERE "clientId" = :id', id=client_id)

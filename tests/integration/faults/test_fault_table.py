@@ -7,8 +7,8 @@ or a dead-letter queue (at once with a `recount-reason` attribute, or moved ther
 after maxReceiveCount receives). `lost` counts the messages found nowhere and `twice` those found more than
 once; both must be 0, and a test drops the dead-letter path on purpose to see `lost` say so. `survived` counts
 the messages found once where they should be: valid messages applied, after the fault was lifted, with their
-workspace correct (counts equal to a fresh computation, no dirty mark, version 1, a final status carrying it);
-poison dead-lettered at once with the expected reason.
+workspace correct (counts equal to a fresh computation, no dirty mark, the version its change stamp stands
+for, a final status carrying it); poison dead-lettered at once with the expected reason.
 
 How each fault is made:
 

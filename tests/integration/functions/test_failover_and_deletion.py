@@ -56,14 +56,16 @@ def test_given_a_redis_failover_right_after_the_commit_then_retried_and_the_owed
     assert function.aws.depth(function.aws.queues["counts"].dlq_url) == (0, 0)  # ... not dead-lettered
     assert workspace.dirty_marker() is None and workspace.counts()["global"]["total"] == 1  # committed
     assert version_of(raw_redis, workspace.id) is None  # the bump is owed
+    owed = workspace.inbox_version()
     # When the endpoint reaches the new primary and the message comes back
     redis_proxy.down()
     redis_proxy.target = primary
     redis_proxy.up()
     function.aws.make_visible("counts")
     assert function.poll("counts")["failed"] == set()
-    # Then the owed bump is published, once
-    assert version_of(raw_redis, workspace.id) == "1"
+    # Then the owed bump is published, once: the version of the stamp committed before the failover
+    assert workspace.inbox_version() == owed
+    assert version_of(raw_redis, workspace.id) == str(owed)
     assert (status_of(raw_redis, workspace.id) or {})["status"] == "skipped"
     function.clients.close()
 
@@ -125,5 +127,5 @@ def test_given_a_failover_that_leaves_connections_on_the_demoted_primary_then_th
     function.aws.make_visible("counts")
     # Then the retry does not reuse the connection to the replica: it succeeds on the new primary
     assert function.poll("counts")["failed"] == set()
-    assert version_of(raw_redis, workspace.id) == "1"
+    assert version_of(raw_redis, workspace.id) == str(workspace.inbox_version())
     function.clients.close()

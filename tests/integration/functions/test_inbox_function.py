@@ -57,9 +57,10 @@ def test_a_dirty_event_runs_to_completion(
     assert result["failed"] == set()
     assert workspace.counts()["global"]["total"] == 1
     assert workspace.dirty_marker() is None
-    assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") == "1"
+    version = workspace.inbox_version()
+    assert raw_redis.get(f"inbox:v1:ver:{workspace.id}") == str(version)
     status = json.loads(raw_redis.get(f"job:v1:{workspace.id}:inbox_counts") or "{}")
-    assert status["status"] == "succeeded" and status["version"] == 1 and status["attempt"] == 1
+    assert status["status"] == "succeeded" and status["version"] == version and status["attempt"] == 1
     assert status["dirtyAt"] == marked.isoformat()  # the mark it served, on the database's clock (the canary's)
     assert inbox_function.aws.depth(inbox_function.aws.queues["counts"].url) == (0, 0)
     assert inbox_function.aws.depth(inbox_function.aws.queues["counts"].dlq_url) == (0, 0)
@@ -78,12 +79,14 @@ def test_given_one_record_delivered_three_times_then_one_recompute_and_the_other
     event = inbox_function.aws.receive_event("counts")
     assert inbox_function.invoke(event) == {"batchItemFailures": []}
     first = global_row(db, workspace.id)
+    first_version = workspace.inbox_version()
+    assert version_of(raw_redis, workspace.id) == str(first_version)
     # When the very same record comes twice more (an at-least-once redelivery)
     for _ in range(2):
         assert inbox_function.invoke(event) == {"batchItemFailures": []}
-    # Then nothing was recomputed again: same row, version 1, status skipped
+    # Then nothing was recomputed again: same row, the first run's version, status skipped
     assert global_row(db, workspace.id) == first
-    assert version_of(raw_redis, workspace.id) == "1"
+    assert version_of(raw_redis, workspace.id) == str(first_version)
     assert (status_of(raw_redis, workspace.id) or {})["status"] == "skipped"
     assert telemetry.metric("JobsSucceeded") == 1
     assert telemetry.metric("JobsSkippedClean") + telemetry.metric("JobsSkippedDuplicate") == 2
@@ -103,8 +106,8 @@ def test_given_three_messages_for_one_dirty_generation_in_three_batches_then_one
         inbox_function.aws.send("counts", dirty_body(workspace.id))
         assert inbox_function.poll("counts")["failed"] == set()
         rows.append(global_row(db, workspace.id))
-    assert rows[0] == rows[1] == rows[2]
-    assert version_of(raw_redis, workspace.id) == "1"
+    assert rows[0] == rows[1] == rows[2]  # the change stamp too: the version of the first run's stamp stands
+    assert version_of(raw_redis, workspace.id) == str(workspace.inbox_version())
     assert (status_of(raw_redis, workspace.id) or {})["status"] == "skipped"
     assert telemetry.metric("JobsSucceeded") == 1
     assert telemetry.metric("JobsSkippedClean") + telemetry.metric("JobsSkippedDuplicate") == 2
@@ -122,7 +125,8 @@ def test_given_a_batch_with_a_burst_for_one_workspace_then_one_recompute_per_wor
     result = inbox_function.poll("counts")
     assert len(result["event"]["Records"]) == 4 and result["failed"] == set()
     assert telemetry.metric("JobsSucceeded") == 2 and telemetry.metric("JobsSkippedCoalesced") == 2
-    assert version_of(raw_redis, busy.id) == version_of(raw_redis, quiet.id) == "1"
+    assert version_of(raw_redis, busy.id) == str(busy.inbox_version())
+    assert version_of(raw_redis, quiet.id) == str(quiet.inbox_version())
     assert busy.dirty_marker() is None and quiet.dirty_marker() is None
 
 
@@ -133,15 +137,18 @@ def test_given_a_newer_dirty_generation_after_a_run_then_exactly_one_follow_up_r
     workspace.mark_dirty()
     inbox_function.aws.send("counts", dirty_body(workspace.id))
     inbox_function.poll("counts")
-    assert version_of(raw_redis, workspace.id) == "1"
+    first = workspace.inbox_version()
+    assert version_of(raw_redis, workspace.id) == str(first)
     # When the app writes again and marks dirty, and two dirty events arrive in separate batches
     workspace.lead()
     workspace.mark_dirty()
     for _ in range(2):
         inbox_function.aws.send("counts", dirty_body(workspace.id))
         assert inbox_function.poll("counts")["failed"] == set()
-    # Then exactly one more recompute: version 2, the other event skipped clean
-    assert version_of(raw_redis, workspace.id) == "2" and workspace.counts()["global"]["total"] == 2
+    # Then exactly one more recompute: the version of its new stamp, the other event skipped clean
+    second = workspace.inbox_version()
+    assert second > first and version_of(raw_redis, workspace.id) == str(second)
+    assert workspace.counts()["global"]["total"] == 2
     assert telemetry.metric("JobsSucceeded") == 2 and telemetry.metric("JobsSkippedClean") == 1
     assert workspace.dirty_marker() is None
 
@@ -160,7 +167,7 @@ def test_given_a_high_priority_event_then_it_goes_to_the_high_queue_and_is_proce
     assert inbox_function.aws.depth(queues["counts"].url) == (0, 0)
     result = inbox_function.poll("counts_high")
     assert len(result["event"]["Records"]) == 1 and result["failed"] == set()
-    assert version_of(raw_redis, workspace.id) == "1"
+    assert version_of(raw_redis, workspace.id) == str(workspace.inbox_version())
     assert inbox_function.aws.depth(queues["counts_high"].url) == (0, 0)
 
 
@@ -171,7 +178,8 @@ def test_given_a_resent_recompute_and_a_dirty_event_in_one_batch_then_the_dirty_
     resent = to_body(new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=workspace.id, source="manual"))
     inbox_function.aws.send("counts", resent)
     inbox_function.poll("counts")
-    assert version_of(raw_redis, workspace.id) == "1"
+    first = workspace.inbox_version()
+    assert version_of(raw_redis, workspace.id) == str(first)
     # Given new data and its dirty mark; the old recompute is resent (same event id) ahead of the app's event
     workspace.lead()
     workspace.mark_dirty()
@@ -182,7 +190,8 @@ def test_given_a_resent_recompute_and_a_dirty_event_in_one_batch_then_the_dirty_
     result = inbox_function.poll("counts")
     assert [r["body"] for r in result["event"]["Records"]] == [resent, dirty] and result["failed"] == set()
     assert telemetry.metric("JobsSkippedDuplicate") == 1
-    # Then the dirty event still gets its recompute: counts fresh, version 2, no mark left
+    # Then the dirty event still gets its recompute: counts fresh, the version of its new stamp, no mark left
     assert workspace.counts()["global"]["total"] == 2
-    assert version_of(raw_redis, workspace.id) == "2"
+    second = workspace.inbox_version()
+    assert second > first and version_of(raw_redis, workspace.id) == str(second)
     assert workspace.dirty_marker() is None

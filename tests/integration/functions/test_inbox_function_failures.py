@@ -97,10 +97,11 @@ def test_given_postgres_down_then_back_when_delivered_then_backoff_grows_and_the
     third = function.poll("counts")
     assert third["failed"] == set()
     assert third["event"]["Records"][0]["attributes"]["ApproximateReceiveCount"] == "3"
-    assert version_of(raw_redis, workspace.id) == "1"
+    version = workspace.inbox_version()
+    assert version_of(raw_redis, workspace.id) == str(version)
     assert workspace.dirty_marker() is None and workspace.counts()["global"]["total"] == 1
     status = status_of(raw_redis, workspace.id) or {}
-    assert status["status"] == "succeeded" and status["attempt"] == 3 and status["version"] == 1
+    assert status["status"] == "succeeded" and status["attempt"] == 3 and status["version"] == version
     assert function.sqs.visibility_changes() == [first_delay, second_delay]
     assert telemetry.metric("JobsRetried") == 2 and telemetry.metric("JobsSucceeded") == 2  # with the warm-up
     assert telemetry.logs("ERROR") == []
@@ -108,7 +109,7 @@ def test_given_postgres_down_then_back_when_delivered_then_backoff_grows_and_the
 
 
 @pytest.mark.parametrize("outage", ["redis"], indirect=True)
-def test_given_redis_down_then_back_when_delivered_then_one_failure_then_success_with_version_1(
+def test_given_redis_down_then_back_when_delivered_then_one_failure_then_success_with_its_stamps_version(
     outage: tuple[FunctionUnderTest, ToggleProxy],
     workspace: Workspace,
     db: PostgresDatabase,
@@ -127,7 +128,7 @@ def test_given_redis_down_then_back_when_delivered_then_one_failure_then_success
     proxy.up()
     function.aws.make_visible("counts")
     assert function.poll("counts")["failed"] == set()
-    assert version_of(raw_redis, workspace.id) == "1"
+    assert version_of(raw_redis, workspace.id) == str(workspace.inbox_version())
     assert (status_of(raw_redis, workspace.id) or {})["status"] == "succeeded"
     assert workspace.dirty_marker() is None and workspace.counts()["global"]["total"] == 1
     assert telemetry.metric("JobsRetried") == 1 and telemetry.metric("JobsSucceeded") == 2  # with the warm-up
@@ -191,7 +192,7 @@ def test_given_the_workspace_is_being_recomputed_then_a_delayed_copy_not_a_failu
     # When the delay has passed, the copy runs and succeeds
     time.sleep(delay + 0.1)
     assert inbox_function.poll("counts")["failed"] == set()
-    assert version_of(raw_redis, workspace.id) == "1" and workspace.dirty_marker() is None
+    assert version_of(raw_redis, workspace.id) == str(workspace.inbox_version()) and workspace.dirty_marker() is None
 
 
 def test_given_too_little_time_left_then_every_record_is_handed_back_untouched(

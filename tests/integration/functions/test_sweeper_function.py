@@ -77,6 +77,8 @@ def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute
         snoozed.id, JobContext("setup", "test")
     )
     assert snoozed.counts()["global"]["total"] == 0
+    setup_version = snoozed.inbox_version()
+    assert raw_redis.get(f"inbox:v1:ver:{snoozed.id}") == str(setup_version)
     rows_before = inbox_rows(db)
 
     # When the inbox sweep runs through the sweeper
@@ -116,8 +118,10 @@ def test_given_dirty_and_snooze_expired_workspaces_when_swept_then_one_recompute
     )
     assert skipped == DIRTY_WORKSPACES + 1
     assert db.run('SELECT count(*)::int AS n FROM "InboxCountsDirty"')[0]["n"] == 0
-    assert all(raw_redis.get(f"inbox:v1:ver:{ws.id}") == "1" for ws in dirty)
-    assert raw_redis.get(f"inbox:v1:ver:{snoozed.id}") == "2"  # once at setup, once for the expired snooze
+    assert all(raw_redis.get(f"inbox:v1:ver:{ws.id}") == str(ws.inbox_version()) for ws in dirty)
+    expired_version = snoozed.inbox_version()  # once at setup, once for the expired snooze
+    assert expired_version > setup_version
+    assert raw_redis.get(f"inbox:v1:ver:{snoozed.id}") == str(expired_version)
     assert snoozed.counts()["global"]["total"] == 1
     # And a sweep now finds nothing due
     assert sweep(sweeper_function, EventName.INBOX_COUNTS_SWEEP) == []

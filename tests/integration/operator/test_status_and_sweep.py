@@ -33,7 +33,7 @@ def test_status_shows_blobs_versions_and_the_marker_age(
     assert status["countsComputedAt"] is not None and status["aggregatesComputedAt"] is None
     jobs = {job["job"]: job for job in status["jobs"]}
     inbox, analytics = jobs["inbox_counts"], jobs["analytics_aggregates"]
-    assert inbox["version"] == 1 and inbox["status"]["status"] == "succeeded"
+    assert inbox["version"] == workspace.inbox_version() and inbox["status"]["status"] == "succeeded"
     assert inbox["status"]["requestId"] == "req-1" and 0 < inbox["statusTtlSeconds"] <= 86_400
     assert analytics == {"job": "analytics_aggregates", "version": None, "status": None, "statusTtlSeconds": None}
 
