@@ -15,7 +15,7 @@ import redis
 from recount.throwaway import free_port, redis_server_binary, wait_for
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import TransientError
-from shared.contracts.keys import JobName
+from shared.contracts.keys import JobName, version_for_stamp
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 
 SLOTS = 16_384
@@ -65,7 +65,8 @@ def test_given_a_6_2_cluster_node_out_of_memory_then_the_bump_is_transient_and_l
             store.publish(blob.finish(JobStatus.SUCCEEDED), "2026-12-06T10:00:00.001")
         # When memory is freed, then the retried publish bumps once
         redis_6_cluster_node.config_set("maxmemory", 0)
-        assert store.publish(blob.finish(JobStatus.SUCCEEDED), "2026-12-06T10:00:00.001") == 1
-        assert redis_6_cluster_node.get("inbox:v1:ver:acme") == "1"
+        stamp = "2026-12-06T10:00:00.001"
+        assert store.publish(blob.finish(JobStatus.SUCCEEDED), stamp) == version_for_stamp(stamp)
+        assert redis_6_cluster_node.get("inbox:v1:ver:acme") == str(version_for_stamp(stamp))
     finally:
         store.close()

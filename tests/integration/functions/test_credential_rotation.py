@@ -99,12 +99,13 @@ def deliver_until_handled(function: FunctionUnderTest, *, receives: int = 1) -> 
 
 
 def assert_completed(function: FunctionUnderTest, workspace: Workspace, versions: redis.Redis) -> None:
-    """Counted, the mark cleared, version 1 published with its status, nothing left in the queue or its DLQ."""
+    """Counted, the mark cleared, its stamp's version published with its status, nothing left in the queue or its
+    DLQ."""
     assert workspace.counts()["global"]["total"] == 2
     assert workspace.dirty_marker() is None
-    assert versions.get(f"inbox:v1:ver:{workspace.id}") == "1"
+    assert versions.get(f"inbox:v1:ver:{workspace.id}") == str(workspace.inbox_version())
     status = json.loads(versions.get(f"job:v1:{workspace.id}:inbox_counts") or "{}")
-    assert status["status"] == "succeeded" and status["version"] == 1
+    assert status["status"] == "succeeded" and status["version"] == workspace.inbox_version()
     queue = function.aws.queues["counts"]
     assert function.aws.depth(queue.url) == (0, 0)
     assert function.aws.depth(queue.dlq_url) == (0, 0), "a valid message was dead-lettered"

@@ -17,7 +17,7 @@ from recount.throwaway import ThrowawayServers, free_port
 from recount.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import TransientError
-from shared.contracts.keys import JobName
+from shared.contracts.keys import JobName, version_for_stamp
 from shared.contracts.settings import EnvVar
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.wiring.clients import EnvironmentClients, Given
@@ -111,7 +111,7 @@ def test_given_a_failover_right_after_the_commit_on_each_redis_version_then_retr
     function.aws.make_visible("counts")
     assert function.poll("counts")["failed"] == set()
     # Then the owed bump is published, once, and nothing is left anywhere
-    assert version_of(raw_redis, workspace.id) == "1"
+    assert version_of(raw_redis, workspace.id) == str(workspace.inbox_version())
     assert (status_of(raw_redis, workspace.id) or {})["status"] == "skipped"
     assert function.aws.depth(counts.url) == (0, 0) and function.aws.depth(counts.dlq_url) == (0, 0)
     function.clients.close()
@@ -132,8 +132,9 @@ def test_given_a_script_that_met_a_read_only_replica_then_the_next_call_does_not
         # When the endpoint moves to the primary without cutting any connection (as DNS does)
         proxy.target = primary
         # Then the next publish reaches the primary on a new connection
-        assert store.publish(blob.finish(JobStatus.SUCCEEDED), "2026-12-06T10:00:00.001") == 1
-        assert raw_redis.get("inbox:v1:ver:acme") == "1"
+        stamp = "2026-12-06T10:00:00.001"
+        assert store.publish(blob.finish(JobStatus.SUCCEEDED), stamp) == version_for_stamp(stamp)
+        assert raw_redis.get("inbox:v1:ver:acme") == str(version_for_stamp(stamp))
     finally:
         store.close()
         proxy.close()
