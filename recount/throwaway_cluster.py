@@ -41,7 +41,7 @@ class ThrowawayCluster:
 
     @classmethod
     def on_free_ports(cls, directory: Path, masters: int = 3, *, replicas: bool = False) -> ThrowawayCluster:
-        return cls(directory, [_free_node_port() for _ in range(masters)], replicas)
+        return cls(directory, [free_node_port() for _ in range(masters)], replicas)
 
     @property
     def url(self) -> str:
@@ -49,7 +49,7 @@ class ThrowawayCluster:
 
     def start(self) -> str:
         if self.replicas and not self.replica_ports:
-            self.replica_ports = [_free_node_port() for _ in self.ports]
+            self.replica_ports = [free_node_port() for _ in self.ports]
         for port in (*self.ports, *self.replica_ports):
             self._start_node(port)
         masters = [self._client(port) for port in self.ports]
@@ -165,7 +165,7 @@ class ThrowawayCluster:
             time.sleep(0.1)
 
 
-def _free_node_port() -> int:
+def free_node_port() -> int:
     """A port free for a node and for its cluster bus (the port + 10000, which must stay under 65536)."""
     for _ in range(200):
         port = random.randint(20_000, 29_999)

@@ -33,44 +33,70 @@ from shared.ports import SloMiss
 # bump: move the version to the one the committed change stamp stands for (keys.version_for_stamp: `derived`), once
 # per stamp and only upward. The applied stamp is the one the version stands for: a retried bump ('same') and a late
 # publish (an older stamp: 'late') leave the version, so a version changes exactly when the counts did. A new stamp
-# sets `derived`, or one more than the version when something else (the app's own INCR) has already passed it,
-# so the version still changes. A 'same' bump whose version key is gone (evicted, lost in a failover) puts back the
-# value it had. The applied stamp keeps an older recount (INCR once per new applied stamp) correct during a rollback:
-# its INCRs land between two derived versions. The applied stamp's hash tag is the version key's name, so both
-# live in one cluster slot. `legacy` (one node only) is the applied stamp's name before it had a hash tag: the
-# later of the two stands, and a bump writes both. Stamps are fixed-width ISO-8601 UTC strings: string order is
-# time order. Versions are integers below 2^53, exact in Lua's numbers; '%.0f' writes them without an exponent.
+# sets `derived`, or one more than the version when something else (the app's own INCR) has already reached it,
+# so the version still changes. A bump that finds the version key gone (evicted, lost in a failover) or holding
+# what is not recount's (not an integer below 2^53, another type) puts back the value the applied stamp stands for
+# ('restored'): stamp_ms below is version_for_stamp's arithmetic, days from the civil date. The applied stamp keeps
+# an older recount (INCR once per new applied stamp) correct during a rollback: its INCRs land between two derived
+# versions. The applied stamp's hash tag is the version key's name, so both live in one cluster slot. `legacy`
+# (one node only) is the applied stamp's name before it had a hash tag: the later of the two stands, and a bump
+# writes both. Stamps are fixed-width ISO-8601 UTC strings: string order is time order. Versions are integers
+# below 2^53, exact in Lua's numbers; '%.0f' writes them without an exponent.
 # finish: the final status blob, carrying the version. A late publish ends only its own `running` blob (same
 # request, message and start): a job whose lock query read a stamp just before another run's commit must not
 # leave its status at `running`, nor overwrite the newer run's. Any other publish writes its blob; on a
 # cluster (`guarded`), where the bump and the status are two commands and two publishes may interleave, not
 # over a blob of a newer version. A key of another type or a value that is not JSON is not recount's: a late
-# publish leaves it. cjson writes numbers with 14 digits: the version is
-# spliced in as text.
+# publish leaves it. cjson writes numbers with 14 digits: the version is spliced in as text.
 _FUNCTIONS = """
+local ROOM = 1000
+local MAX_EXACT = 9007199254740992
+local function stamp_ms(stamp)
+  local y, mo, d, h, mi, s, ms = string.match(stamp, '^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.(%d+)$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+  local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(s) * 1000 + tonumber(ms)
+end
+local function text(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'string' then return value end
+  return nil
+end
 local function bump(version_key, applied_key, legacy_key, stamp, derived)
-  local applied = redis.call('GET', applied_key)
+  local applied = text(applied_key)
   if legacy_key then
-    local old = redis.call('GET', legacy_key)
+    local old = text(legacy_key)
     if old and (not applied or applied < old) then applied = old end
   end
-  local stored = redis.call('GET', version_key)
-  local current = tonumber(stored or '0') or 0
-  if applied and stamp < applied then
-    return current, 'late'
-  elseif applied == stamp then
-    if not stored then
-      redis.call('SET', version_key, string.format('%.0f', derived))
-      return derived, 'same'
+  local stored = text(version_key)
+  if stored and not (string.match(stored, '^%d+$') and #stored <= 16 and tonumber(stored) < MAX_EXACT) then
+    stored = nil
+  end
+  local current = tonumber(stored or '0')
+  if applied and stamp <= applied then
+    local outcome = 'late'
+    if applied == stamp then outcome = 'same' end
+    local own = stamp_ms(applied)
+    if not stored and own then
+      current = own * ROOM
+      redis.call('SET', version_key, string.format('%.0f', current))
+      return current, outcome, 'restored'
     end
-    return current, 'same'
+    return current, outcome, 'kept'
   end
   local version = derived
-  if current > derived then version = current + 1 elseif current == derived then version = current end
+  if current > derived or (current == derived and applied) then
+    version = current + 1
+  end
   redis.call('SET', version_key, string.format('%.0f', version))
   redis.call('SET', applied_key, stamp)
   if legacy_key then redis.call('SET', legacy_key, stamp) end
-  return version, 'new'
+  return version, 'new', 'moved'
 end
 local function finish(status_key, blob_json, version, ttl, outcome, guarded)
   local stored = redis.pcall('GET', status_key)
@@ -109,8 +135,8 @@ return version
 _BUMP_LUA = (
     _FUNCTIONS
     + """
-local version, outcome = bump(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))
-return {version, outcome}
+local version, outcome, wrote = bump(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))
+return {version, outcome, wrote}
 """
 )
 _FINISH_LUA = _FUNCTIONS + "\nreturn finish(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], true)\n"
@@ -132,6 +158,11 @@ return removed
 CLUSTER_CLIENT_ERRORS = (RedisClusterException,)
 # What only a cluster node answers: its slot is served elsewhere, or one command's keys span slots.
 _CLUSTER_ANSWERS = (MovedError, AskError, ClusterCrossSlotError)
+
+
+def _is_version(value: str | None) -> bool:
+    """A version recount can move on from: an integer below 2^53 (the bump treats anything else as lost)."""
+    return value is not None and value.isdigit() and len(value) <= 16 and int(value) < 2**53
 
 
 class _ClusterFoundError(Exception):
@@ -304,35 +335,39 @@ class RedisStore:
             except _ClusterFoundError:
                 pass  # refused before it ran (CROSSSLOT): published the cluster's way below
         bump_keys = (version_key(job, client_id), applied_stamp_key(job, client_id))
-        version, outcome = self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, change_stamp, derived)
+        version, outcome, _ = self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, change_stamp, derived)
         self._run(
             "eval", _FINISH_LUA, 1, status_key(job, client_id), blob_json, version, self._status_ttl_seconds, outcome
         )
         return int(version)
 
     def republish(self, job: JobName, stamps: dict[str, str]) -> list[str]:
-        """Put back each version Redis lost: for every workspace whose version key is missing, or whose applied
-        stamp is older than its committed change stamp (`stamps`, read from PostgreSQL), the bump of that stamp.
-        Reads every key in one MGET (one per slot in a cluster); returns the workspaces republished."""
-        ids = list(stamps)
-        keys = [version_key(job, client_id) for client_id in ids] + [
-            applied_stamp_key(job, client_id) for client_id in ids
-        ]
-        if not self.in_cluster_mode:
-            keys += [legacy_applied_stamp_key(job, client_id) for client_id in ids]
-        values = self._run("mget_nonatomic" if self.in_cluster_mode else "mget", keys) if ids else []
-        n, behind = len(ids), []
+        """Put back each version Redis lost: for every workspace whose version key is missing (or not recount's), or
+        whose applied stamp is older than its committed change stamp (`stamps`, read from PostgreSQL), the bump of
+        that stamp. Reads every key in one MGET (one per slot in a cluster); returns the workspaces whose version
+        was written."""
+        if not stamps:
+            return []
+        try:
+            return self._republish(job, stamps)
+        except _ClusterFoundError:  # REDIS_CLUSTER=auto: the MGET's CROSSSLOT showed a cluster; read it its way
+            return self._republish(job, stamps)
+
+    def _republish(self, job: JobName, stamps: dict[str, str]) -> list[str]:
+        ids, cluster = list(stamps), self.in_cluster_mode
+        kinds = [version_key, applied_stamp_key] + ([] if cluster else [legacy_applied_stamp_key])
+        values = self._call("mget_nonatomic" if cluster else "mget", [kind(job, c) for kind in kinds for c in ids])
+        written = []
         for i, client_id in enumerate(ids):
-            applied = max((value for value in values[n + i :: n] if value is not None), default=None)
-            if values[i] is None or applied is None or applied < stamps[client_id]:
-                behind.append(client_id)
-        for client_id in behind:
-            bump_keys = [version_key(job, client_id), applied_stamp_key(job, client_id)]
-            if not self.in_cluster_mode:
-                bump_keys.append(legacy_applied_stamp_key(job, client_id))
+            applied = max((value for value in values[len(ids) + i :: len(ids)] if value is not None), default=None)
+            if _is_version(values[i]) and applied is not None and applied >= stamps[client_id]:
+                continue
+            keys = [kind(job, client_id) for kind in kinds]
             stamp = stamps[client_id]
-            self._run("eval", _BUMP_LUA, len(bump_keys), *bump_keys, stamp, version_for_stamp(stamp))
-        return behind
+            _, _, wrote = self._call("eval", _BUMP_LUA, len(keys), *keys, stamp, version_for_stamp(stamp))
+            if wrote != "kept":
+                written.append(client_id)
+        return written
 
     def reconcile_cursor(self, job: JobName) -> str:
         """The workspace the sweep's last check of versions ended on ("": start from the first)."""

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from recount.throwaway import free_port, redis_server_binary, wait_for
+from recount.throwaway import redis_server_binary, wait_for
+from recount.throwaway_cluster import free_node_port
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import TransientError
 from shared.contracts.keys import JobName, version_for_stamp
@@ -26,7 +27,7 @@ def redis_6_cluster_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     """A one-node Redis 6.2 cluster serving every slot (6.2 has no CLUSTER ADDSLOTSRANGE, which
     recount.throwaway_cluster uses, so it is started here)."""
     monkeypatch.setenv("RECOUNT_THROWAWAY_BINARIES", "wheel")
-    port = free_port()
+    port = free_node_port()  # its cluster bus is the port + 10000, which must stay under 65536
     subprocess.run(
         [
             str(redis_server_binary()),

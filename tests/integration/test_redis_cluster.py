@@ -223,3 +223,16 @@ def test_a_master_failover_mid_run_loses_no_bump_and_bumps_none_twice(replicated
             )
     finally:
         store.close()
+
+
+def test_auto_finds_a_cluster_on_the_sweeps_first_read_of_versions(redis_cluster_url: str) -> None:
+    # Given a fresh environment on a cluster with REDIS_CLUSTER=auto, whose first command is the sweep's MGET
+    store = RedisStore(redis_cluster_url)
+    try:
+        ids = [f"ws-{n}" for n in range(8)]  # over the three masters' slots: the MGET's keys cross slots
+        # Then the CROSSSLOT answer switches it to the cluster client, and every lost version is put back
+        assert sorted(store.republish(JobName.INBOX_COUNTS, dict.fromkeys(ids, _stamp(1)))) == sorted(ids)
+        assert store.in_cluster_mode
+        assert {store.read_version(JobName.INBOX_COUNTS, client_id) for client_id in ids} == {_version(1)}
+    finally:
+        store.close()

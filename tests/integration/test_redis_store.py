@@ -159,3 +159,65 @@ def test_a_late_republish_never_moves_a_version_back(cache: RedisStore) -> None:
     # When the sweep's republish of FIRST lands
     assert cache.republish(JobName.INBOX_COUNTS, {"acme": FIRST}) == []
     assert cache.read_version(JobName.INBOX_COUNTS, "acme") == version_for_stamp(SECOND)
+
+
+def test_an_incr_that_reached_the_next_stamps_version_still_sees_the_version_move(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    # Given the app's INCRs landing exactly on the version the next stamp (1 ms later) stands for
+    cache.publish(_final("acme", "r1"), FIRST)
+    raw_redis.set("inbox:v1:ver:acme", version_for_stamp(SECOND))
+    # Then that stamp still moves the version: entries cached under the app's number hold the old counts
+    assert cache.publish(_final("acme", "r2"), SECOND) == version_for_stamp(SECOND) + 1
+
+
+@pytest.mark.parametrize("stored", ["inf", "1e400", "99999999999999999999", "12.5", "not a number"])
+def test_a_version_key_holding_what_is_not_recounts_is_put_back_and_moves_on(
+    cache: RedisStore, raw_redis: redis.Redis, stored: str
+) -> None:
+    cache.publish(_final("acme", "r1"), FIRST)
+    raw_redis.set("inbox:v1:ver:acme", stored)
+    # The same stamp puts back its version, the next one moves on from it, and the blob stays JSON
+    assert cache.publish(_final("acme", "again"), FIRST) == version_for_stamp(FIRST)
+    assert cache.publish(_final("acme", "r2"), SECOND) == version_for_stamp(SECOND)
+    status = cache.read_status(JobName.INBOX_COUNTS, "acme")
+    assert status is not None and status.version == version_for_stamp(SECOND)
+
+
+def test_the_sweep_puts_back_a_lost_version_from_the_applied_stamp_when_it_read_an_older_one(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    # Given SECOND published, then its version key lost, and the sweep reading an older stamp (analytics: the
+    # newest change's day has left the window it reads)
+    cache.publish(_final("acme", "r2"), SECOND)
+    raw_redis.delete("inbox:v1:ver:acme")
+    # Then the version the applied stamp stands for comes back, never the older one, and is counted once
+    assert cache.republish(JobName.INBOX_COUNTS, {"acme": FIRST}) == ["acme"]
+    assert cache.read_version(JobName.INBOX_COUNTS, "acme") == version_for_stamp(SECOND)
+    assert cache.republish(JobName.INBOX_COUNTS, {"acme": FIRST}) == []
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["1970-01-01T00:00:00.000", "2000-02-29T23:59:59.999", "2024-03-01T00:00:00.001", "2100-03-01T12:34:56.789"],
+)
+def test_the_script_derives_the_same_version_from_a_stamp_as_python(
+    cache: RedisStore, raw_redis: redis.Redis, stamp: str
+) -> None:
+    # A version put back from the applied stamp alone (computed in Lua) equals version_for_stamp's (in Python)
+    raw_redis.set("inbox:v1:applied:{inbox:v1:ver:acme}", stamp)
+    raw_redis.set("inbox:v1:applied:acme", stamp)
+    assert cache.republish(JobName.INBOX_COUNTS, {"acme": "1969-12-31T00:00:00.000"}) == ["acme"]
+    assert cache.read_version(JobName.INBOX_COUNTS, "acme") == version_for_stamp(stamp)
+
+
+def test_a_version_key_of_another_type_is_put_back_and_does_not_stop_the_others(
+    cache: RedisStore, raw_redis: redis.Redis
+) -> None:
+    cache.publish(_final("a", "r1"), FIRST)
+    cache.publish(_final("b", "r1"), FIRST)
+    raw_redis.delete("inbox:v1:ver:a")
+    raw_redis.hset("inbox:v1:ver:a", "x", "1")
+    raw_redis.delete("inbox:v1:ver:b")
+    assert sorted(cache.republish(JobName.INBOX_COUNTS, {"a": FIRST, "b": FIRST})) == ["a", "b"]
+    assert raw_redis.get("inbox:v1:ver:a") == raw_redis.get("inbox:v1:ver:b") == str(version_for_stamp(FIRST))
