@@ -49,10 +49,13 @@ def _sqlstate(error: BaseException) -> str:
     return str(fields.get("C", "")) if isinstance(fields, dict) else ""
 
 
-def _may_be_stale(domain_error: TransientError | PermanentError) -> bool:
-    """Whether a statement prepared earlier may have failed for its preparation (after a migration: 42883
-    uuid = text, 0A000; after DEALLOCATE: 26000): a permanent verdict, not a workspace gone (a named key)."""
-    return isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
+def _may_be_stale(error: DatabaseError, domain_error: TransientError | PermanentError) -> bool:
+    """Whether a statement prepared earlier may have failed for its preparation: after a migration (class 42, such
+    as 42883 uuid = text or 42804; 0A000 cached plan must not change result type), after DEALLOCATE (26000). A data
+    error (class 22, 23, P0) fails the same on any preparation, so it is judged at once."""
+    code = _sqlstate(error)
+    stale = code in ("0A000", "26000") or code.startswith("42")
+    return stale and isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
 
 
 # Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing).
@@ -127,6 +130,7 @@ class PostgresDatabase:
         self._run_since_begin = 0  # statements run in the open transaction after its BEGIN
         self._socket_timeout_s = self._read_timeout_s
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
+        self._suspect: set[str] = set()  # statements prepared anew after an error, until one of them succeeds
         self._prepare_limit = _MAX_PREPARED if prepared_statements and not self.pooled else 0
         self.statements = 0  # statements sent; wire round trips are counted outside (recount.wire)
 
@@ -277,9 +281,13 @@ class PostgresDatabase:
             domain_error = classify_database_error(error)
             if not isinstance(error, DatabaseError) or ends_session(error.args[0] if error.args else None):
                 self.discard()  # the socket is in an unknown state, or the session can never write: never reuse it
-            elif prepared_before and _may_be_stale(domain_error):
+            elif prepared_before and sql not in self._suspect and _may_be_stale(error, domain_error):
+                # Once per statement until it succeeds: in a busy environment other records prepare it again
+                # before this record's next attempt, and a statement that still fails is then judged as it is.
+                self._suspect.add(sql)
                 return self._run_prepared_anew(sql, params, domain_error, error)
             raise domain_error from error
+        self._suspect.discard(sql)
         columns = [column["name"] for column in (described or [])]
         return [dict(zip(columns, row, strict=True)) for row in rows or []]
 

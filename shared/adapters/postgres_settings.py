@@ -67,6 +67,12 @@ def quoted_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _downcased_identifier(name: str) -> str:
+    """As the server folds a bare name: A-Z only (not other letters), cut at 63 bytes (NAMEDATALEN - 1)."""
+    folded = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in name).encode()[:63]
+    return folded.decode(errors="ignore")
+
+
 def _identifier_list(value: str) -> list[str]:
     """The server's SplitIdentifierString: comma-separated, "quoted" kept as written, bare ones lower-cased."""
     elements: list[str] = []
@@ -80,7 +86,7 @@ def _identifier_list(value: str) -> list[str]:
             rest = rest[match.end() :].strip()
         else:
             bare, _, _ = rest.partition(",")
-            elements.append(bare.strip().lower())
+            elements.append(_downcased_identifier(bare.strip()))
             rest = rest[len(bare) :]
         if rest and not rest.startswith(","):
             raise PermanentError(f"DATABASE_URL: a list of names expected, not {value!r}")

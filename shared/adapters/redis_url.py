@@ -32,9 +32,11 @@ def check_redis_url(url: str) -> str:
         raise PermanentError(f"REDIS_URL must start with redis://, rediss:// or unix:// ({shown})")
     parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        port = parts.port
     except ValueError:
-        raise PermanentError("REDIS_URL: the port must be a number from 1 to 65535") from None
+        port = -1
+    if port is not None and not 1 <= port <= 65535:  # redis-py takes port 0 for "no port" and goes to 6379
+        raise PermanentError("REDIS_URL: the port must be a number from 1 to 65535")
     query = parse_qs(parts.query, keep_blank_values=True)
     for name in query:
         if name in _RECOUNT_OWN:
@@ -46,4 +48,6 @@ def check_redis_url(url: str) -> str:
     path = unquote(parts.path).strip("/")
     if parts.scheme != "unix" and path:
         _database(path, "in the path")
+    if len(query.get("db", [])) + bool(parts.scheme != "unix" and path) > 1:  # redis-py would pick one in silence
+        raise PermanentError("REDIS_URL: the database is given more than once (the path and ?db=): keep one")
     return url

@@ -106,3 +106,32 @@ def test_given_a_bad_statement_later_in_a_transaction_then_one_transient_attempt
         second_in_a_transaction(db, HASHED, client_id)
     with pytest.raises(PermanentError, match="42883: function hashtext"):
         second_in_a_transaction(db, HASHED, client_id)  # and every attempt after: never transient again
+
+
+def test_given_other_records_prepare_a_bad_statement_again_between_its_attempts_then_it_is_still_permanent(
+    url: str, warm: tuple[PostgresDatabase, str]
+) -> None:
+    # Given a busy environment: after this record's transient attempt, another record prepares the statement again
+    db, client_id = warm
+    apply(url, CLIENT_ID_TO_UUID)
+    with pytest.raises(TransientError, match="prepared anew next time"):
+        second_in_a_transaction(db, HASHED, client_id)
+    with pytest.raises(PermanentError):
+        db.run(HASHED, client_id=client_id)  # the other record: prepared fresh, judged as it is
+    db.run("SELECT 1 AS one")
+    # Then the bad statement, prepared before once more, is judged at once: no second transient attempt
+    with pytest.raises(PermanentError, match="42883: function hashtext"):
+        second_in_a_transaction(db, HASHED, client_id)
+
+
+def test_given_a_data_error_on_a_statement_prepared_earlier_then_it_is_permanent_at_once(
+    warm: tuple[PostgresDatabase, str],
+) -> None:
+    # A data error (class 22) fails the same on any preparation: no preparation anew, no retry
+    db, _ = warm
+    divide = "SELECT 1 / CAST(:client_id AS integer) AS q"
+    assert db.run(divide, client_id="1") == [{"q": 1}]
+    sent = db.statements
+    with pytest.raises(PermanentError, match="22012"):
+        second_in_a_transaction(db, divide, "0")
+    assert db.statements == sent + 3  # BEGIN, the statement before it, this one: none prepared again

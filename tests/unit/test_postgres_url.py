@@ -160,3 +160,9 @@ def test_given_a_list_setting_then_set_local_gives_it_element_by_element() -> No
     assert set_local_sql({"search_path": '"My App", Public, "$user"', "x.y": "it's"}) == (
         "SET LOCAL search_path = 'My App', 'public', '$user'; SET LOCAL x.y = 'it''s'"
     )
+
+
+def test_given_a_bare_non_ascii_schema_then_pooled_mode_folds_it_as_the_server_does() -> None:
+    # The server lower-cases A-Z only, and cuts a name at 63 bytes; a pooled session's SET LOCAL must name the same
+    sql = set_local_sql({"search_path": "ÉCOLE,Public," + "A" * 70})
+    assert sql == f"SET LOCAL search_path = 'École', 'public', '{'a' * 63}'"

@@ -26,6 +26,9 @@ def test_given_a_good_redis_url_then_it_is_used_as_written(url: str) -> None:
         ("h:6379", "no scheme"),
         ("redis://h:abc/0", "port"),
         ("redis://h:70000/0", "port"),
+        ("redis://h:0/1", "port"),  # redis-py would take port 0 for "none" and go to 6379
+        ("redis://h:6379/1?db=2", "more than once"),
+        ("redis://h:6379?db=1&db=2", "more than once"),
         ("redis://h:6379/x", "database in the path"),
         ("redis://h:6379?db=one", "database in ?db="),
         ("redis://h:6379/0?socket_timeout=60", "socket_timeout is set by recount"),

@@ -15,7 +15,7 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
 from tests.builders import Workspace
-from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, load_handler
+from tests.integration.functions.harness import AwsFixture, FunctionUnderTest, Telemetry, load_handler
 from tests.integration.pgbouncer import transaction_pooler
 from tests.unit.fakes import FakeLambdaContext
 
@@ -44,7 +44,8 @@ def cut_function(
     for name, value in {
         EnvVar.LOCK_TIMEOUT_MS: 30_000,
         EnvVar.STATEMENT_TIMEOUT_MS: 60_000,
-        EnvVar.CONNECT_TIMEOUT_SECONDS: 0.2,  # Redis's bound (6 steps) then fits in the record's 2 s
+        EnvVar.CONNECT_TIMEOUT_SECONDS: 0.2,
+        EnvVar.REDIS_TIMEOUT_SECONDS: 0.1,  # Redis's bound (9 steps) then fits in the record's 2 s
     }.items():
         monkeypatch.setenv(str(name), str(value))
     with transaction_pooler(tmp_path / "pgbouncer") if request.param == "pooled" else nullcontext() as port:
@@ -57,7 +58,11 @@ def cut_function(
 
 
 def test_given_the_recompute_waits_for_the_apps_row_when_the_deadline_cuts_it_then_the_lock_is_free_at_once(
-    cut_function: FunctionUnderTest, workspace: Workspace, database_url: str, other_db: PostgresDatabase
+    cut_function: FunctionUnderTest,
+    workspace: Workspace,
+    database_url: str,
+    other_db: PostgresDatabase,
+    telemetry: Telemetry,
 ) -> None:
     workspace.lead()
     workspace.mark_dirty()
@@ -68,6 +73,8 @@ def test_given_the_recompute_waits_for_the_apps_row_when_the_deadline_cuts_it_th
     try:
         result = cut_function.poll("counts", FakeLambdaContext(remaining_ms=MARGIN_MS + WORK_MS))
         assert len(result["failed"]) == 1  # handed back: out of time
+        said = " ".join(str(line) for line in telemetry.records())
+        assert "deadline cut a postgres statement short" in said, "the work never reached the database"
         returned = time.monotonic()
         observer = PostgresDatabase(database_url)
         try:

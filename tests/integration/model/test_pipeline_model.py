@@ -36,10 +36,10 @@ Crash points: inside the transaction (the backend terminated while the recompute
 and Redis down for the whole job, which fails when the lock is held and the running status cannot be written);
 after the commit before the version bump (Redis cut while the statement waits, so the commit succeeds and the
 publish fails); after the bump. "After the bump, before the status" cannot be injected: the bump and the final
-status blob are one Lua script (shared/adapters/redis_scripts.PUBLISH_LUA), which Redis runs atomically, so no instant lies
-between them. The nearest point, injected instead, is right after both: the idempotency record is never completed
-and the message is not deleted (the idempotency table is taken away while the statement waits, and restored with
-the in-progress record the invocation wrote, as a Lambda that died there leaves it).
+status blob are one Lua script (shared/adapters/redis_scripts.PUBLISH_LUA), which Redis runs atomically, so no
+instant lies between them. The nearest point, injected instead, is right after both: the idempotency record is
+never completed and the message is not deleted (the idempotency table is taken away while the statement waits, and
+restored with the in-progress record the invocation wrote, as a Lambda that died there leaves it).
 """
 
 from __future__ import annotations
