@@ -527,3 +527,27 @@ def test_subnets_in_one_zone_block_though_the_stage_lists_two(account: dict[str,
         "endpoint (sqs, secretsManager, xray) takes one subnet per zone: keep one per zone, or set those "
         "vpc.endpoints false (and list each subnet's real zone in vpc.availabilityZones)"
     )
+
+
+def test_an_update_does_not_block_on_the_endpoints_its_own_stack_made(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    endpoint = {
+        "Type": "AWS::EC2::VPCEndpoint",
+        "Properties": {
+            "VpcId": vpc["vpcId"],
+            "ServiceName": f"com.amazonaws.{REGION}.sqs",
+            "VpcEndpointType": "Interface",
+            "SubnetIds": vpc["subnetIds"],
+            "PrivateDnsEnabled": True,
+        },
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="recount-dev", TemplateBody=json.dumps({"Resources": {"Sqs": endpoint}})
+    )
+    assert preflight(account)["sqs endpoint"][0] is True
+    # The same endpoint in another stack is someone else's
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="neighbour", TemplateBody=json.dumps({"Resources": {"Sqs": endpoint}})
+    )
+    assert preflight(account)["sqs endpoint"][0] is False
