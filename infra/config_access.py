@@ -66,6 +66,30 @@ class VpcConfig(BaseModel):
             raise ValueError("; ".join(problems))
         return self
 
+    def interface_services(self, *, tracing: bool) -> dict[str, str]:
+        """The interface endpoints recount makes, each with private DNS: `endpoints` entry -> AWS's service name."""
+        wanted = {
+            "sqs": ("sqs", self.endpoints.sqs),
+            "secretsManager": ("secretsmanager", self.endpoints.secrets_manager),
+            "xray": ("xray", self.endpoints.xray and tracing),  # made only when the stage traces
+        }
+        return {entry: service for entry, (service, on) in wanted.items() if on}
+
+    def shared_zone(self, zones: list[str], *, tracing: bool) -> str | None:
+        """Why these subnets (in `zones`, in subnetIds' order) cannot carry recount's interface endpoints, if so:
+        an interface endpoint takes at most one subnet per Availability Zone, and each gets all the subnets."""
+        services = self.interface_services(tracing=tracing)
+        seen: dict[str, str] = {}
+        for subnet_id, zone in zip(self.subnet_ids, zones, strict=True):
+            if services and zone in seen:
+                return (
+                    f"vpc.subnetIds {seen[zone]} and {subnet_id} are both in {zone}, and an interface endpoint "
+                    f"({', '.join(services)}) takes one subnet per zone: keep one per zone, or set those "
+                    "vpc.endpoints false"
+                )
+            seen.setdefault(zone, subnet_id)
+        return None
+
 
 class DatabaseIamAuthConfig(BaseModel):
     """IAM database authentication: the functions sign a token for `user` on the database or proxy whose resource

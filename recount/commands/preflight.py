@@ -87,6 +87,7 @@ def _exists(call: Callable[[], Any], missing: set[str]) -> bool:
 def run_preflight(stage: str, config: StageConfig, *, region: str | None = None, connect: bool = False) -> Preflight:
     """Every check, in the order a deploy would meet them; the credentials' failure stops the rest."""
     from recount.commands.preflight_database import database_checks  # they build on this module's Check
+    from recount.commands.preflight_endpoints import endpoint_checks
     from recount.commands.preflight_network import network_checks
 
     report = Preflight(stage=stage, stack_name=f"recount-{stage}")
@@ -116,6 +117,7 @@ def run_preflight(stage: str, config: StageConfig, *, region: str | None = None,
         lambda: _secrets(client, config, report, connect=connect),
         lambda: _retained(client, config, report),
         lambda: network_checks(client, config.vpc),
+        lambda: endpoint_checks(client, config, report.stack_name),
         lambda: database_checks(client, config.database_iam_auth),
     ]
     for run in checks:

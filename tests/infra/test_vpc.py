@@ -199,3 +199,30 @@ def test_cdk_nag_and_cfn_lint_are_clean_with_a_vpc(vpc_assembly: Path) -> None:
 def test_an_incomplete_vpc_stops_the_synth_with_one_line(vpc: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_stage(context_with("devvpc", vpc), "devvpc")
+
+
+SAME_ZONE = {**VPC, "availabilityZones": ["us-east-1a", "us-east-1a"]}
+
+
+def test_subnets_sharing_a_zone_stop_the_synth_naming_them_and_the_zone() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_stage(context_with("devvpc", SAME_ZONE), "devvpc")
+    message = str(refused.value)
+    assert (
+        "vpc.subnetIds subnet-0a1b2c3d4e5f60711 and subnet-0a1b2c3d4e5f60722 are both in us-east-1a, and an "
+        "interface endpoint (sqs, secretsManager, xray) takes one subnet per zone" in message
+    )
+    assert "\n" not in message
+    # Without tracing there is no X-Ray endpoint, and it is not named
+    with pytest.raises(ConfigError, match=r"\(sqs, secretsManager\) takes one subnet per zone"):
+        load_stage(context_with("devvpc", SAME_ZONE, tracing=False), "devvpc")
+
+
+def test_subnets_sharing_a_zone_are_accepted_when_recount_makes_no_interface_endpoint() -> None:
+    no_interface = {"sqs": False, "secretsManager": False, "xray": False}
+    vpc: dict[str, Any] = {**SAME_ZONE, "endpoints": no_interface}
+    _, config = load_stage(context_with("devvpc", vpc), "devvpc")
+    assert config.vpc is not None and config.vpc.subnet_ids == VPC["subnetIds"]
+    xray_only = {**vpc, "endpoints": {**no_interface, "xray": True}}
+    _, untraced = load_stage(context_with("devvpc", xray_only, tracing=False), "devvpc")
+    assert untraced.vpc is not None
