@@ -12,14 +12,15 @@ STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class VpcEndpointsConfig(BaseModel):
-    """The endpoints recount creates so its functions reach AWS without a NAT; false where the VPC has its own."""
+    """The endpoints recount creates so its functions reach AWS without a NAT. Off unless asked: with private DNS (and
+    the gateway's route) an endpoint carries every workload's traffic in the VPC, and goes when recount's stack goes."""
 
     model_config = STRICT
 
-    dynamodb: bool = True  # a gateway endpoint, on the subnets' route tables
-    sqs: bool = True
-    secrets_manager: bool = Field(True, alias="secretsManager")
-    xray: bool = True  # made only when the stage traces
+    dynamodb: bool = False  # a gateway endpoint, on the subnets' route tables
+    sqs: bool = False
+    secrets_manager: bool = Field(False, alias="secretsManager")
+    xray: bool = False  # made only when the stage traces
 
 
 _VPC_ID = r"^vpc-[0-9a-f]{8,17}$"

@@ -223,6 +223,8 @@ def _concurrency(client: Callable[[str], Any], config: StageConfig, report: Pref
 
 
 def _secrets(client: Callable[[str], Any], config: StageConfig, report: Preflight, *, connect: bool) -> Iterator[Check]:
+    from recount.commands.preflight_network import functions_group
+
     for store, arn, scheme in (
         ("database", config.database_secret_arn, "postgresql"),
         ("redis", config.redis_secret_arn, "rediss"),
@@ -267,11 +269,12 @@ def _secrets(client: Callable[[str], Any], config: StageConfig, report: Prefligh
             continue
         yield Check(name, True, f"{arn}: a {url_scheme} URL for {host}")
         if connect:
-            yield _reach(store, url)
+            yield _reach(store, url, functions=lambda: functions_group(client, config, report.stack_name))
 
 
-def _reach(store: str, url: str) -> Check:
-    """With --connect: the store answers from here and, for PostgreSQL, holds what recount migrates."""
+def _reach(store: str, url: str, *, functions: Callable[[], str] = lambda: "the functions") -> Check:
+    """With --connect: the store answers from here and, for PostgreSQL, holds what recount migrates; on a timeout,
+    which inbound rule to add where (`functions`: whom the store's group must admit)."""
     try:
         if store == "redis":
             cache = RedisStore(url)
@@ -289,6 +292,10 @@ def _reach(store: str, url: str) -> Check:
         finally:
             database.close()
     except RecountError as error:
+        from recount.commands.preflight_network import timed_out, unanswered  # it builds on this module's Check
+
+        if timed_out(error):
+            return unanswered(store, url, functions())
         return Check(f"{store} reachable", False, str(error), "check the network path from here, or drop --connect")
     missing = [row["name"] for row in rows]
     return Check(
