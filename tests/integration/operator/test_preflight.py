@@ -306,6 +306,8 @@ def _network(private: bool = True) -> dict[str, Any]:
         "availabilityZones": zones,
         "routeTableIds": [table, table],
         "securityGroupIds": [group],
+        # every endpoint recount can make (they are opt-in): preflight checks what each would need
+        "endpoints": {"dynamodb": True, "sqs": True, "secretsManager": True, "xray": True},
     }
 
 
