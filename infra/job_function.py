@@ -44,7 +44,8 @@ class JobFunction(Construct):
             "Logs",
             log_group_name=f"/aws/lambda/{function_name}",
             retention=getattr(logs.RetentionDays, VALID_LOG_RETENTION_DAYS[log_retention_days]),
-            removal_policy=RemovalPolicy.RETAIN,
+            # Outlives the stack; a failed first create deletes it, or the retry hits "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # Resolved by CloudFormation at deploy time from AWS's public parameter: no lookup at synth.
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, powertools_layer_parameter(powertools_version))

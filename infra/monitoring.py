@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -59,6 +59,9 @@ class Monitoring(Construct):
             "AlarmTopicKey",
             enable_key_rotation=True,
             description="Encrypts the recount alarm topic; CloudWatch may use it to publish",
+            # It encrypts only notifications in flight: a key kept after the stack (CDK's default) only bills.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
