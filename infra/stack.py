@@ -130,7 +130,8 @@ class RecountStack(Stack):
             retention_period=DEAD_LETTER_RETENTION,
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Outlives the stack; a failed first create deletes it, or the retry hits "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         acknowledge(schedule_dead_letter, "AwsSolutions-SQS3", "This is the schedules' dead-letter queue itself.")
         SweepSchedules(
