@@ -54,9 +54,7 @@ def accept_command(
     settle: Annotated[
         float, typer.Option("--settle-s", min=0, help="Wait for CloudWatch to receive the run's last minute.")
     ] = 180.0,
-    hold: Annotated[
-        float, typer.Option("--hold-s", min=1, max=120, help="How long one workspace is held busy.")
-    ] = 15.0,
+    hold: Annotated[float, typer.Option("--hold-s", min=1, max=50, help="How long one workspace is held busy.")] = 15.0,
     cdk_json: Annotated[Path, typer.Option("--cdk-json", help="The cdk.json to read the stage from.")] = CDK_JSON,
     as_json: JsonOutput = False,
 ) -> None:

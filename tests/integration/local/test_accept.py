@@ -91,6 +91,19 @@ def _deploy(pipeline: LocalPipeline, cloudwatch: Any, cloudformation: Any) -> li
     )
     for name in names:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="deployed")
+    # Another stack's alarm whose name starts with this stack's, firing: not this stack's
+    neighbour = f"{STACK}-eu-MonitoringCountsAgeABC123-XYZ789"
+    cloudwatch.put_metric_alarm(
+        AlarmName=neighbour,
+        Namespace=QUEUE_OLDEST_AGE.namespace,
+        MetricName=QUEUE_OLDEST_AGE.name,
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=neighbour, StateValue="ALARM", StateReason="another stack's")
     return names
 
 
@@ -171,6 +184,10 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
     assert claims["every alarm of the stack is out of ALARM"]["figure"] == f"{len(alarms)} alarms, 0 in ALARM"
     assert claims["CloudWatch: freshness p95"]["threshold"] == "<= 15000 ms"  # dev's freshnessP95Ms
     assert claims["CloudWatch: backlog age (oldest message)"]["threshold"] == "<= 120 s"  # dev's age
+    assert (
+        "delayed resend seen yes, JobsBusy 0, still pending at release yes, served yes"
+        in (claims["a transient failure is retried"]["figure"])
+    )
 
     # Given an alarm in ALARM
     cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="planted")
