@@ -176,7 +176,7 @@ def run_canary(
     sqs = queue_client(target)
     dead_letter_urls = [url for key, url in target.dead_letter_urls.items() if key in ("counts", "counts_high")]
     try:
-        dead_before = sum(_depth(sqs, url) for url in dead_letter_urls)
+        dead_before = sum(queue_depth(sqs, url) for url in dead_letter_urls)
         started = time.monotonic()
         next_send, next_poll, sent = started, started, 0
         deadline = started + duration_s
@@ -185,7 +185,7 @@ def run_canary(
             now = time.monotonic()
             if now < deadline and now >= next_send:
                 client_id = client_ids[sent % len(client_ids)]
-                report.probes.append(_send(clients, client_id))
+                report.probes.append(send_probe(clients, client_id))
                 sent += 1
                 next_send = started + sent / rate
             if now >= next_poll:
@@ -197,13 +197,13 @@ def run_canary(
                 if (now >= deadline and not report.unfinished) or now >= drain_until:
                     break
             time.sleep(max(0.0, min(next_send if now < deadline else next_poll, next_poll) - time.monotonic()))
-        report.dead_letters = sum(_depth(sqs, url) for url in dead_letter_urls) - dead_before
+        report.dead_letters = sum(queue_depth(sqs, url) for url in dead_letter_urls) - dead_before
     finally:
         clients.close()
     return report
 
 
-def _send(clients: EnvironmentClients, client_id: str) -> Probe:
+def send_probe(clients: EnvironmentClients, client_id: str) -> Probe:
     marked = clients.db.run(query("canary", "mark_dirty", _QUERIES), client_id=client_id)[0]["dirty_at"]
     event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="canary")
     clients.sqs.send(queue_url_for(event, clients.queues), OutgoingMessage(to_body(event)))
@@ -240,7 +240,7 @@ def _follow(clients: EnvironmentClients, report: CanaryReport) -> None:
             report.oldest_backlog_s = max(report.oldest_backlog_s, now - probe.sent_at)
 
 
-def _depth(sqs: QueueClient, url: str) -> int:
+def queue_depth(sqs: QueueClient, url: str) -> int:
     try:
         attributes = sqs.client.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
