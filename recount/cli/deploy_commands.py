@@ -72,6 +72,8 @@ def accept_command(
         name, config = load_stage(json.loads(cdk_json.read_text())["context"], stage)
     except (ConfigError, OSError, KeyError, ValueError) as error:
         fail(f"cannot read the stage from {cdk_json}: {error} (name it with --stage)", 2)
+    if stack != f"recount-{name}":  # app.py names stage NAME's stack recount-NAME; its functions by the stage
+        fail(f"--stack {stack} is not stage {name}'s stack (recount-{name}): name the matching --stage", 2)
     target = operate(lambda: resolve(stack, region))
     shape = RunShape(rate, duration, workspaces, client_id or [], settle, hold)
     report = operate(lambda: run_acceptance(target, stack, name, config, shape))

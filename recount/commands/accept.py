@@ -23,6 +23,7 @@ from shared.contracts.errors import TransientError
 from shared.contracts.metrics import (
     EMF_SERVICE_DIMENSION,
     FUNCTION_ERRORS,
+    FUNCTION_INVOCATIONS,
     FUNCTION_THROTTLES,
     METRICS_NAMESPACE,
     QUEUE_OLDEST_AGE,
@@ -30,6 +31,9 @@ from shared.contracts.metrics import (
     Metric,
 )
 from shared.topology import FUNCTIONS, FunctionKey, QueueKey
+
+# The functions a run surely invoked: the inbox served the canary's events; the sweeper's schedule is every minute.
+INVOKED = (FunctionKey.INBOX, FunctionKey.SWEEPER)
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,9 @@ def run_acceptance(target: Target, stack: str, stage: str, config: StageConfig, 
 
 
 def retry_claim(retry: RetryProbe, target: Target, stage: str, config: StageConfig, window: Window) -> Claim:
-    """Proven when an attempt met the lock (a delayed resend on the queue, or JobsBusy in CloudWatch: either may
-    be another workspace's too), the mark outlived the hold, and a later attempt served it."""
+    """Proven by the held workspace's own status blob: the job that served its mark after the hold ran from a
+    re-sent copy (or a later receive) of the event this run sent, the mark outlived the hold, and it was served.
+    A delayed message on the queue and JobsBusy are stack-wide (any workspace's), so they are notes only."""
     service = FUNCTIONS[FunctionKey.INBOX].physical_name(config.name_prefix(stage))
     busy = read_emf(
         cloudwatch(target.region),
@@ -93,15 +98,14 @@ def retry_claim(retry: RetryProbe, target: Target, stage: str, config: StageConf
         service,
         "Sum",
     ).total
-    met_lock = retry.resend_seen or busy > 0
     return Claim(
         "a transient failure is retried",
-        met_lock and retry.pending_at_release and retry.served,
-        f"{retry.client_id} held busy {retry.held_s:.1f} s: delayed resend seen {_yes(retry.resend_seen)}, "
-        f"JobsBusy {busy:g}, still pending at release {_yes(retry.pending_at_release)}, served "
-        f"{_yes(retry.served)} {retry.waited_s:.1f} s after release",
-        f"served within {config.alarms.oldest_message_age_seconds} s",
-        "busy: the workspace's recompute lock held by this run",
+        retry.retried and retry.pending_at_release and retry.served,
+        f"{retry.client_id} held busy {retry.held_s:.1f} s: still pending at release "
+        f"{_yes(retry.pending_at_release)}, served {_yes(retry.served)} {retry.waited_s:.1f} s after release, "
+        f"by {retry.served_by}",
+        f"served within {config.alarms.oldest_message_age_seconds} s, by a later delivery",
+        f"stack-wide, not proof: a delayed resend on the counts queue {_yes(retry.resend_seen)}, JobsBusy {busy:g}",
     )
 
 
@@ -133,7 +137,6 @@ def canary_claims(canary: CanaryReport, thresholds: Thresholds) -> list[Claim]:
 def cloudwatch_claims(target: Target, stage: str, config: StageConfig, window: Window) -> list[Claim]:
     client = cloudwatch(target.region)
     alarms = config.alarms
-    functions = [FUNCTIONS[key].physical_name(config.name_prefix(stage)) for key in FunctionKey]
     queues = {key: _name(url) for key, url in target.queue_urls.items()}
     dead_letters = [_name(url) for url in target.dead_letter_urls.values()]
     claims = []
@@ -164,21 +167,7 @@ def cloudwatch_claims(target: Target, stage: str, config: StageConfig, window: W
             "0",
         )
     )
-    errors = read_series(client, window, FUNCTION_ERRORS, functions, "Sum")
-    worst_errors = max((s.worst or 0.0 for s in errors.values()), default=0.0)
-    claims.append(
-        Claim(
-            "CloudWatch: function errors (per minute, per function)",
-            worst_errors < alarms.function_errors,
-            f"at most {worst_errors:g} ({_total(errors):g} in all)",
-            f"< {alarms.function_errors} (the alarm's functionErrors)",
-            "no points: no invocations, so no errors",
-        )
-    )
-    throttles = read_series(client, window, FUNCTION_THROTTLES, functions, "Sum")
-    claims.append(
-        Claim("CloudWatch: function throttles", _total(throttles) == 0, f"{_total(throttles):g}", "0 (no alarm)")
-    )
+    claims += function_claims(client, window, config, stage)
     states = stack_alarms(client, target.name)
     firing = [alarm.name for alarm in states if alarm.state == "ALARM"]
     unknown = sum(1 for alarm in states if alarm.state == "INSUFFICIENT_DATA")
@@ -192,6 +181,39 @@ def cloudwatch_claims(target: Target, stage: str, config: StageConfig, window: W
         )
     )
     return claims
+
+
+def function_claims(client: Any, window: Window, config: StageConfig, stage: str) -> list[Claim]:
+    """Lambda publishes Errors (0 or 1) for every invocation, so a function the run must have invoked (the inbox
+    served the canary, the sweeper runs every minute) with no points has no evidence, not zero errors: the
+    metrics have not arrived, or the names are not the stack's."""
+    prefix = config.name_prefix(stage)
+    functions = [FUNCTIONS[key].physical_name(prefix) for key in FunctionKey]
+    invoked = [FUNCTIONS[key].physical_name(prefix) for key in INVOKED]
+    errors = read_series(client, window, FUNCTION_ERRORS, functions, "Sum")
+    silent = [name for name in invoked if not errors[name].values]
+    worst = max((s.worst or 0.0 for s in errors.values()), default=0.0)
+    throttles = _total(read_series(client, window, FUNCTION_THROTTLES, functions, "Sum"))
+    invocations = read_series(client, window, FUNCTION_INVOCATIONS, invoked, "Sum")
+    uncounted = [name for name in invoked if not invocations[name].total]
+    return [
+        Claim(
+            "CloudWatch: function errors (per minute, per function)",
+            not silent and worst < config.alarms.function_errors,
+            f"no data points for {', '.join(silent)}" if silent else f"at most {worst:g} ({_total(errors):g} in all)",
+            f"< {config.alarms.function_errors} (the alarm's functionErrors)",
+            "Errors points are required for every function the run invoked: " + ", ".join(invoked),
+        ),
+        Claim(
+            "CloudWatch: function throttles",
+            not uncounted and throttles == 0,
+            f"no data points for {', '.join(uncounted)}'s Invocations"
+            if uncounted
+            else f"{throttles:g} in {sum(invocations[n].total for n in invoked):g} invocations",
+            "0 (no alarm)",
+            "zero throttles counts only against the invocations CloudWatch has",
+        ),
+    ]
 
 
 def _freshness(client: Any, window: Window, service: str) -> tuple[Series, str]:

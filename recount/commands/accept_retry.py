@@ -10,6 +10,7 @@ so it ends with the command's connection however the command ends; the event is 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from recount.targets import Target
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.sqs import QueueClient, classify_aws_error
 from shared.contracts.keys import JobName
-from shared.contracts.status import JobStatus
+from shared.contracts.status import JobStatus, StatusBlob
 from shared.domain.recompute import LOCK_CLASS
 from shared.queries import query
 from shared.topology import QueueKey
@@ -34,14 +35,18 @@ _QUERIES = Path(__file__).resolve().parents[1] / "queries"
 class RetryProbe:
     client_id: str
     held_s: float
-    resend_seen: bool  # a delayed copy was on the counts queue while the lock was held: an attempt met it
+    resend_seen: bool  # a delayed message was on the counts queue while the lock was held (any workspace's)
     pending_at_release: bool  # the mark was still unserved when the lock was let go
     served: bool  # then a later attempt served the mark and succeeded
     waited_s: float  # from the release to the serving job's end
+    sent_message_id: str = ""  # the SQS id of the event this run sent for the held workspace
+    served_by: str = "not served"  # what the serving status blob says about the message it came from
 
     @property
-    def proven(self) -> bool:
-        return self.resend_seen and self.pending_at_release and self.served
+    def retried(self) -> bool:
+        """The held workspace's own evidence: its serving blob names this run's event, from a copy the consumer
+        re-sent (a new message id: the busy path) or from a later receive of the same message."""
+        return self.served_by.startswith(("a re-sent copy", "receive "))
 
 
 def force_busy_retry(target: Target, client_id: str, *, hold_s: float, wait_s: float) -> RetryProbe:
@@ -55,7 +60,7 @@ def force_busy_retry(target: Target, client_id: str, *, hold_s: float, wait_s: f
             lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
             client_id=client_id,
         )
-        probe = send_probe(clients, client_id)
+        probe = send_probe(clients, client_id, request_id=f"accept-retry-{uuid.uuid4()}")
         held_from = time.monotonic()
         resend_seen = False
         while time.monotonic() - held_from < hold_s:
@@ -65,7 +70,7 @@ def force_busy_retry(target: Target, client_id: str, *, hold_s: float, wait_s: f
         holder.db.run("COMMIT")  # lets the lock go
         released = time.monotonic()
         held_s = released - held_from
-        served = False
+        served, blob = False, None
         while not served and time.monotonic() - released < wait_s:
             versions = clients.versions
             assert isinstance(versions, RedisStore)  # built from the target's settings
@@ -85,10 +90,23 @@ def force_busy_retry(target: Target, client_id: str, *, hold_s: float, wait_s: f
             pending is not None and pending >= probe.marked_at,
             served,
             time.monotonic() - released,
+            probe.message_id,
+            served_by(blob, probe.request_id, probe.message_id) if served and blob is not None else "not served",
         )
     finally:
         holder.close()
         clients.close()
+
+
+def served_by(blob: StatusBlob, request_id: str, message_id: str) -> str:
+    """Which delivery of the run's event the serving job came from, as its status blob records it."""
+    if blob.requestId != request_id:
+        return f"another event (requestId {blob.requestId}, source {blob.source})"
+    if blob.messageId != message_id:
+        return f"a re-sent copy (message {blob.messageId}, not the sent {message_id})"
+    if blob.attempt > 1:
+        return f"receive {blob.attempt} of the sent message"
+    return "the first delivery of the sent message: it never met the lock"
 
 
 def _pending_mark(rows: list[dict[str, object]]) -> datetime | None:

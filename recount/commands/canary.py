@@ -52,6 +52,8 @@ class Probe:
     sent_at: float  # monotonic
     finished_at: datetime | None = None
     outcome: str | None = None
+    request_id: str = ""
+    message_id: str = ""
 
     @property
     def freshness_ms(self) -> float | None:
@@ -203,11 +205,11 @@ def run_canary(
     return report
 
 
-def send_probe(clients: EnvironmentClients, client_id: str) -> Probe:
+def send_probe(clients: EnvironmentClients, client_id: str, request_id: str | None = None) -> Probe:
     marked = clients.db.run(query("canary", "mark_dirty", _QUERIES), client_id=client_id)[0]["dirty_at"]
-    event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="canary")
-    clients.sqs.send(queue_url_for(event, clients.queues), OutgoingMessage(to_body(event)))
-    return Probe(client_id, marked, time.monotonic())
+    event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="canary", request_id=request_id)
+    message_id = clients.sqs.send(queue_url_for(event, clients.queues), OutgoingMessage(to_body(event)))
+    return Probe(client_id, marked, time.monotonic(), request_id=event.request_id, message_id=message_id)
 
 
 def _follow(clients: EnvironmentClients, report: CanaryReport) -> None:

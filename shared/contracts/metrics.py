@@ -44,4 +44,5 @@ QUEUE_OLDEST_AGE = AwsMetric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueN
 QUEUE_VISIBLE = AwsMetric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
 FUNCTION_ERRORS = AwsMetric("AWS/Lambda", "Errors", "FunctionName")
 FUNCTION_THROTTLES = AwsMetric("AWS/Lambda", "Throttles", "FunctionName")
+FUNCTION_INVOCATIONS = AwsMetric("AWS/Lambda", "Invocations", "FunctionName")
 EMF_SERVICE_DIMENSION = "service"  # Powertools' dimension on every recount metric: the function's name

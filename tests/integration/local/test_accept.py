@@ -12,16 +12,24 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+from moto import mock_aws
 
+from infra.config import load_stage
+from recount.commands.accept import retry_claim
+from recount.commands.accept_cloudwatch import Window
+from recount.commands.accept_retry import RetryProbe, served_by
 from recount.local.pipeline import LocalPipeline
+from shared.contracts.keys import JobName
 from shared.contracts.metrics import (
     EMF_SERVICE_DIMENSION,
     FUNCTION_ERRORS,
+    FUNCTION_INVOCATIONS,
     FUNCTION_THROTTLES,
     METRICS_NAMESPACE,
     QUEUE_OLDEST_AGE,
@@ -29,6 +37,7 @@ from shared.contracts.metrics import (
     AwsMetric,
     Metric,
 )
+from shared.contracts.status import JobContext, StatusBlob
 from shared.topology import FUNCTIONS, QUEUES, FunctionKey
 from tests.builders import Workspace
 
@@ -108,8 +117,11 @@ def _deploy(pipeline: LocalPipeline, cloudwatch: Any, cloudformation: Any) -> li
 
 
 @contextmanager
-def metrics_feed(pipeline: LocalPipeline, cloudwatch: Any, values: dict[str, float]) -> Iterator[None]:
-    """Every half second, the points AWS would publish for a pipeline in the state `values` describes."""
+def metrics_feed(
+    pipeline: LocalPipeline, cloudwatch: Any, values: dict[str, float], *, lambda_points: bool = True
+) -> Iterator[None]:
+    """Every half second, the points AWS would publish for a pipeline in the state `values` describes (without
+    `lambda_points`: none of AWS/Lambda's, as when they have not arrived or name other functions)."""
     target = pipeline.target
     stop = threading.Event()
 
@@ -127,8 +139,10 @@ def metrics_feed(pipeline: LocalPipeline, cloudwatch: Any, values: dict[str, flo
             aws = [datum(QUEUE_OLDEST_AGE, _name(u), values["age"]) for u in target.queue_urls.values()]
             aws += [datum(QUEUE_VISIBLE, _name(u), 0) for u in target.dead_letter_urls.values()]
             lam = [datum(m, n, 0) for n in FUNCTION_NAMES for m in (FUNCTION_ERRORS, FUNCTION_THROTTLES)]
+            lam += [datum(FUNCTION_INVOCATIONS, n, 1) for n in FUNCTION_NAMES]
             cloudwatch.put_metric_data(Namespace=QUEUE_OLDEST_AGE.namespace, MetricData=aws)
-            cloudwatch.put_metric_data(Namespace=FUNCTION_ERRORS.namespace, MetricData=lam)
+            if lambda_points:
+                cloudwatch.put_metric_data(Namespace=FUNCTION_ERRORS.namespace, MetricData=lam)
             emf = [datum(Metric.FRESHNESS_LAG.value, INBOX, values["freshness"])]
             cloudwatch.put_metric_data(Namespace=METRICS_NAMESPACE, MetricData=emf)
 
@@ -141,10 +155,10 @@ def metrics_feed(pipeline: LocalPipeline, cloudwatch: Any, values: dict[str, flo
         thread.join()
 
 
-def accept(env: dict[str, str], client_id: str) -> tuple[int, dict[str, Any], str]:
+def accept(env: dict[str, str], client_id: str, *names: str) -> tuple[int, dict[str, Any], str]:
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     result = subprocess.run(
-        [sys.executable, "-m", "recount", "accept", "--stack", STACK, "--client-id", client_id, *FAST],
+        [sys.executable, "-m", "recount", "accept", *(names or ("--stack", STACK)), "--client-id", client_id, *FAST],
         cwd=ROOT,
         env=environment | {"POWERTOOLS_TRACE_DISABLED": "true"} | env,
         capture_output=True,
@@ -175,6 +189,15 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
     }
     healthy = {"age": 1.0, "freshness": 300.0}
 
+    # Given no AWS/Lambda points at all (not arrived, or another stack's names): errors and throttles unproven
+    # (first: points put later stay in the window's minutes)
+    with metrics_feed(pipeline, cloudwatch, healthy, lambda_points=False):
+        code, report, stderr = accept(env, workspace.id)
+    errors, throttles = "CloudWatch: function errors (per minute, per function)", "CloudWatch: function throttles"
+    assert code == 1 and report["misses"] == [errors, throttles], report
+    silent = f"no data points for {INBOX}, {FUNCTIONS[FunctionKey.SWEEPER].physical_name(STACK)}"
+    assert f"not proven: {errors}: {silent}" in " ".join(stderr.split())
+
     # Given a healthy pipeline: every claim is proven, the forced busy workspace among them
     with metrics_feed(pipeline, cloudwatch, healthy):
         code, report, stderr = accept(env, workspace.id)
@@ -184,10 +207,15 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
     assert claims["every alarm of the stack is out of ALARM"]["figure"] == f"{len(alarms)} alarms, 0 in ALARM"
     assert claims["CloudWatch: freshness p95"]["threshold"] == "<= 15000 ms"  # dev's freshnessP95Ms
     assert claims["CloudWatch: backlog age (oldest message)"]["threshold"] == "<= 120 s"  # dev's age
-    assert (
-        "delayed resend seen yes, JobsBusy 0, still pending at release yes, served yes"
-        in (claims["a transient failure is retried"]["figure"])
-    )
+    retried = claims["a transient failure is retried"]
+    assert "still pending at release yes, served yes" in retried["figure"]
+    assert "by a re-sent copy (message " in retried["figure"]  # the held workspace's own blob says so
+    assert "a delayed resend on the counts queue yes, JobsBusy 0" in retried["note"]
+    assert claims["CloudWatch: function throttles"]["figure"].startswith("0 in ")
+
+    # Given a stage that is not the stack's: its function names would be another stack's, so it is refused
+    code, _, stderr = accept(env, workspace.id, "--stack", "recount-prod", "--stage", "dev")
+    assert code == 2 and "--stack recount-prod is not stage dev's stack (recount-dev)" in " ".join(stderr.split())
 
     # Given an alarm in ALARM
     cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="planted")
@@ -212,3 +240,35 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
         code, report, stderr = accept(env, workspace.id)
     assert code == 1 and report["misses"] == ["CloudWatch: freshness p95"], report
     assert "at most 20000 ms" in stderr and "threshold <= 15000 ms" in stderr
+
+
+def test_the_retry_claim_is_not_proven_by_stack_wide_signals_when_the_first_delivery_served() -> None:
+    """JobsBusy from another workspace and a delayed message on the queue are no evidence that the held workspace
+    met the lock: only its own status blob, naming a later delivery of the run's event, is."""
+    sent = "m-sent"
+    blob = StatusBlob.start(
+        JobName.INBOX_COUNTS, "ws-held", JobContext("accept-retry-1", "canary", sent, 1), datetime.now(UTC)
+    )
+    first = served_by(blob, "accept-retry-1", sent)
+    assert first == "the first delivery of the sent message: it never met the lock"
+    assert served_by(blob.model_copy(update={"messageId": "m-copy"}), "accept-retry-1", sent).startswith(
+        "a re-sent copy"
+    )
+    assert served_by(blob, "another", sent).startswith("another event")
+    with mock_aws():
+        name, config = load_stage(json.loads((ROOT / "cdk.json").read_text())["context"], "dev")
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        busy = {
+            "Name": EMF_SERVICE_DIMENSION,
+            "Value": FUNCTIONS[FunctionKey.INBOX].physical_name(config.name_prefix(name)),
+        }
+        now = datetime.now(UTC)
+        cloudwatch.put_metric_data(
+            Namespace=METRICS_NAMESPACE,
+            MetricData=[{"MetricName": Metric.JOBS_BUSY.value, "Dimensions": [busy], "Value": 1, "Timestamp": now}],
+        )
+        probe = RetryProbe("ws-held", 15.0, True, True, True, 2.0, sent, first)
+        target: Any = SimpleNamespace(region="us-east-1")  # retry_claim reads only the target's region
+        claim = retry_claim(probe, target, name, config, Window.around(now - timedelta(minutes=2), now))
+    assert not claim.proven and "by the first delivery of the sent message" in claim.figure
+    assert "JobsBusy 1" in claim.note and "not proof" in claim.note
