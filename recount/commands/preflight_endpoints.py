@@ -21,11 +21,13 @@ GONE = {"deleting", "deleted", "rejected", "failed", "expired"}
 
 def endpoint_checks(client: Callable[[str], Any], config: StageConfig, stack_name: str) -> Iterator[Check]:
     vpc = config.vpc
-    if vpc is None or not (services := vpc.interface_services(tracing=config.tracing)):
+    if vpc is None:
+        return
+    services = vpc.interface_services(tracing=config.tracing)
+    route_tables = vpc.route_table_ids if vpc.endpoints.dynamodb else None
+    if not services and not route_tables:
         return
     ec2 = client("ec2")
-    yield from _zones(ec2, vpc, tracing=config.tracing)
-    yield _dns_attributes(ec2, vpc.vpc_id, list(services))
     ours = _stack_endpoints(client, stack_name)  # an update meets the endpoints its own stack made
     endpoints = [
         endpoint
@@ -33,9 +35,32 @@ def endpoint_checks(client: Callable[[str], Any], config: StageConfig, stack_nam
         for endpoint in page["VpcEndpoints"]
         if endpoint["VpcId"] == vpc.vpc_id and endpoint["VpcEndpointId"] not in ours
     ]
+    if route_tables:
+        yield _gateway(config.region, route_tables, endpoints)
+    if not services:
+        return
+    yield from _zones(ec2, vpc, tracing=config.tracing)
+    yield _dns_attributes(ec2, vpc.vpc_id, list(services))
     zones = _private_zones(client("route53"), vpc.vpc_id, config.region)
     for entry, service in services.items():
         yield _conflicts(entry, service, config.region, vpc.vpc_id, endpoints, zones)
+
+
+def _gateway(region: str, route_tables: list[str], endpoints: list[dict[str, Any]]) -> Check:
+    """A route table holds one route per prefix list: another DynamoDB gateway endpoint on one of the stage's route
+    tables makes recount's fail to create (RouteAlreadyExists)."""
+    check, fix = "dynamodb endpoint", "set vpc.endpoints.dynamodb false: the functions use the existing endpoint"
+    for endpoint in endpoints:
+        shared = sorted(set(endpoint.get("RouteTableIds", [])) & set(route_tables))
+        if (
+            endpoint.get("VpcEndpointType", "").lower() == "gateway"
+            and endpoint["ServiceName"].endswith(f".{region}.dynamodb")
+            and endpoint.get("State", "").lower() not in GONE
+            and shared
+        ):
+            detail = f"{endpoint['VpcEndpointId']} already routes {', '.join(shared)} to DynamoDB"
+            return Check(check, False, f"{detail}: recount's gateway endpoint would fail to create", fix)
+    return Check(check, True, f"no other DynamoDB gateway endpoint on {', '.join(route_tables)}")
 
 
 def _zones(ec2: Any, vpc: VpcConfig, *, tracing: bool) -> Iterator[Check]:

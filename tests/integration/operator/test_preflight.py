@@ -553,3 +553,23 @@ def test_an_update_does_not_block_on_the_endpoints_its_own_stack_made(account: d
         StackName="neighbour", TemplateBody=json.dumps({"Resources": {"Sqs": endpoint}})
     )
     assert preflight(account)["sqs endpoint"][0] is False
+
+
+def test_a_dynamodb_gateway_endpoint_already_on_the_route_tables_blocks_naming_it(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    ec2 = boto3.client("ec2", region_name=REGION)
+    theirs = ec2.create_vpc_endpoint(
+        VpcId=vpc["vpcId"],
+        ServiceName=f"com.amazonaws.{REGION}.dynamodb",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[vpc["routeTableIds"][0]],
+    )["VpcEndpoint"]["VpcEndpointId"]
+    assert blocker(account, "dynamodb endpoint") == (
+        f"dynamodb endpoint: {theirs} already routes {vpc['routeTableIds'][0]} to DynamoDB: recount's gateway "
+        "endpoint would fail to create (set vpc.endpoints.dynamodb false: the functions use the existing endpoint)"
+    )
+    # Turned off, recount makes no gateway endpoint and checks none
+    account["recount:stages"]["dev"]["vpc"] = {**vpc, "endpoints": {**vpc.get("endpoints", {}), "dynamodb": False}}
+    checks = preflight(account)
+    assert "dynamodb endpoint" not in checks and all(passed for passed, _ in checks.values()), checks
