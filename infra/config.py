@@ -156,6 +156,10 @@ class StageConfig(BaseModel):
                 f"powertoolsVersion {self.powertools_version} differs from the {POWERTOOLS_VERSION} requirements.txt "
                 "pins (the layer must run what the tests ran): remove it or change the pin"
             )
+        if self.vpc is not None:
+            shared_zone = self.vpc.shared_zone(self.vpc.availability_zones, tracing=self.tracing)
+            if shared_zone:
+                problems.append(shared_zone)
         if self.log_retention_days not in VALID_LOG_RETENTION_DAYS:
             problems.append(f"logRetentionDays must be one of {sorted(VALID_LOG_RETENTION_DAYS)}")
         if problems:

@@ -12,14 +12,15 @@ STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class VpcEndpointsConfig(BaseModel):
-    """The endpoints recount creates so its functions reach AWS without a NAT; false where the VPC has its own."""
+    """The endpoints recount creates so its functions reach AWS without a NAT. Off unless asked: with private DNS (and
+    the gateway's route) an endpoint carries every workload's traffic in the VPC, and goes when recount's stack goes."""
 
     model_config = STRICT
 
-    dynamodb: bool = True  # a gateway endpoint, on the subnets' route tables
-    sqs: bool = True
-    secrets_manager: bool = Field(True, alias="secretsManager")
-    xray: bool = True  # made only when the stage traces
+    dynamodb: bool = False  # a gateway endpoint, on the subnets' route tables
+    sqs: bool = False
+    secrets_manager: bool = Field(False, alias="secretsManager")
+    xray: bool = False  # made only when the stage traces
 
 
 _VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
@@ -65,6 +66,30 @@ class VpcConfig(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def interface_services(self, *, tracing: bool) -> dict[str, str]:
+        """The interface endpoints recount makes, each with private DNS: `endpoints` entry -> AWS's service name."""
+        wanted = {
+            "sqs": ("sqs", self.endpoints.sqs),
+            "secretsManager": ("secretsmanager", self.endpoints.secrets_manager),
+            "xray": ("xray", self.endpoints.xray and tracing),  # made only when the stage traces
+        }
+        return {entry: service for entry, (service, on) in wanted.items() if on}
+
+    def shared_zone(self, zones: list[str], *, tracing: bool) -> str | None:
+        """Why these subnets (in `zones`, in subnetIds' order) cannot carry recount's interface endpoints, if so:
+        an interface endpoint takes at most one subnet per Availability Zone, and each gets all the subnets."""
+        services = self.interface_services(tracing=tracing)
+        seen: dict[str, str] = {}
+        for subnet_id, zone in zip(self.subnet_ids, zones, strict=True):
+            if services and zone in seen:
+                return (
+                    f"vpc.subnetIds {seen[zone]} and {subnet_id} are both in {zone}, and an interface endpoint "
+                    f"({', '.join(services)}) takes one subnet per zone: keep one per zone, or set those "
+                    "vpc.endpoints false"
+                )
+            seen.setdefault(zone, subnet_id)
+        return None
 
 
 class DatabaseIamAuthConfig(BaseModel):

@@ -25,5 +25,6 @@ class IdempotencyTable(Construct):
                 point_in_time_recovery_enabled=True
             ),
             encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
-            removal_policy=RemovalPolicy.RETAIN,
+            # Outlives the stack; a failed first create deletes it, or the retry hits "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -59,6 +59,9 @@ class Monitoring(Construct):
             "AlarmTopicKey",
             enable_key_rotation=True,
             description="Encrypts the recount alarm topic; CloudWatch may use it to publish",
+            # It encrypts only notifications in flight: a key kept after the stack (CDK's default) only bills.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
@@ -72,8 +75,11 @@ class Monitoring(Construct):
             metric: cloudwatch.IMetric,
             threshold: float,
             description: str,
-            comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            *,
+            comparison: cloudwatch.ComparisonOperator,
+            notify_ok: bool,
             periods: int = 1,
+            datapoints: int | None = None,
         ) -> None:
             created = cloudwatch.Alarm(
                 self,
@@ -81,12 +87,16 @@ class Monitoring(Construct):
                 metric=metric,
                 threshold=threshold,
                 evaluation_periods=periods,
+                datapoints_to_alarm=datapoints or periods,
                 comparison_operator=comparison,
                 alarm_description=description,
+                # Every metric here is absent only when nothing happens (an idle queue, no recompute, no
+                # invocation): absence is good news, and a breach always comes with datapoints of its own.
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             created.add_alarm_action(action)
-            created.add_ok_action(action)
+            if notify_ok:
+                created.add_ok_action(action)
             self.alarms.append(created)
 
         dead_letters = [q for q in queues if q.dead_letter_queue] + extra_dead_letter_queues
@@ -97,6 +107,8 @@ class Monitoring(Construct):
                 config.oldest_message_age_seconds,
                 f"The oldest message on {watched.label} is older than {config.oldest_message_age_seconds} s: "
                 "consumers are behind or failing. See README, Alarms.",
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                notify_ok=True,  # a backlog drains by itself: on-call learns from OK that it is over
                 periods=3,
             )
         for watched in dead_letters:
@@ -106,23 +118,31 @@ class Monitoring(Construct):
                 dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
                 0,
                 f"A message is in the {watched.label} dead-letter queue. Inspect with `python -m recount dlq peek`.",
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                notify_ok=False,  # only an operator empties a dead-letter queue (redrive, purge): they know
             )
         alarm(
             "FreshnessP95",
             emf(Metric.FRESHNESS_LAG, inbox_service, "p95"),
             config.freshness_p95_ms,
             f"Dirty-to-fresh p95 is over {config.freshness_p95_ms} ms.",
-            periods=3,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            notify_ok=True,  # slowness passes by itself: on-call learns from OK that it is over
+            # 3 slow minutes of the last 5: one slow recompute in a quiet minute does not page, while a
+            # breach on light traffic (a recompute every other minute) still does.
+            periods=5,
+            datapoints=3,
         )
         for label, function in functions.items():
             alarm(
                 f"{label}Errors",
                 function.metric_errors(period=PERIOD, statistic="Sum"),
-                config.function_errors - 1,
-                f"The {label} function reported errors (invocations that raised).",
-                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                if config.function_errors == 1
-                else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                config.function_errors,
+                f"The {label} function reported {config.function_errors} or more errors "
+                "(invocations that raised) in a minute.",
+                # Lambda publishes Errors=0 for every clean invocation: at least the threshold, never 0.
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                notify_ok=False,  # an error is an event, not a state: its OK a minute later says nothing
             )
 
         # enforce_ssl gives the topic a policy of its own, holding only a Deny, which replaces SNS's default one:

@@ -11,14 +11,17 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config_access import VpcConfig
+from infra.nag import acknowledge
 
 HTTPS = 443
 
 
 @dataclass(frozen=True)
 class Reach:
-    """What the functions call through the endpoints, so each endpoint's policy names only these."""
+    """What recount's functions (their roles) call through the endpoints: each endpoint denies those roles anything
+    else, and leaves every other principal the access AWS's default policy gives."""
 
+    role_arns: Sequence[str]
     queue_arns: Sequence[str]
     table_arn: str
     secret_arns: Sequence[str]
@@ -26,10 +29,12 @@ class Reach:
 
 
 class FunctionNetwork(Construct):
-    """`vpc`, `subnets` and `security_groups` to place a function with; the endpoints the stage asked for."""
+    """`vpc`, `subnets` and `security_groups` to place a function with; then `add_endpoints` for the endpoints the
+    stage asked for (their policies name the functions' roles, so they come after the functions)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: VpcConfig, reach: Reach) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: VpcConfig) -> None:
         super().__init__(scope, construct_id)
+        self.config = config
         self.vpc = ec2.Vpc.from_vpc_attributes(
             self, "Vpc", vpc_id=config.vpc_id, availability_zones=config.availability_zones
         )
@@ -46,7 +51,13 @@ class FunctionNetwork(Construct):
             ]
         )
         self.security_groups = self._groups(config)
-        endpoints = config.endpoints
+        # The group recount makes (`ports` mode): the stores' groups must admit it (a stack output).
+        self.own_group: ec2.SecurityGroup | None = next(
+            (group for group in self.security_groups if isinstance(group, ec2.SecurityGroup)), None
+        )
+
+    def add_endpoints(self, reach: Reach) -> None:
+        endpoints = self.config.endpoints
         interface = {
             "Sqs": (
                 endpoints.sqs,
@@ -60,30 +71,25 @@ class FunctionNetwork(Construct):
                 ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 list(reach.secret_arns),
             ),
-            "XRay": (
-                endpoints.xray and reach.tracing,
-                ec2.InterfaceVpcEndpointAwsService.XRAY,
-                [
-                    "xray:PutTraceSegments",
-                    "xray:PutTelemetryRecords",
-                    "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets",
-                ],
-                ["*"],  # X-Ray's actions take no resource
-            ),
+            # AWS's default policy: X-Ray's actions take no resource, and its endpoint policy support is unsure.
+            "XRay": (endpoints.xray and reach.tracing, ec2.InterfaceVpcEndpointAwsService.XRAY, [], []),
         }
         if any(wanted for wanted, *_ in interface.values()):
             endpoint_group = ec2.SecurityGroup(
                 self,
                 "EndpointsSecurityGroup",
                 vpc=self.vpc,
-                description="recount VPC endpoints: HTTPS from recount functions only",
+                description="recount VPC endpoints: HTTPS from the VPC (private DNS sends every workload here)",
                 allow_all_outbound=False,
             )
-            for group in self.security_groups:
-                endpoint_group.add_ingress_rule(
-                    ec2.Peer.security_group_id(group.security_group_id), ec2.Port.tcp(HTTPS), "recount functions"
-                )
+            # Private DNS resolves the service to these addresses for every workload in the VPC: all must get in.
+            endpoint_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS), "every workload in the VPC")
+            acknowledge(
+                endpoint_group,
+                "AwsSolutions-EC23",
+                "Interface endpoint addresses are private (only the VPC and networks routed to it reach them), and "
+                "private DNS sends every workload in the VPC to them; the endpoint policy and IAM decide access.",
+            )
             for name, (wanted, service, actions, resources) in interface.items():
                 if wanted:
                     endpoint = ec2.InterfaceVpcEndpoint(
@@ -96,7 +102,9 @@ class FunctionNetwork(Construct):
                         private_dns_enabled=True,
                         open=False,
                     )
-                    endpoint.add_to_policy(_allow(actions, resources))
+                    if actions:
+                        for statement in _policy(reach.role_arns, actions, resources):
+                            endpoint.add_to_policy(statement)
         if endpoints.dynamodb:
             gateway = ec2.GatewayVpcEndpoint(
                 self,
@@ -105,12 +113,9 @@ class FunctionNetwork(Construct):
                 service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
                 subnets=[self.subnets],
             )
-            gateway.add_to_policy(
-                _allow(
-                    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                    [reach.table_arn],
-                )
-            )
+            actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+            for statement in _policy(reach.role_arns, actions, [reach.table_arn]):
+                gateway.add_to_policy(statement)
 
     def _groups(self, config: VpcConfig) -> list[ec2.ISecurityGroup]:
         if config.security_group_ids:
@@ -130,5 +135,25 @@ class FunctionNetwork(Construct):
         return [group]
 
 
-def _allow(actions: list[str], resources: list[str]) -> iam.PolicyStatement:
-    return iam.PolicyStatement(principals=[iam.AnyPrincipal()], actions=actions, resources=resources)
+def _policy(role_arns: Sequence[str], actions: list[str], resources: list[str]) -> list[iam.PolicyStatement]:
+    """AWS's default policy for everyone (the endpoint carries the whole VPC's traffic to the service), and two
+    denies for recount's roles alone: no action but `actions`, no resource but `resources`."""
+    service = actions[0].split(":")[0]
+    roles = {"ArnEquals": {"aws:PrincipalArn": list(role_arns)}}
+    return [
+        iam.PolicyStatement(principals=[iam.AnyPrincipal()], actions=["*"], resources=["*"]),
+        iam.PolicyStatement(
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            not_actions=actions,
+            resources=["*"],
+            conditions=roles,
+        ),
+        iam.PolicyStatement(
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=[f"{service}:*"],
+            not_resources=resources,
+            conditions=roles,
+        ),
+    ]

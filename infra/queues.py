@@ -27,7 +27,8 @@ class QueueWithDeadLetter(Construct):
             retention_period=DEAD_LETTER_RETENTION,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Outlives the stack; a failed first create deletes it, or the retry hits "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.queue = sqs.Queue(
             self,

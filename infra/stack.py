@@ -20,6 +20,7 @@ from infra.schedules import SweepSchedules
 from shared.contracts.settings import EnvVar
 from shared.topology import (
     FUNCTIONS,
+    FUNCTIONS_SECURITY_GROUP_OUTPUT,
     IDEMPOTENCY_TABLE_OUTPUT,
     QUEUES,
     SCHEDULES_DEAD_LETTER_NAME,
@@ -59,23 +60,7 @@ class RecountStack(Stack):
             EnvVar.REDIS_SECRET_ARN: redis_secret.secret_arn,
         }
 
-        network = (
-            FunctionNetwork(
-                self,
-                "Network",
-                config=config.vpc,
-                reach=Reach(
-                    queue_arns=[
-                        arn for q in queues.values() for arn in (q.queue.queue_arn, q.dead_letter_queue.queue_arn)
-                    ],
-                    table_arn=table.table_arn,
-                    secret_arns=[database_secret.secret_arn, redis_secret.secret_arn],
-                    tracing=config.tracing,
-                ),
-            )
-            if config.vpc
-            else None
-        )
+        network = FunctionNetwork(self, "Network", config=config.vpc) if config.vpc else None
         functions: dict[FunctionKey, JobFunction] = {}
         for key, spec in FUNCTIONS.items():
             job = JobFunction(
@@ -120,6 +105,18 @@ class RecountStack(Stack):
                     job.function
                 )
             functions[key] = job
+        if network:
+            network.add_endpoints(
+                Reach(
+                    role_arns=[job.function.role.role_arn for job in functions.values() if job.function.role],
+                    queue_arns=[
+                        arn for q in queues.values() for arn in (q.queue.queue_arn, q.dead_letter_queue.queue_arn)
+                    ],
+                    table_arn=table.table_arn,
+                    secret_arns=[database_secret.secret_arn, redis_secret.secret_arn],
+                    tracing=config.tracing,
+                )
+            )
         inbox, analytics_fn, sweeper = (functions[k] for k in FunctionKey)
         table.grant_read_write_data(inbox.function)
         table.grant_read_write_data(analytics_fn.function)
@@ -133,7 +130,8 @@ class RecountStack(Stack):
             retention_period=DEAD_LETTER_RETENTION,
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Outlives the stack; a failed first create deletes it, or the retry hits "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         acknowledge(schedule_dead_letter, "AwsSolutions-SQS3", "This is the schedules' dead-letter queue itself.")
         SweepSchedules(
@@ -166,5 +164,7 @@ class RecountStack(Stack):
             SCHEDULES_DEAD_LETTER_OUTPUT: schedule_dead_letter.queue_url,
             IDEMPOTENCY_TABLE_OUTPUT: table.table_name,
         }
+        if network and network.own_group:  # `ports` mode: the stores' groups admit this one (README, deploy)
+            outputs[FUNCTIONS_SECURITY_GROUP_OUTPUT] = network.own_group.security_group_id
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

@@ -129,6 +129,8 @@ FUNCTIONS: dict[FunctionKey, Function] = {
 SCHEDULES_DEAD_LETTER_NAME = "schedules-dlq"
 SCHEDULES_DEAD_LETTER_OUTPUT = "SchedulesDeadLetterQueueUrl"
 IDEMPOTENCY_TABLE_OUTPUT = "IdempotencyTableName"
+# Only in `ports` mode (recount makes the group): the database's, proxy's and cache's groups must admit it.
+FUNCTIONS_SECURITY_GROUP_OUTPUT = "FunctionsSecurityGroupId"
 
 
 def idempotency_table_name(prefix: str) -> str:

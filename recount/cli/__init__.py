@@ -2,7 +2,7 @@
 
 app.py holds the typer app and turns a command's expected errors into one line and an exit status; the commands
 are in store_commands.py (migrate, schema, recompute), operator_commands.py (send, status, sweep, backfill,
-verify, canary), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight) and
+verify, canary), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight, accept) and
 recount/local/commands.py (local, demo, bench), and are registered below, in the order --help lists them. Their
 logic is in recount/commands/, what they print in recount/render.py.
 """
@@ -27,6 +27,7 @@ app.command("verify")(operator_commands.verify_command)
 app.command("canary")(operator_commands.canary_command)
 app.add_typer(dead_letter_commands.dlq_app, name="dlq")
 app.command("preflight")(deploy_commands.preflight_command)
+app.command("accept")(deploy_commands.accept_command)
 register_local(app, out)
 register_bench(app, out)
 

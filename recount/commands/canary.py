@@ -52,6 +52,8 @@ class Probe:
     sent_at: float  # monotonic
     finished_at: datetime | None = None
     outcome: str | None = None
+    request_id: str = ""
+    message_id: str = ""
 
     @property
     def freshness_ms(self) -> float | None:
@@ -176,7 +178,7 @@ def run_canary(
     sqs = queue_client(target)
     dead_letter_urls = [url for key, url in target.dead_letter_urls.items() if key in ("counts", "counts_high")]
     try:
-        dead_before = sum(_depth(sqs, url) for url in dead_letter_urls)
+        dead_before = sum(queue_depth(sqs, url) for url in dead_letter_urls)
         started = time.monotonic()
         next_send, next_poll, sent = started, started, 0
         deadline = started + duration_s
@@ -185,7 +187,7 @@ def run_canary(
             now = time.monotonic()
             if now < deadline and now >= next_send:
                 client_id = client_ids[sent % len(client_ids)]
-                report.probes.append(_send(clients, client_id))
+                report.probes.append(send_probe(clients, client_id))
                 sent += 1
                 next_send = started + sent / rate
             if now >= next_poll:
@@ -197,17 +199,17 @@ def run_canary(
                 if (now >= deadline and not report.unfinished) or now >= drain_until:
                     break
             time.sleep(max(0.0, min(next_send if now < deadline else next_poll, next_poll) - time.monotonic()))
-        report.dead_letters = sum(_depth(sqs, url) for url in dead_letter_urls) - dead_before
+        report.dead_letters = sum(queue_depth(sqs, url) for url in dead_letter_urls) - dead_before
     finally:
         clients.close()
     return report
 
 
-def _send(clients: EnvironmentClients, client_id: str) -> Probe:
+def send_probe(clients: EnvironmentClients, client_id: str, request_id: str | None = None) -> Probe:
     marked = clients.db.run(query("canary", "mark_dirty", _QUERIES), client_id=client_id)[0]["dirty_at"]
-    event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="canary")
-    clients.sqs.send(queue_url_for(event, clients.queues), OutgoingMessage(to_body(event)))
-    return Probe(client_id, marked, time.monotonic())
+    event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="canary", request_id=request_id)
+    message_id = clients.sqs.send(queue_url_for(event, clients.queues), OutgoingMessage(to_body(event)))
+    return Probe(client_id, marked, time.monotonic(), request_id=event.request_id, message_id=message_id)
 
 
 def _follow(clients: EnvironmentClients, report: CanaryReport) -> None:
@@ -240,7 +242,7 @@ def _follow(clients: EnvironmentClients, report: CanaryReport) -> None:
             report.oldest_backlog_s = max(report.oldest_backlog_s, now - probe.sent_at)
 
 
-def _depth(sqs: QueueClient, url: str) -> int:
+def queue_depth(sqs: QueueClient, url: str) -> int:
     try:
         attributes = sqs.client.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]

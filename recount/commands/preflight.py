@@ -87,6 +87,7 @@ def _exists(call: Callable[[], Any], missing: set[str]) -> bool:
 def run_preflight(stage: str, config: StageConfig, *, region: str | None = None, connect: bool = False) -> Preflight:
     """Every check, in the order a deploy would meet them; the credentials' failure stops the rest."""
     from recount.commands.preflight_database import database_checks  # they build on this module's Check
+    from recount.commands.preflight_endpoints import endpoint_checks
     from recount.commands.preflight_network import network_checks
 
     report = Preflight(stage=stage, stack_name=f"recount-{stage}")
@@ -116,6 +117,7 @@ def run_preflight(stage: str, config: StageConfig, *, region: str | None = None,
         lambda: _secrets(client, config, report, connect=connect),
         lambda: _retained(client, config, report),
         lambda: network_checks(client, config.vpc),
+        lambda: endpoint_checks(client, config, report.stack_name),
         lambda: database_checks(client, config.database_iam_auth),
     ]
     for run in checks:
@@ -221,6 +223,8 @@ def _concurrency(client: Callable[[str], Any], config: StageConfig, report: Pref
 
 
 def _secrets(client: Callable[[str], Any], config: StageConfig, report: Preflight, *, connect: bool) -> Iterator[Check]:
+    from recount.commands.preflight_network import functions_group
+
     for store, arn, scheme in (
         ("database", config.database_secret_arn, "postgresql"),
         ("redis", config.redis_secret_arn, "rediss"),
@@ -265,11 +269,12 @@ def _secrets(client: Callable[[str], Any], config: StageConfig, report: Prefligh
             continue
         yield Check(name, True, f"{arn}: a {url_scheme} URL for {host}")
         if connect:
-            yield _reach(store, url)
+            yield _reach(store, url, functions=lambda: functions_group(client, config, report.stack_name))
 
 
-def _reach(store: str, url: str) -> Check:
-    """With --connect: the store answers from here and, for PostgreSQL, holds what recount migrates."""
+def _reach(store: str, url: str, *, functions: Callable[[], str] = lambda: "the functions") -> Check:
+    """With --connect: the store answers from here and, for PostgreSQL, holds what recount migrates; on a timeout,
+    which inbound rule to add where (`functions`: whom the store's group must admit)."""
     try:
         if store == "redis":
             cache = RedisStore(url)
@@ -287,6 +292,10 @@ def _reach(store: str, url: str) -> Check:
         finally:
             database.close()
     except RecountError as error:
+        from recount.commands.preflight_network import timed_out, unanswered  # it builds on this module's Check
+
+        if timed_out(error):
+            return unanswered(store, url, functions())
         return Check(f"{store} reachable", False, str(error), "check the network path from here, or drop --connect")
     missing = [row["name"] for row in rows]
     return Check(

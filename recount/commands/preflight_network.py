@@ -1,14 +1,18 @@
-"""preflight for a stage with `vpc`: the subnets and groups exist in that VPC, and the subnets are private."""
+"""preflight for a stage with `vpc`: the subnets and groups exist in that VPC, and the subnets are private; with
+--connect, a store that does not answer in time gets the inbound rule its security group lacks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
+from infra.config import StageConfig
 from infra.config_access import VpcConfig
 from recount.commands.preflight import Check, _error
+from shared.topology import FUNCTIONS_SECURITY_GROUP_OUTPUT
 
 _MISSING = {"InvalidSubnetID.NotFound", "InvalidGroup.NotFound", "InvalidVpcID.NotFound", "InvalidGroupId.Malformed"}
 
@@ -86,3 +90,40 @@ def _groups(ec2: Any, vpc: VpcConfig) -> Check:
     if elsewhere:
         return Check("security groups", False, f"{', '.join(elsewhere)} not in {vpc.vpc_id}", "use the VPC's groups")
     return Check("security groups", True, ", ".join(vpc.security_group_ids))
+
+
+def timed_out(error: BaseException | None) -> bool:
+    """A socket timeout anywhere in the chain (the adapters wrap it: pg8000's and redis-py's errors, then ours)."""
+    while error is not None:
+        if isinstance(error, TimeoutError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def functions_group(client: Callable[[str], Any], config: StageConfig, stack_name: str) -> str:
+    """Whom a store's security group must admit for the functions: their groups, or the one recount makes."""
+    if config.vpc is None:
+        return "the internet (the functions run in no VPC: give the stage `vpc` to reach a private store)"
+    if config.vpc.security_group_ids:
+        return f"the functions' security groups {', '.join(config.vpc.security_group_ids)}"
+    try:
+        outputs = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+    except ClientError:  # not deployed yet: the first deploy makes the group
+        outputs = []
+    group = next((o["OutputValue"] for o in outputs if o["OutputKey"] == FUNCTIONS_SECURITY_GROUP_OUTPUT), None)
+    where = f"{stack_name}'s output {FUNCTIONS_SECURITY_GROUP_OUTPUT}"
+    return f"the functions' group {group} ({where})" if group else f"the functions' group ({where}, after the deploy)"
+
+
+def unanswered(store: str, url: str, functions: str) -> Check:
+    """A connect that timed out: what a security group not admitting the source looks like (it drops, not refuses)."""
+    parts = urlsplit(url)
+    port = parts.port or (6379 if store == "redis" else 5432)
+    owner = "the cache's" if store == "redis" else "the database's (or its RDS Proxy's)"
+    return Check(
+        f"{store} reachable",
+        False,
+        f"{parts.hostname}:{port} did not answer in time (what a security group that does not admit you looks like)",
+        f"{owner} security group must admit TCP {port} from {functions}, and from here for --connect",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import NamedTuple
 
 METRICS_NAMESPACE = "recount"
 
@@ -27,3 +28,21 @@ class Metric(StrEnum):
     SWEEP_ENQUEUED = "SweepEnqueued"
     INVALID_WORKSPACE_IDS = "InvalidWorkspaceIds"
     VERSIONS_REPUBLISHED = "VersionsRepublished"
+
+
+class AwsMetric(NamedTuple):
+    """A metric AWS publishes that the alarms and the dashboard read (infra/monitoring.py builds them with CDK's
+    helpers; tests/infra asserts the template's alarms use exactly these), and the dimension that names its
+    resource."""
+
+    namespace: str
+    name: str
+    dimension: str
+
+
+QUEUE_OLDEST_AGE = AwsMetric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName")
+QUEUE_VISIBLE = AwsMetric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
+FUNCTION_ERRORS = AwsMetric("AWS/Lambda", "Errors", "FunctionName")
+FUNCTION_THROTTLES = AwsMetric("AWS/Lambda", "Throttles", "FunctionName")
+FUNCTION_INVOCATIONS = AwsMetric("AWS/Lambda", "Invocations", "FunctionName")
+EMF_SERVICE_DIMENSION = "service"  # Powertools' dimension on every recount metric: the function's name

@@ -43,6 +43,14 @@ def template_json(cloud_assembly: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def prod_template_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    outdir = tmp_path_factory.mktemp("cdk.out.prod")
+    result = run_app(outdir, {**cdk_context(), "stage": "prod"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return dict(json.loads((outdir / "recount-prod.template.json").read_text()))
+
+
+@pytest.fixture(scope="session")
 def template(template_json: dict[str, Any]) -> Any:
     from aws_cdk.assertions import Template
 

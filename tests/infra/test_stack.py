@@ -13,7 +13,7 @@ from infra.config import LAMBDA_PYTHON
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key
-from tests.infra.conftest import cdk_context, of_type, run_app
+from tests.infra.conftest import cdk_context, of_type
 
 DEV = cdk_context()["recount:stages"]["dev"]
 FUNCTIONS = {
@@ -61,11 +61,8 @@ def test_visibility_timeouts_are_six_times_the_consuming_function_timeout(resour
 
 
 @pytest.fixture(scope="module")
-def prod_resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    outdir = tmp_path_factory.mktemp("cdk.out.prod")
-    result = run_app(outdir, {**cdk_context(), "stage": "prod"})
-    assert result.returncode == 0, result.stderr[-4000:]
-    return dict(json.loads((outdir / "recount-prod.template.json").read_text())["Resources"])
+def prod_resources(prod_template_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(prod_template_json["Resources"])
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])

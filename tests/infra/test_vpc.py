@@ -1,6 +1,7 @@
-"""A stage with `vpc`: the functions in its subnets behind a security group, endpoints instead of a NAT, each
-endpoint's policy naming only recount's resources; cdk-nag and cfn-lint clean. Without it, no network at all.
-The VPC stage also authenticates to its database (an RDS Proxy) with IAM: `databaseIamAuth`."""
+"""A stage with `vpc`: the functions in its subnets behind a security group, endpoints (when asked) instead of a
+NAT, each endpoint leaving other workloads what AWS's default gives them and denying recount's roles anything but
+their own resources; in `ports` mode the functions' group is an output; cdk-nag and cfn-lint clean. Without `vpc`,
+no network at all. The VPC stage also authenticates to its database (an RDS Proxy) with IAM: `databaseIamAuth`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, load_stage
+from shared.topology import FUNCTIONS_SECURITY_GROUP_OUTPUT
 from tests.infra.conftest import ROOT, cdk_context, of_type, run_app
 
 VPC = {
@@ -22,6 +24,7 @@ VPC = {
     "availabilityZones": ["us-east-1a", "us-east-1b"],
     "routeTableIds": ["rtb-0a1b2c3d4e5f60711", "rtb-0a1b2c3d4e5f60722"],
     "ports": [5432, 6379],
+    "endpoints": {"dynamodb": True, "sqs": True, "secretsManager": True, "xray": True},
 }
 IAM_AUTH = {"resourceId": "prx-0a1b2c3d4e5f60718", "user": "recount"}
 # Groups of the team's own, the VPC already has DynamoDB's and X-Ray's endpoints, and the stage does not trace
@@ -29,8 +32,10 @@ OWN_GROUP = "sg-0a1b2c3d4e5f60799"
 OWN_GROUPS = {
     **{k: v for k, v in VPC.items() if k not in ("ports", "routeTableIds")},
     "securityGroupIds": [OWN_GROUP],
-    "endpoints": {"dynamodb": False, "xray": False},
+    "endpoints": {"sqs": True, "secretsManager": True},
 }
+# A VPC shared with other workloads, as a stage that says nothing about endpoints has it: recount adds none
+SHARED = {k: v for k, v in VPC.items() if k != "endpoints"}
 
 
 def context_with(stage: str, vpc: dict[str, Any], **settings: Any) -> dict[str, Any]:
@@ -57,9 +62,14 @@ def vpc_resources(vpc_assembly: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def own_groups_resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def own_groups_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outdir = synth(tmp_path_factory, "devown", context_with("devown", OWN_GROUPS, tracing=False))
-    return dict(json.loads((outdir / "recount-devown.template.json").read_text())["Resources"])
+    return dict(json.loads((outdir / "recount-devown.template.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def own_groups_resources(own_groups_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(own_groups_template["Resources"])
 
 
 def _endpoints(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -94,7 +104,24 @@ def test_the_functions_run_in_the_subnets_behind_a_group_that_only_reaches_the_s
     assert "SecurityGroupIngress" not in groups[functions_group]["Properties"]
 
 
-def test_the_endpoints_reach_aws_without_a_nat_and_name_only_recounts_resources(
+def _role_arns(resources: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f["Properties"]["Role"] for f in of_type(resources, "AWS::Lambda::Function").values()]
+
+
+def _shape(endpoint: dict[str, Any], resources: dict[str, dict[str, Any]]) -> tuple[Any, list[str], Any]:
+    """The endpoint policy's statements as (allow-all, the actions recount's roles are kept to, their resources),
+    asserting the rest of the shape: Principal *, and both denies for recount's function roles alone."""
+    allow, only_actions, only_resources = endpoint["PolicyDocument"]["Statement"]
+    assert allow == {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "*", "Resource": "*"}
+    roles = {"ArnEquals": {"aws:PrincipalArn": _role_arns(resources)}}
+    assert only_actions["Effect"] == only_resources["Effect"] == "Deny"
+    assert only_actions["Principal"] == only_resources["Principal"] == {"AWS": "*"}
+    assert only_actions["Condition"] == only_resources["Condition"] == roles
+    assert only_actions["Resource"] == "*" and "Action" not in only_actions and "Resource" not in only_resources
+    return allow, only_actions["NotAction"], only_resources["NotResource"]
+
+
+def test_each_endpoint_leaves_others_the_default_and_keeps_recounts_roles_to_their_own_resources(
     vpc_resources: dict[str, dict[str, Any]],
 ) -> None:
     endpoints = _endpoints(vpc_resources)
@@ -102,24 +129,51 @@ def test_the_endpoints_reach_aws_without_a_nat_and_name_only_recounts_resources(
     assert endpoints["dynamodb"]["VpcEndpointType"] == "Gateway"
     assert endpoints["dynamodb"]["RouteTableIds"] == VPC["routeTableIds"]
     table = next(iter(of_type(vpc_resources, "AWS::DynamoDB::GlobalTable")))
-    (statement,) = endpoints["dynamodb"]["PolicyDocument"]["Statement"]
-    assert statement["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+    _, actions, resource = _shape(endpoints["dynamodb"], vpc_resources)
+    assert resource == {"Fn::GetAtt": [table, "Arn"]}
+    assert sorted(actions) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     queues = {k for k in of_type(vpc_resources, "AWS::SQS::Queue") if not k.startswith("SchedulesDeadLetter")}
-    (statement,) = endpoints["sqs"]["PolicyDocument"]["Statement"]
-    assert {resource["Fn::GetAtt"][0] for resource in statement["Resource"]} == queues
-    assert not any("Delete" in action or action == "sqs:*" for action in statement["Action"])
-    (statement,) = endpoints["secretsmanager"]["PolicyDocument"]["Statement"]
+    _, actions, resource = _shape(endpoints["sqs"], vpc_resources)
+    assert {arn["Fn::GetAtt"][0] for arn in resource} == queues
+    assert not any("Delete" in action or action == "sqs:*" for action in actions)
+    _, actions, resource = _shape(endpoints["secretsmanager"], vpc_resources)
     dev = cdk_context()["recount:stages"]["dev"]
-    assert statement["Resource"] == [dev["databaseSecretArn"], dev["redisSecretArn"]]
-    endpoint_groups = [
+    assert resource == [dev["databaseSecretArn"], dev["redisSecretArn"]]
+    assert sorted(actions) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    assert "PolicyDocument" not in endpoints["xray"]  # AWS's default: X-Ray's actions take no resource
+    (endpoint_group,) = [
         g
         for g in of_type(vpc_resources, "AWS::EC2::SecurityGroup").values()
         if "endpoints" in g["Properties"]["GroupDescription"]
     ]
-    (ingress,) = endpoint_groups[0]["Properties"]["SecurityGroupIngress"]
-    assert ingress["FromPort"] == ingress["ToPort"] == 443 and "SourceSecurityGroupId" in ingress
+    # Private DNS sends every workload of the VPC here: all of them get in, not only recount's functions
+    (ingress,) = endpoint_group["Properties"]["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["CidrIp"]) == (443, 443, "0.0.0.0/0")
     for interface in (endpoints[name] for name in ("sqs", "secretsmanager", "xray")):
         assert interface["PrivateDnsEnabled"] is True and interface["SubnetIds"] == VPC["subnetIds"]
+
+
+def test_a_stage_that_names_no_endpoints_adds_nothing_to_a_shared_vpc(tmp_path_factory: pytest.TempPathFactory) -> None:
+    outdir = synth(tmp_path_factory, "devshared", context_with("devshared", SHARED))
+    template = json.loads((outdir / "recount-devshared.template.json").read_text())
+    assert not of_type(template["Resources"], "AWS::EC2::VPCEndpoint")
+    (group,) = of_type(template["Resources"], "AWS::EC2::SecurityGroup")  # the functions' own, no endpoints' group
+    assert template["Outputs"]["FunctionsSecurityGroupId"]["Value"] == {"Fn::GetAtt": [group, "GroupId"]}
+
+
+def test_ports_mode_outputs_the_functions_group_and_own_groups_output_none(
+    vpc_assembly: Path, own_groups_template: dict[str, Any]
+) -> None:
+    from aws_cdk.assertions import Match, Template
+
+    template = Template.from_json(json.loads((vpc_assembly / "recount-devvpc.template.json").read_text()))
+    template.has_output(
+        FUNCTIONS_SECURITY_GROUP_OUTPUT,
+        {"Value": {"Fn::GetAtt": [Match.string_like_regexp("FunctionsSecurityGroup"), "GroupId"]}},
+    )
+    assert (
+        FUNCTIONS_SECURITY_GROUP_OUTPUT not in own_groups_template["Outputs"]
+    )  # the team's groups are theirs to admit
 
 
 def test_a_stage_with_its_own_groups_and_endpoints_gets_only_what_it_lacks(
@@ -130,7 +184,7 @@ def test_a_stage_with_its_own_groups_and_endpoints_gets_only_what_it_lacks(
         assert function["Properties"]["VpcConfig"]["SecurityGroupIds"] == [OWN_GROUP]
     (group,) = of_type(own_groups_resources, "AWS::EC2::SecurityGroup").values()  # the endpoints' only
     (ingress,) = group["Properties"]["SecurityGroupIngress"]
-    assert ingress["SourceSecurityGroupId"] == OWN_GROUP
+    assert ingress["CidrIp"] == "0.0.0.0/0" and ingress["FromPort"] == 443
 
 
 def test_iam_auth_lets_each_function_connect_as_its_user_to_that_proxy_only(
@@ -199,3 +253,30 @@ def test_cdk_nag_and_cfn_lint_are_clean_with_a_vpc(vpc_assembly: Path) -> None:
 def test_an_incomplete_vpc_stops_the_synth_with_one_line(vpc: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_stage(context_with("devvpc", vpc), "devvpc")
+
+
+SAME_ZONE = {**VPC, "availabilityZones": ["us-east-1a", "us-east-1a"]}
+
+
+def test_subnets_sharing_a_zone_stop_the_synth_naming_them_and_the_zone() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_stage(context_with("devvpc", SAME_ZONE), "devvpc")
+    message = str(refused.value)
+    assert (
+        "vpc.subnetIds subnet-0a1b2c3d4e5f60711 and subnet-0a1b2c3d4e5f60722 are both in us-east-1a, and an "
+        "interface endpoint (sqs, secretsManager, xray) takes one subnet per zone" in message
+    )
+    assert "\n" not in message
+    # Without tracing there is no X-Ray endpoint, and it is not named
+    with pytest.raises(ConfigError, match=r"\(sqs, secretsManager\) takes one subnet per zone"):
+        load_stage(context_with("devvpc", SAME_ZONE, tracing=False), "devvpc")
+
+
+def test_subnets_sharing_a_zone_are_accepted_when_recount_makes_no_interface_endpoint() -> None:
+    no_interface = {"sqs": False, "secretsManager": False, "xray": False}
+    vpc: dict[str, Any] = {**SAME_ZONE, "endpoints": no_interface}
+    _, config = load_stage(context_with("devvpc", vpc), "devvpc")
+    assert config.vpc is not None and config.vpc.subnet_ids == VPC["subnetIds"]
+    xray_only = {**vpc, "endpoints": {**no_interface, "xray": True}}
+    _, untraced = load_stage(context_with("devvpc", xray_only, tracing=False), "devvpc")
+    assert untraced.vpc is not None

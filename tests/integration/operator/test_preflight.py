@@ -287,6 +287,7 @@ def _network(private: bool = True) -> dict[str, Any]:
     """A VPC with two subnets on moto's server, private unless asked; the stage's `vpc` settings for it."""
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc_id = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})  # off in a new VPC, as in AWS
     table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
     if not private:
         gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
@@ -305,6 +306,8 @@ def _network(private: bool = True) -> dict[str, Any]:
         "availabilityZones": zones,
         "routeTableIds": [table, table],
         "securityGroupIds": [group],
+        # every endpoint recount can make (they are opt-in): preflight checks what each would need
+        "endpoints": {"dynamodb": True, "sqs": True, "secretsManager": True, "xray": True},
     }
 
 
@@ -314,6 +317,14 @@ def test_a_vpc_stage_passes_with_private_subnets_and_its_groups(account: dict[st
     checks = preflight(account)
     assert all(checks[f"subnet {subnet}"][0] for subnet in vpc["subnetIds"]), checks
     assert checks["security groups"] == (True, vpc["securityGroupIds"][0])
+    assert checks["endpoint subnets"] == (True, "one subnet per Availability Zone")
+    assert checks["vpc dns"] == (True, f"{vpc['vpcId']} has enableDnsSupport and enableDnsHostnames on")
+    for entry, name in (("sqs", "sqs"), ("secretsManager", "secretsmanager"), ("xray", "xray")):
+        assert checks[f"{entry} endpoint"] == (
+            True,
+            f"nothing else in {vpc['vpcId']} answers for {name}.{REGION}.amazonaws.com",
+        )
+    assert all(passed for passed, _ in checks.values()), checks
 
 
 def test_a_vpc_stage_with_public_missing_or_foreign_parts_blocks(account: dict[str, Any]) -> None:
@@ -417,3 +428,148 @@ def test_an_iam_auth_stage_naming_an_aurora_member_instance_blocks(account: dict
     dev["databaseIamAuth"] = {"resourceId": member["DbiResourceId"], "user": "recount"}
     passed, detail = preflight(account)["iam database auth"]
     assert not passed and "is an instance of the cluster aurora" in detail, detail
+
+
+def blocker(context: dict[str, Any], name: str) -> str:
+    """The check's one line as `recount preflight` prints a blocker, after asserting it is one."""
+    stage, config = load_stage(context, "dev")
+    [check] = [check for check in run_preflight(stage, config).checks if check.name == name]
+    assert not check.passed, check
+    line = f"{check.name}: {check.detail} ({check.fix})"
+    assert "\n" not in line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("attribute", "others"), [("EnableDnsSupport", "enableDnsSupport"), ("EnableDnsHostnames", "enableDnsHostnames")]
+)
+def test_a_vpc_without_dns_support_or_hostnames_blocks(account: dict[str, Any], attribute: str, others: str) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    boto3.client("ec2", region_name=REGION).modify_vpc_attribute(VpcId=vpc["vpcId"], **{attribute: {"Value": False}})
+    assert blocker(account, "vpc dns") == (
+        f"vpc dns: {vpc['vpcId']} has {others} off: the endpoints' private DNS cannot be enabled and the deploy fails "
+        f"(turn on {others} in {vpc['vpcId']}'s settings, or set the stage's vpc.endpoints sqs, secretsManager, xray "
+        "false (the subnets then need a NAT))"
+    )
+
+
+def test_an_sqs_endpoint_with_private_dns_already_in_the_vpc_blocks_naming_the_entry(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    ec2 = boto3.client("ec2", region_name=REGION)
+    theirs = ec2.create_vpc_endpoint(
+        VpcId=vpc["vpcId"],
+        ServiceName=f"com.amazonaws.{REGION}.sqs",
+        VpcEndpointType="Interface",
+        SubnetIds=vpc["subnetIds"],
+        PrivateDnsEnabled=True,
+    )["VpcEndpoint"]["VpcEndpointId"]
+    assert blocker(account, "sqs endpoint") == (
+        f"sqs endpoint: {vpc['vpcId']} already has {theirs} with private DNS for sqs.{REGION}.amazonaws.com: "
+        "recount's would fail with ConflictingDomainExists (set the stage's vpc.endpoints.sqs false: the functions "
+        f"use what already answers for sqs.{REGION}.amazonaws.com)"
+    )
+    assert preflight(account)["secretsManager endpoint"][0] is True
+    # Turned off, recount makes no SQS endpoint and checks none
+    account["recount:stages"]["dev"]["vpc"] = {**vpc, "endpoints": {"sqs": False}}
+    checks = preflight(account)
+    assert "sqs endpoint" not in checks and all(passed for passed, _ in checks.values()), checks
+
+
+def test_an_endpoint_without_private_dns_or_in_another_vpc_does_not_block(account: dict[str, Any]) -> None:
+    vpc, other = _network(), _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    ec2 = boto3.client("ec2", region_name=REGION)
+    for vpc_id, subnets, private_dns in (
+        (vpc["vpcId"], vpc["subnetIds"], False),
+        (other["vpcId"], other["subnetIds"], True),
+    ):
+        ec2.create_vpc_endpoint(
+            VpcId=vpc_id,
+            ServiceName=f"com.amazonaws.{REGION}.sqs",
+            VpcEndpointType="Interface",
+            SubnetIds=subnets,
+            PrivateDnsEnabled=private_dns,
+        )
+    assert preflight(account)["sqs endpoint"][0] is True
+
+
+def test_a_private_hosted_zone_for_the_secrets_manager_name_blocks_naming_the_entry(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    name = f"secretsmanager.{REGION}.amazonaws.com"
+    zone = (
+        boto3.client("route53", region_name=REGION)
+        .create_hosted_zone(
+            Name=name,
+            CallerReference="hub-endpoints",
+            HostedZoneConfig={"PrivateZone": True, "Comment": "a central endpoint in another VPC"},
+            VPC={"VPCRegion": REGION, "VPCId": vpc["vpcId"]},
+        )["HostedZone"]["Id"]
+        .rsplit("/", 1)[-1]
+    )
+    assert blocker(account, "secretsManager endpoint") == (
+        f"secretsManager endpoint: {vpc['vpcId']} is associated with the private hosted zone {name} ({zone}): "
+        "recount's would fail with ConflictingDomainExists (set the stage's vpc.endpoints.secretsManager false: the "
+        f"functions use what already answers for {name})"
+    )
+    assert preflight(account)["sqs endpoint"][0] is True
+
+
+def test_subnets_in_one_zone_block_though_the_stage_lists_two(account: dict[str, Any]) -> None:
+    vpc = _network()
+    ec2 = boto3.client("ec2", region_name=REGION)
+    second = ec2.create_subnet(VpcId=vpc["vpcId"], CidrBlock="10.8.9.0/24", AvailabilityZone="us-east-1a")["Subnet"]
+    ec2.associate_route_table(RouteTableId=vpc["routeTableIds"][0], SubnetId=second["SubnetId"])
+    first = vpc["subnetIds"][0]
+    account["recount:stages"]["dev"]["vpc"] = {**vpc, "subnetIds": [first, second["SubnetId"]]}
+    assert blocker(account, "endpoint subnets") == (
+        f"endpoint subnets: vpc.subnetIds {first} and {second['SubnetId']} are both in us-east-1a, and an interface "
+        "endpoint (sqs, secretsManager, xray) takes one subnet per zone: keep one per zone, or set those "
+        "vpc.endpoints false (and list each subnet's real zone in vpc.availabilityZones)"
+    )
+
+
+def test_an_update_does_not_block_on_the_endpoints_its_own_stack_made(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    endpoint = {
+        "Type": "AWS::EC2::VPCEndpoint",
+        "Properties": {
+            "VpcId": vpc["vpcId"],
+            "ServiceName": f"com.amazonaws.{REGION}.sqs",
+            "VpcEndpointType": "Interface",
+            "SubnetIds": vpc["subnetIds"],
+            "PrivateDnsEnabled": True,
+        },
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="recount-dev", TemplateBody=json.dumps({"Resources": {"Sqs": endpoint}})
+    )
+    assert preflight(account)["sqs endpoint"][0] is True
+    # The same endpoint in another stack is someone else's
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="neighbour", TemplateBody=json.dumps({"Resources": {"Sqs": endpoint}})
+    )
+    assert preflight(account)["sqs endpoint"][0] is False
+
+
+def test_a_dynamodb_gateway_endpoint_already_on_the_route_tables_blocks_naming_it(account: dict[str, Any]) -> None:
+    vpc = _network()
+    account["recount:stages"]["dev"]["vpc"] = vpc
+    ec2 = boto3.client("ec2", region_name=REGION)
+    theirs = ec2.create_vpc_endpoint(
+        VpcId=vpc["vpcId"],
+        ServiceName=f"com.amazonaws.{REGION}.dynamodb",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[vpc["routeTableIds"][0]],
+    )["VpcEndpoint"]["VpcEndpointId"]
+    assert blocker(account, "dynamodb endpoint") == (
+        f"dynamodb endpoint: {theirs} already routes {vpc['routeTableIds'][0]} to DynamoDB: recount's gateway "
+        "endpoint would fail to create (set vpc.endpoints.dynamodb false: the functions use the existing endpoint)"
+    )
+    # Turned off, recount makes no gateway endpoint and checks none
+    account["recount:stages"]["dev"]["vpc"] = {**vpc, "endpoints": {**vpc.get("endpoints", {}), "dynamodb": False}}
+    checks = preflight(account)
+    assert "dynamodb endpoint" not in checks and all(passed for passed, _ in checks.values()), checks
