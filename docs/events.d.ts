@@ -1,7 +1,7 @@
 /* Generated from docs/events.schema.json by json-schema-to-typescript (npm run types); do not edit. */
 
 /**
- * One message body on a recount queue (DESIGN section 5).
+ * One message body on a recount queue (docs/design.md section 5).
  */
 export type RecountEventEnvelope =
   InboxCountsDirty | InboxCountsRecompute | AnalyticsAggregatesRecompute | InboxCountsSweep | AnalyticsAggregatesSweep;

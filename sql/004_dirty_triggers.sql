@@ -11,7 +11,7 @@
 -- statistics, and a join of two 1,000-row ones planned as a nested loop costs more than the update itself.
 
 -- Each function resolves names with the search_path the migration ran with, not the writing session's.
--- An id that breaks recount's clientId rule (DESIGN section 4) is not marked: no sweep would ever clear it.
+-- An id that breaks recount's clientId rule (docs/design.md §4) is not marked: no sweep would ever clear it.
 CREATE OR REPLACE FUNCTION recount_mark_dirty(client_ids text[]) RETURNS void
 LANGUAGE sql SET search_path FROM CURRENT AS $$
     INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt")

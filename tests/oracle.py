@@ -1,4 +1,4 @@
-"""Reference computations written from DESIGN.md sections 2 and 3, in plain Python (no SQL).
+"""Reference computations written from docs/design.md §2 and §3, in plain Python (no SQL).
 
 Inputs are lists of dicts keyed like the Prisma columns (camelCase):
 
@@ -108,7 +108,7 @@ def setter_of(lead: Record) -> str | None:
 def inbox_counts(
     leads: Iterable[Record], drafts: Iterable[Record], messages: Iterable[Record], now: datetime
 ) -> dict[str, dict[str, int]]:
-    """{'global': counts, '<setter>': counts, ...} for one workspace at instant `now` (DESIGN section 2)."""
+    """{'global': counts, '<setter>': counts, ...} for one workspace at instant `now` (docs/design.md §2)."""
     visible = [lead for lead in leads if _not_snoozed(lead, now)]
     review = {
         draft["leadId"]
@@ -144,7 +144,7 @@ def window_days(today: date, days: int) -> list[date]:
 def analytics_aggregates(
     leads: Iterable[Record], messages: Iterable[Record], today: date, days: int
 ) -> dict[date, dict[str, int]]:
-    """{day: aggregates} for every day of the window, zeros included (DESIGN section 3)."""
+    """{day: aggregates} for every day of the window, zeros included (docs/design.md §3)."""
     result = {day: dict.fromkeys(AGGREGATE_KEYS, 0) for day in window_days(today, days)}
     responded: dict[date, set[str]] = {}
     contacted: dict[date, set[str]] = {}

@@ -16,7 +16,7 @@ from recount.targets import Target
 from shared.queries import query
 
 _LEAD_TIMES = "Lead.lastInboundAt / lastOutboundAt / lastZrgOutboundAt"
-# The app's writes that feed each count (DESIGN §2), named as the app's Prisma schema names them.
+# The app's writes that feed each count (docs/design.md §2), named as the app's Prisma schema names them.
 FED_BY = {
     "total": "a lead created or deleted, or snoozed (Lead.snoozedUntil)",
     "total_non_blacklisted": "Lead.status to or from blacklisted / unqualified",

@@ -2,7 +2,7 @@
 -- nothing but the mark).
 
 -- name: mark_dirty
--- DESIGN section 1's upsert, with the database's clock; returns the mark's time (UTC wall clock).
+-- docs/design.md §1's upsert, with the database's clock; returns the mark's time (UTC wall clock).
 INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt")
 VALUES (:client_id, now() AT TIME ZONE 'UTC')
 ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt"

@@ -1,4 +1,4 @@
-"""The event envelope (DESIGN section 5): one JSON object per message, validated here and nowhere else."""
+"""The event envelope (docs/design.md §5): one JSON object per message, validated here and nowhere else."""
 
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "recount event envelope",
-        "description": "One message body on a recount queue (DESIGN section 5).",
+        "description": "One message body on a recount queue (docs/design.md section 5).",
         **schema,
     }
 

@@ -1,4 +1,4 @@
-"""Redis keys: the contract with the app (DESIGN section 4), defined once."""
+"""Redis keys: the contract with the app (docs/design.md §4), defined once."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ METRICS_NAMESPACE = "recount"
 
 
 class Metric(StrEnum):
-    """The EMF metrics the dashboard and the alarms read (DESIGN section 7)."""
+    """The EMF metrics the dashboard and the alarms read (docs/design.md §7)."""
 
     JOBS_SUCCEEDED = "JobsSucceeded"
     JOBS_FAILED = "JobsFailed"

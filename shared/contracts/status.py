@@ -1,4 +1,4 @@
-"""The job status blob (DESIGN section 4): what the app and operators read about the last job."""
+"""The job status blob (docs/design.md §4): what the app and operators read about the last job."""
 
 from __future__ import annotations
 

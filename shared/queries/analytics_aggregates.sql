@@ -1,4 +1,4 @@
--- Analytics daily aggregates of one workspace (DESIGN section 3). recount owns this table.
+-- Analytics daily aggregates of one workspace (docs/design.md §3). recount owns this table.
 
 -- name: lock
 -- Begin a recompute: the workspace's lock for this job, released at commit or rollback.

@@ -1,4 +1,4 @@
--- Inbox counts of one workspace (DESIGN section 2). Parameters are named (:name); pg8000 binds them.
+-- Inbox counts of one workspace (docs/design.md §2). Parameters are named (:name); pg8000 binds them.
 
 -- name: lock_and_read_marker
 -- Begin a recompute: take the workspace's lock for this job (released at commit or rollback, so it

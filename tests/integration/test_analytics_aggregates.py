@@ -1,4 +1,4 @@
-"""Analytics daily aggregates (DESIGN section 3) materialized by the real recompute against PostgreSQL and Redis."""
+"""Analytics daily aggregates (docs/design.md §3) materialized by the real recompute against PostgreSQL and Redis."""
 
 from __future__ import annotations
 

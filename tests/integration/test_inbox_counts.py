@@ -1,4 +1,4 @@
-"""Inbox counts (DESIGN section 2) materialized by the real recompute against PostgreSQL and Redis."""
+"""Inbox counts (docs/design.md §2) materialized by the real recompute against PostgreSQL and Redis."""
 
 from __future__ import annotations
 

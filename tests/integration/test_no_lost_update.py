@@ -1,4 +1,5 @@
-"""DESIGN 6.1-6.3 made deterministic with two real connections: no lost update, no double apply, no stale overwrite.
+"""docs/design.md §6.1-6.3 made deterministic with two real connections: no lost update, no double apply, no stale
+overwrite.
 
 The recompute runs READ COMMITTED: begin() only takes the lock; the snapshot that reads the marker and the
 counts is the one of finish()'s single statement. A mark committed between begin() and finish() therefore

@@ -1,4 +1,4 @@
-"""DESIGN section 6 as a state machine: the real inbox handler, real PostgreSQL and Redis, moto's SQS and DynamoDB.
+"""docs/design.md §6 as a state machine: the real inbox handler, real PostgreSQL and Redis, moto's SQS and DynamoDB.
 
 Three workspaces with a few leads each. Hypothesis interleaves:
 

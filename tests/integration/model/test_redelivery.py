@@ -1,5 +1,5 @@
-"""DESIGN 6.2, no double apply, for the one redelivery the state machine only checks by its effect: a record that was
-coalesced behind another record of its batch, delivered again."""
+"""docs/design.md §6.2, no double apply, for the one redelivery the state machine only checks by its effect: a
+record that was coalesced behind another record of its batch, delivered again."""
 
 from __future__ import annotations
 
