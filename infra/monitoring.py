@@ -106,7 +106,7 @@ class Monitoring(Construct):
                 watched.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
                 config.oldest_message_age_seconds,
                 f"The oldest message on {watched.label} is older than {config.oldest_message_age_seconds} s: "
-                "consumers are behind or failing. See README, Alarms.",
+                "consumers are behind or failing. See docs/operating.md, Alarms.",
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 notify_ok=True,  # a backlog drains by itself: on-call learns from OK that it is over
                 periods=3,

@@ -164,7 +164,7 @@ class RecountStack(Stack):
             SCHEDULES_DEAD_LETTER_OUTPUT: schedule_dead_letter.queue_url,
             IDEMPOTENCY_TABLE_OUTPUT: table.table_name,
         }
-        if network and network.own_group:  # `ports` mode: the stores' groups admit this one (README, deploy)
+        if network and network.own_group:  # `ports` mode: the stores' groups admit this one (docs/deploying.md, step 5)
             outputs[FUNCTIONS_SECURITY_GROUP_OUTPUT] = network.own_group.security_group_id
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

@@ -245,7 +245,9 @@ def _secrets(client: Callable[[str], Any], config: StageConfig, report: Prefligh
             yield Check(name, False, f"{arn}: {_error(error)}", "create it, or let the deploying role read it")
             continue
         except (RecountError, ValueError) as error:
-            yield Check(name, False, f"{arn}: {_error(error)}", "store a URL or the RDS-style JSON (see README)")
+            yield Check(
+                name, False, f"{arn}: {_error(error)}", "store a URL or the RDS-style JSON (see docs/deploying.md)"
+            )
             continue
         if url_scheme not in STORE_SCHEMES[store] or not host:
             wanted = " or ".join(sorted(STORE_SCHEMES[store]))
@@ -257,7 +259,9 @@ def _secrets(client: Callable[[str], Any], config: StageConfig, report: Prefligh
         try:  # what the functions would refuse at start (the TLS files are the functions', not this machine's)
             _ = parse_database_url(url, tls_files=False) if store == "database" else check_redis_url(url)
         except RecountError as error:
-            yield Check(name, False, f"{arn}: {_error(error)}", f"store a {store} URL recount can use (see README)")
+            yield Check(
+                name, False, f"{arn}: {_error(error)}", f"store a {store} URL recount can use (see docs/deploying.md)"
+            )
             continue
         if key and not key.endswith("alias/aws/secretsmanager") and key != config.secrets_kms_key_arn:
             yield Check(

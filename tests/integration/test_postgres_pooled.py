@@ -1,7 +1,7 @@
 """Through a transaction pooler (RDS Proxy, pgbouncer in transaction mode) a session holds no state of its own:
 recount's settings hold for each transaction only (SET LOCAL, sent with its BEGIN), a statement outside a
 transaction runs in one of its own, nothing is prepared by name, and every advisory lock is the transaction's.
-What RDS Proxy pins a session for is exactly such state (README, "On RDS and ElastiCache")."""
+What RDS Proxy pins a session for is exactly such state (docs/deploying.md, "On RDS and ElastiCache")."""
 
 from __future__ import annotations
 

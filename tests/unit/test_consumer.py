@@ -1,4 +1,4 @@
-"""The consumer's decisions, one per row of the README's "What happens to a message", on in-memory ports.
+"""The consumer's decisions, one per row of docs/operating.md's "What happens to a message", on in-memory ports.
 
 The job each record runs is a stand-in that returns or raises what the row needs: these tests prove what the
 consumer does with it (the queue calls, the status, the metrics, the batch item failures). What the real
