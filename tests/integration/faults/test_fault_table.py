@@ -47,7 +47,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto.core.botocore_stubber import MockRawResponse
 
 import shared.domain.jobs
-import shared.wiring.consumer
+import shared.wiring.failure_path
 from recount.commands.dead_letters.redrive import redrive
 from recount.local.event_source import LocalContext
 from recount.targets import Target
@@ -422,7 +422,7 @@ def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
 ) -> None:
     """The accounting's own check: poison silently dropped instead of dead-lettered (the record deleted as
     handled, nothing sent, nothing logged) must be counted lost, although the handler reported no failure."""
-    monkeypatch.setattr(shared.wiring.consumer, "dead_letter", lambda *args, **kwargs: None)
+    monkeypatch.setattr(shared.wiring.failure_path, "dead_letter", lambda *args, **kwargs: None)
     ledger = Ledger(rig, function_logs)
     [workspace] = dirty_workspaces(rig, 1)
     ledger.inject(dirty_body(workspace.id), client_id=workspace.id)
@@ -430,7 +430,9 @@ def test_a_dead_letter_path_that_drops_messages_shows_in_the_table_as_lost(
     for case in poison:
         ledger.inject(case["body"], reason=case["reason"])
     ledger.settle()
-    row = ledger.tally("mutation: the dead-letter path drops", "shared.wiring.consumer.dead_letter replaced by a no-op")
+    row = ledger.tally(
+        "mutation: the dead-letter path drops", "shared.wiring.failure_path.dead_letter replaced by a no-op"
+    )
     assert all(ledger.journeys[case["body"]].stations == ["handled"] for case in poison), row.where_text()
     assert (row.injected, row.lost, row.survived, row.duplicated) == (4, 3, 1, 0), row.where_text()
 
