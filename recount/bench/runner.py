@@ -29,7 +29,7 @@ from recount.bench import (
 )
 from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
-from recount.bench.section_capacity import B4_GOAL_P95_S
+from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 from recount.local.aws_server import MotoServer
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, provision, stage_config
