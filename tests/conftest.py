@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from recount.migrations import migrate
-from recount.throwaway import ThrowawayServers, free_port
-from recount.throwaway_cluster import ThrowawayCluster
+from recount.servers.redis_cluster import ThrowawayCluster
+from recount.servers.throwaway import ThrowawayServers, free_port
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.settings import RecomputeSettings

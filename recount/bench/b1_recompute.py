@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recount.dataset import WorkspaceShape, generate_workspace
+from recount.commands.dataset import WorkspaceShape, generate_workspace
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName

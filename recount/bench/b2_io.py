@@ -1,7 +1,7 @@
 """B2: round trips per recompute job, counted on the wire.
 
 The real inbox handler, loaded fresh, reaches PostgreSQL, Redis and moto's server through counting loopback
-proxies (`recount.toggle_proxy.ToggleProxy`): a round trip is the client speaking after the server has answered,
+proxies (`recount.servers.toggle_proxy.ToggleProxy`): a round trip is the client speaking after the server has answered,
 whatever the protocol. Two one-message batches run one after the other: the first pays for connections and
 prepared statements (a cold execution environment), the second is a warm job. Beside the trips, what the
 adapters sent (statements, commands, AWS requests), so the two can be told apart. Then the same two jobs with
@@ -26,8 +26,8 @@ from moto.server import ThreadedMotoServer
 
 from recount.local.provision import create_idempotency_table
 from recount.migrations import migrate
-from recount.throwaway import free_port
-from recount.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.throwaway import free_port
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from recount.targets import Target
+from recount.commands.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import QueueClient
 from shared.contracts.client_id import CLIENT_ID_SQL

@@ -15,7 +15,7 @@ from recount.bench.b1_recompute import B1Report
 from recount.bench.b3_cold_start import B3Result
 from recount.bench.b4_pipeline import B4Result
 from recount.bench.outcome import NotRun
-from recount.bench.section_capacity import B4_GOAL_P95_S
+from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 
 T = TypeVar("T")
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recount.bench import section_capacity, section_cold_start, section_triggers, sections
 from recount.bench.b1_recompute import B1Report
 from recount.bench.b2_io import B2Result
 from recount.bench.b3_cold_start import B3Result
@@ -19,6 +18,14 @@ from recount.bench.b7_cli import B7Result
 from recount.bench.b8_triggers import B8Result
 from recount.bench.outcome import NotRun
 from recount.bench.plots import B1_PNG, B3_PNG, B4_PNG, plot_all
+from recount.bench.sections.b1_recompute import b1
+from recount.bench.sections.b2_io import b2
+from recount.bench.sections.b3_cold_start import b3
+from recount.bench.sections.b4_pipeline import b4
+from recount.bench.sections.b5_sweep import b5
+from recount.bench.sections.b6_growth import b6
+from recount.bench.sections.b7_cli import b7
+from recount.bench.sections.b8_triggers import b8
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,17 @@ def write(results: Results, path: Path) -> None:
             else []
         ),
         "",
-        *sections.b1(results.b1),
+        *b1(results.b1),
         *_image("B1", results.b1, B1_PNG),
-        *sections.b2(results.b2),
-        *section_cold_start.b3(results.b3),
+        *b2(results.b2),
+        *b3(results.b3),
         *_image("B3", results.b3, B3_PNG),
-        *section_capacity.b4(results.b4),
+        *b4(results.b4),
         *_image("B4", results.b4, B4_PNG),
-        *sections.b5(results.b5),
-        *sections.b6(results.b6),
-        *sections.b7(results.b7),
-        *section_triggers.b8(results.b8),
+        *b5(results.b5),
+        *b6(results.b6),
+        *b7(results.b7),
+        *b8(results.b8),
     ]
     path.write_text("\n".join(lines))
 

@@ -29,12 +29,12 @@ from recount.bench import (
 )
 from recount.bench.outcome import after, attempt
 from recount.bench.report import Results, write
-from recount.bench.section_capacity import B4_GOAL_P95_S
+from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 from recount.local.aws_server import MotoServer
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, provision, stage_config
 from recount.migrations import migrate
-from recount.throwaway import ThrowawayServers, free_port
+from recount.servers.throwaway import ThrowawayServers, free_port
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar

@@ -4,7 +4,7 @@ app.py holds the typer app and turns a command's expected errors into one line a
 are in store_commands.py (migrate, schema, recompute), operator_commands.py (send, status, sweep, backfill,
 verify, canary), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight, accept) and
 recount/local/commands.py (local, demo, bench), and are registered below, in the order --help lists them. Their
-logic is in recount/commands/, what they print in recount/render.py.
+logic is in recount/commands/, what they print in recount/render/.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def preflight_command(
 ) -> None:
     """Check what a deploy of the stage would meet in its account, one row per check; exit 1 on a blocker."""
     from infra.config import ConfigError, load_stage
-    from recount import render
     from recount.commands.preflight import run_preflight
+    from recount.render import commands as render
 
     try:
         name, config = load_stage(json.loads(cdk_json.read_text())["context"], stage)
@@ -64,7 +64,7 @@ def accept_command(
     from recount.cli.app import operate
     from recount.commands.accept import RunShape, run_acceptance
     from recount.commands.connections import target as resolve
-    from recount.render_accept import render_acceptance
+    from recount.render.accept import render_acceptance
 
     if stage is None and stack.startswith("recount-"):
         stage = stack.removeprefix("recount-")

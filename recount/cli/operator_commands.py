@@ -33,9 +33,9 @@ def send_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Send one event, validated against the contract before it leaves; print its message id."""
-    from recount import render
     from recount.commands import send
     from recount.commands.connections import target as resolve
+    from recount.render import commands as render
 
     built = operate(partial(send.build_event, event, client_id, priority=priority, source=source))
     target = operate(partial(resolve, stack, region))
@@ -49,10 +49,10 @@ def status_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Every job's status blob, the cache versions and the dirty marker's age of one workspace."""
-    from recount import render
     from recount.commands import status
     from recount.commands.connections import target as resolve
     from recount.commands.usage import valid_client_ids
+    from recount.render import commands as render
 
     operate(partial(valid_client_ids, [client_id]))
     target = operate(partial(resolve, stack, region))
@@ -69,9 +69,9 @@ def sweep_command(
     region: Region = None,
 ) -> None:
     """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
-    from recount import render
     from recount.commands import sweep
     from recount.commands.connections import target as resolve
+    from recount.render import commands as render
 
     operate(partial(sweep.sweep_kind, kind))
     target = operate(partial(resolve, stack, region))
@@ -89,10 +89,10 @@ def backfill_command(
     region: Region = None,
 ) -> None:
     """One recompute event per workspace, in batches of ten, with a progress bar and a rate limit."""
-    from recount import render
     from recount.commands import backfill
     from recount.commands.connections import target as resolve
     from recount.commands.usage import parse_priority, valid_client_ids
+    from recount.render import commands as render
 
     if every == bool(client_id):
         fail("choose one of --all and --client-id ID", 2)
@@ -128,9 +128,9 @@ def verify_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
-    from recount import render
     from recount.commands import verify
     from recount.commands.connections import target as resolve
+    from recount.render import commands as render
 
     if explain is not None:
         _explain(
@@ -157,7 +157,7 @@ def _explain(client_id: str, *, every: bool, stack: str | None, region: str | No
     from recount.commands.explain import explain
     from recount.commands.usage import valid_client_ids
     from recount.commands.verify import Verdict
-    from recount.render_explain import render_explanation
+    from recount.render.explain import render_explanation
 
     if every:
         fail("--explain takes one workspace: leave out --all, --sample and --client-id", 2)
@@ -190,9 +190,9 @@ def canary_command(
 ) -> None:
     """Send dirty events at a rate, follow each to its job, and exit 1 if the backlog age or the freshness p95
     went over the stage's alarm thresholds (or an event failed, never finished, or was dead-lettered)."""
-    from recount import render
     from recount.commands import canary
     from recount.commands.connections import target as resolve
+    from recount.render import commands as render
 
     thresholds = operate(
         partial(canary.stage_thresholds, stage, stack, max_backlog_age_s=max_backlog_age, max_p95_ms=max_freshness_p95)

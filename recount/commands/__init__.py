@@ -1,5 +1,5 @@
-"""The operator commands' logic, one module per command family, against a Target (recount/targets.py): each
-returns data, and recount/render.py prints it; recount/cli/ wires both to the typer app.
+"""The operator commands' logic, one module per command family, against a Target (targets.py): each returns
+data, and recount/render/ prints it; recount/cli/ wires both to the typer app.
 
 Each command goes through the code the functions run: events are built and validated by shared.contracts.events
 and routed by shared.domain.routing, sweeps are shared.domain.sweep, and verify runs shared/queries/inbox_counts.sql

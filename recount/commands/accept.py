@@ -18,7 +18,7 @@ from recount.commands.accept_cloudwatch import Series, Window, cloudwatch, read_
 from recount.commands.accept_retry import RetryProbe, force_busy_retry
 from recount.commands.canary import CanaryReport, Thresholds, choose_workspaces, queue_depth, run_canary
 from recount.commands.connections import queue_client
-from recount.targets import Target
+from recount.commands.targets import Target
 from shared.contracts.errors import TransientError
 from shared.contracts.metrics import (
     EMF_SERVICE_DIMENSION,

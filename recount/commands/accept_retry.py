@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from recount.commands.canary import POLL_S, send_probe
 from recount.commands.connections import clients_for, queue_client
-from recount.targets import Target
+from recount.commands.targets import Target
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.sqs import QueueClient, classify_aws_error
 from shared.contracts.keys import JobName

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from recount.commands.connections import clients_for, queue_client, queue_name, queue_settings
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError, parse_priority, valid_client_ids
 from recount.commands.workspaces import all_client_ids
-from recount.targets import Target
 from shared.adapters.sqs import SEND_BATCH_LIMIT
 from shared.contracts.errors import RecountError
 from shared.contracts.events import EventName, new_event, to_body

@@ -16,9 +16,9 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from recount.commands.connections import clients_for, queue_client
+from recount.commands.dataset import WorkspaceShape, generate_workspace
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError, valid_client_ids
-from recount.dataset import WorkspaceShape, generate_workspace
-from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.sqs import QueueClient, classify_aws_error

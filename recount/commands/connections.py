@@ -6,7 +6,7 @@ import os
 
 from pydantic import SecretStr
 
-from recount.targets import LOCAL_STATE_FILE, Target, resolve_target
+from recount.commands.targets import LOCAL_STATE_FILE, Target, resolve_target
 from shared.adapters.sqs import QueueClient
 from shared.contracts.errors import PermanentError
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings

@@ -11,8 +11,8 @@ from typing import Any
 from recount.commands import OPERATOR_QUERIES
 from recount.commands.connections import clients_for
 from recount.commands.status import iso_timestamp
+from recount.commands.targets import Target
 from recount.commands.verify import GLOBAL_SCOPE, Verdict, VerifyResult, compare_workspace
-from recount.targets import Target
 from shared.queries import query
 
 _LEAD_TIMES = "Lead.lastInboundAt / lastOutboundAt / lastZrgOutboundAt"

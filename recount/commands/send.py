@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recount.commands.connections import queue_client, queue_name, queue_settings
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError, parse_priority
-from recount.targets import Target
 from shared.contracts.errors import RecountError
 from shared.contracts.events import Envelope, EventName, new_event, to_body
 from shared.domain.routing import queue_url_for

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from recount.commands import OPERATOR_QUERIES
 from recount.commands.connections import clients_for
-from recount.targets import Target
+from recount.commands.targets import Target
 from shared.adapters.redis_errors import classify_redis_error
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName, status_key, version_key

@@ -8,8 +8,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from recount.commands.connections import clients_for
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError
-from recount.targets import Target
 from shared.contracts.errors import PermanentError
 from shared.contracts.settings import SweepSettings
 

@@ -11,9 +11,9 @@ from typing import Any
 from recount.commands import OPERATOR_QUERIES
 from recount.commands.connections import clients_for
 from recount.commands.status import iso_timestamp
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError, valid_client_ids
 from recount.commands.workspaces import all_client_ids, sample_client_ids
-from recount.targets import Target
 from shared.contracts.errors import BusyError
 from shared.contracts.keys import JobName
 from shared.domain.recompute import LOCK_CLASS

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from recount.local.environment import Guard
-from recount.throwaway import free_port, wait_for
+from recount.servers.throwaway import free_port, wait_for
 
 
 class MotoServer:

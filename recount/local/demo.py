@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from recount.dataset import WorkspaceShape, generate_workspace
+from recount.commands.dataset import WorkspaceShape, generate_workspace
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import ROOT
 from recount.local.traffic import MARK_DIRTY, App, Plan, Tally

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import StageConfig
+from recount.commands.targets import LOCAL_STATE_FILE, Target
 from recount.local.aws_server import MotoServer
 from recount.local.environment import ProcessEnvironment
 from recount.local.event_source import EventSource, ExecutionEnvironments
 from recount.local.provision import Provisioned, aws_client, provision
 from recount.migrations import migrate
-from recount.targets import LOCAL_STATE_FILE, Target
-from recount.throwaway import ThrowawayServers, free_port
-from recount.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.throwaway import ThrowawayServers, free_port
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.metrics import Metric

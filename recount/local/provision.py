@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from infra.config import StageConfig, load_stage
-from recount.targets import Target
+from recount.commands.targets import Target
 from shared.topology import QUEUES, idempotency_table_name
 
 ROOT = Path(__file__).resolve().parents[2]

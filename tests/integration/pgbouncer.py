@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recount.throwaway import free_port, port_open
+from recount.servers.throwaway import free_port, port_open
 
 SERVER_HOST, SERVER_PORT = "127.0.0.1", 5432
 

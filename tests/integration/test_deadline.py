@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from recount.toggle_proxy import proxy_to, through
+from recount.servers.toggle_proxy import proxy_to, through
 from shared import deadline
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore

@@ -19,7 +19,7 @@ import pytest
 import redis
 from moto import mock_aws
 
-from recount.throwaway import free_port
+from recount.servers.throwaway import free_port
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.events import EventName, Priority, parse_envelope

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from recount.throwaway import redis_server_binary, wait_for
-from recount.throwaway_cluster import free_node_port
+from recount.servers.redis_cluster import free_node_port
+from recount.servers.throwaway import redis_server_binary, wait_for
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import TransientError
 from shared.contracts.keys import JobName, version_for_stamp
@@ -25,7 +25,7 @@ SLOTS = 16_384
 @pytest.fixture
 def redis_6_cluster_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     """A one-node Redis 6.2 cluster serving every slot (6.2 has no CLUSTER ADDSLOTSRANGE, which
-    recount.throwaway_cluster uses, so it is started here)."""
+    recount.servers.redis_cluster uses, so it is started here)."""
     monkeypatch.setenv("RECOUNT_THROWAWAY_BINARIES", "wheel")
     port = free_node_port()  # its cluster bus is the port + 10000, which must stay under 65536
     subprocess.run(

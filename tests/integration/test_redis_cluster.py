@@ -13,7 +13,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from recount.throwaway_cluster import ThrowawayCluster
+from recount.servers.redis_cluster import ThrowawayCluster
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import PermanentError, RecountError, TransientError
 from shared.contracts.keys import JobName, applied_stamp_key, legacy_applied_stamp_key, version_for_stamp, version_key

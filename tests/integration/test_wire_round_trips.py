@@ -1,4 +1,4 @@
-"""Round trips on the wire, counted by a loopback proxy (recount.toggle_proxy.ToggleProxy), not by the adapters.
+"""Round trips on the wire, counted by a loopback proxy (recount.servers.toggle_proxy.ToggleProxy), not by the adapters.
 
 What a job costs against a database 20 ms away is its trips, not its statements: pg8000's unnamed path is
 three trips per statement with parameters; recount prepares once per connection and then pays one.
@@ -12,7 +12,7 @@ import pg8000.native
 import pytest
 
 from recount.bench import b2_io
-from recount.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.postgres_url import connection_kwargs
 from shared.contracts.errors import PermanentError

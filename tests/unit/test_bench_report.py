@@ -17,9 +17,12 @@ from recount.bench.b7_cli import B7Result, B7Row
 from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.report import Results, write
-from recount.bench.section_capacity import b4
-from recount.bench.section_cold_start import b3
-from recount.bench.sections import b1, b5, b6, b7
+from recount.bench.sections.b1_recompute import b1
+from recount.bench.sections.b3_cold_start import b3
+from recount.bench.sections.b4_pipeline import b4
+from recount.bench.sections.b5_sweep import b5
+from recount.bench.sections.b6_growth import b6
+from recount.bench.sections.b7_cli import b7
 
 QUIET = Console(file=io.StringIO())
 

