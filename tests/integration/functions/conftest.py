@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.contracts.settings import EnvVar
 from shared.telemetry import logger
 from shared.topology import FUNCTIONS, FunctionKey
@@ -113,3 +114,12 @@ def telemetry(capsys: pytest.CaptureFixture[str]) -> Iterator[Telemetry]:
 
 def pytest_configure() -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture
+def redis_proxy(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ToggleProxy]:
+    """The functions reach Redis through a proxy the test can point elsewhere (a failover's endpoint moving)."""
+    proxy = proxy_to(redis_url)
+    monkeypatch.setenv(str(EnvVar.REDIS_URL), through(redis_url, proxy))
+    yield proxy
+    proxy.close()

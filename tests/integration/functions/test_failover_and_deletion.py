@@ -7,27 +7,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 
-from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
+from recount.servers.toggle_proxy import ToggleProxy
 from shared.adapters.postgres import PostgresDatabase
-from shared.contracts.settings import EnvVar
 from shared.wiring.clients import EnvironmentClients, Given
 from tests.builders import Workspace
 from tests.integration.functions.harness import AwsFixture, FailoverAtCommit, FunctionUnderTest, load_handler
 from tests.integration.functions.test_inbox_function import dirty_body, status_of, version_of
-
-
-@pytest.fixture
-def redis_proxy(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ToggleProxy]:
-    proxy = proxy_to(redis_url)
-    monkeypatch.setenv(str(EnvVar.REDIS_URL), through(redis_url, proxy))
-    yield proxy
-    proxy.close()
 
 
 def test_given_a_redis_failover_right_after_the_commit_then_retried_and_the_owed_bump_published(

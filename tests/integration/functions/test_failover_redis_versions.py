@@ -18,7 +18,6 @@ from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import TransientError
 from shared.contracts.keys import JobName, version_for_stamp
-from shared.contracts.settings import EnvVar
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.wiring.clients import EnvironmentClients, Given
 from tests.builders import Workspace
@@ -63,14 +62,6 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 @pytest.fixture
 def redis_url(servers: RedisServers) -> str:
     return servers.primary_url
-
-
-@pytest.fixture
-def redis_proxy(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ToggleProxy]:
-    proxy = proxy_to(redis_url)
-    monkeypatch.setenv(str(EnvVar.REDIS_URL), through(redis_url, proxy))
-    yield proxy
-    proxy.close()
 
 
 def test_given_a_failover_right_after_the_commit_on_each_redis_version_then_retried_and_bumped_once(
