@@ -11,7 +11,7 @@ from shared.contracts.errors import PermanentError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # The app's tables exist in production; recount owns only what these files create.
-RECOUNT_OWNED = ("002_analytics_daily_aggregates.sql", "003_recount_indexes.sql")
+RECOUNT_OWNED = ("002_analytics_daily_aggregates.sql", "003_recount_indexes.sql", "005_lead_capture.sql")
 # A file that starts with this line runs statement by statement outside a transaction (CONCURRENTLY).
 NO_TRANSACTION = "-- recount: no-transaction"
 OPTIONAL = "-- recount: optional"

@@ -1,5 +1,6 @@
 -- recount: optional
--- Removes what 004_dirty_triggers.sql created (`recount migrate --drop-triggers`); the marks already made stay.
+-- Removes what 004_dirty_triggers.sql created (`recount migrate --drop-triggers`); the marks and lead changes
+-- already recorded stay (the jobs and the sweep still consume them), and recount's tables (005) stay.
 
 DROP TRIGGER IF EXISTS recount_lead_inserted ON "Lead";
 DROP TRIGGER IF EXISTS recount_lead_updated ON "Lead";
@@ -18,3 +19,4 @@ DROP FUNCTION IF EXISTS recount_message_changed();
 DROP FUNCTION IF EXISTS recount_draft_changed();
 DROP FUNCTION IF EXISTS recount_truncated();
 DROP FUNCTION IF EXISTS recount_mark_dirty(text[]);
+DROP FUNCTION IF EXISTS recount_record_leads(text[], text[]);

@@ -1,17 +1,33 @@
 -- recount: optional
--- Marks from the database itself (docs/integrating.md, section 5): statement-level triggers on "Lead",
--- "Message" and "AIDraft" upsert "InboxCountsDirty" for the workspaces a statement changed in a way a count
--- can see, so no write path in the app can forget a mark. Applied only by `recount migrate --with-triggers`;
--- `recount migrate --drop-triggers` removes them (004_dirty_triggers.drop.sql). Needs PostgreSQL 11 or later.
+-- Changes captured by the database itself (docs/integrating.md, section 5; docs/design.md §7): statement-level
+-- triggers on "Lead", "Message" and "AIDraft" record, for each lead whose contribution to a count a statement
+-- may have changed, the pair (workspace, lead) in recount_lead_change; the inbox job then recomputes those leads
+-- alone against what each contributed last (recount_lead_state). Applied only by `recount migrate
+-- --with-triggers`; `recount migrate --drop-triggers` removes them and recount's capture tables
+-- (004_dirty_triggers.drop.sql). The tables they write are 005_lead_capture.sql's. Needs PostgreSQL 11 or later.
 --
--- One upsert per statement, whatever its row count, with the workspaces in a stable order, so two
--- statements marking the same workspaces queue behind each other instead of deadlocking. A workspace being
--- deleted (its leads go by cascade) is not marked: nothing is left to count. An update compares the rows
--- before and after with EXCEPT (hashed, and NULLs compare equal), not a join: transition tables have no
--- statistics, and a join of two 1,000-row ones planned as a nested loop costs more than the update itself.
+-- One upsert per statement, whatever its row count, with the pairs in a stable order, so two statements
+-- recording the same leads queue behind each other instead of deadlocking; writers of different leads of one
+-- workspace never wait on each other (no row of the workspace's own is written). A workspace being deleted
+-- (its leads go by cascade) is not recorded: nothing is left to count. An update compares the rows before and
+-- after with EXCEPT (hashed, and NULLs compare equal), not a join: transition tables have no statistics, and a
+-- join of two 1,000-row ones planned as a nested loop costs more than the update itself. TRUNCATE has no rows:
+-- it marks every workspace dirty ("InboxCountsDirty"), which makes each next job a full recompute.
 
 -- Each function resolves names with the search_path the migration ran with, not the writing session's.
--- An id that breaks recount's clientId rule (docs/design.md §4) is not marked: no sweep would ever clear it.
+-- An id that breaks recount's clientId rule (docs/design.md §4) is not recorded: no job would ever clear it.
+CREATE OR REPLACE FUNCTION recount_record_leads(client_ids text[], lead_ids text[]) RETURNS void
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    INSERT INTO recount_lead_change (client_id, lead_id, changed_at)
+    SELECT pairs.client_id, pairs.lead_id, date_trunc('milliseconds', clock_timestamp() AT TIME ZONE 'UTC')
+    FROM (SELECT DISTINCT c AS client_id, l AS lead_id FROM unnest(client_ids, lead_ids) AS u(c, l)) pairs
+    WHERE pairs.client_id ~ '^[A-Za-z0-9_-]{1,64}$'
+      AND EXISTS (SELECT 1 FROM "Client" c WHERE c.id = pairs.client_id)
+    ORDER BY pairs.client_id, pairs.lead_id
+    ON CONFLICT (client_id, lead_id) DO UPDATE SET changed_at = excluded.changed_at;
+$$;
+
+-- The workspace-level mark, for TRUNCATE only (the app's own marks keep their meaning: recompute it whole).
 CREATE OR REPLACE FUNCTION recount_mark_dirty(client_ids text[]) RETURNS void
 LANGUAGE sql SET search_path FROM CURRENT AS $$
     INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt")
@@ -32,84 +48,83 @@ BEGIN
 END;
 $$;
 
--- Leads: every insert and delete; an update only when a column a count reads changed (not updatedAt alone).
+-- Leads: every insert and delete; an update only when a column a count reads changed (not updatedAt alone),
+-- recorded under the workspace before and after (a lead that moves leaves one and joins the other).
 CREATE OR REPLACE FUNCTION recount_lead_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM recount_mark_dirty(ARRAY(SELECT "clientId" FROM recount_new));
+        PERFORM recount_record_leads(array_agg(n."clientId"), array_agg(n.id)) FROM recount_new n;
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM recount_mark_dirty(ARRAY(SELECT "clientId" FROM recount_old));
+        PERFORM recount_record_leads(array_agg(o."clientId"), array_agg(o.id)) FROM recount_old o;
     ELSE
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT changed."clientId" FROM (
-                (SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_new
-                 EXCEPT
-                 SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_old)
-                UNION ALL
-                (SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_old
-                 EXCEPT
-                 SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_new)) changed));
+        PERFORM recount_record_leads(array_agg(changed."clientId"), array_agg(changed.id)) FROM (
+            (SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
+                    "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_new
+             EXCEPT
+             SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
+                    "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_old)
+            UNION ALL
+            (SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
+                    "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_old
+             EXCEPT
+             SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
+                    "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_new)) changed;
     END IF;
     RETURN NULL;
 END;
 $$;
 
--- Messages feed one count, aiSent: a message that is (or was) an AI-sent email from a draft.
+-- Messages feed one count, aiSent: the lead of a message that is (or was) an AI-sent email from a draft; a
+-- message that changes lead records both. A draft's deletion sets its messages' "aiDraftId" to null: an update.
 CREATE OR REPLACE FUNCTION recount_message_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT l."clientId" FROM recount_new m JOIN "Lead" l ON l.id = m."leadId"
-            WHERE m.channel = 'email' AND m.direction = 'outbound' AND m.source = 'zrg' AND m."sentBy" = 'ai'
-              AND m."aiDraftId" IS NOT NULL));
+        PERFORM recount_record_leads(array_agg(l."clientId"), array_agg(l.id))
+        FROM recount_new m JOIN "Lead" l ON l.id = m."leadId"
+        WHERE m.channel = 'email' AND m.direction = 'outbound' AND m.source = 'zrg' AND m."sentBy" = 'ai'
+          AND m."aiDraftId" IS NOT NULL;
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT l."clientId" FROM recount_old m JOIN "Lead" l ON l.id = m."leadId"
-            WHERE m.channel = 'email' AND m.direction = 'outbound' AND m.source = 'zrg' AND m."sentBy" = 'ai'
-              AND m."aiDraftId" IS NOT NULL));
+        PERFORM recount_record_leads(array_agg(l."clientId"), array_agg(l.id))
+        FROM recount_old m JOIN "Lead" l ON l.id = m."leadId"
+        WHERE m.channel = 'email' AND m.direction = 'outbound' AND m.source = 'zrg' AND m."sentBy" = 'ai'
+          AND m."aiDraftId" IS NOT NULL;
     ELSE
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT l."clientId" FROM (
-                (SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_new
-                 EXCEPT
-                 SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_old)
-                UNION ALL
-                (SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_old
-                 EXCEPT
-                 SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_new)
-            ) changed JOIN "Lead" l ON l.id = changed."leadId"));
+        PERFORM recount_record_leads(array_agg(l."clientId"), array_agg(l.id)) FROM (
+            (SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_new
+             EXCEPT
+             SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_old)
+            UNION ALL
+            (SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_old
+             EXCEPT
+             SELECT id, "leadId", channel, direction, source, "sentBy", "aiDraftId" IS NULL FROM recount_new)
+        ) changed JOIN "Lead" l ON l.id = changed."leadId";
     END IF;
     RETURN NULL;
 END;
 $$;
 
--- AI drafts feed one count, aiReview: a draft that is (or was) pending and needing review.
+-- AI drafts feed one count, aiReview: the lead of a draft that is (or was) pending and needing review.
 CREATE OR REPLACE FUNCTION recount_draft_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT l."clientId" FROM recount_new d JOIN "Lead" l ON l.id = d."leadId"
-            WHERE d.status = 'pending' AND d."autoSendAction" = 'needs_review'));
+        PERFORM recount_record_leads(array_agg(l."clientId"), array_agg(l.id))
+        FROM recount_new d JOIN "Lead" l ON l.id = d."leadId"
+        WHERE d.status = 'pending' AND d."autoSendAction" = 'needs_review';
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT l."clientId" FROM recount_old d JOIN "Lead" l ON l.id = d."leadId"
-            WHERE d.status = 'pending' AND d."autoSendAction" = 'needs_review'));
+        PERFORM recount_record_leads(array_agg(l."clientId"), array_agg(l.id))
+        FROM recount_old d JOIN "Lead" l ON l.id = d."leadId"
+        WHERE d.status = 'pending' AND d."autoSendAction" = 'needs_review';
     ELSE
-        PERFORM recount_mark_dirty(ARRAY(
-            SELECT l."clientId" FROM (
-                (SELECT id, "leadId", status, "autoSendAction" FROM recount_new
-                 EXCEPT SELECT id, "leadId", status, "autoSendAction" FROM recount_old)
-                UNION ALL
-                (SELECT id, "leadId", status, "autoSendAction" FROM recount_old
-                 EXCEPT SELECT id, "leadId", status, "autoSendAction" FROM recount_new)
-            ) changed JOIN "Lead" l ON l.id = changed."leadId"));
+        PERFORM recount_record_leads(array_agg(l."clientId"), array_agg(l.id)) FROM (
+            (SELECT id, "leadId", status, "autoSendAction" FROM recount_new
+             EXCEPT SELECT id, "leadId", status, "autoSendAction" FROM recount_old)
+            UNION ALL
+            (SELECT id, "leadId", status, "autoSendAction" FROM recount_old
+             EXCEPT SELECT id, "leadId", status, "autoSendAction" FROM recount_new)
+        ) changed JOIN "Lead" l ON l.id = changed."leadId";
     END IF;
     RETURN NULL;
 END;

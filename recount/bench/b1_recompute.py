@@ -16,7 +16,7 @@ from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
-from shared.domain.recompute import LOCK_CLASS, Recompute
+from shared.domain.recompute import LOCK_CLASS, Recompute, lock_parameters
 from shared.queries import query
 
 _SEED = Path(__file__).resolve().parent.parent / "queries"
@@ -121,7 +121,9 @@ def ours(db: PostgresDatabase, client_id: str) -> float:
 def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
     """Run the inbox lock query (in the caller's transaction) and return the paths it chose."""
     row = db.run(
-        query("inbox_counts", "lock_and_read_marker"), lock_class=LOCK_CLASS[JobName.INBOX_COUNTS], client_id=client_id
+        query("inbox_counts", "lock_and_read_marker"),
+        lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
+        **lock_parameters(client_id),
     )[0]
     return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
 

@@ -16,7 +16,7 @@ from recount.commands.usage import UsageError, valid_client_ids
 from recount.commands.workspaces import all_client_ids, sample_client_ids
 from shared.contracts.errors import BusyError
 from shared.contracts.keys import JobName
-from shared.domain.recompute import LOCK_CLASS
+from shared.domain.recompute import LOCK_CLASS, STATE_RULES, lock_parameters
 from shared.ports import Database
 from shared.queries import query
 
@@ -61,11 +61,12 @@ def compare_workspace(db: Database, client_id: str) -> Comparison:
         lock = db.run(
             query("inbox_counts", "lock_and_read_marker"),
             lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
-            client_id=client_id,
+            **lock_parameters(client_id),
         )[0]
         if not lock["locked"]:
             return compared(Verdict.BUSY, "a recompute holds the workspace's lock")
         before.update(_rows(db, client_id))
+        state = db.run(query("inbox_counts", "state_differences"), client_id=client_id, rules=STATE_RULES)[0]
         row = db.run(
             query("inbox_counts", "recompute"),
             client_id=client_id,
@@ -78,8 +79,18 @@ def compare_workspace(db: Database, client_id: str) -> Comparison:
         after.update(_rows(db, client_id) if row["changed"] else before)
         difference = _difference(before, after)
         if lock["generation"] is not None:
-            state = f"differs: {difference}" if row["changed"] else "matches a fresh computation"
-            return compared(Verdict.PENDING, f"dirty since {iso_timestamp(lock['dirty_at'])}; {state}")
+            found = f"differs: {difference}" if row["changed"] else "matches a fresh computation"
+            return compared(Verdict.PENDING, f"dirty since {iso_timestamp(lock['dirty_at'])}; {found}")
+        if lock["changes"]:
+            found = f"differs: {difference}" if row["changed"] else "matches a fresh computation"
+            since = iso_timestamp(lock["first_change_at"])
+            return compared(Verdict.PENDING, f"{lock['changes']} lead change(s) recorded since {since}; {found}")
+        if state["differing"]:
+            sample = ", ".join(state["sample"])
+            return compared(
+                Verdict.DRIFT,
+                f"the lead state of {state['differing']} lead(s) differs from their fresh contributions ({sample})",
+            )
         if not row["changed"]:
             return compared(Verdict.OK)
         computed_at = before.get((True, GLOBAL_SCOPE), {}).get("computed_at")

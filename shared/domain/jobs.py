@@ -13,9 +13,9 @@ from shared.contracts.events import (
     InboxCountsRecompute,
     WorkspaceEvent,
 )
-from shared.contracts.keys import JobName
+from shared.contracts.keys import JobName, stamp_text
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
-from shared.domain.recompute import Lease, Recompute, RecomputeOutcome
+from shared.domain.recompute import Lease, Pass, Pending, Recompute, RecomputeOutcome
 from shared.ports import Clients
 
 
@@ -42,6 +42,14 @@ def idempotency_key(job: JobName, event: WorkspaceEvent, generation: str | None)
     if generation is not None:
         return f"{job.value}:{client_id}:gen:{generation}"
     return f"{job.value}:{client_id}:event:{event.id}"
+
+
+def changes_key(client_id: str, pending: Pending) -> str:
+    """A job with no workspace mark serves the lead changes it found: keyed by exactly those change rows and the
+    computation they follow, so a redelivery that finds them again is a duplicate, and one that comes after
+    them finds nothing due."""
+    since = stamp_text(pending.computed_at) if pending.computed_at is not None else "-"
+    return f"{JobName.INBOX_COUNTS.value}:{client_id}:changes:{pending.changes_key or '-'}:{since}"
 
 
 def serves_dirty_marker(event: WorkspaceEvent) -> bool:
@@ -75,14 +83,39 @@ def run_inbox_counts(
     recompute = Recompute(JobName.INBOX_COUNTS, clients.db, clients.versions, clients.recompute)
     lease = recompute.begin(client_id, context)
     try:
-        if serves_dirty_marker(event) and lease.generation is None:
-            reason = "clean: no dirty mark left, a recompute already saw this change"
-            recompute.skip(lease, reason)
-            return JobResult(client_id, skipped=Skip.CLEAN, reason=reason)
-        key = idempotency_key(JobName.INBOX_COUNTS, event, lease.generation if serves_dirty_marker(event) else None)
-        return _finish_once(clients, recompute, lease, key)
+        plan = plan_inbox_counts(event, lease)
+        if plan.key is None:
+            recompute.skip(lease, plan.reason)
+            return JobResult(client_id, skipped=Skip.CLEAN, reason=plan.reason)
+        lease.how = plan.how
+        return _finish_once(clients, recompute, lease, plan.key)
     finally:
         recompute.abandon(lease)  # a no-op after commit; releases the lock on every other path
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an inbox job does with its lease: a pass keyed for idempotency, or nothing (a clean skip)."""
+
+    how: Pass
+    key: str | None
+    reason: str = ""
+
+
+def plan_inbox_counts(event: InboxCountsDirty | InboxCountsRecompute, lease: Lease) -> Plan:
+    """An explicit recompute, or a workspace mark: the full pass (keeping the lead state while the capture is
+    on). With no mark, the lead changes or ended snoozes found: the incremental pass when the state stands for
+    the counts and the changes are few enough, else the full one. Nothing due: a clean skip."""
+    client_id = event.data.clientId
+    full = lease.pending.full_pass
+    if not serves_dirty_marker(event):
+        return Plan(full, idempotency_key(JobName.INBOX_COUNTS, event, None))
+    if lease.generation is not None:
+        return Plan(full, idempotency_key(JobName.INBOX_COUNTS, event, lease.generation))
+    if not lease.pending.due:
+        return Plan(full, None, "clean: no dirty mark or lead change left, a recompute already saw this change")
+    how = Pass.INCREMENTAL if lease.pending.incremental else full
+    return Plan(how, changes_key(client_id, lease.pending))
 
 
 def run_analytics_aggregates(clients: Clients, event: AnalyticsAggregatesRecompute, context: JobContext) -> JobResult:

@@ -14,9 +14,10 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
-from shared.contracts.errors import BusyError, RecountError, WorkspaceGoneError
+from shared.contracts.errors import BusyError, RecountError, TransientError, WorkspaceGoneError
 from shared.contracts.keys import JobName, stamp_text
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
@@ -28,6 +29,86 @@ from shared.queries import query
 LOCK_CLASS = {JobName.INBOX_COUNTS: 7301, JobName.ANALYTICS_AGGREGATES: 7302}
 _QUERY_FILE = {JobName.INBOX_COUNTS: "inbox_counts", JobName.ANALYTICS_AGGREGATES: "analytics_aggregates"}
 _LOCK_QUERY = {JobName.INBOX_COUNTS: "lock_and_read_marker", JobName.ANALYTICS_AGGREGATES: "lock"}
+
+# The rules recount_lead_state was built under (docs/design.md §7): a change to what a lead contributes bumps
+# it, and every workspace's next job is then a full recompute that builds the state anew.
+STATE_RULES = 1
+# The incremental job applies at most this many lead changes; more, and the full recompute is cheaper anyway.
+MAX_INCREMENTAL_CHANGES = 5_000
+# Up to this many changes the incremental job runs without asking the workspace's size; beyond it, only while
+# the workspace has more than CROSSOVER leads per change (a changed lead costs about as much as that many leads
+# of the full pass: its state read and written, its probes; measured by B9).
+FEW_CHANGES = 64
+CROSSOVER = 8
+
+
+class Pass(StrEnum):
+    """How a recompute of the inbox counts goes about it."""
+
+    FULL = "full"  # every lead of the workspace (`recompute`)
+    FULL_WITH_STATE = "full_with_state"  # every lead, keeping each one's contribution (`recompute_with_state`)
+    INCREMENTAL = "incremental"  # only the changed leads, against what they contributed (`apply_changes`)
+
+
+_STATEMENT = {Pass.FULL: "recompute", Pass.FULL_WITH_STATE: "recompute_with_state", Pass.INCREMENTAL: "apply_changes"}
+
+
+def lock_parameters(client_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """What the inbox lock query is bound with, besides the lock class."""
+    return {
+        "client_id": client_id,
+        "now": now,
+        "rules": STATE_RULES,
+        "max_changes": MAX_INCREMENTAL_CHANGES,
+        "few_changes": FEW_CHANGES,
+        "crossover": CROSSOVER,
+    }
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What the inbox lock query found due besides the workspace's mark: the lead changes recorded for it
+    (their number, a key derived from exactly those rows, the first one's time), whether a snooze ended since
+    the last computation, and what decides between the incremental and the full pass."""
+
+    changes: int = 0
+    changes_key: str | None = None
+    first_change_at: datetime | None = None
+    snoozes_ended: bool = False
+    capture: bool = False
+    state_ready: bool = False
+    leads_seen: int | None = None
+    computed_at: datetime | None = None
+
+    @property
+    def due(self) -> bool:
+        return self.changes > 0 or self.snoozes_ended
+
+    @property
+    def incremental(self) -> bool:
+        """The state stands for the counts, and the changes are few enough for the incremental job to win."""
+        if not self.state_ready or self.changes > MAX_INCREMENTAL_CHANGES:
+            return False
+        return self.changes <= FEW_CHANGES or (self.leads_seen or 0) > self.changes * CROSSOVER
+
+    @property
+    def full_pass(self) -> Pass:
+        return Pass.FULL_WITH_STATE if self.capture else Pass.FULL
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Pending:
+        if "changes" not in row:
+            return cls()
+        return cls(
+            changes=int(row["changes"] or 0),
+            changes_key=row["changes_key"],
+            first_change_at=row["first_change_at"],
+            snoozes_ended=bool(row["snoozes_ended"]),
+            capture=bool(row["capture"]),
+            state_ready=bool(row["state_ready"]),
+            leads_seen=row["leads_seen"],
+            computed_at=row["computed_at"],
+        )
 
 
 @dataclass
@@ -42,6 +123,8 @@ class Lease:
     status: StatusBlob
     started: float = field(default_factory=time.perf_counter)
     paths: dict[str, bool] = field(default_factory=dict)  # the inbox statement's per-size choices, bound into it
+    pending: Pending = field(default_factory=Pending)
+    how: Pass = Pass.FULL  # the inbox job's pass: the full one unless the caller chose otherwise
     open: bool = True  # the transaction is still open: only then does ending it cost a ROLLBACK
 
 
@@ -90,10 +173,11 @@ class Recompute:
         status = StatusBlob.start(self.job, client_id, context, datetime.now(UTC))
         self.db.run("BEGIN")
         try:
+            parameters = lock_parameters(client_id, self._now) if self.job is JobName.INBOX_COUNTS else {}
             row = self.db.run(
                 query(_QUERY_FILE[self.job], _LOCK_QUERY[self.job]),
                 lock_class=LOCK_CLASS[self.job],
-                client_id=client_id,
+                **(parameters or {"client_id": client_id}),
             )[0]
             if not row["locked"]:
                 # Not a failure: the holder's status blob stays as it is, and the caller retries later.
@@ -103,6 +187,7 @@ class Recompute:
             self.db.rollback()
             raise
         paths: dict[str, bool] = {name: bool(row[name]) for name in ("probe_review", "probe_sent") if name in row}
+        pending = Pending.from_row(row)
         return Lease(
             self.job,
             client_id,
@@ -112,12 +197,17 @@ class Recompute:
             status,
             started,
             paths,
+            pending,
+            pending.full_pass,
         )
 
     def finish(self, lease: Lease) -> RecomputeOutcome:
         """Compute and write in one statement, commit, then bump the version and write the status."""
         try:
-            row = self.db.run(query(_QUERY_FILE[self.job], "recompute"), **self._parameters(lease))[0]
+            row = self.db.run(query(_QUERY_FILE[self.job], self._statement(lease)), **self._parameters(lease))[0]
+            if lease.how is Pass.INCREMENTAL and not row["state_ready"]:
+                # Another computation ended between the lock query's snapshot and the lock: ask again.
+                raise TransientError(f"the lead state of {lease.client_id} changed before the lock was taken")
             self.db.run("COMMIT")
         except WorkspaceGoneError:
             self.db.rollback()
@@ -210,9 +300,15 @@ class Recompute:
             self.fail(lease, error)
             raise
 
+    def _statement(self, lease: Lease) -> str:
+        return _STATEMENT[lease.how] if self.job is JobName.INBOX_COUNTS else "recompute"
+
     def _parameters(self, lease: Lease) -> dict[str, Any]:
         if self.job is JobName.INBOX_COUNTS:
-            return {"client_id": lease.client_id, "now": self._now, **lease.paths}
+            if lease.how is Pass.INCREMENTAL:
+                return {"client_id": lease.client_id, "now": self._now, "rules": STATE_RULES}
+            rules = {"rules": STATE_RULES} if lease.how is Pass.FULL_WITH_STATE else {}
+            return {"client_id": lease.client_id, "now": self._now, **lease.paths, **rules}
         return {"client_id": lease.client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
 
 

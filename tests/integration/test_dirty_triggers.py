@@ -1,5 +1,6 @@
-"""The optional dirty triggers (sql/004_dirty_triggers.sql): with them, writes in plain SQL, with no mark from
-the app, leave the counts exact once recount has run on what the database marked, and nothing else marks."""
+"""The optional triggers (sql/004_dirty_triggers.sql): with them, writes in plain SQL, with no mark from the app,
+record the leads they changed, and leave the counts and the lead state exact once recount has run on what the
+database recorded (incrementally where it can); a write no count can see records nothing."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import pytest
 from recount.migrations import migrate
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
+from shared.contracts.events import EventName, InboxCountsDirty, new_event
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
-from shared.domain.recompute import Recompute
+from shared.domain.jobs import plan_inbox_counts
+from shared.domain.recompute import STATE_RULES, Pass, Recompute
+from shared.queries import query
 from tests import oracle
 from tests.builders import Workspace, new_id
 from tests.conftest import ADMIN_DATABASE_URL
@@ -29,27 +33,58 @@ SETTERS = ("setter-1", "setter-2", " setter-2 ", "", None)
 
 
 @pytest.fixture
-def triggers_db() -> Iterator[PostgresDatabase]:
+def triggers_database_url() -> Iterator[str]:
     """A database of its own, migrated with the triggers (the session's shared database has none)."""
     name = f"recount_triggers_{uuid.uuid4().hex[:10]}"
     admin = PostgresDatabase(ADMIN_DATABASE_URL)
     admin.run(f'CREATE DATABASE "{name}"')
-    db = PostgresDatabase(f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/{name}")
+    url = f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/{name}"
+    db = PostgresDatabase(url)
     migrate(db, triggers=True)
-    yield db
     db.close()
+    yield url
     admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+@pytest.fixture
+def triggers_db(triggers_database_url: str) -> Iterator[PostgresDatabase]:
+    db = PostgresDatabase(triggers_database_url)
+    yield db
+    db.close()
 
 
 def marks(db: PostgresDatabase) -> list[str]:
     return [row["clientId"] for row in db.run('SELECT "clientId" FROM "InboxCountsDirty" ORDER BY 1')]
 
 
-def run_recount(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> None:
-    """What the pipeline does with the marks (events or the sweep): one recompute per marked workspace."""
-    for client_id in marks(db):
-        Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(client_id, JobContext(new_id(), "test"))
+def due(db: PostgresDatabase) -> list[str]:
+    """The workspaces the sweep would send a dirty event for: marked, or with lead changes recorded."""
+    rows = db.run('SELECT "clientId" AS id FROM "InboxCountsDirty" UNION SELECT client_id FROM recount_lead_change')
+    return sorted(row["id"] for row in rows)
+
+
+def lead_changes(db: PostgresDatabase) -> list[tuple[str, str]]:
+    return [(row["client_id"], row["lead_id"]) for row in db.run("SELECT * FROM recount_lead_change ORDER BY 1, 2")]
+
+
+def run_recount(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> list[Pass]:
+    """What the pipeline does with the marks and the lead changes (events or the sweep): one dirty job per
+    workspace that has either, planned as the inbox function plans it; returns the passes it took."""
+    passes = []
+    for client_id in due(db):
+        recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings)
+        lease = recompute.begin(client_id, JobContext(new_id(), "test"))
+        event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="test")
+        assert isinstance(event, InboxCountsDirty)
+        plan = plan_inbox_counts(event, lease)
+        if plan.key is None:
+            recompute.skip(lease, plan.reason)
+            continue
+        lease.how = plan.how
+        recompute.finish(lease)
+        passes.append(plan.how)
+    return passes
 
 
 def expected(db: PostgresDatabase, client_id: str) -> dict[str, dict[str, int]]:
@@ -148,53 +183,72 @@ class App:
         return name
 
 
+def state_differences(db: PostgresDatabase, client_id: str) -> int:
+    row = db.run(query("inbox_counts", "state_differences"), client_id=client_id, rules=STATE_RULES)[0]
+    return int(row["differing"])
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_given_plain_sql_writes_and_no_app_marks_then_the_counts_end_exact_with_no_mark_left(
+def test_given_plain_sql_writes_and_no_app_marks_then_the_counts_end_exact_with_nothing_left(
     triggers_db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, seed: int
 ) -> None:
     db, rng = triggers_db, random.Random(seed)
     workspaces = [Workspace.create(db) for _ in range(3)]
     for workspace in workspaces:  # computed once, as a backfill does: each has its global row from here on
         workspace.mark_dirty()
-    run_recount(db, cache, settings)
+    assert set(run_recount(db, cache, settings)) == {Pass.FULL_WITH_STATE}
     app = App(db, rng, workspaces)
+    passes: list[Pass] = []
     for step in range(150):
         app.step()
         if rng.random() < 0.25 or step == 149:
-            run_recount(db, cache, settings)
+            passes += run_recount(db, cache, settings)
             for workspace in workspaces:
                 assert workspace.counts() == expected(db, workspace.id), (seed, step, workspace.id)
-    assert marks(db) == []
+                assert state_differences(db, workspace.id) == 0, (seed, step, workspace.id)
+    assert marks(db) == [] and lead_changes(db) == []
+    assert Pass.INCREMENTAL in passes
 
 
-def test_a_write_no_count_can_see_marks_nothing(triggers_db: PostgresDatabase) -> None:
+def test_a_write_no_count_can_see_records_nothing(triggers_db: PostgresDatabase) -> None:
     workspace = Workspace.create(triggers_db)
     lead = workspace.lead(status="new")
     message = workspace.message(lead, direction="inbound", channel="sms", sent_by=None)
     triggers_db.run('DELETE FROM "InboxCountsDirty"')
+    triggers_db.run("DELETE FROM recount_lead_change")
 
     triggers_db.run('UPDATE "Lead" SET "updatedAt" = now() WHERE id = :id', id=lead)
     triggers_db.run("UPDATE \"Message\" SET body = 'edited' WHERE id = :id", id=message)
     workspace.draft(lead, auto_send_action="skip")  # not one needing review
-    assert marks(triggers_db) == []
+    assert lead_changes(triggers_db) == []
 
     triggers_db.run('UPDATE "Lead" SET "lastInboundAt" = now() WHERE id = :id', id=lead)
-    assert marks(triggers_db) == [workspace.id]
+    assert lead_changes(triggers_db) == [(workspace.id, lead)] and marks(triggers_db) == []
 
 
-def test_one_statement_over_many_workspaces_marks_each_once_and_a_deleted_workspace_not_at_all(
+def test_one_statement_over_many_workspaces_records_each_lead_once_and_a_deleted_workspace_none(
     triggers_db: PostgresDatabase,
 ) -> None:
     workspaces = [Workspace.create(triggers_db) for _ in range(3)]
-    for workspace in workspaces:
-        for _ in range(4):
-            workspace.lead(status="new")
+    leads = {workspace.id: [workspace.lead(status="new") for _ in range(4)] for workspace in workspaces}
     triggers_db.run('DELETE FROM "InboxCountsDirty"')
+    triggers_db.run("DELETE FROM recount_lead_change")
 
-    triggers_db.run("UPDATE \"Lead\" SET status = 'qualified'")
     triggers_db.run('DELETE FROM "Client" WHERE id = :id', id=workspaces[0].id)  # its leads go by cascade
+    triggers_db.run("UPDATE \"Lead\" SET status = 'qualified'")
 
-    assert marks(triggers_db) == sorted(w.id for w in workspaces[1:])
+    assert lead_changes(triggers_db) == sorted((w.id, lead) for w in workspaces[1:] for lead in leads[w.id])
+    assert marks(triggers_db) == []
+
+
+def test_a_lead_that_moves_is_recorded_in_both_workspaces(triggers_db: PostgresDatabase) -> None:
+    first, second = Workspace.create(triggers_db), Workspace.create(triggers_db)
+    lead = first.lead(status="new")
+    triggers_db.run("DELETE FROM recount_lead_change")
+
+    triggers_db.run('UPDATE "Lead" SET "clientId" = :to WHERE id = :id', to=second.id, id=lead)
+
+    assert lead_changes(triggers_db) == sorted([(first.id, lead), (second.id, lead)])
 
 
 def test_migrate_with_and_drop_triggers_from_the_cli(database_url: str, redis_url: str) -> None:
@@ -240,10 +294,10 @@ def test_the_triggers_find_their_tables_whatever_the_writing_sessions_search_pat
 ) -> None:
     workspace = Workspace.create(triggers_db)
     lead = workspace.lead(status="new")
-    triggers_db.run('DELETE FROM "InboxCountsDirty"')
+    triggers_db.run("DELETE FROM recount_lead_change")
 
     with triggers_db.transaction():
         triggers_db.run("SET LOCAL search_path TO pg_catalog")
         triggers_db.run("UPDATE public.\"Lead\" SET status = 'qualified' WHERE id = :id", id=lead)
 
-    assert marks(triggers_db) == [workspace.id]
+    assert lead_changes(triggers_db) == [(workspace.id, lead)]
