@@ -1,5 +1,5 @@
 -- recount: optional
--- Changes captured by the database itself (docs/integrating.md, section 5; docs/design.md §7): statement-level
+-- Changes captured by the database itself (docs/integrating.md, section 5; docs/design.md §10): statement-level
 -- triggers on "Lead", "Message" and "AIDraft" record, for each lead whose contribution to a count a statement
 -- may have changed, the pair (workspace, lead) in recount_lead_change; the inbox job then recomputes those leads
 -- alone against what each contributed last (recount_lead_state). Applied only by `recount migrate

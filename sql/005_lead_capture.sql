@@ -1,4 +1,4 @@
--- Lead-level change capture and per-lead state (docs/design.md §7): recount's own tables, created always (the
+-- Lead-level change capture and per-lead state (docs/design.md §10): recount's own tables, created always (the
 -- inbox job reads them whether or not the optional triggers of 004_dirty_triggers.sql fill them), empty until
 -- `recount migrate --with-triggers`. `recount migrate --recount-only` applies this file.
 --

@@ -30,7 +30,7 @@ LOCK_CLASS = {JobName.INBOX_COUNTS: 7301, JobName.ANALYTICS_AGGREGATES: 7302}
 _QUERY_FILE = {JobName.INBOX_COUNTS: "inbox_counts", JobName.ANALYTICS_AGGREGATES: "analytics_aggregates"}
 _LOCK_QUERY = {JobName.INBOX_COUNTS: "lock_and_read_marker", JobName.ANALYTICS_AGGREGATES: "lock"}
 
-# The rules recount_lead_state was built under (docs/design.md §7): a change to what a lead contributes bumps
+# The rules recount_lead_state was built under (docs/design.md §10): a change to what a lead contributes bumps
 # it, and every workspace's next job is then a full recompute that builds the state anew.
 STATE_RULES = 1
 # The incremental job applies at most this many lead changes; more, and the full recompute is cheaper anyway.

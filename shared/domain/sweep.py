@@ -21,6 +21,7 @@ _EPOCH = datetime(1970, 1, 1)
 @dataclass(frozen=True)
 class SweepReport:
     enqueued_dirty: int = 0
+    enqueued_changed: int = 0  # workspaces with lead changes recorded and no mark
     enqueued_snoozed: int = 0
     enqueued_slo_misses: int = 0
     backlog: int = 0
@@ -32,15 +33,17 @@ class SweepReport:
 
     @property
     def enqueued(self) -> int:
-        return self.enqueued_dirty + self.enqueued_snoozed + self.enqueued_slo_misses
+        return self.enqueued_dirty + self.enqueued_changed + self.enqueued_snoozed + self.enqueued_slo_misses
 
 
 def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     """Dirty markers oldest first in bounded pages, then workspaces whose snoozes expired since computed."""
     db, settings = clients.db, clients.sweep
     stats = db.run(query("sweep", "dirty_backlog"), **CLIENT_ID_SQL)[0]
-    oldest_age_s = (stats["now"] - stats["oldest_dirty_at"]).total_seconds() if stats["oldest_dirty_at"] else 0.0
-    count(Metric.DIRTY_BACKLOG, stats["backlog"])
+    oldest = min((at for at in (stats["oldest_dirty_at"], stats["oldest_change_at"]) if at is not None), default=None)
+    oldest_age_s = (stats["now"] - oldest).total_seconds() if oldest is not None else 0.0
+    backlog = stats["backlog"] + stats["changed_only"]
+    count(Metric.DIRTY_BACKLOG, backlog)
     seconds(Metric.DIRTY_OLDEST_AGE, max(0.0, oldest_age_s))
 
     enqueued: set[str] = set()
@@ -78,6 +81,8 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
         after_at, after_id = rows[-1]["dirty_at"], rows[-1]["client_id"]
     dirty = len(enqueued)
 
+    changed = _enqueue_lead_changes(clients, request_id, enqueued)
+
     snoozed_events = []
     if len(enqueued) < settings.max_workspaces:
         expired, bad = _valid_rows(
@@ -93,10 +98,11 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
         for row in expired:
             if row["client_id"] in enqueued:
                 continue
-            # One event id per (workspace, computation it supersedes): a later sweep that finds the same
-            # workspace before the recompute ran sends the same id, which idempotency skips.
+            # A dirty event: the job moves in what the clock changed (incrementally while the capture keeps the
+            # lead state). One event id per (workspace, computation it supersedes), so the logs tie the copies of
+            # two sweeps together; the job's key follows the data either way.
             event = new_event(
-                EventName.INBOX_COUNTS_RECOMPUTE, client_id=row["client_id"], source="sweep", request_id=request_id
+                EventName.INBOX_COUNTS_DIRTY, client_id=row["client_id"], source="sweep", request_id=request_id
             )
             stamp = row["computed_at"].strftime("%Y%m%dT%H%M%S%f")[:-3]
             snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
@@ -104,9 +110,10 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
     _report_invalid("inbox", invalid, invalid_count)
     report = SweepReport(
         enqueued_dirty=dirty,
+        enqueued_changed=changed,
         enqueued_snoozed=len(snoozed_events),
         republished=reconcile_versions(clients),
-        backlog=stats["backlog"],
+        backlog=backlog,
         oldest_age_s=oldest_age_s,
         invalid_ids=tuple(invalid[:20]),
         invalid_count=invalid_count,
@@ -116,6 +123,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
         "inbox sweep",
         extra={
             "enqueuedDirty": report.enqueued_dirty,
+            "enqueuedChanged": report.enqueued_changed,
             "enqueuedSnoozed": report.enqueued_snoozed,
             "backlog": report.backlog,
             "oldestDirtyAgeSeconds": round(report.oldest_age_s, 3),
@@ -123,6 +131,32 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
         },
     )
     return report
+
+
+def _enqueue_lead_changes(clients: Clients, request_id: str, enqueued: set[str]) -> int:
+    """Workspaces with lead changes recorded and no mark (the capture's, docs/design.md §10): one dirty event
+    each, in id-ordered pages, within what SWEEP_MAX_WORKSPACES leaves. A change whose own event was lost is
+    served within the sweep's period, as a mark is."""
+    settings, sent, after = clients.sweep, 0, ""
+    while len(enqueued) < settings.max_workspaces:
+        page_size = min(settings.page_size, settings.max_workspaces - len(enqueued))
+        rows = clients.db.run(
+            query("sweep", "lead_changes_page"), after=after, min_age_s=settings.min_age_s, page_size=page_size
+        )
+        fresh = [row["client_id"] for row in rows if row["client_id"] not in enqueued]
+        _send(
+            clients,
+            [
+                new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="sweep", request_id=request_id)
+                for client_id in fresh
+            ],
+        )
+        enqueued.update(fresh)
+        sent += len(fresh)
+        if len(rows) < page_size:
+            break
+        after = rows[-1]["client_id"]
+    return sent
 
 
 def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:

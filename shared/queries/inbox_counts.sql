@@ -37,6 +37,11 @@ global_row AS (
 ),
 -- The lead changes recorded for the workspace (counted no further than :max_changes + 1): their number, a key
 -- derived from exactly these row versions (a redelivery that finds the same changes is a duplicate), the first.
+-- the state stands for the counts as they are: built under these rules by the last computation
+ready AS (
+    SELECT coalesce((SELECT s.rules = CAST(:rules AS integer) AND s.computed_at = g.computed_at
+                     FROM recount_state s, global_row g WHERE s.client_id = :client_id), false) AS whole
+),
 changes AS (
     SELECT count(*)::int AS n,
            md5(string_agg(x.lead_id || ':' || x.xmin::text, ',' ORDER BY x.lead_id)) AS key,
@@ -55,16 +60,22 @@ SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
        -- the capture is on: the triggers of 004_dirty_triggers.sql exist, so the full recompute keeps the state
        EXISTS (SELECT 1 FROM pg_trigger t
                WHERE t.tgrelid = to_regclass('"Lead"') AND t.tgname = 'recount_lead_updated') AS capture,
-       -- the state stands for the counts as they are: built under these rules by the last computation
-       coalesce((SELECT s.rules = CAST(:rules AS integer) AND s.computed_at = g.computed_at
-                 FROM recount_state s, global_row g WHERE s.client_id = :client_id), false) AS state_ready,
-       -- a snooze ended since the last computation: the clock alone changed the counts
-       coalesce((SELECT EXISTS (SELECT 1 FROM "Lead" l
-                                WHERE l."snoozedUntil" > g.computed_at
-                                  AND l."snoozedUntil" <= date_trunc('milliseconds', coalesce(
-                                      CAST(:now AS timestamp), statement_timestamp() AT TIME ZONE 'UTC'))
-                                  AND l."clientId" = :client_id)
-                 FROM global_row g), false) AS snoozes_ended,
+       (SELECT r.whole FROM ready r) AS state_ready,
+       -- a snooze ended since the last computation: the clock alone changed the counts. Through the state's
+       -- index while it is whole (the workspace's own range), else through recount's snooze index on "Lead"
+       -- over the sweep's lookback at most (a range over every workspace's snoozes)
+       coalesce((SELECT CASE WHEN ready.whole
+                             THEN EXISTS (SELECT 1 FROM recount_lead_state st
+                                          WHERE st.client_id = :client_id AND st.snoozed_until > g.computed_at
+                                            AND st.snoozed_until <= n.now)
+                             ELSE EXISTS (SELECT 1 FROM "Lead" l
+                                          WHERE l."snoozedUntil" > greatest(g.computed_at, n.now - interval '24 hours')
+                                            AND l."snoozedUntil" <= n.now AND l."clientId" = :client_id)
+                        END
+                 FROM global_row g, ready,
+                      (SELECT date_trunc('milliseconds', coalesce(CAST(:now AS timestamp),
+                                                                  statement_timestamp() AT TIME ZONE 'UTC')) AS now) n),
+                false) AS snoozes_ended,
        -- as many leads as the crossover needs to see, only when the changes are many
        CASE WHEN c.n > CAST(:few_changes AS integer)
             THEN (SELECT count(*)::int FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
@@ -275,7 +286,7 @@ WHERE "clientId" = :client_id
 ORDER BY "isGlobal" DESC, "scopeUserId";
 
 -- name: recompute_with_state
--- The full recompute while the capture is on (docs/design.md §7): as `recompute`, in one statement and one
+-- The full recompute while the capture is on (docs/design.md §10): as `recompute`, in one statement and one
 -- snapshot, but over every lead of the workspace, snoozed ones included, so that it also writes what each lead
 -- contributes (recount_lead_state, only the rows that differ), marks the state whole as of this computation
 -- (recount_state) and consumes the lead changes it has counted.
@@ -510,7 +521,7 @@ SELECT w.present AS workspace_exists,
 FROM stamp s, params p, workspace w;
 
 -- name: apply_changes
--- The incremental job (docs/design.md §7): in one statement and one snapshot, recompute only the leads with a
+-- The incremental job (docs/design.md §10): in one statement and one snapshot, recompute only the leads with a
 -- recorded change, and the leads whose snooze ended since the last computation (found through the state's
 -- index), and add what they contribute now less what they contributed then to the global row and the setter
 -- rows they touch. A setter's row goes when no lead of it is left; the change stamp and the marker stay as in

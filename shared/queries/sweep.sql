@@ -12,7 +12,11 @@ SELECT count(*) FILTER (WHERE d.valid)::int AS backlog,
               WHERE NOT (length(b."clientId") BETWEEN 1 AND CAST(:max_length AS integer)
                          AND b."clientId" !~ CAST(:outside AS text))
               ORDER BY b."dirtyAt", b."clientId" LIMIT 20) x) AS invalid_sample,
-       date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC') AS now
+       date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC') AS now,
+       -- workspaces with lead changes recorded by the capture (docs/design.md §10) and no mark, and the oldest
+       (SELECT count(DISTINCT ch.client_id)::int FROM recount_lead_change ch
+        WHERE NOT EXISTS (SELECT 1 FROM "InboxCountsDirty" m WHERE m."clientId" = ch.client_id)) AS changed_only,
+       (SELECT min(ch.changed_at) FROM recount_lead_change ch) AS oldest_change_at
 FROM (SELECT "clientId", "dirtyAt",
              length("clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND "clientId" !~ CAST(:outside AS text)
                  AS valid
@@ -28,6 +32,18 @@ WHERE (d."dirtyAt", d."clientId") > (CAST(:after_at AS timestamp(3)), CAST(:afte
   AND d."dirtyAt" <= (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(secs => CAST(:min_age_s AS float8))
   AND length(d."clientId") BETWEEN 1 AND CAST(:max_length AS integer) AND d."clientId" !~ CAST(:outside AS text)
 ORDER BY d."dirtyAt", d."clientId"
+LIMIT :page_size;
+
+-- name: lead_changes_page
+-- One page of workspaces with lead changes recorded (docs/design.md §10), in id order after :after, whose oldest
+-- change is at least :min_age_s old (younger ones are left to the app's own dirty events). The triggers record
+-- only ids within the clientId rule.
+SELECT ch.client_id, min(ch.changed_at) AS first_at
+FROM recount_lead_change ch
+WHERE ch.client_id > CAST(:after AS text)
+GROUP BY ch.client_id
+HAVING min(ch.changed_at) <= (statement_timestamp() AT TIME ZONE 'UTC') - make_interval(secs => CAST(:min_age_s AS float8))
+ORDER BY ch.client_id
 LIMIT :page_size;
 
 -- name: snoozes_expired
