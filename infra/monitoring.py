@@ -259,6 +259,9 @@ class Monitoring(Construct):
                         emf(Metric.INVALID_WORKSPACE_IDS, sweeper_service, "Sum").with_(
                             label="ids outside the clientId rule (skipped)"
                         ),
+                        emf(Metric.LEAD_STATE_DRIFT, inbox_service, "Sum").with_(
+                            label="leads changed with no capture (repaired)"
+                        ),
                     ],
                     right=[emf(Metric.DIRTY_OLDEST_AGE, sweeper_service, "Maximum").with_(label="oldest age")],
                 ),

@@ -39,10 +39,12 @@ LANGUAGE sql SET search_path FROM CURRENT AS $$
     ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = excluded."dirtyAt";
 $$;
 
--- TRUNCATE has no rows to look at: every workspace is marked.
+-- TRUNCATE has no rows to look at: every workspace is marked, and no lead state stands for its counts any more
+-- (so each next job is a full pass that builds it anew, and reports no drift for what the TRUNCATE removed).
 CREATE OR REPLACE FUNCTION recount_truncated() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+    DELETE FROM recount_state;
     PERFORM recount_mark_dirty(ARRAY(SELECT id FROM "Client"));
     RETURN NULL;
 END;

@@ -28,6 +28,7 @@ class Metric(StrEnum):
     SWEEP_ENQUEUED = "SweepEnqueued"
     INVALID_WORKSPACE_IDS = "InvalidWorkspaceIds"
     VERSIONS_REPUBLISHED = "VersionsRepublished"
+    LEAD_STATE_DRIFT = "LeadStateDrift"  # leads a full pass found changed with no capture: repaired, reported
 
 
 class AwsMetric(NamedTuple):

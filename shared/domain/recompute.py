@@ -19,10 +19,12 @@ from typing import Any
 
 from shared.contracts.errors import BusyError, RecountError, TransientError, WorkspaceGoneError
 from shared.contracts.keys import JobName, stamp_text
+from shared.contracts.metrics import Metric
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.ports import Database, VersionStore
 from shared.queries import query
+from shared.telemetry import count, logger
 
 # Advisory lock classes: one per job type, so inbox and analytics recomputes of a workspace never wait
 # on each other.
@@ -145,6 +147,8 @@ class RecomputeOutcome:
     computed_at: datetime
     version: int
     duration_ms: int
+    how: Pass = Pass.FULL
+    state_drift: int = 0  # leads whose stale state a full pass repaired, with no change recorded for them
 
 
 class Recompute:
@@ -219,6 +223,8 @@ class Recompute:
             lease.open = False
         stamp = _stamp_text(row["change_stamp"])
         duration_ms = int((time.perf_counter() - lease.started) * 1000)
+        if row.get("state_drift"):
+            _report_drift(lease.client_id, int(row["state_drift"]))
         final = lease.status.finish(
             JobStatus.SUCCEEDED if row["workspace_exists"] else JobStatus.SKIPPED,
             changed=row["changed"],
@@ -242,6 +248,8 @@ class Recompute:
             computed_at=row["computed_at"],
             version=version,
             duration_ms=duration_ms,
+            how=lease.how,
+            state_drift=int(row.get("state_drift") or 0),
         )
 
     def _gone(self, lease: Lease) -> RecomputeOutcome:
@@ -310,6 +318,17 @@ class Recompute:
             rules = {"rules": STATE_RULES} if lease.how is Pass.FULL_WITH_STATE else {}
             return {"client_id": lease.client_id, "now": self._now, **lease.paths, **rules}
         return {"client_id": lease.client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
+
+
+def _report_drift(client_id: str, leads: int) -> None:
+    """A full pass found leads whose recorded contribution was stale with no change recorded for them: writes
+    the capture never saw. Repaired by that pass; said once, in a WARNING and LeadStateDrift."""
+    count(Metric.LEAD_STATE_DRIFT, leads)
+    logger.warning(
+        f"the lead state of {leads} lead(s) of {client_id} was stale with no change recorded (repaired): "
+        "writes the triggers did not see (disabled, session_replication_role = replica, a restore)",
+        extra={"clientId": client_id, "leads": leads},
+    )
 
 
 def _stamp_text(value: datetime | None) -> str | None:

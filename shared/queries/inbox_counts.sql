@@ -384,6 +384,13 @@ old AS (
     FROM "InboxCounts" ic
     WHERE ic."clientId" = :client_id
 ),
+-- The state stood for these counts before this pass: then a lead whose state row this pass must write, with no
+-- change recorded for it, is a capture that never happened (triggers disabled, session_replication_role =
+-- replica, a restore), repaired here and reported.
+was_whole AS (
+    SELECT EXISTS (SELECT 1 FROM recount_state rs JOIN old o ON o."isGlobal" AND o."computedAt" = rs.computed_at
+                   WHERE rs.client_id = :client_id AND rs.rules = CAST(:rules AS integer)) AS whole
+),
 changes AS (
     SELECT count(*) AS n
     FROM fresh f
@@ -476,13 +483,13 @@ state_written AS (
           (excluded.setter, excluded.snoozed_until, excluded.open, excluded.needs_repair, excluded.responded,
            excluded.requires_attention, excluded.previously_required_attention, excluded.ai_review,
            excluded.ai_sent)
-    RETURNING 1
+    RETURNING st.lead_id
 ),
 state_removed AS (
     DELETE FROM recount_lead_state st
     WHERE st.client_id = :client_id
       AND NOT EXISTS (SELECT 1 FROM contributions c WHERE c.lead_id = st.lead_id)
-    RETURNING 1
+    RETURNING st.lead_id
 ),
 state_whole AS (
     INSERT INTO recount_state AS rs (client_id, rules, computed_at)
@@ -516,6 +523,9 @@ SELECT w.present AS workspace_exists,
        EXISTS (SELECT 1 FROM cleared) AS marker_cleared,
        (SELECT count(*) FROM consumed)::int AS changes_consumed,
        (SELECT count(*) FROM state_written)::int + (SELECT count(*) FROM state_removed)::int AS state_rows_written,
+       (SELECT count(*) FROM (SELECT x.lead_id FROM state_written x UNION SELECT y.lead_id FROM state_removed y) r
+        WHERE (SELECT v.whole FROM was_whole v)
+          AND NOT EXISTS (SELECT 1 FROM seen e WHERE e.lead_id = r.lead_id))::int AS state_drift,
        EXISTS (SELECT 1 FROM state_whole) AS state_whole,
        p.now AS computed_at
 FROM stamp s, params p, workspace w;

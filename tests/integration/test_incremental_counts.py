@@ -239,3 +239,24 @@ def test_verify_names_a_state_that_drifted_from_the_leads(
         db.run("SET LOCAL session_replication_role = replica")  # the triggers do not fire: a capture missed
         db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[5])
     assert state_differences(db, workspace.id) == 1
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[0])  # a captured one beside it
+
+    outcome = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1)).run(
+        workspace.id, JobContext(new_id(), "test")
+    )  # an explicit recompute: the full pass, which repairs what it finds and says so
+
+    assert outcome.how is Pass.FULL_WITH_STATE and outcome.state_drift == 1
+    assert state_differences(db, workspace.id) == 0 and lead_changes(db) == []
+    assert workspace.counts() == expected(db, workspace.id, T0 + timedelta(minutes=1))
+
+
+def test_a_truncate_marks_every_workspace_and_its_full_pass_reports_no_drift(
+    built: tuple[PostgresDatabase, Workspace, list[str]], cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, _ = built
+    db.run('TRUNCATE "Lead" CASCADE')
+
+    how, outcome = dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=1))
+
+    assert how is Pass.FULL_WITH_STATE and outcome is not None and outcome.state_drift == 0
+    assert workspace.counts()["global"]["total"] == 0 and state_differences(db, workspace.id) == 0
