@@ -11,10 +11,12 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from infra.config_access import STRICT, DatabaseIamAuthConfig, VpcConfig
 from shared.contracts.settings import EnvVar
 from shared.contracts.time_budget import (
-    CLUSTER_LONGEST_WORK_MS,
-    CLUSTER_TIME_BUDGET_MARGIN_MS,
-    DEFAULT_LONGEST_WORK_MS,
+    DEFAULT_AWS_CALL_LIMITS,
+    DEFAULT_STORE_TIMEOUTS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
+    after_work_steps,
+    total_ms,
+    work_steps,
 )
 from shared.topology import FunctionKey, Queue, QueueKey
 
@@ -123,8 +125,10 @@ class StageConfig(BaseModel):
                 f"the functions' concurrency caps add up to {caps}, over the database connection "
                 f"budget of {self.database_connection_budget}"
             )
-        longest_work_ms = CLUSTER_LONGEST_WORK_MS if self.redis_cluster else DEFAULT_LONGEST_WORK_MS
-        margin_ms = CLUSTER_TIME_BUDGET_MARGIN_MS if self.redis_cluster else DEFAULT_TIME_BUDGET_MARGIN_MS
+        # The functions run with the default store timeouts and AWS limits: a stage sets none of them.
+        budget = (DEFAULT_STORE_TIMEOUTS, DEFAULT_AWS_CALL_LIMITS)
+        longest_work_ms = total_ms(work_steps(*budget, cluster=self.redis_cluster))
+        margin_ms = total_ms(after_work_steps(*budget, cluster=self.redis_cluster))
         redis = " with redisCluster" if self.redis_cluster else ""
         for name, function in (("inbox", self.inbox), ("analytics", self.analytics), ("sweeper", self.sweeper)):
             if function.max_concurrency > function.reserved_concurrency:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.time_budget import (
@@ -21,6 +21,7 @@ from shared.contracts.time_budget import (
     DEFAULT_STATEMENT_TIMEOUT_MS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
     AwsCallLimits,
+    StoreTimeouts,
 )
 
 
@@ -157,6 +158,13 @@ class StoreSettings(BaseSettings):
             )
         return self
 
+    @property
+    def timeouts(self) -> StoreTimeouts:
+        """What the time budget counts with (`shared.contracts.time_budget`)."""
+        return StoreTimeouts(
+            self.statement_timeout_ms, self.lock_timeout_ms, self.connect_timeout_s, self.redis_timeout_s
+        )
+
 
 class RecomputeSettings(BaseSettings):
     """How the recompute jobs behave."""
@@ -166,6 +174,22 @@ class RecomputeSettings(BaseSettings):
     analytics_window_days: int = Field(30, alias=EnvVar.ANALYTICS_WINDOW_DAYS, ge=1, le=400)
     analytics_aggregates_enabled: bool = Field(False, alias=EnvVar.ANALYTICS_AGGREGATES_ENABLED)
     status_ttl_seconds: int = Field(86_400, alias=EnvVar.STATUS_TTL_SECONDS, ge=60, le=30 * 86_400)
+
+
+class AwsCallSettings(BaseSettings):
+    """How long one call to SQS or DynamoDB may take (`time_budget.AwsCallLimits`)."""
+
+    model_config = _CONFIG
+
+    connect_timeout_s: float = Field(
+        DEFAULT_AWS_CALL_LIMITS.connect_s, alias=EnvVar.AWS_CONNECT_TIMEOUT_SECONDS, gt=0, le=60
+    )
+    read_timeout_s: float = Field(DEFAULT_AWS_CALL_LIMITS.read_s, alias=EnvVar.AWS_READ_TIMEOUT_SECONDS, gt=0, le=300)
+    max_attempts: int = Field(DEFAULT_AWS_CALL_LIMITS.attempts, alias=EnvVar.AWS_MAX_ATTEMPTS, ge=1, le=10)
+
+    @property
+    def limits(self) -> AwsCallLimits:
+        return AwsCallLimits(self.connect_timeout_s, self.read_timeout_s, self.max_attempts)
 
 
 class QueueSettings(BaseSettings):
@@ -190,17 +214,12 @@ class QueueSettings(BaseSettings):
         DEFAULT_TIME_BUDGET_MARGIN_MS, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000
     )
     endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
-    aws_connect_timeout_s: float = Field(
-        DEFAULT_AWS_CALL_LIMITS.connect_s, alias=EnvVar.AWS_CONNECT_TIMEOUT_SECONDS, gt=0, le=60
-    )
-    aws_read_timeout_s: float = Field(
-        DEFAULT_AWS_CALL_LIMITS.read_s, alias=EnvVar.AWS_READ_TIMEOUT_SECONDS, gt=0, le=300
-    )
-    aws_max_attempts: int = Field(DEFAULT_AWS_CALL_LIMITS.attempts, alias=EnvVar.AWS_MAX_ATTEMPTS, ge=1, le=10)
+    # The SQS and DynamoDB clients' limits, read with the queues (AWS_CONNECT_TIMEOUT_SECONDS and the others).
+    _aws: AwsCallSettings = PrivateAttr(default_factory=AwsCallSettings)
 
     @property
     def aws_limits(self) -> AwsCallLimits:
-        return AwsCallLimits(self.aws_connect_timeout_s, self.aws_read_timeout_s, self.aws_max_attempts)
+        return self._aws.limits
 
 
 class FunctionSettings(BaseSettings):
