@@ -54,26 +54,44 @@ class FunctionConfig(BaseModel):
 
     model_config = STRICT
 
-    reserved_concurrency: int = Field(alias="reservedConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000)
+    reserved_concurrency: int = Field(
+        alias="reservedConcurrency",
+        ge=MIN_EVENT_SOURCE_CONCURRENCY,
+        le=1000,
+        description="the function's concurrency cap; the three must fit `databaseConnectionBudget`",
+    )
     max_concurrency: int = Field(
         alias="maxConcurrency",
         ge=MIN_EVENT_SOURCE_CONCURRENCY,
         le=1000,
         description="per event source; the sources of one function share its cap",
     )
-    batch_size: int = Field(alias="batchSize", ge=1, le=10)
-    batching_window_seconds: int = Field(alias="batchingWindowSeconds", ge=0, le=300)
-    timeout_seconds: int = Field(alias="timeoutSeconds", ge=10, le=900)
-    memory_mb: int = Field(alias="memoryMb", ge=128, le=10_240)
+    batch_size: int = Field(alias="batchSize", ge=1, le=10, description="records per invocation")
+    batching_window_seconds: int = Field(
+        alias="batchingWindowSeconds", ge=0, le=300, description="how long a batch may gather"
+    )
+    timeout_seconds: int = Field(
+        alias="timeoutSeconds",
+        ge=10,
+        le=900,
+        description="must hold the longest work after `timeBudgetMarginMs` ([time budget](#time-budget))",
+    )
+    memory_mb: int = Field(alias="memoryMb", ge=128, le=10_240, description="the function's memory")
 
 
 class AlarmConfig(BaseModel):
+    """The alarms' thresholds and where they page."""
+
     model_config = STRICT
 
-    oldest_message_age_seconds: int = Field(alias="oldestMessageAgeSeconds", ge=10)
-    freshness_p95_ms: int = Field(15_000, alias="freshnessP95Ms", ge=1_000)
-    function_errors: int = Field(1, alias="functionErrors", ge=1)
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    oldest_message_age_seconds: int = Field(
+        alias="oldestMessageAgeSeconds", ge=10, description="the age of a queue's oldest message that alarms"
+    )
+    freshness_p95_ms: int = Field(15_000, alias="freshnessP95Ms", ge=1_000, description="the freshness p95 that alarms")
+    function_errors: int = Field(
+        1, alias="functionErrors", ge=1, description="errors in a minute at or above which a function pages"
+    )
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$", description="subscribed to the SNS topic")
 
 
 class StageConfig(BaseModel):
@@ -81,40 +99,111 @@ class StageConfig(BaseModel):
 
     model_config = STRICT
 
-    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-    inbox_sweep_minutes: int = Field(1, alias="inboxSweepMinutes", ge=1, le=60)
-    analytics_sweep_minutes: int = Field(15, alias="analyticsSweepMinutes", ge=1, le=1440)
-    max_receive_count: int = Field(5, alias="maxReceiveCount", ge=5, le=100)
-    inbox: FunctionConfig
-    analytics: FunctionConfig
-    sweeper: FunctionConfig
-    counts_high_max_concurrency: int = Field(alias="countsHighMaxConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY)
-    visibility_timeout_factor: int = Field(6, alias="visibilityTimeoutFactor", ge=6, le=12)
-    alarms: AlarmConfig
-    database_secret_arn: str = Field(alias="databaseSecretArn", pattern=SECRET_ARN_RE)
-    redis_secret_arn: str = Field(alias="redisSecretArn", pattern=SECRET_ARN_RE)
-    secrets_kms_key_arn: str | None = Field(None, alias="secretsKmsKeyArn", pattern=r"^arn:aws[a-z-]*:kms:")
-    log_retention_days: int = Field(30, alias="logRetentionDays")
-    analytics_enabled: bool = Field(False, alias="analyticsEnabled")
-    # X-Ray tracing of the functions; off, a cold start skips importing the X-Ray SDK (about 100 ms).
-    tracing: bool = True
-    analytics_window_days: int = Field(30, alias="analyticsWindowDays", ge=1, le=400)
-    database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
-    idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
-    time_budget_margin_ms: int = Field(DEFAULT_TIME_BUDGET_MARGIN_MS, alias="timeBudgetMarginMs", ge=1_000)
-    # Optional: appended to the resources' names (recount-<stage>-<suffix>-...), so a stage deploys again beside
-    # what a destroyed stack retained (its idempotency table, dead-letter queues and log groups).
-    name_suffix: str | None = Field(None, alias="nameSuffix", pattern=r"^[a-z0-9]{1,12}$")
-    # Optional: the functions in an existing VPC's private subnets, with endpoints instead of a NAT.
-    vpc: VpcConfig | None = None
-    # Redis in cluster mode (ElastiCache Serverless, sharded ElastiCache): REDIS_CLUSTER=true, and the time budget
-    # checked for a cluster's worst case (each command may be redirected; the publish is two commands).
-    redis_cluster: bool = Field(False, alias="redisCluster")
-    # Optional: IAM database authentication instead of the secret's password (the secret still names the host).
-    database_iam_auth: DatabaseIamAuthConfig | None = Field(None, alias="databaseIamAuth")
-    # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
-    powertools_version: str | None = Field(None, alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = Field(None, description="where the stage deploys")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="where the stage deploys")
+    inbox_sweep_minutes: int = Field(1, alias="inboxSweepMinutes", ge=1, le=60, description="the inbox sweep's rate")
+    analytics_sweep_minutes: int = Field(
+        15, alias="analyticsSweepMinutes", ge=1, le=1440, description="the analytics sweep's rate"
+    )
+    max_receive_count: int = Field(
+        5, alias="maxReceiveCount", ge=5, le=100, description="receives before a message is dead-lettered"
+    )
+    inbox: FunctionConfig = Field(description="the inbox function ([function settings](#function-settings))")
+    analytics: FunctionConfig = Field(description="the analytics function ([function settings](#function-settings))")
+    sweeper: FunctionConfig = Field(description="the sweeper function ([function settings](#function-settings))")
+    counts_high_max_concurrency: int = Field(
+        alias="countsHighMaxConcurrency",
+        ge=MIN_EVENT_SOURCE_CONCURRENCY,
+        description="the counts-high source's maximum concurrency; with the counts source's it must fit the inbox "
+        "function's reservation",
+    )
+    visibility_timeout_factor: int = Field(
+        6,
+        alias="visibilityTimeoutFactor",
+        ge=6,
+        le=12,
+        description="each queue's visibility timeout is this times its function's timeout: a crashed invocation's "
+        "records come back after it",
+    )
+    alarms: AlarmConfig = Field(description="[alarm settings](#alarm-settings)")
+    database_secret_arn: str = Field(
+        alias="databaseSecretArn",
+        pattern=SECRET_ARN_RE,
+        description="the database secret (`DATABASE_SECRET_ARN`; a read-only grant to the functions alone)",
+    )
+    redis_secret_arn: str = Field(
+        alias="redisSecretArn",
+        pattern=SECRET_ARN_RE,
+        description="the Redis secret (`REDIS_SECRET_ARN`; a read-only grant to the functions alone)",
+    )
+    secrets_kms_key_arn: str | None = Field(
+        None, alias="secretsKmsKeyArn", pattern=r"^arn:aws[a-z-]*:kms:", description="the secrets' KMS key"
+    )
+    log_retention_days: int = Field(
+        30, alias="logRetentionDays", description="one of CloudWatch Logs' retentions (1, 3, 5, 7, 14, 30, …)"
+    )
+    analytics_enabled: bool = Field(
+        False, alias="analyticsEnabled", description="`ANALYTICS_AGGREGATES_ENABLED` of the functions"
+    )
+    tracing: bool = Field(
+        True,
+        description="X-Ray tracing of the functions; `false` turns it off, and a cold start then skips importing "
+        "the X-Ray SDK (about 100 ms)",
+    )
+    analytics_window_days: int = Field(
+        30, alias="analyticsWindowDays", ge=1, le=400, description="`ANALYTICS_WINDOW_DAYS` of the functions"
+    )
+    database_connection_budget: int = Field(
+        alias="databaseConnectionBudget", ge=3, description="the sum of the three `reservedConcurrency` must fit it"
+    )
+    idempotency_ttl_seconds: int = Field(
+        3600, alias="idempotencyTtlSeconds", ge=60, description="`IDEMPOTENCY_TTL_SECONDS` of the functions"
+    )
+    time_budget_margin_ms: int = Field(
+        DEFAULT_TIME_BUDGET_MARGIN_MS,
+        alias="timeBudgetMarginMs",
+        ge=1_000,
+        description="`TIME_BUDGET_MARGIN_MS` of the functions: at least what may follow a record's work "
+        "([time budget](#time-budget))",
+    )
+    name_suffix: str | None = Field(
+        None,
+        alias="nameSuffix",
+        pattern=r"^[a-z0-9]{1,12}$",
+        description="appended to every physical name (`recount-<stage>-<suffix>-…`): the stage deploys again "
+        "beside what a destroyed stack retained (the idempotency table, the dead-letter queues and the log groups)",
+    )
+    vpc: VpcConfig | None = Field(
+        None,
+        description="the functions in an existing VPC, with endpoints instead of a NAT: `vpcId`, `subnetIds` "
+        "(private), `availabilityZones` and `routeTableIds` (each subnet's, in order), and either "
+        "`securityGroupIds` (groups of your own) or `ports` (the PostgreSQL and Redis ports the group recount "
+        "makes may reach, besides HTTPS); `endpoints` turns on any of `dynamodb`, `sqs`, `secretsManager`, `xray` "
+        "(each off unless set; at most one subnet per zone while any interface endpoint is on). See "
+        "[On RDS and ElastiCache](deploying.md#on-rds-and-elasticache)",
+    )
+    redis_cluster: bool = Field(
+        False,
+        alias="redisCluster",
+        description="Redis is a cluster (ElastiCache Serverless, sharded ElastiCache): the functions get "
+        "`REDIS_CLUSTER=true` and the synth checks the [time budget](#time-budget) against a cluster's worst case",
+    )
+    database_iam_auth: DatabaseIamAuthConfig | None = Field(
+        None,
+        alias="databaseIamAuth",
+        description='`{"resourceId": "prx-…", "user": "recount"}`: the functions sign IAM tokens '
+        "(`DATABASE_IAM_AUTH=true`) for the user the database secret names, which must be this `user`: each may "
+        "`rds-db:connect` as it to that resource only (`prx-…` an RDS Proxy, `db-…` an instance, `cluster-…` an "
+        "Aurora cluster: the resource id, not the name). The secret still names the host, port, database and "
+        "user; its password is not used",
+    )
+    powertools_version: str | None = Field(
+        None,
+        alias="powertoolsVersion",
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="the Powertools layer's version is the one requirements.txt pins; a stage may restate it, "
+        "never differ",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StageConfig:

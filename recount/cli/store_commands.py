@@ -1,5 +1,5 @@
-"""migrate and recompute, on the stores the environment names (DATABASE_URL, REDIS_URL); schema, the event
-contract."""
+"""migrate and recompute, on the stores the environment names (DATABASE_URL, REDIS_URL); schema and configuration,
+the committed references (the event contract, docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,13 @@ def schema() -> None:
     from shared.contracts.events import json_schema
 
     sys.stdout.write(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def configuration() -> None:
+    """Print docs/configuration.md: every setting, the stage settings and the time budget, from their models."""
+    from recount.render.configuration import configuration_reference
+
+    sys.stdout.write(configuration_reference())
 
 
 def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool) -> None:

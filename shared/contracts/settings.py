@@ -20,6 +20,8 @@ from shared.contracts.time_budget import (
     DEFAULT_REDIS_TIMEOUT_S,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
+    REDIS_STEPS_PER_CALL,
+    SECRET_READ_LIMITS,
     AwsCallLimits,
     StoreTimeouts,
 )
@@ -111,24 +113,127 @@ class StoreSettings(BaseSettings):
 
     model_config = _CONFIG
 
-    database_url: SecretStr | None = Field(None, alias=EnvVar.DATABASE_URL)
-    database_secret_arn: str | None = Field(None, alias=EnvVar.DATABASE_SECRET_ARN)
-    redis_url: SecretStr | None = Field(None, alias=EnvVar.REDIS_URL)
-    redis_secret_arn: str | None = Field(None, alias=EnvVar.REDIS_SECRET_ARN)
-    redis_cluster: ClusterMode = Field("auto", alias=EnvVar.REDIS_CLUSTER)
-    statement_timeout_ms: int = Field(
-        DEFAULT_STATEMENT_TIMEOUT_MS, alias=EnvVar.STATEMENT_TIMEOUT_MS, ge=100, le=600_000
+    database_url: SecretStr | None = Field(
+        None,
+        alias=EnvVar.DATABASE_URL,
+        description="`postgresql://user:pass@host:5432/db?sslmode=verify-full` (`disable`, `prefer`, `require`, "
+        "`verify-ca`, `verify-full`; `sslrootcert=<file>` trusts that CA bundle instead of the system's, and makes "
+        "`require` verify the CA as libpq does; `sslrootcert=system` is the system's store, with `verify-full` "
+        "only). Read as libpq reads it: host, port, user, password and dbname may also be query parameters; "
+        "`options=-c name=value` (percent-encoded, e.g. `options=-csearch_path%3Dapp`; a backslash escapes a "
+        "space) and Prisma's `schema=app` become the session's settings (sent with `SET LOCAL` in each "
+        "transaction when pooled), but recount's own `statement_timeout`, `lock_timeout`, `TimeZone`, `jit` and "
+        "`plan_cache_mode` win; `application_name` (else `fallback_application_name`, else recount); "
+        "`connect_timeout` can only shorten `CONNECT_TIMEOUT_SECONDS`. Prisma's `connection_limit`, "
+        "`pool_timeout`, `socket_timeout` and `statement_cache_size` are ignored. Refused in one line: several "
+        "hosts, Unix sockets, `target_session_attrs` other than `any`, `channel_binding=require`, and any "
+        "parameter libpq does not know",
     )
-    lock_timeout_ms: int = Field(DEFAULT_LOCK_TIMEOUT_MS, alias=EnvVar.LOCK_TIMEOUT_MS, ge=10, le=60_000)
-    connect_timeout_s: float = Field(DEFAULT_CONNECT_TIMEOUT_S, alias=EnvVar.CONNECT_TIMEOUT_SECONDS, gt=0, le=60)
-    # Each step of a Redis command (the TCP connect, TLS, each reply): its bound is time_budget.REDIS_STEPS_PER_CALL.
-    redis_timeout_s: float = Field(DEFAULT_REDIS_TIMEOUT_S, alias=EnvVar.REDIS_TIMEOUT_SECONDS, gt=0, le=60)
-    # Off behind a transaction-mode pooler that does not keep a session's named prepared statements.
-    prepared_statements: bool = Field(True, alias=EnvVar.DATABASE_PREPARED_STATEMENTS)
-    # Through a transaction pooler (RDS Proxy, pgbouncer): no session state, so that no session is pinned.
-    pooled: PooledMode = Field("auto", alias=EnvVar.DATABASE_POOLED)
-    # The password is an IAM token from boto3 for each connection; DATABASE_URL must verify the server.
-    iam_auth: bool = Field(False, alias=EnvVar.DATABASE_IAM_AUTH)
+    database_secret_arn: str | None = Field(
+        None,
+        alias=EnvVar.DATABASE_SECRET_ARN,
+        description="the functions' PostgreSQL, instead of `DATABASE_URL`: the secret holds a URL or RDS-style "
+        "JSON (`username`, `password`, `host`, `port`, `dbname`; TLS `verify-full`), read at start through "
+        f"Powertools parameters over a client bounded to a {SECRET_READ_LIMITS.connect_s:g} s connect, a "
+        f"{SECRET_READ_LIMITS.read_s:g} s read and {SECRET_READ_LIMITS.attempts} attempts; read again, past the "
+        "cache, by the next connection when PostgreSQL refuses the credentials (a rotated password), so a "
+        "rotation retries the record, never dead-letters it",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        alias=EnvVar.REDIS_URL,
+        description="`redis://`, `rediss://` (TLS) or `unix://`; the database as `/N` or `?db=N`; only TLS "
+        "(`ssl_*`) parameters, with `rediss://`; timeouts come from `REDIS_TIMEOUT_SECONDS`, never from the URL. "
+        "A malformed URL (either store's) is one line, at start: the CLI, the local runtime and the functions",
+    )
+    redis_secret_arn: str | None = Field(
+        None,
+        alias=EnvVar.REDIS_SECRET_ARN,
+        description='the functions\' Redis, instead of `REDIS_URL`: the secret holds a URL or `{"url": …}` or '
+        "JSON with `host`/`port`/`password` (`rediss://`); read again, and a new client made, when Redis refuses "
+        "the credentials (`WRONGPASS`/`NOAUTH`)",
+    )
+    redis_cluster: ClusterMode = Field(
+        "auto",
+        alias=EnvVar.REDIS_CLUSTER,
+        description="`auto` takes the server for one node until it answers as a cluster node (`MOVED`, `ASK` or "
+        "`CROSSSLOT`, before running anything), then uses the cluster client for good and sends the command "
+        "again: a single node pays nothing for the question. `true` says it is a cluster (ElastiCache "
+        "Serverless, sharded ElastiCache), `false` that it is not. On a cluster, redis-py's cluster client "
+        "follows one `MOVED`/`ASK`/`TRYAGAIN` redirection (a second is a transient error), patches only that "
+        "slot on `MOVED`, and refreshes the slots from the configuration endpoint alone; every command touches "
+        "keys of one slot, the URL must select database 0, and the publish is two commands (bump, then status). "
+        "Each command and the making of the client then take longer at worst, so a cluster stage says "
+        "`redisCluster: true`, which sets `true` here and makes the synth check a cluster's "
+        "[time budget](#time-budget). With `auto` on a cluster the first command also tries the node once (one "
+        "node's command bound more), which the synth does not count",
+    )
+    statement_timeout_ms: int = Field(
+        DEFAULT_STATEMENT_TIMEOUT_MS,
+        alias=EnvVar.STATEMENT_TIMEOUT_MS,
+        ge=100,
+        le=600_000,
+        description="set on every PostgreSQL session (with `TimeZone` UTC), or on every transaction when pooled",
+    )
+    lock_timeout_ms: int = Field(
+        DEFAULT_LOCK_TIMEOUT_MS,
+        alias=EnvVar.LOCK_TIMEOUT_MS,
+        ge=10,
+        le=60_000,
+        description="set with `STATEMENT_TIMEOUT_MS`, and must be the shorter, so a lock wait ends as busy",
+    )
+    connect_timeout_s: float = Field(
+        DEFAULT_CONNECT_TIMEOUT_S,
+        alias=EnvVar.CONNECT_TIMEOUT_SECONDS,
+        gt=0,
+        le=60,
+        description="connecting to PostgreSQL: the TCP connect and each step of the startup exchange. Redis has "
+        "`REDIS_TIMEOUT_SECONDS`, SQS and DynamoDB the `AWS_*` settings",
+    )
+    redis_timeout_s: float = Field(
+        DEFAULT_REDIS_TIMEOUT_S,
+        alias=EnvVar.REDIS_TIMEOUT_SECONDS,
+        gt=0,
+        le=60,
+        description="each step of a Redis command (TCP connect, TLS handshake, each reply). A command takes at "
+        f"most {REDIS_STEPS_PER_CALL} steps: a new connection is TCP, TLS and two replies (AUTH and SELECT, or "
+        "the health check's PING and SELECT), redis-py's pool may make it twice before the command, then the reply",
+    )
+    prepared_statements: bool = Field(
+        True,
+        alias=EnvVar.DATABASE_PREPARED_STATEMENTS,
+        description="statements with parameters are prepared once per connection (then one round trip each, not "
+        "pg8000's three). Behind a transaction-mode pooler (Supavisor or PgBouncer in transaction mode, port "
+        "6543 on Supabase, RDS Proxy) use `DATABASE_POOLED` or add `?pgbouncer=true` to the URL as for Prisma, "
+        "which also turn this off: such a pooler hands each transaction another backend, where a named statement "
+        "is missing or is another client's (and PgBouncer refuses a connection whose startup message carries "
+        "recount's session settings: `unsupported startup parameter`)",
+    )
+    pooled: PooledMode = Field(
+        "auto",
+        alias=EnvVar.DATABASE_POOLED,
+        description="`true`: PostgreSQL is reached through a transaction pooler (RDS Proxy, PgBouncer in "
+        "transaction mode), so the session keeps no state a pooler would pin it for: the session settings are "
+        "sent as `SET LOCAL` in the same message as each `BEGIN` (no extra round trip), a statement outside a "
+        "transaction runs in a transaction of its own (two more trips: only the sweep and the operator commands "
+        "have such statements), and nothing is prepared by name (each statement with parameters takes pg8000's "
+        "three trips). `auto` turns it on for an RDS Proxy endpoint (`*.proxy-*.<region>.rds.amazonaws.com`) and "
+        "for `?pgbouncer=true`; a name of your own for a proxy (a CNAME) needs `true`; `false` keeps session "
+        "settings even then. Pooled, a session-level `SET` or `RESET` is refused before it is sent (one line; "
+        "`SET LOCAL` is the transaction's). `recount migrate` refuses a pooled URL (run it against the "
+        "database's own endpoint)",
+    )
+    iam_auth: bool = Field(
+        False,
+        alias=EnvVar.DATABASE_IAM_AUTH,
+        description="`true`: the password is an IAM authentication token that boto3 signs for each new connection "
+        "(`generate_db_auth_token`, from the environment's credentials and region; no call to AWS, valid 15 "
+        "minutes), sent only to a server that proved who it is: `DATABASE_URL` must say `sslmode=verify-full` or "
+        "`verify-ca` (or `require` with an `sslrootcert`, which libpq then verifies against), or the settings are "
+        "refused in one line. The token is signed for the region the endpoint's name holds "
+        "(`….<region>.rds.amazonaws.com`), else the environment's. A refused token is a transient error (the "
+        "next connection brings a new one)",
+    )
 
     @model_validator(mode="after")
     def _cluster_has_database_zero_only(self) -> StoreSettings:
@@ -171,9 +276,19 @@ class RecomputeSettings(BaseSettings):
 
     model_config = _CONFIG
 
-    analytics_window_days: int = Field(30, alias=EnvVar.ANALYTICS_WINDOW_DAYS, ge=1, le=400)
-    analytics_aggregates_enabled: bool = Field(False, alias=EnvVar.ANALYTICS_AGGREGATES_ENABLED)
-    status_ttl_seconds: int = Field(86_400, alias=EnvVar.STATUS_TTL_SECONDS, ge=60, le=30 * 86_400)
+    analytics_window_days: int = Field(
+        30,
+        alias=EnvVar.ANALYTICS_WINDOW_DAYS,
+        ge=1,
+        le=400,
+        description="days rewritten by an analytics recompute, today (UTC) included",
+    )
+    analytics_aggregates_enabled: bool = Field(
+        False, alias=EnvVar.ANALYTICS_AGGREGATES_ENABLED, description="the analytics path is off unless enabled"
+    )
+    status_ttl_seconds: int = Field(
+        86_400, alias=EnvVar.STATUS_TTL_SECONDS, ge=60, le=30 * 86_400, description="TTL of the job status blobs"
+    )
 
 
 class AwsCallSettings(BaseSettings):
@@ -182,14 +297,40 @@ class AwsCallSettings(BaseSettings):
     model_config = _CONFIG
 
     connect_timeout_s: float = Field(
-        DEFAULT_AWS_CALL_LIMITS.connect_s, alias=EnvVar.AWS_CONNECT_TIMEOUT_SECONDS, gt=0, le=60
+        DEFAULT_AWS_CALL_LIMITS.connect_s,
+        alias=EnvVar.AWS_CONNECT_TIMEOUT_SECONDS,
+        gt=0,
+        le=60,
+        description="one attempt's connect, the TLS handshake included",
     )
-    read_timeout_s: float = Field(DEFAULT_AWS_CALL_LIMITS.read_s, alias=EnvVar.AWS_READ_TIMEOUT_SECONDS, gt=0, le=300)
-    max_attempts: int = Field(DEFAULT_AWS_CALL_LIMITS.attempts, alias=EnvVar.AWS_MAX_ATTEMPTS, ge=1, le=10)
+    read_timeout_s: float = Field(
+        DEFAULT_AWS_CALL_LIMITS.read_s,
+        alias=EnvVar.AWS_READ_TIMEOUT_SECONDS,
+        gt=0,
+        le=300,
+        description="one attempt's read",
+    )
+    max_attempts: int = Field(
+        DEFAULT_AWS_CALL_LIMITS.attempts,
+        alias=EnvVar.AWS_MAX_ATTEMPTS,
+        ge=1,
+        le=10,
+        description="botocore's own variable, read here so that the bound knows it. By default one attempt (a "
+        "failure is the record's transient error, which the queue retries); each further attempt (botocore's "
+        "standard mode) adds both timeouts, its backoff (under 2^(n-1) s) and up to 5 s of `x-amz-retry-after` to "
+        "every AWS step of the [time budget](#time-budget)",
+    )
 
     @property
     def limits(self) -> AwsCallLimits:
         return AwsCallLimits(self.connect_timeout_s, self.read_timeout_s, self.max_attempts)
+
+
+_SENDS_TO = "where recount sends events of this queue"
+_DEAD_LETTERS = (
+    "the dead-letter queue of a queue the function consumes (the inbox function gets counts' and counts-high's); a "
+    "message that can never succeed goes to the one of the queue it came from, known by its `eventSourceARN`"
+)
 
 
 class QueueSettings(BaseSettings):
@@ -197,23 +338,61 @@ class QueueSettings(BaseSettings):
 
     model_config = _CONFIG
 
-    counts_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_QUEUE_URL)
-    counts_high_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_QUEUE_URL)
-    analytics_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_QUEUE_URL)
-    sweep_queue_url: str | None = Field(None, alias=EnvVar.SWEEP_QUEUE_URL)
-    # Each consumed queue's own dead-letter queue: poison goes to the one of the queue it came from.
-    counts_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_DEAD_LETTER_QUEUE_URL)
-    counts_high_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_DEAD_LETTER_QUEUE_URL)
-    analytics_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_DEAD_LETTER_QUEUE_URL)
-    sweep_dead_letter_queue_url: str | None = Field(None, alias=EnvVar.SWEEP_DEAD_LETTER_QUEUE_URL)
-    max_receive_count: int = Field(5, alias=EnvVar.MAX_RECEIVE_COUNT, ge=1, le=1000)
-    backoff_base_s: float = Field(2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300)
-    backoff_max_s: float = Field(300.0, alias=EnvVar.BACKOFF_MAX_SECONDS, gt=0, le=43_200)
-    busy_delay_s: float = Field(1.0, alias=EnvVar.BUSY_DELAY_SECONDS, ge=0, le=900)
-    time_budget_margin_ms: int = Field(
-        DEFAULT_TIME_BUDGET_MARGIN_MS, alias=EnvVar.TIME_BUDGET_MARGIN_MS, ge=0, le=600_000
+    counts_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_QUEUE_URL, description=_SENDS_TO)
+    counts_high_queue_url: str | None = Field(None, alias=EnvVar.COUNTS_HIGH_QUEUE_URL, description=_SENDS_TO)
+    analytics_queue_url: str | None = Field(None, alias=EnvVar.ANALYTICS_QUEUE_URL, description=_SENDS_TO)
+    sweep_queue_url: str | None = Field(None, alias=EnvVar.SWEEP_QUEUE_URL, description=_SENDS_TO)
+    counts_dead_letter_queue_url: str | None = Field(
+        None, alias=EnvVar.COUNTS_DEAD_LETTER_QUEUE_URL, description=_DEAD_LETTERS
     )
-    endpoint_url: str | None = Field(None, alias=EnvVar.AWS_ENDPOINT_URL)
+    counts_high_dead_letter_queue_url: str | None = Field(
+        None, alias=EnvVar.COUNTS_HIGH_DEAD_LETTER_QUEUE_URL, description=_DEAD_LETTERS
+    )
+    analytics_dead_letter_queue_url: str | None = Field(
+        None, alias=EnvVar.ANALYTICS_DEAD_LETTER_QUEUE_URL, description=_DEAD_LETTERS
+    )
+    sweep_dead_letter_queue_url: str | None = Field(
+        None, alias=EnvVar.SWEEP_DEAD_LETTER_QUEUE_URL, description=_DEAD_LETTERS
+    )
+    max_receive_count: int = Field(
+        5,
+        alias=EnvVar.MAX_RECEIVE_COUNT,
+        ge=1,
+        le=1000,
+        description="the source queue's `maxReceiveCount`: the attempt that fails last",
+    )
+    backoff_base_s: float = Field(
+        2.0, alias=EnvVar.BACKOFF_BASE_SECONDS, gt=0, le=300, description="a retry's first delay, doubled each time"
+    )
+    backoff_max_s: float = Field(
+        300.0, alias=EnvVar.BACKOFF_MAX_SECONDS, gt=0, le=43_200, description="the longest delay of a retry"
+    )
+    busy_delay_s: float = Field(
+        1.0, alias=EnvVar.BUSY_DELAY_SECONDS, ge=0, le=900, description="the delay of a busy workspace's copy"
+    )
+    time_budget_margin_ms: int = Field(
+        DEFAULT_TIME_BUDGET_MARGIN_MS,
+        alias=EnvVar.TIME_BUDGET_MARGIN_MS,
+        ge=0,
+        le=600_000,
+        description="the time kept back at the end of an invocation: what may follow a record's work (the "
+        "[time budget](#time-budget)'s second list). A record's work must end this long before the invocation "
+        "does: each PostgreSQL statement gets what is left as its socket timeout (a connect's startup steps a "
+        "share of it), and a Redis command or an AWS call whose worst case does not fit is not started; the "
+        "record is then handed back. The store URLs (secrets) are read in Lambda's init phase, outside any "
+        "record; after refused credentials the next connection reads its secret again inside a record, and is "
+        f"not started unless {SECRET_READ_LIMITS.bound_s:g} s are left (that read's bound). "
+        "The cancel of a statement the deadline cut goes through "
+        "the pooler when pooled, so the workspace's lock is free at once. A function refuses to start in Lambda "
+        "with less, and `cdk synth` refuses a stage with less, or whose `timeoutSeconds` leaves less than the "
+        "longest work after it. Not covered: a record whose decision used up the margin leaves none for the next "
+        "record's hand-back; that record then fails to the queue (one WARNING) and comes back after its "
+        "visibility timeout, or, on its last receive, goes to the dead-letter queue by redrive with an ERROR line "
+        "and `JobsDeadLettered`",
+    )
+    endpoint_url: str | None = Field(
+        None, alias=EnvVar.AWS_ENDPOINT_URL, description="SQS and DynamoDB endpoint (moto's server locally)"
+    )
     # The SQS and DynamoDB clients' limits, read with the queues (AWS_CONNECT_TIMEOUT_SECONDS and the others).
     _aws: AwsCallSettings = PrivateAttr(default_factory=AwsCallSettings)
 
@@ -227,8 +406,12 @@ class FunctionSettings(BaseSettings):
 
     model_config = _CONFIG
 
-    idempotency_table_name: str = Field(alias=EnvVar.IDEMPOTENCY_TABLE_NAME, min_length=3)
-    idempotency_ttl_seconds: int = Field(3_600, alias=EnvVar.IDEMPOTENCY_TTL_SECONDS, ge=60, le=7 * 86_400)
+    idempotency_table_name: str = Field(
+        alias=EnvVar.IDEMPOTENCY_TABLE_NAME, min_length=3, description="the Powertools idempotency table (DynamoDB)"
+    )
+    idempotency_ttl_seconds: int = Field(
+        3_600, alias=EnvVar.IDEMPOTENCY_TTL_SECONDS, ge=60, le=7 * 86_400, description="how long a key is remembered"
+    )
 
 
 class SweepSettings(BaseSettings):
@@ -236,13 +419,33 @@ class SweepSettings(BaseSettings):
 
     model_config = _CONFIG
 
-    page_size: int = Field(500, alias=EnvVar.SWEEP_PAGE_SIZE, ge=10, le=10_000)
-    max_workspaces: int = Field(10_000, alias=EnvVar.SWEEP_MAX_WORKSPACES, ge=10, le=1_000_000)
-    min_age_s: float = Field(5.0, alias=EnvVar.SWEEP_MIN_AGE_SECONDS, ge=0, le=3_600)
-    snooze_lookback_hours: int = Field(24, alias=EnvVar.SWEEP_SNOOZE_LOOKBACK_HOURS, ge=1, le=24 * 30)
-    # Workspaces whose published versions each inbox sweep checks against their change stamps, in turn: every
-    # workspace is checked within ceil(workspaces / this) inbox sweeps.
-    reconcile_page_size: int = Field(1_000, alias=EnvVar.SWEEP_RECONCILE_PAGE_SIZE, ge=10, le=10_000)
+    page_size: int = Field(500, alias=EnvVar.SWEEP_PAGE_SIZE, ge=10, le=10_000, description="dirty marks read per page")
+    max_workspaces: int = Field(
+        10_000, alias=EnvVar.SWEEP_MAX_WORKSPACES, ge=10, le=1_000_000, description="workspaces one sweep looks at"
+    )
+    min_age_s: float = Field(
+        5.0,
+        alias=EnvVar.SWEEP_MIN_AGE_SECONDS,
+        ge=0,
+        le=3_600,
+        description="marks younger than this are left to the app's own events",
+    )
+    snooze_lookback_hours: int = Field(
+        24,
+        alias=EnvVar.SWEEP_SNOOZE_LOOKBACK_HOURS,
+        ge=1,
+        le=24 * 30,
+        description="how far back a sweep looks for workspaces whose snoozes expired",
+    )
+    reconcile_page_size: int = Field(
+        1_000,
+        alias=EnvVar.SWEEP_RECONCILE_PAGE_SIZE,
+        ge=10,
+        le=10_000,
+        description="workspaces whose published versions each inbox sweep checks against their change stamps (one "
+        "indexed page from PostgreSQL, one `MGET`), in turn: a version Redis lost is back within "
+        "ceil(workspaces / this) sweeps of `inboxSweepMinutes`",
+    )
 
     @model_validator(mode="after")
     def _pages_fit(self) -> SweepSettings:
