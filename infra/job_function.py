@@ -15,7 +15,7 @@ from aws_lambda_powertools.shared.constants import TRACER_DISABLED_ENV
 from constructs import Construct
 
 from infra.assets import build_function_asset
-from infra.config import VALID_LOG_RETENTION_DAYS, FunctionConfig, powertools_layer_parameter
+from infra.config_functions import VALID_LOG_RETENTION_DAYS, FunctionConfig, powertools_layer_parameter
 from infra.nag import acknowledge
 from infra.network import FunctionNetwork
 

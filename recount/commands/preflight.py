@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from infra.config import POWERTOOLS_VERSION, StageConfig, powertools_layer_parameter
+from infra.config import StageConfig
+from infra.config_functions import POWERTOOLS_VERSION, powertools_layer_parameter
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.postgres_url import parse_database_url
 from shared.adapters.redis_store import RedisStore

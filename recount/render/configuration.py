@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticUndefined
 
-from infra.config import AlarmConfig, FunctionConfig, StageConfig
+from infra.config import StageConfig
+from infra.config_functions import AlarmConfig, FunctionConfig
 from shared.contracts.settings import (
     AwsCallSettings,
     FunctionSettings,

@@ -22,7 +22,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from moto.ssm.models import Parameter, ssm_backends
 
-from infra.config import POWERTOOLS_VERSION, load_stage, powertools_layer_parameter
+from infra.config import load_stage
+from infra.config_functions import POWERTOOLS_VERSION, powertools_layer_parameter
 from recount.commands.preflight import (
     BOOTSTRAP_STACK,
     BOOTSTRAP_VERSION_PARAMETER,
