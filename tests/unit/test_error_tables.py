@@ -9,8 +9,17 @@ import pytest
 from pg8000.exceptions import DatabaseError
 from redis import exceptions as redis_exceptions
 
-from shared.adapters.postgres import classify_database_error
-from shared.adapters.postgres_errors import BUSY, CLASSES, CODES, GONE, PERMANENT, TRANSIENT, ends_session, verdict
+from shared.adapters.postgres_errors import (
+    BUSY,
+    CLASSES,
+    CODES,
+    GONE,
+    PERMANENT,
+    TRANSIENT,
+    classify_database_error,
+    ends_session,
+    verdict,
+)
 from shared.adapters.redis_errors import REDIS_ERRORS, classify_redis_error
 from shared.contracts.errors import BusyError, PermanentError, TransientError, WorkspaceGoneError
 
