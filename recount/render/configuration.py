@@ -17,9 +17,9 @@ from shared.contracts.settings import (
     FunctionSettings,
     QueueSettings,
     RecomputeSettings,
-    StoreSettings,
     SweepSettings,
 )
+from shared.contracts.store_settings import StoreSettings
 from shared.contracts.time_budget import (
     DEFAULT_AWS_CALL_LIMITS,
     DEFAULT_STORE_TIMEOUTS,

@@ -15,7 +15,7 @@ from shared.adapters.postgres_errors import classify_database_error, ends_sessio
 from shared.adapters.postgres_session import PostgresSession
 from shared.adapters.secrets import StoreUrl
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError, WorkspaceGoneError
-from shared.contracts.settings import PooledMode
+from shared.contracts.store_settings import PooledMode
 from shared.contracts.time_budget import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_LOCK_TIMEOUT_MS,

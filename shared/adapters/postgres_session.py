@@ -18,7 +18,7 @@ from shared.adapters.postgres_settings import set_local_sql, with_own_settings
 from shared.adapters.postgres_url import is_pooled, parse_database_url, rds_region
 from shared.adapters.secrets import StoreUrl, store_url
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError
-from shared.contracts.settings import PooledMode, iam_auth_problem
+from shared.contracts.store_settings import PooledMode, iam_auth_problem
 from shared.contracts.time_budget import POSTGRES_CONNECT_STEPS
 
 _LEAST_CALL_S = 0.05  # below this, a call is not started: it could only time out

@@ -16,7 +16,7 @@ from shared.adapters.redis_errors import CREDENTIALS_REFUSED, RECONNECT, carried
 from shared.adapters.redis_url import check_redis_url
 from shared.adapters.secrets import StoreUrl, store_url
 from shared.contracts.errors import PermanentError, TransientError
-from shared.contracts.settings import CLUSTER_MODES, redis_database
+from shared.contracts.store_settings import CLUSTER_MODES, redis_database
 from shared.contracts.time_budget import CLUSTER_CLIENT_BOUNDS, redis_call_bound_s, redis_command_bound_s
 
 # Raised by redis-py's cluster client itself (it found no node to serve a slot, or none to ask): in redis-py 8

@@ -13,7 +13,8 @@ from shared.contracts.errors import PermanentError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from shared.contracts.settings import QueueSettings, StoreSettings
+    from shared.contracts.settings import QueueSettings
+    from shared.contracts.store_settings import StoreSettings
 
 _RETRY_AFTER_MAX_S = 5  # botocore.retries.standard.ExponentialBackoff._RETRY_AFTER_MAX_ADDITIONAL
 

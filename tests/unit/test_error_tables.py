@@ -195,7 +195,7 @@ def test_which_errors_end_the_session(fields: object, ends: bool) -> None:
 def test_a_lock_timeout_not_below_the_statement_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import ValidationError
 
-    from shared.contracts.settings import StoreSettings
+    from shared.contracts.store_settings import StoreSettings
 
     monkeypatch.setenv("STATEMENT_TIMEOUT_MS", "500")
     monkeypatch.setenv("LOCK_TIMEOUT_MS", "2000")
