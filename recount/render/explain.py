@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from recount.commands.explain import Explanation
-from recount.render.commands import render_verify_result
+from recount.render.verify import render_verify_result
 
 
 def render_explanation(console: Console, explanation: Explanation, as_json: bool) -> None:
