@@ -40,51 +40,44 @@ def store_checks(
         ("database", config.database_secret_arn, "postgresql"),
         ("redis", config.redis_secret_arn, "rediss"),
     ):
-        name = f"{store} secret"
-        account = arn.split(":")[4]
-        if account in EXAMPLE_ACCOUNTS:
-            yield Check(name, False, f"{arn} is cdk.json's example", f"set the stage's {store}SecretArn")
-            continue
-        secrets = client("secretsmanager")
-        try:
-            text = secrets.get_secret_value(SecretId=arn).get("SecretString") or ""
-            url = url_from_secret(text, scheme=scheme)
-            parts = urlsplit(url)
-            host, url_scheme = parts.hostname or "", parts.scheme
-            key = secrets.describe_secret(SecretId=arn).get("KmsKeyId")
-        except ClientError as error:
-            yield Check(name, False, f"{arn}: {_error(error)}", "create it, or let the deploying role read it")
-            continue
-        except (RecountError, ValueError) as error:
-            yield Check(
-                name, False, f"{arn}: {_error(error)}", "store a URL or the RDS-style JSON (see docs/deploying.md)"
-            )
-            continue
-        if url_scheme not in STORE_SCHEMES[store] or not host:
-            wanted = " or ".join(sorted(STORE_SCHEMES[store]))
-            yield Check(name, False, f"{arn}: not a {wanted} URL with a host", f"store the {store}'s URL")
-            continue
-        if host in PLACEHOLDER_HOSTS:
-            yield Check(name, False, f"{arn} points at {host!r}, a placeholder", "store the real endpoint")
-            continue
-        try:  # what the functions would refuse at start (the TLS files are the functions', not this machine's)
-            _ = parse_database_url(url, tls_files=False) if store == "database" else check_redis_url(url)
-        except RecountError as error:
-            yield Check(
-                name, False, f"{arn}: {_error(error)}", f"store a {store} URL recount can use (see docs/deploying.md)"
-            )
-            continue
-        if key and not key.endswith("alias/aws/secretsmanager") and key != config.secrets_kms_key_arn:
-            yield Check(
-                name,
-                False,
-                f"{arn} is encrypted with {key}, which the functions get no grant for",
-                "set the stage's secretsKmsKeyArn to that key's ARN",
-            )
-            continue
-        yield Check(name, True, f"{arn}: a {url_scheme} URL for {host}")
-        if connect:
+        check, url = _secret(client, config, store, arn, scheme)
+        yield check
+        if check.passed and connect:
             yield reach(store, url, functions=lambda: functions_group(client, config, report.stack_name))
+
+
+def _secret(client: Callable[[str], Any], config: StageConfig, store: str, arn: str, scheme: str) -> tuple[Check, str]:
+    """The store's secret: readable, a URL of the store's scheme for a real host, one the functions would accept,
+    encrypted with a key they may use. With the URL it holds ("" when it could not be read)."""
+    name = f"{store} secret"
+    if arn.split(":")[4] in EXAMPLE_ACCOUNTS:
+        return Check(name, False, f"{arn} is cdk.json's example", f"set the stage's {store}SecretArn"), ""
+    secrets = client("secretsmanager")
+    try:
+        text = secrets.get_secret_value(SecretId=arn).get("SecretString") or ""
+        url = url_from_secret(text, scheme=scheme)
+        parts = urlsplit(url)
+        host, url_scheme = parts.hostname or "", parts.scheme
+        key = secrets.describe_secret(SecretId=arn).get("KmsKeyId")
+    except ClientError as error:
+        return Check(name, False, f"{arn}: {_error(error)}", "create it, or let the deploying role read it"), ""
+    except (RecountError, ValueError) as error:
+        fix = "store a URL or the RDS-style JSON (see docs/deploying.md)"
+        return Check(name, False, f"{arn}: {_error(error)}", fix), ""
+    if url_scheme not in STORE_SCHEMES[store] or not host:
+        wanted = " or ".join(sorted(STORE_SCHEMES[store]))
+        return Check(name, False, f"{arn}: not a {wanted} URL with a host", f"store the {store}'s URL"), url
+    if host in PLACEHOLDER_HOSTS:
+        return Check(name, False, f"{arn} points at {host!r}, a placeholder", "store the real endpoint"), url
+    try:  # what the functions would refuse at start (the TLS files are the functions', not this machine's)
+        _ = parse_database_url(url, tls_files=False) if store == "database" else check_redis_url(url)
+    except RecountError as error:
+        fix = f"store a {store} URL recount can use (see docs/deploying.md)"
+        return Check(name, False, f"{arn}: {_error(error)}", fix), url
+    if key and not key.endswith("alias/aws/secretsmanager") and key != config.secrets_kms_key_arn:
+        detail = f"{arn} is encrypted with {key}, which the functions get no grant for"
+        return Check(name, False, detail, "set the stage's secretsKmsKeyArn to that key's ARN"), url
+    return Check(name, True, f"{arn}: a {url_scheme} URL for {host}"), url
 
 
 def reach(store: str, url: str, *, functions: Callable[[], str] = lambda: "the functions") -> Check:
