@@ -70,7 +70,7 @@ def configuration() -> None:
 
 def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool) -> None:
     from recount.commands.recompute import recompute
-    from recount.render.commands import render_recompute
+    from recount.render.workspace import render_recompute
     from shared.contracts.client_id import validate_client_id
 
     for client_id in client_ids:  # every id checked before any I/O
