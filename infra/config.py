@@ -3,75 +3,32 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from infra.config_access import STRICT, DatabaseIamAuthConfig, VpcConfig
+from infra.config_functions import (
+    MIN_EVENT_SOURCE_CONCURRENCY,
+    POWERTOOLS_VERSION,
+    VALID_LOG_RETENTION_DAYS,
+    AlarmConfig,
+    FunctionConfig,
+)
 from shared.contracts.settings import EnvVar
 from shared.contracts.time_budget import (
-    CLUSTER_LONGEST_WORK_MS,
-    CLUSTER_TIME_BUDGET_MARGIN_MS,
-    DEFAULT_LONGEST_WORK_MS,
+    DEFAULT_AWS_CALL_LIMITS,
+    DEFAULT_STORE_TIMEOUTS,
     DEFAULT_TIME_BUDGET_MARGIN_MS,
+    after_work_steps,
+    total_ms,
+    work_steps,
 )
 from shared.topology import FunctionKey, Queue, QueueKey
 
-ROOT = Path(__file__).resolve().parent.parent
 STAGES_CONTEXT_KEY = "recount:stages"
 STAGE_CONTEXT_KEY = "stage"
 SECRET_ARN_RE = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
-# Lambda's SQS event source: maximum concurrency is at least 2.
-MIN_EVENT_SOURCE_CONCURRENCY = 2
-
-
-def _pinned_version(package: str, requirements: Path = ROOT / "requirements.txt") -> str:
-    """The version requirements.txt pins: the functions' layer must run what the tests ran."""
-    match = re.search(
-        rf"^{re.escape(package)}(\[[^\]]*\])?==(\d+\.\d+\.\d+)\s*$", requirements.read_text(), re.MULTILINE
-    )
-    if match is None:
-        raise ValueError(f"{requirements.name} pins no {package}==<version>")
-    return match.group(2)
-
-
-# The Powertools layer's version: the one requirements.txt pins, stated nowhere else.
-POWERTOOLS_VERSION = _pinned_version("aws-lambda-powertools")
-# The functions' runtime (infra.job_function builds it; a template test holds them together).
-LAMBDA_PYTHON = "python3.14"
-
-
-def powertools_layer_parameter(version: str) -> str:
-    """The public SSM parameter holding the ARN of AWS's Powertools layer (arm64) for `version` or "latest"."""
-    return f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{version}"
-
-
-class FunctionConfig(BaseModel):
-    """One job function: its cap, its batches and its size."""
-
-    model_config = STRICT
-
-    reserved_concurrency: int = Field(alias="reservedConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY, le=1000)
-    max_concurrency: int = Field(
-        alias="maxConcurrency",
-        ge=MIN_EVENT_SOURCE_CONCURRENCY,
-        le=1000,
-        description="per event source; the sources of one function share its cap",
-    )
-    batch_size: int = Field(alias="batchSize", ge=1, le=10)
-    batching_window_seconds: int = Field(alias="batchingWindowSeconds", ge=0, le=300)
-    timeout_seconds: int = Field(alias="timeoutSeconds", ge=10, le=900)
-    memory_mb: int = Field(alias="memoryMb", ge=128, le=10_240)
-
-
-class AlarmConfig(BaseModel):
-    model_config = STRICT
-
-    oldest_message_age_seconds: int = Field(alias="oldestMessageAgeSeconds", ge=10)
-    freshness_p95_ms: int = Field(15_000, alias="freshnessP95Ms", ge=1_000)
-    function_errors: int = Field(1, alias="functionErrors", ge=1)
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
 class StageConfig(BaseModel):
@@ -79,40 +36,111 @@ class StageConfig(BaseModel):
 
     model_config = STRICT
 
-    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-    inbox_sweep_minutes: int = Field(1, alias="inboxSweepMinutes", ge=1, le=60)
-    analytics_sweep_minutes: int = Field(15, alias="analyticsSweepMinutes", ge=1, le=1440)
-    max_receive_count: int = Field(5, alias="maxReceiveCount", ge=5, le=100)
-    inbox: FunctionConfig
-    analytics: FunctionConfig
-    sweeper: FunctionConfig
-    counts_high_max_concurrency: int = Field(alias="countsHighMaxConcurrency", ge=MIN_EVENT_SOURCE_CONCURRENCY)
-    visibility_timeout_factor: int = Field(6, alias="visibilityTimeoutFactor", ge=6, le=12)
-    alarms: AlarmConfig
-    database_secret_arn: str = Field(alias="databaseSecretArn", pattern=SECRET_ARN_RE)
-    redis_secret_arn: str = Field(alias="redisSecretArn", pattern=SECRET_ARN_RE)
-    secrets_kms_key_arn: str | None = Field(None, alias="secretsKmsKeyArn", pattern=r"^arn:aws[a-z-]*:kms:")
-    log_retention_days: int = Field(30, alias="logRetentionDays")
-    analytics_enabled: bool = Field(False, alias="analyticsEnabled")
-    # X-Ray tracing of the functions; off, a cold start skips importing the X-Ray SDK (about 100 ms).
-    tracing: bool = True
-    analytics_window_days: int = Field(30, alias="analyticsWindowDays", ge=1, le=400)
-    database_connection_budget: int = Field(alias="databaseConnectionBudget", ge=3)
-    idempotency_ttl_seconds: int = Field(3600, alias="idempotencyTtlSeconds", ge=60)
-    time_budget_margin_ms: int = Field(DEFAULT_TIME_BUDGET_MARGIN_MS, alias="timeBudgetMarginMs", ge=1_000)
-    # Optional: appended to the resources' names (recount-<stage>-<suffix>-...), so a stage deploys again beside
-    # what a destroyed stack retained (its idempotency table, dead-letter queues and log groups).
-    name_suffix: str | None = Field(None, alias="nameSuffix", pattern=r"^[a-z0-9]{1,12}$")
-    # Optional: the functions in an existing VPC's private subnets, with endpoints instead of a NAT.
-    vpc: VpcConfig | None = None
-    # Redis in cluster mode (ElastiCache Serverless, sharded ElastiCache): REDIS_CLUSTER=true, and the time budget
-    # checked for a cluster's worst case (each command may be redirected; the publish is two commands).
-    redis_cluster: bool = Field(False, alias="redisCluster")
-    # Optional: IAM database authentication instead of the secret's password (the secret still names the host).
-    database_iam_auth: DatabaseIamAuthConfig | None = Field(None, alias="databaseIamAuth")
-    # Optional: the layer's version is the one requirements.txt pins; a stage may restate it, never differ.
-    powertools_version: str | None = Field(None, alias="powertoolsVersion", pattern=r"^\d+\.\d+\.\d+$")
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = Field(None, description="where the stage deploys")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="where the stage deploys")
+    inbox_sweep_minutes: int = Field(1, alias="inboxSweepMinutes", ge=1, le=60, description="the inbox sweep's rate")
+    analytics_sweep_minutes: int = Field(
+        15, alias="analyticsSweepMinutes", ge=1, le=1440, description="the analytics sweep's rate"
+    )
+    max_receive_count: int = Field(
+        5, alias="maxReceiveCount", ge=5, le=100, description="receives before a message is dead-lettered"
+    )
+    inbox: FunctionConfig = Field(description="the inbox function ([function settings](#function-settings))")
+    analytics: FunctionConfig = Field(description="the analytics function ([function settings](#function-settings))")
+    sweeper: FunctionConfig = Field(description="the sweeper function ([function settings](#function-settings))")
+    counts_high_max_concurrency: int = Field(
+        alias="countsHighMaxConcurrency",
+        ge=MIN_EVENT_SOURCE_CONCURRENCY,
+        description="the counts-high source's maximum concurrency; with the counts source's it must fit the inbox "
+        "function's reservation",
+    )
+    visibility_timeout_factor: int = Field(
+        6,
+        alias="visibilityTimeoutFactor",
+        ge=6,
+        le=12,
+        description="each queue's visibility timeout is this times its function's timeout: a crashed invocation's "
+        "records come back after it",
+    )
+    alarms: AlarmConfig = Field(description="[alarm settings](#alarm-settings)")
+    database_secret_arn: str = Field(
+        alias="databaseSecretArn",
+        pattern=SECRET_ARN_RE,
+        description="the database secret (`DATABASE_SECRET_ARN`; a read-only grant to the functions alone)",
+    )
+    redis_secret_arn: str = Field(
+        alias="redisSecretArn",
+        pattern=SECRET_ARN_RE,
+        description="the Redis secret (`REDIS_SECRET_ARN`; a read-only grant to the functions alone)",
+    )
+    secrets_kms_key_arn: str | None = Field(
+        None, alias="secretsKmsKeyArn", pattern=r"^arn:aws[a-z-]*:kms:", description="the secrets' KMS key"
+    )
+    log_retention_days: int = Field(
+        30, alias="logRetentionDays", description="one of CloudWatch Logs' retentions (1, 3, 5, 7, 14, 30, …)"
+    )
+    analytics_enabled: bool = Field(
+        False, alias="analyticsEnabled", description="`ANALYTICS_AGGREGATES_ENABLED` of the functions"
+    )
+    tracing: bool = Field(
+        True,
+        description="X-Ray tracing of the functions; `false` turns it off, and a cold start then skips importing "
+        "the X-Ray SDK (about 100 ms)",
+    )
+    analytics_window_days: int = Field(
+        30, alias="analyticsWindowDays", ge=1, le=400, description="`ANALYTICS_WINDOW_DAYS` of the functions"
+    )
+    database_connection_budget: int = Field(
+        alias="databaseConnectionBudget", ge=3, description="the sum of the three `reservedConcurrency` must fit it"
+    )
+    idempotency_ttl_seconds: int = Field(
+        3600, alias="idempotencyTtlSeconds", ge=60, description="`IDEMPOTENCY_TTL_SECONDS` of the functions"
+    )
+    time_budget_margin_ms: int = Field(
+        DEFAULT_TIME_BUDGET_MARGIN_MS,
+        alias="timeBudgetMarginMs",
+        ge=1_000,
+        description="`TIME_BUDGET_MARGIN_MS` of the functions: at least what may follow a record's work "
+        "([time budget](#time-budget))",
+    )
+    name_suffix: str | None = Field(
+        None,
+        alias="nameSuffix",
+        pattern=r"^[a-z0-9]{1,12}$",
+        description="appended to every physical name (`recount-<stage>-<suffix>-…`): the stage deploys again "
+        "beside what a destroyed stack retained (the idempotency table, the dead-letter queues and the log groups)",
+    )
+    vpc: VpcConfig | None = Field(
+        None,
+        description="the functions in an existing VPC, with endpoints instead of a NAT: `vpcId`, `subnetIds` "
+        "(private), `availabilityZones` and `routeTableIds` (each subnet's, in order), and either "
+        "`securityGroupIds` (groups of your own) or `ports` (the PostgreSQL and Redis ports the group recount "
+        "makes may reach, besides HTTPS); `endpoints` turns on any of `dynamodb`, `sqs`, `secretsManager`, `xray` "
+        "(each off unless set; at most one subnet per zone while any interface endpoint is on). See "
+        "[On RDS and ElastiCache](deploying.md#on-rds-and-elasticache)",
+    )
+    redis_cluster: bool = Field(
+        False,
+        alias="redisCluster",
+        description="Redis is a cluster (ElastiCache Serverless, sharded ElastiCache): the functions get "
+        "`REDIS_CLUSTER=true` and the synth checks the [time budget](#time-budget) against a cluster's worst case",
+    )
+    database_iam_auth: DatabaseIamAuthConfig | None = Field(
+        None,
+        alias="databaseIamAuth",
+        description='`{"resourceId": "prx-…", "user": "recount"}`: the functions sign IAM tokens '
+        "(`DATABASE_IAM_AUTH=true`) for the user the database secret names, which must be this `user`: each may "
+        "`rds-db:connect` as it to that resource only (`prx-…` an RDS Proxy, `db-…` an instance, `cluster-…` an "
+        "Aurora cluster: the resource id, not the name). The secret still names the host, port, database and "
+        "user; its password is not used",
+    )
+    powertools_version: str | None = Field(
+        None,
+        alias="powertoolsVersion",
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="the Powertools layer's version is the one requirements.txt pins; a stage may restate it, "
+        "never differ",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StageConfig:
@@ -123,8 +151,10 @@ class StageConfig(BaseModel):
                 f"the functions' concurrency caps add up to {caps}, over the database connection "
                 f"budget of {self.database_connection_budget}"
             )
-        longest_work_ms = CLUSTER_LONGEST_WORK_MS if self.redis_cluster else DEFAULT_LONGEST_WORK_MS
-        margin_ms = CLUSTER_TIME_BUDGET_MARGIN_MS if self.redis_cluster else DEFAULT_TIME_BUDGET_MARGIN_MS
+        # The functions run with the default store timeouts and AWS limits: a stage sets none of them.
+        budget = (DEFAULT_STORE_TIMEOUTS, DEFAULT_AWS_CALL_LIMITS)
+        longest_work_ms = total_ms(work_steps(*budget, cluster=self.redis_cluster))
+        margin_ms = total_ms(after_work_steps(*budget, cluster=self.redis_cluster))
         redis = " with redisCluster" if self.redis_cluster else ""
         for name, function in (("inbox", self.inbox), ("analytics", self.analytics), ("sweeper", self.sweeper)):
             if function.max_concurrency > function.reserved_concurrency:
@@ -198,33 +228,6 @@ class StageConfig(BaseModel):
     def visibility_timeout_seconds(self, function: FunctionConfig) -> int:
         """Six times (or more) the consuming function's timeout, so a retried batch never overlaps a slow one."""
         return function.timeout_seconds * self.visibility_timeout_factor
-
-
-# CloudWatch Logs' allowed retentions, by the name CDK's RetentionDays gives each.
-VALID_LOG_RETENTION_DAYS = {
-    1: "ONE_DAY",
-    3: "THREE_DAYS",
-    5: "FIVE_DAYS",
-    7: "ONE_WEEK",
-    14: "TWO_WEEKS",
-    30: "ONE_MONTH",
-    60: "TWO_MONTHS",
-    90: "THREE_MONTHS",
-    120: "FOUR_MONTHS",
-    150: "FIVE_MONTHS",
-    180: "SIX_MONTHS",
-    365: "ONE_YEAR",
-    400: "THIRTEEN_MONTHS",
-    545: "EIGHTEEN_MONTHS",
-    731: "TWO_YEARS",
-    1096: "THREE_YEARS",
-    1827: "FIVE_YEARS",
-    2192: "SIX_YEARS",
-    2557: "SEVEN_YEARS",
-    2922: "EIGHT_YEARS",
-    3288: "NINE_YEARS",
-    3653: "TEN_YEARS",
-}
 
 
 class ConfigError(ValueError):

@@ -11,13 +11,13 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
-from aws_lambda_powertools.shared.constants import TRACER_DISABLED_ENV
 from constructs import Construct
 
 from infra.assets import build_function_asset
-from infra.config import VALID_LOG_RETENTION_DAYS, FunctionConfig, powertools_layer_parameter
+from infra.config_functions import VALID_LOG_RETENTION_DAYS, FunctionConfig, powertools_layer_parameter
 from infra.nag import acknowledge
 from infra.network import FunctionNetwork
+from shared.contracts.powertools_env import SERVICE_NAME_ENV, TRACER_DISABLED_ENV
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -78,7 +78,7 @@ class JobFunction(Construct):
             vpc_subnets=network.subnets if network else None,
             security_groups=network.security_groups if network else None,
             environment={
-                "POWERTOOLS_SERVICE_NAME": function_name,
+                SERVICE_NAME_ENV: function_name,
                 **({} if tracing else {TRACER_DISABLED_ENV: "true"}),  # shared.telemetry then makes no Tracer
                 **environment,
             },

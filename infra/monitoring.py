@@ -15,7 +15,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import AlarmConfig
+from infra.config_functions import AlarmConfig
 from shared.contracts.metrics import METRICS_NAMESPACE, Metric
 
 PERIOD = Duration.minutes(1)

@@ -9,7 +9,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import POWERTOOLS_VERSION, StageConfig
+from infra.config import StageConfig
+from infra.config_functions import POWERTOOLS_VERSION
 from infra.idempotency_table import IdempotencyTable
 from infra.job_function import JobFunction
 from infra.monitoring import Monitoring, WatchedQueue

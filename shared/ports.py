@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from shared.contracts.keys import JobName
+from shared.contracts.outcome import OutcomeRecord
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
 from shared.contracts.status import StatusBlob
 
@@ -84,7 +85,7 @@ class Idempotency(Protocol):
 
     def register_lambda_context(self, context: Any) -> None: ...
 
-    def run_once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def run_once(self, key: str, work: Callable[[], OutcomeRecord]) -> tuple[OutcomeRecord, bool]:
         """(the result, whether it was replayed from an earlier run)."""
         ...
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.contracts.metrics import METRICS_NAMESPACE
+from shared.contracts.powertools_env import METRICS_NAMESPACE_ENV
 from shared.contracts.settings import EnvVar
 
 
@@ -160,7 +161,7 @@ def function_environment(
         **{queue.url_variable: queue_urls[queue.key] for queue in QUEUES.values()},
         **{queue.dead_letter_url_variable: dead_letter_urls[queue.key] for queue in FUNCTIONS[function].queues},
         EnvVar.IDEMPOTENCY_TABLE_NAME: table_name,
-        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
         **settings,
     }
     return {str(name): str(value) for name, value in environment.items()}

@@ -13,7 +13,8 @@ from recount.commands.targets import Target
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.sqs import QueueClient
 from shared.contracts.client_id import CLIENT_ID_SQL
-from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
+from shared.contracts.store_settings import StoreSettings
 from shared.contracts.time_budget import AwsCallLimits
 from shared.domain.sweep import sweep_inbox
 from shared.ports import OutgoingMessage, QueueSender

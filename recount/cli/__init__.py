@@ -1,8 +1,8 @@
 """python -m recount: the operator's commands, on the same code path as the functions.
 
 app.py holds the typer app and turns a command's expected errors into one line and an exit status; the commands
-are in store_commands.py (migrate, schema, recompute), operator_commands.py (send, status, sweep, backfill,
-verify, canary), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight, accept) and
+are in store_commands.py (migrate, schema, configuration, recompute), operator_commands.py (send, status, sweep,
+backfill, verify, canary), dead_letter_commands.py (dlq peek|redrive), deploy_commands.py (preflight, accept) and
 recount/local/commands.py (local, demo, bench), and are registered below, in the order --help lists them. Their
 logic is in recount/commands/, what they print in recount/render/.
 """
@@ -18,6 +18,7 @@ __all__ = ["app", "main"]
 
 app.command()(store_commands.migrate)
 app.command()(store_commands.schema)
+app.command()(store_commands.configuration)
 app.add_typer(store_commands.recompute_app, name="recompute")
 app.command("send")(operator_commands.send_command)
 app.command("status")(operator_commands.status_command)

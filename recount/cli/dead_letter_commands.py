@@ -26,7 +26,7 @@ def dlq_peek_command(
     from recount.commands.connections import target as resolve
     from recount.commands.dead_letters.peek import peek
     from recount.commands.dead_letters.queues import queue_key
-    from recount.render.commands import render_peek
+    from recount.render.dead_letters import render_peek
 
     name = operate(partial(queue_key, queue))
     target = operate(partial(resolve, stack, region))
@@ -46,7 +46,7 @@ def dlq_redrive_command(
     from recount.commands.connections import target as resolve
     from recount.commands.dead_letters.queues import queue_key
     from recount.commands.dead_letters.redrive import redrive
-    from recount.render.commands import render_redrive
+    from recount.render.dead_letters import render_redrive
 
     name = operate(partial(queue_key, queue))
     target = operate(partial(resolve, stack, region))

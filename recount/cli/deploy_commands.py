@@ -27,7 +27,7 @@ def preflight_command(
     """Check what a deploy of the stage would meet in its account, one row per check; exit 1 on a blocker."""
     from infra.config import ConfigError, load_stage
     from recount.commands.preflight import run_preflight
-    from recount.render import commands as render
+    from recount.render import preflight as render
 
     try:
         name, config = load_stage(json.loads(cdk_json.read_text())["context"], stage)

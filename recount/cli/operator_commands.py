@@ -35,7 +35,7 @@ def send_command(
     """Send one event, validated against the contract before it leaves; print its message id."""
     from recount.commands import send
     from recount.commands.connections import target as resolve
-    from recount.render import commands as render
+    from recount.render import workspace as render
 
     built = operate(partial(send.build_event, event, client_id, priority=priority, source=source))
     target = operate(partial(resolve, stack, region))
@@ -52,7 +52,7 @@ def status_command(
     from recount.commands import status
     from recount.commands.connections import target as resolve
     from recount.commands.usage import valid_client_ids
-    from recount.render import commands as render
+    from recount.render import workspace as render
 
     operate(partial(valid_client_ids, [client_id]))
     target = operate(partial(resolve, stack, region))
@@ -71,7 +71,7 @@ def sweep_command(
     """Run a sweep now: enqueue one recompute per due workspace, as the schedule does."""
     from recount.commands import sweep
     from recount.commands.connections import target as resolve
-    from recount.render import commands as render
+    from recount.render import workspace as render
 
     operate(partial(sweep.sweep_kind, kind))
     target = operate(partial(resolve, stack, region))
@@ -92,7 +92,7 @@ def backfill_command(
     from recount.commands import backfill
     from recount.commands.connections import target as resolve
     from recount.commands.usage import parse_priority, valid_client_ids
-    from recount.render import commands as render
+    from recount.render import workspace as render
 
     if every == bool(client_id):
         fail("choose one of --all and --client-id ID", 2)
@@ -130,7 +130,8 @@ def verify_command(
     """Materialized inbox counts against a fresh computation, writing nothing; exit 1 on drift."""
     from recount.commands import verify
     from recount.commands.connections import target as resolve
-    from recount.render import commands as render
+    from recount.render.verify import render_verify_json, render_verify_result, render_verify_summary
+    from recount.render.workspace import render_skipped
 
     if explain is not None:
         _explain(
@@ -140,14 +141,14 @@ def verify_command(
     operate(partial(verify.verify_selection, every=every, sample=sample, client_ids=client_id))
     target = operate(partial(resolve, stack, region))
     ids, invalid = operate(partial(verify.verify_ids, target, every=every, sample=sample, client_ids=client_id))
-    render.render_skipped(err, invalid)
-    on_result = (lambda _: None) if as_json else partial(render.render_verify_result, out)
+    render_skipped(err, invalid)
+    on_result = (lambda _: None) if as_json else partial(render_verify_result, out)
     results = operate(partial(verify.verify, target, ids, on_result=on_result))
     summary = verify.verify_summary(results, invalid)
     if as_json:
-        render.render_verify_json(out, results, summary)
+        render_verify_json(out, results, summary)
     else:
-        render.render_verify_summary(out, summary)
+        render_verify_summary(out, summary)
     if summary["drift"]:
         raise typer.Exit(1)
 
@@ -192,7 +193,7 @@ def canary_command(
     went over the stage's alarm thresholds (or an event failed, never finished, or was dead-lettered)."""
     from recount.commands import canary
     from recount.commands.connections import target as resolve
-    from recount.render import commands as render
+    from recount.render import canary as render
 
     thresholds = operate(
         partial(canary.stage_thresholds, stage, stack, max_backlog_age_s=max_backlog_age, max_p95_ms=max_freshness_p95)

@@ -1,5 +1,5 @@
-"""migrate and recompute, on the stores the environment names (DATABASE_URL, REDIS_URL); schema, the event
-contract."""
+"""migrate and recompute, on the stores the environment names (DATABASE_URL, REDIS_URL); schema and configuration,
+the committed references (the event contract, docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,16 @@ def schema() -> None:
     sys.stdout.write(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
 
 
+def configuration() -> None:
+    """Print docs/configuration.md: every setting, the stage settings and the time budget, from their models."""
+    from recount.render.configuration import configuration_reference
+
+    sys.stdout.write(configuration_reference())
+
+
 def _recompute(job: JobName, client_ids: list[str], wait_s: float, as_json: bool) -> None:
     from recount.commands.recompute import recompute
-    from recount.render.commands import render_recompute
+    from recount.render.workspace import render_recompute
     from shared.contracts.client_id import validate_client_id
 
     for client_id in client_ids:  # every id checked before any I/O

@@ -121,7 +121,8 @@ def stage_thresholds(
     without its "recount-", else cdk.json's default)."""
     import json
 
-    from infra.config import ROOT, ConfigError, load_stage
+    from infra.config import ConfigError, load_stage
+    from infra.config_functions import ROOT
 
     if stage is None and stack is not None and stack.startswith("recount-"):
         stage = stack.removeprefix("recount-")

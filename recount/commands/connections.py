@@ -9,7 +9,8 @@ from pydantic import SecretStr
 from recount.commands.targets import LOCAL_STATE_FILE, Target, resolve_target
 from shared.adapters.sqs import QueueClient
 from shared.contracts.errors import PermanentError
-from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
+from shared.contracts.store_settings import StoreSettings
 from shared.wiring.clients import EnvironmentClients, Given
 
 # The sweep never touches the idempotency table, but FunctionSettings requires a name.

@@ -9,18 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from infra.config import POWERTOOLS_VERSION, StageConfig, powertools_layer_parameter
-from shared.adapters.postgres import PostgresDatabase
-from shared.adapters.postgres_url import parse_database_url
-from shared.adapters.redis_store import RedisStore
-from shared.adapters.redis_url import check_redis_url
-from shared.adapters.secrets import url_from_secret
-from shared.contracts.errors import RecountError
+from infra.config import StageConfig
+from infra.config_functions import POWERTOOLS_VERSION, powertools_layer_parameter
 from shared.topology import FUNCTIONS, QUEUES, SCHEDULES_DEAD_LETTER_NAME, idempotency_table_name
 
 # Lambda keeps this many executions unreserved in every account; a reservation that would leave fewer fails.
@@ -29,20 +23,8 @@ BOOTSTRAP_STACK = "CDKToolkit"
 # The default qualifier's version parameter; the synthesized template's CheckBootstrapVersion rule wants >= 6.
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 MIN_BOOTSTRAP_VERSION = 6
-# cdk.json ships secret ARNs in these example accounts; a deploy with them cannot read its stores.
-EXAMPLE_ACCOUNTS = {"111111111111", "222222222222"}
-PLACEHOLDER_HOSTS = {"example.com", "host", "hostname", "localhost", "127.0.0.1"}
-# The URL schemes each store's adapter connects with.
-STORE_SCHEMES = {"database": {"postgres", "postgresql"}, "redis": {"redis", "rediss"}}
 # A stack in one of these states is created anew by the next deploy (CloudFormation deletes it first).
 NOT_A_STACK = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}
-# What `recount migrate --recount-only` creates in the app's database.
-RECOUNT_OBJECTS = (
-    "AnalyticsDailyAggregates",
-    "AIDraft_recount_review_leadId_idx",
-    "Message_recount_aiSent_leadId_idx",
-    "Lead_recount_snoozedUntil_idx",
-)
 
 
 @dataclass(frozen=True)
@@ -89,6 +71,7 @@ def run_preflight(stage: str, config: StageConfig, *, region: str | None = None,
     from recount.commands.preflight_database import database_checks  # they build on this module's Check
     from recount.commands.preflight_endpoints import endpoint_checks
     from recount.commands.preflight_network import network_checks
+    from recount.commands.preflight_stores import store_checks
 
     report = Preflight(stage=stage, stack_name=f"recount-{stage}")
     report.region = config.region
@@ -114,7 +97,7 @@ def run_preflight(stage: str, config: StageConfig, *, region: str | None = None,
         lambda: _bootstrap(client, report),
         lambda: _powertools_layer(client),
         lambda: _concurrency(client, config, report),
-        lambda: _secrets(client, config, report, connect=connect),
+        lambda: store_checks(client, config, report, connect=connect),
         lambda: _retained(client, config, report),
         lambda: network_checks(client, config.vpc),
         lambda: endpoint_checks(client, config, report.stack_name),
@@ -219,94 +202,6 @@ def _concurrency(client: Callable[[str], Any], config: StageConfig, report: Pref
         f"account limit {limit['ConcurrentExecutions']}, unreserved {unreserved}; the stage reserves {needed}, "
         f"leaving {left} (Lambda requires at least {MIN_UNRESERVED_CONCURRENCY})",
         "request a higher 'Concurrent executions' quota (Service Quotas, Lambda), or lower reservedConcurrency",
-    )
-
-
-def _secrets(client: Callable[[str], Any], config: StageConfig, report: Preflight, *, connect: bool) -> Iterator[Check]:
-    from recount.commands.preflight_network import functions_group
-
-    for store, arn, scheme in (
-        ("database", config.database_secret_arn, "postgresql"),
-        ("redis", config.redis_secret_arn, "rediss"),
-    ):
-        name = f"{store} secret"
-        account = arn.split(":")[4]
-        if account in EXAMPLE_ACCOUNTS:
-            yield Check(name, False, f"{arn} is cdk.json's example", f"set the stage's {store}SecretArn")
-            continue
-        secrets = client("secretsmanager")
-        try:
-            text = secrets.get_secret_value(SecretId=arn).get("SecretString") or ""
-            url = url_from_secret(text, scheme=scheme)
-            parts = urlsplit(url)
-            host, url_scheme = parts.hostname or "", parts.scheme
-            key = secrets.describe_secret(SecretId=arn).get("KmsKeyId")
-        except ClientError as error:
-            yield Check(name, False, f"{arn}: {_error(error)}", "create it, or let the deploying role read it")
-            continue
-        except (RecountError, ValueError) as error:
-            yield Check(
-                name, False, f"{arn}: {_error(error)}", "store a URL or the RDS-style JSON (see docs/deploying.md)"
-            )
-            continue
-        if url_scheme not in STORE_SCHEMES[store] or not host:
-            wanted = " or ".join(sorted(STORE_SCHEMES[store]))
-            yield Check(name, False, f"{arn}: not a {wanted} URL with a host", f"store the {store}'s URL")
-            continue
-        if host in PLACEHOLDER_HOSTS:
-            yield Check(name, False, f"{arn} points at {host!r}, a placeholder", "store the real endpoint")
-            continue
-        try:  # what the functions would refuse at start (the TLS files are the functions', not this machine's)
-            _ = parse_database_url(url, tls_files=False) if store == "database" else check_redis_url(url)
-        except RecountError as error:
-            yield Check(
-                name, False, f"{arn}: {_error(error)}", f"store a {store} URL recount can use (see docs/deploying.md)"
-            )
-            continue
-        if key and not key.endswith("alias/aws/secretsmanager") and key != config.secrets_kms_key_arn:
-            yield Check(
-                name,
-                False,
-                f"{arn} is encrypted with {key}, which the functions get no grant for",
-                "set the stage's secretsKmsKeyArn to that key's ARN",
-            )
-            continue
-        yield Check(name, True, f"{arn}: a {url_scheme} URL for {host}")
-        if connect:
-            yield _reach(store, url, functions=lambda: functions_group(client, config, report.stack_name))
-
-
-def _reach(store: str, url: str, *, functions: Callable[[], str] = lambda: "the functions") -> Check:
-    """With --connect: the store answers from here and, for PostgreSQL, holds what recount migrates; on a timeout,
-    which inbound rule to add where (`functions`: whom the store's group must admit)."""
-    try:
-        if store == "redis":
-            cache = RedisStore(url)
-            try:
-                cache.ping()
-            finally:
-                cache.close()
-            return Check("redis reachable", True, "PING answered")
-        database = PostgresDatabase(url)
-        try:
-            rows = database.run(
-                "SELECT name FROM unnest(CAST(:names AS text[])) AS name WHERE to_regclass(quote_ident(name)) IS NULL",
-                names=list(RECOUNT_OBJECTS),
-            )
-        finally:
-            database.close()
-    except RecountError as error:
-        from recount.commands.preflight_network import timed_out, unanswered  # it builds on this module's Check
-
-        if timed_out(error):
-            return unanswered(store, url, functions())
-        return Check(f"{store} reachable", False, str(error), "check the network path from here, or drop --connect")
-    missing = [row["name"] for row in rows]
-    return Check(
-        "database schema",
-        not missing,
-        f"missing: {', '.join(missing)}" if missing else "recount's table and indexes are there",
-        "run `recount migrate --recount-only` against it",
     )
 
 

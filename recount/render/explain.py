@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from recount.commands.explain import Explanation
-from recount.render.commands import render_verify_result
+from recount.commands.explain import Difference, Explanation
+from recount.render.verify import render_verify_result
 
 
 def render_explanation(console: Console, explanation: Explanation, as_json: bool) -> None:
@@ -23,22 +23,7 @@ def render_explanation(console: Console, explanation: Explanation, as_json: bool
         return
     console.print(f"counts last computed at {explanation.computed_at}")
     if explanation.differences:
-        table = Table("scope", "count", "materialized", "fresh", "difference", "fed by (the app's writes)")
-        for difference in explanation.differences:
-            if not difference.count:
-                table.add_row(
-                    escape(difference.scope), "(the whole row)", "", "", f"would be {difference.row}", difference.fed_by
-                )
-                continue
-            table.add_row(
-                escape(difference.scope),
-                difference.count,
-                str(difference.materialized),
-                str(difference.fresh),
-                f"{difference.delta:+d}",
-                difference.fed_by,
-            )
-        console.print(table)
+        console.print(_differences_table(explanation.differences))
     changed = explanation.changed
     console.print(
         f"changed since then: {_at_most(changed.get('leads_changed', 0))} lead(s), "
@@ -53,6 +38,25 @@ def render_explanation(console: Console, explanation: Explanation, as_json: bool
             "No dirty mark covers this: a write path changed the workspace without marking it dirty. Look for the "
             "writes above in the app; `recount send inbox.counts.recompute --client-id …` repairs the counts."
         )
+
+
+def _differences_table(differences: list[Difference]) -> Table:
+    table = Table("scope", "count", "materialized", "fresh", "difference", "fed by (the app's writes)")
+    for difference in differences:
+        if not difference.count:
+            table.add_row(
+                escape(difference.scope), "(the whole row)", "", "", f"would be {difference.row}", difference.fed_by
+            )
+            continue
+        table.add_row(
+            escape(difference.scope),
+            difference.count,
+            str(difference.materialized),
+            str(difference.fresh),
+            f"{difference.delta:+d}",
+            difference.fed_by,
+        )
+    return table
 
 
 def _at_most(count: int) -> str:

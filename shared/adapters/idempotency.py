@@ -19,11 +19,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from shared import deadline
 from shared.contracts.errors import BusyError, PermanentError, TransientError
+from shared.contracts.outcome import OutcomeRecord
 from shared.contracts.time_budget import DEFAULT_AWS_CALL_LIMITS, AwsCallLimits
 
 KEY_PREFIX = "recount"
@@ -51,7 +53,7 @@ class IdempotencyGuard:
             response_hook=self._on_replay,
         )
         self._persistence: DynamoDBPersistenceLayer | None = None
-        self._once: Callable[..., dict[str, Any]] | None = None
+        self._once: Callable[..., OutcomeRecord] | None = None
 
     def register_lambda_context(self, context: LambdaContext) -> None:
         """Lets an in-progress record expire with the invocation that wrote it (a timeout frees the key)."""
@@ -73,16 +75,18 @@ class IdempotencyGuard:
             self._persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=client)
         return self._persistence
 
-    def run_once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def run_once(self, key: str, work: Callable[[], OutcomeRecord]) -> tuple[OutcomeRecord, bool]:
         if self._once is None:
 
-            def recompute_once(job: dict[str, Any]) -> dict[str, Any]:
+            def recompute_once(job: dict[str, Any]) -> OutcomeRecord:
                 return job["work"]()  # type: ignore[no-any-return]
 
             self._once = idempotent_function(
                 data_keyword_argument="job",
                 persistence_store=self.persistence,
                 config=self.config,
+                # Stored by alias, the keys of the dict it replaced: records written before still replay.
+                output_serializer=PydanticSerializer(model=OutcomeRecord),
                 key_prefix=KEY_PREFIX,
             )(recompute_once)
         # The in-progress record's write must fit before the deadline; its closing write is in the margin.

@@ -1,10 +1,9 @@
-"""PostgreSQL adapter: owns the pg8000 connection and turns its errors into domain errors."""
+"""PostgreSQL adapter: runs statements on a PostgresSession (prepared once per connection, judged again on a fresh
+preparation when a migration may have made one stale) and turns the driver's errors into domain errors."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,48 +11,27 @@ from typing import Any
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from shared import deadline
-from shared.adapters.postgres_cancel import CANCEL_BOUND_S, send_cancel_request
-from shared.adapters.postgres_errors import classify_sqlstate, ends_session
-from shared.adapters.postgres_settings import set_local_sql, with_own_settings
-from shared.adapters.postgres_url import is_pooled, parse_database_url, rds_region
-from shared.adapters.secrets import StoreUrl, store_url
+from shared.adapters.postgres_errors import classify_database_error, ends_session, error_sqlstate, timed_out
+from shared.adapters.postgres_session import PostgresSession
+from shared.adapters.secrets import StoreUrl
 from shared.contracts.errors import OutOfTimeError, PermanentError, TransientError, WorkspaceGoneError
-from shared.contracts.settings import PooledMode, iam_auth_problem
+from shared.contracts.store_settings import PooledMode
 from shared.contracts.time_budget import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_STATEMENT_TIMEOUT_MS,
-    POSTGRES_CONNECT_STEPS,
 )
 
 Row = dict[str, Any]
 
-_LEAST_CALL_S = 0.05  # below this, a call is not started: it could only time out
 _MAX_PREPARED = 64  # distinct statements kept prepared per connection (a bound on the server's memory)
-
-
-def classify_database_error(error: BaseException) -> TransientError | PermanentError:
-    """Map a driver error to a domain error with a one-line message."""
-    if isinstance(error, DatabaseError) and error.args and isinstance(error.args[0], dict):
-        fields: dict[str, str] = error.args[0]
-        code = fields.get("C", "")
-        message = f"postgres {code}: {' '.join(fields.get('M', '').split())}"
-        return classify_sqlstate(code, message, constraint=fields.get("n"))
-    return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
-
-
-def _sqlstate(error: BaseException) -> str:
-    """The SQLSTATE of a server's error; "" for anything else."""
-    fields = error.args[0] if isinstance(error, DatabaseError) and error.args else None
-    return str(fields.get("C", "")) if isinstance(fields, dict) else ""
 
 
 def _may_be_stale(error: DatabaseError, domain_error: TransientError | PermanentError) -> bool:
     """Whether a statement prepared earlier may have failed for its preparation: after a migration (class 42, such
     as 42883 uuid = text or 42804; 0A000 cached plan must not change result type), after DEALLOCATE (26000). A data
     error (class 22, 23, P0) fails the same on any preparation, so it is judged at once."""
-    code = _sqlstate(error)
+    code = error_sqlstate(error)
     stale = code in ("0A000", "26000") or code.startswith("42")
     return stale and isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
 
@@ -65,24 +43,12 @@ _ENDS = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;
 _SESSION_SET = re.compile(r"^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET)\b", re.IGNORECASE)
 
 
-def _timed_out(error: BaseException | None) -> bool:
-    """A socket timeout, even wrapped by pg8000 ("network error" from it): not a server that hung up."""
-    while error is not None:
-        if isinstance(error, TimeoutError):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
 class PostgresDatabase:
-    """One lazily opened connection, reopened after a failure; statement and lock timeouts set on it.
+    """Statements on one session (shared/adapters/postgres_session.py), which connects, sets the session's settings
+    and bounds each call by the record's deadline; a failed session is discarded and the next statement opens one.
 
-    Direct to PostgreSQL, the session's settings travel in the startup message. Through a transaction pooler
-    (`pooled`) a session may hold no state of its own: each transaction sets them with SET LOCAL in the same
-    message as its BEGIN (no extra round trip), a statement outside a transaction runs in one of its own, and
-    no statement is prepared by name. With `iam_auth` the password is an IAM token made for each connection.
-    Credentials the server refuses are read again (`url.refresh()`: the secret, after a rotation) by the next
-    connection."""
+    Through a transaction pooler (`pooled`) a statement outside a transaction runs in one of its own (the settings
+    hold only inside one) and no statement is prepared by name."""
 
     def __init__(
         self,
@@ -95,131 +61,25 @@ class PostgresDatabase:
         pooled: PooledMode = "auto",
         iam_auth: bool = False,
     ) -> None:
-        self._url = store_url(url)
-        url = self._url.current()
-        parsed = parse_database_url(url)
-        self._kwargs = parsed.connection_kwargs()
-        self._credentials_refused = False  # the server refused them: the next connection reads them again
-        if iam_auth and (problem := iam_auth_problem(url)) is not None:
-            raise PermanentError(problem)
-        self._iam_auth = iam_auth
-        self._region = rds_region(url)
-        self._rds: Any = None  # boto3's RDS client, made for the first token
-        self.pooled = is_pooled(url, pooled)
-        # The URL's connect_timeout may shorten recount's bound, never lengthen it (the time budget counts on it).
-        self._connect_timeout_s = min(connect_timeout_s, parsed.connect_timeout_s or connect_timeout_s)
-        # Every socket read must outlast the slowest statement allowed; the server cancels it first.
-        self._read_timeout_s = connect_timeout_s + statement_timeout_ms / 1000
-        # force_custom_plan: a prepared statement is still planned for its own workspace's size every time
-        # (a generic plan, chosen after five runs, would plan a 100k-lead workspace like a 1k one). jit off:
-        # measured (docs/benchmarks.md, B1), compiling costs recount's statements more than it saves.
-        self._session = {
-            "statement_timeout": str(statement_timeout_ms),
-            "lock_timeout": str(lock_timeout_ms),
-            "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 60_000)),
-            "plan_cache_mode": "force_custom_plan",
-            "jit": "off",
-            "TimeZone": "UTC",  # the app's timestamps are UTC wall clock; no server or role default may shift them
-        }
-        self._session = with_own_settings(parsed.settings, self._session)  # the URL's options, schema
-        # Sent after a pooled session's BEGIN, in the same simple-query message: the settings, for this transaction.
-        self._set_local = set_local_sql(self._session)
-        self._connection: pg8000.native.Connection | None = None
+        self._session = PostgresSession(
+            url,
+            statement_timeout_ms=statement_timeout_ms,
+            lock_timeout_ms=lock_timeout_ms,
+            connect_timeout_s=connect_timeout_s,
+            pooled=pooled,
+            iam_auth=iam_auth,
+        )
         self._in_transaction = False
         self._begun_with = ""  # the open transaction's BEGIN, as sent
         self._run_since_begin = 0  # statements run in the open transaction after its BEGIN
-        self._socket_timeout_s = self._read_timeout_s
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
         self._suspect: set[str] = set()  # statements prepared anew after an error, until one of them succeeds
         self._prepare_limit = _MAX_PREPARED if prepared_statements and not self.pooled else 0
         self.statements = 0  # statements sent; wire round trips are counted outside (recount.wire)
 
-    def _timeout_s(self, own_s: float, what: str) -> tuple[float, bool]:
-        """The socket timeout for the next call: its own, or, when less is left before the record's deadline,
-        what is left (True: a timeout then means out of time, not a slow server)."""
-        left = deadline.left_s()
-        if left is None or left >= own_s:
-            return own_s, False
-        if left <= _LEAST_CALL_S:
-            raise OutOfTimeError(f"out of time: no {what} with {max(left, 0.0):.2f} s left")
-        return left, True
-
-    def _connect(self) -> pg8000.native.Connection:
-        if self._connection is None:
-            if self._credentials_refused:
-                try:
-                    self._kwargs = parse_database_url(self._url.refresh()).connection_kwargs()
-                except PermanentError as error:  # a secret mid-edit: the environment's, never the record's
-                    raise TransientError(f"the database secret, read again: {error}") from error
-                self._credentials_refused = False
-            # The token first (the first one imports boto3 and makes its client): then the deadline's shares
-            # count what is really left, and a failure leaves no socket behind.
-            kwargs = self._kwargs | {"password": self._auth_token()} if self._iam_auth else self._kwargs
-            timeout_s, cut = self._timeout_s(self._connect_timeout_s, "postgres connect")
-            try:
-                sock = socket.create_connection((self._kwargs["host"], self._kwargs["port"]), timeout=timeout_s)
-            except OSError as error:
-                if cut and _timed_out(error):
-                    raise OutOfTimeError(f"out of time connecting to postgres after {timeout_s:.2f} s") from error
-                raise TransientError(
-                    f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
-                    f"{self._kwargs['port']} ({' '.join(str(error).split())})"
-                ) from error
-            # The startup exchange (TLS, then authentication: three round trips with SCRAM) answers at once from
-            # a healthy server: each of its steps gets the connect timeout, or a share of what is left.
-            left_after_connect = deadline.left_s()
-            startup_s = self._connect_timeout_s
-            if left_after_connect is not None:
-                startup_s = min(startup_s, max(left_after_connect, 0.0) / (POSTGRES_CONNECT_STEPS - 1))
-                cut = cut or startup_s < self._connect_timeout_s
-            sock.settimeout(max(startup_s, 0.001))
-            try:
-                self._connection = pg8000.native.Connection(
-                    **kwargs, sock=sock, startup_params={} if self.pooled else self._session
-                )
-            except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
-                sock.close()
-                if cut and _timed_out(error):
-                    raise OutOfTimeError(
-                        f"out of time starting a postgres session ({startup_s:.2f} s a step)"
-                    ) from error
-                refused = classify_database_error(error)
-                if self._iam_auth and _sqlstate(error).startswith("28"):  # invalid authorization
-                    # A token can be refused for a while (a policy still propagating, a clock off): the next
-                    # connection brings a new one.
-                    raise TransientError(f"{refused} (IAM token refused: rds-db:connect for this user?)") from error
-                self._credentials_refused = _sqlstate(error).startswith("28")  # a rotated password, say
-                raise refused from error
-            self._socket_timeout_s = max(startup_s, 0.001)
-            self._in_transaction = False
-        return self._connection
-
-    def _auth_token(self) -> str:
-        """A fresh IAM token for this connection (valid 15 minutes, signed locally: no call to AWS)."""
-        import boto3
-        from botocore.exceptions import BotoCoreError
-
-        try:
-            if self._rds is None:
-                self._rds = boto3.client("rds")
-            token: str = self._rds.generate_db_auth_token(
-                DBHostname=self._kwargs["host"],
-                Port=self._kwargs["port"],
-                DBUsername=self._kwargs["user"],
-                Region=self._region,  # the endpoint's own; None: the environment's (a name of your own)
-            )
-        except BotoCoreError as error:  # no region, no credentials: the environment's, not the record's
-            raise PermanentError(f"cannot make an IAM token for postgres: {' '.join(str(error).split())}") from error
-        return token
-
-    def _bound_next_call(self, connection: pg8000.native.Connection) -> bool:
-        """Give the next statement the socket timeout it may use; True when the record's deadline cut it."""
-        timeout_s, cut = self._timeout_s(self._read_timeout_s, "postgres statement")
-        if timeout_s != self._socket_timeout_s:
-            # pg8000 reads through its own socket (the TLS one, with sslmode): that is the one to bound.
-            connection._usock.settimeout(timeout_s)
-            self._socket_timeout_s = timeout_s
-        return cut
+    @property
+    def pooled(self) -> bool:
+        return self._session.pooled
 
     def run(self, sql: str, **params: Any) -> list[Row]:
         """Run one statement and return its rows as dicts: one round trip on the wire. A statement with
@@ -234,7 +94,7 @@ class PostgresDatabase:
                 return self.run(sql, **params)
         if begins:
             sent = self.statements
-            begin = f"{sql.strip().rstrip(';')}; {self._set_local}" if self.pooled else sql
+            begin = self._session.begin_sql(sql)
             try:
                 rows = self._run(begin, params)
             except BaseException:
@@ -256,8 +116,8 @@ class PostgresDatabase:
         return self._run(sql, params)
 
     def _run(self, sql: str, params: dict[str, Any]) -> list[Row]:
-        connection = self._connect()
-        cut = self._bound_next_call(connection)
+        connection = self._session.connect()
+        cut = self._session.bound_next_call(connection)
         self.statements += 1
         self._run_since_begin += self._in_transaction
         prepared_before = False
@@ -267,13 +127,13 @@ class PostgresDatabase:
                 prepared_before = prepared is not None
                 if prepared is None:
                     prepared = self._prepared[sql] = connection.prepare(sql)
-                    cut = self._bound_next_call(connection) or cut  # the run is a second round trip
+                    cut = self._session.bound_next_call(connection) or cut  # the run is a second round trip
                 rows, described = prepared.run(**params), prepared.columns
             else:  # no parameters: the simple protocol, one trip; else pg8000's unnamed path (three)
                 rows = connection.run(sql, **params)
                 described = connection.columns
         except (TimeoutError, InterfaceError, DatabaseError, OSError) as error:
-            if _timed_out(error):
+            if timed_out(error):
                 # The server may still be running it, holding its transaction's locks: stop it there too.
                 self.discard(cancel_running=True)
                 if cut:
@@ -314,8 +174,8 @@ class PostgresDatabase:
         statements, self._prepared = list(self._prepared.values()), {}
         try:
             for statement in statements:
-                if self._connection is not None:
-                    self._bound_next_call(self._connection)
+                if self._session.connection is not None:
+                    self._session.bound_next_call(self._session.connection)
                     statement.close()
         except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
             self.discard()
@@ -333,25 +193,19 @@ class PostgresDatabase:
 
     def rollback(self) -> None:
         self._in_transaction = False
-        if self._connection is None:
+        connection = self._session.connection
+        if connection is None:
             return
         try:
-            self._bound_next_call(self._connection)
-            self._connection.run("ROLLBACK")
+            self._session.bound_next_call(connection)
+            connection.run("ROLLBACK")
         except (InterfaceError, DatabaseError, OSError, OutOfTimeError):
             self.discard()
 
     def discard(self, *, cancel_running: bool = False) -> None:
         """Close the session; with `cancel_running`, cancel what it may still run first (its locks go now)."""
-        connection, self._connection = self._connection, None
         self._in_transaction = False
         self._prepared.clear()  # prepared statements belong to the closed session
-        if connection is not None:
-            if cancel_running:
-                bound_s = min(CANCEL_BOUND_S, self._connect_timeout_s)
-                send_cancel_request(self._kwargs["host"], self._kwargs["port"], connection._backend_key_data, bound_s)
-            # Closing a broken socket may fail; it is gone either way.
-            with contextlib.suppress(InterfaceError, DatabaseError, OSError):
-                connection.close()
+        self._session.discard(cancel_running=cancel_running)
 
     close = discard

@@ -3,9 +3,12 @@ that decide otherwise, each with its reason. A code's own row wins over its clas
 
 Verdicts: transient (retry with backoff), permanent (the dead-letter queue at once), busy (another recompute
 holds the workspace: a delayed copy), gone (the workspace was deleted mid-recompute: a skip).
+`classify_database_error` reads pg8000's errors into them, for the session and the statements alike.
 """
 
 from __future__ import annotations
+
+from pg8000.exceptions import DatabaseError
 
 from shared.contracts.errors import BusyError, PermanentError, TransientError, WorkspaceGoneError
 
@@ -112,3 +115,28 @@ def ends_session(fields: object) -> bool:
         or code.startswith("57P")
         or code == "25006"
     )
+
+
+def classify_database_error(error: BaseException) -> TransientError | PermanentError:
+    """Map a driver error to a domain error with a one-line message."""
+    if isinstance(error, DatabaseError) and error.args and isinstance(error.args[0], dict):
+        fields: dict[str, str] = error.args[0]
+        code = fields.get("C", "")
+        message = f"postgres {code}: {' '.join(fields.get('M', '').split())}"
+        return classify_sqlstate(code, message, constraint=fields.get("n"))
+    return TransientError(f"postgres unreachable: {' '.join(str(error).split()) or type(error).__name__}")
+
+
+def error_sqlstate(error: BaseException) -> str:
+    """The SQLSTATE of a server's error; "" for anything else."""
+    fields = error.args[0] if isinstance(error, DatabaseError) and error.args else None
+    return str(fields.get("C", "")) if isinstance(fields, dict) else ""
+
+
+def timed_out(error: BaseException | None) -> bool:
+    """A socket timeout, even wrapped by pg8000 ("network error" from it): not a server that hung up."""
+    while error is not None:
+        if isinstance(error, TimeoutError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.adapters.postgres_settings import options_settings, quoted_identifier
 from shared.contracts.errors import PermanentError
-from shared.contracts.settings import PooledMode, url_query
+from shared.contracts.store_settings import PooledMode, url_query
 
 # An RDS Proxy endpoint: <name>.proxy-<id>.<region>.rds.amazonaws.com (.com.cn in China).
 _RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")

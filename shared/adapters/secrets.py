@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from shared import deadline
 from shared.contracts.errors import PermanentError, TransientError
-from shared.contracts.settings import StoreSettings
+from shared.contracts.store_settings import StoreSettings
 from shared.contracts.time_budget import SECRET_READ_LIMITS, AwsCallLimits
 
 SECRET_MAX_AGE_SECONDS = 300

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from shared.contracts.events import (
     AnalyticsAggregatesRecompute,
@@ -14,6 +13,7 @@ from shared.contracts.events import (
     WorkspaceEvent,
 )
 from shared.contracts.keys import JobName, stamp_text
+from shared.contracts.outcome import OutcomeRecord
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.domain.recompute import Lease, Pass, Pending, Recompute, RecomputeOutcome
 from shared.ports import Clients
@@ -31,7 +31,7 @@ class JobResult:
     """A job either recomputed (`outcome`) or was skipped for a reason."""
 
     client_id: str
-    outcome: dict[str, Any] | None = None
+    outcome: OutcomeRecord | None = None
     skipped: Skip | None = None
     reason: str | None = None
 
@@ -59,21 +59,21 @@ def serves_dirty_marker(event: WorkspaceEvent) -> bool:
     return isinstance(event, InboxCountsRecompute) and event.data.dirtyGeneration is not None
 
 
-def outcome_record(outcome: RecomputeOutcome) -> dict[str, Any]:
-    """What the idempotency table keeps of a run (JSON-safe)."""
-    return {
-        "clientId": outcome.client_id,
-        "job": outcome.job.value,
-        "changed": outcome.changed,
-        "version": outcome.version,
-        "rowsWritten": outcome.rows_written,
-        "rowsDeleted": outcome.rows_deleted,
-        "markerCleared": outcome.marker_cleared,
-        "durationMs": outcome.duration_ms,
-        "workspaceExists": outcome.workspace_exists,
-        "dirtyAt": outcome.dirty_at.isoformat() if outcome.dirty_at else None,
-        "changeStamp": outcome.change_stamp,
-    }
+def outcome_record(outcome: RecomputeOutcome) -> OutcomeRecord:
+    """What the idempotency table keeps of a run."""
+    return OutcomeRecord(
+        client_id=outcome.client_id,
+        job=outcome.job,
+        changed=outcome.changed,
+        version=outcome.version,
+        rows_written=outcome.rows_written,
+        rows_deleted=outcome.rows_deleted,
+        marker_cleared=outcome.marker_cleared,
+        duration_ms=outcome.duration_ms,
+        workspace_exists=outcome.workspace_exists,
+        dirty_at=outcome.dirty_at,
+        change_stamp=outcome.change_stamp,
+    )
 
 
 def run_inbox_counts(

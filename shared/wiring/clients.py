@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, StoreSettings, SweepSettings
+from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
+from shared.contracts.store_settings import StoreSettings
 from shared.contracts.time_budget import check_time_budget
 from shared.ports import Database, Idempotency, QueueSender, VersionStore
 

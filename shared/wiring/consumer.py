@@ -30,6 +30,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.keys import JobName
 from shared.contracts.metrics import Metric
+from shared.contracts.outcome import OutcomeRecord
 from shared.contracts.status import JobContext
 from shared.domain.jobs import JobResult, Skip, idempotency_key, serves_dirty_marker
 from shared.ports import Clients
@@ -119,7 +120,7 @@ class _Batch:
         self.done[client_id] = result
         self._succeeded(result)
 
-    def _remember_covered(self, event: WorkspaceEvent, covered: dict[str, Any]) -> None:
+    def _remember_covered(self, event: WorkspaceEvent, covered: OutcomeRecord) -> None:
         """Remember this event id as done by the run that covered it, so a redelivery is a duplicate. Best
         effort: the work is done and its status is the true one; if the table refuses, a redelivery only
         recomputes once more (a recompute is idempotent in effect), so no retry, no failed status."""
@@ -142,10 +143,10 @@ class _Batch:
             count(metric[result.skipped])
             logger.info("skipped", extra={"skipped": result.skipped.value, "reason": result.reason})
             return
-        outcome = result.outcome or {}
+        outcome = result.outcome
         count(Metric.JOBS_SUCCEEDED)
-        milliseconds(Metric.RECOMPUTE_DURATION, float(outcome.get("durationMs", 0)))
-        if outcome.get("markerCleared") and outcome.get("dirtyAt"):
-            dirty_at = datetime.fromisoformat(outcome["dirtyAt"]).replace(tzinfo=UTC)
+        milliseconds(Metric.RECOMPUTE_DURATION, float(outcome.duration_ms if outcome else 0))
+        if outcome is not None and outcome.marker_cleared and outcome.dirty_at is not None:
+            dirty_at = outcome.dirty_at.replace(tzinfo=UTC)
             milliseconds(Metric.FRESHNESS_LAG, (datetime.now(UTC) - dirty_at).total_seconds() * 1000)
-        logger.info("recomputed", extra={"outcome": outcome})
+        logger.info("recomputed", extra={"outcome": outcome.model_dump(mode="json") if outcome else {}})

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from infra.config import POWERTOOLS_VERSION, ConfigError, load_stage
+from infra.config import ConfigError, load_stage
+from infra.config_functions import POWERTOOLS_VERSION
 from tests.infra.conftest import cdk_context, run_app
 
 

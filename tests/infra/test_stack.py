@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.assets import locked
-from infra.config import LAMBDA_PYTHON
+from infra.config_functions import LAMBDA_PYTHON
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key

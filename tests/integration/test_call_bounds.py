@@ -23,6 +23,7 @@ from shared.contracts.errors import TransientError
 from shared.contracts.time_budget import REDIS_CONNECTION_STEPS, REDIS_STEPS_PER_CALL, AwsCallLimits
 from shared.ports import OutgoingMessage
 from shared.wiring.clients import EnvironmentClients
+from tests.unit.fakes import outcome_record
 
 # What the proxy cannot see on a plain loopback connection, counted by the bound all the same: the TCP connect
 # and the TLS handshake of each connection.
@@ -168,7 +169,7 @@ def test_the_functions_boto3_clients_make_one_attempt_with_the_short_timeouts(
         sqs.send(f"{clients.queues.endpoint_url}/123456789012/counts", OutgoingMessage("{}"))
     assert aws_endpoint.requests == 1
     with pytest.raises(TransientError, match="idempotency store"):
-        idempotency.run_once("k", dict)
+        idempotency.run_once("k", outcome_record)
     assert aws_endpoint.requests == 2
 
 

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.postgres_url import rds_region
 from shared.contracts.errors import PermanentError, TransientError
-from shared.contracts.settings import StoreSettings
+from shared.contracts.store_settings import StoreSettings
 
 SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 

@@ -17,8 +17,8 @@ from recount.servers.redis_cluster import ThrowawayCluster
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.errors import PermanentError, RecountError, TransientError
 from shared.contracts.keys import JobName, applied_stamp_key, legacy_applied_stamp_key, version_for_stamp, version_key
-from shared.contracts.settings import StoreSettings
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.contracts.store_settings import StoreSettings
 
 
 def _final(client_id: str, request_id: str) -> StatusBlob:

@@ -17,7 +17,7 @@ from shared.contracts.events import MAX_ENVELOPE_BYTES, EventName, parse_envelop
 from shared.contracts.keys import JobName
 from shared.domain.jobs import JobResult
 from shared.wiring.consumer import Consumer
-from tests.unit.fakes import FakeClients, lambda_context, queue_url, sqs_event
+from tests.unit.fakes import FakeClients, lambda_context, outcome_record, queue_url, sqs_event
 
 EXAMPLES = 2_000
 JSON = st.recursive(
@@ -77,7 +77,7 @@ def test_every_body_gets_exactly_one_outcome_in_the_consumer(body: str) -> None:
 
     def job(clients: Any, event: Any, context: Any) -> JobResult:
         ran.append(event.id)
-        return JobResult(event.data.clientId, outcome={"durationMs": 1})
+        return JobResult(event.data.clientId, outcome=outcome_record(event.data.clientId, duration_ms=1))
 
     consumer = Consumer(
         JobName.INBOX_COUNTS,

@@ -13,6 +13,7 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.contracts.keys import JobName, version_for_stamp
+from shared.contracts.outcome import OutcomeRecord
 from shared.contracts.settings import FunctionSettings, QueueSettings, RecomputeSettings, SweepSettings
 from shared.contracts.status import StatusBlob
 from shared.ports import OutgoingMessage, Row, SloMiss
@@ -136,16 +137,34 @@ class FakeSender:
         return [message for sent_to, message in self.sent if sent_to == url]
 
 
+def outcome_record(client_id: str = "ws-1", **fields: Any) -> OutcomeRecord:
+    """A recompute's stored result: a changed run of the inbox counts, with `fields` (snake_case) over it."""
+    defaults: dict[str, Any] = {
+        "client_id": client_id,
+        "job": JobName.INBOX_COUNTS,
+        "changed": True,
+        "version": 1,
+        "rows_written": 1,
+        "rows_deleted": 0,
+        "marker_cleared": False,
+        "duration_ms": 0,
+        "workspace_exists": True,
+        "dirty_at": None,
+        "change_stamp": None,
+    }
+    return OutcomeRecord.model_validate({**defaults, **fields})
+
+
 @dataclass
 class FakeIdempotency:
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, OutcomeRecord] = field(default_factory=dict)
     context: Any = None
     fail_with: Exception | None = None  # raised by every run_once
 
     def register_lambda_context(self, context: Any) -> None:
         self.context = context
 
-    def run_once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def run_once(self, key: str, work: Callable[[], OutcomeRecord]) -> tuple[OutcomeRecord, bool]:
         if self.fail_with is not None:
             raise self.fail_with
         if key in self.results:

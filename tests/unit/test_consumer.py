@@ -35,7 +35,7 @@ from shared.ports import SloMiss
 from shared.telemetry import add_listener, logger, remove_listener
 from shared.wiring.consumer import Consumer, RunJob
 from shared.wiring.sweep_consumer import SweepConsumer
-from tests.unit.fakes import FakeClients, lambda_context, queue_url, sqs_event
+from tests.unit.fakes import FakeClients, lambda_context, outcome_record, queue_url, sqs_event
 
 Job = Callable[[Any, Any, JobContext], JobResult]
 
@@ -94,8 +94,9 @@ class Jobs:
 
 
 def recomputed(client_id: str) -> JobResult:
-    dirty_at = (datetime.now(UTC) - timedelta(seconds=2)).replace(tzinfo=None).isoformat()
-    return JobResult(client_id, outcome={"durationMs": 12, "markerCleared": True, "dirtyAt": dirty_at, "version": 3})
+    dirty_at = (datetime.now(UTC) - timedelta(seconds=2)).replace(tzinfo=None)
+    outcome = outcome_record(client_id, duration_ms=12, marker_cleared=True, dirty_at=dirty_at, version=3)
+    return JobResult(client_id, outcome=outcome)
 
 
 def raising(error: Exception) -> Callable[[str], JobResult]:

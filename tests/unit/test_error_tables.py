@@ -9,8 +9,17 @@ import pytest
 from pg8000.exceptions import DatabaseError
 from redis import exceptions as redis_exceptions
 
-from shared.adapters.postgres import classify_database_error
-from shared.adapters.postgres_errors import BUSY, CLASSES, CODES, GONE, PERMANENT, TRANSIENT, ends_session, verdict
+from shared.adapters.postgres_errors import (
+    BUSY,
+    CLASSES,
+    CODES,
+    GONE,
+    PERMANENT,
+    TRANSIENT,
+    classify_database_error,
+    ends_session,
+    verdict,
+)
 from shared.adapters.redis_errors import REDIS_ERRORS, classify_redis_error
 from shared.contracts.errors import BusyError, PermanentError, TransientError, WorkspaceGoneError
 
@@ -186,7 +195,7 @@ def test_which_errors_end_the_session(fields: object, ends: bool) -> None:
 def test_a_lock_timeout_not_below_the_statement_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import ValidationError
 
-    from shared.contracts.settings import StoreSettings
+    from shared.contracts.store_settings import StoreSettings
 
     monkeypatch.setenv("STATEMENT_TIMEOUT_MS", "500")
     monkeypatch.setenv("LOCK_TIMEOUT_MS", "2000")

@@ -21,7 +21,7 @@ from shared.contracts.keys import JobName, version_for_stamp
 from shared.contracts.status import JobContext, JobStatus
 from shared.domain.jobs import Skip, idempotency_key, run_analytics_aggregates, run_inbox_counts
 from shared.ports import Row
-from tests.unit.fakes import FakeClients
+from tests.unit.fakes import FakeClients, outcome_record
 
 CONTEXT = JobContext("req-1", "unit", "m0", 1)
 STAMP = datetime(2026, 12, 2, 9, 0, 0, 123000)
@@ -74,7 +74,7 @@ def dirty() -> InboxCountsDirty:
 def test_dirty_event_recomputes_commits_then_bumps_the_version() -> None:
     clients = inbox_clients("g1")
     result = run_inbox_counts(clients, dirty(), CONTEXT)
-    assert result.outcome is not None and result.outcome["changed"] and result.skipped is None
+    assert result.outcome is not None and result.outcome.changed and result.skipped is None
     assert clients.db.ran == ["BEGIN", "inbox_counts:lock_and_read_marker", "inbox_counts:recompute", "COMMIT"]
     # the version its change stamp stands for (the stamp's milliseconds times VERSION_ROOM)
     assert clients.versions.versions == {("inbox_counts", "ws-1"): version_for_stamp(STAMP.isoformat())}
@@ -93,7 +93,7 @@ def test_dirty_event_with_no_mark_left_is_a_clean_skip_that_writes_nothing() -> 
 def test_generation_already_recomputed_is_a_duplicate_skip() -> None:
     clients = inbox_clients("g1")
     event = dirty()
-    clients.idempotency.results[idempotency_key(JobName.INBOX_COUNTS, event, "g1")] = {"changed": True}
+    clients.idempotency.results[idempotency_key(JobName.INBOX_COUNTS, event, "g1")] = outcome_record("ws-1")
     result = run_inbox_counts(clients, event, CONTEXT)
     assert result.skipped is Skip.DUPLICATE
     assert "inbox_counts:recompute" not in clients.db.ran and clients.versions.versions == {}

@@ -75,7 +75,7 @@ def test_given_connect_timeout_then_libpq_bounds_it(value: str, seconds: float |
 def test_given_connect_timeout_then_it_shortens_recounts_bound_and_never_lengthens_it() -> None:
     shorter = PostgresDatabase("postgresql://h/db?connect_timeout=2", connect_timeout_s=5)
     longer = PostgresDatabase("postgresql://h/db?connect_timeout=60", connect_timeout_s=5)
-    assert (shorter._connect_timeout_s, longer._connect_timeout_s) == (2, 5)
+    assert (shorter._session._connect_timeout_s, longer._session._connect_timeout_s) == (2, 5)
 
 
 @pytest.mark.parametrize(
@@ -151,8 +151,8 @@ def test_given_the_host_in_the_query_then_the_rds_endpoint_is_read_from_it() -> 
 
 def test_given_url_settings_then_recounts_own_win_and_the_rest_are_kept() -> None:
     db = PostgresDatabase("postgresql://h/db?options=-cstatement_timeout%3D0%20-ctimezone%3DEurope/Paris%20-cx.y%3D1")
-    assert db._session["statement_timeout"] != "0" and db._session["TimeZone"] == "UTC"
-    assert "timezone" not in db._session and db._session["x.y"] == "1"
+    assert db._session.settings["statement_timeout"] != "0" and db._session.settings["TimeZone"] == "UTC"
+    assert "timezone" not in db._session.settings and db._session.settings["x.y"] == "1"
 
 
 def test_given_a_list_setting_then_set_local_gives_it_element_by_element() -> None:

@@ -9,7 +9,8 @@ import importlib
 import pytest
 
 from shared.contracts.errors import PermanentError
-from shared.contracts.settings import QueueSettings, StoreSettings
+from shared.contracts.settings import QueueSettings
+from shared.contracts.store_settings import StoreSettings
 from shared.contracts.time_budget import (
     CLUSTER_LONGEST_WORK_MS,
     CLUSTER_TIME_BUDGET_MARGIN_MS,

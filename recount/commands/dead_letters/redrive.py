@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -125,86 +125,111 @@ def _await_task(sqs: DeadLetterSqs, key: str, dlq_arn: str, handle: str, wait: b
 
 
 def _move(sqs: DeadLetterSqs, dlq_url: str, queue_url: str, result: Redrive, on_moved: Callable[[int], None]) -> None:
-    started_ms = int(time.time() * 1000)
-    moved_ids: set[str] = set()  # dead-letter message ids sent to the source queue by this run
-    undeleted: set[str] = set()  # ... of which the delete failed: waited for, to be deleted when they reappear
-    sent_ids: set[str] = set()  # ids of the copies this run sent: if one comes back, it is not moved again
-    held: dict[str, str] = {}  # messages left for later, hidden by our receive: released at the end
-    empty = 0
-    give_up_at = 0.0
-    try:
-        while True:
-            messages = sqs(
-                "receive_message",
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=SEND_BATCH_LIMIT,
-                VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
-                WaitTimeSeconds=1 if empty else 0,
-                AttributeNames=["SentTimestamp"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not messages:
-                empty += 1
-                if undeleted:  # sent but still in the queue: wait until they are visible again, then delete
-                    give_up_at = give_up_at or time.monotonic() + MOVE_VISIBILITY_SECONDS + 10
-                    if time.monotonic() < give_up_at:
-                        continue
+    _ManualMove(sqs, dlq_url, queue_url, result, on_moved).run()
+
+
+@dataclass
+class _ManualMove:
+    """One manual move: receive from the dead-letter queue, send what was dead-lettered before the run, delete
+    what was sent, until the queue is drained; what it received but left for later is released at the end."""
+
+    sqs: DeadLetterSqs
+    dlq_url: str
+    queue_url: str
+    result: Redrive
+    on_moved: Callable[[int], None]
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    moved_ids: set[str] = field(default_factory=set)  # dead-letter message ids sent to the source queue by this run
+    undeleted: set[str] = field(default_factory=set)  # ... of which the delete failed: deleted when they reappear
+    sent_ids: set[str] = field(default_factory=set)  # ids of the copies this run sent: one that comes back stays
+    held: dict[str, str] = field(default_factory=dict)  # messages left for later, hidden by our receive
+    give_up_at: float = 0.0  # when to stop waiting for the undeleted to reappear
+
+    def run(self) -> None:
+        empty = 0
+        try:
+            while True:
+                messages = self._receive(wait=empty > 0)
+                if not messages:
+                    empty += 1
+                    if self._drained(empty):
+                        break
+                    continue
+                empty = 0
+                to_send, to_delete = self._sort(messages)
+                failed = self._send(to_send, to_delete) if to_send else []
+                if to_delete:
+                    self.undeleted.difference_update(message["MessageId"] for message in to_delete)
+                    self.undeleted.update(_delete(self.sqs, self.dlq_url, to_delete))
+                if failed:  # nothing is lost: the unsent messages stay in the dead-letter queue
                     raise TransientError(
-                        f"moved {result.moved}, but {len(undeleted)} of them could not be deleted "
-                        "from the dead-letter queue: delete them there before another redrive"
+                        f"sqs send batch: {len(failed)} message(s) not sent ({failed[0].get('Code')}: "
+                        f"{failed[0].get('Message', '')}); moved {self.result.moved} before that, "
+                        "run the redrive again for the rest"
                     )
-                # A short poll can come back empty while messages remain: believe it once the depth agrees.
-                if sqs.depth(dlq_url)[0] == 0 or empty >= 3:
-                    break
-                continue
-            empty = 0
-            to_send, to_delete = [], []
-            for message in messages:
-                message_id = message["MessageId"]
-                if message_id in moved_ids:
-                    to_delete.append(message)  # sent already; its delete failed or its visibility expired
-                    result.duplicatesDeleted += 1
-                elif message_id in sent_ids or int(message["Attributes"]["SentTimestamp"]) >= started_ms:
-                    if message_id not in held:
-                        result.leftForLater += 1
-                    held[message_id] = message["ReceiptHandle"]
-                else:
-                    to_send.append(message)
-            failed: list[dict[str, Any]] = []
-            if to_send:
-                response = sqs(
-                    "send_message_batch",
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {
-                            "Id": str(index),
-                            "MessageBody": message["Body"],
-                            **_attributes(message.get("MessageAttributes", {})),
-                        }
-                        for index, message in enumerate(to_send)
-                    ],
-                )
-                successful = response.get("Successful", [])
-                for success in successful:
-                    message = to_send[int(success["Id"])]
-                    moved_ids.add(message["MessageId"])
-                    sent_ids.add(success["MessageId"])
-                    to_delete.append(message)
-                    result.invalid += not _valid(message["Body"])
-                result.moved += len(successful)
-                on_moved(len(successful))
-                failed = response.get("Failed", [])
-            if to_delete:
-                undeleted.difference_update(message["MessageId"] for message in to_delete)
-                undeleted.update(_delete(sqs, dlq_url, to_delete))
-            if failed:  # nothing is lost: the unsent messages stay in the dead-letter queue
-                raise TransientError(
-                    f"sqs send batch: {len(failed)} message(s) not sent ({failed[0].get('Code')}: "
-                    f"{failed[0].get('Message', '')}); moved {result.moved} before that, "
-                    "run the redrive again for the rest"
-                )
-    finally:
-        _release(sqs, dlq_url, held)
+        finally:
+            _release(self.sqs, self.dlq_url, self.held)
+
+    def _receive(self, *, wait: bool) -> list[dict[str, Any]]:
+        return self.sqs(  # type: ignore[no-any-return]
+            "receive_message",
+            QueueUrl=self.dlq_url,
+            MaxNumberOfMessages=SEND_BATCH_LIMIT,
+            VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
+            WaitTimeSeconds=1 if wait else 0,
+            AttributeNames=["SentTimestamp"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+
+    def _drained(self, empty: int) -> bool:
+        """After an empty receive: whether the move is done; raises once the undeleted stop reappearing."""
+        if self.undeleted:  # sent but still in the queue: wait until they are visible again, then delete
+            self.give_up_at = self.give_up_at or time.monotonic() + MOVE_VISIBILITY_SECONDS + 10
+            if time.monotonic() < self.give_up_at:
+                return False
+            raise TransientError(
+                f"moved {self.result.moved}, but {len(self.undeleted)} of them could not be deleted "
+                "from the dead-letter queue: delete them there before another redrive"
+            )
+        # A short poll can come back empty while messages remain: believe it once the depth agrees.
+        return self.sqs.depth(self.dlq_url)[0] == 0 or empty >= 3
+
+    def _sort(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(to send, to delete); a message dead-lettered during the run, or a copy it sent, is held instead."""
+        to_send, to_delete = [], []
+        for message in messages:
+            message_id = message["MessageId"]
+            if message_id in self.moved_ids:
+                to_delete.append(message)  # sent already; its delete failed or its visibility expired
+                self.result.duplicatesDeleted += 1
+            elif message_id in self.sent_ids or int(message["Attributes"]["SentTimestamp"]) >= self.started_ms:
+                if message_id not in self.held:
+                    self.result.leftForLater += 1
+                self.held[message_id] = message["ReceiptHandle"]
+            else:
+                to_send.append(message)
+        return to_send, to_delete
+
+    def _send(self, to_send: list[dict[str, Any]], to_delete: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send a batch to the source queue; what was sent joins `to_delete`. Returns the failed entries."""
+        response = self.sqs(
+            "send_message_batch",
+            QueueUrl=self.queue_url,
+            Entries=[
+                {"Id": str(index), "MessageBody": message["Body"], **_attributes(message.get("MessageAttributes", {}))}
+                for index, message in enumerate(to_send)
+            ],
+        )
+        successful = response.get("Successful", [])
+        for success in successful:
+            message = to_send[int(success["Id"])]
+            self.moved_ids.add(message["MessageId"])
+            self.sent_ids.add(success["MessageId"])
+            to_delete.append(message)
+            self.result.invalid += not _valid(message["Body"])
+        self.result.moved += len(successful)
+        self.on_moved(len(successful))
+        return response.get("Failed", [])  # type: ignore[no-any-return]
 
 
 def _valid(body: str) -> bool:

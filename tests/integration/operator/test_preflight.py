@@ -22,15 +22,15 @@ import pytest
 from moto.server import ThreadedMotoServer
 from moto.ssm.models import Parameter, ssm_backends
 
-from infra.config import POWERTOOLS_VERSION, load_stage, powertools_layer_parameter
+from infra.config import load_stage
+from infra.config_functions import POWERTOOLS_VERSION, powertools_layer_parameter
 from recount.commands.preflight import (
     BOOTSTRAP_STACK,
     BOOTSTRAP_VERSION_PARAMETER,
     MIN_UNRESERVED_CONCURRENCY,
-    RECOUNT_OBJECTS,
-    _reach,
     run_preflight,
 )
+from recount.commands.preflight_stores import RECOUNT_OBJECTS, reach
 from shared.adapters.postgres import PostgresDatabase
 from tests.conftest import ADMIN_DATABASE_URL
 
@@ -253,21 +253,21 @@ def test_resources_a_destroyed_stack_retained_block_until_renamed(account: dict[
 
 
 def test_connect_reaches_the_stores_and_names_what_migrate_has_not_created(database_url: str, redis_url: str) -> None:
-    assert _reach("redis", redis_url).passed
-    migrated = _reach("database", database_url)
+    assert reach("redis", redis_url).passed
+    migrated = reach("database", database_url)
     assert (migrated.name, migrated.passed) == ("database schema", True)
     # Given a database recount's migration never ran on
     admin = PostgresDatabase(ADMIN_DATABASE_URL)
     admin.run('DROP DATABASE IF EXISTS "recount_preflight_empty"')
     admin.run('CREATE DATABASE "recount_preflight_empty"')
     try:
-        empty = _reach("database", f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/recount_preflight_empty")
+        empty = reach("database", f"{ADMIN_DATABASE_URL.rpartition('/')[0]}/recount_preflight_empty")
         assert not empty.passed and empty.detail == f"missing: {', '.join(RECOUNT_OBJECTS)}"
         assert "recount migrate --recount-only" in empty.fix
     finally:
         admin.run('DROP DATABASE IF EXISTS "recount_preflight_empty" WITH (FORCE)')
         admin.close()
-    unreachable = _reach("redis", "redis://127.0.0.1:1/0")
+    unreachable = reach("redis", "redis://127.0.0.1:1/0")
     assert (unreachable.name, unreachable.passed) == ("redis reachable", False)
 
 
