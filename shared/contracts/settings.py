@@ -55,6 +55,7 @@ class EnvVar(StrEnum):
     SWEEP_MIN_AGE_SECONDS = "SWEEP_MIN_AGE_SECONDS"
     SWEEP_SNOOZE_LOOKBACK_HOURS = "SWEEP_SNOOZE_LOOKBACK_HOURS"
     SWEEP_RECONCILE_PAGE_SIZE = "SWEEP_RECONCILE_PAGE_SIZE"
+    SWEEP_AUDIT_WORKSPACES = "SWEEP_AUDIT_WORKSPACES"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     AWS_CONNECT_TIMEOUT_SECONDS = "AWS_CONNECT_TIMEOUT_SECONDS"
     AWS_READ_TIMEOUT_SECONDS = "AWS_READ_TIMEOUT_SECONDS"
@@ -238,6 +239,15 @@ class SweepSettings(BaseSettings):
         description="workspaces whose published versions each inbox sweep checks against their change stamps (one "
         "indexed page from PostgreSQL, one `MGET`), in turn: a version Redis lost is back within "
         "ceil(workspaces / this) sweeps of `inboxSweepMinutes`",
+    )
+    audit_workspaces: int = Field(
+        2,
+        alias=EnvVar.SWEEP_AUDIT_WORKSPACES,
+        ge=0,
+        le=1_000,
+        description="workspaces whose lead state (kept while the capture is on, docs/design.md §10) each inbox "
+        "sweep picks at random for a full recompute, which repairs a state that missed changes (writes with the "
+        "triggers disabled, a restore) and reports them in `LeadStateDrift`; 0 turns the audit off",
     )
 
     @model_validator(mode="after")

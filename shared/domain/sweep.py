@@ -23,6 +23,7 @@ class SweepReport:
     enqueued_dirty: int = 0
     enqueued_changed: int = 0  # workspaces with lead changes recorded and no mark
     enqueued_snoozed: int = 0
+    enqueued_audits: int = 0  # workspaces whose lead state a full recompute audits
     enqueued_slo_misses: int = 0
     backlog: int = 0
     oldest_age_s: float = 0.0
@@ -33,7 +34,13 @@ class SweepReport:
 
     @property
     def enqueued(self) -> int:
-        return self.enqueued_dirty + self.enqueued_changed + self.enqueued_snoozed + self.enqueued_slo_misses
+        return (
+            self.enqueued_dirty
+            + self.enqueued_changed
+            + self.enqueued_snoozed
+            + self.enqueued_audits
+            + self.enqueued_slo_misses
+        )
 
 
 def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
@@ -108,10 +115,12 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             snoozed_events.append(event.model_copy(update={"id": f"snooze-{row['client_id']}-{stamp}"}))
         _send(clients, snoozed_events)
     _report_invalid("inbox", invalid, invalid_count)
+    audited = _enqueue_audits(clients, request_id, enqueued)
     report = SweepReport(
         enqueued_dirty=dirty,
         enqueued_changed=changed,
         enqueued_snoozed=len(snoozed_events),
+        enqueued_audits=audited,
         republished=reconcile_versions(clients),
         backlog=backlog,
         oldest_age_s=oldest_age_s,
@@ -125,6 +134,7 @@ def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
             "enqueuedDirty": report.enqueued_dirty,
             "enqueuedChanged": report.enqueued_changed,
             "enqueuedSnoozed": report.enqueued_snoozed,
+            "enqueuedAudits": report.enqueued_audits,
             "backlog": report.backlog,
             "oldestDirtyAgeSeconds": round(report.oldest_age_s, 3),
             "versionsRepublished": report.republished,
@@ -157,6 +167,25 @@ def _enqueue_lead_changes(clients: Clients, request_id: str, enqueued: set[str])
             break
         after = rows[-1]["client_id"]
     return sent
+
+
+def _enqueue_audits(clients: Clients, request_id: str, enqueued: set[str]) -> int:
+    """A sampled full reconciliation: SWEEP_AUDIT_WORKSPACES workspaces with kept lead state, at random, each an
+    explicit recompute (the full pass), which repairs and reports (LeadStateDrift) what the capture missed.
+    Workspaces this sweep already enqueued are left out; none when the capture was never on."""
+    if clients.sweep.audit_workspaces == 0:
+        return 0
+    rows = clients.db.run(query("sweep", "audit_sample"), n=clients.sweep.audit_workspaces)
+    chosen = [row["client_id"] for row in rows if row["client_id"] not in enqueued]
+    _send(
+        clients,
+        [
+            new_event(EventName.INBOX_COUNTS_RECOMPUTE, client_id=client_id, source="audit", request_id=request_id)
+            for client_id in chosen
+        ],
+    )
+    enqueued.update(chosen)
+    return len(chosen)
 
 
 def sweep_analytics(clients: Clients, request_id: str) -> SweepReport:

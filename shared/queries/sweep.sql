@@ -46,6 +46,13 @@ HAVING min(ch.changed_at) <= (statement_timestamp() AT TIME ZONE 'UTC') - make_i
 ORDER BY ch.client_id
 LIMIT :page_size;
 
+-- name: audit_sample
+-- Workspaces whose lead state is kept (docs/design.md §10), :n of them at random, for the audit's full recompute.
+SELECT rs.client_id
+FROM recount_state rs
+ORDER BY random()
+LIMIT :n;
+
 -- name: snoozes_expired
 -- Workspaces where a snooze ended after their last computation and by now: their counts changed with
 -- the clock alone. A range scan of Lead_recount_snoozedUntil_idx over the lookback window.

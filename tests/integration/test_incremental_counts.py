@@ -5,7 +5,9 @@ change recorded while it runs kept, snoozes that ended moved in, and a replay wi
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import pytest
 
@@ -13,11 +15,13 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.events import EventName, InboxCountsDirty, new_event
 from shared.contracts.keys import JobName
-from shared.contracts.settings import RecomputeSettings
+from shared.contracts.settings import RecomputeSettings, SweepSettings
 from shared.contracts.status import JobContext
 from shared.domain.jobs import plan_inbox_counts
 from shared.domain.recompute import FEW_CHANGES, STATE_RULES, Pass, Recompute, RecomputeOutcome
+from shared.domain.sweep import sweep_inbox
 from shared.queries import query
+from shared.telemetry import set_emf
 from tests import oracle
 from tests.builders import Workspace, new_id
 from tests.integration.test_dirty_triggers import (  # noqa: F401 (fixtures)
@@ -25,6 +29,7 @@ from tests.integration.test_dirty_triggers import (  # noqa: F401 (fixtures)
     triggers_database_url,
     triggers_db,
 )
+from tests.unit.fakes import FakeClients
 
 T0 = datetime(2026, 6, 1, 12, 0, 0)
 
@@ -260,3 +265,38 @@ def test_a_truncate_marks_every_workspace_and_its_full_pass_reports_no_drift(
 
     assert how is Pass.FULL_WITH_STATE and outcome is not None and outcome.state_drift == 0
     assert workspace.counts()["global"]["total"] == 0 and state_differences(db, workspace.id) == 0
+
+
+def test_the_sweep_sends_a_dirty_event_for_recorded_changes_and_audits_kept_state(
+    built: tuple[PostgresDatabase, Workspace, list[str]],
+) -> None:
+    db, workspace, leads = built
+    untouched = Workspace.create(db)  # never computed: no kept state, nothing recorded once its lead is gone
+    db.run("DELETE FROM recount_lead_change WHERE client_id = :id", id=untouched.id)
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[0])
+    clients = FakeClients(db=cast(Any, db))
+    clients.sweep = SweepSettings.model_construct(min_age_s=0.0, audit_workspaces=5)
+    set_emf(False)
+    try:
+        report = sweep_inbox(clients, "test")
+    finally:
+        set_emf(True)
+
+    sent = [json.loads(message.body) for _, message in clients.sqs.sent]
+    assert [(event["name"], event["data"]["clientId"]) for event in sent] == [
+        ("inbox.counts.dirty", workspace.id)  # the audit leaves out what this sweep already enqueued
+    ]
+    assert report.enqueued_changed == 1 and report.enqueued_audits == 0 and report.backlog == 1
+
+    db.run("DELETE FROM recount_lead_change")
+    clients.sqs.sent.clear()
+    set_emf(False)
+    try:
+        report = sweep_inbox(clients, "test")
+    finally:
+        set_emf(True)
+    sent = [json.loads(message.body) for _, message in clients.sqs.sent]
+    assert [(event["name"], event["data"]["clientId"], event["data"]["source"]) for event in sent] == [
+        ("inbox.counts.recompute", workspace.id, "audit")
+    ]
+    assert report.enqueued_audits == 1
