@@ -91,7 +91,9 @@ class StageConfig(BaseModel):
         30, alias="analyticsWindowDays", ge=1, le=400, description="`ANALYTICS_WINDOW_DAYS` of the functions"
     )
     database_connection_budget: int = Field(
-        alias="databaseConnectionBudget", ge=3, description="the sum of the three `reservedConcurrency` must fit it"
+        alias="databaseConnectionBudget",
+        ge=3,
+        description="the sum of the functions' `reservedConcurrency` must fit it",
     )
     idempotency_ttl_seconds: int = Field(
         3600, alias="idempotencyTtlSeconds", ge=60, description="`IDEMPOTENCY_TTL_SECONDS` of the functions"
@@ -145,7 +147,7 @@ class StageConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> StageConfig:
         problems = []
-        caps = self.inbox.reserved_concurrency + self.analytics.reserved_concurrency + self.sweeper.reserved_concurrency
+        caps = sum(self.function(key).reserved_concurrency for key in FunctionKey)
         if caps > self.database_connection_budget:
             problems.append(
                 f"the functions' concurrency caps add up to {caps}, over the database connection "
@@ -156,7 +158,8 @@ class StageConfig(BaseModel):
         longest_work_ms = total_ms(work_steps(*budget, cluster=self.redis_cluster))
         margin_ms = total_ms(after_work_steps(*budget, cluster=self.redis_cluster))
         redis = " with redisCluster" if self.redis_cluster else ""
-        for name, function in (("inbox", self.inbox), ("analytics", self.analytics), ("sweeper", self.sweeper)):
+        for key in FunctionKey:
+            name, function = key.value, self.function(key)
             if function.max_concurrency > function.reserved_concurrency:
                 problems.append(
                     f"{name}.maxConcurrency ({function.max_concurrency}) is over its "
@@ -201,11 +204,9 @@ class StageConfig(BaseModel):
         return f"recount-{stage}-{self.name_suffix}" if self.name_suffix else f"recount-{stage}"
 
     def function(self, key: FunctionKey) -> FunctionConfig:
-        return {
-            FunctionKey.INBOX: self.inbox,
-            FunctionKey.ANALYTICS: self.analytics,
-            FunctionKey.SWEEPER: self.sweeper,
-        }[key]
+        """A function's settings: the field its key names (tests/infra holds the two together)."""
+        config: FunctionConfig = getattr(self, key.value)
+        return config
 
     def max_concurrency(self, queue: Queue) -> int:
         """The event source's cap: counts-high has its own, beside counts, within the inbox function's."""

@@ -118,11 +118,11 @@ class RecountStack(Stack):
                     tracing=config.tracing,
                 )
             )
-        inbox, analytics_fn, sweeper = (functions[k] for k in FunctionKey)
-        table.grant_read_write_data(inbox.function)
-        table.grant_read_write_data(analytics_fn.function)
-        for swept in (QueueKey.COUNTS, QueueKey.COUNTS_HIGH, QueueKey.ANALYTICS):
-            queues[swept].queue.grant_send_messages(sweeper.function)
+        for key, job in functions.items():
+            if FUNCTIONS[key].idempotent:
+                table.grant_read_write_data(job.function)
+            for sent in FUNCTIONS[key].sends_to:
+                queues[sent].queue.grant_send_messages(job.function)
 
         schedule_dead_letter = sqs.Queue(
             self,

@@ -64,6 +64,8 @@ class Function:
     directory: str  # functions/<directory>/handler.py
     name: str  # after the stack's prefix: <prefix>-<name>, also its Powertools service name
     title: str  # the CamelCase stem of its construct id and its dashboard label
+    idempotent: bool = True  # runs each event once through the idempotency table (a sweep needs no record)
+    sends_to: tuple[QueueKey, ...] = ()  # the queues it sends recomputes to (the sweeper's)
 
     @property
     def construct_id(self) -> str:
@@ -123,7 +125,14 @@ FUNCTIONS: dict[FunctionKey, Function] = {
     for function in (
         Function(FunctionKey.INBOX, "inbox_counts_recompute", "inbox-counts", "InboxCounts"),
         Function(FunctionKey.ANALYTICS, "analytics_recompute", "analytics", "Analytics"),
-        Function(FunctionKey.SWEEPER, "sweeper", "sweeper", "Sweeper"),
+        Function(
+            FunctionKey.SWEEPER,
+            "sweeper",
+            "sweeper",
+            "Sweeper",
+            idempotent=False,
+            sends_to=(QueueKey.COUNTS, QueueKey.COUNTS_HIGH, QueueKey.ANALYTICS),
+        ),
     )
 }
 

@@ -112,7 +112,6 @@ class AnalyticsAggregatesSweep(_Envelope):
 
 WorkspaceEvent = InboxCountsDirty | InboxCountsRecompute | AnalyticsAggregatesRecompute
 SweepEvent = InboxCountsSweep | AnalyticsAggregatesSweep
-WORKSPACE_EVENTS = (InboxCountsDirty, InboxCountsRecompute, AnalyticsAggregatesRecompute)
 Envelope = Annotated[WorkspaceEvent | SweepEvent, Field(discriminator="name")]
 ENVELOPE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Envelope)
 

@@ -7,6 +7,8 @@ from shared.contracts.events import (
     AnalyticsAggregatesRecompute,
     AnalyticsAggregatesSweep,
     Envelope,
+    InboxCountsDirty,
+    InboxCountsRecompute,
     InboxCountsSweep,
     Priority,
 )
@@ -19,10 +21,13 @@ def queue_url_for(event: Envelope, queues: QueueSettings) -> str:
         name = EnvVar.SWEEP_QUEUE_URL
     elif isinstance(event, AnalyticsAggregatesRecompute):
         url, name = queues.analytics_queue_url, EnvVar.ANALYTICS_QUEUE_URL
-    elif event.data.priority is Priority.HIGH:
-        url, name = queues.counts_high_queue_url, EnvVar.COUNTS_HIGH_QUEUE_URL
-    else:
-        url, name = queues.counts_queue_url, EnvVar.COUNTS_QUEUE_URL
+    elif isinstance(event, InboxCountsDirty | InboxCountsRecompute):
+        if event.data.priority is Priority.HIGH:
+            url, name = queues.counts_high_queue_url, EnvVar.COUNTS_HIGH_QUEUE_URL
+        else:
+            url, name = queues.counts_queue_url, EnvVar.COUNTS_QUEUE_URL
+    else:  # an event added to the contract but not here must not land on the counts queue by default
+        raise PermanentError(f"no queue is routed for {event.name}: add it to shared/domain/routing.py")
     if not url:
         raise PermanentError(f"{name.value} is not set: nowhere to send {event.name.value}")
     return url

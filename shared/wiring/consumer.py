@@ -23,7 +23,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import deadline
 from shared.contracts.errors import OutOfTimeError, PoisonMessageError, RecountError
 from shared.contracts.events import (
-    WORKSPACE_EVENTS,
     Envelope,
     WorkspaceEvent,
     parse_envelope,
@@ -84,7 +83,7 @@ class _Batch:
             raise OutOfTimeError("out of time before the record started: less than TIME_BUDGET_MARGIN_MS left")
         # Poison raises out of the work: it is dead-lettered after it, where the margin covers the send.
         parsed = parse_envelope(record.body)
-        if type(parsed) not in self.consumer.routes or not isinstance(parsed, WORKSPACE_EVENTS):
+        if type(parsed) not in self.consumer.routes or not isinstance(parsed, WorkspaceEvent):
             raise PoisonMessageError(f"{parsed.name.value} is not handled by the {self.consumer.job.value} function")
         event: WorkspaceEvent = parsed
         self.current = event

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, load_stage
-from infra.config_functions import POWERTOOLS_VERSION
+from infra.config import ConfigError, StageConfig, load_stage
+from infra.config_functions import POWERTOOLS_VERSION, FunctionConfig
+from shared.topology import FunctionKey
 from tests.infra.conftest import cdk_context, run_app
 
 
@@ -32,6 +33,12 @@ def test_the_committed_stages_are_valid() -> None:
         assert name == stage
         caps = config.inbox.reserved_concurrency + config.analytics.reserved_concurrency
         assert caps + config.sweeper.reserved_concurrency <= config.database_connection_budget
+
+
+def test_every_function_key_names_a_stage_field_of_function_settings() -> None:
+    # StageConfig.function(key) reads the field the key names: a new function needs both.
+    for key in FunctionKey:
+        assert StageConfig.model_fields[key.value].annotation is FunctionConfig, key
 
 
 @pytest.mark.parametrize(
