@@ -73,6 +73,7 @@ def outcome_record(outcome: RecomputeOutcome) -> dict[str, Any]:
         "workspaceExists": outcome.workspace_exists,
         "dirtyAt": outcome.dirty_at.isoformat() if outcome.dirty_at else None,
         "changeStamp": outcome.change_stamp,
+        "pass": outcome.how.value,
     }
 
 

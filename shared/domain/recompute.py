@@ -145,6 +145,7 @@ class RecomputeOutcome:
     computed_at: datetime
     version: int
     duration_ms: int
+    how: Pass = Pass.FULL  # the inbox pass that ran (the logs and the idempotency record say which)
 
 
 class Recompute:
@@ -242,6 +243,7 @@ class Recompute:
             computed_at=row["computed_at"],
             version=version,
             duration_ms=duration_ms,
+            how=lease.how,
         )
 
     def _gone(self, lease: Lease) -> RecomputeOutcome:
@@ -263,6 +265,7 @@ class Recompute:
             computed_at=datetime.now(UTC).replace(tzinfo=None),
             version=version,
             duration_ms=int((time.perf_counter() - lease.started) * 1000),
+            how=lease.how,
         )
 
     def abandon(self, lease: Lease) -> None:
