@@ -29,6 +29,9 @@ class OutcomeRecord(BaseModel):
     workspace_exists: bool = Field(alias="workspaceExists")
     dirty_at: datetime | None = Field(alias="dirtyAt")
     change_stamp: str | None = Field(alias="changeStamp")
+    # The inbox pass that ran (full, full_with_state, incremental; docs/design.md §10). Added after the others:
+    # a record stored without it reads as the full pass, and code from before it ignores the key.
+    pass_: str = Field("full", alias="pass")
 
     @field_serializer("dirty_at")
     def _dirty_at_as_isoformat(self, dirty_at: datetime | None) -> str | None:

@@ -73,6 +73,7 @@ def outcome_record(outcome: RecomputeOutcome) -> OutcomeRecord:
         workspace_exists=outcome.workspace_exists,
         dirty_at=outcome.dirty_at,
         change_stamp=outcome.change_stamp,
+        pass_=outcome.how.value,
     )
 
 

@@ -147,7 +147,7 @@ class RecomputeOutcome:
     computed_at: datetime
     version: int
     duration_ms: int
-    how: Pass = Pass.FULL
+    how: Pass = Pass.FULL  # the inbox pass that ran (the logs and the idempotency record say which)
     state_drift: int = 0  # leads whose stale state a full pass repaired, with no change recorded for them
 
 
@@ -271,6 +271,7 @@ class Recompute:
             computed_at=datetime.now(UTC).replace(tzinfo=None),
             version=version,
             duration_ms=int((time.perf_counter() - lease.started) * 1000),
+            how=lease.how,
         )
 
     def abandon(self, lease: Lease) -> None:

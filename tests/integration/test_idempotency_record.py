@@ -1,4 +1,5 @@
-"""The idempotency record across a deploy: what the typed outcome stores is what the dict it replaced stored.
+"""The idempotency record across a deploy: what the typed outcome stores is what the dict it replaced stored,
+plus the inbox pass that ran (`pass`, added last: a record without it reads as the full pass).
 
 A record lives for IDEMPOTENCY_TTL_SECONDS, so during a deploy the old code (a plain dict through Powertools'
 default serializer) and the new (`OutcomeRecord` through `PydanticSerializer`) replay each other's. moto in
@@ -7,6 +8,7 @@ process for DynamoDB.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -104,11 +106,11 @@ def test_given_a_record_the_new_code_stored_then_it_is_the_old_json_and_the_old_
     run_as_the_old_code("old", lambda: dict(OLD_FORM))
     outcome, replayed = guard().run_once("new", lambda: OutcomeRecord.model_validate(OLD_FORM))
     assert not replayed and outcome.dirty_at == DIRTY_AT
-    # Then the two stored JSON strings are identical, same keys and same values
+    # Then the new stored JSON is the old one, same keys and same values, and the pass
     old, new = stored_data(dynamodb)
-    assert old == new
-    # And the old code replays the new record as the dict it always read
-    assert run_as_the_old_code("new", lambda: {}) == OLD_FORM
+    assert json.loads(new) == {**json.loads(old), "pass": "full"}
+    # And the old code replays the new record as the dict it always read (its keys read with .get; one more)
+    assert run_as_the_old_code("new", lambda: {}) == {**OLD_FORM, "pass": "full"}
 
 
 @pytest.mark.parametrize(
@@ -120,6 +122,6 @@ def test_the_outcome_dumps_dirty_at_as_isoformat_did(dirty_at: datetime | None) 
     # pydantic's own JSON form would differ (trailing zeros, "Z"): the stored string must not
     record = OutcomeRecord.model_validate({**OLD_FORM, "dirtyAt": dirty_at})
     dumped = record.model_dump(mode="json")
-    assert dumped == {**OLD_FORM, "dirtyAt": dirty_at.isoformat() if dirty_at else None}
-    assert list(dumped) == list(OLD_FORM)
+    assert dumped == {**OLD_FORM, "dirtyAt": dirty_at.isoformat() if dirty_at else None, "pass": "full"}
+    assert list(dumped) == [*OLD_FORM, "pass"]
     assert OutcomeRecord.model_validate(dumped) == record

@@ -64,6 +64,8 @@ SETTINGS: dict[EnvVar | str, object] = {
 MARGIN_MS = decision_reserve_ms(0.2, AwsCallLimits(0.1, 0.4, 1))
 SETTINGS[EnvVar.TIME_BUDGET_MARGIN_MS] = MARGIN_MS
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
+# recount's capture tables (sql/005_lead_capture.sql): the lead changes have no foreign key to "Client"
+RECOUNT_TABLES = "recount_lead_change, recount_lead_state, recount_state"
 BLOCK_DEADLINE_S = 1.5  # below the function's 2 s lock_timeout: the statement must still be waiting when we act
 
 
@@ -92,7 +94,7 @@ class Rig:
         with contextlib.suppress(RecountError):
             self.function.clients.versions.ping()
         self.holder.rollback()
-        self.observer.run(f"TRUNCATE {APP_TABLES} CASCADE")
+        self.observer.run(f"TRUNCATE {APP_TABLES}, {RECOUNT_TABLES} CASCADE")
         self.raw_redis.flushdb()
         recreate_queues(self.aws)
         with contextlib.suppress(Exception):
@@ -243,12 +245,15 @@ def invoke_blocked(
 
 def lock_counts_or_marker(rig: Rig, client_id: str) -> str:
     """Open a transaction on `rig.holder` that locks the workspace's global InboxCounts row (which every
-    recompute of an existing workspace upserts) or, before its first computation, its dirty marker row.
-    Returns which one it locked."""
+    recompute of an existing workspace upserts) or, before its first computation, its dirty marker row, or with
+    neither (a workspace whose changes only the triggers recorded) its "Client" row, which the first insert of
+    its counts checks its foreign key against. Returns which one it locked."""
     rig.holder.run("BEGIN")
     if rig.holder.run('SELECT 1 FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal" FOR UPDATE', id=client_id):
         return "InboxCounts"
     if rig.holder.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id FOR UPDATE', id=client_id):
         return "InboxCountsDirty"
+    if rig.holder.run('SELECT 1 FROM "Client" WHERE id = :id FOR UPDATE', id=client_id):
+        return "Client"
     rig.holder.run("ROLLBACK")
-    raise AssertionError(f"{client_id} has neither counts nor a dirty marker: nothing for its recompute to wait on")
+    raise AssertionError(f"{client_id} does not exist: nothing for its recompute to wait on")
