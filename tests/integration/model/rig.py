@@ -53,6 +53,7 @@ SETTINGS: dict[EnvVar | str, object] = {
     EnvVar.BACKOFF_MAX_SECONDS: 8,
     EnvVar.BUSY_DELAY_SECONDS: 0,  # a busy copy waits the minimum SQS delay the consumer allows: 1 s
     EnvVar.SWEEP_MIN_AGE_SECONDS: 0,
+    EnvVar.SWEEP_AUDIT_WORKSPACES: 0,  # its random full passes would keep a drained pipeline busy (tested apart)
     EnvVar.CONNECT_TIMEOUT_SECONDS: 0.3,
     EnvVar.REDIS_TIMEOUT_SECONDS: 0.2,  # loopback: a Redis command then may take 1.8 s at worst
     # moto runs in process (no network to wait on or retry over): short AWS bounds keep the deadlines short
