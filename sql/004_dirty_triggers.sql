@@ -16,8 +16,11 @@
 
 -- Each function resolves names with the search_path the migration ran with, not the writing session's.
 -- An id that breaks recount's clientId rule (docs/design.md §4) is not recorded: no job would ever clear it.
+-- PL/pgSQL, not SQL: a SQL function with a SET clause is planned anew at every call (PostgreSQL before 18),
+-- which cost a one-row write as much as the write itself (B8); PL/pgSQL keeps the insert's plan per session.
 CREATE OR REPLACE FUNCTION recount_record_leads(client_ids text[], lead_ids text[]) RETURNS void
-LANGUAGE sql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
     INSERT INTO recount_lead_change (client_id, lead_id, changed_at)
     SELECT pairs.client_id, pairs.lead_id, date_trunc('milliseconds', clock_timestamp() AT TIME ZONE 'UTC')
     FROM (SELECT DISTINCT c AS client_id, l AS lead_id FROM unnest(client_ids, lead_ids) AS u(c, l)) pairs
@@ -25,6 +28,7 @@ LANGUAGE sql SET search_path FROM CURRENT AS $$
       AND EXISTS (SELECT 1 FROM "Client" c WHERE c.id = pairs.client_id)
     ORDER BY pairs.client_id, pairs.lead_id
     ON CONFLICT (client_id, lead_id) DO UPDATE SET changed_at = excluded.changed_at;
+END;
 $$;
 
 -- The workspace-level mark, for TRUNCATE only (the app's own marks keep their meaning: recompute it whole).
