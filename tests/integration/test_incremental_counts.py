@@ -34,7 +34,7 @@ def dirty_job(
 ) -> tuple[Pass | None, RecomputeOutcome | None]:
     """One dirty job as the inbox function plans it, at `now` (the database's clock when None)."""
     recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=now)
-    lease = recompute.begin(client_id, JobContext(new_id(), "test"))
+    lease = recompute.begin(client_id, JobContext(new_id(), "test"), incremental=True)
     event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="test")
     assert isinstance(event, InboxCountsDirty)
     plan = plan_inbox_counts(event, lease)
