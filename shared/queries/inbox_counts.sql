@@ -108,7 +108,11 @@ SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
        CASE WHEN NOT x.incremental
             THEN set_config('enable_nestloop', CASE WHEN p.probe_review AND p.probe_sent THEN 'on' ELSE 'off' END,
                             true)
-       END AS nested_loops
+       END AS nested_loops,
+       -- The incremental statement's plan is the same for every workspace (lookups by key of the changed leads):
+       -- kept once prepared (for the transaction; the sessions plan each statement anew otherwise, and planning
+       -- it costs more than running it)
+       CASE WHEN x.incremental THEN set_config('plan_cache_mode', 'force_generic_plan', true) END AS plan_cache
 FROM paths p, changes c, due d, decision x;
 
 -- name: recompute

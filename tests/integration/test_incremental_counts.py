@@ -239,3 +239,33 @@ def test_verify_names_a_state_that_drifted_from_the_leads(
         db.run("SET LOCAL session_replication_role = replica")  # the triggers do not fire: a capture missed
         db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[5])
     assert state_differences(db, workspace.id) == 1
+
+
+def test_a_lease_for_the_incremental_pass_chooses_no_full_pass_paths_and_keeps_its_plan_settings(
+    built: tuple[PostgresDatabase, Workspace, list[str]], cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    # Given one recorded change on a workspace whose state is whole
+    db, workspace, leads = built
+    db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[0])
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1))
+
+    # When a dirty job takes the lease: the incremental pass, no size counted, nested loops left as they were,
+    # the statement's plan kept once prepared; a full pass on that lease is refused, not run without its paths
+    lease = recompute.begin(workspace.id, JobContext(new_id(), "test"), incremental=True)
+    try:
+        assert lease.pending.incremental and lease.paths == {}
+        assert db.run("SHOW enable_nestloop")[0]["enable_nestloop"] == "on"
+        assert db.run("SHOW plan_cache_mode")[0]["plan_cache_mode"] == "force_generic_plan"
+        lease.how = Pass.FULL_WITH_STATE
+        with pytest.raises(ValueError, match="incremental"):
+            recompute.finish(lease)
+    finally:
+        recompute.abandon(lease)
+
+    # Then a lease for a full pass (an explicit recompute) still chooses its paths, with the session's plan cache
+    lease = recompute.begin(workspace.id, JobContext(new_id(), "test"))
+    try:
+        assert not lease.pending.incremental and set(lease.paths) == {"probe_review", "probe_sent"}
+        assert db.run("SHOW plan_cache_mode")[0]["plan_cache_mode"] == "force_custom_plan"
+    finally:
+        recompute.abandon(lease)
