@@ -36,10 +36,15 @@ STATE_RULES = 1
 # The incremental job applies at most this many lead changes; more, and the full recompute is cheaper anyway.
 MAX_INCREMENTAL_CHANGES = 5_000
 # Up to this many changes the incremental job runs without asking the workspace's size; beyond it, only while
-# the workspace has more than CROSSOVER leads per change (a changed lead costs about as much as that many leads
-# of the full pass: its state read and written, its probes; measured by B9).
-FEW_CHANGES = 64
-CROSSOVER = 8
+# the workspace has more than CROSSOVER leads per change. Measured (B9's jobs, BEGIN to the Redis publish, the
+# incremental pass forced against the full pass on the same k changed leads, medians of 3, a loaded 2-core
+# machine, B1's full data set grown as B6 grows it): the full pass became as cheap at about 2 leads per change at
+# 5k leads (k = 2,500: full/incremental 1.10; k = 1,500: 1.69; k = 1,000: 2.30) and below 8 at 20k (k = 2,500:
+# 2.77); at 100k the incremental job still won 5.5x at MAX_INCREMENTAL_CHANGES (20 leads per change). 4 keeps
+# the incremental job about 2x ahead where it is chosen; FEW_CHANGES is small because counting k * CROSSOVER
+# leads to decide costs next to nothing, and it keeps a tiny workspace from an incremental job larger than it.
+FEW_CHANGES = 16
+CROSSOVER = 4
 
 
 class Pass(StrEnum):
