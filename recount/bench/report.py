@@ -16,6 +16,7 @@ from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result
 from recount.bench.b8_triggers import B8Result
+from recount.bench.b9_incremental import B9Result
 from recount.bench.outcome import NotRun
 from recount.bench.plots import B1_PNG, B3_PNG, B4_PNG, plot_all
 from recount.bench.sections.b1_recompute import b1
@@ -26,6 +27,7 @@ from recount.bench.sections.b5_sweep import b5
 from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b8_triggers import b8
+from recount.bench.sections.b9_incremental import b9
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Results:
     b6: B6Result | NotRun
     b7: B7Result | NotRun
     b8: B8Result | NotRun
+    b9: B9Result | NotRun
 
 
 def machine() -> str:
@@ -91,6 +94,7 @@ def write(results: Results, path: Path) -> None:
         *b6(results.b6),
         *b7(results.b7),
         *b8(results.b8),
+        *b9(results.b9),
     ]
     path.write_text("\n".join(lines))
 

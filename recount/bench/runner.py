@@ -1,4 +1,4 @@
-"""Run B1-B8 against real PostgreSQL and Redis (given, or throwaway) and moto's server (a process of its own),
+"""Run B1-B9 against real PostgreSQL and Redis (given, or throwaway) and moto's server (a process of its own),
 then write the report."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from recount.bench import (
     b6_growth,
     b7_cli,
     b8_triggers,
+    b9_incremental,
 )
-from recount.bench.outcome import after, attempt
+from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.report import Results, write
 from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 from recount.local.aws_server import MotoServer
@@ -116,6 +117,13 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         )
         console.print(f"B1: generating {sum(n * leads for n, leads in plan.b1_workspaces):,} leads…")
         b1 = attempt("B1", console, lambda: b1_recompute.run(bench_url, redis_url, plan.b1_workspaces, plan.b1_repeats))
+        console.print("B9: the incremental job, in B1's data set…")
+        b9 = after(
+            "B9",
+            console,
+            ("B1's data set", b1),
+            lambda report: b9_incremental.measure(bench_url, redis_url, report.workspaces, plan.b1_repeats),
+        )
         console.print("B6: the database grows around one workspace…")
         b6 = after(
             "B6",
@@ -123,6 +131,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
             ("B1's data set", b1),
             lambda report: b6_growth.run(bench_url, report, plan.b6_leads, plan.b1_repeats),
         )
+        b9 = _b9_grown(console, b9, b1, b6, bench_url, redis_url)
         console.print("B2: round trips per job…")
         b2 = attempt("B2", console, lambda: b2_io.measure(bench_url, redis_url))
         endpoint = moto.endpoint_url
@@ -164,13 +173,35 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         console.print("B8: what the dirty triggers cost the app's writes…")
         b8 = attempt("B8", console, lambda: b8_triggers.measure(database_url, plan.b8_runs, plan.b8_hot_s))
         seconds = time.monotonic() - started
-        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8), report_path)
+        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8, b9), report_path)
         return report_path
     finally:
         moto.stop()
         _drop_database(database_url, bench_url)
         if servers is not None:
             servers.stop()
+
+
+def _b9_grown(
+    console: Console,
+    b9: b9_incremental.B9Result | NotRun,
+    b1: b1_recompute.B1Report | NotRun,
+    b6: b6_growth.B6Result | NotRun,
+    database_url: str,
+    redis_url: str,
+) -> b9_incremental.B9Result | NotRun:
+    """B9 again in B6's grown copy, for B6's workspace; when B6 did not grow it, B9 says why."""
+    if isinstance(b9, NotRun) or isinstance(b1, NotRun):
+        return b9
+    if isinstance(b6, NotRun):
+        return replace(b9, grown_note=f"Not measured in the grown copy: B6 did not run ({b6.reason}).")
+    console.print("B9: the incremental job, in B6's grown copy…")
+    outcome = attempt(
+        "B9 (grown)", console, lambda: b9_incremental.grown(database_url, redis_url, b9, b1.workspaces, b6.leads)
+    )
+    if isinstance(outcome, NotRun):
+        return replace(b9, grown_note=f"Not measured in the grown copy: {outcome.reason}")
+    return outcome
 
 
 def _b4(plan: Plan, config: StageConfig, database_url: str, redis_url: str) -> b4_pipeline.B4Result:

@@ -82,7 +82,7 @@ def run_inbox_counts(
 ) -> JobResult:
     client_id = event.data.clientId
     recompute = Recompute(JobName.INBOX_COUNTS, clients.db, clients.versions, clients.recompute)
-    lease = recompute.begin(client_id, context)
+    lease = recompute.begin(client_id, context, incremental=serves_dirty_marker(event))
     try:
         plan = plan_inbox_counts(event, lease)
         if plan.key is None:

@@ -38,10 +38,15 @@ STATE_RULES = 1
 # The incremental job applies at most this many lead changes; more, and the full recompute is cheaper anyway.
 MAX_INCREMENTAL_CHANGES = 5_000
 # Up to this many changes the incremental job runs without asking the workspace's size; beyond it, only while
-# the workspace has more than CROSSOVER leads per change (a changed lead costs about as much as that many leads
-# of the full pass: its state read and written, its probes; measured by B9).
-FEW_CHANGES = 64
-CROSSOVER = 8
+# the workspace has more than CROSSOVER leads per change. Measured (B9's jobs, BEGIN to the Redis publish, the
+# incremental pass forced against the full pass on the same k changed leads, medians of 3, a loaded 2-core
+# machine, B1's full data set grown as B6 grows it): the full pass became as cheap at about 2 leads per change at
+# 5k leads (k = 2,500: full/incremental 1.10; k = 1,500: 1.69; k = 1,000: 2.30) and below 8 at 20k (k = 2,500:
+# 2.77); at 100k the incremental job still won 5.5x at MAX_INCREMENTAL_CHANGES (20 leads per change). 4 keeps
+# the incremental job about 2x ahead where it is chosen; FEW_CHANGES is small because counting k * CROSSOVER
+# leads to decide costs next to nothing, and it keeps a tiny workspace from an incremental job larger than it.
+FEW_CHANGES = 16
+CROSSOVER = 4
 
 
 class Pass(StrEnum):
@@ -55,11 +60,13 @@ class Pass(StrEnum):
 _STATEMENT = {Pass.FULL: "recompute", Pass.FULL_WITH_STATE: "recompute_with_state", Pass.INCREMENTAL: "apply_changes"}
 
 
-def lock_parameters(client_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """What the inbox lock query is bound with, besides the lock class."""
+def lock_parameters(client_id: str, now: datetime | None = None, *, incremental: bool = False) -> dict[str, Any]:
+    """What the inbox lock query is bound with, besides the lock class. `incremental`: the job may take the
+    incremental pass, so the query decides whether it will (and then chooses no full-pass paths)."""
     return {
         "client_id": client_id,
         "now": now,
+        "incremental": incremental,
         "rules": STATE_RULES,
         "max_changes": MAX_INCREMENTAL_CHANGES,
         "few_changes": FEW_CHANGES,
@@ -71,7 +78,7 @@ def lock_parameters(client_id: str, now: datetime | None = None) -> dict[str, An
 class Pending:
     """What the inbox lock query found due besides the workspace's mark: the lead changes recorded for it
     (their number, a key derived from exactly those rows, the first one's time), whether a snooze ended since
-    the last computation, and what decides between the incremental and the full pass."""
+    the last computation, and whether the incremental pass runs (the lock query decides, when asked)."""
 
     changes: int = 0
     changes_key: str | None = None
@@ -81,17 +88,11 @@ class Pending:
     state_ready: bool = False
     leads_seen: int | None = None
     computed_at: datetime | None = None
+    incremental: bool = False  # no mark, the state stands for the counts, the changes few enough to win
 
     @property
     def due(self) -> bool:
         return self.changes > 0 or self.snoozes_ended
-
-    @property
-    def incremental(self) -> bool:
-        """The state stands for the counts, and the changes are few enough for the incremental job to win."""
-        if not self.state_ready or self.changes > MAX_INCREMENTAL_CHANGES:
-            return False
-        return self.changes <= FEW_CHANGES or (self.leads_seen or 0) > self.changes * CROSSOVER
 
     @property
     def full_pass(self) -> Pass:
@@ -110,6 +111,7 @@ class Pending:
             state_ready=bool(row["state_ready"]),
             leads_seen=row["leads_seen"],
             computed_at=row["computed_at"],
+            incremental=bool(row["incremental"]),
         )
 
 
@@ -171,13 +173,18 @@ class Recompute:
         self._now = now  # a fixed instant for tests; None means the database's clock
         self._today = today
 
-    def begin(self, client_id: str, context: JobContext) -> Lease:
-        """Open the transaction and take the lock; raise BusyError if another recompute holds it."""
+    def begin(self, client_id: str, context: JobContext, *, incremental: bool = False) -> Lease:
+        """Open the transaction and take the lock; raise BusyError if another recompute holds it. `incremental`:
+        the job may take the incremental pass (a dirty job); else the lease is for a full pass."""
         started = time.perf_counter()
         status = StatusBlob.start(self.job, client_id, context, datetime.now(UTC))
         self.db.run("BEGIN")
         try:
-            parameters = lock_parameters(client_id, self._now) if self.job is JobName.INBOX_COUNTS else {}
+            parameters = (
+                lock_parameters(client_id, self._now, incremental=incremental)
+                if self.job is JobName.INBOX_COUNTS
+                else {}
+            )
             row = self.db.run(
                 query(_QUERY_FILE[self.job], _LOCK_QUERY[self.job]),
                 lock_class=LOCK_CLASS[self.job],
@@ -190,7 +197,8 @@ class Recompute:
         except BaseException:
             self.db.rollback()
             raise
-        paths: dict[str, bool] = {name: bool(row[name]) for name in ("probe_review", "probe_sent") if name in row}
+        # none when the lock query planned the incremental pass
+        paths = {name: bool(row[name]) for name in ("probe_review", "probe_sent") if row.get(name) is not None}
         pending = Pending.from_row(row)
         return Lease(
             self.job,
@@ -316,6 +324,8 @@ class Recompute:
         if self.job is JobName.INBOX_COUNTS:
             if lease.how is Pass.INCREMENTAL:
                 return {"client_id": lease.client_id, "now": self._now, "rules": STATE_RULES}
+            if not lease.paths:
+                raise ValueError(f"a full pass of {lease.client_id} on a lease taken for the incremental one")
             rules = {"rules": STATE_RULES} if lease.how is Pass.FULL_WITH_STATE else {}
             return {"client_id": lease.client_id, "now": self._now, **lease.paths, **rules}
         return {"client_id": lease.client_id, "today": self._today, "window_days": self.settings.analytics_window_days}

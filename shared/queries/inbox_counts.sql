@@ -4,13 +4,16 @@
 -- Begin a recompute: take the workspace's lock for this job (released at commit or rollback, so it
 -- dies with its holder), read the dirty marker's generation, which keys the idempotency record, and
 -- the committed change stamp, so a skip can still publish a version bump a failed run left owed.
--- It also chooses, by size, how the recompute statement finds each lead's review draft and AI-sent email
+-- With :incremental (a dirty job, which may take the incremental pass), it also decides whether it will: no mark,
+-- the state whole, something due, and the changes few enough for the workspace (`incremental`).
+-- For a full pass it chooses, by size, how the recompute statement finds each lead's review draft and AI-sent email
 -- (bound into it, so the path not taken is not even planned): a probe per lead while the workspace is small
 -- next to recount's partial index (one probe costs about as much as 20 index entries hashed, measured on
 -- 2 cores), else one read of the index, hash-joined (nested loops off for the transaction: stale statistics
 -- must not turn that join into leads x entries). A missing or invalid index: AIDraft has no other index on
 -- leadId, so its drafts are read once; Message is probed through the app's ("leadId", ...) index. No
--- statistics yet (reltuples -1): probe, which costs only the workspace.
+-- statistics yet (reltuples -1): probe, which costs only the workspace. The incremental pass needs none of it:
+-- the leads are not counted, and nested loops stay on (its probes of the changed leads are index lookups).
 WITH entries AS (
     SELECT (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
             FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
@@ -19,39 +22,75 @@ WITH entries AS (
             FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
             WHERE c.oid = to_regclass('"Message_recount_aiSent_leadId_idx"')) AS sent
 ),
-size AS (
-    -- Counted no further than the largest count that could still probe
-    SELECT (SELECT count(*) FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
-                                  LIMIT (greatest(e.review, e.sent, 0) / 20)::bigint + 1) x) AS leads
-    FROM entries e
-),
-paths AS (
-    SELECT coalesce(e.review < 0 OR z.leads * 20 < e.review, false) AS probe_review,
-           coalesce(e.sent < 0 OR z.leads * 20 < e.sent, true) AS probe_sent
-    FROM entries e, size z
-),
 global_row AS (
     SELECT ic."computedAt" AS computed_at, ic."updatedAt" AS change_stamp
     FROM "InboxCounts" ic
     WHERE ic."clientId" = :client_id AND ic."isGlobal" AND ic."scopeUserId" = '00000000-0000-0000-0000-000000000000'
 ),
--- The lead changes recorded for the workspace (counted no further than :max_changes + 1): their number, a key
--- derived from exactly these row versions (a redelivery that finds the same changes is a duplicate), the first.
 -- the state stands for the counts as they are: built under these rules by the last computation
 ready AS (
     SELECT coalesce((SELECT s.rules = CAST(:rules AS integer) AND s.computed_at = g.computed_at
                      FROM recount_state s, global_row g WHERE s.client_id = :client_id), false) AS whole
 ),
+-- The lead changes recorded for the workspace (counted no further than :max_changes + 1): their number, a key
+-- derived from exactly these row versions (a redelivery that finds the same changes is a duplicate), the first.
 changes AS (
     SELECT count(*)::int AS n,
            md5(string_agg(x.lead_id || ':' || x.xmin::text, ',' ORDER BY x.lead_id)) AS key,
            min(x.changed_at) AS first_at
     FROM (SELECT ch.lead_id, ch.xmin, ch.changed_at FROM recount_lead_change ch
           WHERE ch.client_id = :client_id ORDER BY ch.lead_id LIMIT CAST(:max_changes AS integer) + 1) x
+),
+due AS (
+    SELECT (SELECT d.xmin::text FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS generation,
+           -- a snooze ended since the last computation: the clock alone changed the counts. Through the state's
+           -- index while it is whole (the workspace's own range), else through recount's snooze index on "Lead"
+           -- over the sweep's lookback at most (a range over every workspace's snoozes)
+           coalesce((SELECT CASE WHEN ready.whole
+                                 THEN EXISTS (SELECT 1 FROM recount_lead_state st
+                                              WHERE st.client_id = :client_id AND st.snoozed_until > g.computed_at
+                                                AND st.snoozed_until <= n.now)
+                                 ELSE EXISTS (SELECT 1 FROM "Lead" l
+                                              WHERE l."snoozedUntil" > greatest(g.computed_at, n.now - interval '24 hours')
+                                                AND l."snoozedUntil" <= n.now AND l."clientId" = :client_id)
+                            END
+                     FROM global_row g, ready,
+                          (SELECT date_trunc('milliseconds', coalesce(CAST(:now AS timestamp),
+                                                                      statement_timestamp() AT TIME ZONE 'UTC')) AS now) n),
+                    false) AS snoozes_ended,
+           -- as many leads as the crossover needs to see, only when the changes are many
+           CASE WHEN c.n > CAST(:few_changes AS integer)
+                THEN (SELECT count(*)::int FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
+                                                 LIMIT c.n * CAST(:crossover AS integer) + 1) x)
+           END AS leads_seen
+    FROM changes c
+),
+-- The incremental pass will run (shared/domain/jobs.py plans by this): asked for, no workspace mark, the state
+-- whole, something due, and at most :few_changes changes or more than :crossover leads per change.
+decision AS (
+    SELECT CAST(:incremental AS boolean) AND d.generation IS NULL AND r.whole AND (c.n > 0 OR d.snoozes_ended)
+           AND c.n <= CAST(:max_changes AS integer)
+           AND (c.n <= CAST(:few_changes AS integer) OR coalesce(d.leads_seen, 0) > c.n * CAST(:crossover AS integer))
+               AS incremental
+    FROM due d, ready r, changes c
+),
+size AS (
+    -- Counted no further than the largest count that could still probe, and only for a full pass
+    SELECT CASE WHEN NOT x.incremental
+                THEN (SELECT count(*) FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
+                                            LIMIT (greatest(e.review, e.sent, 0) / 20)::bigint + 1) y)
+           END AS leads
+    FROM entries e, decision x
+),
+paths AS (
+    SELECT CASE WHEN NOT x.incremental THEN coalesce(e.review < 0 OR z.leads * 20 < e.review, false) END
+               AS probe_review,
+           CASE WHEN NOT x.incremental THEN coalesce(e.sent < 0 OR z.leads * 20 < e.sent, true) END AS probe_sent
+    FROM entries e, size z, decision x
 )
 SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
-       (SELECT d.xmin::text FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS generation,
-       (SELECT d."dirtyAt" FROM "InboxCountsDirty" d WHERE d."clientId" = :client_id) AS dirty_at,
+       d.generation,
+       (SELECT m."dirtyAt" FROM "InboxCountsDirty" m WHERE m."clientId" = :client_id) AS dirty_at,
        (SELECT g.change_stamp FROM global_row g) AS change_stamp,
        (SELECT g.computed_at FROM global_row g) AS computed_at,
        c.n AS changes,
@@ -61,31 +100,20 @@ SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
        EXISTS (SELECT 1 FROM pg_trigger t
                WHERE t.tgrelid = to_regclass('"Lead"') AND t.tgname = 'recount_lead_updated') AS capture,
        (SELECT r.whole FROM ready r) AS state_ready,
-       -- a snooze ended since the last computation: the clock alone changed the counts. Through the state's
-       -- index while it is whole (the workspace's own range), else through recount's snooze index on "Lead"
-       -- over the sweep's lookback at most (a range over every workspace's snoozes)
-       coalesce((SELECT CASE WHEN ready.whole
-                             THEN EXISTS (SELECT 1 FROM recount_lead_state st
-                                          WHERE st.client_id = :client_id AND st.snoozed_until > g.computed_at
-                                            AND st.snoozed_until <= n.now)
-                             ELSE EXISTS (SELECT 1 FROM "Lead" l
-                                          WHERE l."snoozedUntil" > greatest(g.computed_at, n.now - interval '24 hours')
-                                            AND l."snoozedUntil" <= n.now AND l."clientId" = :client_id)
-                        END
-                 FROM global_row g, ready,
-                      (SELECT date_trunc('milliseconds', coalesce(CAST(:now AS timestamp),
-                                                                  statement_timestamp() AT TIME ZONE 'UTC')) AS now) n),
-                false) AS snoozes_ended,
-       -- as many leads as the crossover needs to see, only when the changes are many
-       CASE WHEN c.n > CAST(:few_changes AS integer)
-            THEN (SELECT count(*)::int FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
-                                             LIMIT c.n * CAST(:crossover AS integer) + 1) x)
-       END AS leads_seen,
+       d.snoozes_ended,
+       d.leads_seen,
+       x.incremental,
        p.probe_review,
        p.probe_sent,
-       set_config('enable_nestloop', CASE WHEN p.probe_review AND p.probe_sent THEN 'on' ELSE 'off' END, true)
-           AS nested_loops
-FROM paths p, changes c;
+       CASE WHEN NOT x.incremental
+            THEN set_config('enable_nestloop', CASE WHEN p.probe_review AND p.probe_sent THEN 'on' ELSE 'off' END,
+                            true)
+       END AS nested_loops,
+       -- The incremental statement's plan is the same for every workspace (lookups by key of the changed leads):
+       -- kept once prepared (for the transaction; the sessions plan each statement anew otherwise, and planning
+       -- it costs more than running it)
+       CASE WHEN x.incremental THEN set_config('plan_cache_mode', 'force_generic_plan', true) END AS plan_cache
+FROM paths p, changes c, due d, decision x;
 
 -- name: recompute
 -- One statement, one snapshot: read the marker, read the workspace's non-snoozed leads once, counting

@@ -74,7 +74,7 @@ def run_recount(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSett
     passes = []
     for client_id in due(db):
         recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings)
-        lease = recompute.begin(client_id, JobContext(new_id(), "test"))
+        lease = recompute.begin(client_id, JobContext(new_id(), "test"), incremental=True)
         event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="test")
         assert isinstance(event, InboxCountsDirty)
         plan = plan_inbox_counts(event, lease)

@@ -39,7 +39,7 @@ def dirty_job(
 ) -> tuple[Pass | None, RecomputeOutcome | None]:
     """One dirty job as the inbox function plans it, at `now` (the database's clock when None)."""
     recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=now)
-    lease = recompute.begin(client_id, JobContext(new_id(), "test"))
+    lease = recompute.begin(client_id, JobContext(new_id(), "test"), incremental=True)
     event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id, source="test")
     assert isinstance(event, InboxCountsDirty)
     plan = plan_inbox_counts(event, lease)
@@ -300,3 +300,33 @@ def test_the_sweep_sends_a_dirty_event_for_recorded_changes_and_audits_kept_stat
         ("inbox.counts.recompute", workspace.id, "audit")
     ]
     assert report.enqueued_audits == 1
+
+
+def test_a_lease_for_the_incremental_pass_chooses_no_full_pass_paths_and_keeps_its_plan_settings(
+    built: tuple[PostgresDatabase, Workspace, list[str]], cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    # Given one recorded change on a workspace whose state is whole
+    db, workspace, leads = built
+    db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[0])
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1))
+
+    # When a dirty job takes the lease: the incremental pass, no size counted, nested loops left as they were,
+    # the statement's plan kept once prepared; a full pass on that lease is refused, not run without its paths
+    lease = recompute.begin(workspace.id, JobContext(new_id(), "test"), incremental=True)
+    try:
+        assert lease.pending.incremental and lease.paths == {}
+        assert db.run("SHOW enable_nestloop")[0]["enable_nestloop"] == "on"
+        assert db.run("SHOW plan_cache_mode")[0]["plan_cache_mode"] == "force_generic_plan"
+        lease.how = Pass.FULL_WITH_STATE
+        with pytest.raises(ValueError, match="incremental"):
+            recompute.finish(lease)
+    finally:
+        recompute.abandon(lease)
+
+    # Then a lease for a full pass (an explicit recompute) still chooses its paths, with the session's plan cache
+    lease = recompute.begin(workspace.id, JobContext(new_id(), "test"))
+    try:
+        assert not lease.pending.incremental and set(lease.paths) == {"probe_review", "probe_sent"}
+        assert db.run("SHOW plan_cache_mode")[0]["plan_cache_mode"] == "force_custom_plan"
+    finally:
+        recompute.abandon(lease)

@@ -14,6 +14,7 @@ from recount.bench.b4_pipeline import GROUPS, B4Result, Step
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result, B7Row
+from recount.bench.b9_incremental import B9Result, B9Row
 from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.report import Results, write
@@ -23,6 +24,7 @@ from recount.bench.sections.b4_pipeline import b4
 from recount.bench.sections.b5_sweep import b5
 from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
+from recount.bench.sections.b9_incremental import b9
 
 QUIET = Console(file=io.StringIO())
 
@@ -150,12 +152,15 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
             b6=NotRun("reason 6"),
             b7=NotRun("reason 7"),
             b8=NotRun("reason 8"),
+            b9=NotRun("reason 9"),
         ),
         path,
     )
 
     text = path.read_text()
-    for n, title in enumerate(("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8"), start=1):
+    for n, title in enumerate(
+        ("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8", "## B9"), start=1
+    ):
         section = text.split(title, 1)[1].split("\n## ", 1)[0]
         assert f"**Not run** in this run: reason {n}" in section, title
         assert "|" not in section and "![" not in section and "Goal" not in section, title
@@ -240,3 +245,21 @@ def test_cpu_spent_counts_a_process_that_ended_by_its_last_reading_and_a_new_one
     after = {"environments": {10: 6.5, 11: 2.25, 12: 1.0}}  # 11 ended after its last reading; 12 is new
 
     assert spent(before, after) == {"environments": 1.5 + 0.25 + 1.0}
+
+
+def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_the_flatness_across_sizes() -> None:
+    rows = [
+        B9Row("base", 1_000, 1, 2.0, 10.0, 8.0),  # 4x, goal 3x
+        B9Row("base", 100_000, 1, 2.4, 150.0, 480.0),  # 200x, goal 100x; 1.2x the 1k job's time
+        B9Row("base", 100_000, 100, 30.0, 160.0, 480.0),  # 16x, goal 20x
+        B9Row("base", 5_000, 10, 3.0, 20.0, 50.0),  # no goal
+        B9Row("grown", 100_000, 1, 3.6, 170.0, 500.0),  # 1.5x the base
+    ]
+    text = "\n".join(b9(B9Result(5, rows, {"apply_changes": ["Index Scan using x"]}, 100_000)))
+
+    assert "| base | 1,000 | 1 | 2.00 | 10.0 | 8.0 | **4.0x** | 5.0x | 3x met |" in text
+    assert "| base | 100,000 | 100 | 30.00 | 160.0 | 480.0 | **16.0x** | 5.3x | 20x missed |" in text
+    assert "| base | 5,000 | 10 | 3.00 | 20.0 | 50.0 | **16.7x** | 6.7x |  |" in text
+    assert "the job at 100,000 leads takes **1.20x** its time at 1,000 (goal ≤ 1.3x: **met**)" in text
+    assert "One changed lead at 100,000 leads, grown copy over base: **1.50x** (goal ≤ 1.3x: **missed**)" in text
+    assert "(missed: base 100,000 x 100)." in text and "Index Scan using x" in text

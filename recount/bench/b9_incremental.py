@@ -1,0 +1,216 @@
+"""B9: the incremental job (docs/design.md §10) against the full one and the seed's approach. In B1's data set
+(and again in B6's grown copy), migrated with the triggers: one workspace of each size, its lead state built by a
+full job; then k of its leads changed by real UPDATEs whose triggers record them, and the job timed from BEGIN
+to the Redis publish as the functions run it, incrementally (`apply_changes`) and as the full pass
+(`recompute_with_state`), beside the seed's two queries at their best (JIT on or off, as B1 takes them). Each
+change toggles the same leads' status to or from `needs_repair`, so every run applies the same work and the
+data set ends as it began; the runs are interleaved, their order rotated each round; medians."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from recount.bench.b1_recompute import Workspaces, seed
+from recount.migrations import migrate
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.recompute import LOCK_CLASS, STATE_RULES, Pass, Recompute, lock_parameters
+from shared.queries import query
+
+CHANGED = (1, 10, 100)
+_TOGGLE = (
+    "UPDATE \"Lead\" SET status = CASE WHEN status = 'needs_repair' THEN 'new' ELSE 'needs_repair' END "
+    "WHERE id = ANY(CAST(:ids AS text[]))"
+)
+_FIRST_LEADS = 'SELECT id FROM "Lead" WHERE "clientId" = :client_id ORDER BY id LIMIT CAST(:n AS integer)'
+_CONTEXT = JobContext("bench", "bench")
+
+
+@dataclass(frozen=True)
+class B9Row:
+    data_set: str  # "base" (B1's) or "grown" (B6's copy)
+    leads: int
+    changed: int
+    incremental_ms: float  # the incremental job, BEGIN to the Redis publish
+    full_ms: float  # recount's full job on the same change (the full pass that keeps the state)
+    seed_ms: float  # the seed's two queries at their best (reads only)
+
+    @property
+    def seed_ratio(self) -> float:
+        return self.seed_ms / self.incremental_ms if self.incremental_ms else 0.0
+
+    @property
+    def full_ratio(self) -> float:
+        return self.full_ms / self.incremental_ms if self.incremental_ms else 0.0
+
+
+@dataclass(frozen=True)
+class B9Result:
+    repeats: int
+    rows: list[B9Row]
+    plans: dict[str, list[str]] = field(default_factory=dict)  # statement -> EXPLAIN (ANALYZE, BUFFERS) lines
+    plan_leads: int = 0  # the workspace the plans were taken in
+    grown_note: str = ""  # why the grown copy was not measured, when it was not
+
+    def row(self, data_set: str, leads: int, changed: int) -> B9Row | None:
+        return next(
+            (r for r in self.rows if (r.data_set, r.leads, r.changed) == (data_set, leads, changed)),
+            None,
+        )
+
+
+def measure(database_url: str, redis_url: str, workspaces: Workspaces, repeats: int) -> B9Result:
+    """B1's data set: one workspace of each size, and the plans at the largest."""
+    rows, plans, largest = _measure(database_url, redis_url, workspaces, repeats, "base", sizes=None)
+    return B9Result(repeats, rows, plans, largest)
+
+
+def grown(database_url: str, redis_url: str, base: B9Result, workspaces: Workspaces, leads: int) -> B9Result:
+    """`base` and, after B6 grew the rest of the database, B6's workspace (`leads` leads) measured again."""
+    rows, _, _ = _measure(database_url, redis_url, workspaces, base.repeats, "grown", sizes={leads})
+    return replace(base, rows=base.rows + rows)
+
+
+def _measure(
+    database_url: str,
+    redis_url: str,
+    workspaces: Workspaces,
+    repeats: int,
+    data_set: str,
+    *,
+    sizes: set[int] | None,
+) -> tuple[list[B9Row], dict[str, list[str]], int]:
+    """The first workspace of each size (as B1 and B6 choose), or of those in `sizes`; then the plans at the
+    largest (base only). The triggers are on for the run and off again after it, recount's capture tables
+    emptied, the leads as they were."""
+    db = PostgresDatabase(database_url, statement_timeout_ms=600_000)
+    cache = RedisStore(redis_url)
+    migrate(db, triggers=True)
+    try:
+        by_size: dict[int, str] = {}
+        for client_id, n in workspaces.sizes.items():
+            by_size.setdefault(n, client_id)
+        chosen = {n: c for n, c in sorted(by_size.items()) if sizes is None or n in sizes}
+        settings = RecomputeSettings()
+        rows = [
+            row
+            for n, client_id in chosen.items()
+            for row in _workspace(db, cache, settings, client_id, n, repeats, data_set)
+        ]
+        largest = max(chosen, default=0)
+        plans = explain(db, chosen[largest]) if sizes is None and largest else {}
+        return rows, plans, largest
+    finally:
+        migrate(db, triggers=False)
+        for table in ("recount_lead_change", "recount_lead_state", "recount_state"):
+            db.run(f"DELETE FROM {table}")
+        cache.close()
+        db.close()
+
+
+def _workspace(
+    db: PostgresDatabase,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+    client_id: str,
+    leads: int,
+    repeats: int,
+    data_set: str,
+) -> list[B9Row]:
+    ids = {k: [row["id"] for row in db.run(_FIRST_LEADS, client_id=client_id, n=k)] for k in CHANGED}
+    full_job(db, cache, settings, client_id)  # builds the lead state (the triggers were just created)
+    seed_ms: dict[str, list[float]] = {"on": [], "off": []}
+    incremental: dict[int, list[float]] = {k: [] for k in CHANGED}
+    full: dict[int, list[float]] = {k: [] for k in CHANGED}
+
+    def seeded(jit: str) -> Callable[[], None]:
+        def run() -> None:
+            db.run(f"SET jit = {jit}")
+            seed_ms[jit].append(seed(db, client_id))
+            db.run("RESET jit")  # recount's jobs run with the sessions' own settings
+
+        return run
+
+    def changed(k: int) -> Callable[[], None]:
+        def run() -> None:
+            db.run(_TOGGLE, ids=ids[k])
+            incremental[k].append(incremental_job(db, cache, settings, client_id, expected=len(ids[k])))
+            db.run(_TOGGLE, ids=ids[k])  # undone: the full job applies the same change back
+            full[k].append(full_job(db, cache, settings, client_id))
+
+        return run
+
+    units = [seeded("on"), seeded("off"), *(changed(k) for k in CHANGED)]
+    for unit in units:  # a warm-up of each
+        unit()
+    for values in (*seed_ms.values(), *incremental.values(), *full.values()):
+        values.clear()
+    for round_ in range(repeats):
+        shift = round_ % len(units)
+        for unit in units[shift:] + units[:shift]:
+            unit()
+    seed_best = min(statistics.median(seed_ms["on"]), statistics.median(seed_ms["off"]))
+    return [
+        B9Row(
+            data_set,
+            leads,
+            len(ids[k]),
+            statistics.median(incremental[k]),
+            statistics.median(full[k]),
+            seed_best,
+        )
+        for k in CHANGED
+    ]
+
+
+def incremental_job(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str, *, expected: int
+) -> float:
+    """The functions' path with the incremental pass: BEGIN, lock and pending changes, `apply_changes`, COMMIT,
+    the Redis status and version publish."""
+    started = time.perf_counter()
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings)
+    lease = recompute.begin(client_id, _CONTEXT, incremental=True)
+    if lease.pending.changes != expected or not lease.pending.incremental:
+        recompute.abandon(lease)
+        raise AssertionError(f"{client_id}: {lease.pending} where {expected} recorded changes were expected")
+    lease.how = Pass.INCREMENTAL
+    recompute.finish(lease)
+    return (time.perf_counter() - started) * 1000
+
+
+def full_job(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str) -> float:
+    """The functions' path with the full pass (the one that keeps the lead state while the capture is on)."""
+    started = time.perf_counter()
+    Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(client_id, _CONTEXT)
+    return (time.perf_counter() - started) * 1000
+
+
+def explain(db: PostgresDatabase, client_id: str) -> dict[str, list[str]]:
+    """`EXPLAIN (ANALYZE, BUFFERS)` of the lock query and of `apply_changes` with one changed lead, in the
+    transaction the job would run them in, rolled back; the change is then undone by a full job."""
+    lead = db.run(_FIRST_LEADS, client_id=client_id, n=1)[0]["id"]
+    db.run(_TOGGLE, ids=[lead])
+    statements = {
+        "lock_and_read_marker": {
+            "lock_class": LOCK_CLASS[JobName.INBOX_COUNTS],
+            **lock_parameters(client_id, incremental=True),
+        },
+        "apply_changes": {"client_id": client_id, "now": None, "rules": STATE_RULES},
+    }
+    plans: dict[str, list[str]] = {}
+    db.run("BEGIN")
+    try:
+        for name, parameters in statements.items():
+            lines = db.run("EXPLAIN (ANALYZE, BUFFERS) " + query("inbox_counts", name), **parameters)
+            plans[name] = [str(row["QUERY PLAN"]) for row in lines]
+    finally:
+        db.run("ROLLBACK")
+    db.run(_TOGGLE, ids=[lead])
+    return plans

@@ -1,0 +1,109 @@
+"""B9's section of the report: the incremental job against the full one and the seed's approach."""
+
+from __future__ import annotations
+
+from recount.bench.b9_incremental import B9Result, B9Row
+from recount.bench.outcome import NotRun
+from recount.bench.sections import not_run, verdict
+
+B9_TITLE = "B9 — the incremental job"
+# One changed lead: the seed at its best over the incremental job, from each size on (issue 28's Done-when).
+B9_GOALS_ONE = {1_000: 3.0, 5_000: 10.0, 20_000: 30.0, 100_000: 100.0}
+B9_GOAL_MANY = 20.0  # 100 changed leads, from B9_MANY_LEADS on
+B9_MANY_LEADS = 100_000
+B9_GOAL_FLAT = 1.3  # one changed lead: the largest workspace's job over the smallest's, and grown over base
+
+
+def b9_goal(row: B9Row) -> float | None:
+    """The seed ÷ incremental goal of a row: by its size for one changed lead (the goal of the largest goal size
+    at or below it), 20x for 100 changed leads from 100k; no goal otherwise."""
+    if row.changed == 1:
+        sizes = [size for size in B9_GOALS_ONE if size <= row.leads]
+        return B9_GOALS_ONE[max(sizes)] if sizes else None
+    if row.changed == 100 and row.leads >= B9_MANY_LEADS:
+        return B9_GOAL_MANY
+    return None
+
+
+def _goal_cell(row: B9Row) -> str:
+    goal = b9_goal(row)
+    return "" if goal is None else f"{goal:.0f}x {verdict(row.seed_ratio >= goal)}"
+
+
+def _flat(rows: list[B9Row]) -> list[str]:
+    """One changed lead, the job's time at the largest size over the smallest, in each data set; the grown copy
+    over the base at each size both measured."""
+    lines = []
+    for data_set in ("base", "grown"):
+        ones = sorted((r for r in rows if r.data_set == data_set and r.changed == 1), key=lambda r: r.leads)
+        if len(ones) > 1:
+            ratio = ones[-1].incremental_ms / ones[0].incremental_ms if ones[0].incremental_ms else 0.0
+            lines.append(
+                f"- One changed lead, {data_set} data set: the job at {ones[-1].leads:,} leads takes "
+                f"**{ratio:.2f}x** its time at {ones[0].leads:,} (goal ≤ {B9_GOAL_FLAT}x: "
+                f"**{verdict(ratio <= B9_GOAL_FLAT)}**)."
+            )
+    base = {r.leads: r for r in rows if r.data_set == "base" and r.changed == 1}
+    for grown in sorted((r for r in rows if r.data_set == "grown" and r.changed == 1), key=lambda r: r.leads):
+        before = base.get(grown.leads)
+        if before is not None and before.incremental_ms:
+            ratio = grown.incremental_ms / before.incremental_ms
+            lines.append(
+                f"- One changed lead at {grown.leads:,} leads, grown copy over base: **{ratio:.2f}x** "
+                f"(goal ≤ {B9_GOAL_FLAT}x: **{verdict(ratio <= B9_GOAL_FLAT)}**)."
+            )
+    return lines
+
+
+def b9(outcome: B9Result | NotRun) -> list[str]:
+    if isinstance(outcome, NotRun):
+        return not_run(B9_TITLE, outcome)
+    judged = [r for r in outcome.rows if b9_goal(r) is not None]
+    misses = [r for r in judged if r.seed_ratio < (b9_goal(r) or 0.0)]
+    lines = [
+        f"## {B9_TITLE}",
+        "",
+        "B1's data set migrated with the triggers (`recount migrate --with-triggers`), and B6's grown copy: one "
+        "workspace of each size, its lead state built by a full job; then *k* of its leads changed by real "
+        "`UPDATE`s (status to or from `needs_repair`) whose triggers record them. *incremental* is the functions' "
+        "job with the incremental pass (`apply_changes`), BEGIN to the Redis publish; *full* the same job with the "
+        "full pass that keeps the state (`recompute_with_state`), applying the same change back; *seed* the "
+        "seed's two queries at their best (JIT on or off, reads only, as B1 takes them). One warm-up of each, then "
+        f"{outcome.repeats} rounds in an order rotated each round; medians.",
+        "",
+        "| data set | leads in workspace | changed leads | incremental job (ms) | full job (ms) "
+        "| seed at its best (ms) | seed ÷ incremental | full ÷ incremental | goal (seed ÷ incremental) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r.data_set} | {r.leads:,} | {r.changed} | {r.incremental_ms:.2f} | {r.full_ms:.1f} | "
+            f"{r.seed_ms:.1f} | **{r.seed_ratio:.1f}x** | {r.full_ratio:.1f}x | {_goal_cell(r)} |"
+            for r in outcome.rows
+        ],
+        "",
+        *_flat(outcome.rows),
+        *([f"- {outcome.grown_note}"] if outcome.grown_note else []),
+        "",
+        "Goal (issue 28): one changed lead at least "
+        + ", ".join(f"{goal:.0f}x from {size:,}" for size, goal in B9_GOALS_ONE.items())
+        + f" leads; 100 changed leads at least {B9_GOAL_MANY:.0f}x from {B9_MANY_LEADS:,} — "
+        f"**{verdict(bool(judged) and not misses)}**"
+        + (
+            f" (missed: {', '.join(f'{r.data_set} {r.leads:,} x {r.changed}' for r in misses)})."
+            if misses
+            else "."
+            if judged
+            else " (no row of this run has a goal)."
+        ),
+        "",
+    ]
+    for name, plan in outcome.plans.items():
+        lines += [
+            f"The `{name}` statement for the {outcome.plan_leads:,}-lead workspace, one changed lead "
+            "(`EXPLAIN (ANALYZE, BUFFERS)`):",
+            "",
+            "```",
+            *plan,
+            "```",
+            "",
+        ]
+    return lines
