@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS recount_lead_change (
 -- end and a flag per count (docs/design.md §2); the workspace's rows are the sums over the leads whose snooze
 -- had ended by then. No foreign key to "Lead": a deleted lead's row must stay until a job subtracts it.
 CREATE TABLE IF NOT EXISTS recount_lead_state (
-    client_id text NOT NULL REFERENCES "Client" (id) ON DELETE CASCADE,
+    client_id text NOT NULL REFERENCES "Client" (id) ON DELETE CASCADE ON UPDATE CASCADE,
     lead_id text NOT NULL,
     setter text,
     snoozed_until timestamp(3),
@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS recount_lead_state_snoozed_idx
 -- `computed_at` is the global row's "computedAt" (any other computation since, by an older recount or with the
 -- capture off, left the state behind) and `rules` is the job's; else the full recompute rebuilds it.
 CREATE TABLE IF NOT EXISTS recount_state (
-    client_id text PRIMARY KEY REFERENCES "Client" (id) ON DELETE CASCADE,
+    client_id text PRIMARY KEY REFERENCES "Client" (id) ON DELETE CASCADE ON UPDATE CASCADE,
     rules integer NOT NULL,
     computed_at timestamp(3) NOT NULL
 );

@@ -1,0 +1,427 @@
+# ruff: noqa: F811  (pytest fixtures imported by name)
+"""Issue 28, attacked as an adversary would: races between a write and a job, leads moved twice in one
+transaction, setters emptied and refilled, snoozes at the boundaries, workspaces deleted or renamed with changes
+pending, the capture toggled. After the jobs drain, the counts equal the oracle, the state equals fresh
+contributions, no change row is left, and the change stamp only moved forward."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from recount.migrations import migrate
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.events import EventName, InboxCountsDirty, new_event
+from shared.contracts.keys import JobName
+from shared.contracts.settings import RecomputeSettings
+from shared.contracts.status import JobContext
+from shared.domain.jobs import plan_inbox_counts
+from shared.domain.recompute import FEW_CHANGES, Pass, Recompute
+from tests.builders import Workspace, new_id
+from tests.integration.test_dirty_triggers import (  # noqa: F401 (fixtures)
+    lead_changes,
+    triggers_database_url,
+    triggers_db,
+)
+from tests.integration.test_incremental_counts import (  # noqa: F401 (fixture)
+    T0,
+    built,
+    dirty_job,
+    expected,
+    stamp,
+    state_differences,
+)
+
+Built = tuple[PostgresDatabase, Workspace, list[str]]
+
+
+def drain(
+    db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, now: datetime, rounds: int = 4
+) -> list[Pass]:
+    """Dirty jobs for every workspace with a mark or a recorded change, until none is left (bounded)."""
+    passes: list[Pass] = []
+    for _ in range(rounds):
+        due = [
+            row["id"]
+            for row in db.run(
+                'SELECT "clientId" AS id FROM "InboxCountsDirty" UNION SELECT client_id FROM recount_lead_change'
+            )
+        ]
+        if not due:
+            break
+        for client_id in sorted(due):
+            how, _ = dirty_job(db, cache, settings, client_id, now)
+            if how is not None:
+                passes.append(how)
+    return passes
+
+
+def assert_exact(db: PostgresDatabase, workspaces: list[Workspace], now: datetime) -> None:
+    for workspace in workspaces:
+        assert workspace.counts() == expected(db, workspace.id, now), workspace.id
+        assert state_differences(db, workspace.id) == 0, workspace.id
+    assert lead_changes(db) == []
+
+
+def second_workspace(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings) -> Workspace:
+    other = Workspace.create(db)
+    other.lead(status="new", assignedToUserId="setter-1")
+    other.mark_dirty()
+    assert dirty_job(db, cache, settings, other.id, T0)[0] is Pass.FULL_WITH_STATE
+    return other
+
+
+# --- races between a write and a job ---------------------------------------------------------------------------
+
+
+def test_a_write_committing_between_the_lock_query_and_apply_changes_is_counted_once(
+    built: Built,
+    triggers_database_url: str,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+) -> None:
+    db, workspace, leads = built
+    db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[0])
+    now = T0 + timedelta(minutes=1)
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=now)
+    lease = recompute.begin(workspace.id, JobContext(new_id(), "test"), incremental=True)
+    event = new_event(EventName.INBOX_COUNTS_DIRTY, client_id=workspace.id, source="test")
+    assert isinstance(event, InboxCountsDirty)
+    plan = plan_inbox_counts(event, lease)
+    assert plan.how is Pass.INCREMENTAL
+    writer = PostgresDatabase(triggers_database_url)
+    try:  # a second write to the same lead, and one to another lead, commit under the job's lock
+        writer.run("UPDATE \"Lead\" SET status = 'needs_repair' WHERE id = :id", id=leads[0])
+        writer.run('UPDATE "Lead" SET "assignedToUserId" = \'setter-9\' WHERE id = :id', id=leads[1])
+    finally:
+        writer.close()
+    lease.how = plan.how
+    recompute.finish(lease)
+    drain(db, cache, settings, now + timedelta(minutes=1))
+    assert_exact(db, [workspace], now + timedelta(minutes=1))
+
+
+def test_a_lead_move_held_open_by_a_writer_while_both_workspaces_run_is_applied_after_it_commits(
+    built: Built,
+    triggers_database_url: str,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+) -> None:
+    db, first, leads = built
+    second = second_workspace(db, cache, settings)
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[3])  # a change row that exists
+    writer = PostgresDatabase(triggers_database_url)
+    try:
+        writer.run("BEGIN")
+        writer.run('UPDATE "Lead" SET "clientId" = :to WHERE id = :id', to=second.id, id=leads[3])
+        now = T0 + timedelta(minutes=1)
+        dirty_job(db, cache, settings, first.id, now)
+        dirty_job(db, cache, settings, second.id, now)
+        writer.run("COMMIT")
+    finally:
+        writer.close()
+    later = T0 + timedelta(minutes=2)
+    drain(db, cache, settings, later)
+    assert_exact(db, [first, second], later)
+
+
+# --- a lead changed twice in one transaction ------------------------------------------------------------------
+
+
+def test_a_lead_moved_a_to_b_to_a_in_one_transaction_changes_neither_workspace(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, first, leads = built
+    second = second_workspace(db, cache, settings)
+    counts = (first.counts(), second.counts())
+    with db.transaction():
+        db.run('UPDATE "Lead" SET "clientId" = :to, status = \'blacklisted\' WHERE id = :id', to=second.id, id=leads[0])
+        db.run('UPDATE "Lead" SET "clientId" = :to, status = \'new\' WHERE id = :id', to=first.id, id=leads[0])
+    now = T0 + timedelta(minutes=1)
+    assert set(drain(db, cache, settings, now)) == {Pass.INCREMENTAL}
+    assert (first.counts(), second.counts()) == counts
+    assert_exact(db, [first, second], now)
+
+
+def test_a_lead_updated_twice_in_one_transaction_and_moved_to_b_counts_its_last_version(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, first, leads = built
+    second = second_workspace(db, cache, settings)
+    with db.transaction():
+        db.run("UPDATE \"Lead\" SET status = 'needs_repair' WHERE id = :id", id=leads[1])
+        db.run(
+            'UPDATE "Lead" SET "clientId" = :to, "assignedToUserId" = \'setter-7\' WHERE id = :id',
+            to=second.id,
+            id=leads[1],
+        )
+    now = T0 + timedelta(minutes=1)
+    drain(db, cache, settings, now)
+    assert_exact(db, [first, second], now)
+    assert second.counts()["setter-7"]["needsRepair"] == 1
+
+
+# --- setters ----------------------------------------------------------------------------------------------------
+
+
+def test_a_setter_emptied_and_refilled_in_one_job_keeps_its_row_exact(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    with db.transaction():
+        db.run('UPDATE "Lead" SET "assignedToUserId" = \'setter-2\' WHERE "assignedToUserId" = \'setter-1\'')
+        db.run('UPDATE "Lead" SET "assignedToUserId" = \' setter-1\' WHERE id = :id', id=leads[0])
+    now = T0 + timedelta(minutes=1)
+    assert drain(db, cache, settings, now) == [Pass.INCREMENTAL]
+    assert_exact(db, [workspace], now)
+
+
+def test_a_setter_whose_only_lead_is_snoozed_loses_its_row_and_gets_it_back_when_the_snooze_ends(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    db.run(
+        'UPDATE "Lead" SET "assignedToUserId" = \'solo\', "snoozedUntil" = :at WHERE id = :id',
+        at=T0 + timedelta(hours=1),
+        id=leads[0],
+    )
+    drain(db, cache, settings, T0 + timedelta(minutes=1))
+    assert "solo" not in workspace.counts()
+    how, _ = dirty_job(db, cache, settings, workspace.id, T0 + timedelta(hours=1))
+    assert how is Pass.INCREMENTAL
+    assert_exact(db, [workspace], T0 + timedelta(hours=1))
+    assert workspace.counts()["solo"]["total"] == 1
+
+
+# --- snoozes at the boundaries -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(milliseconds=1), timedelta(milliseconds=-1)])
+def test_a_snooze_ending_exactly_at_computed_at_or_now_is_counted_once(
+    built: Built, cache: RedisStore, settings: RecomputeSettings, offset: timedelta
+) -> None:
+    db, workspace, leads = built
+    first, second = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    db.run('UPDATE "Lead" SET "snoozedUntil" = :at WHERE id = :id', at=first + offset, id=leads[0])  # == computedAt
+    db.run('UPDATE "Lead" SET "snoozedUntil" = :at WHERE id = :id', at=second + offset, id=leads[1])  # == next now
+    dirty_job(db, cache, settings, workspace.id, first)
+    assert_exact(db, [workspace], first)
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[2])
+    dirty_job(db, cache, settings, workspace.id, second)
+    assert_exact(db, [workspace], second)
+    drain(db, cache, settings, second + timedelta(minutes=1))
+    dirty_job(db, cache, settings, workspace.id, second + timedelta(minutes=1))
+    assert_exact(db, [workspace], second + timedelta(minutes=1))
+
+
+def test_a_snooze_extended_by_a_writer_holding_it_while_the_old_snooze_ends(
+    built: Built,
+    triggers_database_url: str,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+) -> None:
+    db, workspace, leads = built
+    db.run('UPDATE "Lead" SET "snoozedUntil" = :at WHERE id = :id', at=T0 + timedelta(minutes=5), id=leads[0])
+    dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=1))
+    writer = PostgresDatabase(triggers_database_url)
+    try:
+        writer.run("BEGIN")
+        writer.run('UPDATE "Lead" SET "snoozedUntil" = :at WHERE id = :id', at=T0 + timedelta(days=1), id=leads[0])
+        db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[2])
+        dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=10))  # the old snooze ended
+        writer.run("COMMIT")
+    finally:
+        writer.close()
+    later = T0 + timedelta(minutes=11)
+    drain(db, cache, settings, later)
+    dirty_job(db, cache, settings, workspace.id, later)
+    assert_exact(db, [workspace], later)
+
+
+def test_a_job_whose_now_is_before_computed_at_never_moves_it_back(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    db.run('UPDATE "Lead" SET "snoozedUntil" = :at WHERE id = :id', at=T0 + timedelta(minutes=3), id=leads[0])
+    dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=5))
+    before = stamp(db, workspace.id)
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[1])
+    how, outcome = dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=1))  # a clock behind
+    assert how is Pass.INCREMENTAL and outcome is not None
+    assert outcome.computed_at >= T0 + timedelta(minutes=5)
+    assert stamp(db, workspace.id) >= before
+    assert_exact(db, [workspace], T0 + timedelta(minutes=5))
+
+
+# --- moves into a workspace whose state is not whole; deletes; renames --------------------------------------------
+
+
+def test_a_lead_moved_to_a_workspace_never_computed_is_counted_there_by_a_full_pass(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, first, leads = built
+    fresh = Workspace.create(db)
+    db.run('UPDATE "Lead" SET "clientId" = :to WHERE id = :id', to=fresh.id, id=leads[0])
+    now = T0 + timedelta(minutes=1)
+    drain(db, cache, settings, now)
+    assert_exact(db, [first, fresh], now)
+    assert fresh.counts()["global"]["total"] == 1
+
+
+def test_deleting_a_workspace_with_changes_pending_leaves_no_change_row(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[0])
+    db.run('DELETE FROM "Client" WHERE id = :id', id=workspace.id)
+    drain(db, cache, settings, T0 + timedelta(minutes=1))
+    assert lead_changes(db) == []
+    assert db.run("SELECT count(*) AS n FROM recount_lead_state")[0]["n"] == 0
+
+
+def test_renaming_a_workspace_id_cascades_as_the_app_schema_declares(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    """Every app foreign key to "Client" is ON UPDATE CASCADE (Prisma's default); recount's own tables must not
+    turn the app's rename into an error."""
+    db, workspace, _ = built
+    renamed = new_id()
+    db.run('UPDATE "Client" SET id = :to WHERE id = :id', to=renamed, id=workspace.id)
+    now = T0 + timedelta(minutes=1)
+    drain(db, cache, settings, now)
+    assert_exact(db, [Workspace(db, renamed)], now)
+
+
+# --- messages and drafts ---------------------------------------------------------------------------------------------
+
+
+def test_an_ai_sent_message_moved_between_leads_of_two_workspaces_moves_ai_sent(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, first, leads = built
+    second = second_workspace(db, cache, settings)
+    target = second.lead(status="new")
+    message = first.message(leads[0], ai_draft_id=first.draft(leads[0], status="approved"))
+    drain(db, cache, settings, T0 + timedelta(minutes=1))
+    assert first.counts()["global"]["aiSent"] == 1
+    db.run('UPDATE "Message" SET "leadId" = :lead WHERE id = :id', lead=target, id=message)
+    now = T0 + timedelta(minutes=2)
+    drain(db, cache, settings, now)
+    assert_exact(db, [first, second], now)
+    assert second.counts()["global"]["aiSent"] == 1 and first.counts()["global"]["aiSent"] == 0
+
+
+@pytest.mark.parametrize("order", ["draft first", "move first", "one statement"])
+def test_a_draft_deleted_in_the_transaction_that_moves_its_lead(
+    built: Built, cache: RedisStore, settings: RecomputeSettings, order: str
+) -> None:
+    db, first, leads = built
+    second = second_workspace(db, cache, settings)
+    draft = first.draft(leads[0], status="approved")
+    first.message(leads[0], ai_draft_id=draft)
+    first.draft(leads[0])  # a review draft too
+    drain(db, cache, settings, T0 + timedelta(minutes=1))
+    delete = 'DELETE FROM "AIDraft" WHERE "leadId" = :lead'
+    move = 'UPDATE "Lead" SET "clientId" = :to WHERE id = :lead'
+    if order == "one statement":
+        db.run(f"WITH d AS ({delete} RETURNING 1) {move}", to=second.id, lead=leads[0])
+    else:
+        with db.transaction():
+            for sql in [delete, move] if order == "draft first" else [move, delete]:
+                db.run(sql, to=second.id, lead=leads[0]) if sql is move else db.run(sql, lead=leads[0])
+    now = T0 + timedelta(minutes=2)
+    drain(db, cache, settings, now)
+    assert_exact(db, [first, second], now)
+
+
+def test_truncating_message_alone_rebuilds_every_workspace(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    other = second_workspace(db, cache, settings)
+    workspace.message(leads[0], ai_draft_id=workspace.draft(leads[0], status="approved"))
+    drain(db, cache, settings, T0 + timedelta(minutes=1))
+    db.run('TRUNCATE "Message"')
+    now = T0 + timedelta(minutes=2)
+    passes = drain(db, cache, settings, now)
+    assert passes == [Pass.FULL_WITH_STATE, Pass.FULL_WITH_STATE]
+    assert_exact(db, [workspace, other], now)
+    assert workspace.counts()["global"]["aiSent"] == 0
+
+
+# --- explicit recompute, idempotency, boundaries, the capture toggled -----------------------------------------------
+
+
+def test_an_explicit_recompute_between_two_incremental_jobs_leaves_the_state_whole(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[0])
+    Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1)).run(
+        workspace.id, JobContext(new_id(), "test")
+    )
+    assert lead_changes(db) == []
+    db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[1])
+    assert dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=2))[0] is Pass.INCREMENTAL
+    assert_exact(db, [workspace], T0 + timedelta(minutes=2))
+
+
+@pytest.mark.parametrize("extra", [FEW_CHANGES - 1, FEW_CHANGES, FEW_CHANGES + 1])
+def test_the_few_changes_boundary_ends_exact_either_way(
+    built: Built, cache: RedisStore, settings: RecomputeSettings, extra: int
+) -> None:
+    db, workspace, _ = built
+    for i in range(200):  # enough leads that the crossover keeps the incremental pass past FEW_CHANGES
+        workspace.lead(status="new", assignedToUserId=f"setter-{i % 3}")
+    workspace.mark_dirty()
+    dirty_job(db, cache, settings, workspace.id, T0)
+    db.run(
+        "UPDATE \"Lead\" SET status = 'needs_repair', \"assignedToUserId\" = 'x' WHERE id IN "
+        '(SELECT id FROM "Lead" WHERE "clientId" = :c ORDER BY id LIMIT :n)',
+        c=workspace.id,
+        n=extra,
+    )
+    how, _ = dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=1))
+    assert how is Pass.INCREMENTAL
+    assert_exact(db, [workspace], T0 + timedelta(minutes=1))
+
+
+def test_the_capture_dropped_and_restored_with_changes_pending(
+    built: Built,
+    triggers_database_url: str,
+    cache: RedisStore,
+    settings: RecomputeSettings,
+) -> None:
+    db, workspace, leads = built
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[0])  # pending
+    migrate(db, triggers=False)
+    with db.transaction():  # the app marks while the capture is off
+        db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[1])
+        workspace.mark_dirty()
+    assert drain(db, cache, settings, T0 + timedelta(minutes=1)) == [Pass.FULL]
+    assert lead_changes(db) == []
+    migrate(db, triggers=True)
+    db.run("UPDATE \"Lead\" SET status = 'needs_repair' WHERE id = :id", id=leads[2])
+    now = T0 + timedelta(minutes=2)
+    assert drain(db, cache, settings, now) == [Pass.FULL_WITH_STATE]
+    db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[3])
+    assert drain(db, cache, settings, now + timedelta(minutes=1)) == [Pass.INCREMENTAL]
+    assert_exact(db, [workspace], now + timedelta(minutes=1))
+
+
+def test_the_capture_dropped_and_restored_with_no_job_between_does_not_trust_a_stale_state(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    """While the capture was off the app marked its write, and no job ran before the triggers came back: the
+    state still says it is whole, but the mark sends the next job down the full pass."""
+    db, workspace, leads = built
+    migrate(db, triggers=False)
+    db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[1])
+    workspace.mark_dirty()  # the app marks, as it must with the capture off; no job runs before the triggers return
+    migrate(db, triggers=True)
+    db.run("UPDATE \"Lead\" SET status = 'needs_repair' WHERE id = :id", id=leads[2])
+    now = T0 + timedelta(minutes=1)
+    drain(db, cache, settings, now)
+    assert_exact(db, [workspace], now)
