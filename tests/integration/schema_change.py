@@ -12,12 +12,14 @@ from tests.conftest import ADMIN_DATABASE_URL
 
 # `String @db.Uuid` on Client.id and on the relation fields that must match it. PostgreSQL cannot alter a key
 # that a foreign key of another type references, so the keys go first and come back after (recount's own
-# AnalyticsDailyAggregates key too: the operator's step, as Prisma does not know it).
+# AnalyticsDailyAggregates key and its lead-state keys too: the operator's step, as Prisma does not know them).
 CLIENT_ID_TO_UUID = [
     'ALTER TABLE "Lead" DROP CONSTRAINT "Lead_clientId_fkey"',
     'ALTER TABLE "InboxCounts" DROP CONSTRAINT "InboxCounts_clientId_fkey"',
     'ALTER TABLE "InboxCountsDirty" DROP CONSTRAINT "InboxCountsDirty_clientId_fkey"',
     'ALTER TABLE "AnalyticsDailyAggregates" DROP CONSTRAINT "AnalyticsDailyAggregates_clientId_fkey"',
+    "ALTER TABLE recount_lead_state DROP CONSTRAINT recount_lead_state_client_id_fkey",
+    "ALTER TABLE recount_state DROP CONSTRAINT recount_state_client_id_fkey",
     'ALTER TABLE "Client" ALTER COLUMN "id" SET DATA TYPE UUID USING ("id"::uuid)',
     'ALTER TABLE "Lead" ALTER COLUMN "clientId" SET DATA TYPE UUID USING ("clientId"::uuid)',
     'ALTER TABLE "Lead" ADD CONSTRAINT "Lead_clientId_fkey" FOREIGN KEY ("clientId") REFERENCES "Client"("id") '
