@@ -16,7 +16,8 @@ from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
-from shared.domain.recompute import LOCK_CLASS, Recompute, lock_parameters
+from shared.domain.passes import lock_parameters
+from shared.domain.recompute import LOCK_CLASS, Recompute
 from shared.queries import query
 
 _SEED = Path(__file__).resolve().parent.parent / "queries"

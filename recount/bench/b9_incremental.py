@@ -20,7 +20,8 @@ from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
-from shared.domain.recompute import LOCK_CLASS, STATE_RULES, Pass, Recompute, lock_parameters
+from shared.domain.passes import STATE_RULES, Pass, lock_parameters
+from shared.domain.recompute import LOCK_CLASS, Recompute
 from shared.queries import query
 
 CHANGED = (1, 10, 100)

@@ -16,7 +16,8 @@ from recount.commands.usage import UsageError, valid_client_ids
 from recount.commands.workspaces import all_client_ids, sample_client_ids
 from shared.contracts.errors import BusyError
 from shared.contracts.keys import JobName
-from shared.domain.recompute import LOCK_CLASS, STATE_RULES, lock_parameters
+from shared.domain.passes import STATE_RULES, lock_parameters
+from shared.domain.recompute import LOCK_CLASS
 from shared.ports import Database
 from shared.queries import query
 

@@ -15,7 +15,8 @@ from shared.contracts.events import (
 from shared.contracts.keys import JobName, stamp_text
 from shared.contracts.outcome import OutcomeRecord
 from shared.contracts.status import JobContext, JobStatus, StatusBlob
-from shared.domain.recompute import Lease, Pass, Pending, Recompute, RecomputeOutcome
+from shared.domain.passes import Pass, Pending
+from shared.domain.recompute import Lease, Recompute, RecomputeOutcome
 from shared.ports import Clients
 
 

@@ -20,7 +20,8 @@ from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.jobs import plan_inbox_counts
-from shared.domain.recompute import STATE_RULES, Pass, Recompute
+from shared.domain.passes import STATE_RULES, Pass
+from shared.domain.recompute import Recompute
 from shared.queries import query
 from tests import oracle
 from tests.builders import Workspace, new_id

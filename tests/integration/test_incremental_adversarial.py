@@ -18,7 +18,8 @@ from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.jobs import plan_inbox_counts
-from shared.domain.recompute import FEW_CHANGES, Pass, Recompute
+from shared.domain.passes import FEW_CHANGES, Pass
+from shared.domain.recompute import Recompute
 from tests.builders import Workspace, new_id
 from tests.integration.test_dirty_triggers import (  # noqa: F401 (fixtures)
     lead_changes,

@@ -18,7 +18,8 @@ from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings, SweepSettings
 from shared.contracts.status import JobContext
 from shared.domain.jobs import plan_inbox_counts
-from shared.domain.recompute import FEW_CHANGES, STATE_RULES, Pass, Recompute, RecomputeOutcome
+from shared.domain.passes import FEW_CHANGES, STATE_RULES, Pass
+from shared.domain.recompute import Recompute, RecomputeOutcome
 from shared.domain.sweep import sweep_inbox
 from shared.queries import query
 from shared.telemetry import set_emf

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule, run_state_machine_as_test
 
 from shared.adapters.postgres_url import connection_kwargs
-from shared.domain.recompute import Pass
+from shared.domain.passes import Pass
 from tests.builders import Workspace, new_id
 from tests.integration.functions.test_inbox_function import dirty_body
 from tests.integration.model.rig import Rig

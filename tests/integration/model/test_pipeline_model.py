@@ -85,7 +85,8 @@ from shared.contracts.keys import VERSION_ROOM, JobName, applied_stamp_key, vers
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.jobs import plan_inbox_counts
-from shared.domain.recompute import STATE_RULES, Pass, Recompute
+from shared.domain.passes import STATE_RULES, Pass
+from shared.domain.recompute import Recompute
 from shared.domain.sweep import sweep_inbox
 from shared.queries import query
 from tests.builders import Workspace
