@@ -23,6 +23,7 @@ from shared.contracts.metrics import Metric
 GROUPS = ("generator", "moto", "pollers", "environments", "postgresql", "redis")
 SETTLE_S = 5.0  # freshness samples from a step's first seconds belong to the step before
 DRAIN_LIMIT_S = 600.0
+MIN_RATE = 1.0  # dirty events/s: the lowest step tried when the rates step down
 _CREATE = (
     'INSERT INTO "Client" (id, name, "userId", "updatedAt") '
     "SELECT 'b4-' || g, 'b4', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING"
@@ -122,14 +123,15 @@ def measure(
             steps.append(step)
             if not step.held(p95_limit_ms):
                 break
-        # The first rate was too much for this machine: fall by the steps' own size, each step starting drained
-        # (a backlog left by the step before would count against it), until one holds.
+        # The first rate was too much for this machine: fall by the steps' own size (by half once that would
+        # reach zero), each step starting drained (a backlog left by the step before would count against it),
+        # until one holds.
         down = rates[1] - rates[0] if len(rates) > 1 else rates[0] / 2
-        rate = rates[0] - down
-        while rate > 0 and not any(step.held(p95_limit_ms) for step in steps):
+        rate = _lower(rates[0], down)
+        while rate >= MIN_RATE and not any(step.held(p95_limit_ms) for step in steps):
             _drain(pipeline, db)
             steps.append(_step(pipeline, generator, meter, rate, step_s))
-            rate -= down
+            rate = _lower(rate, down)
     finally:
         meter.stop()
         stores.close()
@@ -152,6 +154,10 @@ def measure(
         len(stats.cold_starts),
         drain_s,
     )
+
+
+def _lower(rate: float, down: float) -> float:
+    return rate - down if rate - down >= rate / 2 else rate / 2
 
 
 def _drain(pipeline: LocalPipeline, db: PostgresDatabase) -> float:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
 from recount.bench.b3_cold_start import B3Result, B3Row
-from recount.bench.b4_pipeline import GROUPS, B4Result, Step
+from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result, B7Row
@@ -263,3 +263,15 @@ def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_th
     assert "the job at 100,000 leads takes **1.20x** its time at 1,000 (goal ≤ 1.3x: **met**)" in text
     assert "One changed lead at 100,000 leads, grown copy over base: **1.50x** (goal ≤ 1.3x: **missed**)" in text
     assert "(missed: base 100,000 x 100)." in text and "Index Scan using x" in text
+
+
+def test_b4_steps_down_by_its_step_then_by_half_to_one_event_a_second() -> None:
+    def falling(first: float, down: float) -> list[float]:
+        rates, rate = [], _lower(first, down)
+        while rate >= MIN_RATE:
+            rates.append(rate)
+            rate = _lower(rate, down)
+        return rates
+
+    assert falling(40, 10) == [30, 20, 10, 5, 2.5, 1.25]  # the full plan's rates
+    assert falling(10, 10) == [5, 2.5, 1.25]  # the quick plan's: a loaded machine still gets lower steps
