@@ -36,8 +36,9 @@ def _may_be_stale(error: DatabaseError, domain_error: TransientError | Permanent
     return stale and isinstance(domain_error, PermanentError) and not isinstance(domain_error, WorkspaceGoneError)
 
 
-# Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing).
-_BEGINS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*;?\s*$", re.IGNORECASE)
+# Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing). A BEGIN
+# may carry SET LOCAL statements in the same message (the transaction's own settings, sent with no trip of their own).
+_BEGINS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*(;\s*SET\s+LOCAL\s[^;]+)*;?\s*$", re.IGNORECASE)
 _ENDS = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;?\s*$", re.IGNORECASE)
 # Session state a pooler would pin the session for (SET LOCAL and SET TRANSACTION are the transaction's).
 _SESSION_SET = re.compile(r"^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET)\b", re.IGNORECASE)

@@ -76,8 +76,13 @@ class PostgresSession:
         self._socket_timeout_s = self._read_timeout_s
 
     def begin_sql(self, sql: str) -> str:
-        """The BEGIN as sent: pooled, with the session's settings for this transaction in the same message."""
-        return f"{sql.strip().rstrip(';')}; {self._set_local}" if self.pooled else sql
+        """The BEGIN as sent: pooled, with the session's settings for this transaction in the same message, right
+        after the BEGIN, so the SET LOCALs the BEGIN itself carries come after them and win, as they would over
+        the session's settings unpooled."""
+        if not self.pooled:
+            return sql
+        begin, _, own = sql.strip().rstrip(";").partition(";")
+        return "; ".join(part for part in (begin.strip(), self._set_local, own.strip()) if part)
 
     def _timeout_s(self, own_s: float, what: str) -> tuple[float, bool]:
         """The socket timeout for the next call: its own, or, when less is left before the record's deadline,

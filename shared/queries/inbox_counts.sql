@@ -109,10 +109,17 @@ SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
             THEN set_config('enable_nestloop', CASE WHEN p.probe_review AND p.probe_sent THEN 'on' ELSE 'off' END,
                             true)
        END AS nested_loops,
-       -- The incremental statement's plan is the same for every workspace (lookups by key of the changed leads):
-       -- kept once prepared (for the transaction; the sessions plan each statement anew otherwise, and planning
-       -- it costs more than running it)
-       CASE WHEN x.incremental THEN set_config('plan_cache_mode', 'force_generic_plan', true) END AS plan_cache
+       -- A dirty job begins with generic plans (shared/domain/recompute.py): this query's and the incremental
+       -- statement's plans are the same for every workspace (lookups by key), kept once prepared, where the
+       -- sessions plan each statement anew otherwise and planning them costs more than running them. A full pass
+       -- goes back to the session's own setting, so its statement is planned for this workspace's size.
+       CASE WHEN CAST(:incremental AS boolean)
+            THEN set_config('plan_cache_mode',
+                            CASE WHEN x.incremental THEN 'force_generic_plan'
+                                 ELSE (SELECT s.reset_val FROM pg_settings s WHERE s.name = 'plan_cache_mode')
+                            END,
+                            true)
+       END AS plan_cache
 FROM paths p, changes c, due d, decision x;
 
 -- name: recompute

@@ -331,3 +331,21 @@ def test_a_lease_for_the_incremental_pass_chooses_no_full_pass_paths_and_keeps_i
         assert db.run("SHOW plan_cache_mode")[0]["plan_cache_mode"] == "force_custom_plan"
     finally:
         recompute.abandon(lease)
+
+
+def test_a_dirty_job_that_takes_the_full_pass_plans_it_with_the_sessions_own_plan_cache_mode(
+    built: tuple[PostgresDatabase, Workspace, list[str]], cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    # Given a workspace marked by the app: a dirty job takes the full pass
+    db, workspace, _ = built
+    workspace.mark_dirty()
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1))
+
+    # When a dirty job takes the lease (its transaction began with generic plans)
+    lease = recompute.begin(workspace.id, JobContext(new_id(), "test"), incremental=True)
+    try:
+        # Then the lock query chose the full pass and gave its statement back the session's setting
+        assert not lease.pending.incremental and set(lease.paths) == {"probe_review", "probe_sent"}
+        assert db.run("SHOW plan_cache_mode")[0]["plan_cache_mode"] == "force_custom_plan"
+    finally:
+        recompute.abandon(lease)

@@ -69,6 +69,26 @@ def test_given_a_pooled_session_then_its_transactions_have_recounts_settings_and
     assert {row["name"]: row["reset_val"] for row in rows} == {name: server_defaults[name] for name in RECOUNT_SETTINGS}
 
 
+@pytest.mark.parametrize("pooled_mode", ["true", "false"])
+def test_given_a_begin_with_its_own_set_local_then_its_setting_wins_over_the_sessions_for_that_transaction(
+    database_url: str, pooled_mode: str
+) -> None:
+    # A dirty job's BEGIN carries SET LOCAL plan_cache_mode (shared/domain/recompute.py): pooled, the session's
+    # settings travel in the same message, and must come before it, not after
+    db = session(database_url, pooled_mode)
+    try:
+        db.run("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+        inside = {row["name"]: row["now_value"] for row in db.run(SETTINGS_SQL)}
+        db.run("COMMIT")
+        db.run("BEGIN")
+        after = {row["name"]: row["now_value"] for row in db.run(SETTINGS_SQL)}
+        db.run("COMMIT")
+    finally:
+        db.close()
+    assert inside == {**RECOUNT_SETTINGS, "plan_cache_mode": "force_generic_plan"}
+    assert after == RECOUNT_SETTINGS  # the transaction's own, and only its
+
+
 def test_given_a_direct_session_then_the_settings_are_the_sessions_own(
     database_url: str, server_defaults: dict[str, str]
 ) -> None:
