@@ -14,15 +14,7 @@
 -- leadId, so its drafts are read once; Message is probed through the app's ("leadId", ...) index. No
 -- statistics yet (reltuples -1): probe, which costs only the workspace. The incremental pass needs none of it:
 -- the leads are not counted, and nested loops stay on (its probes of the changed leads are index lookups).
-WITH entries AS (
-    SELECT (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
-            FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
-            WHERE c.oid = to_regclass('"AIDraft_recount_review_leadId_idx"')) AS review,
-           (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
-            FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
-            WHERE c.oid = to_regclass('"Message_recount_aiSent_leadId_idx"')) AS sent
-),
-global_row AS (
+WITH global_row AS (
     SELECT ic."computedAt" AS computed_at, ic."updatedAt" AS change_stamp
     FROM "InboxCounts" ic
     WHERE ic."clientId" = :client_id AND ic."isGlobal" AND ic."scopeUserId" = '00000000-0000-0000-0000-000000000000'
@@ -74,7 +66,22 @@ decision AS (
                AS incremental
     FROM due d, ready r, changes c
 ),
-size AS (
+-- The full pass's index sizes (the incremental pass reads none of them)
+entries AS (
+    SELECT CASE WHEN NOT x.incremental
+                THEN (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
+                      FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+                      WHERE c.oid = to_regclass('"AIDraft_recount_review_leadId_idx"'))
+           END AS review,
+           CASE WHEN NOT x.incremental
+                THEN (SELECT CASE WHEN i.indisvalid THEN c.reltuples END
+                      FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+                      WHERE c.oid = to_regclass('"Message_recount_aiSent_leadId_idx"'))
+           END AS sent
+    FROM decision x
+),
+-- counted once (materialized: the paths read it in several places, each would count again)
+size AS MATERIALIZED (
     -- Counted no further than the largest count that could still probe, and only for a full pass
     SELECT CASE WHEN NOT x.incremental
                 THEN (SELECT count(*) FROM (SELECT 1 FROM "Lead" l WHERE l."clientId" = :client_id
@@ -115,9 +122,9 @@ SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked,
        -- goes back to the session's own setting, so its statement is planned for this workspace's size.
        CASE WHEN CAST(:incremental AS boolean)
             THEN set_config('plan_cache_mode',
-                            CASE WHEN x.incremental THEN 'force_generic_plan'
-                                 ELSE (SELECT s.reset_val FROM pg_settings s WHERE s.name = 'plan_cache_mode')
-                            END,
+                            -- force_custom_plan: the sessions' own (shared/adapters/postgres_session.py),
+                            -- which a URL's options never override
+                            CASE WHEN x.incremental THEN 'force_generic_plan' ELSE 'force_custom_plan' END,
                             true)
        END AS plan_cache
 FROM paths p, changes c, due d, decision x;
