@@ -4,7 +4,8 @@ full job; then k of its leads changed by real UPDATEs whose triggers record them
 to the Redis publish as the functions run it, incrementally (`apply_changes`) and as the full pass
 (`recompute_with_state`), beside the seed's two queries at their best (JIT on or off, as B1 takes them). Each
 change toggles the same leads' status to or from `needs_repair`, so every run applies the same work and the
-data set ends as it began; the runs are interleaved, their order rotated each round; medians."""
+data set ends as it began. Beside them the job's floor: its shape with nothing to compute (BEGIN, the lock alone, a
+one-row write, COMMIT, the two Redis commands). The runs are interleaved, their order rotated each round; medians."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from recount.bench.b1_recompute import Workspaces, seed
 from recount.migrations import migrate
@@ -19,7 +21,7 @@ from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
-from shared.contracts.status import JobContext
+from shared.contracts.status import JobContext, JobStatus, StatusBlob
 from shared.domain.passes import STATE_RULES, Pass, lock_parameters
 from shared.domain.recompute import LOCK_CLASS, Recompute
 from shared.queries import query
@@ -31,6 +33,8 @@ _TOGGLE = (
 )
 _FIRST_LEADS = 'SELECT id FROM "Lead" WHERE "clientId" = :client_id ORDER BY id LIMIT CAST(:n AS integer)'
 _CONTEXT = JobContext("bench", "bench")
+_FLOOR_LOCK = "SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked"
+_FLOOR_WRITE = 'UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal"'
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,12 @@ class B9Row:
     incremental_ms: float  # the incremental job, BEGIN to the Redis publish
     full_ms: float  # recount's full job on the same change (the full pass that keeps the state)
     seed_ms: float  # the seed's two queries at their best (reads only)
+    floor_ms: float = 0.0  # the job's shape with nothing to compute, in the same rounds
+
+    @property
+    def floor_ratio(self) -> float:
+        """The seed at its best over the floor: the most any job of this shape could show here."""
+        return self.seed_ms / self.floor_ms if self.floor_ms else 0.0
 
     @property
     def seed_ratio(self) -> float:
@@ -147,10 +157,15 @@ def _workspace(
 
         return run
 
-    units = [seeded("on"), seeded("off"), *(changed(k) for k in CHANGED)]
+    floor: list[float] = []
+
+    def floored() -> None:
+        floor.append(floor_job(db, cache, client_id))
+
+    units = [seeded("on"), seeded("off"), *(changed(k) for k in CHANGED), floored]
     for unit in units:  # a warm-up of each
         unit()
-    for values in (*seed_ms.values(), *incremental.values(), *full.values()):
+    for values in (*seed_ms.values(), *incremental.values(), *full.values(), floor):
         values.clear()
     for round_ in range(repeats):
         shift = round_ % len(units)
@@ -165,6 +180,7 @@ def _workspace(
             statistics.median(incremental[k]),
             statistics.median(full[k]),
             seed_best,
+            statistics.median(floor),
         )
         for k in CHANGED
     ]
@@ -183,6 +199,20 @@ def incremental_job(
         raise AssertionError(f"{client_id}: {lease.pending} where {expected} recorded changes were expected")
     lease.how = Pass.INCREMENTAL
     recompute.finish(lease)
+    return (time.perf_counter() - started) * 1000
+
+
+def floor_job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:
+    """The job's shape with nothing to compute: BEGIN, the workspace's lock alone, one write of the global row as it
+    is (so COMMIT flushes the WAL, as the job's does), COMMIT, the running status, the final status (no bump)."""
+    started = time.perf_counter()
+    status = StatusBlob.start(JobName.INBOX_COUNTS, client_id, _CONTEXT, datetime.now(UTC))
+    db.run("BEGIN")
+    db.run(_FLOOR_LOCK, lock_class=LOCK_CLASS[JobName.INBOX_COUNTS], client_id=client_id)
+    cache.write_status(status)
+    db.run(_FLOOR_WRITE, client_id=client_id)
+    db.run("COMMIT")
+    cache.publish(status.finish(JobStatus.SUCCEEDED, changed=False, rowsWritten=0), None)
     return (time.perf_counter() - started) * 1000
 
 

@@ -57,6 +57,7 @@ class Plan:
     b7_runs: int
     b8_runs: int
     b8_hot_s: float  # each way of the hot-workspace writes
+    b9_repeats: int  # rounds of B9 (its jobs take milliseconds: more rounds, steadier medians)
 
 
 FULL = Plan(
@@ -71,7 +72,8 @@ FULL = Plan(
     b6_leads=5_000,
     b7_runs=15,
     b8_runs=30,
-    b8_hot_s=5.0,
+    b8_hot_s=15.0,
+    b9_repeats=11,
 )
 QUICK = Plan(
     b1_workspaces=[(1, 10_000), (2, 2_000)],
@@ -86,6 +88,7 @@ QUICK = Plan(
     b7_runs=2,
     b8_runs=2,
     b8_hot_s=0.5,
+    b9_repeats=2,
 )
 
 
@@ -122,7 +125,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
             "B9",
             console,
             ("B1's data set", b1),
-            lambda report: b9_incremental.measure(bench_url, redis_url, report.workspaces, plan.b1_repeats),
+            lambda report: b9_incremental.measure(bench_url, redis_url, report.workspaces, plan.b9_repeats),
         )
         console.print("B6: the database grows around one workspace…")
         b6 = after(

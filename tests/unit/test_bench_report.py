@@ -249,7 +249,7 @@ def test_cpu_spent_counts_a_process_that_ended_by_its_last_reading_and_a_new_one
 
 def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_the_flatness_across_sizes() -> None:
     rows = [
-        B9Row("base", 1_000, 1, 2.0, 10.0, 8.0),  # 4x, goal 3x
+        B9Row("base", 1_000, 1, 2.0, 10.0, 8.0, 1.6),  # 4x, goal 3x; the floor 5x
         B9Row("base", 100_000, 1, 2.4, 150.0, 480.0),  # 200x, goal 100x; 1.2x the 1k job's time
         B9Row("base", 100_000, 100, 30.0, 160.0, 480.0),  # 16x, goal 20x
         B9Row("base", 5_000, 10, 3.0, 20.0, 50.0),  # no goal
@@ -257,9 +257,9 @@ def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_th
     ]
     text = "\n".join(b9(B9Result(5, rows, {"apply_changes": ["Index Scan using x"]}, 100_000)))
 
-    assert "| base | 1,000 | 1 | 2.00 | 10.0 | 8.0 | **4.0x** | 5.0x | 3x met |" in text
-    assert "| base | 100,000 | 100 | 30.00 | 160.0 | 480.0 | **16.0x** | 5.3x | 20x missed |" in text
-    assert "| base | 5,000 | 10 | 3.00 | 20.0 | 50.0 | **16.7x** | 6.7x |  |" in text
+    assert "| base | 1,000 | 1 | 2.00 | 10.0 | 8.0 | 1.60 | **4.0x** | 5.0x | 5.0x | 3x met |" in text
+    assert "| base | 100,000 | 100 | 30.00 | 160.0 | 480.0 | 0.00 | **16.0x** | 0.0x | 5.3x | 20x missed |" in text
+    assert "| base | 5,000 | 10 | 3.00 | 20.0 | 50.0 | 0.00 | **16.7x** | 0.0x | 6.7x |  |" in text
     assert "the job at 100,000 leads takes **1.20x** its time at 1,000 (goal ≤ 1.3x: **met**)" in text
     assert "One changed lead at 100,000 leads, grown copy over base: **1.50x** (goal ≤ 1.3x: **missed**)" in text
     assert "(missed: base 100,000 x 100)." in text and "Index Scan using x" in text
