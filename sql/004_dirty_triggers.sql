@@ -9,10 +9,12 @@
 -- One upsert per statement, whatever its row count, with the pairs in a stable order, so two statements
 -- recording the same leads queue behind each other instead of deadlocking; writers of different leads of one
 -- workspace never wait on each other (no row of the workspace's own is written). A workspace being deleted
--- (its leads go by cascade) is not recorded: nothing is left to count. An update compares the rows before and
--- after with EXCEPT (hashed, and NULLs compare equal), not a join: transition tables have no statistics, and a
--- join of two 1,000-row ones planned as a nested loop costs more than the update itself. TRUNCATE has no rows:
--- it marks every workspace dirty ("InboxCountsDirty"), which makes each next job a full recompute.
+-- (its leads go by cascade) is not recorded: nothing is left to count. An update of leads compares the rows before
+-- and after in a full join on id (NULLs compare equal): a full join cannot be planned as a nested loop, which a
+-- plan cached from a one-row statement would otherwise reuse for a 1,000-row one (B8: a hot workspace's writes
+-- kept 0.79x their rate with EXCEPT, whose two hashed set operations cost a one-row update ~40 us more).
+-- TRUNCATE has no rows: it marks every workspace dirty ("InboxCountsDirty"), which makes each next job a full
+-- recompute.
 
 -- Each function resolves names with the search_path the migration ran with, not the writing session's. Each one
 -- records its pairs itself, in one upsert per statement (the same statement in every branch, the pairs apart):
@@ -67,18 +69,18 @@ BEGIN
     ELSE
         INSERT INTO recount_lead_change (client_id, lead_id, changed_at)
         SELECT pairs.client_id, pairs.lead_id, date_trunc('milliseconds', clock_timestamp() AT TIME ZONE 'UTC')
-        FROM (SELECT DISTINCT changed."clientId" AS client_id, changed.id AS lead_id FROM (
-                (SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_new
-                 EXCEPT
-                 SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_old)
-                UNION ALL
-                (SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_old
-                 EXCEPT
-                 SELECT id, "clientId", status, "sentimentTag", "lastInboundAt", "lastOutboundAt",
-                        "lastZrgOutboundAt", "snoozedUntil", "assignedToUserId" FROM recount_new)) changed) pairs
+        -- Each lead whose counted columns (or id, or workspace) differ between before and after, under both
+        -- workspaces: a full join on id (hashed or merged, never a nested loop, whatever the statement's size),
+        -- each side's pair taken apart (a row with no partner on the other side, an id changed, still counts).
+        FROM (SELECT DISTINCT changed.client_id, changed.lead_id FROM (
+                SELECT unnest(ARRAY[n."clientId", o."clientId"]) AS client_id, unnest(ARRAY[n.id, o.id]) AS lead_id
+                FROM recount_new n FULL JOIN recount_old o ON o.id = n.id
+                WHERE (n.id, n."clientId", n.status, n."sentimentTag", n."lastInboundAt", n."lastOutboundAt",
+                       n."lastZrgOutboundAt", n."snoozedUntil", n."assignedToUserId")
+                      IS DISTINCT FROM
+                      (o.id, o."clientId", o.status, o."sentimentTag", o."lastInboundAt", o."lastOutboundAt",
+                       o."lastZrgOutboundAt", o."snoozedUntil", o."assignedToUserId")) changed
+              WHERE changed.lead_id IS NOT NULL) pairs
         WHERE pairs.client_id ~ '^[A-Za-z0-9_-]{1,64}$'
           AND EXISTS (SELECT 1 FROM "Client" c WHERE c.id = pairs.client_id)
         ORDER BY pairs.client_id, pairs.lead_id

@@ -252,6 +252,33 @@ def test_a_lead_that_moves_is_recorded_in_both_workspaces(triggers_db: PostgresD
     assert lead_changes(triggers_db) == sorted([(first.id, lead), (second.id, lead)])
 
 
+def test_a_lead_whose_id_changes_is_recorded_under_both_ids_and_a_large_update_after_a_small_one_records_all(
+    triggers_db: PostgresDatabase,
+) -> None:
+    # Given a workspace of 1,200 leads, and a session whose trigger plans were first made for a one-row update
+    workspace = Workspace.create(triggers_db)
+    leads = [workspace.lead(status="new") for _ in range(3)]
+    triggers_db.run(
+        'INSERT INTO "Lead" (id, "clientId", status, "updatedAt") '
+        "SELECT 'bulk-' || g, :client_id, 'new', now() FROM generate_series(1, 1200) g",
+        client_id=workspace.id,
+    )
+    triggers_db.run("DELETE FROM recount_lead_change")
+    triggers_db.run("UPDATE \"Lead\" SET status = 'qualified' WHERE id = :id", id=leads[0])
+    triggers_db.run("DELETE FROM recount_lead_change")
+
+    # When one statement renames a lead's id, and another updates 1,200 leads at once
+    triggers_db.run("UPDATE \"Lead\" SET id = 'renamed' WHERE id = :id", id=leads[1])
+    renamed = lead_changes(triggers_db)
+    triggers_db.run("DELETE FROM recount_lead_change")
+    triggers_db.run("UPDATE \"Lead\" SET status = 'needs_repair' WHERE id LIKE 'bulk-%'")
+
+    # Then the old id and the new one are both recorded (the old one's contribution leaves, the new one's joins),
+    # and every lead of the large update is
+    assert renamed == sorted([(workspace.id, leads[1]), (workspace.id, "renamed")])
+    assert len(lead_changes(triggers_db)) == 1200
+
+
 def test_migrate_with_and_drop_triggers_from_the_cli(database_url: str, redis_url: str) -> None:
     name = f"recount_triggers_cli_{uuid.uuid4().hex[:8]}"
     admin = PostgresDatabase(ADMIN_DATABASE_URL)
