@@ -214,15 +214,17 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
     text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0))))
 
     assert "**Capacity: 40 dirty events/s**" in text
-    # 10 CPU-s over 2,400 events = 4.17 CPU-ms per event: 2 cores allow 480 events/s, and 40 is 0.08 of that
-    assert "= 480 events/s. Capacity ÷ limit = **0.08** (goal ≥ 0.5: **missed**)" in text
+    # recount's own parts spent 3 CPU-s over 2,400 events: 1.25 ms per event, so 2 cores would hold 1,600 events/s
+    assert "recount's own CPU per event: **1.25 ms** (goal ≤ 6 ms: **met**)" in text
+    assert "its own parts would hold 1600 events/s. The rate held: 40 events/s (goal ≥ 100/s: **missed**)" in text
+    assert "| moto | emulation | 2.08 | 45% |" in text and "| environments | recount | 0.42 | 9% |" in text
     assert "the busiest was moto" in text and "one Python process" in text and "freshness p95 reached 4.00 s" in text
 
 
 def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
     all_held = "\n".join(b4(_b4(_step(40, 40, 300, 1.0), _step(50, 50, 400, 1.0))))
     assert "not reached: every step held, up to 50 events/s" in all_held
-    assert "**Capacity: at least 50 dirty events/s**" in all_held and "(goal ≥ 0.5: **not shown" in all_held
+    assert "**Capacity: at least 50 dirty events/s**" in all_held and "(goal ≥ 100/s: **not shown" in all_held
     assert "**No step ran.**" in "\n".join(b4(_b4()))
     assert "**No step was held**" in "\n".join(b4(_b4(_step(40, 30, 300, 1.0))))  # sent too slowly to count
 
@@ -234,7 +236,7 @@ def test_given_a_first_rate_past_the_machine_then_b4_reports_the_step_down_and_t
     assert "the rate stepped down from it instead" in text
     assert "**Capacity: 20 dirty events/s**" in text and "at least" not in text
     # what bounds it is read at the lowest rate not held above the capacity: 30/s
-    assert "at 30/s freshness p95 reached 3.00 s" in text and "(goal ≥ 0.5: **missed**)" in text
+    assert "at 30/s freshness p95 reached 3.00 s" in text and "(goal ≥ 100/s: **missed**)" in text
 
 
 def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> None:
