@@ -29,6 +29,7 @@ from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b8_triggers import b8
 from recount.bench.sections.b9_incremental import b9
+from recount.bench.sections.summary import summary
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def write(results: Results, path: Path) -> None:
             else []
         ),
         "",
+        *summary(results),
         *b1(results.b1),
         *_image("B1", results.b1, B1_PNG),
         *b2(results.b2),

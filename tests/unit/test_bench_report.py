@@ -15,6 +15,7 @@ from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result, B7Row
+from recount.bench.b8_triggers import B8Result
 from recount.bench.b9_incremental import B9Result, B9Row
 from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
@@ -27,6 +28,7 @@ from recount.bench.sections.b5_sweep import b5
 from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b9_incremental import b9
+from recount.bench.sections.summary import summary
 
 QUIET = Console(file=io.StringIO())
 
@@ -269,7 +271,7 @@ def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_th
     assert "| base | 1,000 | 1 | 2.00 | 10.0 | 8.0 | 1.60 | **4.0x** | 5.0x | 5.0x | 3x met |" in text
     assert "| base | 100,000 | 100 | 30.00 | 160.0 | 480.0 | 0.00 | **16.0x** | 0.0x | 5.3x | 20x missed |" in text
     assert "| base | 5,000 | 10 | 3.00 | 20.0 | 50.0 | 0.00 | **16.7x** | 0.0x | 6.7x |  |" in text
-    assert "the job at 100,000 leads takes **1.20x** its time at 1,000 (goal ≤ 1.3x: **met**)" in text
+    assert "One changed lead, base: the job at 100,000 leads over 1,000: **1.20x** (goal ≤ 1.3x: **met**)" in text
     assert "One changed lead at 100,000 leads, grown copy over base: **1.50x** (goal ≤ 1.3x: **missed**)" in text
     assert "(missed: base 100,000 x 100)." in text and "Index Scan using x" in text
 
@@ -294,3 +296,36 @@ def test_a_run_names_the_commit_it_measured_and_the_code_that_differed_from_it()
         f"`python -m recount bench` at commit `{head[:12]}`"
     )
     assert Provenance("x", "unknown").describe() == "`x`, outside a git checkout (no commit to name)"
+
+
+def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdicts() -> None:
+    b6_result = B6Result(5_000, 20.0, 28.0, {"review drafts": 1}, {"review drafts": 4})  # 1.40x, goal 1.3x
+    b8_result = B8Result(2, [], 4, 15.0, 1000.0, 600.0, 810.0)  # 0.81x, goal 0.8x
+    b9_result = B9Result(3, [B9Row("base", 1_000, 1, 2.0, 10.0, 8.0, 1.6), B9Row("base", 5_000, 1, 4.0, 40.0, 36.0)])
+    results = Results(
+        False,
+        "15",
+        "7",
+        *(NotRun("-") for _ in range(5)),
+        seconds=1.0,
+        b6=b6_result,
+        b7=NotRun("-"),
+        b8=b8_result,
+        b9=b9_result,
+        provenance=Provenance("python -m recount bench", "0" * 40),
+    )
+
+    text = "\n".join(summary(results))
+
+    assert "5 goals judged in this run, 3 missed" in text
+    assert "| B6 the 5,000-lead recompute, database grown | 1.40x (20.0 → 28.0 ms) | ≤ 1.3x | **missed** |" in text
+    assert "| B8 a hot workspace's writes with the capture | 0.81x unmarked | ≥ 0.8x | **met** |" in text
+    assert (
+        "| B9 incremental job, base, 1,000 leads, 1 changed | seed ÷ job 4.0x (2.00 ms; floor 5.0x) | ≥ 3x | **met** |"
+        in text
+    )
+    assert (
+        "| B9 incremental job, base, 5,000 leads, 1 changed | seed ÷ job 9.0x (4.00 ms; floor 0.0x) | ≥ 10x "
+        "| **missed** |" in text
+    )
+    assert "the job at 5,000 leads over 1,000 | 2.00x | ≤ 1.3x | **missed** |" in text
