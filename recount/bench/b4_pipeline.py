@@ -1,8 +1,10 @@
 """B4: the pipeline's capacity on the local runtime. The dirty-event rate over many workspaces steps up, step
 after step with no pause, until freshness p95 over a step passes the limit; the highest rate held for a whole
 step is the capacity. On a machine too slow for the first rate, the rate steps down instead, by the same step,
-each step after the queues drained, until one holds. From the same run, the CPU-seconds each process group
-spent per event give the machine's limit (cores ÷ CPU-seconds per event) and show what bounds the pipeline."""
+each step after the queues drained, until one holds. From the same run, the CPU-seconds each process group spent
+per event, recount's own parts (the execution environments, the benchmark database's backends serving them, Redis)
+apart from the emulation around them (moto, the pollers, the load generator and its writes), show what recount
+costs per event and what bounds the pipeline here."""
 
 from __future__ import annotations
 
@@ -14,13 +16,18 @@ import sys
 import time
 from dataclasses import dataclass
 
+from recount.bench.b4_generator import APPLICATION_NAME
 from recount.bench.cpu_meter import CpuMeter, StoreProcesses, spent
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import ROOT
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.metrics import Metric
 
-GROUPS = ("generator", "moto", "pollers", "environments", "postgresql", "redis")
+# recount's own parts, and the emulation around them: AWS (moto, the event-source pollers) and the app (the load
+# generator, its writes' PostgreSQL sessions).
+OWN = ("environments", "postgresql", "redis")
+EMULATION = ("generator", "app writes", "moto", "pollers")
+GROUPS = (*EMULATION, *OWN)
 SETTLE_S = 5.0  # freshness samples from a step's first seconds belong to the step before
 DRAIN_LIMIT_S = 600.0
 MIN_RATE = 1.0  # dirty events/s: the lowest step tried when the rates step down
@@ -57,6 +64,11 @@ class Step:
         spent = self.cpu_s[group] if group else sum(self.cpu_s.values())
         return spent / self.sent if self.sent else 0.0
 
+    def own_cpu_per_event(self) -> float:
+        """recount's own parts' CPU-seconds per event: the execution environments, the benchmark database's
+        backends serving them, Redis."""
+        return sum(self.cpu_per_event(group) for group in OWN)
+
     @property
     def busy_cores(self) -> float:
         return sum(self.cpu_s.values()) / self.seconds if self.seconds else 0.0
@@ -87,14 +99,10 @@ class B4Result:
     def stepped_down(self) -> bool:
         return len(self.steps) > 1 and self.steps[1].rate < self.steps[0].rate
 
-    def limit(self, step: Step) -> float:
-        """Events/s this machine could take if its cores did nothing but this step's work per event."""
-        per_event = step.cpu_per_event()
+    def own_limit(self, step: Step) -> float:
+        """Events/s recount's own parts would hold on these cores with nothing else running (no emulation)."""
+        per_event = step.own_cpu_per_event()
         return self.cores / per_event if per_event else 0.0
-
-    def ratio(self, step: Step) -> float:
-        limit = self.limit(step)
-        return step.achieved_rate / limit if limit else 0.0
 
     @property
     def sent(self) -> int:
@@ -114,7 +122,7 @@ def measure(
     db.run(_LEADS, n=workspaces)
     generator = _start_generator(pipeline, [f"b4-{i}" for i in range(1, workspaces + 1)])
     assert pipeline.redis_url
-    stores = StoreProcesses(pipeline.database_url, pipeline.redis_url)
+    stores = StoreProcesses(pipeline.database_url, pipeline.redis_url, app_name=APPLICATION_NAME)
     meter = CpuMeter(lambda: {**pipeline.process_ids(), **stores(), "generator": [generator.pid]}).start()
     steps: list[Step] = []
     try:

@@ -60,6 +60,7 @@ class B8Result:
     hot_plain: float  # writes/s, no mark at all
     hot_app_mark: float  # writes/s, the app's own upsert in each write's transaction
     hot_triggers: float  # writes/s, the triggers marking
+    hot_rounds: int = HOT_ROUNDS  # rounds of each way, taken in turn
 
 
 def measure(server_url: str, runs: int, hot_seconds: float) -> B8Result:
@@ -98,6 +99,7 @@ def measure(server_url: str, runs: int, hot_seconds: float) -> B8Result:
             statistics.median(rates["plain"]),
             statistics.median(rates["app mark"]),
             statistics.median(rates["triggers"]),
+            HOT_ROUNDS,
         )
     finally:
         for url in (plain_url, triggers_url):

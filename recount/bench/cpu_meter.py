@@ -1,9 +1,10 @@
 """CPU-seconds spent by groups of processes on this machine, for B4's figures.
 
 psutil reads each process's CPU time every half second in a thread, so a process that ends within a step
-keeps its last reading and one that starts counts from zero. PostgreSQL is the benchmark database's own
-backends and the server's background processes (not other databases' sessions); Redis is the benchmark's
-server. Stores on another host are not counted (their processes are not here to read).
+keeps its last reading and one that starts counts from zero. PostgreSQL is the benchmark database's backends
+only (not the server's background processes, not other databases' sessions or autovacuum), the app's writes
+(sessions named `app_name`) apart from recount's; Redis is the benchmark's server. Stores on another host are
+not counted (their processes are not here to read).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from shared.adapters.postgres import PostgresDatabase
 
 Readings = dict[str, dict[int, float]]  # group -> pid -> CPU-seconds so far
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_SERVER_PIDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR backend_type <> 'client backend'"
+_BACKENDS = (
+    "SELECT pid, application_name = :app_name AS app FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
 
 
 class CpuMeter:
@@ -78,7 +82,8 @@ def process_cpu_s(pid: int) -> float | None:
 class StoreProcesses:
     """The pids of the benchmark's PostgreSQL backends and Redis server, when they run on this machine."""
 
-    def __init__(self, database_url: str, redis_url: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, app_name: str = "") -> None:
+        self._app_name = app_name
         self._db = PostgresDatabase(database_url) if urlsplit(database_url).hostname in LOOPBACK else None
         self._redis_pid: list[int] = []
         if urlsplit(redis_url).hostname in LOOPBACK:
@@ -89,8 +94,13 @@ class StoreProcesses:
 
     def __call__(self) -> dict[str, list[int]]:
         with self._lock:  # the meter's thread and a step's reading share the connection
-            postgres = [row["pid"] for row in self._db.run(_SERVER_PIDS)] if self._db is not None else []
-        return {"postgresql": postgres, "redis": self._redis_pid, "pollers": [os.getpid()]}
+            backends = self._db.run(_BACKENDS, app_name=self._app_name) if self._db is not None else []
+        return {
+            "postgresql": [row["pid"] for row in backends if not row["app"]],
+            "app writes": [row["pid"] for row in backends if row["app"]],
+            "redis": self._redis_pid,
+            "pollers": [os.getpid()],
+        }
 
     def close(self) -> None:
         if self._db is not None:

@@ -19,6 +19,7 @@ from recount.bench.b8_triggers import B8Result
 from recount.bench.b9_incremental import B9Result
 from recount.bench.outcome import NotRun
 from recount.bench.plots import B1_PNG, B3_PNG, B4_PNG, plot_all
+from recount.bench.provenance import Provenance
 from recount.bench.sections.b1_recompute import b1
 from recount.bench.sections.b2_io import b2
 from recount.bench.sections.b3_cold_start import b3
@@ -28,6 +29,7 @@ from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b8_triggers import b8
 from recount.bench.sections.b9_incremental import b9
+from recount.bench.sections.summary import summary
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Results:
     b7: B7Result | NotRun
     b8: B8Result | NotRun
     b9: B9Result | NotRun
+    provenance: Provenance
 
 
 def machine() -> str:
@@ -72,8 +75,8 @@ def write(results: Results, path: Path) -> None:
     lines = [
         "# recount benchmarks",
         "",
-        f"Written by `python -m recount bench{' --quick' if results.quick else ''}` on "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {results.seconds / 60:.1f} min.",
+        f"Written by {results.provenance.describe()} on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"{results.seconds / 60:.1f} min. Nothing in it is edited by hand: run the command again to update it.",
         "",
         f"- Machine: {machine()}",
         f"- PostgreSQL {results.postgres_version}; Redis {results.redis_version}; AWS services: moto",
@@ -83,6 +86,7 @@ def write(results: Results, path: Path) -> None:
             else []
         ),
         "",
+        *summary(results),
         *b1(results.b1),
         *_image("B1", results.b1, B1_PNG),
         *b2(results.b2),

@@ -29,6 +29,7 @@ from recount.bench import (
     b9_incremental,
 )
 from recount.bench.outcome import NotRun, after, attempt
+from recount.bench.provenance import provenance
 from recount.bench.report import Results, write
 from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 from recount.local.aws_server import MotoServer
@@ -92,8 +93,9 @@ QUICK = Plan(
 )
 
 
-def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path:
+def run(plan: Plan, report_path: Path, console: Console, *, quick: bool, command: str) -> Path:
     started = time.monotonic()
+    measured = provenance(command)  # before anything runs: the code as it was when the run began
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -110,6 +112,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         database_url = database_url or servers.start_postgres(free_port())
         redis_url = redis_url or servers.start_redis(free_port())
     bench_url = _fresh_database(database_url)
+    copies: list[str] = []  # B6's grown copy, dropped once B9 measured in it (or at the end, whatever happened)
     moto = MotoServer().start()  # not in this process: B5's sends would share its GIL with the sweep
     try:
         db = PostgresDatabase(bench_url, statement_timeout_ms=600_000)
@@ -127,14 +130,19 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
             ("B1's data set", b1),
             lambda report: b9_incremental.measure(bench_url, redis_url, report.workspaces, plan.b9_repeats),
         )
-        console.print("B6: the database grows around one workspace…")
+        console.print("B6: the database grows around one workspace, in a copy…")
+        db.close()  # the copy is made from this database as a template: nothing may be connected to it
         b6 = after(
             "B6",
             console,
             ("B1's data set", b1),
-            lambda report: b6_growth.run(bench_url, report, plan.b6_leads, plan.b1_repeats),
+            lambda report: b6_growth.run(database_url, bench_url, report, plan.b6_leads, plan.b1_repeats),
         )
-        b9 = _b9_grown(console, b9, b1, b6, bench_url, redis_url)
+        if not isinstance(b6, NotRun):
+            copies.append(b6.grown_url)
+        b9 = _b9_grown(console, b9, b1, b6, redis_url)
+        for copy in copies:
+            b6_growth.drop(database_url, copy)
         console.print("B2: round trips per job…")
         b2 = attempt("B2", console, lambda: b2_io.measure(bench_url, redis_url))
         endpoint = moto.endpoint_url
@@ -176,11 +184,15 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool) -> Path
         console.print("B8: what the dirty triggers cost the app's writes…")
         b8 = attempt("B8", console, lambda: b8_triggers.measure(database_url, plan.b8_runs, plan.b8_hot_s))
         seconds = time.monotonic() - started
-        write(Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8, b9), report_path)
+        write(
+            Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8, b9, measured),
+            report_path,
+        )
         return report_path
     finally:
         moto.stop()
-        _drop_database(database_url, bench_url)
+        for url in (*copies, bench_url):
+            _drop_database(database_url, url)
         if servers is not None:
             servers.stop()
 
@@ -190,7 +202,6 @@ def _b9_grown(
     b9: b9_incremental.B9Result | NotRun,
     b1: b1_recompute.B1Report | NotRun,
     b6: b6_growth.B6Result | NotRun,
-    database_url: str,
     redis_url: str,
 ) -> b9_incremental.B9Result | NotRun:
     """B9 again in B6's grown copy, for B6's workspace; when B6 did not grow it, B9 says why."""
@@ -200,7 +211,7 @@ def _b9_grown(
         return replace(b9, grown_note=f"Not measured in the grown copy: B6 did not run ({b6.reason}).")
     console.print("B9: the incremental job, in B6's grown copy…")
     outcome = attempt(
-        "B9 (grown)", console, lambda: b9_incremental.grown(database_url, redis_url, b9, b1.workspaces, b6.leads)
+        "B9 (grown)", console, lambda: b9_incremental.grown(b6.grown_url, redis_url, b9, b1.workspaces, b6.leads)
     )
     if isinstance(outcome, NotRun):
         return replace(b9, grown_note=f"Not measured in the grown copy: {outcome.reason}")

@@ -4,6 +4,7 @@ could not run says so with its reason instead of figures."""
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 from rich.console import Console
@@ -14,9 +15,11 @@ from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result, B7Row
+from recount.bench.b8_triggers import B8Result
 from recount.bench.b9_incremental import B9Result, B9Row
 from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
+from recount.bench.provenance import Provenance, provenance
 from recount.bench.report import Results, write
 from recount.bench.sections.b1_recompute import b1
 from recount.bench.sections.b3_cold_start import b3
@@ -25,6 +28,7 @@ from recount.bench.sections.b5_sweep import b5
 from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b9_incremental import b9
+from recount.bench.sections.summary import summary
 
 QUIET = Console(file=io.StringIO())
 
@@ -116,7 +120,7 @@ def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then
 
     assert "The whole sweep with sends was run over 300 workspaces only, not over 1,000." in text
     assert "10,000" not in text and "minutes" not in text
-    assert "answered at once in process took 1.05 s: moto's SQS (one Python process on these 2 cores) is 75%" in text
+    assert "answered at once in process took 1.05 s: moto's SQS (one Python process) is 75%" in text
 
 
 def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
@@ -153,11 +157,16 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
             b7=NotRun("reason 7"),
             b8=NotRun("reason 8"),
             b9=NotRun("reason 9"),
+            provenance=Provenance("python -m recount bench --quick", "0123456789abcdef", ("shared/a.py",)),
         ),
         path,
     )
 
     text = path.read_text()
+    assert (
+        "Written by `python -m recount bench --quick` at commit `0123456789ab`, with uncommitted changes to 1 "
+        "file(s) of code (shared/a.py)" in text
+    )
     for n, title in enumerate(
         ("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8", "## B9"), start=1
     ):
@@ -207,15 +216,17 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
     text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0))))
 
     assert "**Capacity: 40 dirty events/s**" in text
-    # 10 CPU-s over 2,400 events = 4.17 CPU-ms per event: 2 cores allow 480 events/s, and 40 is 0.08 of that
-    assert "= 480 events/s. Capacity ÷ limit = **0.08** (goal ≥ 0.5: **missed**)" in text
+    # recount's own parts spent 3 CPU-s over 2,400 events: 1.25 ms per event, so 2 cores would hold 1,600 events/s
+    assert "recount's own CPU per event: **1.25 ms** (goal ≤ 6 ms: **met**)" in text
+    assert "its own parts would hold 1600 events/s. The rate held: 40 events/s (goal ≥ 100/s: **missed**)" in text
+    assert "| moto | emulation | 2.08 | 45% |" in text and "| environments | recount | 0.42 | 9% |" in text
     assert "the busiest was moto" in text and "one Python process" in text and "freshness p95 reached 4.00 s" in text
 
 
 def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
     all_held = "\n".join(b4(_b4(_step(40, 40, 300, 1.0), _step(50, 50, 400, 1.0))))
     assert "not reached: every step held, up to 50 events/s" in all_held
-    assert "**Capacity: at least 50 dirty events/s**" in all_held and "(goal ≥ 0.5: **not shown" in all_held
+    assert "**Capacity: at least 50 dirty events/s**" in all_held and "(goal ≥ 100/s: **not shown" in all_held
     assert "**No step ran.**" in "\n".join(b4(_b4()))
     assert "**No step was held**" in "\n".join(b4(_b4(_step(40, 30, 300, 1.0))))  # sent too slowly to count
 
@@ -227,7 +238,7 @@ def test_given_a_first_rate_past_the_machine_then_b4_reports_the_step_down_and_t
     assert "the rate stepped down from it instead" in text
     assert "**Capacity: 20 dirty events/s**" in text and "at least" not in text
     # what bounds it is read at the lowest rate not held above the capacity: 30/s
-    assert "at 30/s freshness p95 reached 3.00 s" in text and "(goal ≥ 0.5: **missed**)" in text
+    assert "at 30/s freshness p95 reached 3.00 s" in text and "(goal ≥ 100/s: **missed**)" in text
 
 
 def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> None:
@@ -260,7 +271,7 @@ def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_th
     assert "| base | 1,000 | 1 | 2.00 | 10.0 | 8.0 | 1.60 | **4.0x** | 5.0x | 5.0x | 3x met |" in text
     assert "| base | 100,000 | 100 | 30.00 | 160.0 | 480.0 | 0.00 | **16.0x** | 0.0x | 5.3x | 20x missed |" in text
     assert "| base | 5,000 | 10 | 3.00 | 20.0 | 50.0 | 0.00 | **16.7x** | 0.0x | 6.7x |  |" in text
-    assert "the job at 100,000 leads takes **1.20x** its time at 1,000 (goal ≤ 1.3x: **met**)" in text
+    assert "One changed lead, base: the job at 100,000 leads over 1,000: **1.20x** (goal ≤ 1.3x: **met**)" in text
     assert "One changed lead at 100,000 leads, grown copy over base: **1.50x** (goal ≤ 1.3x: **missed**)" in text
     assert "(missed: base 100,000 x 100)." in text and "Index Scan using x" in text
 
@@ -275,3 +286,50 @@ def test_b4_steps_down_by_its_step_then_by_half_to_one_event_a_second() -> None:
 
     assert falling(40, 10) == [30, 20, 10, 5, 2.5, 1.25]  # the full plan's rates
     assert falling(10, 10) == [5, 2.5, 1.25]  # the quick plan's: a loaded machine still gets lower steps
+
+
+def test_a_run_names_the_commit_it_measured_and_the_code_that_differed_from_it() -> None:
+    measured = provenance("python -m recount bench")
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert measured.commit == head and measured.describe().startswith(
+        f"`python -m recount bench` at commit `{head[:12]}`"
+    )
+    assert Provenance("x", "unknown").describe() == "`x`, outside a git checkout (no commit to name)"
+
+
+def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdicts() -> None:
+    b6_result = B6Result(5_000, 20.0, 28.0, {"review drafts": 1}, {"review drafts": 4})  # 1.40x, goal 1.3x
+    b8_result = B8Result(2, [], 4, 15.0, 1000.0, 600.0, 810.0)  # 0.81x, goal 0.8x
+    b9_result = B9Result(3, [B9Row("base", 1_000, 1, 2.0, 10.0, 8.0, 1.6), B9Row("base", 5_000, 1, 4.0, 40.0, 36.0)])
+    results = Results(
+        False,
+        "15",
+        "7",
+        b1=NotRun("-"),
+        b2=NotRun("-"),
+        b3=NotRun("-"),
+        b4=NotRun("-"),
+        b5=NotRun("-"),
+        seconds=1.0,
+        b6=b6_result,
+        b7=NotRun("-"),
+        b8=b8_result,
+        b9=b9_result,
+        provenance=Provenance("python -m recount bench", "0" * 40),
+    )
+
+    text = "\n".join(summary(results))
+
+    assert "5 goals judged in this run, 3 missed" in text
+    assert "| B6 the 5,000-lead recompute, database grown | 1.40x (20.0 → 28.0 ms) | ≤ 1.3x | **missed** |" in text
+    assert "| B8 a hot workspace's writes with the capture | 0.81x unmarked | ≥ 0.8x | **met** |" in text
+    assert (
+        "| B9 incremental job, base, 1,000 leads, 1 changed | seed ÷ job 4.0x (2.00 ms; floor 5.0x) | ≥ 3x | **met** |"
+        in text
+    )
+    assert (
+        "| B9 incremental job, base, 5,000 leads, 1 changed | seed ÷ job 9.0x (4.00 ms; floor 0.0x) | ≥ 10x "
+        "| **missed** |" in text
+    )
+    assert "the job at 5,000 leads over 1,000 | 2.00x | ≤ 1.3x | **missed** |" in text

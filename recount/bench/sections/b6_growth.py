@@ -19,9 +19,10 @@ def b6(outcome: B6Result | NotRun) -> list[str]:
     return [
         f"## {B6_TITLE}",
         "",
-        f"The {outcome.leads:,}-lead workspace of B1's data set, recount's statement as the functions run it, "
-        f"median of the runs after a warm-up, before and after every other workspace's review drafts and AI-sent "
-        f"emails were copied to {GROWTH}x ({grown} in the whole database), vacuumed and analyzed.",
+        f"The {outcome.leads:,}-lead workspace, recount's statement as the functions run it: *before* in B1's data "
+        f"set, *after* in a copy of it where every other workspace's review drafts and AI-sent emails were copied to "
+        f"{GROWTH}x ({grown} in the whole database), vacuumed and analyzed. A warm-up on each, then "
+        f"{outcome.repeats} rounds of both in turn, the order alternating; medians.",
         "",
         "| before (ms) | after (ms) | after ÷ before |",
         "|---:|---:|---:|",

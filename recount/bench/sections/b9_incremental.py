@@ -30,29 +30,29 @@ def _goal_cell(row: B9Row) -> str:
     return "" if goal is None else f"{goal:.0f}x {verdict(row.seed_ratio >= goal)}"
 
 
-def _flat(rows: list[B9Row]) -> list[str]:
-    """One changed lead, the job's time at the largest size over the smallest, in each data set; the grown copy
-    over the base at each size both measured."""
-    lines = []
+def flatness(rows: list[B9Row]) -> list[tuple[str, float, float]]:
+    """One changed lead: the job's time at the largest size over the smallest, in each data set; the grown copy
+    over the base at each size both measured. (what, ratio, goal)"""
+    judged = []
     for data_set in ("base", "grown"):
         ones = sorted((r for r in rows if r.data_set == data_set and r.changed == 1), key=lambda r: r.leads)
-        if len(ones) > 1:
-            ratio = ones[-1].incremental_ms / ones[0].incremental_ms if ones[0].incremental_ms else 0.0
-            lines.append(
-                f"- One changed lead, {data_set} data set: the job at {ones[-1].leads:,} leads takes "
-                f"**{ratio:.2f}x** its time at {ones[0].leads:,} (goal ≤ {B9_GOAL_FLAT}x: "
-                f"**{verdict(ratio <= B9_GOAL_FLAT)}**)."
-            )
+        if len(ones) > 1 and ones[0].incremental_ms:
+            what = f"one changed lead, {data_set}: the job at {ones[-1].leads:,} leads over {ones[0].leads:,}"
+            judged.append((what, ones[-1].incremental_ms / ones[0].incremental_ms, B9_GOAL_FLAT))
     base = {r.leads: r for r in rows if r.data_set == "base" and r.changed == 1}
     for grown in sorted((r for r in rows if r.data_set == "grown" and r.changed == 1), key=lambda r: r.leads):
         before = base.get(grown.leads)
         if before is not None and before.incremental_ms:
-            ratio = grown.incremental_ms / before.incremental_ms
-            lines.append(
-                f"- One changed lead at {grown.leads:,} leads, grown copy over base: **{ratio:.2f}x** "
-                f"(goal ≤ {B9_GOAL_FLAT}x: **{verdict(ratio <= B9_GOAL_FLAT)}**)."
-            )
-    return lines
+            what = f"one changed lead at {grown.leads:,} leads, grown copy over base"
+            judged.append((what, grown.incremental_ms / before.incremental_ms, B9_GOAL_FLAT))
+    return judged
+
+
+def _flat(rows: list[B9Row]) -> list[str]:
+    return [
+        f"- {what[0].upper()}{what[1:]}: **{ratio:.2f}x** (goal ≤ {goal}x: **{verdict(ratio <= goal)}**)."
+        for what, ratio, goal in flatness(rows)
+    ]
 
 
 def b9(outcome: B9Result | NotRun) -> list[str]:

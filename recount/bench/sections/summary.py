@@ -1,0 +1,158 @@
+"""The report's first table: every goal the run judged, its figure and its verdict, computed from the same results
+as the sections below it (each section's own goal constants and rules, never restated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from recount.bench.outcome import NotRun
+from recount.bench.sections import verdict
+from recount.bench.sections.b1_recompute import b1_goal
+from recount.bench.sections.b4_pipeline import B4_GOAL_OWN_CPU_MS, B4_GOAL_RATE
+from recount.bench.sections.b6_growth import B6_GOAL_RATIO
+from recount.bench.sections.b7_cli import B7_GOAL_RATIO
+from recount.bench.sections.b8_triggers import B8_GOAL_HOT, hot_ratio
+from recount.bench.sections.b9_incremental import b9_goal, flatness
+
+if TYPE_CHECKING:
+    from recount.bench.report import Results
+
+
+@dataclass(frozen=True)
+class Judged:
+    benchmark: str
+    figure: str
+    goal: str
+    met: bool
+
+
+def summary(results: Results) -> list[str]:
+    judged = [*_b1(results), *_b2(results), *_b4(results), *_b6(results), *_b7(results), *_b8(results)]
+    judged += _b9(results)
+    if not judged:
+        return []
+    missed = sum(1 for j in judged if not j.met)
+    return [
+        "## Goals at a glance",
+        "",
+        f"{len(judged)} goals judged in this run, {missed} missed; each row comes from the section below it.",
+        "",
+        "| benchmark | figure | goal | verdict |",
+        "|---|---|---|---|",
+        *(f"| {j.benchmark} | {j.figure} | {j.goal} | **{verdict(j.met)}** |" for j in judged),
+        "",
+    ]
+
+
+def _b1(results: Results) -> list[Judged]:
+    if isinstance(results.b1, NotRun):
+        return []
+    return [
+        Judged(
+            f"B1 recompute job, {row.leads:,} leads",
+            f"seed ÷ job {row.job_ratio():.2f}x ({row.seed.best_ms:.1f} / {row.job_ms:.1f} ms)",
+            f"≥ {b1_goal(row.leads):.0f}x",
+            row.job_ratio() >= b1_goal(row.leads),
+        )
+        for row in results.b1.rows
+    ]
+
+
+def _b2(results: Results) -> list[Judged]:
+    if isinstance(results.b2, NotRun):
+        return []
+    judged = [(store, warm, goal) for store, warm, _, _, goal in results.b2.rows() if goal is not None]
+    return [
+        Judged(
+            "B2 round trips per warm job",
+            " / ".join(f"{store} {warm}" for store, warm, _ in judged),
+            "≤ " + " / ".join(str(goal) for _, _, goal in judged),
+            all(warm <= goal for _, warm, goal in judged),
+        )
+    ]
+
+
+def _b4(results: Results) -> list[Judged]:
+    b4 = results.b4
+    if isinstance(b4, NotRun) or b4.capacity is None:
+        return []
+    own_ms = b4.capacity.own_cpu_per_event() * 1000
+    return [
+        Judged(
+            "B4 recount's own CPU per event",
+            f"{own_ms:.2f} ms",
+            f"≤ {B4_GOAL_OWN_CPU_MS:.0f} ms",
+            own_ms <= B4_GOAL_OWN_CPU_MS,
+        ),
+        Judged(
+            "B4 rate held",
+            f"{b4.capacity.achieved_rate:.0f} events/s",
+            f"≥ {B4_GOAL_RATE:.0f}/s",
+            b4.capacity.achieved_rate >= B4_GOAL_RATE,
+        ),
+    ]
+
+
+def _b6(results: Results) -> list[Judged]:
+    if isinstance(results.b6, NotRun):
+        return []
+    b6 = results.b6
+    figure = f"{b6.ratio:.2f}x ({b6.before_ms:.1f} → {b6.after_ms:.1f} ms)"
+    return [
+        Judged(
+            f"B6 the {b6.leads:,}-lead recompute, database grown",
+            figure,
+            f"≤ {B6_GOAL_RATIO}x",
+            b6.ratio <= B6_GOAL_RATIO,
+        )
+    ]
+
+
+def _b7(results: Results) -> list[Judged]:
+    if isinstance(results.b7, NotRun):
+        return []
+    worst = results.b7.worst
+    return [
+        Judged(
+            "B7 slowest command start",
+            f"{worst.ratio:.2f}x (`{worst.command}`)",
+            f"≤ {B7_GOAL_RATIO}x",
+            worst.ratio <= B7_GOAL_RATIO,
+        )
+    ]
+
+
+def _b8(results: Results) -> list[Judged]:
+    if isinstance(results.b8, NotRun):
+        return []
+    ratio = hot_ratio(results.b8)
+    return [
+        Judged(
+            "B8 a hot workspace's writes with the capture",
+            f"{ratio:.2f}x unmarked",
+            f"≥ {B8_GOAL_HOT}x",
+            ratio >= B8_GOAL_HOT,
+        )
+    ]
+
+
+def _b9(results: Results) -> list[Judged]:
+    if isinstance(results.b9, NotRun):
+        return []
+    judged = []
+    for row in results.b9.rows:
+        goal = b9_goal(row)
+        if goal is not None:
+            judged.append(
+                Judged(
+                    f"B9 incremental job, {row.data_set}, {row.leads:,} leads, {row.changed} changed",
+                    f"seed ÷ job {row.seed_ratio:.1f}x ({row.incremental_ms:.2f} ms; floor {row.floor_ratio:.1f}x)",
+                    f"≥ {goal:.0f}x",
+                    row.seed_ratio >= goal,
+                )
+            )
+    return judged + [
+        Judged(f"B9 {what}", f"{ratio:.2f}x", f"≤ {goal}x", ratio <= goal)
+        for what, ratio, goal in flatness(results.b9.rows)
+    ]
