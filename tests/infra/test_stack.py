@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.assets import locked
-from infra.config_functions import LAMBDA_PYTHON
+from infra.config_functions import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key
@@ -93,7 +93,7 @@ def test_queues_are_encrypted_and_refuse_plain_http(resources: dict[str, dict[st
 def test_functions_run_the_latest_python_on_arm64_with_a_cap_and_tracing(resources: dict[str, dict[str, Any]]) -> None:
     for label, (key, name) in FUNCTIONS.items():
         _, function = function_named(resources, name)
-        assert function["Runtime"] == LAMBDA_PYTHON and function["Architectures"] == ["arm64"], label
+        assert function["Runtime"] == LAMBDA_PYTHON and function["Architectures"] == [LAMBDA_ARCHITECTURE], label
         assert function["ReservedConcurrentExecutions"] == DEV[key]["reservedConcurrency"]
         assert function["Timeout"] == DEV[key]["timeoutSeconds"] and function["MemorySize"] == DEV[key]["memoryMb"]
         assert function["TracingConfig"] == {"Mode": "Active"}
