@@ -10,6 +10,7 @@ import pytest
 
 from infra.assets import locked
 from infra.config_functions import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON
+from recount.bench.b10_stage import DASHBOARDS, KMS_KEYS, alarm_count
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key
@@ -258,6 +259,12 @@ def test_alarms_cover_dead_letters_backlog_freshness_and_errors_and_notify_the_t
     assert freshness["ExtendedStatistic"] == "p95" and freshness["Threshold"] == 15_000
     assert freshness["Namespace"] == "recount"
     assert len(by_metric["Errors"]) == 3
+
+
+def test_b10_prices_the_alarms_dashboards_and_keys_the_stack_makes(resources: dict[str, dict[str, Any]]) -> None:
+    assert len(of_type(resources, "AWS::CloudWatch::Alarm")) == alarm_count()
+    assert len(of_type(resources, "AWS::CloudWatch::Dashboard")) == DASHBOARDS
+    assert len(of_type(resources, "AWS::KMS::Key")) == KMS_KEYS
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources: dict[str, dict[str, Any]]) -> None:

@@ -153,13 +153,14 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
             b7=NotRun("reason 7"),
             b8=NotRun("reason 8"),
             b9=NotRun("reason 9"),
+            b10=NotRun("reason 10"),
         ),
         path,
     )
 
     text = path.read_text()
     for n, title in enumerate(
-        ("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8", "## B9"), start=1
+        ("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8", "## B9", "## B10"), start=1
     ):
         section = text.split(title, 1)[1].split("\n## ", 1)[0]
         assert f"**Not run** in this run: reason {n}" in section, title
