@@ -49,8 +49,8 @@ def both(first: tuple[str, T | NotRun], second: tuple[str, U | NotRun]) -> tuple
     """Two earlier steps' results as the one `needed` of `after`: not run when either failed, saying which."""
     (first_name, first_result), (second_name, second_result) = first, second
     what = f"{first_name} and {second_name}"
-    for name, result in (first, second):
-        if isinstance(result, NotRun):
-            return what, NotRun(f"{name}: {result.reason}")
-    assert not isinstance(first_result, NotRun) and not isinstance(second_result, NotRun)
+    if isinstance(first_result, NotRun):
+        return what, NotRun(f"{first_name}: {first_result.reason}")
+    if isinstance(second_result, NotRun):
+        return what, NotRun(f"{second_name}: {second_result.reason}")
     return what, (first_result, second_result)
