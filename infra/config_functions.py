@@ -28,13 +28,15 @@ def _pinned_version(package: str, requirements: Path = ROOT / "requirements.txt"
 
 # The Powertools layer's version: the one requirements.txt pins, stated nowhere else.
 POWERTOOLS_VERSION = _pinned_version("aws-lambda-powertools")
-# The functions' runtime (infra.job_function builds it; a template test holds them together).
+# The functions' runtime and architecture (infra.job_function builds them; a template test holds them together;
+# B10 prices Lambda's duration at this architecture's rate).
 LAMBDA_PYTHON = "python3.14"
+LAMBDA_ARCHITECTURE = "arm64"
 
 
 def powertools_layer_parameter(version: str) -> str:
     """The public SSM parameter holding the ARN of AWS's Powertools layer (arm64) for `version` or "latest"."""
-    return f"/aws/service/powertools/python/arm64/{LAMBDA_PYTHON}/{version}"
+    return f"/aws/service/powertools/python/{LAMBDA_ARCHITECTURE}/{LAMBDA_PYTHON}/{version}"
 
 
 class FunctionConfig(BaseModel):

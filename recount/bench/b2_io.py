@@ -6,6 +6,10 @@ whatever the protocol. Two one-message batches run one after the other: the firs
 prepared statements (a cold execution environment), the second is a warm job. Beside the trips, what the
 adapters sent (statements, commands, AWS requests), so the two can be told apart. Then the same two jobs with
 DATABASE_POOLED=true, as through an RDS Proxy: no session state and no named prepared statements.
+
+Each job also records what B10 prices: the AWS requests by operation and their bodies' bytes, the handler's wall
+time and its job's own (the RecomputeDuration it reports), and the bytes it writes to its log at INFO (Powertools'
+default, which the stack keeps): its JSON lines and the EMF blob of its metrics.
 """
 
 from __future__ import annotations
@@ -14,26 +18,31 @@ import importlib.util
 import json
 import logging
 import os
+import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
 
+from recount.bench.job_meters import AwsRequests, emf_bytes, log_written
 from recount.local.provision import create_idempotency_table
 from recount.migrations import migrate
 from recount.servers.throwaway import free_port
 from recount.servers.toggle_proxy import ToggleProxy, proxy_to, through
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.metrics import Metric
 from shared.contracts.settings import EnvVar
+from shared.topology import FUNCTIONS, FunctionKey
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOALS = {"PostgreSQL": 4, "Redis": 2, "DynamoDB": 2}
+# The name a deployed inbox function has (its log lines and EMF blob carry it): B2's log bytes are a stage's.
+FUNCTION_NAME = FUNCTIONS[FunctionKey.INBOX].physical_name("recount-dev")
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,11 @@ class JobIo:
 
     trips: dict[str, int]  # PostgreSQL, Redis, AWS (DynamoDB and SQS share moto's endpoint)
     sent: dict[str, int]  # PostgreSQL statements, Redis commands, DynamoDB and SQS requests
+    operations: dict[str, dict[str, int]] = field(default_factory=dict)  # DynamoDB, SQS -> operation -> requests
+    body_bytes: dict[str, int] = field(default_factory=dict)  # DynamoDB, SQS -> their requests' bodies, in bytes
+    handler_ms: float = 0.0  # the handler's call, wall time
+    recompute_ms: float = 0.0  # the job inside it, as its RecomputeDuration metric reports it (whole ms)
+    log_bytes: int = 0  # its log lines at INFO and its EMF blob
 
 
 @dataclass(frozen=True)
@@ -159,16 +173,20 @@ def _one_job(
         ]
     }
     clients = handler.consumer.clients
-    requests: Counter[str] = Counter()
-    hooks = [(clients.idempotency.persistence.client, "DynamoDB"), (clients.sqs.client, "SQS")]
-    counters = {name: (lambda service: lambda **_: requests.update([service]))(name) for _, name in hooks}
-    for client, name in hooks:
-        client.meta.events.register("before-send", counters[name])  # one per HTTP request, retries included
+    hooks = [
+        (clients.idempotency.persistence.client, AwsRequests("DynamoDB")),
+        (clients.sqs.client, AwsRequests("SQS")),
+    ]
+    for client, counter in hooks:
+        client.meta.events.register("before-send", counter)  # one per HTTP request, retries included
     trips_before = {name: proxy.round_trips.trips for name, proxy in proxies.items()}
     sent_before = (clients.db.statements, clients.versions.commands)
-    response = handler.lambda_handler(event, _Context())
-    for client, name in hooks:
-        client.meta.events.unregister("before-send", counters[name])
+    with log_written() as (log, emitted):
+        started = time.perf_counter()
+        response = handler.lambda_handler(event, _Context())
+        handler_ms = (time.perf_counter() - started) * 1000
+    for client, counter in hooks:
+        client.meta.events.unregister("before-send", counter)
     if response != {"batchItemFailures": []}:
         raise RuntimeError(f"B2's job failed: {json.dumps(response)}")
     if db.run('SELECT 1 FROM "InboxCountsDirty" WHERE "clientId" = :id', id=client_id):
@@ -179,9 +197,13 @@ def _one_job(
         sent={
             "PostgreSQL": clients.db.statements - sent_before[0],
             "Redis": clients.versions.commands - sent_before[1],
-            "DynamoDB": requests["DynamoDB"],
-            "SQS": requests["SQS"],
+            **{counter.service: counter.total for _, counter in hooks},
         },
+        operations={counter.service: dict(counter.operations) for _, counter in hooks},
+        body_bytes={counter.service: counter.body_bytes for _, counter in hooks},
+        handler_ms=handler_ms,
+        recompute_ms=sum(value for metric, value in emitted if metric is Metric.RECOMPUTE_DURATION),
+        log_bytes=len(log.getvalue().encode()) + emf_bytes(emitted, FUNCTION_NAME),
     )
 
 
@@ -210,10 +232,10 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 class _Context:
-    function_name = "bench"
+    function_name = FUNCTION_NAME
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "bench"
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"  # as long as Lambda's, for the log lines' bytes
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000  # the inbox function's timeout

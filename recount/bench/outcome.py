@@ -43,3 +43,14 @@ def after(name: str, console: Console, needed: tuple[str, T | NotRun], measure: 
     if isinstance(result, NotRun):
         return NotRun(f"needs {what}, which failed: {result.reason}")
     return attempt(name, console, lambda: measure(result))
+
+
+def both(first: tuple[str, T | NotRun], second: tuple[str, U | NotRun]) -> tuple[str, tuple[T, U] | NotRun]:
+    """Two earlier steps' results as the one `needed` of `after`: not run when either failed, saying which."""
+    (first_name, first_result), (second_name, second_result) = first, second
+    what = f"{first_name} and {second_name}"
+    if isinstance(first_result, NotRun):
+        return what, NotRun(f"{first_name}: {first_result.reason}")
+    if isinstance(second_result, NotRun):
+        return what, NotRun(f"{second_name}: {second_result.reason}")
+    return what, (first_result, second_result)

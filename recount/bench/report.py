@@ -17,6 +17,7 @@ from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result
 from recount.bench.b8_triggers import B8Result
 from recount.bench.b9_incremental import B9Result
+from recount.bench.b10_cost import B10Result
 from recount.bench.outcome import NotRun
 from recount.bench.plots import B1_PNG, B3_PNG, B4_PNG, plot_all
 from recount.bench.provenance import Provenance
@@ -29,6 +30,7 @@ from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b8_triggers import b8
 from recount.bench.sections.b9_incremental import b9
+from recount.bench.sections.b10_cost import b10
 from recount.bench.sections.summary import summary
 
 
@@ -47,6 +49,7 @@ class Results:
     b7: B7Result | NotRun
     b8: B8Result | NotRun
     b9: B9Result | NotRun
+    b10: B10Result | NotRun  # from B1 and B2 of this run, with the dated price file
     provenance: Provenance
 
 
@@ -99,6 +102,7 @@ def write(results: Results, path: Path) -> None:
         *b7(results.b7),
         *b8(results.b8),
         *b9(results.b9),
+        *b10(results.b10),
     ]
     path.write_text("\n".join(lines))
 

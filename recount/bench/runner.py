@@ -1,5 +1,5 @@
 """Run B1-B9 against real PostgreSQL and Redis (given, or throwaway) and moto's server (a process of its own),
-then write the report."""
+price what they measured (B10), then write the report."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ from recount.bench import (
     b7_cli,
     b8_triggers,
     b9_incremental,
+    b10_cost,
 )
-from recount.bench.outcome import NotRun, after, attempt
+from recount.bench.outcome import NotRun, after, attempt, both
 from recount.bench.provenance import provenance
 from recount.bench.report import Results, write
 from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
@@ -183,9 +184,11 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool, command
         b7 = attempt("B7", console, lambda: b7_cli.measure(plan.b7_runs))
         console.print("B8: what the dirty triggers cost the app's writes…")
         b8 = attempt("B8", console, lambda: b8_triggers.measure(database_url, plan.b8_runs, plan.b8_hot_s))
+        # B1's and B2's per-job figures, priced for the sized stage at the price file's date
+        b10 = after("B10", console, both(("B1", b1), ("B2", b2)), lambda run: b10_cost.from_run(*run))
         seconds = time.monotonic() - started
         write(
-            Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8, b9, measured),
+            Results(quick, versions[0], versions[1], b1, b2, b3, b4, b5, seconds, b6, b7, b8, b9, b10, measured),
             report_path,
         )
         return report_path

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from infra.assets import locked
-from infra.config_functions import LAMBDA_PYTHON
+from infra.config_functions import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON
+from recount.bench.b10_stage import DASHBOARDS, KMS_KEYS, alarm_count
 from shared.contracts.events import AnalyticsAggregatesSweep, InboxCountsSweep, parse_envelope
 from shared.contracts.settings import EnvVar
 from shared.topology import QUEUES, queue_key
@@ -93,7 +94,7 @@ def test_queues_are_encrypted_and_refuse_plain_http(resources: dict[str, dict[st
 def test_functions_run_the_latest_python_on_arm64_with_a_cap_and_tracing(resources: dict[str, dict[str, Any]]) -> None:
     for label, (key, name) in FUNCTIONS.items():
         _, function = function_named(resources, name)
-        assert function["Runtime"] == LAMBDA_PYTHON and function["Architectures"] == ["arm64"], label
+        assert function["Runtime"] == LAMBDA_PYTHON and function["Architectures"] == [LAMBDA_ARCHITECTURE], label
         assert function["ReservedConcurrentExecutions"] == DEV[key]["reservedConcurrency"]
         assert function["Timeout"] == DEV[key]["timeoutSeconds"] and function["MemorySize"] == DEV[key]["memoryMb"]
         assert function["TracingConfig"] == {"Mode": "Active"}
@@ -258,6 +259,12 @@ def test_alarms_cover_dead_letters_backlog_freshness_and_errors_and_notify_the_t
     assert freshness["ExtendedStatistic"] == "p95" and freshness["Threshold"] == 15_000
     assert freshness["Namespace"] == "recount"
     assert len(by_metric["Errors"]) == 3
+
+
+def test_b10_prices_the_alarms_dashboards_and_keys_the_stack_makes(resources: dict[str, dict[str, Any]]) -> None:
+    assert len(of_type(resources, "AWS::CloudWatch::Alarm")) == alarm_count()
+    assert len(of_type(resources, "AWS::CloudWatch::Dashboard")) == DASHBOARDS
+    assert len(of_type(resources, "AWS::KMS::Key")) == KMS_KEYS
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources: dict[str, dict[str, Any]]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, load_stage
+from recount.bench.b10_stage import stage_facts
 from shared.topology import FUNCTIONS_SECURITY_GROUP_OUTPUT
 from tests.infra.conftest import ROOT, cdk_context, of_type, run_app
 
@@ -79,6 +80,17 @@ def _endpoints(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
         name = json.dumps(endpoint["Properties"]["ServiceName"]).rsplit(".", 1)[-1].strip('"]} ')
         found[name] = endpoint["Properties"]
     return found
+
+
+def test_b10_prices_the_interface_endpoints_the_stack_makes_each_in_every_zone(
+    vpc_resources: dict[str, dict[str, Any]],
+) -> None:
+    facts = stage_facts(*load_stage(context_with("devvpc", VPC, databaseIamAuth=IAM_AUTH), "devvpc"))
+    endpoints = of_type(vpc_resources, "AWS::EC2::VPCEndpoint").values()
+    interface = [e["Properties"] for e in endpoints if "SubnetIds" in e["Properties"]]  # a gateway has route tables
+
+    assert len(interface) == len(facts.endpoint_services)
+    assert sum(len(e["SubnetIds"]) for e in interface) == facts.endpoint_zones
 
 
 def test_without_vpc_the_template_has_no_network(resources: dict[str, dict[str, Any]]) -> None:

@@ -146,6 +146,10 @@ def test_given_a_warm_execution_environment_when_a_dirty_event_is_recomputed_the
     assert result.warm.trips["AWS"] == result.warm.sent["DynamoDB"] + result.warm.sent["SQS"], result
     assert result.cold.trips["PostgreSQL"] > result.warm.trips["PostgreSQL"], "connecting and preparing cost trips"
     assert result.met()
+    # What B10 prices: the idempotency record's two writes, the handler's time around its job, its log
+    assert result.warm.operations["DynamoDB"] == {"PutItem": 1, "UpdateItem": 1}, result.warm
+    assert result.warm.body_bytes["DynamoDB"] > 0 and result.warm.log_bytes > 0, result.warm
+    assert result.warm.handler_ms > result.warm.recompute_ms >= 0, result.warm
     # Through a pooler: the same statements, the two with parameters on pg8000's unnamed path (three trips each)
     assert result.pooled is not None
     assert result.pooled.warm.sent["PostgreSQL"] == result.warm.sent["PostgreSQL"], result.pooled

@@ -157,6 +157,7 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
             b7=NotRun("reason 7"),
             b8=NotRun("reason 8"),
             b9=NotRun("reason 9"),
+            b10=NotRun("reason 10"),
             provenance=Provenance("python -m recount bench --quick", "0123456789abcdef", ("shared/a.py",)),
         ),
         path,
@@ -168,7 +169,7 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
         "file(s) of code (shared/a.py)" in text
     )
     for n, title in enumerate(
-        ("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8", "## B9"), start=1
+        ("## B1", "## B2", "## B3", "## B4", "## B5", "## B6", "## B7", "## B8", "## B9", "## B10"), start=1
     ):
         section = text.split(title, 1)[1].split("\n## ", 1)[0]
         assert f"**Not run** in this run: reason {n}" in section, title
@@ -316,6 +317,7 @@ def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdic
         b7=NotRun("-"),
         b8=b8_result,
         b9=b9_result,
+        b10=NotRun("-"),
         provenance=Provenance("python -m recount bench", "0" * 40),
     )
 

@@ -48,5 +48,8 @@ def test_the_quick_bench_writes_every_section_and_plot(tmp_path: Path, redis_url
     b4 = text[text.index("## B4") : text.index("## B5")]
     assert "**Capacity:" in b4 and "recount's own CPU per event" in b4 and "| environments | recount |" in b4, b4
     assert "did not log their work" not in text and "reported their record failed" not in text  # B3 did real work
+    b10 = text[text.index("## B10") :]  # priced from this run's B1 and B2
+    assert "| leads in workspace | duration (ms) | billed (ms) | per million events |" in b10, b10
+    assert "| **total** |" in b10 and "*Assumed:*" in b10 and "Where scale stops" in b10, b10
     for image in ("b1_recompute.png", "b3_cold_start.png", "b4_freshness.png"):
         assert (tmp_path / "benchmarks" / image).stat().st_size > 1000, image
