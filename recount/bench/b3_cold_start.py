@@ -1,7 +1,8 @@
-"""B3: cold start. Each handler imported in a fresh interpreter, and its first one-message batch (with real work:
-a recompute, a sweep), beside a bare `python -c pass` and a usual Powertools handler module (its imports alone,
-and with the objects such a module makes at import, clients excepted), interleaved run by run. Beside them, the
-floor under any handler built on recount's mechanisms: what it must load and make before its first record."""
+"""B3: cold start, on equal terms. Each handler imported in a fresh interpreter and its first one-message batch
+run (with real work: a recompute, a sweep), beside the floor (`b3_floor_handler`: the mechanisms recount is built
+on, and nothing of recount's, doing the inbox handler's I/O), a bare `python -c pass` and a usual Powertools
+handler module's import. All of it twice, with the same tracing on every side: traced, as the stages deploy the
+functions, and with tracing off; interleaved run by run, medians."""
 
 from __future__ import annotations
 
@@ -17,11 +18,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.contracts.powertools_env import TRACER_DISABLED_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ("inbox_counts_recompute", "analytics_recompute", "sweeper")
-# What a Powertools SQS handler with DynamoDB idempotency, Redis and PostgreSQL usually imports: the baseline.
-STACK_IMPORTS = (
-    "from aws_lambda_powertools import Logger, Metrics, Tracer",
+FLOOR = "floor"
+JUDGED = "inbox_counts_recompute"  # the handler whose first batch's I/O the floor does: the goal judges it
+# In each round the floor goes first, just before the handler it is judged against.
+MODULES = {FLOOR: "recount.bench.b3_floor_handler", **{handler: f"functions.{handler}.handler" for handler in HANDLERS}}
+# The log line each first batch writes when it did its work (not a skip).
+WORK_DONE = {
+    FLOOR: "floor batch done",
+    "inbox_counts_recompute": "recomputed",
+    "analytics_recompute": "recomputed",
+    "sweeper": "inbox sweep",
+}
+SETTINGS = (True, False)  # traced (what the stages deploy: StageConfig.tracing defaults to on), then tracing off
+# What Lambda gives a traced function: its task root (Powertools and shared.telemetry trace only inside Lambda) and
+# a sampled request's X-Ray header. Segments go to the SDK's default daemon address on loopback: UDP, nothing waits.
+LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
+TRACE_HEADER = {"_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
+
+# The top of a usual Powertools SQS handler with DynamoDB idempotency, Redis and PostgreSQL, for reading beside
+# recount's imports: its imports, then the objects such a module makes at import as Powertools' own examples do,
+# clients excepted. Traced, it makes a Tracer (which loads the X-Ray SDK); with tracing off none, as recount's
+# handlers and the floor.
+_USUAL_IMPORTS = (
     "from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response",
     "from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function",
     "import boto3",
@@ -29,32 +51,12 @@ STACK_IMPORTS = (
     "import pg8000.native",
     "import pydantic",
 )
-# What such a module makes at import, as Powertools' own examples do, clients excepted: recount's handlers make
-# theirs on first use, so a client made at import here would weigh on one side only.
-STACK_OBJECTS = (
-    'logger, tracer, metrics = Logger(), Tracer(), Metrics(namespace="bench")',
-    "processor = BatchProcessor(event_type=EventType.SQS)",
-)
-# The floor: what any handler on the mechanisms recount is built on (Powertools' Logger, Metrics and batch utility,
-# idempotency on DynamoDB through boto3, redis, pg8000, pydantic) loads and makes before its first record: the
-# usual module with no Tracer (recount's handlers import no X-Ray SDK when tracing is off), plus the one client an
-# idempotent batch cannot do without. No work, no connection: a handler's first batch can only cost more.
-FLOOR_IMPORTS = (
-    "from aws_lambda_powertools import Logger, Metrics",
-    *STACK_IMPORTS[1:],
-)
-FLOOR_OBJECTS = (
-    'logger, metrics = Logger(), Metrics(namespace="bench")',
-    "processor = BatchProcessor(event_type=EventType.SQS)",
-    'dynamodb = boto3.session.Session(region_name="us-east-1").client("dynamodb")',
-)
-# The log line each handler writes when its first batch did its work (not a skip).
-WORK_DONE = {"inbox_counts_recompute": "recomputed", "analytics_recompute": "recomputed", "sweeper": "inbox sweep"}
-_STACK_TIMED = "import time\nstarted = time.perf_counter()\n{imports}\nprint((time.perf_counter() - started) * 1000)"
+_PROCESSOR = "processor = BatchProcessor(event_type=EventType.SQS)"
+_TIMED = "import time\nstarted = time.perf_counter()\n{code}\nprint((time.perf_counter() - started) * 1000)"
 _FIRST_BATCH = textwrap.dedent("""
     import json, os, sys, time
     started = time.perf_counter()
-    from functions.{handler}.handler import lambda_handler
+    from {module} import lambda_handler
     imported = time.perf_counter()
     event = json.loads(os.environ["BENCH_EVENT"])
     class Context:
@@ -68,45 +70,65 @@ _FIRST_BATCH = textwrap.dedent("""
 """)
 
 
+def usual_module(traced: bool) -> tuple[str, ...]:
+    """The usual module's lines, as the report shows them (a blank line between its imports and its objects)."""
+    if traced:
+        return (
+            "from aws_lambda_powertools import Logger, Metrics, Tracer",
+            *_USUAL_IMPORTS,
+            "",
+            'logger, tracer, metrics = Logger(), Tracer(), Metrics(namespace="bench")',
+            _PROCESSOR,
+        )
+    return (
+        "from aws_lambda_powertools import Logger, Metrics",
+        *_USUAL_IMPORTS,
+        "",
+        'logger, metrics = Logger(), Metrics(namespace="bench")',
+        _PROCESSOR,
+    )
+
+
 @dataclass(frozen=True)
 class B3Row:
-    handler: str
+    name: str  # a handler's, or FLOOR
     import_ms: float
-    first_batch_ms: float
+    first_batch_ms: float  # import and first batch together
     failed_batches: int  # runs whose one record came back in batchItemFailures
     idle_batches: int = 0  # runs whose batch did not log its work (a skip): their timing is not a first batch
 
 
 @dataclass(frozen=True)
+class B3Setting:
+    traced: bool
+    usual_ms: float  # the usual handler module's import (its imports and objects)
+    floor: B3Row
+    handlers: list[B3Row]
+
+    def row(self, name: str) -> B3Row | None:
+        return next((row for row in self.handlers if row.name == name), None)
+
+
+@dataclass(frozen=True)
 class B3Result:
+    """Every time is a median taken inside a fresh interpreter, plus the bare start's (`bare_ms`, wall time)."""
+
     runs: int
-    bare_ms: float  # `python -c pass`, wall time
-    stack_ms: float  # the usual handler module (imports and objects), timed inside the interpreter, plus bare_ms
-    stack_imports_ms: float  # its imports alone, the same way
-    handlers: list[B3Row]  # import and import + first batch, timed inside, plus bare_ms
-    floor_ms: float = 0.0  # the floor (FLOOR_IMPORTS and FLOOR_OBJECTS), the same way; 0 when not measured
+    bare_ms: float  # `python -c pass`
+    settings: list[B3Setting]  # traced first, then tracing off
 
-    def import_ratio(self, row: B3Row) -> float:
-        """A handler's import over the usual handler module's, the bare interpreter start taken off both."""
-        return self._over_stack(row.import_ms)
+    def ratio(self, setting: B3Setting, row: B3Row) -> float:
+        """What the goal judges: import and first batch over the floor's, in the same setting, the bare
+        interpreter start taken off both."""
+        floor = setting.floor.first_batch_ms - self.bare_ms
+        return (row.first_batch_ms - self.bare_ms) / floor if floor > 0 else 0.0
 
-    def ratio(self, row: B3Row) -> float:
-        """What the goal judges: a handler's import and first batch together over the usual handler module's
-        import (whose clients are not even made yet), the bare interpreter start taken off both."""
-        return self._over_stack(row.first_batch_ms)
+    def judged(self) -> list[tuple[B3Setting, float]]:
+        """The judged handler's ratio in each setting that measured it."""
+        return [(s, self.ratio(s, row)) for s in self.settings if (row := s.row(JUDGED)) is not None]
 
-    def _over_stack(self, ms: float) -> float:
-        baseline = self.stack_ms - self.bare_ms
-        return (ms - self.bare_ms) / baseline if baseline > 0 else 0.0
-
-    @property
-    def floor_ratio(self) -> float:
-        """The floor over the usual handler module's import: below it, no handler on these mechanisms can go."""
-        return self._over_stack(self.floor_ms) if self.floor_ms else 0.0
-
-    @property
-    def worst(self) -> B3Row:
-        return max(self.handlers, key=self.ratio)
+    def rows(self) -> list[B3Row]:
+        return [row for setting in self.settings for row in (setting.floor, *setting.handlers)]
 
 
 def _wall(code: str, environment: dict[str, str]) -> float:
@@ -138,45 +160,58 @@ def _message(line: str) -> str:
     return str(record.get("message", "")) if isinstance(record, dict) else ""
 
 
+def setting_environment(environment: dict[str, str], traced: bool) -> dict[str, str]:
+    """Inside Lambda both ways; traced as a stage deploys by default (no POWERTOOLS_TRACE_DISABLED, a sampled
+    request), or with tracing off as a stage's `tracing: false` sets it."""
+    inside = {key: value for key, value in environment.items() if key != TRACER_DISABLED_ENV}
+    inside[LAMBDA_TASK_ROOT] = str(ROOT)
+    return {**inside, **TRACE_HEADER} if traced else {**inside, TRACER_DISABLED_ENV: "true"}
+
+
 def measure(environment: dict[str, str], runs: int, first_batch_events: Callable[[], dict[str, str]]) -> B3Result:
     """Times are taken inside each fresh interpreter and the bare start (`python -c pass`) added, so imports
-    and first batches compare on the same footing. Each run starts the bare interpreter, the stack and every
-    handler once, so a noisy moment falls on all of them. `first_batch_events()` gives each round's events
-    (handler -> a one-message event with work to do), so no round replays a batch an earlier one did."""
+    and first batches compare on the same footing. Each round starts the bare interpreter once and, in each
+    setting, the usual module, the floor and every handler once, so a noisy moment falls on all of them.
+    `first_batch_events()` gives a setting's events for the round (handler -> a one-message event with work to
+    do), so no run replays a batch an earlier one did; the floor takes the judged handler's event."""
     env = {**os.environ, **environment, "PYTHONPATH": str(ROOT)}
-    stack_code = _STACK_TIMED.format(imports="\n".join((*STACK_IMPORTS, *STACK_OBJECTS)))
-    imports_code = _STACK_TIMED.format(imports="\n".join(STACK_IMPORTS))
-    floor_code = _STACK_TIMED.format(imports="\n".join((*FLOOR_IMPORTS, *FLOOR_OBJECTS)))
     bare: list[float] = []
-    stack: list[float] = []
-    imports: list[float] = []
-    floor: list[float] = []
-    handlers: dict[str, list[dict[str, Any]]] = {handler: [] for handler in HANDLERS}
+    usual: dict[bool, list[float]] = {traced: [] for traced in SETTINGS}
+    batches: dict[bool, dict[str, list[dict[str, Any]]]] = {
+        traced: {name: [] for name in MODULES} for traced in SETTINGS
+    }
     for _ in range(runs):
-        events = first_batch_events()
         bare.append(_wall("pass", env))
-        stack.append(_inside(stack_code, env)["import_ms"])
-        imports.append(_inside(imports_code, env)["import_ms"])
-        floor.append(_inside(floor_code, env)["import_ms"])
-        for handler in HANDLERS:
-            handlers[handler].append(
-                _inside(_FIRST_BATCH.format(handler=handler), {**env, "BENCH_EVENT": events[handler]})
-            )
+        for traced in SETTINGS:
+            inside = setting_environment(env, traced)
+            usual[traced].append(_inside(_TIMED.format(code="\n".join(usual_module(traced))), inside)["import_ms"])
+            events = first_batch_events()
+            for name, module in MODULES.items():
+                event = events[JUDGED if name == FLOOR else name]
+                batches[traced][name].append(
+                    _inside(_FIRST_BATCH.format(module=module), {**inside, "BENCH_EVENT": event})
+                )
     bare_ms = statistics.median(bare)
     return B3Result(
         runs,
         bare_ms,
-        statistics.median(stack) + bare_ms,
-        statistics.median(imports) + bare_ms,
         [
-            B3Row(
-                handler,
-                statistics.median(r["import_ms"] for r in results) + bare_ms,
-                statistics.median(r["total_ms"] for r in results) + bare_ms,
-                sum(1 for r in results if r["failures"]),
-                sum(1 for r in results if WORK_DONE[handler] not in r["logged"]),
+            B3Setting(
+                traced,
+                statistics.median(usual[traced]) + bare_ms,
+                _row(FLOOR, batches[traced][FLOOR], bare_ms),
+                [_row(handler, batches[traced][handler], bare_ms) for handler in HANDLERS],
             )
-            for handler, results in handlers.items()
+            for traced in SETTINGS
         ],
-        statistics.median(floor) + bare_ms,
+    )
+
+
+def _row(name: str, results: list[dict[str, Any]], bare_ms: float) -> B3Row:
+    return B3Row(
+        name,
+        statistics.median(r["import_ms"] for r in results) + bare_ms,
+        statistics.median(r["total_ms"] for r in results) + bare_ms,
+        sum(1 for r in results if r["failures"]),
+        sum(1 for r in results if WORK_DONE[name] not in r["logged"]),
     )

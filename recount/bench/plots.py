@@ -15,6 +15,7 @@ from recount.bench.b1_recompute import B1Report
 from recount.bench.b3_cold_start import B3Result
 from recount.bench.b4_pipeline import B4Result
 from recount.bench.outcome import NotRun
+from recount.bench.sections.b3_cold_start import SETTING_NAMES
 from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 
 T = TypeVar("T")
@@ -62,27 +63,20 @@ def _plot_b1(report: B1Report, path: Path) -> None:
 
 
 def _plot_b3(result: B3Result, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(8, 3.5))
-    labels = [
-        "python -c pass",
-        "usual stack: imports",
-        "usual handler module",
-        *(["the floor"] if result.floor_ms else []),
-        *[f"import functions.{r.handler}.handler" for r in result.handlers],
+    rows = [
+        (f"{what} ({SETTING_NAMES[setting.traced]})", row)
+        for setting in result.settings
+        for what, row in (("the floor", setting.floor), *((row.name, row) for row in setting.handlers))
     ]
-    floor = [result.floor_ms] if result.floor_ms else []
-    imports = [
-        result.bare_ms,
-        result.stack_imports_ms,
-        result.stack_ms,
-        *floor,
-        *[r.import_ms for r in result.handlers],
-    ]
-    batches = [0.0, 0.0, 0.0, *[0.0 for _ in floor], *[r.first_batch_ms - r.import_ms for r in result.handlers]]
+    figure, axes = plt.subplots(figsize=(8, 1.2 + 0.35 * (len(rows) + 1)))
+    labels = ["python -c pass", *(label for label, _ in rows)]
+    imports = [result.bare_ms, *(row.import_ms for _, row in rows)]
+    batches = [0.0, *(row.first_batch_ms - row.import_ms for _, row in rows)]
     axes.barh(labels, imports, label="import")
     axes.barh(labels, batches, left=imports, label="first batch")
+    axes.invert_yaxis()  # in the report table's order
     axes.set_xlabel("median ms in a fresh interpreter")
-    axes.set_title("B3: cold start")
+    axes.set_title("B3: cold start, against the floor")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
-from recount.bench.b3_cold_start import B3Result, B3Row
+from recount.bench.b3_cold_start import FLOOR, B3Result, B3Row, B3Setting
 from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
@@ -19,6 +19,7 @@ from recount.bench.b8_triggers import B8Result
 from recount.bench.b9_incremental import B9Result, B9Row
 from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
+from recount.bench.plots import B1_PNG, B3_PNG, plot_all
 from recount.bench.provenance import Provenance, provenance
 from recount.bench.report import Results, write
 from recount.bench.sections.b1_recompute import b1
@@ -73,46 +74,42 @@ def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() ->
     assert "| 20.0 | 25.0 | **1.25x** |" in text and "— **met**" in text and "review drafts 100 → 400" in text
 
 
-def test_given_handlers_slower_than_the_usual_handler_module_then_b3_reports_the_worst_ratio_and_a_miss() -> None:
-    result = B3Result(
-        runs=3,
-        bare_ms=12.0,
-        stack_ms=312.0,
-        stack_imports_ms=250.0,
-        handlers=[B3Row("sweeper", 462.0, 500.0, 0), B3Row("inbox_counts_recompute", 512.0, 600.0, 0)],
-    )
-    text = "\n".join(b3(result))
+def _b3(inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, failed: int = 0) -> B3Result:
+    """Both settings: the floor's import and first batch 300 + 112 traced, 250 + 62 with tracing off."""
 
-    assert "| the usual handler module | 312 |  |  |  |" in text and "| the usual stack's imports alone | 250 |" in text
-    assert "| `import functions.sweeper.handler` | 462 | 500 | 1.50 | 1.63 |" in text
-    # judged on import and first batch together: inbox's (600 - 12) / (312 - 12)
-    assert "the highest here **1.96** (`inbox_counts_recompute`) (missed)" in text
-    assert "import boto3" in text and "DynamoDBPersistenceLayer" in text and "failed" not in text
-    assert "did not log their work" not in text
-
-
-def test_given_a_floor_above_the_goal_then_b3_says_no_handler_on_these_mechanisms_can_meet_it() -> None:
-    def result(floor_ms: float) -> B3Result:
-        return B3Result(
-            runs=3,
-            bare_ms=12.0,
-            stack_ms=312.0,
-            stack_imports_ms=250.0,
-            handlers=[B3Row("inbox_counts_recompute", 290.0, 500.0, 0)],
-            floor_ms=floor_ms,
+    def setting(traced: bool, usual_ms: float, floor_import_ms: float, inbox_ms: float) -> B3Setting:
+        return B3Setting(
+            traced,
+            usual_ms,
+            B3Row(FLOOR, floor_import_ms, 412.0 if traced else 312.0, failed),
+            [B3Row("inbox_counts_recompute", 280.0, inbox_ms, 0), B3Row("sweeper", 270.0, 330.0, 0, idle)],
         )
 
-    above = "\n".join(b3(result(342.0)))
-    below = "\n".join(b3(result(150.0)))
-    unmeasured = "\n".join(b3(result(0.0)))
-
-    # (342 - 12) / (312 - 12)
-    assert (
-        "| the floor (below) | 342 |  | 1.10 |  |" in above and "It takes **1.10x** the usual module's import" in above
+    return B3Result(
+        3, 12.0, [setting(True, 420.0, 300.0, inbox_traced_ms), setting(False, 330.0, 250.0, inbox_untraced_ms)]
     )
-    assert "no handler that keeps these mechanisms can meet it" in above and 'client("dynamodb")' in above
-    assert "It takes **0.46x** the usual module's import." in below and "can meet it" not in below
-    assert "the floor" not in unmeasured
+
+
+def test_given_the_inbox_handler_above_the_floor_when_traced_then_b3_reports_both_ratios_and_a_miss() -> None:
+    text = "\n".join(b3(_b3(512.0, 342.0)))
+
+    assert "| the usual handler module | 420 |  |  | 330 |  |  |" in text
+    assert "| the floor | 300 | 412 |  | 250 | 312 |  |" in text
+    # (512 - 12) / (412 - 12) traced, (342 - 12) / (312 - 12) with tracing off
+    assert "| `import functions.inbox_counts_recompute.handler` | 280 | 512 | 1.25 | 280 | 342 | 1.10 |" in text
+    assert "traced **1.25x**, with tracing off **1.10x** (missed)" in text
+    assert "Tracing adds 90 ms to the usual module's import, 100 ms to the floor's import and first batch" in text
+    assert "and 170 ms to `inbox_counts_recompute`'s." in text
+    assert "recount's handlers take 270 to 280 ms against the usual module's 420 ms traced" in text
+    assert "Tracer(), Metrics(" in text and "recount/bench/b3_floor_handler.py" in text
+    assert "failed" not in text and "did not log their work" not in text
+
+
+def test_given_the_inbox_handler_within_the_goal_in_both_settings_then_b3_reports_it_met() -> None:
+    # (472 - 12) / 400 = 1.15 traced, at the goal; (300 - 12) / 300 = 0.96 with tracing off
+    text = "\n".join(b3(_b3(472.0, 300.0)))
+
+    assert "traced **1.15x**, with tracing off **0.96x** (met)" in text
 
 
 def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then_b5_says_only_that() -> None:
@@ -177,30 +174,12 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
     assert not list(images.iterdir())
 
 
-def test_given_first_batches_that_skipped_their_work_then_b3_says_how_many() -> None:
-    result = B3Result(
-        runs=2,
-        bare_ms=12.0,
-        stack_ms=312.0,
-        stack_imports_ms=250.0,
-        handlers=[B3Row("sweeper", 262.0, 300.0, 0, idle_batches=2)],
-    )
+def test_given_first_batches_that_skipped_or_failed_their_work_then_b3_says_how_many() -> None:
+    text = "\n".join(b3(_b3(512.0, 342.0, idle=2, failed=1)))
 
-    assert "2 of the 2 first batches did not log their work" in "\n".join(b3(result))
-
-
-def test_given_handlers_whose_import_and_first_batch_fit_then_b3_reports_the_goal_met() -> None:
-    result = B3Result(
-        runs=3,
-        bare_ms=12.0,
-        stack_ms=312.0,
-        stack_imports_ms=250.0,
-        handlers=[B3Row("sweeper", 100.0, 180.0, 0), B3Row("inbox_counts_recompute", 120.0, 192.0, 0)],
-    )
-    text = "\n".join(b3(result))
-
-    assert "| `import functions.inbox_counts_recompute.handler` | 120 | 192 | 0.36 | 0.60 |" in text
-    assert "the highest here **0.60** (`inbox_counts_recompute`) (met)" in text
+    # 3 rounds of the floor and two handlers, in each of the two settings
+    assert "4 of the 18 first batches did not log their work" in text
+    assert "2 of the 18 first batches reported their record failed" in text
 
 
 def _step(rate: float, sent_rate: float, p95_ms: float, moto_cpu_s: float) -> Step:
@@ -335,3 +314,9 @@ def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdic
         "| **missed** |" in text
     )
     assert "the job at 5,000 leads over 1,000 | 2.00x | ≤ 1.3x | **missed** |" in text
+
+
+def test_given_b3_measured_then_its_plot_shows_both_settings(tmp_path: Path) -> None:
+    plot_all(NotRun("reason 1"), _b3(512.0, 342.0), NotRun("reason 4"), tmp_path)
+
+    assert (tmp_path / B3_PNG).stat().st_size > 1000 and not (tmp_path / B1_PNG).exists()

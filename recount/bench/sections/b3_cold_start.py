@@ -1,102 +1,154 @@
-"""B3's section of the report: a handler's import and first batch beside a usual Powertools handler module."""
+"""B3's section of the report: a handler's import and first batch against the floor's, traced and with tracing off,
+beside a usual Powertools handler module's import."""
 
 from __future__ import annotations
 
-from recount.bench.b3_cold_start import FLOOR_IMPORTS, FLOOR_OBJECTS, STACK_IMPORTS, STACK_OBJECTS, B3Result
+from recount.bench.b3_cold_start import FLOOR, JUDGED, MODULES, B3Result, B3Row, B3Setting, usual_module
 from recount.bench.outcome import NotRun
 from recount.bench.sections import not_run, verdict
 
 B3_TITLE = "B3 — cold start"
-B3_GOAL_RATIO = 0.6  # a handler's import and first batch over a usual Powertools handler module's import
+B3_GOAL_RATIO = 1.15  # the judged handler's import and first batch over the floor's, in each tracing setting
+SETTING_NAMES = {True: "traced", False: "tracing off"}
+_IN_PROSE = {True: "traced", False: "with tracing off"}
+FLOOR_PATH = f"{MODULES[FLOOR].replace('.', '/')}.py"
 
 
 def b3(outcome: B3Result | NotRun) -> list[str]:
     if isinstance(outcome, NotRun):
         return not_run(B3_TITLE, outcome)
-    worst = outcome.worst
-    failed = sum(r.failed_batches for r in outcome.handlers)
-    idle = sum(r.idle_batches for r in outcome.handlers)
     return [
         f"## {B3_TITLE}",
         "",
-        f"Fresh interpreters, {outcome.runs} rounds; each round starts `python -c pass`, the usual handler module "
-        "(with its objects, then its imports alone) and every handler once, in that order; medians. Imports and "
-        "first batches are timed inside the interpreter and the bare start (`python -c pass`, wall time) added. "
-        "*first batch* is import plus one one-message batch against local PostgreSQL, Redis and moto's server "
-        "(connections and clients made on the way), each round with work of its own: a new dirty workspace to "
-        "recompute, a new analytics event, a sweep. The *usual handler module* is the top of a usual Powertools "
-        "SQS handler with DynamoDB idempotency, Redis and PostgreSQL: these imports, then the objects such a "
-        "module makes at import as Powertools' own examples do, clients excepted (recount's handlers make theirs "
-        "on first use, so they are in its first batch, not its import):",
+        f"Fresh interpreters, {outcome.runs} rounds; each round starts `python -c pass` once, then in each setting "
+        f"({', then '.join(_setting_name(s) for s in outcome.settings)}) the usual handler module, the floor and every "
+        "handler once, in that order; medians. Imports and first batches are timed inside the interpreter and the "
+        "bare start (`python -c pass`, wall time) added. *first batch* is import plus one one-message batch against "
+        "local PostgreSQL, Redis and moto's server (connections and clients made on the way), each with work of its "
+        "own: a new dirty workspace to recompute, a new analytics event, a sweep. *traced* is how the stages deploy "
+        "the functions unless a stage sets `tracing: false`: inside Lambda's environment with a sampled request, "
+        "where recount's handlers, the floor and the usual module all make Powertools' Tracer (the X-Ray SDK loaded, "
+        "its patches applied, the batch's segments sent); *tracing off* is `tracing: false` "
+        "(`POWERTOOLS_TRACE_DISABLED=true`), where none of them makes one.",
+        "",
+        f"*The floor* (`{FLOOR_PATH}`) is the least a handler on the mechanisms recount is built on loads, makes "
+        "and does, with no recount code: Powertools' Logger, Metrics and batch utility, idempotency on DynamoDB with "
+        "its boto3 client, redis, pg8000 and pydantic. Its first batch does the I/O of "
+        f"`{JUDGED}`'s, at the least, on the same event: the record parsed by a pydantic model, the idempotency record "
+        "written and closed in moto's DynamoDB, a PostgreSQL connection and one statement over the workspace's leads, "
+        "one Redis command. The *usual handler module* is the top of a usual Powertools SQS handler with DynamoDB "
+        "idempotency, Redis and PostgreSQL, for reading beside recount's imports: these imports and the objects such "
+        "a module makes at import, clients excepted; with tracing off, the same without `Tracer`:",
         "",
         "```python",
-        *STACK_IMPORTS,
-        "",  # as ruff format writes it: the report's code block is checked like the code
-        *STACK_OBJECTS,
+        *usual_module(True),
         "```",
         "",
-        "| what | import (ms) | import + first batch (ms) | import ÷ usual module | import + first batch ÷ usual "
-        "module |",
-        "|---|---:|---:|---:|---:|",
-        f"| `python -c pass` | {outcome.bare_ms:.0f} |  |  |  |",
-        f"| the usual stack's imports alone | {outcome.stack_imports_ms:.0f} |  |  |  |",
-        f"| the usual handler module | {outcome.stack_ms:.0f} |  |  |  |",
-        *(
-            [f"| the floor (below) | {outcome.floor_ms:.0f} |  | {outcome.floor_ratio:.2f} |  |"]
-            if outcome.floor_ms
-            else []
-        ),
-        *[
-            f"| `import functions.{r.handler}.handler` | {r.import_ms:.0f} | {r.first_batch_ms:.0f} | "
-            f"{outcome.import_ratio(r):.2f} | {outcome.ratio(r):.2f} |"
-            for r in outcome.handlers
-        ],
+        *_table(outcome),
         "",
-        *(
-            [f"{failed} of the {outcome.runs * len(outcome.handlers)} first batches reported their record failed.", ""]
-            if failed
-            else []
-        ),
+        *_skipped(outcome),
+        *_sentences(outcome),
+    ]
+
+
+def _setting_name(setting: B3Setting) -> str:
+    return SETTING_NAMES[setting.traced]
+
+
+def _table(outcome: B3Result) -> list[str]:
+    settings = outcome.settings
+    names = [_setting_name(s) for s in settings]
+    header = "".join(f" {n}: import (ms) | {n}: import + first batch (ms) | {n}: ÷ floor |" for n in names)
+
+    def line(what: str, cells: list[tuple[float | None, float | None, float | None]]) -> str:
+        shown = "".join(
+            f" {_ms(imported)} | {_ms(first)} | {'' if ratio is None else f'{ratio:.2f}'} |"
+            for imported, first, ratio in cells
+        )
+        return f"| {what} |{shown}"
+
+    return [
+        f"| what |{header}",
+        f"|---|{'---:|---:|---:|' * len(settings)}",
+        line("`python -c pass`", [(outcome.bare_ms, None, None)] * len(settings)),
+        line("the usual handler module", [(s.usual_ms, None, None) for s in settings]),
+        line("the floor", [(s.floor.import_ms, s.floor.first_batch_ms, None) for s in settings]),
+        *[
+            line(
+                f"`import {MODULES[handler.name]}`",
+                [_cells(outcome, s, s.row(handler.name)) for s in settings],
+            )
+            for handler in settings[0].handlers
+        ],
+    ]
+
+
+def _cells(outcome: B3Result, setting: B3Setting, row: B3Row | None) -> tuple[float | None, float | None, float | None]:
+    if row is None:
+        return None, None, None
+    return row.import_ms, row.first_batch_ms, outcome.ratio(setting, row)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
+def _skipped(outcome: B3Result) -> list[str]:
+    """How many first batches failed their record or did not log their work."""
+    rows = outcome.rows()
+    total = outcome.runs * len(rows)
+    failed = sum(r.failed_batches for r in rows)
+    idle = sum(r.idle_batches for r in rows)
+    return [
+        *([f"{failed} of the {total} first batches reported their record failed.", ""] if failed else []),
         *(
             [
-                f"{idle} of the {outcome.runs * len(outcome.handlers)} first batches did not log their work (a skip): "
-                "the first-batch column includes them.",
+                f"{idle} of the {total} first batches did not log their work (a skip): the first-batch column "
+                "includes them.",
                 "",
             ]
             if idle
             else []
         ),
-        "Ratios subtract the bare interpreter start from both sides. Goal: a handler's import and first batch "
-        f"together at most {B3_GOAL_RATIO} x the usual handler module's import — the highest here "
-        f"**{outcome.ratio(worst):.2f}** "
-        f"(`{worst.handler}`) ({verdict(outcome.ratio(worst) <= B3_GOAL_RATIO)}).",
-        "",
-        *(_floor(outcome) if outcome.floor_ms else []),
     ]
 
 
-def _floor(outcome: B3Result) -> list[str]:
-    """The floor and, when the goal is below it, that no handler on these mechanisms can meet it."""
-    below = outcome.floor_ratio > B3_GOAL_RATIO
-    return [
-        "*The floor* is what any handler on the mechanisms recount is built on (Powertools' Logger, Metrics and "
-        "batch utility, idempotency on DynamoDB through boto3, redis, pg8000, pydantic) loads and makes before its "
-        "first record: the usual module without a Tracer (recount's handlers import no X-Ray SDK when tracing is "
-        "off), plus the one client an idempotent batch cannot do without; no connection, no work:",
-        "",
-        "```python",
-        *FLOOR_IMPORTS,
-        "",
-        *FLOOR_OBJECTS,
-        "```",
-        "",
-        f"It takes **{outcome.floor_ratio:.2f}x** the usual module's import"
-        + (
-            f", above the goal of {B3_GOAL_RATIO}: no handler that keeps these mechanisms can meet it. Meeting it "
-            "would mean taking boto3 off the first batch (idempotency on a store other than DynamoDB) and Powertools' "
-            "batch utility or pydantic off the import."
-            if below
-            else "."
-        ),
-        "",
-    ]
+def _sentences(outcome: B3Result) -> list[str]:
+    """What the imports alone and the tracing cost, then the goal."""
+    imports = "; ".join(
+        f"{_span([r.import_ms for r in s.handlers])} ms against the usual module's {s.usual_ms:.0f} ms "
+        f"{_IN_PROSE[s.traced]}"
+        for s in outcome.settings
+    )
+    lines = [f"Imports alone: recount's handlers take {imports}.", ""]
+    by_tracing = {s.traced: s for s in outcome.settings}
+    if True in by_tracing and False in by_tracing:
+        on, off = by_tracing[True], by_tracing[False]
+        judged = on.row(JUDGED), off.row(JUDGED)
+        lines += [
+            f"Tracing adds {on.usual_ms - off.usual_ms:.0f} ms to the usual module's import, "
+            f"{on.floor.first_batch_ms - off.floor.first_batch_ms:.0f} ms to the floor's import and first batch"
+            + (
+                f" and {judged[0].first_batch_ms - judged[1].first_batch_ms:.0f} ms to `{JUDGED}`'s."
+                if judged[0] and judged[1]
+                else "."
+            ),
+            "",
+        ]
+    judged_ratios = outcome.judged()
+    if judged_ratios:
+        met = all(ratio <= B3_GOAL_RATIO for _, ratio in judged_ratios)
+        figures = ", ".join(f"{_IN_PROSE[s.traced]} **{ratio:.2f}x**" for s, ratio in judged_ratios)
+        lines += [
+            "Ratios subtract the bare interpreter start from both sides. Goal: "
+            f"`{JUDGED}`'s import and first batch at most {B3_GOAL_RATIO}x the floor's, traced and with tracing off "
+            "(the floor does its first batch's I/O; the other handlers' work is not the floor's, their ratios are for "
+            f"reading) — {figures} ({verdict(met)}).",
+            "",
+        ]
+    return lines
+
+
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.0f}" if round(low) == round(high) else f"{low:.0f} to {high:.0f}"

@@ -1,0 +1,108 @@
+"""B3's floor: the least a handler on the mechanisms recount is built on loads, makes and does on its first batch.
+
+Exactly the mandated parts and nothing of recount's: Powertools' Logger, Metrics and batch utility, idempotency
+on DynamoDB with its boto3 client, redis, pg8000 and pydantic. Its first batch does the I/O the inbox handler's
+does, at the least: the record's body parsed by a pydantic model, the idempotency record written and closed
+(two DynamoDB requests), a PostgreSQL connection and one statement over the workspace's leads, and one Redis
+command. What recount's handler costs beyond this is its own. A Tracer is made only when tracing is on, by
+Powertools' rule, as recount's handlers do (shared.telemetry), so that both sides of B3 trace alike.
+
+It reads the variables recount's functions read (DATABASE_URL, REDIS_URL, IDEMPOTENCY_TABLE_NAME; boto3 reads
+AWS_ENDPOINT_URL itself). B3 imports it in a fresh interpreter; the packages above it hold docstrings only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import pg8000.native
+import redis
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.functions import strtobool
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# After Powertools' batch module, as in recount's handlers: loaded before it, that module also loads its parser models.
+from pydantic import BaseModel
+
+LEADS = 'SELECT count(*) FROM "Lead" WHERE "clientId" = :client_id'
+
+# Powertools' own rule, as in shared.telemetry: traced in Lambda unless POWERTOOLS_TRACE_DISABLED is true.
+TRACED = bool(os.environ.get("LAMBDA_TASK_ROOT")) and not strtobool(os.environ.get("POWERTOOLS_TRACE_DISABLED", "0"))
+
+logger = Logger()
+metrics = Metrics(namespace="bench")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)  # failures are counted
+config = IdempotencyConfig(event_key_jmespath="id")
+persistence = DynamoDBPersistenceLayer(
+    table_name=os.environ["IDEMPOTENCY_TABLE_NAME"], boto3_client=boto3.client("dynamodb")
+)
+store = redis.Redis.from_url(os.environ["REDIS_URL"])  # connects on its first command
+
+
+class Workspace(BaseModel):
+    clientId: str
+
+
+class Event(BaseModel):
+    id: str
+    data: Workspace
+
+
+@cache
+def database() -> pg8000.native.Connection:
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return pg8000.native.Connection(
+        user=unquote(url.username or ""),
+        password=unquote(url.password) if url.password else None,
+        host=url.hostname or "localhost",
+        port=url.port or 5432,
+        database=url.path.lstrip("/"),
+    )
+
+
+def count_leads(job: dict[str, str]) -> dict[str, int]:
+    leads = int(database().run(LEADS, client_id=job["client_id"])[0][0])
+    store.set(f"b3-floor:{job['client_id']}", leads, ex=600)
+    return {"leads": leads}
+
+
+# Only "id" is hashed (event_key_jmespath): the event's id, under a prefix of the floor's own.
+work: Callable[..., dict[str, int]] = idempotent_function(
+    data_keyword_argument="job", persistence_store=persistence, config=config, key_prefix="floor"
+)(count_leads)
+
+
+def record_handler(record: SQSRecord) -> None:
+    event = Event.model_validate_json(record.body)
+    work(job={"id": event.id, "client_id": event.data.clientId})
+    metrics.add_metric(name="FloorRecords", unit=MetricUnit.Count, value=1)
+    logger.info("floor batch done")  # what B3 looks for (b3_cold_start.WORK_DONE)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config.register_lambda_context(context)
+    return dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    )
+
+
+# Wrapped in the order of recount's handlers: the logger's context, the Tracer's segment, then the metrics' flush.
+traced = metrics.log_metrics(handle)
+if TRACED:
+    from aws_lambda_powertools import Tracer
+
+    traced = Tracer().capture_lambda_handler(traced)
+lambda_handler = logger.inject_lambda_context(clear_state=True)(traced)
