@@ -5,7 +5,8 @@ to the Redis publish as the functions run it, incrementally (`apply_changes`) an
 (`recompute_with_state`), beside the seed's two queries at their best (JIT on or off, as B1 takes them). Each
 change toggles the same leads' status to or from `needs_repair`, so every run applies the same work and the
 data set ends as it began. Beside them the job's floor: its shape with nothing to compute (BEGIN, the lock alone, a
-one-row write, COMMIT, the two Redis commands). The runs are interleaved, their order rotated each round; medians."""
+one-row write, COMMIT, the two Redis commands). Every size's runs share the same rounds, their order rotated each
+round, so the sizes compare on the same minutes; medians."""
 
 from __future__ import annotations
 
@@ -97,9 +98,9 @@ def _measure(
     *,
     sizes: set[int] | None,
 ) -> tuple[list[B9Row], dict[str, list[str]], int]:
-    """The first workspace of each size (as B1 and B6 choose), or of those in `sizes`; then the plans at the
-    largest (base only). The triggers are on for the run and off again after it, recount's capture tables
-    emptied, the leads as they were."""
+    """The first workspace of each size (as B1 and B6 choose), or of those in `sizes`, all measured in the same
+    rounds; then the plans at the largest (base only). The triggers are on for the run and off again after it,
+    recount's capture tables emptied, the leads as they were."""
     db = PostgresDatabase(database_url, statement_timeout_ms=600_000)
     cache = RedisStore(redis_url)
     migrate(db, triggers=True)
@@ -109,11 +110,9 @@ def _measure(
             by_size.setdefault(n, client_id)
         chosen = {n: c for n, c in sorted(by_size.items()) if sizes is None or n in sizes}
         settings = RecomputeSettings()
-        rows = [
-            row
-            for n, client_id in chosen.items()
-            for row in _workspace(db, cache, settings, client_id, n, repeats, data_set)
-        ]
+        runs = [_Workspace(db, cache, settings, client_id, n) for n, client_id in chosen.items()]
+        _rounds([unit for run in runs for unit in run.units()], repeats, [run.clear for run in runs])
+        rows = [row for run in runs for row in run.rows(data_set)]
         largest = max(chosen, default=0)
         plans = explain(db, chosen[largest]) if sizes is None and largest else {}
         return rows, plans, largest
@@ -125,65 +124,76 @@ def _measure(
         db.close()
 
 
-def _workspace(
-    db: PostgresDatabase,
-    cache: RedisStore,
-    settings: RecomputeSettings,
-    client_id: str,
-    leads: int,
-    repeats: int,
-    data_set: str,
-) -> list[B9Row]:
-    ids = {k: [row["id"] for row in db.run(_FIRST_LEADS, client_id=client_id, n=k)] for k in CHANGED}
-    full_job(db, cache, settings, client_id)  # builds the lead state (the triggers were just created)
-    seed_ms: dict[str, list[float]] = {"on": [], "off": []}
-    incremental: dict[int, list[float]] = {k: [] for k in CHANGED}
-    full: dict[int, list[float]] = {k: [] for k in CHANGED}
-
-    def seeded(jit: str) -> Callable[[], None]:
-        def run() -> None:
-            db.run(f"SET jit = {jit}")
-            seed_ms[jit].append(seed(db, client_id))
-            db.run("RESET jit")  # recount's jobs run with the sessions' own settings
-
-        return run
-
-    def changed(k: int) -> Callable[[], None]:
-        def run() -> None:
-            db.run(_TOGGLE, ids=ids[k])
-            incremental[k].append(incremental_job(db, cache, settings, client_id, expected=len(ids[k])))
-            db.run(_TOGGLE, ids=ids[k])  # undone: the full job applies the same change back
-            full[k].append(full_job(db, cache, settings, client_id))
-
-        return run
-
-    floor: list[float] = []
-
-    def floored() -> None:
-        floor.append(floor_job(db, cache, client_id))
-
-    units = [seeded("on"), seeded("off"), *(changed(k) for k in CHANGED), floored]
-    for unit in units:  # a warm-up of each
+def _rounds(units: list[Callable[[], None]], repeats: int, clear: list[Callable[[], None]]) -> None:
+    """A warm-up of each unit, its figures cleared, then `repeats` rounds of every unit (every size's together,
+    so a noisy minute falls on all of them), the order rotated each round."""
+    for unit in units:
         unit()
-    for values in (*seed_ms.values(), *incremental.values(), *full.values(), floor):
-        values.clear()
+    for cleared in clear:
+        cleared()
     for round_ in range(repeats):
         shift = round_ % len(units)
         for unit in units[shift:] + units[:shift]:
             unit()
-    seed_best = min(statistics.median(seed_ms["on"]), statistics.median(seed_ms["off"]))
-    return [
-        B9Row(
-            data_set,
-            leads,
-            len(ids[k]),
-            statistics.median(incremental[k]),
-            statistics.median(full[k]),
-            seed_best,
-            statistics.median(floor),
-        )
-        for k in CHANGED
-    ]
+
+
+class _Workspace:
+    """One workspace's runs and their figures: the seed (JIT on and off), the incremental and the full job for
+    each number of changed leads, and the floor."""
+
+    def __init__(
+        self, db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str, leads: int
+    ) -> None:
+        self.db, self.cache, self.settings, self.client_id, self.leads = db, cache, settings, client_id, leads
+        self.ids = {k: [row["id"] for row in db.run(_FIRST_LEADS, client_id=client_id, n=k)] for k in CHANGED}
+        full_job(db, cache, settings, client_id)  # builds the lead state (the triggers were just created)
+        self.seed_ms: dict[str, list[float]] = {"on": [], "off": []}
+        self.incremental: dict[int, list[float]] = {k: [] for k in CHANGED}
+        self.full: dict[int, list[float]] = {k: [] for k in CHANGED}
+        self.floor: list[float] = []
+
+    def units(self) -> list[Callable[[], None]]:
+        return [self._seeded("on"), self._seeded("off"), *(self._changed(k) for k in CHANGED), self._floored]
+
+    def clear(self) -> None:
+        for values in (*self.seed_ms.values(), *self.incremental.values(), *self.full.values(), self.floor):
+            values.clear()
+
+    def rows(self, data_set: str) -> list[B9Row]:
+        seed_best = min(statistics.median(self.seed_ms["on"]), statistics.median(self.seed_ms["off"]))
+        return [
+            B9Row(
+                data_set,
+                self.leads,
+                len(self.ids[k]),
+                statistics.median(self.incremental[k]),
+                statistics.median(self.full[k]),
+                seed_best,
+                statistics.median(self.floor),
+            )
+            for k in CHANGED
+        ]
+
+    def _seeded(self, jit: str) -> Callable[[], None]:
+        def run() -> None:
+            self.db.run(f"SET jit = {jit}")
+            self.seed_ms[jit].append(seed(self.db, self.client_id))
+            self.db.run("RESET jit")  # recount's jobs run with the sessions' own settings
+
+        return run
+
+    def _changed(self, k: int) -> Callable[[], None]:
+        def run() -> None:
+            db, cache, settings, client_id = self.db, self.cache, self.settings, self.client_id
+            db.run(_TOGGLE, ids=self.ids[k])
+            self.incremental[k].append(incremental_job(db, cache, settings, client_id, expected=len(self.ids[k])))
+            db.run(_TOGGLE, ids=self.ids[k])  # undone: the full job applies the same change back
+            self.full[k].append(full_job(db, cache, settings, client_id))
+
+        return run
+
+    def _floored(self) -> None:
+        self.floor.append(floor_job(self.db, self.cache, self.client_id))
 
 
 def incremental_job(

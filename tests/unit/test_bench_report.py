@@ -288,7 +288,7 @@ def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdic
         "7",
         b1=NotRun("-"),
         b2=NotRun("-"),
-        b3=NotRun("-"),
+        b3=_b3(512.0, 342.0),
         b4=NotRun("-"),
         b5=NotRun("-"),
         seconds=1.0,
@@ -302,7 +302,9 @@ def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdic
 
     text = "\n".join(summary(results))
 
-    assert "5 goals judged in this run, 3 missed" in text
+    assert "7 goals judged in this run, 4 missed" in text
+    assert "| B3 `inbox_counts_recompute` cold start, traced | 1.25x the floor | ≤ 1.15x | **missed** |" in text
+    assert "| B3 `inbox_counts_recompute` cold start, tracing off | 1.10x the floor | ≤ 1.15x | **met** |" in text
     assert "| B6 the 5,000-lead recompute, database grown | 1.40x (20.0 → 28.0 ms) | ≤ 1.3x | **missed** |" in text
     assert "| B8 a hot workspace's writes with the capture | 0.81x unmarked | ≥ 0.8x | **met** |" in text
     assert (

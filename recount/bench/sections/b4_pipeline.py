@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recount.bench.b4_pipeline import EMULATION, GROUPS, OWN, B4Result, Step
 from recount.bench.outcome import NotRun
+from recount.bench.sections import not_run
 
 B4_TITLE = "B4 — the pipeline's capacity on the local runtime"
 B4_GOAL_P95_S = 2.0  # a step is held while freshness p95 stays within this
@@ -15,7 +16,7 @@ SINGLE_PROCESS = {"generator", "moto", "pollers"}  # one process each: one core 
 
 def b4(outcome: B4Result | NotRun) -> list[str]:
     if isinstance(outcome, NotRun):
-        return [f"## {B4_TITLE}", "", f"**Not run** in this run: {outcome.reason}", ""]
+        return not_run(B4_TITLE, outcome)
     capacity = outcome.capacity
     lines = [
         f"## {B4_TITLE}",

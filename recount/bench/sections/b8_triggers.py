@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recount.bench.b8_triggers import B8Result
 from recount.bench.outcome import NotRun
-from recount.bench.sections import verdict
+from recount.bench.sections import not_run, verdict
 
 B8_TITLE = "B8 — the dirty triggers' cost to the app's writes"  # the anchor other pages link
 B8_GOAL_HOT = 0.8  # the hot workspace's write rate with the capture over its unmarked rate
@@ -12,7 +12,7 @@ B8_GOAL_HOT = 0.8  # the hot workspace's write rate with the capture over its un
 
 def b8(outcome: B8Result | NotRun) -> list[str]:
     if isinstance(outcome, NotRun):
-        return [f"## {B8_TITLE}", "", f"**Not run** in this run: {outcome.reason}", ""]
+        return not_run(B8_TITLE, outcome)
     return [
         f"## {B8_TITLE}",
         "",

@@ -69,10 +69,11 @@ def b9(outcome: B9Result | NotRun) -> list[str]:
         "job with the incremental pass (`apply_changes`), BEGIN to the Redis publish; *full* the same job with the "
         "full pass that keeps the state (`recompute_with_state`), applying the same change back; *seed* the "
         "seed's two queries at their best (JIT on or off, reads only, as B1 takes them). One warm-up of each, then "
-        f"{outcome.repeats} rounds in an order rotated each round; medians. *floor* is the job's shape with nothing "
-        "to compute, in the same rounds: BEGIN, the workspace's lock alone, a one-row write (so COMMIT flushes the "
-        "WAL as the job's does), COMMIT, the running status and the final one; seed ÷ floor is the most any job "
-        "that keeps recount's transaction and its two Redis commands could show against the seed here.",
+        f"{outcome.repeats} rounds, each running every size's runs in an order rotated each round; medians. "
+        "*floor* is the job's shape with nothing to compute, in the same rounds: BEGIN, the workspace's lock "
+        "alone, a one-row write (so COMMIT flushes the WAL as the job's does), COMMIT, the running status and the "
+        "final one; seed ÷ floor is the most any job that keeps recount's transaction and its two Redis commands "
+        "could show against the seed here.",
         "",
         "| data set | leads in workspace | changed leads | incremental job (ms) | full job (ms) "
         "| seed at its best (ms) | floor (ms) | seed ÷ incremental | seed ÷ floor | full ÷ incremental "

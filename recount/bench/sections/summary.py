@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from recount.bench.b3_cold_start import JUDGED
 from recount.bench.outcome import NotRun
 from recount.bench.sections import verdict
 from recount.bench.sections.b1_recompute import b1_goal
+from recount.bench.sections.b3_cold_start import B3_GOAL_RATIO
 from recount.bench.sections.b4_pipeline import B4_GOAL_OWN_CPU_MS, B4_GOAL_RATE
 from recount.bench.sections.b6_growth import B6_GOAL_RATIO
 from recount.bench.sections.b7_cli import B7_GOAL_RATIO
@@ -28,7 +30,7 @@ class Judged:
 
 
 def summary(results: Results) -> list[str]:
-    judged = [*_b1(results), *_b2(results), *_b4(results), *_b6(results), *_b7(results), *_b8(results)]
+    judged = [*_b1(results), *_b2(results), *_b3(results), *_b4(results), *_b6(results), *_b7(results), *_b8(results)]
     judged += _b9(results)
     if not judged:
         return []
@@ -70,6 +72,20 @@ def _b2(results: Results) -> list[Judged]:
             "≤ " + " / ".join(str(goal) for _, _, goal in judged),
             all(warm <= goal for _, warm, goal in judged),
         )
+    ]
+
+
+def _b3(results: Results) -> list[Judged]:
+    if isinstance(results.b3, NotRun):
+        return []
+    return [
+        Judged(
+            f"B3 `{JUDGED}` cold start, {'traced' if setting.traced else 'tracing off'}",
+            f"{ratio:.2f}x the floor",
+            f"≤ {B3_GOAL_RATIO}x",
+            ratio <= B3_GOAL_RATIO,
+        )
+        for setting, ratio in results.b3.judged()
     ]
 
 
