@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recount.bench.job_floor import floor_job
 from recount.commands.dataset import WorkspaceShape, generate_workspace
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
@@ -59,6 +60,19 @@ class B1Result:
     seed_jit_compile_ms: float  # JIT's own time in the seed's two queries with JIT on (EXPLAIN ANALYZE)
     job_ms: float = 0.0  # recount's whole job as the functions run it: BEGIN, lock, statement, COMMIT, Redis
     analytics_ms: float = 0.0  # the analytics statement (30-day window), rolled back
+    one_pass_ms: float = 0.0  # the seed's global query alone (each lead read and probed once), JIT off
+    fixed_ms: float = 0.0  # the job's floor: its shape with nothing to compute (recount.bench.job_floor)
+    probes_per_lead: bool = False  # recount's lock query chose to probe drafts and messages per lead
+
+    @property
+    def floor_ms(self) -> float:
+        """The least a full job that probes per lead could take here: one pass over the leads and the job's
+        fixed shape."""
+        return self.one_pass_ms + self.fixed_ms
+
+    def floor_ratio(self) -> float:
+        """The seed at its best over that floor: the most such a job could show against it."""
+        return self.seed.best_ms / self.floor_ms if self.floor_ms else 0.0
 
     def job_ratio(self) -> float:
         """The seed at its best (its reads alone) over recount's whole job."""
@@ -169,6 +183,15 @@ def scans(db: PostgresDatabase, client_id: str, statement: str) -> list[str]:
     ]
 
 
+def one_pass(db: PostgresDatabase, client_id: str) -> float:
+    """The seed's global query alone: every lead read once and probed once, what any full recompute that probes
+    per lead must at least do."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    started = time.perf_counter()
+    db.run(query("seed_inbox_counts", _SEED_QUERIES[0], _SEED), client_id=client_id, now=now)
+    return (time.perf_counter() - started) * 1000
+
+
 def seed(db: PostgresDatabase, client_id: str) -> float:
     """The seed's approach (reads only, no writes: it is timed at its cheapest)."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -201,9 +224,9 @@ _RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "
 
 def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, repeats: int) -> B1Report:
     """For one workspace of each size: one warm-up of each variant, then `repeats` rounds of all four
-    (recount and seed, JIT on and off) and recount's whole job, the order rotated each round; medians. Then the
-    analytics statement the same number of times, and the scans of recount's statement at the smallest and
-    largest size."""
+    (recount and seed, JIT on and off), then recount's whole job, the job's floor and the seed's one pass (JIT
+    off), the order rotated each round; medians. Then the analytics statement the same number of times, and the
+    scans of recount's statement at the smallest and largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
     settings = RecomputeSettings()  # made once, as a function's execution environment does
     # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
@@ -217,11 +240,14 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
     for leads, client_id in sorted(by_size.items()):
         samples: dict[tuple[str, bool], list[float]] = {variant: [] for variant in _VARIANTS}
         jobs: list[float] = []
+        floors: list[float] = []
+        passes: list[float] = []
         for who, jit in _VARIANTS:
             _set_jit(db, on=jit)
             _RUNS[who](db, client_id)
         db.run("RESET jit")
         job(db, cache, settings, client_id)
+        floor_job(db, cache, client_id)
         for round_ in range(repeats):
             shift = round_ % len(_VARIANTS)
             for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
@@ -229,6 +255,13 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 samples[(who, jit)].append(_RUNS[who](db, client_id))
             db.run("RESET jit")  # the job as the functions run it
             jobs.append(job(db, cache, settings, client_id))
+            floors.append(floor_job(db, cache, client_id))
+            _set_jit(db, on=False)
+            passes.append(one_pass(db, client_id))
+            db.run("RESET jit")
+        db.run("BEGIN")
+        paths = inbox_paths(db, client_id)
+        db.run("ROLLBACK")
         medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
         analytics_ms = statistics.median(analytics(db, client_id) for _ in range(repeats + 1))
         rows.append(
@@ -239,6 +272,9 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 seed_jit_compile_ms(db, client_id),
                 statistics.median(jobs),
                 analytics_ms,
+                statistics.median(passes),
+                statistics.median(floors),
+                paths["probe_review"] and paths["probe_sent"],
             )
         )
     db.run("RESET jit")

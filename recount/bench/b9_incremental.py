@@ -14,15 +14,15 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from recount.bench.b1_recompute import Workspaces, seed
+from recount.bench.job_floor import floor_job
 from recount.migrations import migrate
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
-from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.contracts.status import JobContext
 from shared.domain.passes import STATE_RULES, Pass, lock_parameters
 from shared.domain.recompute import LOCK_CLASS, Recompute
 from shared.queries import query
@@ -34,8 +34,6 @@ _TOGGLE = (
 )
 _FIRST_LEADS = 'SELECT id FROM "Lead" WHERE "clientId" = :client_id ORDER BY id LIMIT CAST(:n AS integer)'
 _CONTEXT = JobContext("bench", "bench")
-_FLOOR_LOCK = "SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked"
-_FLOOR_WRITE = 'UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal"'
 
 
 @dataclass(frozen=True)
@@ -209,20 +207,6 @@ def incremental_job(
         raise AssertionError(f"{client_id}: {lease.pending} where {expected} recorded changes were expected")
     lease.how = Pass.INCREMENTAL
     recompute.finish(lease)
-    return (time.perf_counter() - started) * 1000
-
-
-def floor_job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:
-    """The job's shape with nothing to compute: BEGIN, the workspace's lock alone, one write of the global row as it
-    is (so COMMIT flushes the WAL, as the job's does), COMMIT, the running status, the final status (no bump)."""
-    started = time.perf_counter()
-    status = StatusBlob.start(JobName.INBOX_COUNTS, client_id, _CONTEXT, datetime.now(UTC))
-    db.run("BEGIN")
-    db.run(_FLOOR_LOCK, lock_class=LOCK_CLASS[JobName.INBOX_COUNTS], client_id=client_id)
-    cache.write_status(status)
-    db.run(_FLOOR_WRITE, client_id=client_id)
-    db.run("COMMIT")
-    cache.publish(status.finish(JobStatus.SUCCEEDED, changed=False, rowsWritten=0), None)
     return (time.perf_counter() - started) * 1000
 
 

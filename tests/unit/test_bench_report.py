@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import subprocess
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -34,6 +36,19 @@ from recount.bench.sections.summary import summary
 QUIET = Console(file=io.StringIO())
 
 
+def _results(**measured: Any) -> Results:
+    """A run in which only the benchmarks given in `measured` ran (the rest not run, for reason n)."""
+    not_run = {f"b{n}": NotRun(f"reason {n}") for n in range(1, 11)}
+    return Results(
+        False,
+        "15",
+        "7",
+        **{**not_run, **measured},
+        seconds=60.0,
+        provenance=Provenance("python -m recount bench", "0" * 40),
+    )
+
+
 def _b1(seed: Timing, recount: Timing, job_ms: float, small_job_ms: float = 4.0) -> B1Report:
     return B1Report(
         Workspaces({"a": 1_000, "b": 100_000}, 101_000, 3.0),
@@ -52,17 +67,39 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
     text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(200.0, 150.0), job_ms=160.0)))
 
     assert "| 100,000 | 200.0 | 150.0 | 2557.0 | 900.0 | 900.0 |" in text
-    assert "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | 5x met |" in text
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | 2x met |" in text
+    assert (
+        "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.00 | 0.00x | 5x met |" in text
+    )
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.00 | 0.00x | 2x met |" in text
     assert "— **met**." in text and "Seq Scan on x" in text and "| 100,000 | 50.0 | 2,000,000 |" in text
 
 
 def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
     text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0, small_job_ms=5.0)))
 
-    assert "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | 5x missed |" in text
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | 2x missed |" in text
+    assert (
+        "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.00 | 0.00x | 5x missed |" in text
+    )
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.00 | 0.00x | 2x missed |" in text
     assert "— **missed** (missed at 1,000, 100,000 leads)." in text
+
+
+def test_given_a_goal_above_what_any_full_job_probing_per_lead_could_show_then_it_is_below_its_floor() -> None:
+    probing = B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=True)
+    hashing = replace(probing, leads=5_000, probes_per_lead=False)  # the same figures, but not probing per lead
+    report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[probing])
+    text = "\n".join(b1(replace(report, rows=[probing, hashing])))
+
+    # seed 8.0 over one pass 4.0 and the fixed shape 1.0: 1.60x, under the 2x goal
+    assert (
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 1.00 | 1.60x | 2x below its floor"
+        in text
+    )
+    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | 1.60x | 2x missed |" in text
+    assert "— **missed** (missed at 5,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
+    glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
+    assert "1 goals judged in this run, 0 missed, 1 below the floor of the job they judge" in glance
+    assert "| ≥ 2x | **below its floor: seed ÷ floor 1.60x, see B9** |" in glance
 
 
 def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:
@@ -282,23 +319,7 @@ def test_the_summary_lists_each_goal_the_run_judged_with_the_sections_own_verdic
     b6_result = B6Result(5_000, 20.0, 28.0, {"review drafts": 1}, {"review drafts": 4})  # 1.40x, goal 1.3x
     b8_result = B8Result(2, [], 4, 15.0, 1000.0, 600.0, 810.0)  # 0.81x, goal 0.8x
     b9_result = B9Result(3, [B9Row("base", 1_000, 1, 2.0, 10.0, 8.0, 1.6), B9Row("base", 5_000, 1, 4.0, 40.0, 36.0)])
-    results = Results(
-        False,
-        "15",
-        "7",
-        b1=NotRun("-"),
-        b2=NotRun("-"),
-        b3=_b3(512.0, 342.0),
-        b4=NotRun("-"),
-        b5=NotRun("-"),
-        seconds=1.0,
-        b6=b6_result,
-        b7=NotRun("-"),
-        b8=b8_result,
-        b9=b9_result,
-        b10=NotRun("-"),
-        provenance=Provenance("python -m recount bench", "0" * 40),
-    )
+    results = _results(b3=_b3(512.0, 342.0), b6=b6_result, b8=b8_result, b9=b9_result)
 
     text = "\n".join(summary(results))
 

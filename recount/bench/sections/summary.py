@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from recount.bench.b3_cold_start import JUDGED
 from recount.bench.outcome import NotRun
 from recount.bench.sections import verdict
-from recount.bench.sections.b1_recompute import b1_goal
+from recount.bench.sections.b1_recompute import b1_goal, below_floor
 from recount.bench.sections.b3_cold_start import B3_GOAL_RATIO
 from recount.bench.sections.b4_pipeline import B4_GOAL_OWN_CPU_MS, B4_GOAL_RATE
 from recount.bench.sections.b6_growth import B6_GOAL_RATIO
@@ -27,6 +27,11 @@ class Judged:
     figure: str
     goal: str
     met: bool
+    floor: str = ""  # when not met: the floor that puts the goal out of any such job's reach, and what meets it
+
+    @property
+    def verdict(self) -> str:
+        return f"below its floor: {self.floor}" if not self.met and self.floor else verdict(self.met)
 
 
 def summary(results: Results) -> list[str]:
@@ -34,15 +39,18 @@ def summary(results: Results) -> list[str]:
     judged += _b9(results)
     if not judged:
         return []
-    missed = sum(1 for j in judged if not j.met)
+    missed = sum(1 for j in judged if not j.met and not j.floor)
+    floored = sum(1 for j in judged if not j.met and j.floor)
     return [
         "## Goals at a glance",
         "",
-        f"{len(judged)} goals judged in this run, {missed} missed; each row comes from the section below it.",
+        f"{len(judged)} goals judged in this run, {missed} missed"
+        + (f", {floored} below the floor of the job they judge" if floored else "")
+        + "; each row comes from the section below it.",
         "",
         "| benchmark | figure | goal | verdict |",
         "|---|---|---|---|",
-        *(f"| {j.benchmark} | {j.figure} | {j.goal} | **{verdict(j.met)}** |" for j in judged),
+        *(f"| {j.benchmark} | {j.figure} | {j.goal} | **{j.verdict}** |" for j in judged),
         "",
     ]
 
@@ -56,6 +64,7 @@ def _b1(results: Results) -> list[Judged]:
             f"seed ÷ job {row.job_ratio():.2f}x ({row.seed.best_ms:.1f} / {row.job_ms:.1f} ms)",
             f"≥ {b1_goal(row.leads):.0f}x",
             row.job_ratio() >= b1_goal(row.leads),
+            f"seed ÷ floor {row.floor_ratio():.2f}x, see B9" if below_floor(row) else "",
         )
         for row in results.b1.rows
     ]

@@ -1,0 +1,32 @@
+"""The inbox job's floor: its shape with nothing to compute. B1 and B9 time it in their own rounds, so a job's
+fixed costs (the transaction, COMMIT's WAL flush, the two Redis commands) are read beside what it computes."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.redis_store import RedisStore
+from shared.contracts.keys import JobName
+from shared.contracts.status import JobContext, JobStatus, StatusBlob
+from shared.domain.recompute import LOCK_CLASS
+
+_CONTEXT = JobContext("bench", "bench")
+_LOCK = "SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked"
+_WRITE = 'UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal"'
+
+
+def floor_job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:
+    """BEGIN, the workspace's lock alone, one write of the global row as it is (so COMMIT flushes the WAL, as the
+    job's does), COMMIT, the running status, the final status (no bump). The workspace has been recomputed once,
+    so its global row exists. Milliseconds."""
+    started = time.perf_counter()
+    status = StatusBlob.start(JobName.INBOX_COUNTS, client_id, _CONTEXT, datetime.now(UTC))
+    db.run("BEGIN")
+    db.run(_LOCK, lock_class=LOCK_CLASS[JobName.INBOX_COUNTS], client_id=client_id)
+    cache.write_status(status)
+    db.run(_WRITE, client_id=client_id)
+    db.run("COMMIT")
+    cache.publish(status.finish(JobStatus.SUCCEEDED, changed=False, rowsWritten=0), None)
+    return (time.perf_counter() - started) * 1000
