@@ -98,8 +98,8 @@ def test_given_a_goal_above_what_any_full_job_probing_per_lead_could_show_then_i
     assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | 1.60x | 2x missed |" in text
     assert "— **missed** (missed at 5,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
-    assert "1 goals judged in this run, 0 missed, 1 below the floor of the job they judge" in glance
-    assert "| ≥ 2x | **below its floor: seed ÷ floor 1.60x, see B9** |" in glance
+    assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
+    assert "| ≥ 2x | **out of reach: a full job's floor, seed ÷ floor 1.60x (see B9)** |" in glance
 
 
 def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:
@@ -238,6 +238,23 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
     assert "its own parts would hold 1600 events/s. The rate held: 40 events/s (goal ≥ 100/s: **missed**)" in text
     assert "| moto | emulation | 2.08 | 45% |" in text and "| environments | recount | 0.42 | 9% |" in text
     assert "the busiest was moto" in text and "one Python process" in text and "freshness p95 reached 4.00 s" in text
+
+
+def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate_is_out_of_recounts_reach() -> None:
+    # Given 40/s held, and at 50/s moto's one process used 57 CPU-s in 60 s: 0.95 of the one core it can use
+    result = _b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 57.0))
+
+    text = "\n".join(b4(result))
+    glance = "\n".join(summary(_results(b4=result)))
+
+    assert "(goal ≥ 100/s: **missed, bound by moto (the emulation), not recount**)" in text
+    assert (
+        "| B4 rate held | 40 events/s | ≥ 100/s | **out of reach: moto, one process of the emulation, bounds it; "
+        "recount's own parts would hold 1600/s** |" in glance
+    )
+    # at 0.83 of a core (the test above) moto did not bound it: the rate is missed
+    below = "\n".join(summary(_results(b4=_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0)))))
+    assert "| B4 rate held | 40 events/s | ≥ 100/s | **missed** |" in below
 
 
 def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
