@@ -3,9 +3,9 @@
 The same path serves the Lambda functions and the operator CLI. A recompute is split in two so the
 caller can decide between them (the functions key idempotency on the generation read under the lock):
 
-    lease = recompute.begin(client_id)    # BEGIN; take the workspace lock; read the dirty generation
-    outcome = recompute.finish(lease)     # one statement computes and writes; COMMIT; bump + status
-    recompute.abandon(lease)              # or ROLLBACK, releasing the lock, having done nothing
+    lease = recompute.begin(client_id, context)  # BEGIN; take the workspace lock; read the dirty generation
+    outcome = recompute.finish(lease)            # one statement computes and writes; COMMIT; bump + status
+    recompute.abandon(lease)                     # or ROLLBACK, releasing the lock, having done nothing
 """
 
 from __future__ import annotations
@@ -241,6 +241,7 @@ class Recompute:
             raise
 
     def _statement(self, lease: Lease) -> str:
+        """The inbox job's pass names its block; every other job runs its `recompute` block."""
         return STATEMENT_OF[lease.how] if self.job is JobName.INBOX_COUNTS else "recompute"
 
     def _parameters(self, lease: Lease) -> dict[str, Any]:
@@ -251,6 +252,7 @@ class Recompute:
                 raise ValueError(f"a full pass of {lease.client_id} on a lease taken for the incremental one")
             rules = {"rules": STATE_RULES} if lease.how is Pass.FULL_WITH_STATE else {}
             return {"client_id": lease.client_id, "now": self._now, **lease.paths, **rules}
+        # Analytics aggregates': a new job's statement needs a branch of its own above, or it is bound with these.
         return {"client_id": lease.client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
 
 

@@ -44,7 +44,9 @@ class SweepReport:
 
 
 def sweep_inbox(clients: Clients, request_id: str) -> SweepReport:
-    """Dirty markers oldest first in bounded pages, then workspaces whose snoozes expired since computed."""
+    """Dirty markers oldest first in bounded pages, then workspaces with lead changes recorded, then those whose
+    snoozes expired since computed, then the sampled audits; last, the versions check of every job
+    (`reconcile_versions`)."""
     db, settings = clients.db, clients.sweep
     stats = db.run(query("sweep", "dirty_backlog"), **CLIENT_ID_SQL)[0]
     oldest = min((at for at in (stats["oldest_dirty_at"], stats["oldest_change_at"]) if at is not None), default=None)

@@ -1,4 +1,4 @@
-"""The incremental inbox job (docs/design.md §7): with the capture on, a dirty job with lead changes and no
+"""The incremental inbox job (docs/design.md §10): with the capture on, a dirty job with lead changes and no
 workspace mark recomputes only those leads, against what each contributed last, and ends where a full
 recompute would: the same rows, the change stamp moved only on a change, the changes consumed exactly, a
 change recorded while it runs kept, snoozes that ended moved in, and a replay with nothing left to apply."""
