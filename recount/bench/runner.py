@@ -3,15 +3,11 @@ price what they measured (B10), then write the report."""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import redis
 from rich.console import Console
@@ -29,20 +25,19 @@ from recount.bench import (
     b9_incremental,
     b10_cost,
 )
+from recount.bench.b3_events import first_batch_events, function_environment
 from recount.bench.outcome import NotRun, after, attempt, both
 from recount.bench.provenance import provenance
 from recount.bench.report import Results, write
 from recount.bench.sections.b4_pipeline import B4_GOAL_P95_S
 from recount.local.aws_server import MotoServer
 from recount.local.pipeline import LocalPipeline
-from recount.local.provision import aws_client, provision, stage_config
+from recount.local.provision import provision, stage_config
 from recount.migrations import migrate
 from recount.servers.throwaway import ThrowawayServers, free_port
 from shared.adapters.postgres import PostgresDatabase
-from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
 from shared.telemetry import logger, set_emf
-from shared.topology import QUEUES
 
 
 @dataclass(frozen=True)
@@ -162,9 +157,9 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool, command
             console,
             target,
             lambda t: b3_cold_start.measure(
-                {**_function_environment(t, bench_url, redis_url), EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true"},
+                {**function_environment(t, bench_url, redis_url), EnvVar.ANALYTICS_AGGREGATES_ENABLED: "true"},
                 plan.b3_runs,
-                _first_batch_events(db, t),
+                first_batch_events(db, t),
             ),
         )
         console.print("B5: a sweep…")
@@ -243,65 +238,3 @@ def _drop_database(server_url: str, url: str) -> None:
     admin = PostgresDatabase(server_url)
     admin.run(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
     admin.close()
-
-
-def _function_environment(target: Any, database_url: str, redis_url: str) -> dict[str, str]:
-    return {
-        EnvVar.DATABASE_URL: database_url,
-        EnvVar.REDIS_URL: redis_url,
-        EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table,
-        **{queue.dead_letter_url_variable: target.dead_letter_urls[queue.key.value] for queue in QUEUES.values()},
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "recount",
-        **target.queue_environment(),
-    }
-
-
-def _first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
-    """Per round, one real received message per handler, each with work to do: a new dirty workspace for the
-    inbox handler, a new event id for analytics (enabled in B3's environment) and for the sweep."""
-    sqs = aws_client("sqs", target.endpoint_url)
-
-    def one_round() -> dict[str, str]:
-        client_id = f"b3-{uuid.uuid4().hex[:12]}"
-        db.run(
-            'INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())', id=client_id
-        )
-        db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
-        events = {}
-        for handler, queue, event in (
-            ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
-            (
-                "analytics_recompute",
-                "analytics",
-                new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id),
-            ),
-            ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule")),
-        ):
-            url = target.queue_urls[queue]
-            sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
-            message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            events[handler] = json.dumps(
-                {
-                    "Records": [
-                        {
-                            "messageId": message["MessageId"],
-                            "receiptHandle": message["ReceiptHandle"],
-                            "body": message["Body"],
-                            "attributes": message["Attributes"],
-                            "messageAttributes": {},
-                            "md5OfBody": message["MD5OfBody"],
-                            "eventSource": "aws:sqs",
-                            "eventSourceARN": arn,
-                            "awsRegion": "us-east-1",
-                        }
-                    ]
-                }
-            )
-        return events
-
-    return one_round

@@ -101,7 +101,8 @@ def register_bench(app: typer.Typer, console: Console) -> None:
         quick: Annotated[bool, typer.Option(help="A small run (under a minute) for CI.")] = False,
         output: Annotated[str, typer.Option(help="Where the report goes.")] = _BENCH_REPORT,
     ) -> None:
-        """Run the benchmarks B1-B9 and write the report (figures and plots) to docs/benchmarks.md."""
+        """Run the benchmarks B1-B9, price what they measured (B10) and write the report (figures and plots) to
+        docs/benchmarks.md."""
         from pathlib import Path
 
         from recount.bench.runner import FULL, QUICK, run

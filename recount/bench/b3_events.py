@@ -1,0 +1,77 @@
+"""B3's inputs from the bench's moto: the functions' environment, and per round one real received message per
+handler, each with work to do."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from recount.local.provision import aws_client
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.events import EventName, new_event, to_body
+from shared.contracts.settings import EnvVar
+from shared.topology import QUEUES
+
+
+def function_environment(target: Any, database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        EnvVar.DATABASE_URL: database_url,
+        EnvVar.REDIS_URL: redis_url,
+        EnvVar.IDEMPOTENCY_TABLE_NAME: target.idempotency_table,
+        **{queue.dead_letter_url_variable: target.dead_letter_urls[queue.key.value] for queue in QUEUES.values()},
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "recount",
+        **target.queue_environment(),
+    }
+
+
+def first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
+    """Per round, one real received message per handler, each with work to do: a new dirty workspace for the
+    inbox handler, a new event id for analytics (enabled in B3's environment) and for the sweep."""
+    sqs = aws_client("sqs", target.endpoint_url)
+
+    def one_round() -> dict[str, str]:
+        client_id = f"b3-{uuid.uuid4().hex[:12]}"
+        db.run(
+            'INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())', id=client_id
+        )
+        db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
+        events = {}
+        for handler, queue, event in (
+            ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
+            (
+                "analytics_recompute",
+                "analytics",
+                new_event(EventName.ANALYTICS_AGGREGATES_RECOMPUTE, client_id=client_id),
+            ),
+            ("sweeper", "sweep", new_event(EventName.INBOX_COUNTS_SWEEP, source="schedule")),
+        ):
+            url = target.queue_urls[queue]
+            sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
+            message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events[handler] = json.dumps(
+                {
+                    "Records": [
+                        {
+                            "messageId": message["MessageId"],
+                            "receiptHandle": message["ReceiptHandle"],
+                            "body": message["Body"],
+                            "attributes": message["Attributes"],
+                            "messageAttributes": {},
+                            "md5OfBody": message["MD5OfBody"],
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": arn,
+                            "awsRegion": "us-east-1",
+                        }
+                    ]
+                }
+            )
+        return events
+
+    return one_round
