@@ -252,8 +252,13 @@ class Recompute:
                 raise ValueError(f"a full pass of {lease.client_id} on a lease taken for the incremental one")
             rules = {"rules": STATE_RULES} if lease.how is Pass.FULL_WITH_STATE else {}
             return {"client_id": lease.client_id, "now": self._now, **lease.paths, **rules}
-        # Analytics aggregates': a new job's statement needs a branch of its own above, or it is bound with these.
-        return {"client_id": lease.client_id, "today": self._today, "window_days": self.settings.analytics_window_days}
+        if self.job is JobName.ANALYTICS_AGGREGATES:
+            return {
+                "client_id": lease.client_id,
+                "today": self._today,
+                "window_days": self.settings.analytics_window_days,
+            }
+        raise ValueError(f"no statement parameters for {self.job}: a new job gives them a branch here")
 
 
 def _report_drift(client_id: str, leads: int) -> None:
