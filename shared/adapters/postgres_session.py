@@ -116,6 +116,10 @@ class PostgresSession:
                     f"postgres unreachable: cannot connect to {self._kwargs['host']}:"
                     f"{self._kwargs['port']} ({' '.join(str(error).split())})"
                 ) from error
+            # pg8000 writes a message longer than its 8 KiB buffer (a Parse of recount's statements) apart from what
+            # follows it (Flush, Sync): with Nagle's algorithm that second write waits for the server's delayed ACK,
+            # ~40 ms a parse. libpq, redis-py and botocore set the same.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # The startup exchange (TLS, then authentication: three round trips with SCRAM) answers at once from
             # a healthy server: each of its steps gets the connect timeout, or a share of what is left.
             left_after_connect = deadline.left_s()

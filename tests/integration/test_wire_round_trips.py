@@ -6,6 +6,7 @@ three trips per statement with parameters; recount prepares once per connection 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pg8000.native
@@ -131,6 +132,25 @@ def test_given_a_prepared_statement_dropped_by_the_server_when_run_then_it_is_pr
         assert db.run(LOCK, client_id="a") == [{"locked": True}]
         db.run("DEALLOCATE ALL")
         assert db.run(LOCK, client_id="a") == [{"locked": True}]
+    finally:
+        db.close()
+
+
+def test_given_a_statement_longer_than_pg8000s_write_buffer_when_parsed_then_its_trip_waits_for_no_ack(
+    database_url: str,
+) -> None:
+    # pg8000 writes a Parse longer than its 8 KiB buffer at once, then Flush and Sync: with Nagle's algorithm the
+    # second write waited for the server's delayed ACK, ~40 ms a trip (recount's two statements are longer).
+    db = PostgresDatabase(database_url, prepared_statements=False)
+    long_statement = "SELECT :a::int AS a -- " + "x" * 9000
+    try:
+        db.run("SELECT 1")
+        waits = []
+        for _ in range(10):  # past the few quick ACKs a new connection starts with
+            started = time.perf_counter()
+            assert db.run(long_statement, a=1) == [{"a": 1}]
+            waits.append(time.perf_counter() - started)
+        assert sorted(waits)[len(waits) // 2] < 0.02, [round(wait * 1000, 1) for wait in waits]
     finally:
         db.close()
 
