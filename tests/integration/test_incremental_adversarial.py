@@ -524,6 +524,51 @@ def test_a_migration_between_two_dirty_jobs_on_a_warm_session_leaves_the_next_ex
     assert_exact(db, [workspace], now + timedelta(minutes=1))
 
 
+REVIEW_INDEX, SENT_INDEX = "AIDraft_recount_review_leadId_idx", "Message_recount_aiSent_leadId_idx"
+# States of recount's indexes a full pass chooses its paths by: dropped, left INVALID by a CREATE INDEX
+# CONCURRENTLY that failed, never analyzed (reltuples -1), small next to the workspace, big next to it.
+INDEX_STATES = {
+    "as migrated": [],
+    "review dropped": [f'DROP INDEX "{REVIEW_INDEX}"'],
+    "review invalid": [f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('\"{REVIEW_INDEX}\"')"],
+    "never analyzed": [f"UPDATE pg_class SET reltuples = -1 WHERE relname IN ('{REVIEW_INDEX}', '{SENT_INDEX}')"],
+    "small indexes": [f"UPDATE pg_class SET reltuples = 100 WHERE relname IN ('{REVIEW_INDEX}', '{SENT_INDEX}')"],
+    "big indexes": [f"UPDATE pg_class SET reltuples = 1e6 WHERE relname IN ('{REVIEW_INDEX}', '{SENT_INDEX}')"],
+}
+
+
+@pytest.mark.parametrize("state", list(INDEX_STATES))
+def test_a_dirty_jobs_full_pass_chooses_the_paths_an_explicit_recompute_chooses(
+    built: Built, cache: RedisStore, settings: RecomputeSettings, state: str
+) -> None:
+    """A dirty job's lock query runs with generic plans and reads the index sizes only for a full pass: the full
+    pass it chooses must be planned as an explicit recompute's, for a marked workspace, an empty one, one with no
+    state, and one that does not exist."""
+    db, workspace, _ = built
+    workspace.mark_dirty()
+    empty, stateless = Workspace.create(db), Workspace.create(db)
+    stateless.lead(status="new")
+    for statement in INDEX_STATES[state]:
+        db.run(statement)
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1))
+    chosen: dict[tuple[str, bool], list[tuple[dict[str, bool], str, str]]] = {}
+    for client_id in (workspace.id, empty.id, stateless.id, new_id()):
+        for dirty in (True, False, True, True, True, True, True):  # past five runs: the generic plan kept
+            lease = recompute.begin(client_id, JobContext(new_id(), "test"), incremental=dirty)
+            try:
+                settings_now = db.run(
+                    "SELECT current_setting('enable_nestloop') AS n, current_setting('plan_cache_mode') AS p"
+                )
+                chosen.setdefault((client_id, dirty), []).append(
+                    (lease.paths, settings_now[0]["n"], settings_now[0]["p"])
+                )
+            finally:
+                recompute.abandon(lease)
+    for (client_id, dirty), seen in chosen.items():
+        if dirty:
+            assert set(map(repr, seen)) == {repr(chosen[(client_id, False)][0])}, client_id
+
+
 def test_dirty_jobs_through_a_transaction_pooler_end_exact_and_leave_no_setting_on_the_server_connection(
     built: Built, triggers_database_url: str, cache: RedisStore, settings: RecomputeSettings, tmp_path: Path
 ) -> None:
