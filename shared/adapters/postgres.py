@@ -45,7 +45,13 @@ _OPENS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
 _BEGINS = re.compile(
     r"^(?!.*(--|/\*))\s*(BEGIN|START\s+TRANSACTION)\b[^;]*(;\s*SET\s+LOCAL\s[^;]+)*;?\s*$", re.IGNORECASE | re.DOTALL
 )
-_ENDS = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;?\s*$", re.IGNORECASE)
+_ENDS = re.compile(
+    r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?(\s+AND\s+NO\s+CHAIN)?\s*;?\s*$", re.IGNORECASE
+)
+# Any other statement that starts as an end does end the transaction (a comment after a COMMIT, COMMIT AND CHAIN)
+# unless it returns to a savepoint or finishes a prepared one: refused, or the session would go on as if still in
+# it (pooled, each next statement in a transaction of its own, without the settings).
+_CLOSES = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)\b(?!\s+((WORK|TRANSACTION)\s+)?(TO|PREPARED)\b)", re.IGNORECASE)
 # Session state a pooler would pin the session for (SET LOCAL and SET TRANSACTION are the transaction's).
 _SESSION_SET = re.compile(r"^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET)\b", re.IGNORECASE)
 
@@ -96,6 +102,8 @@ class PostgresDatabase:
         begins, ends = bool(_OPENS.match(sql)), bool(_ENDS.match(sql))
         if begins and not _BEGINS.match(sql):
             raise PermanentError(f"a BEGIN the session cannot follow (SET LOCALs only, no comment): {sql[:80]!r}")
+        if not ends and _CLOSES.match(sql):
+            raise PermanentError(f"an end of a transaction the session cannot follow: {sql[:80]!r}")
         if self.pooled and _SESSION_SET.match(sql):
             raise PermanentError(f"{sql.split()[0].upper()} would outlive the transaction and pin a pooled session")
         if self.pooled and not self._in_transaction and not begins and not ends:

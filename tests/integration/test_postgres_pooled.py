@@ -120,6 +120,28 @@ def test_given_a_begin_the_session_cannot_follow_then_it_is_refused_before_it_is
     assert inside == RECOUNT_SETTINGS
 
 
+@pytest.mark.parametrize("end", ["COMMIT -- done", "COMMIT AND CHAIN", "COMMIT; SELECT 1"])
+@pytest.mark.parametrize("pooled_mode", ["true", "false"])
+def test_given_an_end_the_session_cannot_follow_then_it_is_refused_and_the_transaction_goes_on(
+    database_url: str, pooled_mode: str, end: str
+) -> None:
+    # Sent, it would end the transaction while the session went on as if in it: pooled, each next statement in a
+    # transaction of its own, without recount's settings
+    db = session(database_url, pooled_mode)
+    try:
+        db.run("BEGIN")
+        before = db.run("SELECT txid_current() AS tx")[0]["tx"]
+        with pytest.raises(PermanentError, match="an end of a transaction the session cannot follow"):
+            db.run(end)
+        after = db.run("SELECT txid_current() AS tx, current_setting('statement_timeout') AS timeout")[0]
+        db.run("ROLLBACK AND NO CHAIN")
+        outside = db.run("SELECT txid_current() AS tx")[0]["tx"]
+    finally:
+        db.close()
+    assert after == {"tx": before, "timeout": "1234ms"}, "still the one transaction, with the settings"
+    assert outside != before
+
+
 def test_given_a_direct_session_then_the_settings_are_the_sessions_own(
     database_url: str, server_defaults: dict[str, str]
 ) -> None:
