@@ -37,9 +37,21 @@ def _may_be_stale(error: DatabaseError, domain_error: TransientError | Permanent
 
 
 # Statements that open or end a transaction (whole statements only: ROLLBACK TO SAVEPOINT ends nothing). A BEGIN
-# may carry SET LOCAL statements in the same message (the transaction's own settings, sent with no trip of their own).
-_BEGINS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*(;\s*SET\s+LOCAL\s[^;]+)*;?\s*$", re.IGNORECASE)
-_ENDS = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;?\s*$", re.IGNORECASE)
+# may carry SET LOCAL statements in the same message (the transaction's own settings, sent with no trip of their own),
+# and nothing else: no comment (pooled, the session's SET LOCALs go in right after the BEGIN, where a comment would
+# hide them), no ';' in a value, no other statement. Any other BEGIN is refused: pooled, it would run inside a
+# transaction of the session's own, committed at once, and the caller's statements each in one of their own.
+_OPENS = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
+_BEGINS = re.compile(
+    r"^(?!.*(--|/\*))\s*(BEGIN|START\s+TRANSACTION)\b[^;]*(;\s*SET\s+LOCAL\s[^;]+)*;?\s*$", re.IGNORECASE | re.DOTALL
+)
+_ENDS = re.compile(
+    r"^\s*(COMMIT|END|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?(\s+AND\s+NO\s+CHAIN)?\s*;?\s*$", re.IGNORECASE
+)
+# Any other statement that starts as an end does end the transaction (a comment after a COMMIT, COMMIT AND CHAIN)
+# unless it returns to a savepoint or finishes a prepared one: refused, or the session would go on as if still in
+# it (pooled, each next statement in a transaction of its own, without the settings).
+_CLOSES = re.compile(r"^\s*(COMMIT|END|ROLLBACK|ABORT)\b(?!\s+((WORK|TRANSACTION)\s+)?(TO|PREPARED)\b)", re.IGNORECASE)
 # Session state a pooler would pin the session for (SET LOCAL and SET TRANSACTION are the transaction's).
 _SESSION_SET = re.compile(r"^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET)\b", re.IGNORECASE)
 
@@ -87,7 +99,11 @@ class PostgresDatabase:
         parameters is prepared once per connection (one more trip, the first time); pg8000's unnamed
         path would cost three trips every time (parse, describe, bind and execute). Pooled, nothing is prepared,
         and a statement outside a transaction runs in one of its own (the settings hold only inside one)."""
-        begins, ends = bool(_BEGINS.match(sql)), bool(_ENDS.match(sql))
+        begins, ends = bool(_OPENS.match(sql)), bool(_ENDS.match(sql))
+        if begins and not _BEGINS.match(sql):
+            raise PermanentError(f"a BEGIN the session cannot follow (SET LOCALs only, no comment): {sql[:80]!r}")
+        if not ends and _CLOSES.match(sql):
+            raise PermanentError(f"an end of a transaction the session cannot follow: {sql[:80]!r}")
         if self.pooled and _SESSION_SET.match(sql):
             raise PermanentError(f"{sql.split()[0].upper()} would outlive the transaction and pin a pooled session")
         if self.pooled and not self._in_transaction and not begins and not ends:

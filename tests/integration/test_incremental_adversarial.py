@@ -7,11 +7,14 @@ contributions, no change row is left, and the change stamp only moved forward.""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pg8000.native
 import pytest
 
 from recount.migrations import migrate
 from shared.adapters.postgres import PostgresDatabase
+from shared.adapters.postgres_url import connection_kwargs
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.events import EventName, InboxCountsDirty, new_event
 from shared.contracts.keys import JobName
@@ -21,6 +24,8 @@ from shared.domain.jobs import plan_inbox_counts
 from shared.domain.passes import FEW_CHANGES, Pass
 from shared.domain.recompute import Recompute
 from tests.builders import Workspace, new_id
+from tests.integration.pgbouncer import transaction_pooler
+from tests.integration.schema_change import apply
 from tests.integration.test_dirty_triggers import (  # noqa: F401 (fixtures)
     lead_changes,
     triggers_database_url,
@@ -162,6 +167,58 @@ def test_a_lead_updated_twice_in_one_transaction_and_moved_to_b_counts_its_last_
     drain(db, cache, settings, now)
     assert_exact(db, [first, second], now)
     assert second.counts()["setter-7"]["needsRepair"] == 1
+
+
+def test_two_leads_of_two_workspaces_trading_ids_in_one_transaction_end_exact(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    """The lead trigger pairs before and after by id: after a trade, each id names the other workspace's lead (its
+    drafts and messages follow it by cascade), so each workspace loses one id and gains the other."""
+    db, first, leads = built
+    second = second_workspace(db, cache, settings)
+    other = second.lead(status="blacklisted", sentimentTag="Positive", assignedToUserId="setter-9")
+    first.draft(leads[0])
+    first.message(leads[0], ai_draft_id=first.draft(leads[0], status="approved"))
+    drain(db, cache, settings, T0 + timedelta(minutes=1))
+    counts = (first.counts(), second.counts())
+    with db.transaction():  # the primary key is checked row by row: through a third id
+        db.run('UPDATE "Lead" SET id = :to WHERE id = :id', to="trading", id=leads[0])
+        db.run('UPDATE "Lead" SET id = :to WHERE id = :id', to=leads[0], id=other)
+        db.run('UPDATE "Lead" SET id = :to WHERE id = :id', to=other, id="trading")
+    now = T0 + timedelta(minutes=2)
+    assert set(drain(db, cache, settings, now)) == {Pass.INCREMENTAL}
+    assert_exact(db, [first, second], now)
+    assert (first.counts(), second.counts()) == counts
+    assert db.run('SELECT "clientId" AS id FROM "Lead" WHERE id = :id', id=other) == [{"id": first.id}]
+
+
+def test_one_update_over_a_workspace_records_only_the_leads_it_changed_nulls_included(
+    built: Built, cache: RedisStore, settings: RecomputeSettings
+) -> None:
+    db, workspace, leads = built
+    db.run(
+        'UPDATE "Lead" SET "sentimentTag" = CASE WHEN id = :a THEN NULL ELSE "sentimentTag" END, '
+        '"lastInboundAt" = CASE WHEN id = :b THEN NULL ELSE "lastInboundAt" END, '
+        '"assignedToUserId" = CASE WHEN id = :c THEN NULL ELSE "assignedToUserId" END, '
+        '"lastMessageAt" = now(), "updatedAt" = now() WHERE "clientId" = :workspace',
+        a=leads[0],
+        b=leads[1],
+        c=leads[2],
+        workspace=workspace.id,
+    )
+    assert lead_changes(db) == sorted((workspace.id, lead) for lead in leads[:3])
+    assert drain(db, cache, settings, T0 + timedelta(minutes=1)) == [Pass.INCREMENTAL]
+    db.run(  # and back from NULL, with a lead that keeps its values
+        'UPDATE "Lead" SET "sentimentTag" = \'Positive\', "lastInboundAt" = :at, "assignedToUserId" = \'setter-1\' '
+        "WHERE id IN (:a, :b, :c, :d)",
+        at=T0,
+        a=leads[0],
+        b=leads[1],
+        c=leads[2],
+        d=leads[3],
+    )
+    assert drain(db, cache, settings, T0 + timedelta(minutes=2)) == [Pass.INCREMENTAL]
+    assert_exact(db, [workspace], T0 + timedelta(minutes=2))
 
 
 # --- setters ----------------------------------------------------------------------------------------------------
@@ -426,3 +483,122 @@ def test_the_capture_dropped_and_restored_with_no_job_between_does_not_trust_a_s
     now = T0 + timedelta(minutes=1)
     drain(db, cache, settings, now)
     assert_exact(db, [workspace], now)
+
+
+# --- the transaction's generic plans: a migration under a warm session, a transaction pooler ------------------------
+
+# The app's migrations between two dirty jobs on one warm session: a result type the lock query returns changes
+# (its statements are prepared anew, the transaction begun again with its generic plans), a type a generic plan of
+# apply_changes compares with changes, a column appears.
+WARM_MIGRATIONS = {
+    "stamps to timestamptz": [
+        'ALTER TABLE "InboxCounts" ALTER COLUMN "computedAt" SET DATA TYPE TIMESTAMPTZ(3)',
+        'ALTER TABLE "InboxCounts" ALTER COLUMN "updatedAt" SET DATA TYPE TIMESTAMPTZ(3)',
+    ],
+    "lead status to an enum": [
+        "CREATE TYPE \"LeadStatus\" AS ENUM ('new', 'qualified', 'blacklisted', 'unqualified', 'needs_repair')",
+        'ALTER TABLE "Lead" ALTER COLUMN status DROP DEFAULT',
+        'ALTER TABLE "Lead" ALTER COLUMN status SET DATA TYPE "LeadStatus" USING status::"LeadStatus"',
+    ],
+    "a column added": ['ALTER TABLE "Lead" ADD COLUMN "note" text', 'ALTER TABLE "InboxCounts" ADD COLUMN "note" text'],
+}
+
+
+@pytest.mark.parametrize("migration", list(WARM_MIGRATIONS))
+def test_a_migration_between_two_dirty_jobs_on_a_warm_session_leaves_the_next_exact_on_its_first_attempt(
+    built: Built, triggers_database_url: str, cache: RedisStore, settings: RecomputeSettings, migration: str
+) -> None:
+    db, workspace, leads = built
+    workspace.draft(leads[0])
+    for minute in range(1, 4):  # the session's statements prepared, their generic plans kept
+        db.run('UPDATE "Lead" SET "sentimentTag" = :tag WHERE id = :id', tag=f"tag-{minute}", id=leads[1])
+        assert dirty_job(db, cache, settings, workspace.id, T0 + timedelta(minutes=minute))[0] is Pass.INCREMENTAL
+    apply(triggers_database_url, WARM_MIGRATIONS[migration])
+    db.run("UPDATE \"Lead\" SET status = 'blacklisted' WHERE id = :id", id=leads[2])
+    workspace.draft(leads[3])
+    now = T0 + timedelta(minutes=10)
+    assert dirty_job(db, cache, settings, workspace.id, now)[0] is Pass.INCREMENTAL
+    assert_exact(db, [workspace], now)
+    workspace.mark_dirty()  # and a full pass on the same session
+    assert dirty_job(db, cache, settings, workspace.id, now + timedelta(minutes=1))[0] is Pass.FULL_WITH_STATE
+    assert_exact(db, [workspace], now + timedelta(minutes=1))
+
+
+REVIEW_INDEX, SENT_INDEX = "AIDraft_recount_review_leadId_idx", "Message_recount_aiSent_leadId_idx"
+# States of recount's indexes a full pass chooses its paths by: dropped, left INVALID by a CREATE INDEX
+# CONCURRENTLY that failed, never analyzed (reltuples -1), small next to the workspace, big next to it.
+INDEX_STATES = {
+    "as migrated": [],
+    "review dropped": [f'DROP INDEX "{REVIEW_INDEX}"'],
+    "review invalid": [f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('\"{REVIEW_INDEX}\"')"],
+    "never analyzed": [f"UPDATE pg_class SET reltuples = -1 WHERE relname IN ('{REVIEW_INDEX}', '{SENT_INDEX}')"],
+    "small indexes": [f"UPDATE pg_class SET reltuples = 100 WHERE relname IN ('{REVIEW_INDEX}', '{SENT_INDEX}')"],
+    "big indexes": [f"UPDATE pg_class SET reltuples = 1e6 WHERE relname IN ('{REVIEW_INDEX}', '{SENT_INDEX}')"],
+}
+
+
+@pytest.mark.parametrize("state", list(INDEX_STATES))
+def test_a_dirty_jobs_full_pass_chooses_the_paths_an_explicit_recompute_chooses(
+    built: Built, cache: RedisStore, settings: RecomputeSettings, state: str
+) -> None:
+    """A dirty job's lock query runs with generic plans and reads the index sizes only for a full pass: the full
+    pass it chooses must be planned as an explicit recompute's, for a marked workspace, an empty one, one with no
+    state, and one that does not exist."""
+    db, workspace, _ = built
+    workspace.mark_dirty()
+    empty, stateless = Workspace.create(db), Workspace.create(db)
+    stateless.lead(status="new")
+    for statement in INDEX_STATES[state]:
+        db.run(statement)
+    recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0 + timedelta(minutes=1))
+    chosen: dict[tuple[str, bool], list[tuple[dict[str, bool], str, str]]] = {}
+    for client_id in (workspace.id, empty.id, stateless.id, new_id()):
+        for dirty in (True, False, True, True, True, True, True):  # past five runs: the generic plan kept
+            lease = recompute.begin(client_id, JobContext(new_id(), "test"), incremental=dirty)
+            try:
+                settings_now = db.run(
+                    "SELECT current_setting('enable_nestloop') AS n, current_setting('plan_cache_mode') AS p"
+                )
+                chosen.setdefault((client_id, dirty), []).append(
+                    (lease.paths, settings_now[0]["n"], settings_now[0]["p"])
+                )
+            finally:
+                recompute.abandon(lease)
+    for (client_id, dirty), seen in chosen.items():
+        if dirty:
+            assert set(map(repr, seen)) == {repr(chosen[(client_id, False)][0])}, client_id
+
+
+def test_dirty_jobs_through_a_transaction_pooler_end_exact_and_leave_no_setting_on_the_server_connection(
+    built: Built, triggers_database_url: str, cache: RedisStore, settings: RecomputeSettings, tmp_path: Path
+) -> None:
+    db, workspace, leads = built
+    with transaction_pooler(tmp_path / "pgbouncer") as port:
+        url = triggers_database_url.replace(":5432/", f":{port}/")
+        job = PostgresDatabase(url + "?pgbouncer=true")
+        # A client that sets nothing, outside a transaction: it sees the server connection's session as it is
+        kwargs = connection_kwargs(url)
+        kwargs.pop("ssl_context")
+        bare = pg8000.native.Connection(**kwargs)
+        try:
+            passes, job_pids, seen = [], set(), []
+            for minute in range(1, 5):
+                db.run('UPDATE "Lead" SET "sentimentTag" = :tag WHERE id = :id', tag=f"tag-{minute}", id=leads[1])
+                if minute == 3:
+                    workspace.mark_dirty()
+                passes.append(dirty_job(job, cache, settings, workspace.id, T0 + timedelta(minutes=minute))[0])
+                assert_exact(db, [workspace], T0 + timedelta(minutes=minute))
+                job_pids.add(job.run("SELECT pg_backend_pid() AS pid")[0]["pid"])
+                seen.extend(
+                    bare.run(
+                        "SELECT pg_backend_pid(), array_agg(name ORDER BY name) FILTER (WHERE setting <> reset_val) "
+                        "FROM pg_settings WHERE name IN ('plan_cache_mode', 'enable_nestloop', 'statement_timeout', "
+                        "'lock_timeout', 'jit', 'TimeZone')"
+                    )
+                )
+        finally:
+            job.close()
+            bare.close()
+    assert passes == [Pass.INCREMENTAL, Pass.INCREMENTAL, Pass.FULL_WITH_STATE, Pass.INCREMENTAL]
+    assert {pid for pid, *_ in seen} <= job_pids, "the server connection the jobs ran on"
+    assert [changed for _, changed in seen] == [None] * 4, "no setting of a job's outlived its transaction"

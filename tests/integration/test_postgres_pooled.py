@@ -89,6 +89,59 @@ def test_given_a_begin_with_its_own_set_local_then_its_setting_wins_over_the_ses
     assert after == RECOUNT_SETTINGS  # the transaction's own, and only its
 
 
+@pytest.mark.parametrize(
+    "begin",
+    [
+        # pooled, the session's SET LOCALs go in right after the BEGIN: the comment would hide them and the caller's
+        "BEGIN -- generic plans; SET LOCAL plan_cache_mode = force_generic_plan",
+        "BEGIN /* generic plans */; SET LOCAL plan_cache_mode = force_generic_plan",
+        # a ';' in a value, or a statement after the SET LOCALs: not a BEGIN the session can follow (pooled, it
+        # ran inside a transaction of its own, committed at once, and took the caller's transaction with it)
+        "BEGIN; SET LOCAL application_name = 'job;1'",
+        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SELECT 1",
+    ],
+)
+@pytest.mark.parametrize("pooled_mode", ["true", "false"])
+def test_given_a_begin_the_session_cannot_follow_then_it_is_refused_before_it_is_sent(
+    database_url: str, pooled_mode: str, begin: str
+) -> None:
+    db = session(database_url, pooled_mode)
+    try:
+        with pytest.raises(PermanentError, match="a BEGIN the session cannot follow"):
+            db.run(begin)
+        # nothing was sent: no transaction was left open, and the next one has recount's settings
+        outside = [db.run("SELECT txid_current() AS tx")[0]["tx"] for _ in range(2)]
+        db.run("BEGIN")
+        inside = {row["name"]: row["now_value"] for row in db.run(SETTINGS_SQL)}
+        db.run("COMMIT")
+    finally:
+        db.close()
+    assert outside[0] != outside[1]
+    assert inside == RECOUNT_SETTINGS
+
+
+@pytest.mark.parametrize("end", ["COMMIT -- done", "COMMIT AND CHAIN", "COMMIT; SELECT 1"])
+@pytest.mark.parametrize("pooled_mode", ["true", "false"])
+def test_given_an_end_the_session_cannot_follow_then_it_is_refused_and_the_transaction_goes_on(
+    database_url: str, pooled_mode: str, end: str
+) -> None:
+    # Sent, it would end the transaction while the session went on as if in it: pooled, each next statement in a
+    # transaction of its own, without recount's settings
+    db = session(database_url, pooled_mode)
+    try:
+        db.run("BEGIN")
+        before = db.run("SELECT txid_current() AS tx")[0]["tx"]
+        with pytest.raises(PermanentError, match="an end of a transaction the session cannot follow"):
+            db.run(end)
+        after = db.run("SELECT txid_current() AS tx, current_setting('statement_timeout') AS timeout")[0]
+        db.run("ROLLBACK AND NO CHAIN")
+        outside = db.run("SELECT txid_current() AS tx")[0]["tx"]
+    finally:
+        db.close()
+    assert after == {"tx": before, "timeout": "1234ms"}, "still the one transaction, with the settings"
+    assert outside != before
+
+
 def test_given_a_direct_session_then_the_settings_are_the_sessions_own(
     database_url: str, server_defaults: dict[str, str]
 ) -> None:
