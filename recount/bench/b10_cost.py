@@ -1,11 +1,11 @@
 """B10: what recount costs on AWS, from what this run measured per job and the list prices of one dated file.
 
 Per dirty event, the inbox job's AWS calls (B2's warm job: its DynamoDB and SQS requests, by operation), its
-duration (B2's handler time around the job plus B1's job at each workspace size, taken as Lambda's billed
-duration at the stage's memory, rounded up to the millisecond), its log bytes (B2) and the event source's own
-requests; priced per million events and at a few steady rates, by service. The stage's fixed monthly costs
-(endpoints, alarms, the dashboard, keys, metrics, idle polling, the sweeps' requests) apart. Pure computation: the
-runner hands it the other benchmarks' results, and B10 is only as good as they are.
+duration (B2's warm handler time less its calls B1's job also makes, plus B1's job at each workspace size, taken
+as Lambda's billed duration at the stage's memory, rounded up to the millisecond), its log bytes (B2) and the
+event source's own requests; priced per million events and at a few steady rates, by service. The stage's fixed
+monthly costs (endpoints, alarms, the dashboard, keys, metrics, idle polling, the sweeps' requests) apart. Pure
+computation: the runner hands it the other benchmarks' results, and B10 is only as good as they are.
 """
 
 from __future__ import annotations
@@ -24,14 +24,17 @@ GIB = 1024**3
 # The requests B10 knows how to price: DynamoDB bills each in write or read units.
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DYNAMODB_READS = frozenset({"GetItem", "Query"})
+# B10 adds its times to the hundredth of a millisecond, as its section prints them: every sum printed adds up.
+PLACES = 2
 
 
 @dataclass(frozen=True)
 class JobMeasures:
     """What one inbox job did in this run: B2's warm job, and B1's job and statement at each workspace size."""
 
-    handler_ms: float  # B2: the warm handler's call
-    recompute_ms: float  # B2: its job's own RecomputeDuration
+    handler_ms: float  # B2: the warm handler's call, the median of its timed warm jobs
+    recompute_calls_ms: float  # B2: of it, Recompute's begin and finish (what B1's job times), their median
+    warm_jobs: int  # B2: how many warm jobs those medians are of
     dynamodb: dict[str, int]  # B2: operation -> requests
     dynamodb_bytes: int  # B2: the bodies of those requests together (every item they write is within them)
     function_sqs: int  # B2: SQS requests the function itself sent
@@ -44,11 +47,12 @@ class JobMeasures:
 
     @property
     def around_job_ms(self) -> float:
-        """The handler's time outside its job: parsing, the idempotency record, logging."""
-        return max(0.0, self.handler_ms - self.recompute_ms)
+        """The handler's time outside the calls B1's job makes: parsing, the idempotency requests, logging."""
+        return round(self.handler_ms - self.recompute_calls_ms, PLACES)
 
     def duration_ms(self, leads: int) -> float:
-        return self.around_job_ms + self.job_ms[leads]
+        """A job at `leads` leads: what only the handler does, then what B1's job does, each counted once."""
+        return round(self.around_job_ms + self.job_ms[leads], PLACES)
 
     def requests(self, operations: frozenset[str]) -> int:
         return sum(n for operation, n in self.dynamodb.items() if operation in operations)
@@ -61,18 +65,19 @@ def measures(b1: B1Report, b2: B2Result) -> JobMeasures:
     unknown = sorted(set(dynamodb) - DYNAMODB_WRITES - DYNAMODB_READS)
     if unknown:
         raise ValueError(f"B2's warm job sent DynamoDB {', '.join(unknown)}, which B10 has no units for")
-    if not warm.handler_ms:
-        raise ValueError("B2 did not time its warm job")
+    if not b2.timed:
+        raise ValueError("B2 did not time its warm jobs")
     return JobMeasures(
-        handler_ms=warm.handler_ms,
-        recompute_ms=warm.recompute_ms,
+        handler_ms=round(b2.handler_ms, PLACES),
+        recompute_calls_ms=round(b2.recompute_calls_ms, PLACES),
+        warm_jobs=len(b2.timed),
         dynamodb=dict(dynamodb),
         dynamodb_bytes=warm.body_bytes.get("DynamoDB", 0),
         function_sqs=warm.sent["SQS"],
         redis_commands=warm.sent["Redis"],
         postgres_statements=warm.sent["PostgreSQL"],
         log_bytes=warm.log_bytes,
-        job_ms={row.leads: row.job_ms for row in b1.rows},
+        job_ms={row.leads: round(row.job_ms, PLACES) for row in b1.rows},
         statement_ms={row.leads: row.recount.at(b1.functions_jit) for row in b1.rows},
         analytics_ms={row.leads: row.analytics_ms for row in b1.rows},
     )

@@ -1,20 +1,23 @@
 """What a job sends and writes, metered in process: a boto3 client's requests by operation and their bodies'
-bytes, and the bytes a handler writes to its log (Powertools' JSON lines, and the EMF blob of its metrics). B2
-records them for each job; B10 prices them."""
+bytes, the bytes a handler writes to its log (Powertools' JSON lines, and the EMF blob of its metrics), and the
+time it spends in the calls B1's job also times. B2 records them for each job; B10 prices them."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from shared.contracts.metrics import METRICS_NAMESPACE, Metric
+from shared.domain.recompute import Recompute
 from shared.telemetry import add_listener, logger, remove_listener
 
 # The units shared.telemetry gives the inbox job's timed metrics (a listener is handed values only).
@@ -71,3 +74,31 @@ def emf_bytes(emitted: list[tuple[Metric, float]], service: str) -> int:
     for metric, value in emitted:
         provider.add_metric(name=metric.value, unit=_UNITS.get(metric, "Count"), value=value)
     return len(json.dumps(provider.serialize_metric_set(), separators=(",", ":")).encode()) + 1  # and its newline
+
+
+@contextmanager
+def recompute_calls() -> Iterator[list[float]]:
+    """The milliseconds of each call of `Recompute.begin` and `Recompute.finish` (BEGIN to the Redis publish: the
+    job's PostgreSQL statements and Redis commands), wall time: the calls B1's job makes, so B10 can take them out
+    of a handler's time and count B1's instead. The idempotency requests run between the two, outside them."""
+    spans: list[float] = []
+    originals = {name: getattr(Recompute, name) for name in ("begin", "finish")}
+
+    def timed(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spans.append((time.perf_counter() - started) * 1000)
+
+        return call
+
+    for name, method in originals.items():
+        setattr(Recompute, name, timed(method))
+    try:
+        yield spans
+    finally:
+        for name, method in originals.items():
+            setattr(Recompute, name, method)

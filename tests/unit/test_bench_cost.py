@@ -84,11 +84,12 @@ def _stage(**changes: Any) -> StageFacts:
 
 
 def _job(**changes: Any) -> JobMeasures:
-    """One job: two DynamoDB writes (600 bytes of requests), no SQS request of its own, 50 ms in the handler around
-    a job of 50 ms at 1,000 leads: 100 ms in all."""
+    """One job: two DynamoDB writes (600 bytes of requests), no SQS request of its own, a handler of 60 ms of which
+    10 ms in the calls B1's job makes, so 50 ms around a job of 50 ms at 1,000 leads: 100 ms in all."""
     job = JobMeasures(
         handler_ms=60.0,
-        recompute_ms=10.0,
+        recompute_calls_ms=10.0,
+        warm_jobs=3,
         dynamodb={"PutItem": 1, "UpdateItem": 1},
         dynamodb_bytes=600,
         function_sqs=0,
@@ -217,22 +218,54 @@ def _b1() -> B1Report:
 
 
 def _b2(operations: dict[str, int]) -> B2Result:
+    """Three warm jobs timed: handlers of 58, 75 and 60 ms (median 60), 9, 10 and 14 ms of them in the calls B1's
+    job makes (median 10); each job's own difference (49, 65, 46: median 49) is not what B10 takes. The cold job's
+    time is not a warm one."""
     warm = JobIo(
         trips={"PostgreSQL": 4, "Redis": 2, "AWS": 2},
         sent={"PostgreSQL": 4, "Redis": 2, "DynamoDB": sum(operations.values()), "SQS": 0},
         operations={"DynamoDB": operations, "SQS": {}},
         body_bytes={"DynamoDB": 600, "SQS": 0},
-        handler_ms=60.0,
-        recompute_ms=10.0,
+        handler_ms=58.0,
+        recompute_calls_ms=9.0,
         log_bytes=1024,
     )
-    return B2Result(cold=warm, warm=warm)
+    timed = (
+        warm,
+        replace(warm, handler_ms=75.0, recompute_calls_ms=10.0),
+        replace(warm, handler_ms=60.0, recompute_calls_ms=14.0),
+    )
+    return B2Result(cold=replace(warm, handler_ms=500.0, recompute_calls_ms=400.0), warm=warm, timed=timed)
 
 
 def test_given_b1_and_b2_then_the_measures_are_theirs_and_an_unknown_request_stops_b10() -> None:
     assert measures(_b1(), _b2({"PutItem": 1, "UpdateItem": 1})) == _job()
     with pytest.raises(ValueError, match="TransactWriteItems"):
         measures(_b1(), _b2({"TransactWriteItems": 1}))
+    with pytest.raises(ValueError, match="did not time"):
+        measures(_b1(), replace(_b2({"PutItem": 1}), timed=()))
+
+
+def test_a_duration_is_the_handler_less_the_calls_b1s_job_makes_plus_b1s_job_at_the_size() -> None:
+    """Each part once: the median handler less the median of its calls B1's job also times, then B1's job at each
+    size; nothing of B2's own job's time stays in, whole milliseconds or not. To the hundredth of a millisecond, as
+    printed."""
+    job = _job(handler_ms=61.4, recompute_calls_ms=10.7, job_ms={1_000: 50.25, 100_000: 400.4})
+
+    assert job.around_job_ms == 50.7
+    assert job.duration_ms(1_000) == 100.95 and job.duration_ms(100_000) == 451.1
+    result = estimate(job, _stage(batch_size=10), _prices())
+    assert [size.billed_ms for size in result.sizes] == [101, 452]
+    assert [size.billed_ms for size in result.batched] == [1010, 4511]  # ten of 451.1 ms: 4,511 ms, not 4,512
+
+
+def test_given_times_finer_than_a_hundredth_of_a_millisecond_then_b10_takes_them_as_it_prints_them() -> None:
+    b2 = _b2({"PutItem": 1, "UpdateItem": 1})
+    b2 = replace(b2, timed=tuple(replace(job, handler_ms=job.handler_ms + 0.004) for job in b2.timed))
+    b1 = _b1()
+    b1 = replace(b1, rows=[replace(b1.rows[0], job_ms=50.0049)])
+
+    assert measures(b1, b2) == _job()  # 60.004 and 50.0049 taken as 60.00 and 50.00
 
 
 def test_given_b2_failed_then_b10_is_not_run_and_says_why() -> None:
@@ -250,6 +283,12 @@ def test_the_section_renders_the_tables_from_the_result() -> None:
     assert text.startswith("## B10") and "Stage `prod`" in text and "1,024 MB on arm64" in text
     size = result.sizes[0]
     assert f"| 1,000 | 100.0 | 100 | **{money(size.per_million)}** |" in text
+    assert (
+        "Across B2's 3 warm jobs, each a new dirty event for a workspace of its own, the handler took a median "
+        "60.00 ms, and `Recompute`'s `begin` and `finish` in it a median 10.00 ms" in text
+    )
+    assert "The rest, 50.00 ms, is what only the handler does" in text and "PutItem 1 and UpdateItem 1" in text
+    assert "50.00 + 50.00 = 100.00 ms at 1,000 leads" in text
     assert f"| Lambda requests | $0.20 | {money(0.2e-6 * 10 * MONTH_S)} |" in text
     assert f"| alarms | 13 | {money(1.3)} |" in text and "*Assumed:* `ttl_deletion_lag_hours`" in text
     assert "| 1,000 | 100.0 | 200 | 140 | 20.0 |" in text  # where scale stops

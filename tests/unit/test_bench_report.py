@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
+from recount.bench.b2_io import B2Result, JobIo
 from recount.bench.b3_cold_start import FLOOR, B3Result, B3Row, B3Setting
 from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
@@ -25,6 +26,7 @@ from recount.bench.plots import B1_PNG, B3_PNG, plot_all
 from recount.bench.provenance import Provenance, provenance
 from recount.bench.report import Results, write
 from recount.bench.sections.b1_recompute import b1
+from recount.bench.sections.b2_io import b2
 from recount.bench.sections.b3_cold_start import b3
 from recount.bench.sections.b4_pipeline import b4
 from recount.bench.sections.b5_sweep import b5
@@ -109,6 +111,24 @@ def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() ->
     text = "\n".join(b6(result))
 
     assert "| 20.0 | 25.0 | **1.25x** |" in text and "— **met**" in text and "review drafts 100 → 400" in text
+
+
+def test_given_several_warm_jobs_then_b2_judges_the_first_ones_trips_and_times_them_all() -> None:
+    def job(postgres: int, handler_ms: float) -> JobIo:
+        return JobIo(
+            trips={"PostgreSQL": postgres, "Redis": 2, "AWS": 2},
+            sent={"PostgreSQL": 4, "Redis": 2, "DynamoDB": 2, "SQS": 0},
+            handler_ms=handler_ms,
+            recompute_calls_ms=handler_ms / 2,
+        )
+
+    warm = job(4, 20.0)
+    result = B2Result(job(8, 90.0), warm, timed=(warm, job(5, 30.0), job(6, 14.0)))
+    text = "\n".join(b2(result))
+
+    assert "4 dirty events for as many dirty workspaces" in text and "It and the 2 after it are timed for B10" in text
+    assert "| PostgreSQL | 4 | 4 | 8 | ≤ 4 |" in text and "— **met**" in text  # the later jobs' trips are not judged
+    assert (result.handler_ms, result.recompute_calls_ms) == (20.0, 10.0)  # medians of the timed jobs, not the cold
 
 
 def _b3(inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, failed: int = 0) -> B3Result:

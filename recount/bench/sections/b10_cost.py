@@ -77,12 +77,19 @@ def _measured(result: B10Result) -> list[str]:
 def _model(result: B10Result) -> list[str]:
     m, stage, limits = result.measures, result.stage, result.prices.limits
     vcpu = stage.memory_mb / limits.lambda_memory_mb_per_vcpu
+    smallest = result.sizes[0]
+    requests = " and ".join(f"{operation} {n}" for operation, n in sorted(m.dynamodb.items())) or "none"
     return [
         f"**How a duration here becomes Lambda's.** An estimate: this machine's wall time of the job is taken as "
         "Lambda's billed duration, rounded up to the millisecond as Lambda bills it, at the stage's memory "
-        f"(GB-seconds). B2's warm handler took {m.handler_ms:.1f} ms, of which its job {m.recompute_ms:.0f} ms "
-        f"(its own `RecomputeDuration`, whole milliseconds), so {m.around_job_ms:.1f} ms around the job; each size "
-        f"adds B1's job at that size. At {stage.memory_mb:,} MB a function has about {vcpu:.2f} of a vCPU (one at "
+        f"(GB-seconds). Across B2's {m.warm_jobs} warm jobs, each a new dirty event for a workspace of its own, the "
+        f"handler took a median {m.handler_ms:.2f} ms, and `Recompute`'s `begin` and `finish` in it a median "
+        f"{m.recompute_calls_ms:.2f} ms: BEGIN to the Redis publish, the calls B1's job times. The rest, "
+        f"{m.around_job_ms:.2f} ms, is what only the handler does (the event's parsing, the idempotency record's "
+        f"requests, {requests}, its logs and metrics); a size's duration is that plus B1's job at the size, so "
+        f"each part is counted once: {m.around_job_ms:.2f} + {m.job_ms[smallest.leads]:.2f} = "
+        f"{smallest.duration_ms:.2f} ms at {smallest.leads:,} leads. At {stage.memory_mb:,} MB a function has about "
+        f"{vcpu:.2f} of a vCPU (one at "
         f"{limits.lambda_memory_mb_per_vcpu:,} MB), where this process had a core to itself: the function's own CPU "
         "work would take longer there, while its waits on PostgreSQL do not depend on its memory. These stores "
         "were local: a network round trip to a hosted store adds to each trip B2 counts.",

@@ -17,10 +17,12 @@ def b2(outcome: B2Result | NotRun) -> list[str]:
     return [
         f"## {B2_TITLE}",
         "",
-        "Two dirty events, one batch each, through the real inbox handler loaded fresh; PostgreSQL, Redis and "
-        "moto's server reached through counting loopback proxies. A round trip is the client speaking after the "
-        "server answered, whatever the protocol; *sent* is what the adapters sent (statements, commands, AWS "
-        "requests). The first job pays for connections and prepared statements; the second is a warm job.",
+        f"{1 + len(outcome.timed)} dirty events for as many dirty workspaces, one batch each, through the real "
+        "inbox handler loaded fresh; PostgreSQL, Redis and moto's server reached through counting loopback proxies. "
+        "A round trip is the client speaking after the server answered, whatever the protocol; *sent* is what the "
+        "adapters sent (statements, commands, AWS requests). The first job pays for connections and prepared "
+        f"statements; the second is the warm job counted here. It and the {len(outcome.timed) - 1} after it are "
+        "timed for B10.",
         "",
         "| store | warm job: round trips | warm job: sent | first job: round trips | goal (warm) |",
         "|---|---:|---:|---:|---:|",
