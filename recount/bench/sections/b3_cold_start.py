@@ -34,9 +34,13 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"*The floor* (`{FLOOR_PATH}`) is the least a handler on the mechanisms recount is built on loads, makes "
         "and does, with no recount code: Powertools' Logger, Metrics and batch utility, idempotency on DynamoDB with "
         "its boto3 client, redis, pg8000 and pydantic. Its first batch does the I/O of "
-        f"`{JUDGED}`'s, at the least, on the same event: the record parsed by a pydantic model, the idempotency record "
-        "written and closed in moto's DynamoDB, a PostgreSQL connection and one statement over the workspace's leads, "
-        "one Redis command. The *usual handler module* is the top of a usual Powertools SQS handler with DynamoDB "
+        f"`{JUDGED}`'s on the same event, in the same order: the record parsed by a pydantic model; a PostgreSQL "
+        "connection with recount's session settings, then the inbox job's own statements with the same parameters, "
+        "read from `shared/queries/inbox_counts.sql` and prepared with pg8000 as recount prepares them (the dirty "
+        "job's BEGIN, the lock query, the full recompute its row calls for, COMMIT), so the server plans the same "
+        "statements on a fresh backend on both sides; a Redis command after the lock and one after the commit; the "
+        "idempotency record written and closed in moto's DynamoDB around the recompute. The *usual handler module* "
+        "is the top of a usual Powertools SQS handler with DynamoDB "
         "idempotency, Redis and PostgreSQL, for reading beside recount's imports: these imports and the objects such "
         "a module makes at import, clients excepted; with tracing off, the same without `Tracer`:",
         "",
