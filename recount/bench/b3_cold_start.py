@@ -212,7 +212,7 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
     and first batches compare on the same footing. Each round starts the bare interpreter once and, in each
     setting, the usual module, the floor and every handler once, so a noisy moment falls on all of them.
     `first_batch_events()` gives a setting's events for the round (handler -> a one-message event with work to
-    do), so no run replays a batch an earlier one did; the floor takes the judged handler's event."""
+    do, the floor's a dirty workspace of its own), so no run replays a batch an earlier one did."""
     env = {**os.environ, **environment, "PYTHONPATH": str(ROOT)}
     floor = {FLOOR_POSTGRES: floor_postgres(env[EnvVar.DATABASE_URL])}
     bare: list[float] = []
@@ -227,7 +227,7 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
             usual[traced].append(_inside(_TIMED.format(code="\n".join(usual_module(traced))), inside)["import_ms"])
             events = first_batch_events()
             for name, module in MODULES.items():
-                event = events[JUDGED if name == FLOOR else name]
+                event = events[name]
                 batches[traced][name].append(
                     _inside(
                         _FIRST_BATCH.format(module=module),

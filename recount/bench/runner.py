@@ -262,17 +262,23 @@ def _function_environment(target: Any, database_url: str, redis_url: str) -> dic
 
 def _first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
     """Per round, one real received message per handler, each with work to do: a new dirty workspace for the
-    inbox handler, a new event id for analytics (enabled in B3's environment) and for the sweep."""
+    inbox handler and another for the floor (which recomputes it as the handler does), a new event id for
+    analytics (enabled in B3's environment) and for the sweep."""
     sqs = aws_client("sqs", target.endpoint_url)
 
-    def one_round() -> dict[str, str]:
+    def dirty_workspace() -> str:
         client_id = f"b3-{uuid.uuid4().hex[:12]}"
         db.run(
             'INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())', id=client_id
         )
         db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
+        return client_id
+
+    def one_round() -> dict[str, str]:
+        client_id, floor_id = dirty_workspace(), dirty_workspace()
         events = {}
         for handler, queue, event in (
+            (b3_cold_start.FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=floor_id)),
             ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
             (
                 "analytics_recompute",
