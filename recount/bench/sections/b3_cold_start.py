@@ -21,14 +21,15 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"## {B3_TITLE}",
         "",
         f"Fresh interpreters, {outcome.runs} rounds; each round starts `python -c pass` once, then in each setting "
-        f"({', then '.join(_setting_name(s) for s in outcome.settings)}) the usual handler module, the floor and every "
-        "handler once, in that order; medians. Imports and first batches are timed inside the interpreter and the "
-        "bare start (`python -c pass`, wall time) added. *first batch* is import plus one one-message batch against "
-        "local PostgreSQL, Redis and moto's server (connections and clients made on the way), each with work of its "
-        "own: a new dirty workspace to recompute, a new analytics event, a sweep. *traced* is how the stages deploy "
-        "the functions unless a stage sets `tracing: false`: inside Lambda's environment with a sampled request, "
-        "where recount's handlers, the floor and the usual module all make Powertools' Tracer (the X-Ray SDK loaded, "
-        "its patches applied, the batch's segments sent); *tracing off* is `tracing: false` "
+        f"({', then '.join(_setting_name(s) for s in outcome.settings)}) the usual handler module, the floor and every"
+        " handler once, in that order; medians. Imports and first batches are timed inside the interpreter and the "
+        "bare start (`python -c pass`, wall time) added. Every side loads bytecode: recount's modules and the floor's"
+        " are compiled ahead, as pip compiled the packages at install. *first batch* is import plus one one-message "
+        "batch against local PostgreSQL, Redis and moto's server (connections and clients made on the way), each with"
+        " work of its own: a new dirty workspace to recompute, a new analytics event, a sweep. *traced* is how the "
+        "stages deploy the functions unless a stage sets `tracing: false`: inside Lambda's environment with a sampled"
+        " request, where recount's handlers, the floor and the usual module all make Powertools' Tracer (the X-Ray "
+        "SDK loaded, its patches applied, the batch's segments sent); *tracing off* is `tracing: false` "
         "(`POWERTOOLS_TRACE_DISABLED=true`), where none of them makes one.",
         "",
         f"*The floor* (`{FLOOR_PATH}`) is the least a handler on the mechanisms recount is built on loads, makes "
