@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from recount.bench.b3_cold_start import FLOOR
 from recount.local.provision import aws_client
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
@@ -32,17 +33,23 @@ def function_environment(target: Any, database_url: str, redis_url: str) -> dict
 
 def first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
     """Per round, one real received message per handler, each with work to do: a new dirty workspace for the
-    inbox handler, a new event id for analytics (enabled in B3's environment) and for the sweep."""
+    inbox handler and another for the floor (which recomputes it as the handler does), a new event id for
+    analytics (enabled in B3's environment) and for the sweep."""
     sqs = aws_client("sqs", target.endpoint_url)
 
-    def one_round() -> dict[str, str]:
+    def dirty_workspace() -> str:
         client_id = f"b3-{uuid.uuid4().hex[:12]}"
         db.run(
             'INSERT INTO "Client" (id, name, "userId", "updatedAt") VALUES (:id, \'b3\', \'u\', now())', id=client_id
         )
         db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
+        return client_id
+
+    def one_round() -> dict[str, str]:
+        client_id, floor_id = dirty_workspace(), dirty_workspace()
         events = {}
         for handler, queue, event in (
+            (FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=floor_id)),
             ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
             (
                 "analytics_recompute",

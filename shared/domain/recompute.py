@@ -29,8 +29,8 @@ from shared.telemetry import count, logger
 # Advisory lock classes: one per job type, so inbox and analytics recomputes of a workspace never wait
 # on each other.
 LOCK_CLASS = {JobName.INBOX_COUNTS: 7301, JobName.ANALYTICS_AGGREGATES: 7302}
-_QUERY_FILE = {JobName.INBOX_COUNTS: "inbox_counts", JobName.ANALYTICS_AGGREGATES: "analytics_aggregates"}
-_LOCK_QUERY = {JobName.INBOX_COUNTS: "lock_and_read_marker", JobName.ANALYTICS_AGGREGATES: "lock"}
+QUERY_FILE = {JobName.INBOX_COUNTS: "inbox_counts", JobName.ANALYTICS_AGGREGATES: "analytics_aggregates"}
+LOCK_QUERY = {JobName.INBOX_COUNTS: "lock_and_read_marker", JobName.ANALYTICS_AGGREGATES: "lock"}
 # A dirty job's transaction plans generically from its start: the lock query's plan, the same for every workspace,
 # is kept once prepared instead of planned anew each time (the sessions force custom plans), and the lock query
 # goes back to the session's setting when it chooses a full pass (shared/queries/inbox_counts.sql). In the BEGIN's
@@ -109,7 +109,7 @@ class Recompute:
                 else {}
             )
             row = self.db.run(
-                query(_QUERY_FILE[self.job], _LOCK_QUERY[self.job]),
+                query(QUERY_FILE[self.job], LOCK_QUERY[self.job]),
                 lock_class=LOCK_CLASS[self.job],
                 **(parameters or {"client_id": client_id}),
             )[0]
@@ -139,7 +139,7 @@ class Recompute:
     def finish(self, lease: Lease) -> RecomputeOutcome:
         """Compute and write in one statement, commit, then bump the version and write the status."""
         try:
-            row = self.db.run(query(_QUERY_FILE[self.job], self._statement(lease)), **self._parameters(lease))[0]
+            row = self.db.run(query(QUERY_FILE[self.job], self._statement(lease)), **self._parameters(lease))[0]
             if lease.how is Pass.INCREMENTAL and not row["state_ready"]:
                 # Another computation ended between the lock query's snapshot and the lock: ask again.
                 raise TransientError(f"the lead state of {lease.client_id} changed before the lock was taken")
