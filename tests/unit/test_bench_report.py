@@ -267,7 +267,7 @@ def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate
     text = "\n".join(b4(result))
     glance = "\n".join(summary(_results(b4=result)))
 
-    assert "(goal ≥ 100/s: **missed, bound by moto (the emulation), not recount**)" in text
+    assert "(goal ≥ 100/s: **out of reach: bound by moto (the emulation), not recount**)" in text
     assert (
         "| B4 rate held | 40 events/s | ≥ 100/s | **out of reach: moto, one process of the emulation, bounds it; "
         "recount's own parts would hold 1600/s** |" in glance
@@ -275,6 +275,14 @@ def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate
     # at 0.83 of a core (the test above) moto did not bound it: the rate is missed
     below = "\n".join(summary(_results(b4=_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0)))))
     assert "| B4 rate held | 40 events/s | ≥ 100/s | **missed** |" in below
+
+
+def test_given_sends_that_fell_short_then_b4_says_how_the_generator_sends_not_why_they_waited() -> None:
+    # Given 40/s held, and at 50/s asked only 30/s sent while moto used 57 CPU-s in 60 s
+    text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 30, 4000, 57.0))))
+
+    assert "at 50/s asked, 30/s were sent (the generator marks and sends on 8 threads, each waiting on its" in text
+    assert "one Python process, whose threads run Python code one at a time: it used 0.95 of a core" in text
 
 
 def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recount.bench.b4_generator import SENDERS
 from recount.bench.b4_pipeline import EMULATION, GROUPS, OWN, B4Result, Step
 from recount.bench.outcome import NotRun
 from recount.bench.sections import not_run
@@ -52,7 +53,7 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
         if rate_met
         else "not shown: every step held below it"
         if every_step_held
-        else f"missed, bound by {bound} (the emulation), not recount"
+        else f"out of reach: bound by {bound} (the emulation), not recount"
         if bound
         else "missed"
     )
@@ -135,15 +136,16 @@ def _bound(outcome: B4Result) -> str:
     share = step.cpu_s[top] / max(1e-9, sum(step.cpu_s.values()))
     top_cores = step.cpu_s[top] / step.seconds if step.seconds else 0.0
     late = (
-        f"at {step.rate:.0f}/s asked, {step.achieved_rate:.0f}/s were sent (the sends waited on their answers); "
+        f"at {step.rate:.0f}/s asked, {step.achieved_rate:.0f}/s were sent (the generator marks and sends on "
+        f"{SENDERS} threads, each waiting on its answers, and the step ran on until the last was answered); "
         if step.achieved_rate < 0.95 * step.rate
         else f"at {step.rate:.0f}/s freshness p95 reached {step.freshness_p95_ms / 1000:.2f} s; "
     )
     if top in SINGLE_PROCESS:
         return (
-            f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process whose threads share one "
-            f"core at most: it used {top_cores:.2f} of a core, while all the processes used {step.busy_cores:.2f} "
-            f"of {outcome.cores}."
+            f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process, whose threads run Python "
+            f"code one at a time: it used {top_cores:.2f} of a core, while all the processes used "
+            f"{step.busy_cores:.2f} of {outcome.cores}."
         )
     if step.busy_cores >= CPU_BOUND_SHARE * outcome.cores:
         return (
