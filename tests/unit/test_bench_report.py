@@ -174,7 +174,10 @@ def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then
 
     assert "The whole sweep with sends was run over 300 workspaces only, not over 1,000." in text
     assert "10,000" not in text and "minutes" not in text
-    assert "answered at once in process took 1.05 s: moto's SQS (one Python process) is 75%" in text
+    assert (
+        "answered at once in process took 1.05 s: the sends (boto3's requests and moto's server, one Python "
+        "process, answering them) are 75%" in text
+    )
 
 
 def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
