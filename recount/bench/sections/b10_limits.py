@@ -34,7 +34,7 @@ def scale(result: B10Result) -> list[str]:
         "workspace recomputes once at a time (its advisory lock), so its own rate is bounded by its job:",
         "",
         f"| leads in workspace | duration (ms) | events/s at reserved concurrency {stage.reserved} | events/s on the "
-        f"counts source alone ({stage.normal_sources}) | one workspace's recomputes/s |",
+        f"counts source alone ({stage.normal_sources}) | one workspace's recomputes/s (1 s ÷ B1's job) |",
         "|---:|---:|---:|---:|---:|",
         *[
             f"| {size.leads:,} | {size.duration_ms:.1f} | {size.inbox_events_per_s:,.0f} | "
