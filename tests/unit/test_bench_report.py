@@ -69,20 +69,16 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
     text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(200.0, 150.0), job_ms=160.0)))
 
     assert "| 100,000 | 200.0 | 150.0 | 2557.0 | 900.0 | 900.0 |" in text
-    assert (
-        "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.00 | 0.00x | 5x met |" in text
-    )
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.00 | 0.00x | 2x met |" in text
+    assert "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.00 | — | 5x met |" in text
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.00 | — | 2x met |" in text
     assert "— **met**." in text and "Seq Scan on x" in text and "| 100,000 | 50.0 | 2,000,000 |" in text
 
 
 def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
     text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0, small_job_ms=5.0)))
 
-    assert (
-        "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.00 | 0.00x | 5x missed |" in text
-    )
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.00 | 0.00x | 2x missed |" in text
+    assert "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.00 | — | 5x missed |" in text
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.00 | — | 2x missed |" in text
     assert "— **missed** (missed at 1,000, 100,000 leads)." in text
 
 
@@ -97,7 +93,7 @@ def test_given_a_goal_above_what_any_full_job_probing_per_lead_could_show_then_i
         "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 1.00 | 1.60x | 2x below its floor"
         in text
     )
-    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | 1.60x | 2x missed |" in text
+    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | — | 2x missed |" in text
     assert "— **missed** (missed at 5,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
