@@ -230,12 +230,28 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
     assert not list(images.iterdir())
 
 
+def test_what_tracing_adds_is_the_difference_of_the_figures_the_table_shows() -> None:
+    result = _b3(512.0, 342.0)
+    traced, untraced = result.settings
+    # the floor's first batch 436.4 traced and 401.6 with tracing off: the table shows 436 and 402
+    floors = [replace(traced.floor, first_batch_ms=436.4), replace(untraced.floor, first_batch_ms=401.6)]
+    settings = [replace(traced, floor=floors[0]), replace(untraced, floor=floors[1])]
+    text = "\n".join(b3(replace(result, settings=settings)))
+
+    assert "| the floor | 300 | 436 |" in text and "| 250 | 402 |" in text
+    assert "34 ms to the floor's import and first batch" in text
+
+
 def test_given_first_batches_that_skipped_or_failed_their_work_then_b3_says_how_many() -> None:
     text = "\n".join(b3(_b3(512.0, 342.0, idle=2, failed=1)))
 
     # 3 rounds of the floor and two handlers, in each of the two settings
-    assert "4 of the 18 first batches did not log their work" in text
-    assert "2 of the 18 first batches reported their record failed" in text
+    assert (
+        "4 of the 18 first batches did not log their work (a skip: `sweeper` traced 2, `sweeper` tracing off 2)" in text
+    )
+    assert (
+        "2 of the 18 first batches reported their record failed (the floor traced 1, the floor tracing off 1)" in text
+    )
 
 
 def _step(rate: float, sent_rate: float, p95_ms: float, moto_cpu_s: float) -> Step:
