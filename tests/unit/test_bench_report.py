@@ -324,7 +324,7 @@ def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> No
 
     text = "\n".join(b7(B7Result(5, 50.0, rows, references)))
 
-    assert "*app first --help* | 200 ms | 4.00 |" in text
+    assert "*app first --help* | 200.0 ms | 4.00 |" in text
     assert "over it, `recount --help` takes 1.20x and the slowest command's --help 1.10x" in text
 
 
