@@ -268,6 +268,7 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
     text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0))))
 
     assert "**Capacity: 40 dirty events/s**" in text
+    assert "freshness p95 over the step (its first 5 s left out, which belong to the step before)" in text
     # recount's own parts spent 3 CPU-s over 2,400 events: 1.25 ms per event, so 2 cores would hold 1,600 events/s
     assert "recount's own CPU per event: **1.25 ms** (goal ≤ 6 ms: **met**)" in text
     assert "its own parts would hold 1600 events/s. The rate held: 40 events/s (goal ≥ 100/s: **missed**)" in text
