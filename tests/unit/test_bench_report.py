@@ -125,6 +125,8 @@ def test_given_several_warm_jobs_then_b2_judges_the_first_ones_trips_and_times_t
     assert "4 dirty events for as many dirty workspaces" in text and "It and the 2 after it are timed for B10" in text
     assert "| PostgreSQL | 4 | 4 | 8 | ≤ 4 |" in text and "— **met**" in text  # the later jobs' trips are not judged
     assert (result.handler_ms, result.recompute_calls_ms) == (20.0, 10.0)  # medians of the timed jobs, not the cold
+    # the proxies count a connection's opening turns (recount/servers/toggle_proxy.py): the first job holds them
+    assert "The first job's figures count the turns that open each connection" in text
 
 
 def _b3(inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, failed: int = 0) -> B3Result:
