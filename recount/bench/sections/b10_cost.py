@@ -75,8 +75,9 @@ def _measured(result: B10Result) -> list[str]:
         f"from the function {m.function_sqs}; Redis commands {m.redis_commands}; PostgreSQL statements "
         f"{m.postgres_statements}; log {m.log_bytes:,} bytes at INFO (its JSON lines and EMF blob). Around the "
         "function, the event source's requests: the app's `SendMessage` for each event, and a `ReceiveMessage` and a "
-        "`DeleteMessageBatch` per invocation. Each dirty event is taken to be a job (a coalesced, duplicate or clean "
-        "event costs less: no statement, no DynamoDB write).",
+        "`DeleteMessageBatch` per invocation. Each dirty event is taken to be a job: one coalesced in its batch costs "
+        "less (no statement, no DynamoDB request), and so does a clean one (its lock query, then no recompute and no "
+        "DynamoDB request).",
         "",
     ]
 
