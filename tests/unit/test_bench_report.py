@@ -271,6 +271,7 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
 
     assert "**Capacity: 40 dirty events/s**" in text
     assert "freshness p95 over the step (its first 5 s left out, which belong to the step before)" in text
+    assert "CPU-ms per event is the step's CPU over the events sent in it" in text
     # recount's own parts spent 3 CPU-s over 2,400 events: 1.25 ms per event, so 2 cores would hold 1,600 events/s
     assert "recount's own CPU per event: **1.25 ms** (goal ≤ 6 ms: **met**)" in text
     assert "its own parts would hold 1600 events/s. The rate held: 40 events/s (goal ≥ 100/s: **missed**)" in text

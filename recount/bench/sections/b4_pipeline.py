@@ -28,7 +28,8 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
         f"{outcome.cores} cores. Freshness is from the first change a recompute applied (the generator's marks "
         "keep the time of the first change not yet applied). A step is held when the rate asked was sent (within "
         f"5 %) and freshness p95 over the step (its first {min(SETTLE_S, outcome.step_s / 4):g} s left out, which "
-        f"belong to the step before) stayed within {B4_GOAL_P95_S:.0f} s.",
+        f"belong to the step before) stayed within {B4_GOAL_P95_S:.0f} s. CPU-ms per event is the step's CPU over "
+        "the events sent in it, whichever step's events the functions were working on.",
         "",
         "| rate asked | sent | freshness p50 | p95 | held | CPU-ms per event: all | recount's own | cores busy |",
         "|---:|---:|---:|---:|:---:|---:|---:|---:|",
