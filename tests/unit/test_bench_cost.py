@@ -164,7 +164,9 @@ def test_the_fixed_costs_count_what_the_stage_builds() -> None:
     assert fixed["dashboards"].monthly == 3.0 and fixed["KMS keys"].monthly == 1.0
     assert fixed["custom metrics (at most)"].monthly == pytest.approx(54 * 0.30)
     assert fixed["empty receives of idle queues"].count == 4 * 15 * 60 * 730
-    assert fixed["sweeps (requests)"].monthly == pytest.approx(64 * 730 * (1.0 + 3 * 0.4 + 0.2) / 1e6)
+    assert fixed["sweeps (a schedule invocation, 3 SQS requests and a Lambda request each)"].monthly == pytest.approx(
+        64 * 730 * (1.0 + 3 * 0.4 + 0.2) / 1e6
+    )
 
 
 def test_the_limits_follow_the_stage_caps_and_the_job_times() -> None:
