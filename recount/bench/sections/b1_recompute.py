@@ -92,7 +92,8 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "nothing to compute (`recount/bench/job_floor.py`: BEGIN, the lock alone, a one-row write, COMMIT, the two "
         "Redis commands). Both run in the same rounds, after the job. *seed ÷ floor* is the seed over their sum: "
         "where recount probes per lead (its lock query's choice at that size), the most any full job could show "
-        "against the seed (— where it does not: one pass that probes per lead is then no floor of its plan). A "
+        "against the seed; where it does not, the column shows —, as one pass that probes per lead is then no floor "
+        "of its plan. A "
         "goal above it is out of any full job's reach there: on the dirty path the "
         "incremental job (B9) is what aims at it, not the full one.",
         "",
