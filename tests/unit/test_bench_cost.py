@@ -286,6 +286,7 @@ def test_the_section_renders_the_tables_from_the_result() -> None:
     assert "its logs kept 30 days and its idempotency records 1 hour (what the storage lines below price)" in text
     assert "one workspace's recomputes/s (1 s ÷ B1's job) |" in text
     assert "a clean one (its lock query, then no recompute and no DynamoDB request)" in text
+    assert "logs stored at the bytes ingested (CloudWatch bills stored logs compressed" in text
     size = result.sizes[0]
     assert f"| 1,000 | 100.0 | 100 | **{money(size.per_million)}** |" in text
     assert (

@@ -18,7 +18,8 @@ def assumptions(result: B10Result) -> list[str]:
         f"- *Assumed:* custom metrics at most {metrics:,}, each of recount's metrics under each function's service "
         "dimension, each billed as a whole month's metric.",
         f"- *Assumed:* a month of {p.hours_per_month:g} hours; no free tier; the first tier of each tiered price; "
-        "an event's body at its largest accepted size when counting SQS's billed chunks.",
+        "an event's body at its largest accepted size when counting SQS's billed chunks; logs stored at the bytes "
+        "ingested (CloudWatch bills stored logs compressed, so that line is an upper bound).",
         "",
     ]
 
