@@ -239,5 +239,5 @@ def fixed_costs(stage: StageFacts, p: PriceList) -> tuple[Fixed, ...]:
         Fixed("KMS keys", stage.kms_keys, stage.kms_keys * price.kms_key_month),
         Fixed("custom metrics (at most)", stage.custom_metrics, stage.custom_metrics * price.custom_metric_month),
         Fixed("empty receives of idle queues", idle_receives, idle_receives * price.sqs_requests_per_million / 1e6),
-        Fixed("sweeps (requests)", sweeps, sweep_cost / 1e6),
+        Fixed("sweeps (a schedule invocation, 3 SQS requests and a Lambda request each)", sweeps, sweep_cost / 1e6),
     )

@@ -164,7 +164,9 @@ def test_the_fixed_costs_count_what_the_stage_builds() -> None:
     assert fixed["dashboards"].monthly == 3.0 and fixed["KMS keys"].monthly == 1.0
     assert fixed["custom metrics (at most)"].monthly == pytest.approx(54 * 0.30)
     assert fixed["empty receives of idle queues"].count == 4 * 15 * 60 * 730
-    assert fixed["sweeps (requests)"].monthly == pytest.approx(64 * 730 * (1.0 + 3 * 0.4 + 0.2) / 1e6)
+    assert fixed["sweeps (a schedule invocation, 3 SQS requests and a Lambda request each)"].monthly == pytest.approx(
+        64 * 730 * (1.0 + 3 * 0.4 + 0.2) / 1e6
+    )
 
 
 def test_the_limits_follow_the_stage_caps_and_the_job_times() -> None:
@@ -281,6 +283,10 @@ def test_the_section_renders_the_tables_from_the_result() -> None:
     text = "\n".join(b10(result))
 
     assert text.startswith("## B10") and "Stage `prod`" in text and "1,024 MB on arm64" in text
+    assert "its logs kept 30 days and its idempotency records 1 hour (what the storage lines below price)" in text
+    assert "one workspace's recomputes/s (1 s ÷ B1's job) |" in text
+    assert "a clean one (its lock query, then no recompute and no DynamoDB request)" in text
+    assert "logs stored at the bytes ingested (CloudWatch bills stored logs compressed" in text
     size = result.sizes[0]
     assert f"| 1,000 | 100.0 | 100 | **{money(size.per_million)}** |" in text
     assert (

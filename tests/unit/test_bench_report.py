@@ -69,20 +69,16 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
     text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(200.0, 150.0), job_ms=160.0)))
 
     assert "| 100,000 | 200.0 | 150.0 | 2557.0 | 900.0 | 900.0 |" in text
-    assert (
-        "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.00 | 0.00x | 5x met |" in text
-    )
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.00 | 0.00x | 2x met |" in text
+    assert "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.00 | — | 5x met |" in text
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.00 | — | 2x met |" in text
     assert "— **met**." in text and "Seq Scan on x" in text and "| 100,000 | 50.0 | 2,000,000 |" in text
 
 
 def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
     text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0, small_job_ms=5.0)))
 
-    assert (
-        "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.00 | 0.00x | 5x missed |" in text
-    )
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.00 | 0.00x | 2x missed |" in text
+    assert "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.00 | — | 5x missed |" in text
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.00 | — | 2x missed |" in text
     assert "— **missed** (missed at 1,000, 100,000 leads)." in text
 
 
@@ -97,7 +93,7 @@ def test_given_a_goal_above_what_any_full_job_probing_per_lead_could_show_then_i
         "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 1.00 | 1.60x | 2x below its floor"
         in text
     )
-    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | 1.60x | 2x missed |" in text
+    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | — | 2x missed |" in text
     assert "— **missed** (missed at 5,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
@@ -129,6 +125,8 @@ def test_given_several_warm_jobs_then_b2_judges_the_first_ones_trips_and_times_t
     assert "4 dirty events for as many dirty workspaces" in text and "It and the 2 after it are timed for B10" in text
     assert "| PostgreSQL | 4 | 4 | 8 | ≤ 4 |" in text and "— **met**" in text  # the later jobs' trips are not judged
     assert (result.handler_ms, result.recompute_calls_ms) == (20.0, 10.0)  # medians of the timed jobs, not the cold
+    # the proxies count a connection's opening turns (recount/servers/toggle_proxy.py): the first job holds them
+    assert "The first job's figures count the turns that open each connection" in text
 
 
 def _b3(inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, failed: int = 0) -> B3Result:
@@ -174,7 +172,10 @@ def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then
 
     assert "The whole sweep with sends was run over 300 workspaces only, not over 1,000." in text
     assert "10,000" not in text and "minutes" not in text
-    assert "answered at once in process took 1.05 s: moto's SQS (one Python process) is 75%" in text
+    assert (
+        "answered at once in process took 1.05 s: the sends (boto3's requests and moto's server, one Python "
+        "process, answering them) are 75%" in text
+    )
 
 
 def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
@@ -231,12 +232,28 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
     assert not list(images.iterdir())
 
 
+def test_what_tracing_adds_is_the_difference_of_the_figures_the_table_shows() -> None:
+    result = _b3(512.0, 342.0)
+    traced, untraced = result.settings
+    # the floor's first batch 436.4 traced and 401.6 with tracing off: the table shows 436 and 402
+    floors = [replace(traced.floor, first_batch_ms=436.4), replace(untraced.floor, first_batch_ms=401.6)]
+    settings = [replace(traced, floor=floors[0]), replace(untraced, floor=floors[1])]
+    text = "\n".join(b3(replace(result, settings=settings)))
+
+    assert "| the floor | 300 | 436 |" in text and "| 250 | 402 |" in text
+    assert "34 ms to the floor's import and first batch" in text
+
+
 def test_given_first_batches_that_skipped_or_failed_their_work_then_b3_says_how_many() -> None:
     text = "\n".join(b3(_b3(512.0, 342.0, idle=2, failed=1)))
 
     # 3 rounds of the floor and two handlers, in each of the two settings
-    assert "4 of the 18 first batches did not log their work" in text
-    assert "2 of the 18 first batches reported their record failed" in text
+    assert (
+        "4 of the 18 first batches did not log their work (a skip: `sweeper` traced 2, `sweeper` tracing off 2)" in text
+    )
+    assert (
+        "2 of the 18 first batches reported their record failed (the floor traced 1, the floor tracing off 1)" in text
+    )
 
 
 def _step(rate: float, sent_rate: float, p95_ms: float, moto_cpu_s: float) -> Step:
@@ -253,6 +270,8 @@ def test_given_a_step_past_the_limit_then_b4_reports_the_last_held_rate_its_limi
     text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0))))
 
     assert "**Capacity: 40 dirty events/s**" in text
+    assert "freshness p95 over the step (its first 5 s left out, which belong to the step before)" in text
+    assert "CPU-ms per event is the step's CPU over the events sent in it" in text
     # recount's own parts spent 3 CPU-s over 2,400 events: 1.25 ms per event, so 2 cores would hold 1,600 events/s
     assert "recount's own CPU per event: **1.25 ms** (goal ≤ 6 ms: **met**)" in text
     assert "its own parts would hold 1600 events/s. The rate held: 40 events/s (goal ≥ 100/s: **missed**)" in text
@@ -267,7 +286,7 @@ def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate
     text = "\n".join(b4(result))
     glance = "\n".join(summary(_results(b4=result)))
 
-    assert "(goal ≥ 100/s: **missed, bound by moto (the emulation), not recount**)" in text
+    assert "(goal ≥ 100/s: **out of reach: bound by moto (the emulation), not recount**)" in text
     assert (
         "| B4 rate held | 40 events/s | ≥ 100/s | **out of reach: moto, one process of the emulation, bounds it; "
         "recount's own parts would hold 1600/s** |" in glance
@@ -275,6 +294,14 @@ def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate
     # at 0.83 of a core (the test above) moto did not bound it: the rate is missed
     below = "\n".join(summary(_results(b4=_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0)))))
     assert "| B4 rate held | 40 events/s | ≥ 100/s | **missed** |" in below
+
+
+def test_given_sends_that_fell_short_then_b4_says_how_the_generator_sends_not_why_they_waited() -> None:
+    # Given 40/s held, and at 50/s asked only 30/s sent while moto used 57 CPU-s in 60 s
+    text = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 30, 4000, 57.0))))
+
+    assert "at 50/s asked, 30/s were sent (the generator marks and sends on 8 threads, each waiting on its" in text
+    assert "one Python process, whose threads run Python code one at a time: it used 0.95 of a core" in text
 
 
 def test_given_steps_that_all_held_or_none_then_b4_says_so() -> None:
@@ -301,7 +328,7 @@ def test_given_the_bare_typer_app_then_b7_says_what_recount_adds_over_it() -> No
 
     text = "\n".join(b7(B7Result(5, 50.0, rows, references)))
 
-    assert "*app first --help* | 200 ms | 4.00 |" in text
+    assert "*app first --help* | 200.0 ms | 4.00 |" in text
     assert "over it, `recount --help` takes 1.20x and the slowest command's --help 1.10x" in text
 
 

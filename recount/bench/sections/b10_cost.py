@@ -51,11 +51,18 @@ def _priced(result: B10Result) -> list[str]:
     )
     return [
         f"Stage `{stage.name}` as cdk.json sets it: the inbox function at {stage.memory_mb:,} MB on "
-        f"{stage.architecture}, batches of up to {stage.batch_size}, reserved concurrency {stage.reserved}. List "
+        f"{stage.architecture}, batches of up to {stage.batch_size}, reserved concurrency {stage.reserved}, its logs "
+        f"kept {stage.log_retention_days:,} days and its idempotency records {_hours(stage.idempotency_ttl_seconds)} "
+        "(what the storage lines below price). List "
         f"prices for {p.region} as of {p.as_of.isoformat()}, in {p.currency}, from `recount/bench/aws_prices.json`: "
         f"{p.source}. {where}".rstrip(),
         "",
     ]
+
+
+def _hours(seconds: int) -> str:
+    hours = seconds / 3600
+    return f"{hours:g} hour{'' if hours == 1 else 's'}"
 
 
 def _measured(result: B10Result) -> list[str]:
@@ -68,8 +75,9 @@ def _measured(result: B10Result) -> list[str]:
         f"from the function {m.function_sqs}; Redis commands {m.redis_commands}; PostgreSQL statements "
         f"{m.postgres_statements}; log {m.log_bytes:,} bytes at INFO (its JSON lines and EMF blob). Around the "
         "function, the event source's requests: the app's `SendMessage` for each event, and a `ReceiveMessage` and a "
-        "`DeleteMessageBatch` per invocation. Each dirty event is taken to be a job (a coalesced, duplicate or clean "
-        "event costs less: no statement, no DynamoDB write).",
+        "`DeleteMessageBatch` per invocation. Each dirty event is taken to be a job: one coalesced in its batch costs "
+        "less (no statement, no DynamoDB request), and so does a clean one (its lock query, then no recompute and no "
+        "DynamoDB request).",
         "",
     ]
 
@@ -90,8 +98,9 @@ def _model(result: B10Result) -> list[str]:
         f"each part is counted once: {m.around_job_ms:.2f} + {m.job_ms[smallest.leads]:.2f} = "
         f"{smallest.duration_ms:.2f} ms at {smallest.leads:,} leads. At {stage.memory_mb:,} MB a function has about "
         f"{vcpu:.2f} of a vCPU (one at "
-        f"{limits.lambda_memory_mb_per_vcpu:,} MB), where this process had a core to itself: the function's own CPU "
-        "work would take longer there, while its waits on PostgreSQL do not depend on its memory. These stores "
+        f"{limits.lambda_memory_mb_per_vcpu:,} MB), where nothing held the handler's process here below a whole "
+        "core: the function's own CPU work would take longer there, while its waits on PostgreSQL do not depend on "
+        "its memory. These stores "
         "were local: a network round trip to a hosted store adds to each trip B2 counts.",
         "",
     ]

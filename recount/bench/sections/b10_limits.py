@@ -18,7 +18,8 @@ def assumptions(result: B10Result) -> list[str]:
         f"- *Assumed:* custom metrics at most {metrics:,}, each of recount's metrics under each function's service "
         "dimension, each billed as a whole month's metric.",
         f"- *Assumed:* a month of {p.hours_per_month:g} hours; no free tier; the first tier of each tiered price; "
-        "an event's body at its largest accepted size when counting SQS's billed chunks.",
+        "an event's body at its largest accepted size when counting SQS's billed chunks; logs stored at the bytes "
+        "ingested (CloudWatch bills stored logs compressed, so that line is an upper bound).",
         "",
     ]
 
@@ -34,7 +35,7 @@ def scale(result: B10Result) -> list[str]:
         "workspace recomputes once at a time (its advisory lock), so its own rate is bounded by its job:",
         "",
         f"| leads in workspace | duration (ms) | events/s at reserved concurrency {stage.reserved} | events/s on the "
-        f"counts source alone ({stage.normal_sources}) | one workspace's recomputes/s |",
+        f"counts source alone ({stage.normal_sources}) | one workspace's recomputes/s (1 s ÷ B1's job) |",
         "|---:|---:|---:|---:|---:|",
         *[
             f"| {size.leads:,} | {size.duration_ms:.1f} | {size.inbox_events_per_s:,.0f} | "

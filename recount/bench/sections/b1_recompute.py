@@ -44,7 +44,7 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         f"{max(workspaces.sizes.values()):,}), with drafts and messages, generated in {workspaces.generate_s:.0f} s, "
         "then vacuumed and analyzed (as autovacuum leaves tables at rest). One workspace of each size: one warm-up "
         f"of each run, then {outcome.repeats} rounds of recount's statement and the seed's two queries, each with "
-        "`SET jit = on` and with `SET jit = off`, in an order rotated each round, and recount's whole job; same "
+        "`SET jit = on` and with `SET jit = off`, in an order rotated each round, then recount's whole job; same "
         "process, same connection, every run planned anew; medians. *recount* is the functions' statement (counts "
         "and writes, rolled back); *job* is the functions' whole path (BEGIN, lock and marker, the statement, "
         "COMMIT, the Redis status and version publish); *seed* is the seed's two queries (global, then grouped by "
@@ -81,7 +81,8 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         *[
             f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
             f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {'yes' if r.probes_per_lead else 'no'} "
-            f"| {r.one_pass_ms:.1f} | {r.fixed_ms:.2f} | {r.floor_ratio():.2f}x | {b1_goal(r.leads):.0f}x "
+            f"| {r.one_pass_ms:.1f} | {r.fixed_ms:.2f} | {f'{r.floor_ratio():.2f}x' if r.probes_per_lead else '—'} "
+            f"| {b1_goal(r.leads):.0f}x "
             f"{b1_verdict(r)} |"
             for r in outcome.rows
         ],
@@ -89,9 +90,11 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "*one pass* is the seed's global query alone (JIT off): every lead read once and its draft and message "
         "probed once, the least a full recompute that probes per lead must do. *job's fixed shape* is the job with "
         "nothing to compute (`recount/bench/job_floor.py`: BEGIN, the lock alone, a one-row write, COMMIT, the two "
-        "Redis commands). Both run in the same rounds as the job. *seed ÷ floor* is the seed over their sum: "
+        "Redis commands). Both run in the same rounds, after the job. *seed ÷ floor* is the seed over their sum: "
         "where recount probes per lead (its lock query's choice at that size), the most any full job could show "
-        "against the seed. A goal above it is out of any full job's reach there: on the dirty path the "
+        "against the seed; where it does not, the column shows —, as one pass that probes per lead is then no floor "
+        "of its plan. A "
+        "goal above it is out of any full job's reach there: on the dirty path the "
         "incremental job (B9) is what aims at it, not the full one.",
         "",
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
@@ -116,7 +119,7 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
     for (statement, leads), scans in outcome.plans.items():
         lines += [
             f"What the `{statement}` statement reads for the {leads:,}-lead workspace "
-            "(`EXPLAIN (ANALYZE, BUFFERS)`, its scans):",
+            "(`EXPLAIN (ANALYZE, BUFFERS, TIMING OFF)`, its scans and its execution time):",
             "",
             "```",
             *scans,

@@ -33,9 +33,10 @@ def b2(outcome: B2Result | NotRun) -> list[str]:
         "",
         "DynamoDB and SQS share moto's endpoint, so their rows count the clients' HTTP requests (one round trip "
         f"each on a kept-alive connection); the endpoint itself saw {outcome.warm.trips['AWS']} round trips in the "
-        f"warm job, for {outcome.warm.sent['DynamoDB'] + outcome.warm.sent['SQS']} requests. Connection set-up "
-        "(TCP, and TLS and password exchanges that a hosted store adds) is not in the first job's figures: "
-        "these stores are local, without TLS, with trust authentication.",
+        f"warm job, for {outcome.warm.sent['DynamoDB'] + outcome.warm.sent['SQS']} requests. The first job's figures "
+        "count the turns that open each connection (PostgreSQL's startup message among them) but not TCP's "
+        "handshake, and hold no TLS or password exchange, which a hosted store adds: these stores are local, "
+        "without TLS, with trust authentication.",
         "",
         f"Goal: ≤ {goals['PostgreSQL']} / {goals['Redis']} / {goals['DynamoDB']} round trips to PostgreSQL / "
         f"Redis / DynamoDB per warm job — **{verdict(not misses)}**"

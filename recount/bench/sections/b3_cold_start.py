@@ -106,17 +106,31 @@ def _skipped(outcome: B3Result) -> list[str]:
     failed = sum(r.failed_batches for r in rows)
     idle = sum(r.idle_batches for r in rows)
     return [
-        *([f"{failed} of the {total} first batches reported their record failed.", ""] if failed else []),
+        *(
+            [f"{failed} of the {total} first batches reported their record failed ({_which(outcome, 'failed')}).", ""]
+            if failed
+            else []
+        ),
         *(
             [
-                f"{idle} of the {total} first batches did not log their work (a skip): the first-batch column "
-                "includes them.",
+                f"{idle} of the {total} first batches did not log their work (a skip: "
+                f"{_which(outcome, 'idle')}): the first-batch column includes them.",
                 "",
             ]
             if idle
             else []
         ),
     ]
+
+
+def _which(outcome: B3Result, kind: str) -> str:
+    """Which rows the failed or skipped first batches fell in, and how many each: the ratios they touch."""
+    return ", ".join(
+        f"{'the floor' if row.name == FLOOR else f'`{row.name}`'} {_setting_name(setting)} {count}"
+        for setting in outcome.settings
+        for row in (setting.floor, *setting.handlers)
+        if (count := row.failed_batches if kind == "failed" else row.idle_batches)
+    )
 
 
 def _sentences(outcome: B3Result) -> list[str]:
@@ -132,10 +146,10 @@ def _sentences(outcome: B3Result) -> list[str]:
         on, off = by_tracing[True], by_tracing[False]
         judged = on.row(JUDGED), off.row(JUDGED)
         lines += [
-            f"Tracing adds {on.usual_ms - off.usual_ms:.0f} ms to the usual module's import, "
-            f"{on.floor.first_batch_ms - off.floor.first_batch_ms:.0f} ms to the floor's import and first batch"
+            f"Tracing adds {_added(on.usual_ms, off.usual_ms)} ms to the usual module's import, "
+            f"{_added(on.floor.first_batch_ms, off.floor.first_batch_ms)} ms to the floor's import and first batch"
             + (
-                f" and {judged[0].first_batch_ms - judged[1].first_batch_ms:.0f} ms to `{JUDGED}`'s."
+                f" and {_added(judged[0].first_batch_ms, judged[1].first_batch_ms)} ms to `{JUDGED}`'s."
                 if judged[0] and judged[1]
                 else "."
             ),
@@ -153,6 +167,11 @@ def _sentences(outcome: B3Result) -> list[str]:
             "",
         ]
     return lines
+
+
+def _added(traced_ms: float, untraced_ms: float) -> int:
+    """The difference of the two figures as the table shows them, so a reader gets the same from it."""
+    return round(traced_ms) - round(untraced_ms)
 
 
 def _span(values: list[float]) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from recount.bench.b4_pipeline import EMULATION, GROUPS, OWN, B4Result, Step
+from recount.bench.b4_generator import SENDERS
+from recount.bench.b4_pipeline import EMULATION, GROUPS, OWN, SETTLE_S, B4Result, Step
 from recount.bench.outcome import NotRun
 from recount.bench.sections import not_run
 
@@ -26,7 +27,9 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
         "Each execution environment, moto's server and the load generator ran as a process of its own, on "
         f"{outcome.cores} cores. Freshness is from the first change a recompute applied (the generator's marks "
         "keep the time of the first change not yet applied). A step is held when the rate asked was sent (within "
-        f"5 %) and freshness p95 over the step (its first seconds left out) stayed within {B4_GOAL_P95_S:.0f} s.",
+        f"5 %) and freshness p95 over the step (its first {min(SETTLE_S, outcome.step_s / 4):g} s left out, which "
+        f"belong to the step before) stayed within {B4_GOAL_P95_S:.0f} s. CPU-ms per event is the step's CPU over "
+        "the events sent in it, whichever step's events the functions were working on.",
         "",
         "| rate asked | sent | freshness p50 | p95 | held | CPU-ms per event: all | recount's own | cores busy |",
         "|---:|---:|---:|---:|:---:|---:|---:|---:|",
@@ -52,7 +55,7 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
         if rate_met
         else "not shown: every step held below it"
         if every_step_held
-        else f"missed, bound by {bound} (the emulation), not recount"
+        else f"out of reach: bound by {bound} (the emulation), not recount"
         if bound
         else "missed"
     )
@@ -135,15 +138,16 @@ def _bound(outcome: B4Result) -> str:
     share = step.cpu_s[top] / max(1e-9, sum(step.cpu_s.values()))
     top_cores = step.cpu_s[top] / step.seconds if step.seconds else 0.0
     late = (
-        f"at {step.rate:.0f}/s asked, {step.achieved_rate:.0f}/s were sent (the sends waited on their answers); "
+        f"at {step.rate:.0f}/s asked, {step.achieved_rate:.0f}/s were sent (the generator marks and sends on "
+        f"{SENDERS} threads, each waiting on its answers, and the step ran on until the last was answered); "
         if step.achieved_rate < 0.95 * step.rate
         else f"at {step.rate:.0f}/s freshness p95 reached {step.freshness_p95_ms / 1000:.2f} s; "
     )
     if top in SINGLE_PROCESS:
         return (
-            f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process whose threads share one "
-            f"core at most: it used {top_cores:.2f} of a core, while all the processes used {step.busy_cores:.2f} "
-            f"of {outcome.cores}."
+            f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process, whose threads run Python "
+            f"code one at a time: it used {top_cores:.2f} of a core, while all the processes used "
+            f"{step.busy_cores:.2f} of {outcome.cores}."
         )
     if step.busy_cores >= CPU_BOUND_SHARE * outcome.cores:
         return (

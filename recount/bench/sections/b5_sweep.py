@@ -28,7 +28,8 @@ def b5(outcome: B5Result | NotRun) -> list[str]:
         f"Its `SendMessageBatch` calls go {SEND_BATCH_CONCURRENCY} at a time. The same sweep with its sends "
         f"answered at once in process took {outcome.seconds_without_sqs:.2f} s: "
         + (
-            f"moto's SQS (one Python process) is {_share(outcome):.0%} of the whole sweep's time."
+            f"the sends (boto3's requests and moto's server, one Python process, answering them) are "
+            f"{_share(outcome):.0%} of the whole sweep's time."
             if outcome.seconds > 0
             else "no time to compare."
         ),

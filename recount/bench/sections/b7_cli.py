@@ -21,9 +21,9 @@ def b7(outcome: B7Result | NotRun) -> list[str]:
         "",
         "| command | median | over import typer, rich |",
         "|---|---:|---:|",
-        f'| `python -c "import typer, rich"` | {outcome.baseline_ms:.0f} ms | 1.00 |',
-        *(f"| `{row.command}` | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.rows),
-        *(f"| *{row.command}* | {row.median_ms:.0f} ms | {row.ratio:.2f} |" for row in outcome.references),
+        f'| `python -c "import typer, rich"` | {outcome.baseline_ms:.1f} ms | 1.00 |',
+        *(f"| `{row.command}` | {row.median_ms:.1f} ms | {row.ratio:.2f} |" for row in outcome.rows),
+        *(f"| *{row.command}* | {row.median_ms:.1f} ms | {row.ratio:.2f} |" for row in outcome.references),
         "",
         f"Goal: at most {B7_GOAL_RATIO}x — **{verdict(outcome.worst.ratio <= B7_GOAL_RATIO)}** (worst: "
         f"`{outcome.worst.command}`, {outcome.worst.ratio:.2f}x).{_over_bare_app(outcome)}",
