@@ -29,7 +29,7 @@ class ScaleLimits:
     dynamodb_writes_per_event: int  # write units
     dynamodb_new_table_events_per_s: float
     dynamodb_table_events_per_s: float
-    sqs_in_flight_events_per_s: float  # per queue, each message in flight for the batching window and its job
+    sqs_in_flight_events_per_s: float  # per queue, each message in flight for the batching window and its batch
     redis_commands: tuple[float, ...]  # per second at each rate
     postgres_statements: tuple[float, ...]  # per second at each rate
 
@@ -40,7 +40,8 @@ def scale_limits(result: B10Result) -> ScaleLimits:
     budget = stage.connection_budget - stage.others_reserved
     units = m.requests(DYNAMODB_WRITES) * result.write_units
     longest = max(m.job_ms, key=lambda leads: m.duration_ms(leads))
-    in_flight_s = stage.batching_window_s + m.duration_ms(longest) / 1000
+    # A message is deleted when its invocation returns: in flight for the window and its whole batch's jobs
+    in_flight_s = stage.batching_window_s + stage.batch_size * m.duration_ms(longest) / 1000
     return ScaleLimits(
         sizes=tuple(_size(result, leads) for leads in sorted(m.job_ms)),
         inbox_reservation_ceiling=min(account, budget),

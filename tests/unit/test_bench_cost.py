@@ -179,7 +179,8 @@ def test_the_limits_follow_the_stage_caps_and_the_job_times() -> None:
     assert size.postgres_busy == pytest.approx(tuple(rate * 0.02 for rate in RATES))
     assert limits.inbox_reservation_ceiling == 40 - 6 and limits.budget_bound
     assert limits.dynamodb_writes_per_event == 2 and limits.dynamodb_table_events_per_s == 20_000
-    assert limits.sqs_in_flight_events_per_s == pytest.approx(120_000 / 1.1)
+    # each message in flight for the 1 s window and its batch: 10 jobs of 0.1 s, one after another
+    assert limits.sqs_in_flight_events_per_s == pytest.approx(120_000 / (1 + 10 * 0.1))
 
 
 def test_the_price_file_is_dated_placed_and_sourced() -> None:

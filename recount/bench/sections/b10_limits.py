@@ -73,7 +73,8 @@ def scale(result: B10Result) -> list[str]:
         f"({limits.dynamodb_new_table_events_per_s:,.0f} events/s), and a table's default quota is "
         f"{aws.dynamodb_table_writes_per_second:,} ({limits.dynamodb_table_events_per_s:,.0f} events/s).",
         f"- **SQS.** A standard queue holds {aws.sqs_in_flight_per_queue:,} messages in flight: with each in flight "
-        f"for the batching window ({stage.batching_window_s} s) and the longest job here, "
+        f"for the batching window ({stage.batching_window_s} s) and its whole batch ({stage.batch_size} of the "
+        "longest job here, one after another: a message is deleted when its invocation returns), "
         f"{limits.sqs_in_flight_events_per_s:,.0f} events/s per queue.",
         f"- **Lambda.** An account's default concurrency is {aws.lambda_account_concurrency:,}, of which "
         f"{aws.lambda_unreserved_concurrency:,} stay unreserved.",
