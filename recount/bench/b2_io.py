@@ -32,6 +32,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from recount.bench.job_meters import AwsRequests, emf_bytes, log_written, recompute_calls
+from recount.local.event_source import sqs_record
 from recount.local.provision import create_idempotency_table
 from recount.migrations import migrate
 from recount.servers.throwaway import free_port
@@ -176,21 +177,7 @@ def _one_job(
     db.run('INSERT INTO "InboxCountsDirty" ("clientId") VALUES (:id)', id=client_id)
     sqs.send_message(QueueUrl=url, MessageBody=to_body(new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)))
     message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
-    event = {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
+    event = {"Records": [sqs_record(message, arn)]}
     clients = handler.consumer.clients
     hooks = [
         (clients.idempotency.persistence.client, AwsRequests("DynamoDB")),

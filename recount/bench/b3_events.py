@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recount.bench.b3_cold_start import FLOOR
+from recount.local.event_source import sqs_record
 from recount.local.provision import aws_client
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
@@ -62,23 +63,7 @@ def first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[s
             sqs.send_message(QueueUrl=url, MessageBody=to_body(event))
             message = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=600)["Messages"][0]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            events[handler] = json.dumps(
-                {
-                    "Records": [
-                        {
-                            "messageId": message["MessageId"],
-                            "receiptHandle": message["ReceiptHandle"],
-                            "body": message["Body"],
-                            "attributes": message["Attributes"],
-                            "messageAttributes": {},
-                            "md5OfBody": message["MD5OfBody"],
-                            "eventSource": "aws:sqs",
-                            "eventSourceARN": arn,
-                            "awsRegion": "us-east-1",
-                        }
-                    ]
-                }
-            )
+            events[handler] = json.dumps({"Records": [sqs_record(message, arn)]})
         return events
 
     return one_round

@@ -163,20 +163,7 @@ class EventSource:
             wait = 0  # inside the batching window: take what is there, then wait out the window
             if not response.get("Messages"):
                 time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-        return [self._record(message) for message in messages]
-
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": message.get("MessageAttributes", {}),
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": "us-east-1",
-        }
+        return [sqs_record(message, self.queue_arn) for message in messages]
 
     def _invoke(self, handler: Handler, records: list[dict[str, Any]]) -> None:
         try:
@@ -201,3 +188,18 @@ class EventSource:
         finally:
             self.environments.release(handler)
             self._slots.release()
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A received SQS message as Lambda's event source hands it to a function, one record of its batch."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    }
