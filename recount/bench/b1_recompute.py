@@ -7,9 +7,8 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
+from recount.bench.b1_seed import inbox_paths, one_pass, paths_pass, seed, seed_jit_compile_ms
 from recount.bench.job_floor import floor_job
 from recount.commands.dataset import WorkspaceShape, generate_workspace
 from shared.adapters.postgres import PostgresDatabase
@@ -17,12 +16,8 @@ from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
-from shared.domain.passes import lock_parameters
-from shared.domain.recompute import LOCK_CLASS, Recompute
+from shared.domain.recompute import Recompute
 from shared.queries import query
-
-_SEED = Path(__file__).resolve().parent.parent / "queries"
-_SEED_QUERIES = ("global_counts", "setter_counts")
 
 
 @dataclass(frozen=True)
@@ -63,12 +58,20 @@ class B1Result:
     one_pass_ms: float = 0.0  # the seed's global query alone (each lead read and probed once), JIT off
     fixed_ms: float = 0.0  # the job's floor: its shape with nothing to compute (recount.bench.job_floor)
     probes_per_lead: bool = False  # recount's lock query chose to probe drafts and messages per lead
+    paths_pass_ms: float = 0.0  # the same global query on recount's paths (probe or hash, as chosen), JIT off
+
+    @property
+    def pass_ms(self) -> float:
+        """The cheaper of the two one passes measured: every lead read once and its flags found once, by a probe
+        per lead or the way recount's lock query chose. 0 when neither was measured."""
+        measured = [ms for ms in (self.one_pass_ms, self.paths_pass_ms) if ms > 0]
+        return min(measured) if measured else 0.0
 
     @property
     def floor_ms(self) -> float:
-        """The least a full job that probes per lead could take here: one pass over the leads and the job's
-        fixed shape."""
-        return self.one_pass_ms + self.fixed_ms
+        """The least a full job could take here, finding a lead's flags either way: the cheaper one pass and the
+        job's fixed shape (0 when no pass was measured)."""
+        return self.pass_ms + self.fixed_ms if self.pass_ms else 0.0
 
     def floor_ratio(self) -> float:
         """The seed at its best over that floor: the most such a job could show against it."""
@@ -133,16 +136,6 @@ def ours(db: PostgresDatabase, client_id: str) -> float:
     return elapsed * 1000
 
 
-def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
-    """Run the inbox lock query (in the caller's transaction) and return the paths it chose."""
-    row = db.run(
-        query("inbox_counts", "lock_and_read_marker"),
-        lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
-        **lock_parameters(client_id),
-    )[0]
-    return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
-
-
 def job(db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, client_id: str) -> float:
     """recount's whole job on the functions' path: BEGIN, lock and marker, the statement, COMMIT, the Redis
     publish (the status writes included)."""
@@ -183,37 +176,6 @@ def scans(db: PostgresDatabase, client_id: str, statement: str) -> list[str]:
     ]
 
 
-def one_pass(db: PostgresDatabase, client_id: str) -> float:
-    """The seed's global query alone: every lead read once and probed once, what any full recompute that probes
-    per lead must at least do."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    started = time.perf_counter()
-    db.run(query("seed_inbox_counts", _SEED_QUERIES[0], _SEED), client_id=client_id, now=now)
-    return (time.perf_counter() - started) * 1000
-
-
-def seed(db: PostgresDatabase, client_id: str) -> float:
-    """The seed's approach (reads only, no writes: it is timed at its cheapest)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    started = time.perf_counter()
-    for name in _SEED_QUERIES:
-        db.run(query("seed_inbox_counts", name, _SEED), client_id=client_id, now=now)
-    return (time.perf_counter() - started) * 1000
-
-
-def seed_jit_compile_ms(db: PostgresDatabase, client_id: str) -> float:
-    """JIT's total time (generation, inlining, optimization, emission) in the seed's queries, jit on."""
-    _set_jit(db, on=True)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    total = 0.0
-    for name in _SEED_QUERIES:
-        plan = db.run(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + query("seed_inbox_counts", name, _SEED), client_id=client_id, now=now
-        )[0]["QUERY PLAN"][0]
-        total += float(plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0))
-    return total
-
-
 def _set_jit(db: PostgresDatabase, *, on: bool) -> None:
     db.run(f"SET jit = {'on' if on else 'off'}")
 
@@ -223,10 +185,10 @@ _RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "
 
 
 def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, repeats: int) -> B1Report:
-    """For one workspace of each size: one warm-up of each variant, then `repeats` rounds of all four
-    (recount and seed, JIT on and off), then recount's whole job, the job's floor and the seed's one pass (JIT
-    off), the order rotated each round; medians. Then the analytics statement the same number of times, and the
-    scans of recount's statement at the smallest and largest size."""
+    """For one workspace of each size: one warm-up of each run, then `repeats` rounds of all four variants
+    (recount and seed, JIT on and off), then recount's whole job, the job's floor and the seed's one pass, probed
+    and on recount's paths (JIT off), the order rotated each round; medians. Then the analytics statement the
+    same number of times, and the scans of recount's statement at the smallest and largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
     settings = RecomputeSettings()  # made once, as a function's execution environment does
     # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
@@ -242,12 +204,17 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
         jobs: list[float] = []
         floors: list[float] = []
         passes: list[float] = []
+        on_paths: list[float] = []
         for who, jit in _VARIANTS:
             _set_jit(db, on=jit)
             _RUNS[who](db, client_id)
         db.run("RESET jit")
         job(db, cache, settings, client_id)
         floor_job(db, cache, client_id)
+        _set_jit(db, on=False)
+        one_pass(db, client_id)
+        paths_pass(db, client_id)
+        db.run("RESET jit")
         for round_ in range(repeats):
             shift = round_ % len(_VARIANTS)
             for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
@@ -258,6 +225,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
             floors.append(floor_job(db, cache, client_id))
             _set_jit(db, on=False)
             passes.append(one_pass(db, client_id))
+            on_paths.append(paths_pass(db, client_id))
             db.run("RESET jit")
         db.run("BEGIN")
         paths = inbox_paths(db, client_id)
@@ -275,6 +243,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 statistics.median(passes),
                 statistics.median(floors),
                 paths["probe_review"] and paths["probe_sent"],
+                statistics.median(on_paths),
             )
         )
     db.run("RESET jit")

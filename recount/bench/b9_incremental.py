@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from recount.bench.b1_recompute import Workspaces, seed
+from recount.bench.b1_recompute import Workspaces
+from recount.bench.b1_seed import seed
 from recount.bench.job_floor import floor_job
 from recount.migrations import migrate
 from shared.adapters.postgres import PostgresDatabase

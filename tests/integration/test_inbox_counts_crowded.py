@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from recount.bench.b1_recompute import inbox_paths
+from recount.bench.b1_seed import inbox_paths
 from recount.migrations import migrate
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore

@@ -69,32 +69,52 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
     text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(200.0, 150.0), job_ms=160.0)))
 
     assert "| 100,000 | 200.0 | 150.0 | 2557.0 | 900.0 | 900.0 |" in text
-    assert "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.00 | — | 5x met |" in text
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.00 | — | 2x met |" in text
+    assert (
+        "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.0 | 0.00 | — | 5x met |" in text
+    )
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.0 | 0.00 | — | 2x met |" in text
     assert "— **met**." in text and "Seq Scan on x" in text and "| 100,000 | 50.0 | 2,000,000 |" in text
 
 
 def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
     text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0, small_job_ms=5.0)))
 
-    assert "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.00 | — | 5x missed |" in text
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.00 | — | 2x missed |" in text
+    assert (
+        "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.0 | 0.00 | — | 5x missed |"
+        in text
+    )
+    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.0 | 0.00 | — | 2x missed |" in text
     assert "— **missed** (missed at 1,000, 100,000 leads)." in text
 
 
-def test_given_a_goal_above_what_any_full_job_probing_per_lead_could_show_then_it_is_below_its_floor() -> None:
-    probing = B1Result(1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=True)
-    hashing = replace(probing, leads=5_000, probes_per_lead=False)  # the same figures, but not probing per lead
+def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_floor_whichever_pass_is_cheaper() -> None:
+    # one pass probed 4.0, on recount's paths 6.0: the probed one is the floor; fixed shape 1.0
+    probing = B1Result(
+        1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=True, paths_pass_ms=6.0
+    )
+    # hashing at 5,000: its paths pass (3.0) is cheaper than probing (4.0), and the floor follows it
+    hashing = replace(probing, leads=5_000, probes_per_lead=False, paths_pass_ms=3.0)
+    # at 20,000 the floor (seed 8.0 over 1.5 + 1.0) leaves the goal within reach: the miss is the job's
+    within = replace(probing, leads=20_000, probes_per_lead=False, one_pass_ms=9.0, paths_pass_ms=1.5)
     report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[probing])
-    text = "\n".join(b1(replace(report, rows=[probing, hashing])))
+    text = "\n".join(b1(replace(report, rows=[probing, hashing, within])))
 
     # seed 8.0 over one pass 4.0 and the fixed shape 1.0: 1.60x, under the 2x goal
     assert (
-        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 1.00 | 1.60x | 2x below its floor"
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x below its floor"
         in text
     )
-    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 1.00 | — | 2x missed |" in text
-    assert "— **missed** (missed at 5,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
+    # seed 8.0 over the paths pass 3.0 and 1.0: 2.00x is not under 2x, so the job's 1.60x is a miss
+    assert (
+        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 3.0 | 1.00 | 2.00x | 2x missed |" in text
+    )
+    assert (
+        "| 20,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 9.0 | 1.5 | 1.00 | 3.20x | 2x missed |" in text
+    )
+    assert "— **missed** (missed at 5,000, 20,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
+    below = replace(hashing, paths_pass_ms=4.5)  # both passes dear: 8.0 / (4.0 + 1.0) = 1.60x, under the goal
+    below_text = "\n".join(b1(replace(report, rows=[below])))
+    assert "| no | 4.0 | 4.5 | 1.00 | 1.60x | 2x below its floor (1.60x) |" in below_text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
     assert "| ≥ 2x | **out of reach: a full job's floor, seed ÷ floor 1.60x (see B9)** |" in glance

@@ -1,0 +1,71 @@
+"""What B1 measures recount's full job against: the seed's queries, the one passes that bound any full job, and
+the paths recount's lock query chooses for a workspace."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.adapters.postgres import PostgresDatabase
+from shared.contracts.keys import JobName
+from shared.domain.passes import lock_parameters
+from shared.domain.recompute import LOCK_CLASS
+from shared.queries import query
+
+_SEED = Path(__file__).resolve().parent.parent / "queries"
+_SEED_QUERIES = ("global_counts", "setter_counts")
+
+
+def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
+    """Run the inbox lock query (in the caller's transaction) and return the paths it chose."""
+    row = db.run(
+        query("inbox_counts", "lock_and_read_marker"),
+        lock_class=LOCK_CLASS[JobName.INBOX_COUNTS],
+        **lock_parameters(client_id),
+    )[0]
+    return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
+
+
+def one_pass(db: PostgresDatabase, client_id: str) -> float:
+    """The seed's global query alone: every lead read once and probed once, what any full recompute that probes
+    per lead must at least do."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    started = time.perf_counter()
+    db.run(query("seed_inbox_counts", _SEED_QUERIES[0], _SEED), client_id=client_id, now=now)
+    return (time.perf_counter() - started) * 1000
+
+
+def paths_pass(db: PostgresDatabase, client_id: str) -> float:
+    """The seed's global query on recount's paths: its flags found as the lock query chose (which also sets
+    nested loops as the job runs with them), in a transaction rolled back."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    db.run("BEGIN")
+    paths = inbox_paths(db, client_id)
+    started = time.perf_counter()
+    db.run(query("seed_inbox_counts", "global_counts_on_paths", _SEED), client_id=client_id, now=now, **paths)
+    elapsed = time.perf_counter() - started
+    db.run("ROLLBACK")
+    return elapsed * 1000
+
+
+def seed(db: PostgresDatabase, client_id: str) -> float:
+    """The seed's approach (reads only, no writes: it is timed at its cheapest)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    started = time.perf_counter()
+    for name in _SEED_QUERIES:
+        db.run(query("seed_inbox_counts", name, _SEED), client_id=client_id, now=now)
+    return (time.perf_counter() - started) * 1000
+
+
+def seed_jit_compile_ms(db: PostgresDatabase, client_id: str) -> float:
+    """JIT's total time (generation, inlining, optimization, emission) in the seed's queries, jit on."""
+    db.run("SET jit = on")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    total = 0.0
+    for name in _SEED_QUERIES:
+        plan = db.run(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + query("seed_inbox_counts", name, _SEED), client_id=client_id, now=now
+        )[0]["QUERY PLAN"][0]
+        total += float(plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0))
+    return total
