@@ -186,3 +186,46 @@ def test_the_generic_plan_reads_the_leads_through_the_workspace_index_where_an_a
     finally:
         db.run('ALTER TABLE "Lead" ALTER COLUMN "clientId" RESET (n_distinct)')
         db.run('ANALYZE "Lead"')
+
+
+@pytest.mark.parametrize("reltuples", [-1, 0, 1e6], ids=["never analyzed: probes", "empty: hashes", "big: probes"])
+def test_per_assignee_counting_merges_every_padded_form_of_a_setter_exactly_on_every_path(
+    store: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, reltuples: float
+) -> None:
+    # Given one setter spelled five ways, blanks that trim to nothing, NULLs and snoozes, with every flag mixed
+    db = store
+    names = ", ".join(f"'{name}'" for name in INDEXES)
+    saved = db.run(f"SELECT relname, reltuples FROM pg_class WHERE relname IN ({names})")
+    db.run(f"UPDATE pg_class SET reltuples = :n WHERE relname IN ({names})", n=reltuples)
+    try:
+        forms = ("a", " a", "a ", "\u00a0a", "\ufeffa\u3000", "", " ", "\u00a0", None, "b", "\u200ba")
+        workspace = Workspace.create(db)
+        for k in range(3 * len(forms)):
+            lead = workspace.lead(
+                status=("new", "blacklisted", "needs_repair", "unqualified")[k % 4],
+                sentimentTag=("Interested", None, "Positive")[k % 3],
+                lastInboundAt=T0 - timedelta(hours=k % 7) if k % 5 else None,
+                lastOutboundAt=T0 - timedelta(hours=k % 5),
+                assignedToUserId=forms[k % len(forms)],
+                snoozedUntil=(T0 + timedelta(days=1) if k % 7 == 0 else None),
+            )
+            draft = workspace.draft(lead, status=("pending", "sent")[k % 2]) if k % 3 == 0 else None
+            if k % 4 == 1:
+                workspace.message(lead, direction="outbound", sent_by="ai", ai_draft_id=draft or workspace.draft(lead))
+        workspace.mark_dirty()
+        empty = Workspace.create(db)
+        empty.mark_dirty()
+
+        # When each is recomputed by its full pass, twice (the generic plan made, then kept)
+        recompute = Recompute(JobName.INBOX_COUNTS, db, cache, settings, now=T0)
+        for _ in range(2):
+            for each in (workspace, empty):
+                recompute.run(each.id, JobContext(new_id(), "test"))
+
+                # Then every column of every row is the oracle's: 'a' once, the blanks in the global row only
+                assert each.counts() == expected(db, each.id)
+        assert set(workspace.counts()) == {"global", "a", "b", "\u200ba"}
+        assert empty.counts()["global"]["total"] == 0
+    finally:
+        for row in saved:
+            db.run("UPDATE pg_class SET reltuples = :n WHERE relname = :name", n=row["reltuples"], name=row["relname"])
