@@ -20,12 +20,12 @@ from shared.contracts.status import JobContext
 from shared.domain.passes import GENERIC_PLAN_LEADS, Pass, lock_parameters
 from shared.domain.recompute import LOCK_CLASS, Recompute
 from shared.queries import query
-from tests import oracle
 from tests.builders import Workspace, new_id
 from tests.integration.test_dirty_triggers import (  # noqa: F401 (fixtures)
     triggers_database_url,
     triggers_db,
 )
+from tests.integration.test_incremental_counts import expected
 
 T0 = datetime(2026, 6, 1, 12, 0, 0)
 INDEXES = ("AIDraft_recount_review_leadId_idx", "Message_recount_aiSent_leadId_idx")
@@ -68,14 +68,6 @@ def workspace_of(db: PostgresDatabase, leads: int, seed: int) -> Workspace:
             workspace.message(lead, direction="outbound", sent_by="ai", ai_draft_id=draft or workspace.draft(lead))
     workspace.mark_dirty()
     return workspace
-
-
-def expected(db: PostgresDatabase, client_id: str) -> dict[str, dict[str, int]]:
-    leads = db.run('SELECT * FROM "Lead" WHERE "clientId" = :id', id=client_id)
-    ids = [lead["id"] for lead in leads]
-    drafts = db.run('SELECT * FROM "AIDraft" WHERE "leadId" = ANY(CAST(:ids AS text[]))', ids=ids)
-    messages = db.run('SELECT * FROM "Message" WHERE "leadId" = ANY(CAST(:ids AS text[]))', ids=ids)
-    return oracle.inbox_counts(leads, drafts, messages, T0)
 
 
 def plan_settings(db: PostgresDatabase) -> tuple[str, str]:
@@ -128,7 +120,7 @@ def test_full_passes_on_one_generic_plan_are_exact_for_every_workspace_it_serves
             recompute.run(workspace.id, JobContext(new_id(), "test"))
 
             # Then its counts are the oracle's, however the plan it ran was made
-            assert workspace.counts() == expected(db, workspace.id), (round_, workspace.id)
+            assert workspace.counts() == expected(db, workspace.id, T0), (round_, workspace.id)
 
     # And the tiny ones ran the generic plan (made once, then kept), the bigger one a plan of its own each time
     plans = db.run(
@@ -223,7 +215,7 @@ def test_per_assignee_counting_merges_every_padded_form_of_a_setter_exactly_on_e
                 recompute.run(each.id, JobContext(new_id(), "test"))
 
                 # Then every column of every row is the oracle's: 'a' once, the blanks in the global row only
-                assert each.counts() == expected(db, each.id)
+                assert each.counts() == expected(db, each.id, T0)
         assert set(workspace.counts()) == {"global", "a", "b", "\u200ba"}
         assert empty.counts()["global"]["total"] == 0
     finally:
