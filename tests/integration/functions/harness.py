@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recount.local.event_source import LocalContext
+from recount.local.event_source import LocalContext, sqs_record
 from recount.local.provision import create_idempotency_table
 from shared.adapters.sqs import QueueClient
 from shared.contracts.settings import EnvVar, QueueSettings
@@ -71,20 +71,7 @@ class AwsFixture:
         response = self.sqs.receive_message(
             QueueUrl=q.url, MaxNumberOfMessages=max_messages, AttributeNames=["All"], MessageAttributeNames=["All"]
         )
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": q.arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in response.get("Messages", [])
-        ]
+        records = [sqs_record(m, q.arn) for m in response.get("Messages", [])]
         self.handed_out.setdefault(queue, []).extend(record["receiptHandle"] for record in records)
         return {"Records": records}
 
