@@ -7,7 +7,9 @@ connection with recount's session settings, then the inbox job's own statements,
 shared/queries/inbox_counts.sql as data and prepared with pg8000 as recount prepares them (its BEGIN, the lock
 query, the full recompute the lock query's row calls for, COMMIT), with the same parameters; a Redis command
 after the lock and one after the commit; the idempotency record written and closed (two DynamoDB requests) around
-the recompute. What recount's handler costs beyond this is its own. A Tracer is made only when tracing is on, by
+the recompute. A workspace with nothing due (no mark, no lead change) ends as recount's clean skip does: the
+lock query, a Redis command, ROLLBACK and another, no idempotency record (B4's floor sends such events, B3 none).
+What recount's handler costs beyond this is its own. A Tracer is made only when tracing is on, by
 Powertools' rule, as recount's handlers do (shared.telemetry), so that both sides of B3 trace alike.
 
 It reads the variables recount's functions read (DATABASE_URL, REDIS_URL, IDEMPOTENCY_TABLE_NAME; boto3 reads
@@ -119,6 +121,11 @@ def record_handler(record: SQSRecord) -> None:
     values = lock.run(client_id=client_id, **POSTGRES["lock"])[0]
     row = dict(zip([column["name"] for column in lock.columns], values, strict=True))
     store.set(f"b3-floor:status:{client_id}", "running", ex=600)
+    if row["generation"] is None and not (row["changes"] or row["snoozes_ended"]):
+        # recount's clean skip (B4's floor meets it): nothing due, so no idempotency record and no recompute
+        database().run("ROLLBACK")
+        store.set(f"b3-floor:done:{client_id}", 0, ex=600)
+        return
     paths = {name: row[name] for name in ("capture", "probe_review", "probe_sent")}
     work(job={"id": event.id, "client_id": client_id, "lock": paths})
     metrics.add_metric(name="FloorRecords", unit=MetricUnit.Count, value=1)

@@ -23,7 +23,7 @@ PER_TICK = 10  # one UPSERT of ten marks and one SendMessageBatch of ten events
 SENDERS = 8
 # The app's mark, keeping the time of the first change not yet applied (the app's own upsert sets the latest):
 # the freshness a recompute reports is then from the first change it applied, not from the last.
-_MARK = (
+MARK = (
     'INSERT INTO "InboxCountsDirty" ("clientId", "dirtyAt") '
     "SELECT unnest(CAST(:ids AS text[])), now() AT TIME ZONE 'UTC' "
     'ON CONFLICT ("clientId") DO UPDATE SET "dirtyAt" = least("InboxCountsDirty"."dirtyAt", excluded."dirtyAt")'
@@ -62,7 +62,7 @@ class Generator:
             separator = "&" if "?" in self.database_url else "?"
             url = f"{self.database_url}{separator}application_name={APPLICATION_NAME}"
             self.local.db = PostgresDatabase(url, statement_timeout_ms=120_000)
-        self.local.db.run(_MARK, ids=batch)
+        self.local.db.run(MARK, ids=batch)
         self.sqs.send_message_batch(
             QueueUrl=self.queue_url,
             Entries=[

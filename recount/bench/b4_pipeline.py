@@ -16,12 +16,15 @@ import sys
 import time
 from dataclasses import dataclass
 
+from recount.bench.b4_floor import B4Floor
 from recount.bench.b4_generator import APPLICATION_NAME
 from recount.bench.cpu_meter import CpuMeter, StoreProcesses, spent
+from recount.bench.outcome import NotRun
 from recount.local.pipeline import LocalPipeline
 from recount.local.provision import ROOT
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.metrics import Metric
+from shared.topology import FunctionKey
 
 # recount's own parts, and the emulation around them: AWS (moto, the event-source pollers) and the app (the load
 # generator, its writes' PostgreSQL sessions).
@@ -87,6 +90,9 @@ class B4Result:
     busy: int
     cold_starts: int
     drain_s: float
+    invocations: int = 0  # of the inbox function
+    records: int = 0  # handed to those invocations
+    floor: B4Floor | NotRun | None = None  # measured after the steps (recount.bench.b4_floor)
 
     @property
     def capacity(self) -> Step | None:
@@ -111,6 +117,22 @@ class B4Result:
     @property
     def recomputes_per_event(self) -> float:
         return self.recomputes / self.sent if self.sent else 0.0
+
+    @property
+    def batch(self) -> int:
+        """The inbox function's records per invocation over the run, rounded (at least one)."""
+        return max(1, round(self.records / self.invocations)) if self.invocations else 1
+
+    @property
+    def clean_per_event(self) -> float:
+        return self.skipped_clean / self.sent if self.sent else 0.0
+
+    def floor_ms(self, handler: str = "floor") -> float | None:
+        """CPU-ms per event at this run's mix of recomputes and clean skips, warm (B4Floor), for the floor or
+        recount's handler; None when the floor was not measured."""
+        if not isinstance(self.floor, B4Floor):
+            return None
+        return self.floor.at_mix(handler, self.recomputes_per_event, self.clean_per_event)
 
 
 def measure(
@@ -149,6 +171,7 @@ def measure(
     drain_s = _drain(pipeline, db)
     db.close()
     stats = pipeline.stats
+    inbox = pipeline.environments[FunctionKey.INBOX.value]
     return B4Result(
         workspaces,
         step_s,
@@ -161,6 +184,8 @@ def measure(
         stats.total(Metric.JOBS_BUSY),
         len(stats.cold_starts),
         drain_s,
+        inbox.invocations,
+        inbox.records,
     )
 
 

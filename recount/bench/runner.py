@@ -17,6 +17,7 @@ from recount.bench import (
     b1_recompute,
     b2_io,
     b3_cold_start,
+    b4_floor,
     b4_pipeline,
     b5_sweep,
     b6_growth,
@@ -48,6 +49,7 @@ class Plan:
     b4_workspaces: int
     b4_rates: tuple[float, ...]  # stepped up in this order until a step is not held
     b4_step_s: float
+    b4_floor_rounds: int  # rounds of B4's floor, each a job of each kind from each handler
     b5_workspaces: int
     b5_scan_workspaces: int
     b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
@@ -64,6 +66,7 @@ FULL = Plan(
     b4_workspaces=500,
     b4_rates=(40, 50, 60, 70, 80, 90, 100, 110, 120, 140, 160),
     b4_step_s=60,
+    b4_floor_rounds=b4_floor.ROUNDS,
     b5_workspaces=2_000,  # the sends are moto's time (B5 says so); the database side still scans b5_scan_workspaces
     b5_scan_workspaces=10_000,
     b6_leads=5_000,
@@ -79,6 +82,7 @@ QUICK = Plan(
     b4_workspaces=40,
     b4_rates=(10, 20),
     b4_step_s=8,
+    b4_floor_rounds=3,
     b5_workspaces=300,
     b5_scan_workspaces=1_000,
     b6_leads=2_000,
@@ -173,7 +177,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool, command
             f"B4: the local pipeline's capacity, {plan.b4_step_s:.0f} s steps of "
             f"{', '.join(f'{rate:.0f}' for rate in plan.b4_rates)} dirty events/s…"
         )
-        b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url))
+        b4 = attempt("B4", console, lambda: _b4(plan, config, bench_url, redis_url, console))
         db.close()
         console.print("B7: operator commands start…")
         b7 = attempt("B7", console, lambda: b7_cli.measure(plan.b7_runs))
@@ -216,12 +220,19 @@ def _b9_grown(
     return outcome
 
 
-def _b4(plan: Plan, config: StageConfig, database_url: str, redis_url: str) -> b4_pipeline.B4Result:
+def _b4(plan: Plan, config: StageConfig, database_url: str, redis_url: str, console: Console) -> b4_pipeline.B4Result:
     pipeline = LocalPipeline("dev", config, database_url=database_url, redis_url=redis_url, schedules=False).start()
     try:
-        return b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rates, plan.b4_step_s, B4_GOAL_P95_S * 1000)
+        result = b4_pipeline.measure(pipeline, plan.b4_workspaces, plan.b4_rates, plan.b4_step_s, B4_GOAL_P95_S * 1000)
     finally:
         pipeline.stop()
+    console.print(f"B4's floor: recount's handler and the mandated parts alone, warm, {plan.b4_floor_rounds} rounds…")
+    floor = attempt(
+        "B4's floor",
+        console,
+        lambda: b4_floor.measure(database_url, redis_url, plan.b4_floor_rounds, batch=result.batch),
+    )
+    return replace(result, floor=floor)
 
 
 def _fresh_database(server_url: str) -> str:

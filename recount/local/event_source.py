@@ -50,6 +50,7 @@ class ExecutionEnvironments:
         self._lock = threading.Condition()
         self.running = 0
         self.invocations = 0
+        self.records = 0  # handed to the invocations, in all
         self.errors = 0
         self.last_error = ""
         self.replaced = 0
@@ -59,7 +60,9 @@ class ExecutionEnvironments:
         with self._lock:
             return list(self._all)
 
-    def acquire(self, stop: threading.Event) -> Handler | None:
+    def acquire(self, stop: threading.Event, records: int = 1) -> Handler | None:
+        """A free environment for an invocation of `records` records (made if none is free and the concurrency
+        allows), waiting while all are busy; None once `stop` is set."""
         with self._lock:
             while not self._free and len(self._all) >= self._reserved:
                 if stop.is_set():
@@ -67,6 +70,7 @@ class ExecutionEnvironments:
                 self._lock.wait(0.2)
             self.running += 1
             self.invocations += 1
+            self.records += records
             if self._free:
                 return self._free.pop()
             handler = self._factory()
@@ -139,7 +143,7 @@ class EventSource:
             if not records:
                 self._slots.release()
                 continue
-            handler = self.environments.acquire(self._stop)
+            handler = self.environments.acquire(self._stop, len(records))
             if handler is None:
                 self._slots.release()
                 return

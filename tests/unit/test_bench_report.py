@@ -14,6 +14,7 @@ from rich.console import Console
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
 from recount.bench.b2_io import B2Result, JobIo
 from recount.bench.b3_cold_start import FLOOR, B3Result, B3Row, B3Setting
+from recount.bench.b4_floor import B4Floor
 from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
@@ -427,3 +428,60 @@ def test_given_b3_measured_then_its_plot_shows_both_settings(tmp_path: Path) -> 
     plot_all(NotRun("reason 1"), _b3(512.0, 342.0), NotRun("reason 4"), tmp_path)
 
     assert (tmp_path / B3_PNG).stat().st_size > 1000 and not (tmp_path / B1_PNG).exists()
+
+
+def _floor_run(recomputes: int, clean: int) -> B4Result:
+    """10/s held for 60 s (600 events), recount's own parts 4.5 CPU-s (7.50 ms per event), and a floor whose
+    marked event costs 10.2 CPU-ms and clean one 2.1 (recount's handler: 11.4 and 3.3), in batches of 2."""
+    cpu = dict.fromkeys(GROUPS, 1.0) | {"environments": 3.0, "postgresql": 1.2, "redis": 0.3}
+    step = Step(10, 600, 60.0, 150.0, 300.0, 100, cpu)
+    jobs = {
+        "recount": {
+            "marked": [{"environment": 8.0, "postgresql": 3.0, "redis": 0.4}],
+            "clean": [{"environment": 2.0, "postgresql": 1.0, "redis": 0.3}],
+        },
+        "floor": {
+            "marked": [{"environment": 7.0, "postgresql": 3.0, "redis": 0.2}],
+            "clean": [{"environment": 1.0, "postgresql": 1.0, "redis": 0.1}],
+        },
+    }
+    floor = B4Floor(
+        1,
+        2,
+        {h: {k: [{p: 2 * ms for p, ms in job.items()} for job in jobs[h][k]] for k in jobs[h]} for h in jobs},
+        True,
+    )
+    return B4Result(500, 60.0, 2000.0, 2, (step,), recomputes, 0, clean, 0, 4, 3.0, 400, 720, floor=floor)
+
+
+def test_given_a_floor_above_the_goal_then_b4s_own_cpu_is_out_of_reach_and_below_it_missed() -> None:
+    # Given half the events recomputed and half skipped clean: the floor spends (10.2 + 2.1) / 2 = 6.15 ms per event
+    above = _floor_run(300, 300)
+    text = "\n".join(b4(above))
+    glance = "\n".join(summary(_results(b4=above)))
+
+    reason = "the mandated parts alone take 6.15 ms per event at B4's mix on this machine (B4's floor)"
+    assert f"recount's own CPU per event: **7.50 ms** (goal ≤ 6 ms: **out of reach: {reason}**)" in text
+    assert f"| B4 recount's own CPU per event | 7.50 ms | ≤ 6 ms | **out of reach: {reason}** |" in glance
+    assert (
+        "| recount | marked | 8.00 | 3.00 | 0.40 | 11.40 |" in text
+        and "| floor | clean | 1.00 | 1.00 | 0.10 | 2.10 |" in text
+    )
+    assert (
+        "a batch of 2 records for workspaces" in text
+        and "2 a batch, as the inbox function's invocations in the steps had (1.80 on average)" in text
+    )
+    assert "the floor spends **6.15 ms** per event and recount's handler 7.35 ms (1.20x the floor)" in text
+    assert (
+        "without its PostgreSQL part (recount's statements, which B1 and B9 judge) the floor still spends 4.15 ms"
+        in text
+    )
+    # Given a third recomputed: the floor spends 10.2 / 3 + 2.1 * 2 / 3 = 4.80 ms, so 6 ms was within reach
+    below = _floor_run(200, 400)
+    assert "(goal ≤ 6 ms: **missed**)" in "\n".join(b4(below))
+    assert "| B4 recount's own CPU per event | 7.50 ms | ≤ 6 ms | **missed** |" in "\n".join(
+        summary(_results(b4=below))
+    )
+    # Not measured: the verdict stands on the goal alone, and the section says why the floor is missing
+    unmeasured = "\n".join(b4(replace(above, floor=NotRun("moto did not start"))))
+    assert "(goal ≤ 6 ms: **missed**)" in unmeasured and "Not run: moto did not start" in unmeasured

@@ -11,7 +11,7 @@ from recount.bench.outcome import NotRun
 from recount.bench.sections import verdict
 from recount.bench.sections.b1_recompute import b1_goal, below_floor
 from recount.bench.sections.b3_cold_start import B3_GOAL_RATIO
-from recount.bench.sections.b4_pipeline import B4_GOAL_OWN_CPU_MS, B4_GOAL_RATE, emulation_bound
+from recount.bench.sections.b4_pipeline import B4_GOAL_OWN_CPU_MS, B4_GOAL_RATE, emulation_bound, own_cpu_bound
 from recount.bench.sections.b6_growth import B6_GOAL_RATIO
 from recount.bench.sections.b7_cli import B7_GOAL_RATIO
 from recount.bench.sections.b8_triggers import B8_GOAL_HOT, hot_ratio
@@ -108,6 +108,7 @@ def _b4(results: Results) -> list[Judged]:
         f"{own_ms:.2f} ms",
         f"≤ {B4_GOAL_OWN_CPU_MS:.0f} ms",
         own_ms <= B4_GOAL_OWN_CPU_MS,
+        own_cpu_bound(b4),
     )
     rate = b4.capacity.achieved_rate
     if rate < B4_GOAL_RATE and all(step.held(b4.p95_limit_ms) for step in b4.steps):

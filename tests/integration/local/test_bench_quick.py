@@ -48,6 +48,7 @@ def test_the_quick_bench_writes_every_section_and_plot(tmp_path: Path, redis_url
     assert "Redis / DynamoDB per warm job — **met**" in text  # B2, counted on the wire
     b4 = text[text.index("## B4") : text.index("## B5")]
     assert "**Capacity:" in b4 and "recount's own CPU per event" in b4 and "| environments | recount |" in b4, b4
+    assert "### The floor under recount's own CPU" in b4 and "| floor | clean |" in b4, b4  # measured, not skipped
     assert "did not log their work" not in text and "reported their record failed" not in text  # B3 did real work
     b10 = text[text.index("## B10") :]  # priced from this run's B1 and B2
     assert "| leads in workspace | duration (ms) | billed (ms) | per million events |" in b10, b10
