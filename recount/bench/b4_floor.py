@@ -45,15 +45,15 @@ from shared.contracts.settings import EnvVar
 
 ROUNDS = 60
 WORKSPACES = 20  # per handler, taken in turn (a batch holds at most 10: no workspace twice in one)
-LEADS = 20  # per workspace, as B4's
+LEADS = 20  # per workspace, B4's and the floor's
 HANDLERS = {"recount": "functions.inbox_counts_recompute.handler", "floor": "recount.bench.b3_floor_handler"}
 KINDS = ("marked", "clean")
 PARTS = ("environment", "postgresql", "redis")
-_WORKSPACES = (
+WORKSPACES_SQL = (  # B4's workspaces and the floor's, each id a prefix and a number
     'INSERT INTO "Client" (id, name, "userId", "updatedAt") '
     "SELECT :prefix || g, 'b4', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING"
 )
-_LEADS = (
+LEADS_SQL = (
     'INSERT INTO "Lead" (id, "clientId", status, "lastInboundAt", "assignedToUserId", "updatedAt") '
     "SELECT gen_random_uuid()::text, :prefix || (1 + g % CAST(:n AS integer)), 'new', now() - random() * "
     "interval '3 days', 'setter-' || (g % 3), now() FROM generate_series(1, CAST(:n AS integer) * :leads) g"
@@ -84,11 +84,14 @@ class B4Floor:
 
 
 def measure(database_url: str, redis_url: str, rounds: int = ROUNDS, batch: int = 1) -> B4Floor:
-    """The workspaces made, moto's server started, the environment run; its answer."""
+    """The workspaces made, moto's server started, the environment run; its answer. `batch`: records per
+    invocation, 1 to 10 (Lambda's SQS batch)."""
+    batch = min(10, max(1, batch))
     db = PostgresDatabase(database_url, statement_timeout_ms=120_000)
     for handler in HANDLERS:
-        db.run(_WORKSPACES, prefix=f"b4f-{handler}-", n=WORKSPACES)
-        db.run(_LEADS, prefix=f"b4f-{handler}-", n=WORKSPACES, leads=LEADS)
+        db.run(WORKSPACES_SQL, prefix=f"b4f-{handler}-", n=WORKSPACES)
+        db.run(LEADS_SQL, prefix=f"b4f-{handler}-", n=WORKSPACES, leads=LEADS)
+    db.run('VACUUM (ANALYZE) "Client", "Lead"')  # at rest, as autovacuum leaves the steps' workspaces
     db.close()
     moto = MotoServer().start()
     try:
@@ -158,19 +161,23 @@ class _Environment:
         set_emf(False)  # as B4's environments run recount's handler (recount.local.environment)
         self.app = PostgresDatabase(plan["database_url"])  # the app's marks: its backend is not a handler's
         self.modules = {name: importlib.import_module(module) for name, module in HANDLERS.items()}
-        self.batch = min(10, int(plan["batch"]))
+        self.batch = int(plan["batch"])
         self.turn = dict.fromkeys(HANDLERS, 0)
         self.backends: dict[str, int] = {}  # read once warm: a backend's scheduler time is read beside each job
         self.redis_pid: int | None = None
         for name in HANDLERS:  # every workspace recomputed once: its counts rows exist, as in B4's steady state
             for _ in range(-(-WORKSPACES // self.batch)):
                 self._job(name, "marked")
-        self.backends = {
+            self._job(name, "clean")  # and the clean skip's path taken once, so no kind's first batch is cold
+        self.backends = self._backends()
+        if urlsplit(plan["redis_url"]).hostname in LOOPBACK and urlsplit(plan["database_url"]).hostname in LOOPBACK:
+            self.redis_pid = int(redis.Redis.from_url(plan["redis_url"]).info("server")["process_id"])
+
+    def _backends(self) -> dict[str, int]:
+        return {
             "recount": self.modules["recount"].consumer.clients.db.run("SELECT pg_backend_pid() AS pid")[0]["pid"],
             "floor": self.modules["floor"].database().run("SELECT pg_backend_pid()")[0][0],
         }
-        if urlsplit(plan["redis_url"]).hostname in LOOPBACK and urlsplit(plan["database_url"]).hostname in LOOPBACK:
-            self.redis_pid = int(redis.Redis.from_url(plan["redis_url"]).info("server")["process_id"])
 
     def _job(self, handler: str, kind: str) -> dict[str, float]:
         """One batch of `self.batch` records, each for the handler's next workspace; its CPU-ms by part."""
@@ -201,6 +208,8 @@ class _Environment:
             for kind in KINDS:
                 for handler in order:
                     jobs[handler][kind].append(self._job(handler, kind))
+        if self._backends() != self.backends:  # a handler reconnected: its backend's readings are another's
+            raise RuntimeError("a handler's PostgreSQL session changed during B4's floor: its figures are not one's")
         return jobs
 
 

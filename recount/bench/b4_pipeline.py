@@ -9,6 +9,7 @@ costs per event and what bounds the pipeline here."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from recount.bench.b4_floor import B4Floor
+from recount.bench.b4_floor import LEADS, LEADS_SQL, WORKSPACES_SQL, B4Floor
 from recount.bench.b4_generator import APPLICATION_NAME
 from recount.bench.cpu_meter import CpuMeter, StoreProcesses, spent
 from recount.bench.outcome import NotRun
@@ -34,15 +35,6 @@ GROUPS = (*EMULATION, *OWN)
 SETTLE_S = 5.0  # freshness samples from a step's first seconds belong to the step before
 DRAIN_LIMIT_S = 600.0
 MIN_RATE = 1.0  # dirty events/s: the lowest step tried when the rates step down
-_CREATE = (
-    'INSERT INTO "Client" (id, name, "userId", "updatedAt") '
-    "SELECT 'b4-' || g, 'b4', 'u', now() FROM generate_series(1, CAST(:n AS integer)) g ON CONFLICT DO NOTHING"
-)
-_LEADS = (
-    'INSERT INTO "Lead" (id, "clientId", status, "lastInboundAt", "assignedToUserId", "updatedAt") '
-    "SELECT gen_random_uuid()::text, 'b4-' || (1 + g % CAST(:n AS integer)), 'new', now() - random() * "
-    "interval '3 days', 'setter-' || (g % 3), now() FROM generate_series(1, CAST(:n AS integer) * 20) g"
-)
 
 
 @dataclass(frozen=True)
@@ -120,8 +112,9 @@ class B4Result:
 
     @property
     def batch(self) -> int:
-        """The inbox function's records per invocation over the run, rounded (at least one)."""
-        return max(1, round(self.records / self.invocations)) if self.invocations else 1
+        """The inbox function's records per invocation over the run, rounded up (a larger batch spreads an
+        invocation's cost over more events: up is the floor's safe side), 1 to 10 (Lambda's SQS batch)."""
+        return min(10, max(1, math.ceil(self.records / self.invocations))) if self.invocations else 1
 
     @property
     def clean_per_event(self) -> float:
@@ -134,14 +127,26 @@ class B4Result:
             return None
         return self.floor.at_mix(handler, self.recomputes_per_event, self.clean_per_event)
 
+    def floor_in_steps_ms(self) -> float | None:
+        """The floor in the steps' terms: recount's own CPU per event at the capacity step, times the floor's
+        share of recount's handler measured side by side (same process, same events, interleaved). The two
+        measurements differ in what they hold (processes, backends, load), so only the ratio carries over. None
+        when there is no such ratio below 1: the floor not measured, no step held, or a floor that did not come
+        out below recount's handler (then it bounds nothing)."""
+        floor_ms, recount_ms = self.floor_ms(), self.floor_ms("recount")
+        if floor_ms is None or recount_ms is None or self.capacity is None or not 0 < floor_ms < recount_ms:
+            return None
+        return self.capacity.own_cpu_per_event() * 1000 * floor_ms / recount_ms
+
 
 def measure(
     pipeline: LocalPipeline, workspaces: int, rates: tuple[float, ...], step_s: float, p95_limit_ms: float
 ) -> B4Result:
     assert pipeline.database_url
     db = PostgresDatabase(pipeline.database_url, statement_timeout_ms=120_000)
-    db.run(_CREATE, n=workspaces)
-    db.run(_LEADS, n=workspaces)
+    db.run(WORKSPACES_SQL, prefix="b4-", n=workspaces)
+    db.run(LEADS_SQL, prefix="b4-", n=workspaces, leads=LEADS)
+    db.run('VACUUM (ANALYZE) "Client", "Lead"')  # at rest, as autovacuum leaves them: the steps write no lead
     generator = _start_generator(pipeline, [f"b4-{i}" for i in range(1, workspaces + 1)])
     assert pipeline.redis_url
     stores = StoreProcesses(pipeline.database_url, pipeline.redis_url, app_name=APPLICATION_NAME)

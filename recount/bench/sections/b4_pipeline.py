@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recount.bench.b4_floor import HANDLERS, KINDS, PARTS, B4Floor
+from recount.bench.b4_floor import HANDLERS, KINDS, LEADS, PARTS, B4Floor
 from recount.bench.b4_generator import SENDERS
 from recount.bench.b4_pipeline import EMULATION, GROUPS, OWN, SETTLE_S, B4Result, Step
 from recount.bench.outcome import NotRun
@@ -23,7 +23,9 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
     lines = [
         f"## {B4_TITLE}",
         "",
-        f"{outcome.workspaces} workspaces; the dirty-event rate (each event with the app's dirty mark) stepped up "
+        f"{outcome.workspaces} workspaces of {LEADS} leads, vacuumed and analyzed once made (as autovacuum leaves "
+        "a table at rest; the steps write no lead); the dirty-event rate (each event with the app's dirty mark) "
+        "stepped up "
         f"every {outcome.step_s:.0f} s with no pause, with the `dev` stage's batch sizes, windows and concurrency. "
         "Each execution environment, moto's server and the load generator ran as a process of its own, on "
         f"{outcome.cores} cores. Freshness is from the first change a recompute applied (the generator's marks "
@@ -46,7 +48,7 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
             "",
         ]
     if capacity is None:
-        return [*lines, "**No step was held**, down to the lowest rate tried.", ""]
+        return [*lines, "**No step was held**, down to the lowest rate tried.", "", *_floor(outcome)]
     own_ms = capacity.own_cpu_per_event() * 1000
     every_step_held = all(step.held(outcome.p95_limit_ms) for step in outcome.steps)
     rate_met = capacity.achieved_rate >= B4_GOAL_RATE
@@ -94,21 +96,18 @@ def _records(count: int) -> str:
 
 
 def _per_invocation(outcome: B4Result) -> str:
-    return f"{outcome.records / outcome.invocations:.2f}" if outcome.invocations else "no invocation counted"
-
-
-def _without_postgresql(outcome: B4Result, floor: B4Floor) -> float:
-    parts = ("environment", "redis")
-    return floor.at_mix("floor", outcome.recomputes_per_event, outcome.clean_per_event, parts)
+    if not outcome.invocations:
+        return "none was counted, so one"
+    return f"{outcome.records / outcome.invocations:.2f} on average over the run, rounded up"
 
 
 def own_cpu_bound(outcome: B4Result) -> str:
     """What puts the own-CPU goal out of any handler's reach on this machine, if something does: the mandated
-    parts alone spending more than the goal per event at this run's mix (B4's floor)."""
-    floor_ms = outcome.floor_ms()
+    parts alone spending more than the goal per event at this run's mix, in the steps' terms (B4's floor)."""
+    floor_ms = outcome.floor_in_steps_ms()
     if floor_ms is None or floor_ms <= B4_GOAL_OWN_CPU_MS:
         return ""
-    return f"the mandated parts alone take {floor_ms:.2f} ms per event at B4's mix on this machine (B4's floor)"
+    return f"the mandated parts alone would take {floor_ms:.2f} ms per event here (B4's floor)"
 
 
 def _own_cpu_verdict(outcome: B4Result) -> str:
@@ -128,7 +127,7 @@ def _floor(outcome: B4Result) -> list[str]:
         return [title, "", f"Not run: {floor.reason}", ""]
     floor_ms, recount_ms = outcome.floor_ms(), outcome.floor_ms("recount")
     assert floor_ms is not None and recount_ms is not None
-    stores = "" if floor.stores_read else " (PostgreSQL and Redis not read: they run on another host)"
+    stores = "" if floor.stores_read else " (PostgreSQL's and Redis's parts not read: a store runs on another host)"
     return [
         title,
         "",
@@ -138,8 +137,8 @@ def _floor(outcome: B4Result) -> list[str]:
         "statements: `recount/bench/b3_floor_handler.py`), both warm, each on workspaces of its own shaped as B4's. "
         f"In each of {floor.rounds} rounds each handler took a batch of {_records(floor.batch)} for workspaces the "
         f"app had just marked (full recomputes) and one for workspaces with nothing due (the clean skip: no "
-        f"idempotency record), in alternating order: {floor.batch} a batch, as the inbox function's invocations in "
-        f"the steps had ({_per_invocation(outcome)} on average). CPU-ms per event, medians over the "
+        f"idempotency record), in alternating order: {floor.batch} a batch, as many records as the inbox "
+        f"function's invocations had ({_per_invocation(outcome)}). CPU-ms per event, medians over the "
         f"rounds{stores}:",
         "",
         "| handler | event | environment | PostgreSQL | Redis | all |",
@@ -153,13 +152,26 @@ def _floor(outcome: B4Result) -> list[str]:
         ),
         "",
         f"At this run's mix ({outcome.recomputes_per_event:.2f} recomputes and {outcome.clean_per_event:.2f} clean "
-        f"skips per event) the floor spends **{floor_ms:.2f} ms** per event and recount's handler {recount_ms:.2f} ms "
-        f"({recount_ms / floor_ms:.2f}x the floor); without its PostgreSQL part (recount's statements, which B1 "
-        f"and B9 judge) the floor still spends {_without_postgresql(outcome, floor):.2f} ms. The steps' figure is "
-        f"the same handler's under load, with the environments' cold starts ({outcome.cold_starts} in the run) and "
-        "each invocation's hand-off from its poller in it.",
+        f"skips per event) the floor spent **{floor_ms:.2f} ms** per event and recount's handler {recount_ms:.2f} ms "
+        f"beside it ({recount_ms / floor_ms:.2f}x the floor). {_in_steps(outcome)}",
         "",
     ]
+
+
+def _in_steps(outcome: B4Result) -> str:
+    """The floor carried over to the steps' figure, or why it is not."""
+    in_steps, capacity = outcome.floor_in_steps_ms(), outcome.capacity
+    if capacity is None:
+        return "No step was held, so there is no figure of the steps' to set it beside."
+    if in_steps is None:
+        return "The floor did not come out below recount's handler, so it bounds nothing in this run."
+    own_ms = capacity.own_cpu_per_event() * 1000
+    return (
+        "These are one process's figures, the steps' hold every environment, backend and Redis under load, so "
+        f"only the ratio carries over: at the steps' {own_ms:.2f} ms, the mandated parts alone would take "
+        f"**{in_steps:.2f} ms** per event ({own_ms:.2f} ms times {outcome.floor_ms():.2f} over "
+        f"{outcome.floor_ms('recount'):.2f})."
+    )
 
 
 def _step_row(outcome: B4Result, step: Step) -> str:
