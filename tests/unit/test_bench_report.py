@@ -503,3 +503,13 @@ def test_b4s_batch_is_the_records_per_invocation_rounded_up_from_one_to_ten() ->
     assert replace(run, invocations=400, records=1000).batch == 3  # 2.5: up, the floor's safe side
     assert replace(run, invocations=10, records=500).batch == 10  # more than SQS hands Lambda at once
     assert replace(run, invocations=0, records=0).batch == 1
+
+
+def test_given_no_event_recomputed_or_skipped_then_the_floor_section_says_there_is_no_mix() -> None:
+    # Given a run that sent nothing (no step held), with the floor measured after it: no mix to weigh it by
+    run = replace(_floor_run(0, 0), steps=(Step(10, 0, 60.0, 0.0, 0.0, 0, dict.fromkeys(GROUPS, 0.0)),))
+
+    text = "\n".join(b4(run))
+
+    assert "**No step was held**" in text and "| recount | marked | 8.00 | 3.00 | 0.40 | 11.40 |" in text
+    assert "No event was recomputed or skipped clean in the run, so there is no mix to weigh the floor by." in text
