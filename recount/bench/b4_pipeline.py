@@ -46,6 +46,8 @@ class Step:
     freshness_p95_ms: float
     samples: int  # recomputes that reported their freshness in the step
     cpu_s: dict[str, float]  # process group -> CPU-seconds spent in the step
+    recomputes: int = 0  # the inbox function's, while the step ran
+    skipped_clean: int = 0
 
     @property
     def achieved_rate(self) -> float:
@@ -120,12 +122,22 @@ class B4Result:
     def clean_per_event(self) -> float:
         return self.skipped_clean / self.sent if self.sent else 0.0
 
+    @property
+    def mix(self) -> tuple[float, float]:
+        """Recomputes and clean skips per event sent, at the capacity step (where the own figure is judged: the
+        run's whole holds the backlog of a step not held, whose late events find their workspace clean), else
+        over the run."""
+        step = self.capacity
+        if step is None:
+            return self.recomputes_per_event, self.clean_per_event
+        return (step.recomputes / step.sent, step.skipped_clean / step.sent) if step.sent else (0.0, 0.0)
+
     def floor_ms(self, handler: str = "floor") -> float | None:
-        """CPU-ms per event at this run's mix of recomputes and clean skips, warm (B4Floor), for the floor or
+        """CPU-ms per event at the mix of recomputes and clean skips (`mix`), warm (B4Floor), for the floor or
         recount's handler; None when the floor was not measured."""
         if not isinstance(self.floor, B4Floor):
             return None
-        return self.floor.at_mix(handler, self.recomputes_per_event, self.clean_per_event)
+        return self.floor.at_mix(handler, *self.mix)
 
     def floor_in_steps_ms(self) -> float | None:
         """The floor in the steps' terms: recount's own CPU per event at the capacity step, times the floor's
@@ -234,6 +246,8 @@ def _step(
     pipeline: LocalPipeline, generator: subprocess.Popen[str], meter: CpuMeter, rate: float, step_s: float
 ) -> Step:
     assert generator.stdin is not None and generator.stdout is not None
+    jobs = (Metric.JOBS_SUCCEEDED, Metric.JOBS_SKIPPED_CLEAN)
+    jobs_before = [pipeline.stats.total(metric) for metric in jobs]
     before = meter.read()
     generator.stdin.write(f"{rate} {step_s}\n")
     generator.stdin.flush()
@@ -241,6 +255,7 @@ def _step(
     if not line:
         raise RuntimeError(f"B4's load generator exited (status {generator.wait()}); its error is above")
     used = spent(before, meter.read())
+    recomputes, clean = (pipeline.stats.total(metric) - done for metric, done in zip(jobs, jobs_before, strict=True))
     sent = json.loads(line)
     with pipeline.stats.lock:
         samples = sorted(
@@ -257,4 +272,6 @@ def _step(
         p95,
         len(samples),
         {group: used.get(group, 0.0) for group in GROUPS},
+        recomputes,
+        clean,
     )

@@ -434,7 +434,7 @@ def _floor_run(recomputes: int, clean: int) -> B4Result:
     """10/s held for 60 s (600 events), recount's own parts 4.5 CPU-s (7.50 ms per event), and a floor whose
     marked event costs 10.2 CPU-ms and clean one 2.1 (recount's handler: 11.4 and 3.3), in batches of 2."""
     cpu = dict.fromkeys(GROUPS, 1.0) | {"environments": 3.0, "postgresql": 1.2, "redis": 0.3}
-    step = Step(10, 600, 60.0, 150.0, 300.0, 100, cpu)
+    step = Step(10, 600, 60.0, 150.0, 300.0, 100, cpu, recomputes, clean)
     jobs = {
         "recount": {
             "marked": [{"environment": 8.0, "postgresql": 3.0, "redis": 0.4}],
@@ -468,7 +468,11 @@ def test_given_a_floor_above_the_goal_then_b4s_own_cpu_is_out_of_reach_and_below
     assert "| floor | clean | 1.00 | 1.00 | 0.10 | 2.10 |" in text
     assert "a batch of 2 records for workspaces" in text
     assert "as many records as the inbox function's invocations had (1.80 on average over the run, rounded up)" in text
+    assert "At the capacity step's mix (0.50 recomputes and 0.50 clean skips per event sent in it" in text
     assert "the floor spent **6.15 ms** per event and recount's handler 7.35 ms beside it (1.20x the floor)" in text
+    # the run's whole (here every event recomputed, as a backlog's late events would not be) does not count
+    whole = "\n".join(b4(replace(above, recomputes=600, skipped_clean=0)))
+    assert "(0.50 recomputes and 0.50 clean skips" in whole and f"**out of reach: {reason}**" in whole
     assert "the mandated parts alone would take **6.28 ms** per event (7.50 ms times 6.15 over 7.35)" in text
     # Given a third recomputed: the floor is 10.2 / 3 + 2.1 * 2 / 3 = 4.80 ms beside recount's 6.00, so 6.00 ms in
     # the steps' terms: not above the goal, so 6 ms was within reach

@@ -127,12 +127,14 @@ def _floor(outcome: B4Result) -> list[str]:
         return [title, "", f"Not run: {floor.reason}", ""]
     floor_ms, recount_ms = outcome.floor_ms(), outcome.floor_ms("recount")
     assert floor_ms is not None and recount_ms is not None
-    if not outcome.recomputes and not outcome.skipped_clean:
-        mix = "No event was recomputed or skipped clean in the run, so there is no mix to weigh the floor by."
+    recomputes, clean = outcome.mix
+    where = "the capacity step's" if outcome.capacity is not None else "the run's"
+    if not recomputes and not clean:
+        mix = f"No event was recomputed or skipped clean in {where[:-2]}, so there is no mix to weigh the floor by."
     else:
         mix = (
-            f"At this run's mix ({outcome.recomputes_per_event:.2f} recomputes and {outcome.clean_per_event:.2f} "
-            f"clean skips per event) the floor spent **{floor_ms:.2f} ms** per event and recount's handler "
+            f"At {where} mix ({recomputes:.2f} recomputes and {clean:.2f} clean skips per event sent in it, "
+            f"counted while it ran) the floor spent **{floor_ms:.2f} ms** per event and recount's handler "
             f"{recount_ms:.2f} ms beside it ({recount_ms / floor_ms:.2f}x the floor). {_in_steps(outcome)}"
         )
     stores = "" if floor.stores_read else " (PostgreSQL's and Redis's parts not read: a store runs on another host)"
