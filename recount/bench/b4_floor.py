@@ -30,15 +30,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import redis
 
+from recount.bench.b2_io import FUNCTION_NAME
 from recount.bench.b3_cold_start import floor_postgres
 from recount.bench.b4_generator import MARK
 from recount.bench.cpu_meter import LOOPBACK
 from recount.local.aws_server import MotoServer
-from recount.local.event_source import sqs_record
-from recount.local.provision import ROOT, create_idempotency_table
+from recount.local.event_source import LocalContext, sqs_record
+from recount.local.provision import LOCAL_REGION, ROOT, aws_client, create_idempotency_table
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.events import EventName, new_event, to_body
 from shared.contracts.settings import EnvVar
@@ -96,10 +96,11 @@ def measure(database_url: str, redis_url: str, rounds: int = ROUNDS, batch: int 
     moto = MotoServer().start()
     try:
         endpoint = moto.endpoint_url
-        aws = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-        sqs = boto3.client("sqs", endpoint_url=endpoint, **_credentials(aws))
+        # the credentials aws_client signs with: moto's server on loopback takes any
+        aws = {"AWS_DEFAULT_REGION": LOCAL_REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+        sqs = aws_client("sqs", endpoint)
         queues = {name: sqs.create_queue(QueueName=f"b4-floor-{name}")["QueueUrl"] for name in ("counts", "dlq")}
-        create_idempotency_table(boto3.client("dynamodb", endpoint_url=endpoint, **_credentials(aws)), "b4-floor")
+        create_idempotency_table(aws_client("dynamodb", endpoint), "b4-floor")
         environment = {
             **os.environ,
             **aws,
@@ -132,14 +133,6 @@ def measure(database_url: str, redis_url: str, rounds: int = ROUNDS, batch: int 
         raise RuntimeError(f"B4's floor environment failed (status {child.returncode}): {last}")
     answer = json.loads(child.stdout.strip().splitlines()[-1])
     return B4Floor(rounds, batch, answer["jobs"], answer["stores_read"])
-
-
-def _credentials(aws: dict[str, str]) -> dict[str, str]:
-    return {
-        "region_name": aws["AWS_DEFAULT_REGION"],
-        "aws_access_key_id": aws["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": aws["AWS_SECRET_ACCESS_KEY"],
-    }
 
 
 def _scheduled_ns(pid: int | None) -> int:
@@ -191,7 +184,7 @@ class _Environment:
         backend = self.backends.get(handler) if self.redis_pid is not None else None
         stores = (_scheduled_ns(backend), _scheduled_ns(self.redis_pid))  # read outside the environment's window
         started = time.process_time_ns()
-        response = self.modules[handler].lambda_handler(event, _Context())
+        response = self.modules[handler].lambda_handler(event, LocalContext(FUNCTION_NAME, 60.0))
         spent = time.process_time_ns() - started
         stores_spent = [
             end - start
@@ -219,16 +212,6 @@ def _record(client_id: str) -> dict[str, Any]:
     attributes = {"ApproximateReceiveCount": "1", "SentTimestamp": now, "ApproximateFirstReceiveTimestamp": now}
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "b4-floor", "Body": body, "MD5OfBody": "-"}
     return sqs_record({**message, "Attributes": attributes}, "arn:aws:sqs:us-east-1:0:b4-floor")
-
-
-class _Context:
-    function_name = "recount-dev-inbox-counts"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:recount-dev-inbox-counts"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def main() -> None:
