@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the collector waits until the modules below are loaded (shared/coldstart.py).
+from shared import coldstart
+
+# isort: split
 from typing import Any
 
 # Before pydantic: loaded after it, Powertools' batch module also loads its parser models (~60 ms of cold start).
@@ -25,3 +29,6 @@ consumer = Consumer(
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return consumer.handle_batch(event, context)
+
+
+coldstart.loaded()

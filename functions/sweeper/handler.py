@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the collector waits until the modules below are loaded (shared/coldstart.py).
+from shared import coldstart
+
+# isort: split
 from typing import Any
 
 # Before pydantic: loaded after it, Powertools' batch module also loads its parser models (~60 ms of cold start).
@@ -20,3 +24,6 @@ consumer = SweepConsumer(EnvironmentClients())
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return consumer.handle_batch(event, context)
+
+
+coldstart.loaded()

@@ -1,0 +1,61 @@
+"""A handler loads with the cyclic garbage collector paused, then leaves it on with what it loaded set apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_LOAD = """
+import gc, json
+before = [generation["collections"] for generation in gc.get_stats()]
+import functions.{function}.handler
+after = [generation["collections"] for generation in gc.get_stats()]
+print(json.dumps({{"collections": [a - b for a, b in zip(after, before)], "enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count(), "left": len(gc.get_objects())}}))
+"""
+
+
+def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
+    environment = {
+        **os.environ,
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "IDEMPOTENCY_TABLE_NAME": "table",
+        "PYTHONPATH": str(ROOT),
+    }
+    code = _LOAD.format(function=function)
+    if not collecting:
+        code = "import gc; gc.disable()\n" + code
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize("function", ["inbox_counts_recompute", "analytics_recompute", "sweeper"])
+def test_a_handler_loads_without_a_collection_and_sets_what_it_loaded_apart(function: str) -> None:
+    # When a handler module is imported in a fresh interpreter
+    loaded = _load(function)
+    # Then no collection ran while its modules loaded (with the collector on, loading one runs hundreds), but for
+    # the few that compiling the handler's own source may run before its first line (no bytecode written ahead)
+    young, middle, old = loaded["collections"]
+    assert (young, middle, old) <= (5, 0, 0)
+    assert middle == old == 0
+    # And the collector is on again, with the loaded objects out of its sight: it walks only what comes after
+    assert loaded["enabled"] is True
+    assert loaded["frozen"] > 50_000
+    assert loaded["left"] < 1_000
+
+
+def test_a_process_that_turned_the_collector_off_keeps_it_off() -> None:
+    loaded = _load("sweeper", collecting=False)
+    assert loaded["enabled"] is False
+    assert loaded["frozen"] > 50_000
