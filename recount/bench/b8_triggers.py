@@ -18,7 +18,7 @@ from shared.adapters.postgres import PostgresDatabase
 
 LEADS = 2_000
 WRITERS = 4
-HOT_ROUNDS = 9  # each way, the three in turn: rounds of ~1.7 s, so a burst of noise moves one round, not a median
+HOT_ROUNDS = 15  # each way, the three in turn: rounds of ~1.8 s, so a burst of noise moves one round, not a median
 STATEMENTS: dict[str, str] = {
     "insert 1 lead": (
         'INSERT INTO "Lead" (id, "clientId", status, "updatedAt") '

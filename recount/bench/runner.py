@@ -63,7 +63,7 @@ class Plan:
 FULL = Plan(
     b1_workspaces=[(1, 100_000), (10, 20_000), (100, 5_000), (200, 1_000)],
     b1_repeats=5,
-    b3_runs=16,
+    b3_runs=30,
     b4_workspaces=500,
     b4_rates=(40, 50, 60, 70, 80, 90, 100, 110, 120, 140, 160),
     b4_step_s=60,
@@ -74,7 +74,7 @@ FULL = Plan(
     b6_repeats=15,
     b7_runs=15,
     b8_runs=30,
-    b8_hot_s=15.0,
+    b8_hot_s=27.0,
     b9_repeats=11,
 )
 QUICK = Plan(
