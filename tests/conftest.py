@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -24,6 +25,16 @@ from tests.integration.credentials import PasswordDatabase
 ADMIN_DATABASE_URL = os.environ.get("RECOUNT_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("RECOUNT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 APP_TABLES = '"Client", "Lead", "Message", "AIDraft", "InboxCounts", "InboxCountsDirty", "AnalyticsDailyAggregates"'
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    """A handler whose import fails in a test (tests/unit/test_time_budget.py) leaves the collector paused
+    (shared/coldstart.py), where Lambda would end the process: on again for the tests after it."""
+    collecting = gc.isenabled()
+    yield
+    if collecting and not gc.isenabled():
+        gc.enable()
 
 
 @pytest.fixture(scope="session")

@@ -31,11 +31,19 @@ from shared.queries import QUERIES_DIR
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ("inbox_counts_recompute", "analytics_recompute", "sweeper")
 FLOOR = "floor"
+# The floor loaded as recount's handlers load (shared/coldstart.py): the garbage collector paused while the module
+# loads, then what it loaded frozen. For reading: the goal's floor holds no recount code, and the pause is recount's.
+PAUSED_FLOOR = "floor, collector paused"
 JUDGED = "inbox_counts_recompute"  # the handler whose first batch's I/O the floor does: the goal judges it
-# In each round the floor goes first, just before the handler it is judged against.
-MODULES = {FLOOR: "recount.bench.b3_floor_handler", **{handler: f"functions.{handler}.handler" for handler in HANDLERS}}
+# In each round the floors go first, just before the handler they are measured against.
+MODULES = {
+    PAUSED_FLOOR: "recount.bench.b3_floor_handler",
+    FLOOR: "recount.bench.b3_floor_handler",
+    **{handler: f"functions.{handler}.handler" for handler in HANDLERS},
+}
 # The log line each first batch writes when it did its work (not a skip).
 WORK_DONE = {
+    PAUSED_FLOOR: "floor batch done",
     FLOOR: "floor batch done",
     "inbox_counts_recompute": "recomputed",
     "analytics_recompute": "recomputed",
@@ -65,8 +73,8 @@ _TIMED = "import time\nstarted = time.perf_counter()\n{code}\nprint((time.perf_c
 _FIRST_BATCH = textwrap.dedent("""
     import json, os, sys, time
     started = time.perf_counter()
-    from {module} import lambda_handler
-    imported = time.perf_counter()
+    {pause}from {module} import lambda_handler
+    {resume}imported = time.perf_counter()
     event = json.loads(os.environ["BENCH_EVENT"])
     class Context:
         function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "bench"
@@ -77,6 +85,11 @@ _FIRST_BATCH = textwrap.dedent("""
     print(json.dumps({{"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000,
                       "failures": len(response.get("batchItemFailures", []))}}))
 """)
+
+
+# What shared/coldstart.py does around a handler's load, for the paused floor.
+_PAUSE = {"pause": "import gc; gc.disable()\n", "resume": "gc.enable(); gc.freeze()\n"}
+_NO_PAUSE = {"pause": "", "resume": ""}
 
 
 def usual_module(traced: bool) -> tuple[str, ...]:
@@ -113,6 +126,7 @@ class B3Setting:
     usual_ms: float  # the usual handler module's import (its imports and objects)
     floor: B3Row
     handlers: list[B3Row]
+    paused_floor: B3Row | None = None  # the floor loaded as recount's handlers load, for reading
 
     def row(self, name: str) -> B3Row | None:
         return next((row for row in self.handlers if row.name == name), None)
@@ -126,18 +140,22 @@ class B3Result:
     bare_ms: float  # `python -c pass`
     settings: list[B3Setting]  # traced first, then tracing off
 
-    def ratio(self, setting: B3Setting, row: B3Row) -> float:
+    def ratio(self, setting: B3Setting, row: B3Row, floor: B3Row | None = None) -> float:
         """What the goal judges: import and first batch over the floor's, in the same setting, the bare
-        interpreter start taken off both."""
-        floor = setting.floor.first_batch_ms - self.bare_ms
-        return (row.first_batch_ms - self.bare_ms) / floor if floor > 0 else 0.0
+        interpreter start taken off both (over `floor`'s when given: the paused floor, for reading)."""
+        below = (floor or setting.floor).first_batch_ms - self.bare_ms
+        return (row.first_batch_ms - self.bare_ms) / below if below > 0 else 0.0
 
     def judged(self) -> list[tuple[B3Setting, float]]:
         """The judged handler's ratio in each setting that measured it."""
         return [(s, self.ratio(s, row)) for s in self.settings if (row := s.row(JUDGED)) is not None]
 
     def rows(self) -> list[B3Row]:
-        return [row for setting in self.settings for row in (setting.floor, *setting.handlers)]
+        return [
+            row
+            for setting in self.settings
+            for row in (*([setting.paused_floor] if setting.paused_floor else []), setting.floor, *setting.handlers)
+        ]
 
 
 def _wall(code: str, environment: dict[str, str]) -> float:
@@ -221,7 +239,8 @@ def compile_sources() -> None:
 def measure(environment: dict[str, str], runs: int, first_batch_events: Callable[[], dict[str, str]]) -> B3Result:
     """Times are taken inside each fresh interpreter and the bare start (`python -c pass`) added, so imports
     and first batches compare on the same footing. Each round starts the bare interpreter once and, in each
-    setting, the usual module, the floor and every handler once, so a noisy moment falls on all of them.
+    setting, the usual module, the paused floor, the floor and every handler once, so a noisy moment falls on all
+    of them.
     `first_batch_events()` gives a setting's events for the round (handler -> a one-message event with work to
     do, the floor's a dirty workspace of its own), so no run replays a batch an earlier one did. Every side
     loads bytecode: recount's sources and the floor's are compiled first, as the packages' were at install."""
@@ -243,8 +262,8 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
                 event = events[name]
                 batches[traced][name].append(
                     _inside(
-                        _FIRST_BATCH.format(module=module),
-                        {**inside, "BENCH_EVENT": event, **(floor if name == FLOOR else {})},
+                        _FIRST_BATCH.format(module=module, **(_PAUSE if name == PAUSED_FLOOR else _NO_PAUSE)),
+                        {**inside, "BENCH_EVENT": event, **(floor if name in (FLOOR, PAUSED_FLOOR) else {})},
                     )
                 )
     bare_ms = statistics.median(bare)
@@ -257,6 +276,7 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
                 statistics.median(usual[traced]) + bare_ms,
                 _row(FLOOR, batches[traced][FLOOR], bare_ms),
                 [_row(handler, batches[traced][handler], bare_ms) for handler in HANDLERS],
+                _row(PAUSED_FLOOR, batches[traced][PAUSED_FLOOR], bare_ms),
             )
             for traced in SETTINGS
         ],

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from recount.bench.b3_cold_start import FLOOR
+from recount.bench.b3_cold_start import FLOOR, PAUSED_FLOOR
 from recount.local.event_source import sqs_record
 from recount.local.provision import aws_client
 from shared.adapters.postgres import PostgresDatabase
@@ -34,7 +34,7 @@ def function_environment(target: Any, database_url: str, redis_url: str) -> dict
 
 def first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[str, str]]:
     """Per round, one real received message per handler, each with work to do: a new dirty workspace for the
-    inbox handler and another for the floor (which recomputes it as the handler does), a new event id for
+    inbox handler and one for each floor (which recomputes it as the handler does), a new event id for
     analytics (enabled in B3's environment) and for the sweep."""
     sqs = aws_client("sqs", target.endpoint_url)
 
@@ -47,9 +47,10 @@ def first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[s
         return client_id
 
     def one_round() -> dict[str, str]:
-        client_id, floor_id = dirty_workspace(), dirty_workspace()
+        client_id, floor_id, paused_id = dirty_workspace(), dirty_workspace(), dirty_workspace()
         events = {}
         for handler, queue, event in (
+            (PAUSED_FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=paused_id)),
             (FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=floor_id)),
             ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
             (

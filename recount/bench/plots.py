@@ -66,7 +66,11 @@ def _plot_b3(result: B3Result, path: Path) -> None:
     rows = [
         (f"{what} ({SETTING_NAMES[setting.traced]})", row)
         for setting in result.settings
-        for what, row in (("the floor", setting.floor), *((row.name, row) for row in setting.handlers))
+        for what, row in (
+            ("the floor", setting.floor),
+            *([("the floor, collector paused", setting.paused_floor)] if setting.paused_floor else []),
+            *((row.name, row) for row in setting.handlers),
+        )
     ]
     figure, axes = plt.subplots(figsize=(8, 1.2 + 0.35 * (len(rows) + 1)))
     labels = ["python -c pass", *(label for label, _ in rows)]

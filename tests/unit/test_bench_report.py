@@ -13,7 +13,7 @@ from rich.console import Console
 
 from recount.bench.b1_recompute import B1Report, B1Result, Timing, Workspaces
 from recount.bench.b2_io import B2Result, JobIo
-from recount.bench.b3_cold_start import FLOOR, B3Result, B3Row, B3Setting
+from recount.bench.b3_cold_start import FLOOR, PAUSED_FLOOR, B3Result, B3Row, B3Setting
 from recount.bench.b4_floor import B4Floor
 from recount.bench.b4_pipeline import GROUPS, MIN_RATE, B4Result, Step, _lower
 from recount.bench.b5_sweep import B5Result
@@ -150,8 +150,11 @@ def test_given_several_warm_jobs_then_b2_judges_the_first_ones_trips_and_times_t
     assert "The first job's figures count the turns that open each connection" in text
 
 
-def _b3(inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, failed: int = 0) -> B3Result:
-    """Both settings: the floor's import and first batch 300 + 112 traced, 250 + 62 with tracing off."""
+def _b3(
+    inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, failed: int = 0, paused: bool = False
+) -> B3Result:
+    """Both settings: the floor's import and first batch 300 + 112 traced, 250 + 62 with tracing off; the paused
+    floor's (when asked) 362 traced, 272 with tracing off."""
 
     def setting(traced: bool, usual_ms: float, floor_import_ms: float, inbox_ms: float) -> B3Setting:
         return B3Setting(
@@ -159,6 +162,7 @@ def _b3(inbox_traced_ms: float, inbox_untraced_ms: float, *, idle: int = 0, fail
             usual_ms,
             B3Row(FLOOR, floor_import_ms, 412.0 if traced else 312.0, failed),
             [B3Row("inbox_counts_recompute", 280.0, inbox_ms, 0), B3Row("sweeper", 270.0, 330.0, 0, idle)],
+            B3Row(PAUSED_FLOOR, floor_import_ms - 40, 362.0 if traced else 272.0, 0) if paused else None,
         )
 
     return B3Result(
@@ -179,6 +183,17 @@ def test_given_the_inbox_handler_above_the_floor_when_traced_then_b3_reports_bot
     assert "recount's handlers take 270 to 280 ms against the usual module's 420 ms traced" in text
     assert "Tracer(), Metrics(" in text and "recount/bench/b3_floor_handler.py" in text
     assert "failed" not in text and "did not log their work" not in text
+
+
+def test_given_the_floor_loaded_paused_then_b3_shows_it_and_the_handler_against_it_beside_the_goal() -> None:
+    text = "\n".join(b3(_b3(472.0, 300.0, paused=True)))
+
+    # (362 - 12) / (412 - 12) traced, (272 - 12) / (312 - 12) with tracing off
+    assert "| the floor, collector paused | 260 | 362 | 0.88 | 210 | 272 | 0.87 |" in text
+    # (472 - 12) / (362 - 12) traced, (300 - 12) / (272 - 12) with tracing off
+    assert "its import and first batch take 0.88x the floor's traced, 0.87x the floor's with tracing off" in text
+    assert "against it, `inbox_counts_recompute`'s take traced 1.31x, with tracing off 1.11x." in text
+    assert "traced **1.15x**, with tracing off **0.96x** (met)" in text  # the goal's floor is still the floor
 
 
 def test_given_the_inbox_handler_within_the_goal_in_both_settings_then_b3_reports_it_met() -> None:

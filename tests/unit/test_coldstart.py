@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/handler.py"))
 _LOAD = """
 import gc, json
 before = [generation["collections"] for generation in gc.get_stats()]
@@ -40,7 +41,11 @@ def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
     return loaded
 
 
-@pytest.mark.parametrize("function", ["inbox_counts_recompute", "analytics_recompute", "sweeper"])
+def test_every_function_is_held_to_it() -> None:
+    assert FUNCTIONS == ["analytics_recompute", "inbox_counts_recompute", "sweeper"]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_a_handler_loads_without_a_collection_and_sets_what_it_loaded_apart(function: str) -> None:
     # When a handler module is imported in a fresh interpreter
     loaded = _load(function)
@@ -59,3 +64,28 @@ def test_a_process_that_turned_the_collector_off_keeps_it_off() -> None:
     loaded = _load("sweeper", collecting=False)
     assert loaded["enabled"] is False
     assert loaded["frozen"] > 50_000
+
+
+def test_a_handler_loaded_again_in_the_process_sets_nothing_more_apart() -> None:
+    # When a handler is imported, then cyclic garbage made and the handler reloaded (as the integration harness does)
+    code = """
+import gc, importlib, json, weakref
+import functions.sweeper.handler as handler
+class Cycle: pass
+garbage = Cycle(); garbage.self = garbage; probe = weakref.ref(garbage); del garbage
+importlib.reload(handler)
+gc.collect()
+print(json.dumps({"collected": probe() is None, "enabled": gc.isenabled()}))
+"""
+    environment = {
+        **os.environ,
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "IDEMPOTENCY_TABLE_NAME": "table",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True
+    )
+    # Then the garbage made between the two loads is still the collector's to free
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"collected": True, "enabled": True}
