@@ -35,16 +35,17 @@ FLOOR = "floor"
 # loads, then what it loaded frozen. For reading: the goal's floor holds no recount code, and the pause is recount's.
 PAUSED_FLOOR = "floor, collector paused"
 JUDGED = "inbox_counts_recompute"  # the handler whose first batch's I/O the floor does: the goal judges it
-# In each round the floors go first, just before the handler they are measured against.
+# In each round the floor goes first, just before the handler it is judged against; the paused floor last, so
+# that the goal's floor and the handlers keep the places they had before it was measured.
 MODULES = {
-    PAUSED_FLOOR: "recount.bench.b3_floor_handler",
     FLOOR: "recount.bench.b3_floor_handler",
     **{handler: f"functions.{handler}.handler" for handler in HANDLERS},
+    PAUSED_FLOOR: "recount.bench.b3_floor_handler",
 }
 # The log line each first batch writes when it did its work (not a skip).
 WORK_DONE = {
-    PAUSED_FLOOR: "floor batch done",
     FLOOR: "floor batch done",
+    PAUSED_FLOOR: "floor batch done",
     "inbox_counts_recompute": "recomputed",
     "analytics_recompute": "recomputed",
     "sweeper": "inbox sweep",
@@ -154,7 +155,7 @@ class B3Result:
         return [
             row
             for setting in self.settings
-            for row in (*([setting.paused_floor] if setting.paused_floor else []), setting.floor, *setting.handlers)
+            for row in (setting.floor, *setting.handlers, *([setting.paused_floor] if setting.paused_floor else []))
         ]
 
 
@@ -239,8 +240,8 @@ def compile_sources() -> None:
 def measure(environment: dict[str, str], runs: int, first_batch_events: Callable[[], dict[str, str]]) -> B3Result:
     """Times are taken inside each fresh interpreter and the bare start (`python -c pass`) added, so imports
     and first batches compare on the same footing. Each round starts the bare interpreter once and, in each
-    setting, the usual module, the paused floor, the floor and every handler once, so a noisy moment falls on all
-    of them.
+    setting, the usual module, the floor, every handler and the paused floor once, so a noisy moment falls on
+    all of them.
     `first_batch_events()` gives a setting's events for the round (handler -> a one-message event with work to
     do, the floor's a dirty workspace of its own), so no run replays a batch an earlier one did. Every side
     loads bytecode: recount's sources and the floor's are compiled first, as the packages' were at install."""

@@ -50,8 +50,8 @@ def first_batch_events(db: PostgresDatabase, target: Any) -> Callable[[], dict[s
         client_id, floor_id, paused_id = dirty_workspace(), dirty_workspace(), dirty_workspace()
         events = {}
         for handler, queue, event in (
-            (PAUSED_FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=paused_id)),
             (FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=floor_id)),
+            (PAUSED_FLOOR, "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=paused_id)),
             ("inbox_counts_recompute", "counts", new_event(EventName.INBOX_COUNTS_DIRTY, client_id=client_id)),
             (
                 "analytics_recompute",

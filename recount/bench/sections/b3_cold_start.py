@@ -11,7 +11,7 @@ B3_TITLE = "B3 — cold start"
 B3_GOAL_RATIO = 1.15  # the judged handler's import and first batch over the floor's, in each tracing setting
 SETTING_NAMES = {True: "traced", False: "tracing off"}
 _IN_PROSE = {True: "traced", False: "with tracing off"}
-_NAMES = {FLOOR: "the floor", PAUSED_FLOOR: "the floor paused"}
+_NAMES = {FLOOR: "the floor", PAUSED_FLOOR: "the floor, collector paused"}
 FLOOR_PATH = f"{MODULES[FLOOR].replace('.', '/')}.py"
 
 
@@ -22,8 +22,8 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         f"## {B3_TITLE}",
         "",
         f"Fresh interpreters, {outcome.runs} rounds; each round starts `python -c pass` once, then in each setting "
-        f"({', then '.join(_setting_name(s) for s in outcome.settings)}) the usual handler module, the floor "
-        "paused, the floor and every handler once, in that order; medians. Imports and first batches are timed "
+        f"({', then '.join(_setting_name(s) for s in outcome.settings)}) the usual handler module, the floor, "
+        "every handler and the floor paused once each, in that order; medians. Imports and first batches are timed "
         "inside the interpreter and the bare start (`python -c pass`, wall time) added. Every side loads "
         "bytecode: recount's modules and the floor's are compiled ahead, as pip compiled the packages at install. "
         "*first batch* is import plus one one-message batch against local PostgreSQL, Redis and moto's server "
@@ -83,7 +83,7 @@ def _table(outcome: B3Result) -> list[str]:
         line("the floor", [(s.floor.import_ms, s.floor.first_batch_ms, None) for s in settings]),
         *(
             [line("the floor, collector paused", [_cells(outcome, s, s.paused_floor) for s in settings])]
-            if all(s.paused_floor for s in settings)
+            if any(s.paused_floor for s in settings)
             else []
         ),
         *[
@@ -135,7 +135,7 @@ def _which(outcome: B3Result, kind: str) -> str:
     return ", ".join(
         f"{_NAMES.get(row.name, f'`{row.name}`')} {_setting_name(setting)} {count}"
         for setting in outcome.settings
-        for row in (*([setting.paused_floor] if setting.paused_floor else []), setting.floor, *setting.handlers)
+        for row in (setting.floor, *setting.handlers, *([setting.paused_floor] if setting.paused_floor else []))
         if (count := row.failed_batches if kind == "failed" else row.idle_batches)
     )
 
@@ -162,7 +162,6 @@ def _sentences(outcome: B3Result) -> list[str]:
             ),
             "",
         ]
-    lines += _paused(outcome)
     judged_ratios = outcome.judged()
     if judged_ratios:
         met = all(ratio <= B3_GOAL_RATIO for _, ratio in judged_ratios)
@@ -174,7 +173,7 @@ def _sentences(outcome: B3Result) -> list[str]:
             f"reading) — {figures} ({verdict(met)}).",
             "",
         ]
-    return lines
+    return lines + _paused(outcome)
 
 
 def _paused(outcome: B3Result) -> list[str]:

@@ -42,6 +42,7 @@ def test_the_quick_bench_writes_every_section_and_plot(tmp_path: Path, redis_url
         and "| update 1,000 leads |" in text
         and "| the usual handler module |" in text
         and "| the floor |" in text  # B3 judged against the floor, traced and with tracing off
+        and "| the floor, collector paused |" in text  # and the floor loaded as recount's handlers load, beside it
     )
     for unmeasured in ("10 minutes", "1,000 for 10,000", "tens of milliseconds", "eager import"):
         assert unmeasured not in text, unmeasured  # sentences the run did not measure
