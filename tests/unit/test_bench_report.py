@@ -74,7 +74,11 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
         "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.0 | 0.00 | — | 5x met |" in text
     )
     assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.0 | 0.00 | — | 2x met |" in text
-    assert "— **met**." in text and "Seq Scan on x" in text and "| 100,000 | 50.0 | 2,000,000 |" in text
+    assert (
+        "— **met** at 1,000, 100,000 leads." in text
+        and "Seq Scan on x" in text
+        and "| 100,000 | 50.0 | 2,000,000 |" in text
+    )
 
 
 def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job() -> None:
@@ -85,7 +89,7 @@ def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job(
         in text
     )
     assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.0 | 0.00 | — | 2x missed |" in text
-    assert "— **missed** (missed at 1,000, 100,000 leads)." in text
+    assert "— **missed** at 1,000, 100,000 leads." in text
 
 
 def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_floor_whichever_pass_is_cheaper() -> None:
@@ -112,13 +116,46 @@ def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_fl
     assert (
         "| 20,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 9.0 | 1.5 | 1.00 | 3.20x | 2x missed |" in text
     )
-    assert "— **missed** (missed at 5,000, 20,000 leads); below the full job's floor at 1,000 leads (see B9)." in text
+    assert (
+        "— **missed** at 5,000, 20,000 leads; **out of reach** at 1,000 leads (below the full job's floor: see B9)."
+        in text
+    )
+    assert "The job took less than its floor" not in text
     below = replace(hashing, paths_pass_ms=4.5)  # both passes dear: 8.0 / (4.0 + 1.0) = 1.60x, under the goal
     below_text = "\n".join(b1(replace(report, rows=[below])))
     assert "| no | 4.0 | 4.5 | 1.00 | 1.60x | 2x below its floor (1.60x) |" in below_text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
     assert "| ≥ 2x | **out of reach: a full job's floor, seed ÷ floor 1.60x (see B9)** |" in glance
+
+
+def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() -> None:
+    # hashing at 5,000: seed 8.0 over 4.0 + 1.0 = 1.60x, under the 2x goal; probing at 1,000 likewise
+    hashing = B1Result(
+        5_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=False, paths_pass_ms=4.5
+    )
+    probing = replace(hashing, leads=1_000, probes_per_lead=True, paths_pass_ms=6.0)
+    # at 100,000, also hashed, the job (150.0) took less than its floor (200.0 + 1.0)
+    beaten = replace(
+        hashing, leads=100_000, seed=Timing(900.0, 800.0), job_ms=150.0, one_pass_ms=300.0, paths_pass_ms=200.0
+    )
+    report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[])
+    text = "\n".join(b1(replace(report, rows=[probing, hashing, beaten])))
+
+    assert (
+        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 4.5 | 1.00 | 1.60x | 2x missed |" in text
+    )
+    assert "| yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x below its floor (1.60x) |" in text  # the probed path held
+    assert (
+        "— **met** at 100,000 leads; **missed** at 5,000 leads; **out of reach** at 1,000 leads (below the full "
+        "job's floor: see B9)." in text
+    )
+    assert (
+        "The job took less than its floor at 100,000 leads (150.0 against 201.0 ms): on recount's hashed reads the "
+        "passes measured are not the least a full job does, so the floor bounds no size on that path" in text
+    )
+    glance = "\n".join(summary(_results(b1=replace(report, rows=[probing, hashing, beaten]))))
+    assert "3 goals judged in this run, 1 missed, 1 out of the judged code's reach" in glance
 
 
 def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:
@@ -173,13 +210,13 @@ def _b3(
 def test_given_the_inbox_handler_above_the_floor_when_traced_then_b3_reports_both_ratios_and_a_miss() -> None:
     text = "\n".join(b3(_b3(512.0, 342.0)))
 
-    assert "| the usual handler module | 420 |  |  | 330 |  |  |" in text
-    assert "| the floor | 300 | 412 |  | 250 | 312 |  |" in text
+    assert "| the usual handler module | 420.0 |  |  | 330.0 |  |  |" in text
+    assert "| the floor | 300.0 | 412.0 |  | 250.0 | 312.0 |  |" in text
     # (512 - 12) / (412 - 12) traced, (342 - 12) / (312 - 12) with tracing off
-    assert "| `import functions.inbox_counts_recompute.handler` | 280 | 512 | 1.25 | 280 | 342 | 1.10 |" in text
+    assert "| `import functions.inbox_counts_recompute.handler` | 280.0 | 512.0 | 1.25 | 280.0 | 342.0 | 1.10 |" in text
     assert "traced **1.25x**, with tracing off **1.10x** (missed)" in text
-    assert "Tracing adds 90 ms to the usual module's import, 100 ms to the floor's import and first batch" in text
-    assert "and 170 ms to `inbox_counts_recompute`'s." in text
+    assert "Tracing adds 90.0 ms to the usual module's import, 100.0 ms to the floor's import and first batch" in text
+    assert "and 170.0 ms to `inbox_counts_recompute`'s." in text
     assert "recount's handlers take 270 to 280 ms against the usual module's 420 ms traced" in text
     assert "Tracer(), Metrics(" in text and "recount/bench/b3_floor_handler.py" in text
     assert "failed" not in text and "did not log their work" not in text
@@ -189,7 +226,7 @@ def test_given_the_floor_loaded_paused_then_b3_shows_it_and_the_handler_against_
     text = "\n".join(b3(_b3(472.0, 300.0, paused=True)))
 
     # (362 - 12) / (412 - 12) traced, (272 - 12) / (312 - 12) with tracing off
-    assert "| the floor, collector paused | 260 | 362 | 0.88 | 210 | 272 | 0.87 |" in text
+    assert "| the floor, collector paused | 260.0 | 362.0 | 0.88 | 210.0 | 272.0 | 0.87 |" in text
     # (472 - 12) / (362 - 12) traced, (300 - 12) / (272 - 12) with tracing off
     assert "its import and first batch take 0.88x the floor's traced, 0.87x the floor's with tracing off" in text
     assert "against it, `inbox_counts_recompute`'s take traced 1.31x, with tracing off 1.11x." in text
@@ -271,13 +308,13 @@ def test_given_no_benchmark_ran_then_the_report_gives_each_reason_and_no_figure_
 def test_what_tracing_adds_is_the_difference_of_the_figures_the_table_shows() -> None:
     result = _b3(512.0, 342.0)
     traced, untraced = result.settings
-    # the floor's first batch 436.4 traced and 401.6 with tracing off: the table shows 436 and 402
-    floors = [replace(traced.floor, first_batch_ms=436.4), replace(untraced.floor, first_batch_ms=401.6)]
+    # the floor's first batch 436.44 traced and 401.56 with tracing off: the table shows 436.4 and 401.6
+    floors = [replace(traced.floor, first_batch_ms=436.44), replace(untraced.floor, first_batch_ms=401.56)]
     settings = [replace(traced, floor=floors[0]), replace(untraced, floor=floors[1])]
     text = "\n".join(b3(replace(result, settings=settings)))
 
-    assert "| the floor | 300 | 436 |" in text and "| 250 | 402 |" in text
-    assert "34 ms to the floor's import and first batch" in text
+    assert "| the floor | 300.0 | 436.4 |" in text and "| 250.0 | 401.6 |" in text
+    assert "34.8 ms to the floor's import and first batch" in text
 
 
 def test_given_first_batches_that_skipped_or_failed_their_work_then_b3_says_how_many() -> None:
@@ -483,11 +520,11 @@ def test_given_a_floor_above_the_goal_then_b4s_own_cpu_is_out_of_reach_and_below
     assert "| floor | clean | 1.00 | 1.00 | 0.10 | 2.10 |" in text
     assert "a batch of 2 records for workspaces" in text
     assert "as many records as the inbox function's invocations had (1.80 on average over the run, rounded up)" in text
-    assert "At the capacity step's mix (0.50 recomputes and 0.50 clean skips per event sent in it" in text
+    assert "At the capacity step's mix (0.500 recomputes and 0.500 clean skips per event sent in it" in text
     assert "the floor spent **6.15 ms** per event and recount's handler 7.35 ms beside it (1.20x the floor)" in text
     # the run's whole (here every event recomputed, as a backlog's late events would not be) does not count
     whole = "\n".join(b4(replace(above, recomputes=600, skipped_clean=0)))
-    assert "(0.50 recomputes and 0.50 clean skips" in whole and f"**out of reach: {reason}**" in whole
+    assert "(0.500 recomputes and 0.500 clean skips" in whole and f"**out of reach: {reason}**" in whole
     assert "the mandated parts alone would take **6.28 ms** per event (7.50 ms times 6.15 over 7.35)" in text
     # Given a third recomputed: the floor is 10.2 / 3 + 2.1 * 2 / 3 = 4.80 ms beside recount's 6.00, so 6.00 ms in
     # the steps' terms: not above the goal, so 6 ms was within reach

@@ -133,7 +133,7 @@ def _floor(outcome: B4Result) -> list[str]:
         mix = f"No event was recomputed or skipped clean in {where[:-2]}, so there is no mix to weigh the floor by."
     else:
         mix = (
-            f"At {where} mix ({recomputes:.2f} recomputes and {clean:.2f} clean skips per event sent in it, "
+            f"At {where} mix ({recomputes:.3f} recomputes and {clean:.3f} clean skips per event sent in it, "
             f"counted while it ran) the floor spent **{floor_ms:.2f} ms** per event and recount's handler "
             f"{recount_ms:.2f} ms beside it ({recount_ms / floor_ms:.2f}x the floor). {_in_steps(outcome)}"
         )

@@ -64,7 +64,9 @@ def _b1(results: Results) -> list[Judged]:
             f"seed ÷ job {row.job_ratio():.2f}x ({row.seed.best_ms:.1f} / {row.job_ms:.1f} ms)",
             f"≥ {b1_goal(row.leads):.0f}x",
             row.job_ratio() >= b1_goal(row.leads),
-            f"a full job's floor, seed ÷ floor {row.floor_ratio():.2f}x (see B9)" if below_floor(row) else "",
+            f"a full job's floor, seed ÷ floor {row.floor_ratio():.2f}x (see B9)"
+            if below_floor(row, results.b1.rows)
+            else "",
         )
         for row in results.b1.rows
     ]
@@ -90,7 +92,12 @@ def _b3(results: Results) -> list[Judged]:
     return [
         Judged(
             f"B3 `{JUDGED}` cold start, {'traced' if setting.traced else 'tracing off'}",
-            f"{ratio:.2f}x the floor",
+            f"{ratio:.2f}x the floor"
+            + (
+                f" ({results.b3.ratio(setting, row, paused):.2f}x the floor loaded paused, as recount's handlers load)"
+                if (paused := setting.paused_floor) and (row := setting.row(JUDGED))
+                else ""
+            ),
             f"≤ {B3_GOAL_RATIO}x",
             ratio <= B3_GOAL_RATIO,
         )
