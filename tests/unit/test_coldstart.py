@@ -23,19 +23,29 @@ print(json.dumps({{"collections": [a - b for a, b in zip(after, before)], "enabl
 """
 
 
-def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
-    environment = {
+def _lambda_like() -> dict[str, str]:
+    """A fresh interpreter's environment as Lambda's, tracing off, with what a handler needs to load."""
+    return {
         **os.environ,
         "LAMBDA_TASK_ROOT": str(ROOT),
         "POWERTOOLS_TRACE_DISABLED": "true",
         "IDEMPOTENCY_TABLE_NAME": "table",
         "PYTHONPATH": str(ROOT),
     }
+
+
+def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
     code = _LOAD.format(function=function)
     if not collecting:
         code = "import gc; gc.disable()\n" + code
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_lambda_like(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return loaded
@@ -77,15 +87,14 @@ importlib.reload(handler)
 gc.collect()
 print(json.dumps({"collected": probe() is None, "enabled": gc.isenabled()}))
 """
-    environment = {
-        **os.environ,
-        "LAMBDA_TASK_ROOT": str(ROOT),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "IDEMPOTENCY_TABLE_NAME": "table",
-        "PYTHONPATH": str(ROOT),
-    }
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_lambda_like(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     # Then the garbage made between the two loads is still the collector's to free
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"collected": True, "enabled": True}
