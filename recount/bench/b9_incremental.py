@@ -35,11 +35,13 @@ _TOGGLE = (
 )
 _FIRST_LEADS = 'SELECT id FROM "Lead" WHERE "clientId" = :client_id ORDER BY id LIMIT CAST(:n AS integer)'
 _CONTEXT = JobContext("bench", "bench")
+# B1's data set measured again beside the grown copy, in the same rounds: what the grown copy is judged against
+BESIDE_GROWN = "base beside grown"
 
 
 @dataclass(frozen=True)
 class B9Row:
-    data_set: str  # "base" (B1's) or "grown" (B6's copy)
+    data_set: str  # "base" (B1's), "grown" (B6's copy) or BESIDE_GROWN (B1's again, in the grown copy's rounds)
     leads: int
     changed: int
     incremental_ms: float  # the incremental job, BEGIN to the Redis publish
@@ -68,6 +70,7 @@ class B9Result:
     plans: dict[str, list[str]] = field(default_factory=dict)  # statement -> EXPLAIN (ANALYZE, BUFFERS) lines
     plan_leads: int = 0  # the workspace the plans were taken in
     grown_note: str = ""  # why the grown copy was not measured, when it was not
+    grown_repeats: int = 0  # rounds of the grown copy and the base beside it
 
     def row(self, data_set: str, leads: int, changed: int) -> B9Row | None:
         return next(
@@ -78,49 +81,60 @@ class B9Result:
 
 def measure(database_url: str, redis_url: str, workspaces: Workspaces, repeats: int) -> B9Result:
     """B1's data set: one workspace of each size, and the plans at the largest."""
-    rows, plans, largest = _measure(database_url, redis_url, workspaces, repeats, "base", sizes=None)
+    rows, plans, largest = _measure([(database_url, "base")], redis_url, workspaces, repeats, sizes=None)
     return B9Result(repeats, rows, plans, largest)
 
 
-def grown(database_url: str, redis_url: str, base: B9Result, workspaces: Workspaces, leads: int) -> B9Result:
-    """`base` and, after B6 grew the rest of the database, B6's workspace (`leads` leads) measured again."""
-    rows, _, _ = _measure(database_url, redis_url, workspaces, base.repeats, "grown", sizes={leads})
-    return replace(base, rows=base.rows + rows)
+def grown(
+    base_url: str, grown_url: str, redis_url: str, base: B9Result, workspaces: Workspaces, leads: int, repeats: int
+) -> B9Result:
+    """`base` and, after B6 grew the rest of the database, B6's workspace (`leads` leads) measured again in B1's
+    data set and in the grown copy, in the same `repeats` rounds: the grown copy over the base is judged on the
+    same minutes, not against a phase run minutes earlier."""
+    rows, _, _ = _measure(
+        [(base_url, BESIDE_GROWN), (grown_url, "grown")], redis_url, workspaces, repeats, sizes={leads}
+    )
+    return replace(base, rows=base.rows + rows, grown_repeats=repeats)
 
 
 def _measure(
-    database_url: str,
+    sets: list[tuple[str, str]],
     redis_url: str,
     workspaces: Workspaces,
     repeats: int,
-    data_set: str,
     *,
     sizes: set[int] | None,
 ) -> tuple[list[B9Row], dict[str, list[str]], int]:
-    """The first workspace of each size (as B1 and B6 choose), or of those in `sizes`, all measured in the same
-    rounds; then the plans at the largest (base only). The triggers are on for the run and off again after it,
-    recount's capture tables emptied, the leads as they were."""
-    db = PostgresDatabase(database_url, statement_timeout_ms=600_000)
+    """In each (database URL, data set name) of `sets`: the first workspace of each size (as B1 and B6 choose),
+    or of those in `sizes`, all measured in the same rounds; then the plans at the largest (in the first set,
+    when every size is measured). The triggers are on for the run and off again after it, recount's capture
+    tables emptied, the leads as they were."""
+    by_size: dict[int, str] = {}
+    for client_id, n in workspaces.sizes.items():
+        by_size.setdefault(n, client_id)
+    chosen = {n: c for n, c in sorted(by_size.items()) if sizes is None or n in sizes}
+    settings = RecomputeSettings()
+    dbs: list[PostgresDatabase] = []
     cache = RedisStore(redis_url)
-    migrate(db, triggers=True)
     try:
-        by_size: dict[int, str] = {}
-        for client_id, n in workspaces.sizes.items():
-            by_size.setdefault(n, client_id)
-        chosen = {n: c for n, c in sorted(by_size.items()) if sizes is None or n in sizes}
-        settings = RecomputeSettings()
-        runs = [_Workspace(db, cache, settings, client_id, n) for n, client_id in chosen.items()]
-        _rounds([unit for run in runs for unit in run.units()], repeats, [run.clear for run in runs])
-        rows = [row for run in runs for row in run.rows(data_set)]
+        runs: list[tuple[str, _Workspace]] = []
+        for url, data_set in sets:
+            db = PostgresDatabase(url, statement_timeout_ms=600_000)
+            dbs.append(db)
+            migrate(db, triggers=True)
+            runs += [(data_set, _Workspace(db, cache, settings, client_id, n)) for n, client_id in chosen.items()]
+        _rounds([unit for _, run in runs for unit in run.units()], repeats, [run.clear for _, run in runs])
+        rows = [row for data_set, run in runs for row in run.rows(data_set)]
         largest = max(chosen, default=0)
-        plans = explain(db, chosen[largest]) if sizes is None and largest else {}
+        plans = explain(dbs[0], chosen[largest]) if sizes is None and largest else {}
         return rows, plans, largest
     finally:
-        migrate(db, triggers=False)
-        for table in ("recount_lead_change", "recount_lead_state", "recount_state"):
-            db.run(f"DELETE FROM {table}")
+        for db in dbs:
+            migrate(db, triggers=False)
+            for table in ("recount_lead_change", "recount_lead_state", "recount_state"):
+                db.run(f"DELETE FROM {table}")
+            db.close()
         cache.close()
-        db.close()
 
 
 def _rounds(units: list[Callable[[], None]], repeats: int, clear: list[Callable[[], None]]) -> None:

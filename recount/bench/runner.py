@@ -53,7 +53,7 @@ class Plan:
     b5_workspaces: int
     b5_scan_workspaces: int
     b6_leads: int  # B6 grows the database around B1's workspace of (about) this size
-    b6_repeats: int  # rounds of B6 (a 5,000-lead statement takes tens of ms: more rounds, steadier medians)
+    b6_repeats: int  # rounds of B6, and of B9 in its grown copy (a 5,000-lead job takes tens of ms: more rounds)
     b7_runs: int
     b8_runs: int
     b8_hot_s: float  # each way of the hot-workspace writes
@@ -71,7 +71,7 @@ FULL = Plan(
     b5_workspaces=2_000,  # the sends are moto's time (B5 says so); the database side still scans b5_scan_workspaces
     b5_scan_workspaces=10_000,
     b6_leads=5_000,
-    b6_repeats=15,
+    b6_repeats=60,
     b7_runs=15,
     b8_runs=30,
     b8_hot_s=27.0,
@@ -143,7 +143,7 @@ def run(plan: Plan, report_path: Path, console: Console, *, quick: bool, command
         )
         if not isinstance(b6, NotRun):
             copies.append(b6.grown_url)
-        b9 = _b9_grown(console, b9, b1, b6, redis_url)
+        b9 = _b9_grown(console, b9, b1, b6, bench_url, redis_url)
         for copy in copies:
             b6_growth.drop(database_url, copy)
         console.print("B2: round trips per job…")
@@ -207,16 +207,20 @@ def _b9_grown(
     b9: b9_incremental.B9Result | NotRun,
     b1: b1_recompute.B1Report | NotRun,
     b6: b6_growth.B6Result | NotRun,
+    bench_url: str,
     redis_url: str,
 ) -> b9_incremental.B9Result | NotRun:
-    """B9 again in B6's grown copy, for B6's workspace; when B6 did not grow it, B9 says why."""
+    """B9 again for B6's workspace, in B6's grown copy and in B1's data set in the same rounds; when B6 did not
+    grow it, B9 says why."""
     if isinstance(b9, NotRun) or isinstance(b1, NotRun):
         return b9
     if isinstance(b6, NotRun):
         return replace(b9, grown_note=f"Not measured in the grown copy: B6 did not run ({b6.reason}).")
     console.print("B9: the incremental job, in B6's grown copy…")
     outcome = attempt(
-        "B9 (grown)", console, lambda: b9_incremental.grown(b6.grown_url, redis_url, b9, b1.workspaces, b6.leads)
+        "B9 (grown)",
+        console,
+        lambda: b9_incremental.grown(bench_url, b6.grown_url, redis_url, b9, b1.workspaces, b6.leads, b6.repeats),
     )
     if isinstance(outcome, NotRun):
         return replace(b9, grown_note=f"Not measured in the grown copy: {outcome.reason}")

@@ -20,7 +20,7 @@ from recount.bench.b5_sweep import B5Result
 from recount.bench.b6_growth import B6Result
 from recount.bench.b7_cli import B7Result, B7Row
 from recount.bench.b8_triggers import B8Result
-from recount.bench.b9_incremental import B9Result, B9Row
+from recount.bench.b9_incremental import BESIDE_GROWN, B9Result, B9Row
 from recount.bench.cpu_meter import spent
 from recount.bench.outcome import NotRun, after, attempt
 from recount.bench.plots import B1_PNG, B3_PNG, plot_all
@@ -33,7 +33,7 @@ from recount.bench.sections.b4_pipeline import b4
 from recount.bench.sections.b5_sweep import b5
 from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
-from recount.bench.sections.b9_incremental import b9
+from recount.bench.sections.b9_incremental import b9, flatness
 from recount.bench.sections.summary import summary
 
 QUIET = Console(file=io.StringIO())
@@ -93,7 +93,7 @@ def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job(
 
 
 def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_floor_whichever_pass_is_cheaper() -> None:
-    # one pass probed 4.0, on recount's paths 6.0: the probed one is the floor; fixed shape 1.0
+    # least pass probed 4.0, on recount's paths 6.0: the probed one is the floor; fixed shape 1.0
     probing = B1Result(
         1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=True, paths_pass_ms=6.0
     )
@@ -104,7 +104,7 @@ def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_fl
     report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[probing])
     text = "\n".join(b1(replace(report, rows=[probing, hashing, within])))
 
-    # seed 8.0 over one pass 4.0 and the fixed shape 1.0: 1.60x, under the 2x goal
+    # seed 8.0 over least pass 4.0 and the fixed shape 1.0: 1.60x, under the 2x goal
     assert (
         "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x below its floor"
         in text
@@ -428,6 +428,21 @@ def test_given_incremental_jobs_then_b9_judges_each_goal_against_the_seed_and_th
     assert "One changed lead, base: the job at 100,000 leads over 1,000: **1.20x** (goal ≤ 1.3x: **met**)" in text
     assert "One changed lead at 100,000 leads, grown copy over base: **1.50x** (goal ≤ 1.3x: **missed**)" in text
     assert "(missed: base 100,000 x 100)." in text and "Index Scan using x" in text
+
+
+def test_given_the_base_measured_again_beside_the_grown_copy_then_the_grown_copy_is_judged_against_that() -> None:
+    rows = [
+        B9Row("base", 5_000, 1, 2.0, 20.0, 40.0),  # the base phase, minutes earlier: grown would be 1.5x it
+        B9Row(BESIDE_GROWN, 5_000, 1, 2.5, 21.0, 41.0),  # the same rounds as the grown copy
+        B9Row("grown", 5_000, 1, 3.0, 30.0, 60.0),
+    ]
+    text = "\n".join(b9(B9Result(5, rows, {}, 5_000, grown_repeats=60)))
+
+    assert "(*base beside grown*), in the same 60 rounds" in text
+    assert "at 5,000 leads, grown copy over base, in the same rounds: **1.20x** (goal ≤ 1.3x: **met**)" in text
+    assert "| base beside grown | 5,000 | 1 | 2.50 | 21.0 | 41.0 | 0.00 | **16.4x** | 0.0x | 8.4x |  |" in text
+    judged = [what for what, _, _ in flatness(rows)]
+    assert judged == ["one changed lead at 5,000 leads, grown copy over base, in the same rounds"]
 
 
 def test_b4_steps_down_by_its_step_then_by_half_to_one_event_a_second() -> None:
