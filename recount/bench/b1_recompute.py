@@ -55,21 +55,21 @@ class B1Result:
     seed_jit_compile_ms: float  # JIT's own time in the seed's two queries with JIT on (EXPLAIN ANALYZE)
     job_ms: float = 0.0  # recount's whole job as the functions run it: BEGIN, lock, statement, COMMIT, Redis
     analytics_ms: float = 0.0  # the analytics statement (30-day window), rolled back
-    one_pass_ms: float = 0.0  # the seed's global query alone (each lead read and probed once), JIT off
+    one_pass_ms: float = 0.0  # the least pass probed (each lead read, probed and counted once), JIT off
     fixed_ms: float = 0.0  # the job's floor: its shape with nothing to compute (recount.bench.job_floor)
     probes_per_lead: bool = False  # recount's lock query chose to probe drafts and messages per lead
-    paths_pass_ms: float = 0.0  # the same global query on recount's paths (probe or hash, as chosen), JIT off
+    paths_pass_ms: float = 0.0  # the least pass on recount's paths (probe or hash, as chosen), JIT off
 
     @property
     def pass_ms(self) -> float:
-        """The cheaper of the two one passes measured: every lead read once and its flags found once, by a probe
+        """The cheaper of the two least passes measured: every lead read once and its flags found once, by a probe
         per lead or the way recount's lock query chose. 0 when neither was measured."""
         measured = [ms for ms in (self.one_pass_ms, self.paths_pass_ms) if ms > 0]
         return min(measured) if measured else 0.0
 
     @property
     def floor_ms(self) -> float:
-        """The least a full job could take here, finding a lead's flags either way: the cheaper one pass and the
+        """The least a full job could take here, finding a lead's flags either way: the cheaper least pass and the
         job's fixed shape (0 when no pass was measured)."""
         return self.pass_ms + self.fixed_ms if self.pass_ms else 0.0
 
@@ -186,7 +186,7 @@ _RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "
 
 def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, repeats: int) -> B1Report:
     """For one workspace of each size: one warm-up of each run, then `repeats` rounds of all four variants
-    (recount and seed, JIT on and off), then recount's whole job, the job's floor and the seed's one pass, probed
+    (recount and seed, JIT on and off), then recount's whole job, the job's floor and the least pass, probed
     and on recount's paths (JIT off), the order rotated each round; medians. Then the analytics statement the
     same number of times, and the scans of recount's statement at the smallest and largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])

@@ -1,5 +1,5 @@
 -- The seed's approach, kept only to benchmark against: one query for the global row and a second,
--- grouped by setter, each probing drafts and messages with per-lead subqueries. Then B1's floor on recount's paths.
+-- grouped by setter, each probing drafts and messages with per-lead subqueries. Then B1's floor: the least pass.
 
 -- name: global_counts
 SELECT count(*)::int AS total,
@@ -54,11 +54,11 @@ WHERE l."clientId" = :client_id AND (l."snoozedUntil" IS NULL OR l."snoozedUntil
   AND nullif(btrim(l."assignedToUserId"), '') IS NOT NULL
 GROUP BY btrim(l."assignedToUserId");
 
--- name: global_counts_on_paths
--- Not the seed's: B1's floor on recount's own paths. The global query above, with each lead's review draft and
--- AI-sent email found as recount's lock query chose (a probe per lead, or one read of recount's partial index,
--- hash-joined, exactly as the recompute statement does): every lead read once and each flag found once, with no
--- setter, no grouping and no write.
+-- name: least_pass
+-- Not the seed's: B1's floor under any full job. Every lead of the workspace that is not snoozed read once, its review
+-- draft and AI-sent email found once, as recount's lock query chose (a probe per lead, or one read of recount's
+-- partial index, hash-joined, exactly as the recompute statement does) or probed per lead when both are bound true,
+-- and only counted: nothing computed per lead, no setter, no grouping, no write. Every full job does at least this.
 WITH review_all AS (
     SELECT DISTINCT d."leadId" AS lead_id
     FROM "AIDraft" d
@@ -70,30 +70,18 @@ sent_all AS (
     WHERE NOT CAST(:probe_sent AS boolean) AND m.direction = 'outbound' AND m.source = 'zrg'
       AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
 )
-SELECT count(*)::int AS total,
-       count(*) FILTER (WHERE l.status NOT IN ('blacklisted', 'unqualified'))::int AS total_non_blacklisted,
-       count(*) FILTER (WHERE l.status = 'needs_repair')::int AS needs_repair,
-       count(*) FILTER (WHERE l."lastInboundAt" IS NOT NULL
-                          AND l."lastInboundAt" > coalesce(l."lastZrgOutboundAt", l."lastOutboundAt", 'epoch'))::int
-           AS all_responses,
-       count(*) FILTER (WHERE l."sentimentTag" IN ('Meeting Booked', 'Meeting Requested', 'Call Requested',
-                                                   'Information Requested', 'Positive', 'Interested', 'Follow Up')
-                          AND l.status NOT IN ('blacklisted', 'unqualified') AND l."lastInboundAt" IS NOT NULL
-                          AND l."lastInboundAt" > coalesce(l."lastZrgOutboundAt", l."lastOutboundAt", 'epoch'))::int
-           AS requires_attention,
-       count(*) FILTER (WHERE l."sentimentTag" IN ('Meeting Booked', 'Meeting Requested', 'Call Requested',
-                                                   'Information Requested', 'Positive', 'Interested', 'Follow Up')
-                          AND l.status NOT IN ('blacklisted', 'unqualified') AND l."lastInboundAt" IS NOT NULL
-                          AND coalesce(l."lastZrgOutboundAt", l."lastOutboundAt", 'epoch') >= l."lastInboundAt")::int
-           AS previously_required_attention,
+SELECT count(*)::int AS leads,
        count(*) FILTER (WHERE CAST(:probe_review AS boolean)
-                                AND EXISTS (SELECT 1 FROM "AIDraft" d WHERE d."leadId" = l.id AND d.status = 'pending'
-                                              AND d."autoSendAction" = 'needs_review' OFFSET 0)
+                                AND EXISTS (SELECT 1 FROM "AIDraft" d
+                                            WHERE d."leadId" = l.id AND d.status = 'pending'
+                                              AND d."autoSendAction" = 'needs_review'
+                                            OFFSET 0)
                               OR r.lead_id IS NOT NULL)::int AS ai_review,
        count(*) FILTER (WHERE CAST(:probe_sent AS boolean)
-                                AND EXISTS (SELECT 1 FROM "Message" m WHERE m."leadId" = l.id AND m.channel = 'email'
-                                              AND m.direction = 'outbound' AND m.source = 'zrg' AND m."sentBy" = 'ai'
-                                              AND m."aiDraftId" IS NOT NULL OFFSET 0)
+                                AND EXISTS (SELECT 1 FROM "Message" m
+                                            WHERE m."leadId" = l.id AND m.direction = 'outbound' AND m.source = 'zrg'
+                                              AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
+                                            OFFSET 0)
                               OR s.lead_id IS NOT NULL)::int AS ai_sent
 FROM "Lead" l
 LEFT JOIN review_all r ON r.lead_id = l.id

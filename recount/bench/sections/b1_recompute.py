@@ -29,7 +29,7 @@ def floor_held(row: B1Result, rows: list[B1Result]) -> bool:
 
 
 def below_floor(row: B1Result, rows: list[B1Result]) -> bool:
-    """A goal no full job could meet here: the seed over the floor of a full job (the cheaper one pass over the
+    """A goal no full job could meet here: the seed over the floor of a full job (the cheaper least pass over the
     leads, probed or on recount's paths, and the job's fixed shape) is already under the goal, and the run bears
     that floor out on the row's path."""
     return 0 < row.floor_ratio() < b1_goal(row.leads) and floor_held(row, rows)
@@ -84,7 +84,7 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         f"Against the seed at its best, recount as the functions run it (`jit = {jit}`):",
         "",
         "| leads in workspace | seed at its best (ms) | recount statement (ms) | recount job (ms) | seed ÷ statement "
-        "| seed ÷ job | recount probes per lead | one pass, probed (ms) | one pass, recount's paths (ms) "
+        "| seed ÷ job | recount probes per lead | least pass, probed (ms) | least pass, recount's paths (ms) "
         "| job's fixed shape (ms) | seed ÷ floor | goal (job) |",
         "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
         *[
@@ -97,16 +97,18 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
             for r in outcome.rows
         ],
         "",
-        "*one pass, probed* is the seed's global query alone (JIT off): every lead read once and its draft and "
-        "message probed once. *one pass, recount's paths* is the same query with each lead's draft and message "
-        "found the way recount's lock query chose at that size (a probe per lead, or one read of recount's partial "
-        "index hash-joined, with nested loops as the job sets them), in a transaction rolled back: no setter, no "
-        "grouping, no write. *job's fixed shape* is the job with nothing to compute (`recount/bench/job_floor.py`: "
-        "BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds, "
-        "after the job. *seed ÷ floor* is the seed over the cheaper pass plus the fixed shape: the most a full job "
-        "that reads each lead once and finds its flags either way could show against the seed. A goal above it is "
-        "out of any full job's reach there, where the run bears the floor out (no job on the same path, probed or "
-        "hashed, took less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not "
+        "*least pass, probed* reads every lead of the workspace that is not snoozed once, probes its draft and "
+        "message once each, and only counts them: nothing computed per lead, no setter, no grouping, no write "
+        "(`least_pass` in `recount/queries/seed_inbox_counts.sql`, JIT off). *least pass, recount's paths* is the "
+        "same with each lead's draft and message found the way recount's lock query chose at that size (a probe per "
+        "lead, or one read of recount's partial index hash-joined, with nested loops as the job sets them), in a "
+        "transaction rolled back. *job's fixed shape* is the job with nothing to compute "
+        "(`recount/bench/job_floor.py`: BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). "
+        "All three run in the same rounds, after the job. *seed ÷ floor* is the seed over the cheaper pass plus the "
+        "fixed shape: the most a full job that reads each lead once and finds its flags either way could show "
+        "against the seed. A goal above it is out of any full job's reach there, where the run bears the floor out "
+        "(no job on the same path, probed or hashed, took less than its own floor): on the dirty path the "
+        "incremental job (B9) is what aims at it, not "
         "the full one.",
         "",
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
