@@ -106,8 +106,8 @@ def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_fl
 
     # seed 8.0 over least pass 4.0 and the fixed shape 1.0: 1.60x, under the 2x goal
     assert (
-        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x below its floor"
-        in text
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 6.0 | 1.00 | 1.60x "
+        "| 2x out of reach: below its floor" in text
     )
     # seed 8.0 over the paths pass 3.0 and 1.0: 2.00x is not under 2x, so the job's 1.60x is a miss
     assert (
@@ -123,7 +123,7 @@ def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_fl
     assert "The job took less than its floor" not in text
     below = replace(hashing, paths_pass_ms=4.5)  # both passes dear: 8.0 / (4.0 + 1.0) = 1.60x, under the goal
     below_text = "\n".join(b1(replace(report, rows=[below])))
-    assert "| no | 4.0 | 4.5 | 1.00 | 1.60x | 2x below its floor (1.60x) |" in below_text
+    assert "| no | 4.0 | 4.5 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in below_text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
     assert "| ≥ 2x | **out of reach: a full job's floor, seed ÷ floor 1.60x (see B9)** |" in glance
@@ -145,7 +145,8 @@ def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() 
     assert (
         "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 4.5 | 1.00 | 1.60x | 2x missed |" in text
     )
-    assert "| yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x below its floor (1.60x) |" in text  # the probed path held
+    # the probed path held
+    assert "| yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
     assert (
         "— **met** at 100,000 leads; **missed** at 5,000 leads; **out of reach** at 1,000 leads (below the full "
         "job's floor: see B9)." in text

@@ -38,7 +38,7 @@ def below_floor(row: B1Result, rows: list[B1Result]) -> bool:
 def b1_verdict(row: B1Result, rows: list[B1Result]) -> str:
     if row.job_ratio() >= b1_goal(row.leads):
         return verdict(True)
-    return f"below its floor ({row.floor_ratio():.2f}x)" if below_floor(row, rows) else verdict(False)
+    return f"out of reach: below its floor ({row.floor_ratio():.2f}x)" if below_floor(row, rows) else verdict(False)
 
 
 def b1(outcome: B1Report | NotRun) -> list[str]:
