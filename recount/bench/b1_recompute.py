@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from recount.bench.b1_seed import inbox_paths, one_pass, paths_pass, seed, seed_jit_compile_ms
-from recount.bench.job_floor import floor_job
+from recount.bench.b1_seed import inbox_paths, seed, seed_jit_compile_ms
+from recount.bench.job_floor import floor_job, least_job
 from recount.commands.dataset import WorkspaceShape, generate_workspace
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
@@ -55,23 +55,18 @@ class B1Result:
     seed_jit_compile_ms: float  # JIT's own time in the seed's two queries with JIT on (EXPLAIN ANALYZE)
     job_ms: float = 0.0  # recount's whole job as the functions run it: BEGIN, lock, statement, COMMIT, Redis
     analytics_ms: float = 0.0  # the analytics statement (30-day window), rolled back
-    one_pass_ms: float = 0.0  # the least pass probed (each lead read, probed and counted once), JIT off
-    fixed_ms: float = 0.0  # the job's floor: its shape with nothing to compute (recount.bench.job_floor)
+    least_probed_ms: float = 0.0  # the least job, both flags probed per lead (recount.bench.job_floor)
+    fixed_ms: float = 0.0  # the job's shape with nothing to compute (recount.bench.job_floor), for reading
     probes_per_lead: bool = False  # recount's lock query chose to probe drafts and messages per lead
-    paths_pass_ms: float = 0.0  # the least pass on recount's paths (probe or hash, as chosen), JIT off
-
-    @property
-    def pass_ms(self) -> float:
-        """The cheaper of the two least passes measured: every lead read once and its flags found once, by a probe
-        per lead or the way recount's lock query chose. 0 when neither was measured."""
-        measured = [ms for ms in (self.one_pass_ms, self.paths_pass_ms) if ms > 0]
-        return min(measured) if measured else 0.0
+    least_on_paths_ms: float = 0.0  # the least job on recount's paths (probe or hash, as the lock query chose)
 
     @property
     def floor_ms(self) -> float:
-        """The least a full job could take here, finding a lead's flags either way: the cheaper least pass and the
-        job's fixed shape (0 when no pass was measured)."""
-        return self.pass_ms + self.fixed_ms if self.pass_ms else 0.0
+        """The least a full job could take here, finding a lead's flags either way: the cheaper least job (the
+        job's round trips around the least pass: every lead read once, its flags found once, counted). 0 when
+        neither was measured."""
+        measured = [ms for ms in (self.least_probed_ms, self.least_on_paths_ms) if ms > 0]
+        return min(measured) if measured else 0.0
 
     def floor_ratio(self) -> float:
         """The seed at its best over that floor: the most such a job could show against it."""
@@ -186,9 +181,10 @@ _RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "
 
 def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, repeats: int) -> B1Report:
     """For one workspace of each size: one warm-up of each run, then `repeats` rounds of all four variants
-    (recount and seed, JIT on and off), then recount's whole job, the job's floor and the least pass, probed
-    and on recount's paths (JIT off), the order rotated each round; medians. Then the analytics statement the
-    same number of times, and the scans of recount's statement at the smallest and largest size."""
+    (recount and seed, JIT on and off), then recount's whole job, its fixed shape and the least job, probed and
+    on recount's paths (as the functions' sessions run, like the job), the order rotated each round; medians.
+    Then the analytics statement the same number of times, and the scans of recount's statement at the smallest
+    and largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
     settings = RecomputeSettings()  # made once, as a function's execution environment does
     # A cached generic plan keeps the JIT decision of the run that planned it: plan every run anew.
@@ -203,7 +199,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
         samples: dict[tuple[str, bool], list[float]] = {variant: [] for variant in _VARIANTS}
         jobs: list[float] = []
         floors: list[float] = []
-        passes: list[float] = []
+        probed: list[float] = []
         on_paths: list[float] = []
         for who, jit in _VARIANTS:
             _set_jit(db, on=jit)
@@ -211,10 +207,8 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
         db.run("RESET jit")
         job(db, cache, settings, client_id)
         floor_job(db, cache, client_id)
-        _set_jit(db, on=False)
-        one_pass(db, client_id)
-        paths_pass(db, client_id)
-        db.run("RESET jit")
+        least_job(db, cache, client_id, probed=True)
+        least_job(db, cache, client_id, probed=False)
         for round_ in range(repeats):
             shift = round_ % len(_VARIANTS)
             for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
@@ -223,10 +217,8 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
             db.run("RESET jit")  # the job as the functions run it
             jobs.append(job(db, cache, settings, client_id))
             floors.append(floor_job(db, cache, client_id))
-            _set_jit(db, on=False)
-            passes.append(one_pass(db, client_id))
-            on_paths.append(paths_pass(db, client_id))
-            db.run("RESET jit")
+            probed.append(least_job(db, cache, client_id, probed=True))
+            on_paths.append(least_job(db, cache, client_id, probed=False))
         db.run("BEGIN")
         paths = inbox_paths(db, client_id)
         db.run("ROLLBACK")
@@ -240,7 +232,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 seed_jit_compile_ms(db, client_id),
                 statistics.median(jobs),
                 analytics_ms,
-                statistics.median(passes),
+                statistics.median(probed),
                 statistics.median(floors),
                 paths["probe_review"] and paths["probe_sent"],
                 statistics.median(on_paths),

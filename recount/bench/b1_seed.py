@@ -1,5 +1,5 @@
-"""What B1 measures recount's full job against: the seed's queries, the least passes that bound any full job, and
-the paths recount's lock query chooses for a workspace."""
+"""What B1 measures recount's full job against: the seed's queries, the least pass that bounds any full job
+(recount/bench/job_floor.py runs it in the job's shape), and the paths recount's lock query chooses."""
 
 from __future__ import annotations
 
@@ -27,33 +27,11 @@ def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
     return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
 
 
-def one_pass(db: PostgresDatabase, client_id: str) -> float:
-    """The least pass with a probe per lead for both flags: what any full recompute that probes per lead must at
-    least do (every lead read once, its draft and message probed once, counted)."""
-    return _least(db, client_id, {"probe_review": True, "probe_sent": True})
-
-
-def paths_pass(db: PostgresDatabase, client_id: str) -> float:
-    """The least pass on recount's paths: its flags found as the lock query chose (which also sets nested loops as
-    the job runs with them), in a transaction rolled back."""
-    db.run("BEGIN")
-    try:
-        return _least(db, client_id, inbox_paths(db, client_id))
-    finally:
-        db.run("ROLLBACK")
-
-
 def least_pass(db: PostgresDatabase, client_id: str, paths: dict[str, bool]) -> dict[str, int]:
-    """What the least pass counts on `paths`: the workspace's leads not snoozed, and those with each flag."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    row = db.run(query("seed_inbox_counts", "least_pass", _SEED), client_id=client_id, now=now, **paths)[0]
+    """The least pass on `paths` (in the caller's transaction: it writes the global row as it is): the
+    workspace's leads not snoozed, and those with each flag."""
+    row = db.run(query("seed_inbox_counts", "least_pass", _SEED), client_id=client_id, **paths)[0]
     return {name: int(row[name]) for name in ("leads", "ai_review", "ai_sent")}
-
-
-def _least(db: PostgresDatabase, client_id: str, paths: dict[str, bool]) -> float:
-    started = time.perf_counter()
-    least_pass(db, client_id, paths)
-    return (time.perf_counter() - started) * 1000
 
 
 def seed(db: PostgresDatabase, client_id: str) -> float:

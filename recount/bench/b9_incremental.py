@@ -10,6 +10,7 @@ round, so the sizes compare on the same minutes; medians."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -129,12 +130,20 @@ def _measure(
         plans = explain(dbs[0], chosen[largest]) if sizes is None and largest else {}
         return rows, plans, largest
     finally:
-        for db in dbs:
-            migrate(db, triggers=False)
-            for table in ("recount_lead_change", "recount_lead_state", "recount_state"):
-                db.run(f"DELETE FROM {table}")
-            db.close()
-        cache.close()
+        with contextlib.ExitStack() as cleanup:  # each database restored and closed, whatever another's did
+            cleanup.callback(cache.close)
+            for db in dbs:
+                cleanup.callback(_restore, db)
+
+
+def _restore(db: PostgresDatabase) -> None:
+    """The triggers off again, recount's capture tables emptied, the connection closed."""
+    try:
+        migrate(db, triggers=False)
+        for table in ("recount_lead_change", "recount_lead_state", "recount_state"):
+            db.run(f"DELETE FROM {table}")
+    finally:
+        db.close()
 
 
 def _rounds(units: list[Callable[[], None]], repeats: int, clear: list[Callable[[], None]]) -> None:

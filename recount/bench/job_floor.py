@@ -1,11 +1,14 @@
-"""The inbox job's floor: its shape with nothing to compute. B1 and B9 time it in their own rounds, so a job's
-fixed costs (the transaction, COMMIT's WAL flush, the two Redis commands) are read beside what it computes."""
+"""The inbox job's floors. Its shape with nothing to compute: B1 and B9 time it in their own rounds, so a job's
+fixed costs (the transaction, COMMIT's WAL flush, the two Redis commands) are read beside what it computes. And
+B1's least job: the job with its statement replaced by the least pass (`least_pass` in
+recount/queries/seed_inbox_counts.sql), the least any full job does."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
 
+from recount.bench.b1_seed import inbox_paths, least_pass
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
@@ -28,5 +31,21 @@ def floor_job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:
     cache.write_status(status)
     db.run(_WRITE, client_id=client_id)
     db.run("COMMIT")
-    cache.publish(status.finish(JobStatus.SUCCEEDED, changed=False, rowsWritten=0), None)
+    cache.write_status(status.finish(JobStatus.SUCCEEDED, changed=False, rowsWritten=0))
+    return (time.perf_counter() - started) * 1000
+
+
+def least_job(db: PostgresDatabase, cache: RedisStore, client_id: str, *, probed: bool) -> float:
+    """The full job's shape around the least pass: BEGIN, the job's own lock query (the lock, and the paths it
+    chooses, nested loops set as the job runs with them), the running status, the least pass on those paths (or
+    probing both flags per lead, `probed`) with its one-row write, COMMIT, the final status. The same round trips
+    as the job, none of its computing. Milliseconds."""
+    started = time.perf_counter()
+    status = StatusBlob.start(JobName.INBOX_COUNTS, client_id, _CONTEXT, datetime.now(UTC))
+    db.run("BEGIN")
+    paths = inbox_paths(db, client_id)
+    cache.write_status(status)
+    least_pass(db, client_id, {"probe_review": True, "probe_sent": True} if probed else paths)
+    db.run("COMMIT")
+    cache.write_status(status.finish(JobStatus.SUCCEEDED, changed=False, rowsWritten=0))
     return (time.perf_counter() - started) * 1000

@@ -55,11 +55,15 @@ WHERE l."clientId" = :client_id AND (l."snoozedUntil" IS NULL OR l."snoozedUntil
 GROUP BY btrim(l."assignedToUserId");
 
 -- name: least_pass
--- Not the seed's: B1's floor under any full job. Every lead of the workspace that is not snoozed read once, its review
--- draft and AI-sent email found once, as recount's lock query chose (a probe per lead, or one read of recount's
--- partial index, hash-joined, exactly as the recompute statement does) or probed per lead when both are bound true,
--- and only counted: nothing computed per lead, no setter, no grouping, no write. Every full job does at least this.
-WITH review_all AS (
+-- Not the seed's: what B1's floor under any full job computes. Every lead of the workspace read once (the snoozed
+-- ones filtered out, with the statement's own cutoff), its review draft and AI-sent email found once, as recount's
+-- lock query chose (a probe per lead, or one read of recount's partial index, hash-joined, exactly as the recompute
+-- statement does) or probed per lead when both are bound true, and only counted: nothing computed per lead, no
+-- setter, no grouping; one write, of the global row as it is, so COMMIT flushes the WAL as the job's does.
+WITH written AS (
+    UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal" RETURNING 1
+),
+review_all AS (
     SELECT DISTINCT d."leadId" AS lead_id
     FROM "AIDraft" d
     WHERE NOT CAST(:probe_review AS boolean) AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
@@ -86,4 +90,6 @@ SELECT count(*)::int AS leads,
 FROM "Lead" l
 LEFT JOIN review_all r ON r.lead_id = l.id
 LEFT JOIN sent_all s ON s.lead_id = l.id
-WHERE l."clientId" = :client_id AND (l."snoozedUntil" IS NULL OR l."snoozedUntil" <= CAST(:now AS timestamp(3)));
+WHERE l."clientId" = :client_id
+  AND (l."snoozedUntil" IS NULL
+       OR l."snoozedUntil" <= (SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')));

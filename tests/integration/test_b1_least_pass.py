@@ -1,6 +1,6 @@
 """B1's least pass, the floor under any full job, counts the leads and finds the flags the full statement does, on
-either path (a probe per lead, or recount's partial indexes read once): a floor that finds other leads bounds
-nothing."""
+either path (a probe per lead, or recount's partial indexes read once), and finds them only the way that path
+does: a floor that finds other leads, or probes where the job hashes, bounds nothing."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recount.bench.b1_seed import least_pass
+from recount.bench.b1_seed import _SEED, least_pass
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
 from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute
-from tests.builders import new_id
+from shared.queries import query
+from tests.builders import Workspace, new_id
 from tests.integration.test_generic_full_pass import workspace_of
 
 PATHS = {
@@ -25,24 +26,71 @@ PATHS = {
 }
 
 
+def look_alikes(workspace: Workspace) -> None:
+    """Leads the flags must tell apart: drafts that are not pending reviews, messages that are not AI-sent emails
+    from a draft, a lead with two review drafts, snoozes ending just after and just before now."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    auto = workspace.lead(status="new")
+    workspace.draft(auto, auto_send_action="auto_send")
+    workspace.draft(auto, status="sent")
+    two = workspace.lead(status="new")
+    workspace.draft(two)
+    workspace.draft(two)
+    for sent_by, channel, direction, source in (
+        ("human", "email", "outbound", "zrg"),
+        ("ai", "sms", "outbound", "zrg"),
+        ("ai", "email", "inbound", "zrg"),
+        ("ai", "email", "outbound", "manual"),
+    ):
+        lead = workspace.lead(status="new")
+        draft = workspace.draft(lead, status="sent")
+        workspace.message(lead, sent_by=sent_by, channel=channel, direction=direction, source=source, ai_draft_id=draft)
+    workspace.message(workspace.lead(status="new"), ai_draft_id=None)  # AI-sent, but from no draft
+    for minutes in (30, -30):
+        lead = workspace.lead(status="new", snoozedUntil=now + timedelta(minutes=minutes))
+        workspace.draft(lead)
+        workspace.message(lead, ai_draft_id=workspace.draft(lead, status="sent"))
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_the_least_pass_counts_what_the_full_statement_counts(
     db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, path: str
 ) -> None:
-    # Given a workspace of every shape of lead, one more snoozed past now with a review draft, and another workspace
+    # Given a workspace of every shape of lead and of the look-alikes, and another workspace beside it
     workspace = workspace_of(db, 60, 0)
-    snoozed = workspace.lead(status="new", snoozedUntil=datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2))
-    workspace.draft(snoozed, status="pending")
+    look_alikes(workspace)
     workspace_of(db, 30, 7)
 
     # When the full job recomputes it, and the least pass counts it
     Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(workspace.id, JobContext(new_id(), "test"))
+    db.run("BEGIN")
     counted = least_pass(db, workspace.id, PATHS[path])
+    db.run("ROLLBACK")
 
     # Then both saw the same leads and the same flags
     row = db.run(
         'SELECT total, "aiReview", "aiSent" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"', id=workspace.id
     )[0]
     assert counted == {"leads": row["total"], "ai_review": row["aiReview"], "ai_sent": row["aiSent"]}
-    assert counted["leads"] == 60  # the lead snoozed past now is not counted; those snoozed till June are
-    assert counted["ai_review"] > 0 and counted["ai_sent"] > 0
+    assert counted["leads"] == 60 + 8  # the lead snoozed till half an hour from now is not counted
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_least_pass_finds_each_flag_the_way_the_statement_does_on_its_path(db: PostgresDatabase, path: str) -> None:
+    # Given a workspace
+    workspace = workspace_of(db, 40, 0)
+    look_alikes(workspace)
+
+    # When both are planned on the same paths
+    def probes(sql: str, **now: None) -> int:
+        db.run("BEGIN")
+        try:
+            plan = db.run("EXPLAIN " + sql, client_id=workspace.id, **now, **PATHS[path])
+        finally:
+            db.run("ROLLBACK")
+        return sum(" SubPlan " in f" {row['QUERY PLAN']} " for row in plan)
+
+    # Then the least pass probes per lead exactly where the statement does, and hashes where it hashes
+    expected = sum(PATHS[path].values())
+    assert probes(query("seed_inbox_counts", "least_pass", _SEED)) == expected
+    assert probes(query("inbox_counts", "recompute"), now=None) == expected

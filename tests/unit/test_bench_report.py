@@ -93,67 +93,68 @@ def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job(
 
 
 def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_floor_whichever_pass_is_cheaper() -> None:
-    # least pass probed 4.0, on recount's paths 6.0: the probed one is the floor; fixed shape 1.0
+    # least job probed 5.0, on recount's paths 7.0: the probed one is the floor; the fixed shape 1.0 is for reading
     probing = B1Result(
-        1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=True, paths_pass_ms=6.0
+        1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 5.0, 1.0, probes_per_lead=True, least_on_paths_ms=7.0
     )
-    # hashing at 5,000: its paths pass (3.0) is cheaper than probing (4.0), and the floor follows it
-    hashing = replace(probing, leads=5_000, probes_per_lead=False, paths_pass_ms=3.0)
-    # at 20,000 the floor (seed 8.0 over 1.5 + 1.0) leaves the goal within reach: the miss is the job's
-    within = replace(probing, leads=20_000, probes_per_lead=False, one_pass_ms=9.0, paths_pass_ms=1.5)
+    # hashing at 5,000: its least job on recount's paths (4.0) is cheaper than probing (5.0), and the floor follows it
+    hashing = replace(probing, leads=5_000, probes_per_lead=False, least_on_paths_ms=4.0)
+    # at 20,000 the floor (seed 8.0 over 2.5) leaves the goal within reach: the miss is the job's
+    within = replace(probing, leads=20_000, probes_per_lead=False, least_probed_ms=10.0, least_on_paths_ms=2.5)
     report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[probing])
     text = "\n".join(b1(replace(report, rows=[probing, hashing, within])))
 
-    # seed 8.0 over least pass 4.0 and the fixed shape 1.0: 1.60x, under the 2x goal
+    # seed 8.0 over the least job probed, 5.0: 1.60x, under the 2x goal
     assert (
-        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 4.0 | 6.0 | 1.00 | 1.60x "
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 5.0 | 7.0 | 1.00 | 1.60x "
         "| 2x out of reach: below its floor" in text
     )
-    # seed 8.0 over the paths pass 3.0 and 1.0: 2.00x is not under 2x, so the job's 1.60x is a miss
+    # seed 8.0 over the least job on recount's paths, 4.0: 2.00x is not under 2x, so the job's 1.60x is a miss
     assert (
-        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 3.0 | 1.00 | 2.00x | 2x missed |" in text
+        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 5.0 | 4.0 | 1.00 | 2.00x | 2x missed |" in text
     )
     assert (
-        "| 20,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 9.0 | 1.5 | 1.00 | 3.20x | 2x missed |" in text
+        "| 20,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 10.0 | 2.5 | 1.00 | 3.20x | 2x missed |"
+        in text
     )
     assert (
         "— **missed** at 5,000, 20,000 leads; **out of reach** at 1,000 leads (below the full job's floor: see B9)."
         in text
     )
     assert "The job took less than its floor" not in text
-    below = replace(hashing, paths_pass_ms=4.5)  # both passes dear: 8.0 / (4.0 + 1.0) = 1.60x, under the goal
+    below = replace(hashing, least_on_paths_ms=5.5)  # both least jobs dear: 8.0 / 5.0 = 1.60x, under the goal
     below_text = "\n".join(b1(replace(report, rows=[below])))
-    assert "| no | 4.0 | 4.5 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in below_text
+    assert "| no | 5.0 | 5.5 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in below_text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
     assert "| ≥ 2x | **out of reach: a full job's floor, seed ÷ floor 1.60x (see B9)** |" in glance
 
 
 def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() -> None:
-    # hashing at 5,000: seed 8.0 over 4.0 + 1.0 = 1.60x, under the 2x goal; probing at 1,000 likewise
+    # hashing at 5,000: seed 8.0 over 5.0 = 1.60x, under the 2x goal; probing at 1,000 likewise
     hashing = B1Result(
-        5_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 4.0, 1.0, probes_per_lead=False, paths_pass_ms=4.5
+        5_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 5.0, 1.0, probes_per_lead=False, least_on_paths_ms=5.5
     )
-    probing = replace(hashing, leads=1_000, probes_per_lead=True, paths_pass_ms=6.0)
-    # at 100,000, also hashed, the job (150.0) took less than its floor (200.0 + 1.0)
+    probing = replace(hashing, leads=1_000, probes_per_lead=True, least_on_paths_ms=7.0)
+    # at 100,000, also hashed, the job (150.0) took less than its floor (201.0)
     beaten = replace(
-        hashing, leads=100_000, seed=Timing(900.0, 800.0), job_ms=150.0, one_pass_ms=300.0, paths_pass_ms=200.0
+        hashing, leads=100_000, seed=Timing(900.0, 800.0), job_ms=150.0, least_probed_ms=301.0, least_on_paths_ms=201.0
     )
     report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[])
     text = "\n".join(b1(replace(report, rows=[probing, hashing, beaten])))
 
     assert (
-        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 4.0 | 4.5 | 1.00 | 1.60x | 2x missed |" in text
+        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 5.0 | 5.5 | 1.00 | 1.60x | 2x missed |" in text
     )
     # the probed path held
-    assert "| yes | 4.0 | 6.0 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
+    assert "| yes | 5.0 | 7.0 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
     assert (
         "— **met** at 100,000 leads; **missed** at 5,000 leads; **out of reach** at 1,000 leads (below the full "
         "job's floor: see B9)." in text
     )
     assert (
         "The job took less than its floor at 100,000 leads (150.0 against 201.0 ms): on recount's hashed reads the "
-        "passes measured are not the least a full job does, so the floor bounds no size on that path" in text
+        "least jobs measured are not the least a full job does, so the floor bounds no size on that path" in text
     )
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing, hashing, beaten]))))
     assert "3 goals judged in this run, 1 missed, 1 out of the judged code's reach" in glance

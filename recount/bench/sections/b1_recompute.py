@@ -19,7 +19,7 @@ def b1_goal(leads: int) -> float:
 
 def floor_held(row: B1Result, rows: list[B1Result]) -> bool:
     """Whether the run bears the floor out on `row`'s path (a probe per lead, or recount's hashed reads): no job
-    on that path took less than its own floor. A job below it shows the passes measured there are not the least
+    on that path took less than its own floor. A job below it shows the least jobs measured there are not the least
     a full job does on that path, so they bound no size on it."""
     return all(
         other.job_ms >= other.floor_ms
@@ -29,9 +29,8 @@ def floor_held(row: B1Result, rows: list[B1Result]) -> bool:
 
 
 def below_floor(row: B1Result, rows: list[B1Result]) -> bool:
-    """A goal no full job could meet here: the seed over the floor of a full job (the cheaper least pass over the
-    leads, probed or on recount's paths, and the job's fixed shape) is already under the goal, and the run bears
-    that floor out on the row's path."""
+    """A goal no full job could meet here: the seed over the floor of a full job (the cheaper least job, probed or
+    on recount's paths) is already under the goal, and the run bears that floor out on the row's path."""
     return 0 < row.floor_ratio() < b1_goal(row.leads) and floor_held(row, rows)
 
 
@@ -84,32 +83,32 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         f"Against the seed at its best, recount as the functions run it (`jit = {jit}`):",
         "",
         "| leads in workspace | seed at its best (ms) | recount statement (ms) | recount job (ms) | seed ÷ statement "
-        "| seed ÷ job | recount probes per lead | least pass, probed (ms) | least pass, recount's paths (ms) "
+        "| seed ÷ job | recount probes per lead | least job, probed (ms) | least job, recount's paths (ms) "
         "| job's fixed shape (ms) | seed ÷ floor | goal (job) |",
         "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
         *[
             f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
             f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {'yes' if r.probes_per_lead else 'no'} "
-            f"| {r.one_pass_ms:.1f} | {r.paths_pass_ms:.1f} | {r.fixed_ms:.2f} "
+            f"| {r.least_probed_ms:.1f} | {r.least_on_paths_ms:.1f} | {r.fixed_ms:.2f} "
             f"| {f'{r.floor_ratio():.2f}x' if r.floor_ms else '—'} "
             f"| {b1_goal(r.leads):.0f}x "
             f"{b1_verdict(r, outcome.rows)} |"
             for r in outcome.rows
         ],
         "",
-        "*least pass, probed* reads every lead of the workspace that is not snoozed once, probes its draft and "
-        "message once each, and only counts them: nothing computed per lead, no setter, no grouping, no write "
-        "(`least_pass` in `recount/queries/seed_inbox_counts.sql`, JIT off). *least pass, recount's paths* is the "
-        "same with each lead's draft and message found the way recount's lock query chose at that size (a probe per "
-        "lead, or one read of recount's partial index hash-joined, with nested loops as the job sets them), in a "
-        "transaction rolled back. *job's fixed shape* is the job with nothing to compute "
-        "(`recount/bench/job_floor.py`: BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). "
-        "All three run in the same rounds, after the job. *seed ÷ floor* is the seed over the cheaper pass plus the "
-        "fixed shape: the most a full job that reads each lead once and finds its flags either way could show "
-        "against the seed. A goal above it is out of any full job's reach there, where the run bears the floor out "
-        "(no job on the same path, probed or hashed, took less than its own floor): on the dirty path the "
-        "incremental job (B9) is what aims at it, not "
-        "the full one.",
+        "*least job* is the job's own round trips (BEGIN, its lock query, the running status, one statement, "
+        "COMMIT, the final status) around the least pass instead of recount's statement: the workspace's leads "
+        "read once (the snoozed ones filtered out with the statement's own cutoff), each one's draft and message "
+        "found once, and only counted, nothing computed per lead, no setter, no grouping, one write of the global "
+        "row as it is (`least_pass` in `recount/queries/seed_inbox_counts.sql`, `least_job` in "
+        "`recount/bench/job_floor.py`). *probed* finds both flags by a probe per lead; *recount's paths* as recount's "
+        "lock query chose at that size (a probe per lead, or one read of recount's partial index hash-joined, with "
+        "nested loops as the job sets them). *job's fixed shape*, for reading, is the job with nothing to compute "
+        "(BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds, "
+        "after the job. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each "
+        "lead once and finds its flags either way could show against the seed. A goal above it is out of any such "
+        "job's reach there, where the run bears the floor out (no job on the same path, probed or hashed, took "
+        "less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not the full one.",
         "",
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
         f"{B1_BIG_LEADS:,} leads and {B1_GOAL_BIG:.0f}x from {B1_BIG_LEADS:,} — {_verdicts(outcome.rows)}.",
@@ -161,7 +160,7 @@ def _unheld(rows: list[B1Result]) -> list[str]:
     return [
         "The job took less than its floor at "
         + ", ".join(f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms)" for r in below)
-        + f": on {' and '.join(paths)} the passes measured are not the least a full job does, so the floor bounds "
+        + f": on {' and '.join(paths)} the least jobs measured are not the least a full job does, so the floor bounds "
         "no size on that path, and a goal there is judged met or missed.",
         "",
     ]

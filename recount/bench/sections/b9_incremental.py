@@ -67,8 +67,8 @@ def _beside(outcome: B9Result) -> str:
         return ""
     return (
         f" After B6, its workspace again in the grown copy and in B1's data set (*{BESIDE_GROWN}*), in the same "
-        f"{outcome.grown_repeats} rounds, the two in turn: the grown copy is judged against that, not against the "
-        "base's own rounds minutes earlier."
+        f"{outcome.grown_repeats} rounds (every run of both, in an order rotated each round): the grown copy is "
+        "judged against that, not against the base's own rounds minutes earlier."
     )
 
 
