@@ -181,8 +181,9 @@ _RUNS: dict[str, Callable[[PostgresDatabase, str], float]] = {"recount": ours, "
 
 def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, repeats: int) -> B1Report:
     """For one workspace of each size: one warm-up of each run, then `repeats` rounds of all four variants
-    (recount and seed, JIT on and off), then recount's whole job, its fixed shape and the least job, probed and
-    on recount's paths (as the functions' sessions run, like the job), the order rotated each round; medians.
+    (recount and seed, JIT on and off), their order rotated each round; then recount's whole job and the least job
+    on recount's paths side by side, each first in turn, then the job's fixed shape and the least job probed (all
+    as the functions' sessions run); medians.
     Then the analytics statement the same number of times, and the scans of recount's statement at the smallest
     and largest size."""
     jit_default = str(db.run("SHOW jit")[0]["jit"])
@@ -206,19 +207,25 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
             _RUNS[who](db, client_id)
         db.run("RESET jit")
         job(db, cache, settings, client_id)
+        least_job(db, cache, client_id, probed=False)
         floor_job(db, cache, client_id)
         least_job(db, cache, client_id, probed=True)
-        least_job(db, cache, client_id, probed=False)
         for round_ in range(repeats):
             shift = round_ % len(_VARIANTS)
             for who, jit in _VARIANTS[shift:] + _VARIANTS[:shift]:
                 _set_jit(db, on=jit)
                 samples[(who, jit)].append(_RUNS[who](db, client_id))
             db.run("RESET jit")  # the job as the functions run it
-            jobs.append(job(db, cache, settings, client_id))
+            # The job and its least job on the same paths side by side, each first in turn: what ran just before
+            # either moved it by 10-20% (at 20k, the least job took 132 ms right after the probed one, 117 right
+            # after the job).
+            for which in ("job", "least") if round_ % 2 == 0 else ("least", "job"):
+                if which == "job":
+                    jobs.append(job(db, cache, settings, client_id))
+                else:
+                    on_paths.append(least_job(db, cache, client_id, probed=False))
             floors.append(floor_job(db, cache, client_id))
             probed.append(least_job(db, cache, client_id, probed=True))
-            on_paths.append(least_job(db, cache, client_id, probed=False))
         db.run("BEGIN")
         paths = inbox_paths(db, client_id)
         db.run("ROLLBACK")

@@ -104,8 +104,9 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "`recount/bench/job_floor.py`). *probed* finds both flags by a probe per lead; *recount's paths* as recount's "
         "lock query chose at that size (a probe per lead, or one read of recount's partial index hash-joined, with "
         "nested loops as the job sets them). *job's fixed shape*, for reading, is the job with nothing to compute "
-        "(BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds, "
-        "after the job. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each "
+        "(BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds: "
+        "the least job on recount's paths beside the job, each first in turn, then the fixed shape and the least "
+        "job probed. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each "
         "lead once and finds its flags either way could show against the seed. A goal above it is out of any such "
         "job's reach there, where the run bears the floor out (no job on the same path, probed or hashed, took "
         "less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not the full one.",
