@@ -34,10 +34,8 @@ def _lambda_like() -> dict[str, str]:
     }
 
 
-def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
-    code = _LOAD.format(function=function)
-    if not collecting:
-        code = "import gc; gc.disable()\n" + code
+def _run(code: str) -> dict[str, Any]:
+    """`code` in a fresh Lambda-like interpreter; the JSON object its last line printed."""
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -47,8 +45,13 @@ def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
         timeout=60,
         check=True,
     )
-    loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return loaded
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _load(function: str, *, collecting: bool = True) -> dict[str, Any]:
+    code = _LOAD.format(function=function)
+    return _run(code if collecting else "import gc; gc.disable()\n" + code)
 
 
 def test_every_function_is_held_to_it() -> None:
@@ -87,14 +90,5 @@ importlib.reload(handler)
 gc.collect()
 print(json.dumps({"collected": probe() is None, "enabled": gc.isenabled()}))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=_lambda_like(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
     # Then the garbage made between the two loads is still the collector's to free
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"collected": True, "enabled": True}
+    assert _run(code) == {"collected": True, "enabled": True}
