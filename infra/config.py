@@ -85,7 +85,7 @@ class StageConfig(BaseModel):
     tracing: bool = Field(
         True,
         description="X-Ray tracing of the functions; `false` turns it off, and a cold start then skips importing "
-        "the X-Ray SDK (about 100 ms)",
+        "the X-Ray SDK and applying its patches (what that saves: B3 in docs/benchmarks.md)",
     )
     analytics_window_days: int = Field(
         30, alias="analyticsWindowDays", ge=1, le=400, description="`ANALYTICS_WINDOW_DAYS` of the functions"

@@ -57,8 +57,16 @@ class B1Result:
     analytics_ms: float = 0.0  # the analytics statement (30-day window), rolled back
     least_probed_ms: float = 0.0  # the least job, both flags probed per lead (recount.bench.job_floor)
     fixed_ms: float = 0.0  # the job's shape with nothing to compute (recount.bench.job_floor), for reading
-    probes_per_lead: bool = False  # recount's lock query chose to probe drafts and messages per lead
+    probe_review: bool = False  # recount's lock query chose to probe review drafts per lead (else one hashed read)
     least_on_paths_ms: float = 0.0  # the least job on recount's paths (probe or hash, as the lock query chose)
+    probe_sent: bool = False  # ... and AI-sent emails
+
+    @property
+    def path(self) -> str:
+        """How recount's lock query chose to find the two flags here, in the report's words."""
+        if self.probe_review == self.probe_sent:
+            return "both probed" if self.probe_review else "both hashed"
+        return f"drafts {_word(self.probe_review)}, emails {_word(self.probe_sent)}"
 
     @property
     def floor_ms(self) -> float:
@@ -80,6 +88,10 @@ class B1Result:
         """The seed at its best over recount as the functions run it (with `recount_jit`)."""
         ms = self.recount.at(recount_jit)
         return self.seed.best_ms / ms if ms else 0.0
+
+
+def _word(probed: bool) -> str:
+    return "probed" if probed else "hashed"
 
 
 @dataclass(frozen=True)
@@ -241,8 +253,9 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 analytics_ms,
                 statistics.median(probed),
                 statistics.median(floors),
-                paths["probe_review"] and paths["probe_sent"],
+                paths["probe_review"],
                 statistics.median(on_paths),
+                paths["probe_sent"],
             )
         )
     db.run("RESET jit")

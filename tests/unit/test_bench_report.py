@@ -71,9 +71,13 @@ def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that
 
     assert "| 100,000 | 200.0 | 150.0 | 2557.0 | 900.0 | 900.0 |" in text
     assert (
-        "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** | no | 0.0 | 0.0 | 0.00 | — | 5x met |" in text
+        "| 100,000 | 900.0 (JIT off) | 150.0 | 160.0 | 6.00x | **5.62x** "
+        "| both hashed | 0.0 | 0.0 | 0.00 | — | 5x met |" in text
     )
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | no | 0.0 | 0.0 | 0.00 | — | 2x met |" in text
+    assert (
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 4.0 | 2.00x | **2.00x** | both hashed | 0.0 | 0.0 | 0.00 | — | 2x met |"
+        in text
+    )
     assert (
         "— **met** at 1,000, 100,000 leads." in text
         and "Seq Scan on x" in text
@@ -85,37 +89,53 @@ def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job(
     text = "\n".join(b1(_b1(seed=Timing(900.0, 1200.0), recount=Timing(160.0, 150.0), job_ms=200.0, small_job_ms=5.0)))
 
     assert (
-        "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** | no | 0.0 | 0.0 | 0.00 | — | 5x missed |"
+        "| 100,000 | 900.0 (JIT on) | 150.0 | 200.0 | 6.00x | **4.50x** "
+        "| both hashed | 0.0 | 0.0 | 0.00 | — | 5x missed |" in text
+    )
+    assert (
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | both hashed | 0.0 | 0.0 | 0.00 | — | 2x missed |"
         in text
     )
-    assert "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 0.0 | 0.0 | 0.00 | — | 2x missed |" in text
     assert "— **missed** at 1,000, 100,000 leads." in text
 
 
 def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_floor_whichever_pass_is_cheaper() -> None:
     # least job probed 5.0, on recount's paths 7.0: the probed one is the floor; the fixed shape 1.0 is for reading
     probing = B1Result(
-        1_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 5.0, 1.0, probes_per_lead=True, least_on_paths_ms=7.0
+        1_000,
+        Timing(5.0, 4.0),
+        Timing(9.0, 8.0),
+        1.0,
+        5.0,
+        2.0,
+        5.0,
+        1.0,
+        probe_review=True,
+        probe_sent=True,
+        least_on_paths_ms=7.0,
     )
     # hashing at 5,000: its least job on recount's paths (4.0) is cheaper than probing (5.0), and the floor follows it
-    hashing = replace(probing, leads=5_000, probes_per_lead=False, least_on_paths_ms=4.0)
+    hashing = replace(probing, leads=5_000, probe_review=False, probe_sent=False, least_on_paths_ms=4.0)
     # at 20,000 the floor (seed 8.0 over 2.5) leaves the goal within reach: the miss is the job's
-    within = replace(probing, leads=20_000, probes_per_lead=False, least_probed_ms=10.0, least_on_paths_ms=2.5)
+    within = replace(
+        probing, leads=20_000, probe_review=False, probe_sent=False, least_probed_ms=10.0, least_on_paths_ms=2.5
+    )
     report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[probing])
     text = "\n".join(b1(replace(report, rows=[probing, hashing, within])))
 
     # seed 8.0 over the least job probed, 5.0: 1.60x, under the 2x goal
     assert (
-        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | yes | 5.0 | 7.0 | 1.00 | 1.60x "
+        "| 1,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | both probed | 5.0 | 7.0 | 1.00 | 1.60x "
         "| 2x out of reach: below its floor" in text
     )
     # seed 8.0 over the least job on recount's paths, 4.0: 2.00x is not under 2x, so the job's 1.60x is a miss
     assert (
-        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 5.0 | 4.0 | 1.00 | 2.00x | 2x missed |" in text
+        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | both hashed | 5.0 | 4.0 | 1.00 | 2.00x | 2x missed |"
+        in text
     )
     assert (
-        "| 20,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 10.0 | 2.5 | 1.00 | 3.20x | 2x missed |"
-        in text
+        "| 20,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** "
+        "| both hashed | 10.0 | 2.5 | 1.00 | 3.20x | 2x missed |" in text
     )
     assert (
         "— **missed** at 5,000, 20,000 leads; **out of reach** at 1,000 leads (below the full job's floor: see B9)."
@@ -124,18 +144,51 @@ def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_fl
     assert "The job took less than its floor" not in text
     below = replace(hashing, least_on_paths_ms=5.5)  # both least jobs dear: 8.0 / 5.0 = 1.60x, under the goal
     below_text = "\n".join(b1(replace(report, rows=[below])))
-    assert "| no | 5.0 | 5.5 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in below_text
+    assert "| both hashed | 5.0 | 5.5 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in below_text
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing]))))
     assert "1 goals judged in this run, 0 missed, 1 out of the judged code's reach" in glance
     assert "| ≥ 2x | **out of reach: a full job's floor, seed ÷ floor 1.60x (see B9)** |" in glance
 
 
+def test_given_a_job_below_its_floor_on_a_mixed_path_then_the_paths_of_both_flags_alike_still_bear_theirs() -> None:
+    # hashed both at 5,000: seed 8.0 over 5.0 = 1.60x, under the 2x goal, and its job (5.0) not below its floor
+    hashing = B1Result(5_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 5.0, 1.0, least_on_paths_ms=5.5)
+    # at 20,000 the drafts are probed and the emails hashed, and that job (3.0) took less than its floor (5.0)
+    mixed = replace(hashing, leads=20_000, job_ms=3.0, probe_review=True)
+    # at 1,000 both probed: its two least jobs run the same pass
+    probing = replace(hashing, leads=1_000, probe_review=True, probe_sent=True, least_on_paths_ms=7.0)
+    report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[])
+    text = "\n".join(b1(replace(report, rows=[probing, hashing, mixed])))
+
+    assert "| both hashed | 5.0 | 5.5 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
+    assert "| drafts probed, emails hashed | 5.0 | 5.5 | 1.00 | 1.60x | 2x met |" in text
+    assert (
+        "The job took less than its floor at 20,000 leads (3.0 against 5.0 ms): on that path (drafts probed, "
+        "emails hashed) the least jobs measured are not the least a full job does" in text
+    )
+    assert (
+        "At 1,000 leads recount's lock query probes both flags, so its two least jobs run the same pass, in two "
+        "places of each round (5.0 and 7.0 ms): the same work in two places of the round, and the floor takes the "
+        "lower." in text
+    )
+
+
 def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() -> None:
     # hashing at 5,000: seed 8.0 over 5.0 = 1.60x, under the 2x goal; probing at 1,000 likewise
     hashing = B1Result(
-        5_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 5.0, 1.0, probes_per_lead=False, least_on_paths_ms=5.5
+        5_000,
+        Timing(5.0, 4.0),
+        Timing(9.0, 8.0),
+        1.0,
+        5.0,
+        2.0,
+        5.0,
+        1.0,
+        probe_review=False,
+        probe_sent=False,
+        least_on_paths_ms=5.5,
     )
-    probing = replace(hashing, leads=1_000, probes_per_lead=True, least_on_paths_ms=7.0)
+    probing = replace(hashing, leads=1_000, probe_review=True, probe_sent=True, least_on_paths_ms=7.0)
     # at 100,000, also hashed, the job (150.0) took less than its floor (201.0)
     beaten = replace(
         hashing, leads=100_000, seed=Timing(900.0, 800.0), job_ms=150.0, least_probed_ms=301.0, least_on_paths_ms=201.0
@@ -144,17 +197,18 @@ def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() 
     text = "\n".join(b1(replace(report, rows=[probing, hashing, beaten])))
 
     assert (
-        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | no | 5.0 | 5.5 | 1.00 | 1.60x | 2x missed |" in text
+        "| 5,000 | 8.0 (JIT off) | 4.0 | 5.0 | 2.00x | **1.60x** | both hashed | 5.0 | 5.5 | 1.00 | 1.60x | 2x missed |"
+        in text
     )
     # the probed path held
-    assert "| yes | 5.0 | 7.0 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
+    assert "| both probed | 5.0 | 7.0 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
     assert (
         "— **met** at 100,000 leads; **missed** at 5,000 leads; **out of reach** at 1,000 leads (below the full "
         "job's floor: see B9)." in text
     )
     assert (
-        "The job took less than its floor at 100,000 leads (150.0 against 201.0 ms): on recount's hashed reads the "
-        "least jobs measured are not the least a full job does, so the floor bounds no size on that path" in text
+        "The job took less than its floor at 100,000 leads (150.0 against 201.0 ms): on that path (both hashed) the "
+        "least jobs measured are not the least a full job does, so the floor bounds no size on it" in text
     )
     glance = "\n".join(summary(_results(b1=replace(report, rows=[probing, hashing, beaten]))))
     assert "3 goals judged in this run, 1 missed, 1 out of the judged code's reach" in glance
@@ -251,6 +305,13 @@ def test_given_the_sweep_with_sends_run_over_fewer_workspaces_than_the_scan_then
         "answered at once in process took 1.05 s: the sends (boto3's requests and moto's server, one Python "
         "process, answering them) are 75%" in text
     )
+
+
+def test_given_the_sends_nearly_all_of_the_sweep_then_b5_does_not_round_them_to_all_of_it() -> None:
+    # 43.31 s with the sends, 0.11 s without: 99.7 %, which whole percent would print as 100 %
+    text = "\n".join(b5(B5Result(2_000, 43.31, 7, 200, 2_000, 10_000, 0.188, 22, 0.11)))
+
+    assert "are 99.7% of the whole sweep's time." in text
 
 
 def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
@@ -365,6 +426,10 @@ def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate
     assert (
         "| B4 rate held | 40 events/s | ≥ 100/s | **out of reach: moto, one process of the emulation, bounds it; "
         "recount's own parts would hold 1600/s** |" in glance
+    )
+    assert (
+        "The rate is judged bound by the emulation where the busiest process at the first step not held is one of "
+        "the emulation's, using 0.9 of a core or more." in text
     )
     # at 0.83 of a core (the test above) moto did not bound it: the rate is missed
     below = "\n".join(summary(_results(b4=_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0)))))

@@ -97,11 +97,10 @@ def _model(result: B10Result) -> list[str]:
         f"requests, {requests}, its logs and metrics); a size's duration is that plus B1's job at the size, so "
         f"each part is counted once: {m.around_job_ms:.2f} + {m.job_ms[smallest.leads]:.2f} = "
         f"{smallest.duration_ms:.2f} ms at {smallest.leads:,} leads. At {stage.memory_mb:,} MB a function has about "
-        f"{vcpu:.2f} of a vCPU (one at "
-        f"{limits.lambda_memory_mb_per_vcpu:,} MB), where nothing held the handler's process here below a whole "
-        "core: the function's own CPU work would take longer there, while its waits on PostgreSQL do not depend on "
-        "its memory. These stores "
-        "were local: a network round trip to a hosted store adds to each trip B2 counts.",
+        f"{vcpu:.2f} of a vCPU (one at {limits.lambda_memory_mb_per_vcpu:,} MB), against the whole core a process "
+        "can use here: the function's own CPU work would take longer there, while its waits on PostgreSQL do not "
+        "depend on its memory. These stores were local: a network round trip to a hosted store adds to each trip B2 "
+        "counts.",
         "",
     ]
 

@@ -18,13 +18,11 @@ def b1_goal(leads: int) -> float:
 
 
 def floor_held(row: B1Result, rows: list[B1Result]) -> bool:
-    """Whether the run bears the floor out on `row`'s path (a probe per lead, or recount's hashed reads): no job
-    on that path took less than its own floor. A job below it shows the least jobs measured there are not the least
-    a full job does on that path, so they bound no size on it."""
+    """Whether the run bears the floor out on `row`'s path (each flag probed per lead or read once hashed, as
+    recount's lock query chose): no job on that path took less than its own floor. A job below it shows the least
+    jobs measured there are not the least a full job does on that path, so they bound no size on it."""
     return all(
-        other.job_ms >= other.floor_ms
-        for other in rows
-        if other.probes_per_lead == row.probes_per_lead and other.floor_ms and other.job_ms
+        other.job_ms >= other.floor_ms for other in rows if other.path == row.path and other.floor_ms and other.job_ms
     )
 
 
@@ -83,12 +81,12 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         f"Against the seed at its best, recount as the functions run it (`jit = {jit}`):",
         "",
         "| leads in workspace | seed at its best (ms) | recount statement (ms) | recount job (ms) | seed ÷ statement "
-        "| seed ÷ job | recount probes per lead | least job, probed (ms) | least job, recount's paths (ms) "
+        "| seed ÷ job | recount's path | least job, probed (ms) | least job, recount's paths (ms) "
         "| job's fixed shape (ms) | seed ÷ floor | goal (job) |",
         "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
         *[
             f"| {r.leads:,} | {r.seed.best_ms:.1f} ({r.seed.best_setting}) | {r.recount.at(jit):.1f} | {r.job_ms:.1f} "
-            f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {'yes' if r.probes_per_lead else 'no'} "
+            f"| {r.ratio(jit):.2f}x | **{r.job_ratio():.2f}x** | {r.path} "
             f"| {r.least_probed_ms:.1f} | {r.least_on_paths_ms:.1f} | {r.fixed_ms:.2f} "
             f"| {f'{r.floor_ratio():.2f}x' if r.floor_ms else '—'} "
             f"| {b1_goal(r.leads):.0f}x "
@@ -102,15 +100,18 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "found once, and only counted, nothing computed per lead, no setter, no grouping, one write of the global "
         "row as it is (`least_pass` in `recount/queries/seed_inbox_counts.sql`, `least_job` in "
         "`recount/bench/job_floor.py`). *probed* finds both flags by a probe per lead; *recount's paths* as recount's "
-        "lock query chose at that size (a probe per lead, or one read of recount's partial index hash-joined, with "
-        "nested loops as the job sets them). *job's fixed shape*, for reading, is the job with nothing to compute "
+        "lock query chose at that size, flag by flag (a probe per lead, or one read of recount's partial index "
+        "hash-joined, with nested loops as the job sets them): *recount's path* says which it chose for the review "
+        "drafts and the AI-sent emails. *job's fixed shape*, for reading, is the job with nothing to compute "
         "(BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds: "
         "the least job on recount's paths beside the job, each first in turn, then the fixed shape and the least "
         "job probed. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each "
         "lead once and finds its flags either way could show against the seed. A goal above it is out of any such "
-        "job's reach there, where the run bears the floor out (no job on the same path, probed or hashed, took "
-        "less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not the full one.",
+        "job's reach there, where the run bears the floor out (no job on the same path, the same choice for both "
+        "flags, took less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not "
+        "the full one.",
         "",
+        *_same_pass(outcome.rows),
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
         f"{B1_BIG_LEADS:,} leads and {B1_GOAL_BIG:.0f}x from {B1_BIG_LEADS:,} — {_verdicts(outcome.rows)}.",
         "",
@@ -157,12 +158,26 @@ def _unheld(rows: list[B1Result]) -> list[str]:
     below = [r for r in rows if r.floor_ms and r.job_ms and r.job_ms < r.floor_ms]
     if not below:
         return []
-    paths = sorted({"a probe per lead" if r.probes_per_lead else "recount's hashed reads" for r in below})
+    paths = sorted({r.path for r in below})
     return [
         "The job took less than its floor at "
         + ", ".join(f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms)" for r in below)
-        + f": on {' and '.join(paths)} the least jobs measured are not the least a full job does, so the floor bounds "
-        "no size on that path, and a goal there is judged met or missed.",
+        + f": on {'those paths' if len(paths) > 1 else 'that path'} ({', '.join(paths)}) the least jobs measured are "
+        "not the least a full job does, so the floor bounds no size on it, and a goal there is judged met or missed.",
+        "",
+    ]
+
+
+def _same_pass(rows: list[B1Result]) -> list[str]:
+    """Where recount probes both flags, its two least jobs run the same pass: say so, as the floor takes the lower."""
+    same = [r for r in rows if r.probe_review and r.probe_sent and r.least_probed_ms and r.least_on_paths_ms]
+    if not same:
+        return []
+    return [
+        f"At {_sizes(same)} leads recount's lock query probes both flags, so its two least jobs run the same pass, "
+        "in two places of each round ("
+        + ", ".join(f"{r.least_probed_ms:.1f} and {r.least_on_paths_ms:.1f} ms" for r in same)
+        + "): the same work in two places of the round, and the floor takes the lower.",
         "",
     ]
 

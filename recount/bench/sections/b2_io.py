@@ -51,10 +51,11 @@ def _b2_pooled(outcome: B2Result) -> list[str]:
         return []
     pooled, direct = outcome.pooled, outcome
     return [
-        "In pooled mode (`DATABASE_POOLED=true`, what an RDS Proxy endpoint turns on): the session holds "
-        "none of the state a proxy documents as pinning. The settings travel as `SET LOCAL` in the BEGIN's "
-        "message (no extra trip); no statement is prepared by name, so each statement with parameters takes "
-        "pg8000's unnamed path (parse, describe, execute).",
+        "In pooled mode (`DATABASE_POOLED=true`, what an RDS Proxy endpoint turns on), recount keeps none of the "
+        "session state a proxy documents as pinning (tests/integration/test_postgres_pooled.py checks it after a "
+        "recompute): the settings travel as `SET LOCAL` in the BEGIN's message (no extra trip), and no statement "
+        "is prepared by name, so each statement with parameters takes pg8000's unnamed path (parse, describe, "
+        "execute), as the round trips below show.",
         "",
         "| PostgreSQL | warm job: round trips | warm job: statements | first job: round trips |",
         "|---|---:|---:|---:|",

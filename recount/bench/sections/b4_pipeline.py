@@ -242,7 +242,9 @@ def _bound(outcome: B4Result) -> str:
         return (
             f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process, whose threads run Python "
             f"code one at a time: it used {top_cores:.2f} of a core, while all the processes used "
-            f"{step.busy_cores:.2f} of {outcome.cores}."
+            f"{step.busy_cores:.2f} of {outcome.cores}. The rate is judged bound by the emulation where the busiest "
+            f"process at the first step not held is one of the emulation's, using {CPU_BOUND_SHARE:.1f} of a core or "
+            "more."
         )
     if step.busy_cores >= CPU_BOUND_SHARE * outcome.cores:
         return (

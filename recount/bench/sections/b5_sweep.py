@@ -29,7 +29,7 @@ def b5(outcome: B5Result | NotRun) -> list[str]:
         f"answered at once in process took {outcome.seconds_without_sqs:.2f} s: "
         + (
             f"the sends (boto3's requests and moto's server, one Python process, answering them) are "
-            f"{_share(outcome):.0%} of the whole sweep's time."
+            f"{_percent(_share(outcome))} of the whole sweep's time."
             if outcome.seconds > 0
             else "no time to compare."
         ),
@@ -44,6 +44,12 @@ def b5(outcome: B5Result | NotRun) -> list[str]:
             else []
         ),
     ]
+
+
+def _percent(share: float) -> str:
+    """A share in whole percent, with a decimal where rounding would make it all or nothing."""
+    whole = f"{share:.0%}"
+    return f"{share:.1%}" if whole in ("100%", "0%") and 0 < share < 1 else whole
 
 
 def _share(outcome: B5Result) -> float:
