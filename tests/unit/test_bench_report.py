@@ -30,7 +30,7 @@ from recount.bench.sections.b1_recompute import b1
 from recount.bench.sections.b2_io import b2
 from recount.bench.sections.b3_cold_start import b3
 from recount.bench.sections.b4_pipeline import b4
-from recount.bench.sections.b5_sweep import b5
+from recount.bench.sections.b5_sweep import _percent, b5
 from recount.bench.sections.b6_growth import b6
 from recount.bench.sections.b7_cli import b7
 from recount.bench.sections.b9_incremental import b9, flatness
@@ -168,8 +168,17 @@ def test_given_a_job_below_its_floor_on_a_mixed_path_then_the_paths_of_both_flag
     )
     assert (
         "At 1,000 leads recount's lock query probes both flags, so its two least jobs run the same pass, in two "
-        "places of each round (5.0 and 7.0 ms): the same work in two places of the round, and the floor takes the "
-        "lower." in text
+        "places of each round (5.0 and 7.0 ms), and the floor takes the lower." in text
+    )
+    # the mixed row's job below its floor does not reach the both-probed path: 1,000 stays out of reach
+    assert "| both probed | 5.0 | 7.0 | 1.00 | 1.60x | 2x out of reach: below its floor (1.60x) |" in text
+    assert "— **met** at 20,000 leads; **out of reach** at 1,000, 5,000 leads" in text
+    # two paths below their floors are named apart
+    beaten = replace(hashing, leads=100_000, job_ms=3.0)
+    both = "\n".join(b1(replace(report, rows=[hashing, mixed, beaten])))
+    assert (
+        "on those paths (both hashed and drafts probed, emails hashed) the least jobs measured are not the least a "
+        "full job does, so the floor bounds no size on them" in both
     )
 
 
@@ -312,6 +321,13 @@ def test_given_the_sends_nearly_all_of_the_sweep_then_b5_does_not_round_them_to_
     text = "\n".join(b5(B5Result(2_000, 43.31, 7, 200, 2_000, 10_000, 0.188, 22, 0.11)))
 
     assert "are 99.7% of the whole sweep's time." in text
+    assert (
+        _percent(0.9999996) == "over 99.999%"
+        and _percent(0.99996) == "99.996%"
+        and _percent(0.9996) == "99.96%"
+        and _percent(0.0004) == "0.04%"
+    )
+    assert _percent(1.0) == "100%" and _percent(0.0) == "0%" and _percent(0.42) == "42%"
 
 
 def test_given_a_benchmark_raises_then_it_is_recorded_not_run_with_a_one_line_reason() -> None:
@@ -428,10 +444,23 @@ def test_given_moto_at_its_one_core_where_the_pipeline_fell_behind_then_the_rate
         "recount's own parts would hold 1600/s** |" in glance
     )
     assert (
-        "The rate is judged bound by the emulation where the busiest process at the first step not held is one of "
-        "the emulation's, using 0.9 of a core or more." in text
+        "used 0.95 of a core, while all the processes used 1.05 of 2. The rate is judged bound by the emulation "
+        "where, at that step, the busiest process group is one of the emulation's single processes (generator, moto, "
+        "pollers) and used 0.90 of a core or more." in text
     )
     # at 0.83 of a core (the test above) moto did not bound it: the rate is missed
+
+
+def test_given_moto_at_the_rules_edge_then_the_verdict_follows_the_figure_the_report_prints() -> None:
+    # 53.94 CPU-s in 60 s is 0.899 of a core, printed 0.90: bound; 53.6 is 0.893, printed 0.89: missed
+    at_edge = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 53.94))))
+    under = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 53.6))))
+
+    assert "it used 0.90 of a core" in at_edge and "**out of reach: bound by moto" in at_edge
+    assert "it used 0.89 of a core" in under and "(goal ≥ 100/s: **missed**)" in under
+    # where every step held the rate is not judged, and the rule is not stated
+    held = "\n".join(b4(_b4(_step(40, 40, 300, 5.0), _step(50, 50, 300, 53.94))))
+    assert "The rate is judged bound" not in held
     below = "\n".join(summary(_results(b4=_b4(_step(40, 40, 300, 5.0), _step(50, 50, 4000, 50.0)))))
     assert "| B4 rate held | 40 events/s | ≥ 100/s | **missed** |" in below
 

@@ -22,7 +22,11 @@ def floor_held(row: B1Result, rows: list[B1Result]) -> bool:
     recount's lock query chose): no job on that path took less than its own floor. A job below it shows the least
     jobs measured there are not the least a full job does on that path, so they bound no size on it."""
     return all(
-        other.job_ms >= other.floor_ms for other in rows if other.path == row.path and other.floor_ms and other.job_ms
+        other.job_ms >= other.floor_ms
+        for other in rows
+        if (other.probe_review, other.probe_sent) == (row.probe_review, row.probe_sent)
+        and other.floor_ms
+        and other.job_ms
     )
 
 
@@ -107,8 +111,8 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "the least job on recount's paths beside the job, each first in turn, then the fixed shape and the least "
         "job probed. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each "
         "lead once and finds its flags either way could show against the seed. A goal above it is out of any such "
-        "job's reach there, where the run bears the floor out (no job on the same path, the same choice for both "
-        "flags, took less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not "
+        "job's reach there, where the run bears the floor out (no job on the same path, the same choice for each "
+        "flag, took less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not "
         "the full one.",
         "",
         *_same_pass(outcome.rows),
@@ -162,8 +166,9 @@ def _unheld(rows: list[B1Result]) -> list[str]:
     return [
         "The job took less than its floor at "
         + ", ".join(f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms)" for r in below)
-        + f": on {'those paths' if len(paths) > 1 else 'that path'} ({', '.join(paths)}) the least jobs measured are "
-        "not the least a full job does, so the floor bounds no size on it, and a goal there is judged met or missed.",
+        + f": on {'those paths' if len(paths) > 1 else 'that path'} ({' and '.join(paths)}) the least jobs measured "
+        f"are not the least a full job does, so the floor bounds no size on {'them' if len(paths) > 1 else 'it'}, "
+        "and a goal there is judged met or missed.",
         "",
     ]
 
@@ -177,7 +182,7 @@ def _same_pass(rows: list[B1Result]) -> list[str]:
         f"At {_sizes(same)} leads recount's lock query probes both flags, so its two least jobs run the same pass, "
         "in two places of each round ("
         + ", ".join(f"{r.least_probed_ms:.1f} and {r.least_on_paths_ms:.1f} ms" for r in same)
-        + "): the same work in two places of the round, and the floor takes the lower.",
+        + "), and the floor takes the lower.",
         "",
     ]
 

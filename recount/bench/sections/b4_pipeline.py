@@ -80,7 +80,7 @@ def b4(outcome: B4Result | NotRun) -> list[str]:
         f"else running, its own parts would hold {outcome.own_limit(capacity):.0f} events/s. The rate held: "
         f"{capacity.achieved_rate:.0f} events/s (goal ≥ {B4_GOAL_RATE:.0f}/s: **{rate_verdict}**).",
         "",
-        f"What bounds it: {_bound(outcome)}",
+        f"What bounds it: {_bound(outcome)}" + ("" if rate_met or every_step_held else _bound_rule()),
         "",
         f"Over the whole run: {outcome.sent:,} dirty events, {outcome.recomputes:,} recomputes "
         f"({outcome.recomputes_per_event:.2f} per event), {outcome.coalesced:,} coalesced in a batch, "
@@ -221,8 +221,17 @@ def emulation_bound(outcome: B4Result) -> str | None:
     if behind is None:
         return None
     step, top = behind
-    cores = step.cpu_s[top] / step.seconds if step.seconds else 0.0
+    cores = round(step.cpu_s[top] / step.seconds, 2) if step.seconds else 0.0  # as the report prints it
     return top if top in SINGLE_PROCESS and top in EMULATION and cores >= CPU_BOUND_SHARE else None
+
+
+def _bound_rule() -> str:
+    """The rule behind the rate's verdict, as `emulation_bound` applies it."""
+    processes = ", ".join(sorted(SINGLE_PROCESS & set(EMULATION)))
+    return (
+        " The rate is judged bound by the emulation where, at that step, the busiest process group is one of the "
+        f"emulation's single processes ({processes}) and used {CPU_BOUND_SHARE:.2f} of a core or more."
+    )
 
 
 def _bound(outcome: B4Result) -> str:
@@ -242,9 +251,7 @@ def _bound(outcome: B4Result) -> str:
         return (
             f"{late}the busiest was {top} ({share:.0%} of the CPU), one Python process, whose threads run Python "
             f"code one at a time: it used {top_cores:.2f} of a core, while all the processes used "
-            f"{step.busy_cores:.2f} of {outcome.cores}. The rate is judged bound by the emulation where the busiest "
-            f"process at the first step not held is one of the emulation's, using {CPU_BOUND_SHARE:.1f} of a core or "
-            "more."
+            f"{step.busy_cores:.2f} of {outcome.cores}."
         )
     if step.busy_cores >= CPU_BOUND_SHARE * outcome.cores:
         return (

@@ -47,9 +47,14 @@ def b5(outcome: B5Result | NotRun) -> list[str]:
 
 
 def _percent(share: float) -> str:
-    """A share in whole percent, with a decimal where rounding would make it all or nothing."""
-    whole = f"{share:.0%}"
-    return f"{share:.1%}" if whole in ("100%", "0%") and 0 < share < 1 else whole
+    """A share in percent, with as many decimals as keep a share that is neither all nor nothing from reading so."""
+    if share <= 0 or share >= 1:
+        return f"{share:.0%}"
+    for places in range(4):
+        text = f"{share:.{places}%}"
+        if 0 < float(text.rstrip("%")) < 100:
+            return text
+    return "over 99.999%" if share > 0.5 else "under 0.001%"
 
 
 def _share(outcome: B5Result) -> float:
