@@ -23,6 +23,7 @@ PATHS = {
     "probed": {"probe_review": True, "probe_sent": True},
     "hashed": {"probe_review": False, "probe_sent": False},
     "mixed": {"probe_review": False, "probe_sent": True},
+    "mixed the other way": {"probe_review": True, "probe_sent": False},
 }
 
 
