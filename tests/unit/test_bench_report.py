@@ -66,6 +66,24 @@ def _b1(seed: Timing, recount: Timing, job_ms: float, small_job_ms: float = 4.0)
     )
 
 
+def _sized(leads: int, *, probed: bool, least_on_paths_ms: float) -> B1Result:
+    """A B1 row whose seed at its best (8.0) over its job (5.0) is 1.60x, its least job probed 5.0 and its fixed
+    shape 1.0, with both flags found one way (probed, or hashed)."""
+    return B1Result(
+        leads,
+        Timing(5.0, 4.0),
+        Timing(9.0, 8.0),
+        1.0,
+        5.0,
+        2.0,
+        5.0,
+        1.0,
+        probe_review=probed,
+        probe_sent=probed,
+        least_on_paths_ms=least_on_paths_ms,
+    )
+
+
 def test_given_the_seed_faster_with_jit_off_then_the_goal_is_judged_against_that_on_recounts_job() -> None:
     text = "\n".join(b1(_b1(seed=Timing(2557.0, 900.0), recount=Timing(200.0, 150.0), job_ms=160.0)))
 
@@ -101,19 +119,7 @@ def test_given_a_job_slower_than_its_statement_then_the_verdict_follows_the_job(
 
 def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_floor_whichever_pass_is_cheaper() -> None:
     # least job probed 5.0, on recount's paths 7.0: the probed one is the floor; the fixed shape 1.0 is for reading
-    probing = B1Result(
-        1_000,
-        Timing(5.0, 4.0),
-        Timing(9.0, 8.0),
-        1.0,
-        5.0,
-        2.0,
-        5.0,
-        1.0,
-        probe_review=True,
-        probe_sent=True,
-        least_on_paths_ms=7.0,
-    )
+    probing = _sized(1_000, probed=True, least_on_paths_ms=7.0)
     # hashing at 5,000: its least job on recount's paths (4.0) is cheaper than probing (5.0), and the floor follows it
     hashing = replace(probing, leads=5_000, probe_review=False, probe_sent=False, least_on_paths_ms=4.0)
     # at 20,000 the floor (seed 8.0 over 2.5) leaves the goal within reach: the miss is the job's
@@ -152,7 +158,7 @@ def test_given_a_goal_above_what_any_full_job_could_show_then_it_is_below_its_fl
 
 def test_given_a_job_below_its_floor_on_a_mixed_path_then_the_paths_of_both_flags_alike_still_bear_theirs() -> None:
     # hashed both at 5,000: seed 8.0 over 5.0 = 1.60x, under the 2x goal, and its job (5.0) not below its floor
-    hashing = B1Result(5_000, Timing(5.0, 4.0), Timing(9.0, 8.0), 1.0, 5.0, 2.0, 5.0, 1.0, least_on_paths_ms=5.5)
+    hashing = _sized(5_000, probed=False, least_on_paths_ms=5.5)
     # at 20,000 the drafts are probed and the emails hashed, and that job (3.0) took less than its floor (5.0)
     mixed = replace(hashing, leads=20_000, job_ms=3.0, probe_review=True)
     # at 1,000 both probed: its two least jobs run the same pass
@@ -184,19 +190,7 @@ def test_given_a_job_below_its_floor_on_a_mixed_path_then_the_paths_of_both_flag
 
 def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() -> None:
     # hashing at 5,000: seed 8.0 over 5.0 = 1.60x, under the 2x goal; probing at 1,000 likewise
-    hashing = B1Result(
-        5_000,
-        Timing(5.0, 4.0),
-        Timing(9.0, 8.0),
-        1.0,
-        5.0,
-        2.0,
-        5.0,
-        1.0,
-        probe_review=False,
-        probe_sent=False,
-        least_on_paths_ms=5.5,
-    )
+    hashing = _sized(5_000, probed=False, least_on_paths_ms=5.5)
     probing = replace(hashing, leads=1_000, probe_review=True, probe_sent=True, least_on_paths_ms=7.0)
     # at 100,000, also hashed, the job (150.0) took less than its floor (201.0)
     beaten = replace(
