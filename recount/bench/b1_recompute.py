@@ -71,8 +71,8 @@ class B1Result:
     @property
     def floor_ms(self) -> float:
         """The least a full job could take here, finding a lead's flags either way: the cheaper least job (the
-        job's round trips around the least pass: every lead read once, its flags found once, counted). 0 when
-        neither was measured."""
+        job's round trips around the least pass: every lead read once, its flags found once, the contract's counts
+        counted per assignee). 0 when neither was measured."""
         measured = [ms for ms in (self.least_probed_ms, self.least_on_paths_ms) if ms > 0]
         return min(measured) if measured else 0.0
 

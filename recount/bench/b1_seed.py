@@ -1,5 +1,6 @@
-"""What B1 measures recount's full job against: the seed's queries, the least pass that bounds any full job
-(recount/bench/job_floor.py runs it in the job's shape), and the paths recount's lock query chooses."""
+"""What B1 measures recount's full job against: the seed's queries, the least pass that bounds any full job (the
+contract's counts per assignee, and no more: recount/bench/job_floor.py runs it in the job's shape), and the paths
+recount's lock query chooses."""
 
 from __future__ import annotations
 
@@ -27,11 +28,23 @@ def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
     return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
 
 
+LEAST_COUNTS = (
+    "leads",
+    "total_non_blacklisted",
+    "needs_repair",
+    "all_responses",
+    "requires_attention",
+    "previously_required_attention",
+    "ai_review",
+    "ai_sent",
+)
+
+
 def least_pass(db: PostgresDatabase, client_id: str, paths: dict[str, bool]) -> dict[str, int]:
     """The least pass on `paths` (in the caller's transaction: it writes the global row as it is): the
-    workspace's leads not snoozed, and those with each flag."""
-    row = db.run(query("seed_inbox_counts", "least_pass", _SEED), client_id=client_id, **paths)[0]
-    return {name: int(row[name]) for name in ("leads", "ai_review", "ai_sent")}
+    workspace's counts over its leads not snoozed, summed from its counts per assignee."""
+    rows = db.run(query("seed_inbox_counts", "least_pass", _SEED), client_id=client_id, **paths)
+    return {name: sum(int(row[name]) for row in rows) for name in LEAST_COUNTS}
 
 
 def seed(db: PostgresDatabase, client_id: str) -> float:

@@ -1,7 +1,8 @@
 """The inbox job's floors. Its shape with nothing to compute: B1 and B9 time it in their own rounds, so a job's
 fixed costs (the transaction, COMMIT's WAL flush, the two Redis commands) are read beside what it computes. And
 B1's least job: the job with its statement replaced by the least pass (`least_pass` in
-recount/queries/seed_inbox_counts.sql), the least any full job does."""
+recount/queries/seed_inbox_counts.sql: the contract's counts per assignee, and no more), the least any full job
+does."""
 
 from __future__ import annotations
 

@@ -58,8 +58,10 @@ GROUP BY btrim(l."assignedToUserId");
 -- Not the seed's: what B1's floor under any full job computes. Every lead of the workspace read once (the snoozed
 -- ones filtered out, with the statement's own cutoff), its review draft and AI-sent email found once, as recount's
 -- lock query chose (a probe per lead, or one read of recount's partial index, hash-joined, exactly as the recompute
--- statement does) or probed per lead when both are bound true, and only counted: nothing computed per lead, no
--- setter, no grouping; one write, of the global row as it is, so COMMIT flushes the WAL as the job's does.
+-- statement does) or probed per lead when both are bound true, and its part in each of the contract's counts
+-- counted per assignee as stored: the work every full job must do for its rows, and no more (no trimming, no global
+-- row beside the setters', no comparison with the stored rows, nothing but the counts computed per lead). One
+-- write, of the global row as it is, so COMMIT flushes the WAL as the job's does.
 WITH written AS (
     UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal" RETURNING 1
 ),
@@ -73,23 +75,41 @@ sent_all AS (
     FROM "Message" m
     WHERE NOT CAST(:probe_sent AS boolean) AND m.direction = 'outbound' AND m.source = 'zrg'
       AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
+),
+leads AS (
+    SELECT l."assignedToUserId" AS assigned,
+           l.status NOT IN ('blacklisted', 'unqualified') AS open,
+           l.status = 'needs_repair' AS needs_repair,
+           l."lastInboundAt" > coalesce(l."lastZrgOutboundAt", l."lastOutboundAt", 'epoch'::timestamp) AS responded,
+           l."lastInboundAt" <= coalesce(l."lastZrgOutboundAt", l."lastOutboundAt", 'epoch'::timestamp) AS replied,
+           l."sentimentTag" IN ('Meeting Booked', 'Meeting Requested', 'Call Requested', 'Information Requested',
+                                'Positive', 'Interested', 'Follow Up') AS attention,
+           CAST(:probe_review AS boolean)
+               AND EXISTS (SELECT 1 FROM "AIDraft" d
+                           WHERE d."leadId" = l.id AND d.status = 'pending' AND d."autoSendAction" = 'needs_review'
+                           OFFSET 0)
+               OR r.lead_id IS NOT NULL AS review,
+           CAST(:probe_sent AS boolean)
+               AND EXISTS (SELECT 1 FROM "Message" m
+                           WHERE m."leadId" = l.id AND m.direction = 'outbound' AND m.source = 'zrg'
+                             AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
+                           OFFSET 0)
+               OR s.lead_id IS NOT NULL AS sent
+    FROM "Lead" l
+    LEFT JOIN review_all r ON r.lead_id = l.id
+    LEFT JOIN sent_all s ON s.lead_id = l.id
+    WHERE l."clientId" = :client_id
+      AND (l."snoozedUntil" IS NULL
+           OR l."snoozedUntil" <= (SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')))
 )
-SELECT count(*)::int AS leads,
-       count(*) FILTER (WHERE CAST(:probe_review AS boolean)
-                                AND EXISTS (SELECT 1 FROM "AIDraft" d
-                                            WHERE d."leadId" = l.id AND d.status = 'pending'
-                                              AND d."autoSendAction" = 'needs_review'
-                                            OFFSET 0)
-                              OR r.lead_id IS NOT NULL)::int AS ai_review,
-       count(*) FILTER (WHERE CAST(:probe_sent AS boolean)
-                                AND EXISTS (SELECT 1 FROM "Message" m
-                                            WHERE m."leadId" = l.id AND m.direction = 'outbound' AND m.source = 'zrg'
-                                              AND m.channel = 'email' AND m."sentBy" = 'ai' AND m."aiDraftId" IS NOT NULL
-                                            OFFSET 0)
-                              OR s.lead_id IS NOT NULL)::int AS ai_sent
-FROM "Lead" l
-LEFT JOIN review_all r ON r.lead_id = l.id
-LEFT JOIN sent_all s ON s.lead_id = l.id
-WHERE l."clientId" = :client_id
-  AND (l."snoozedUntil" IS NULL
-       OR l."snoozedUntil" <= (SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')));
+SELECT l.assigned,
+       count(*)::int AS leads,
+       count(*) FILTER (WHERE l.open)::int AS total_non_blacklisted,
+       count(*) FILTER (WHERE l.needs_repair)::int AS needs_repair,
+       count(*) FILTER (WHERE l.responded)::int AS all_responses,
+       count(*) FILTER (WHERE l.attention AND l.open AND l.responded)::int AS requires_attention,
+       count(*) FILTER (WHERE l.attention AND l.open AND l.replied)::int AS previously_required_attention,
+       count(*) FILTER (WHERE l.review)::int AS ai_review,
+       count(*) FILTER (WHERE l.sent)::int AS ai_sent
+FROM leads l
+GROUP BY l.assigned;

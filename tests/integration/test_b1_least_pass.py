@@ -1,4 +1,4 @@
-"""B1's least pass, the floor under any full job, counts the leads and finds the flags the full statement does, on
+"""B1's least pass, the floor under any full job, counts what the full statement counts and finds the flags it does, on
 either path (a probe per lead, or recount's partial indexes read once), and finds them only the way that path
 does: a floor that finds other leads, or probes where the job hashes, bounds nothing."""
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recount.bench.b1_seed import _SEED, least_pass
+from recount.bench.b1_seed import _SEED, LEAST_COUNTS, least_pass
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
 from shared.contracts.keys import JobName
@@ -68,12 +68,12 @@ def test_the_least_pass_counts_what_the_full_statement_counts(
     counted = least_pass(db, workspace.id, PATHS[path])
     db.run("ROLLBACK")
 
-    # Then both saw the same leads and the same flags
-    row = db.run(
-        'SELECT total, "aiReview", "aiSent" FROM "InboxCounts" WHERE "clientId" = :id AND "isGlobal"', id=workspace.id
-    )[0]
-    assert counted == {"leads": row["total"], "ai_review": row["aiReview"], "ai_sent": row["aiSent"]}
+    # Then both saw the same leads, the same flags and the same counts
+    row = db.run(query("inbox_counts", "read_counts"), client_id=workspace.id)[0]
+    assert row["is_global"]
+    assert counted == {name: row["total" if name == "leads" else name] for name in LEAST_COUNTS}
     assert counted["leads"] == 60 + 8  # the lead snoozed till half an hour from now is not counted
+    assert all(counted[name] for name in LEAST_COUNTS)  # every count has leads in it: none agrees by being empty
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -98,22 +98,23 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
             for r in outcome.rows
         ],
         "",
-        "*least job* is the job's own round trips (BEGIN, its lock query, the running status, one statement, "
-        "COMMIT, the final status) around the least pass instead of recount's statement: the workspace's leads "
-        "read once (the snoozed ones filtered out with the statement's own cutoff), each one's draft and message "
-        "found once, and only counted, nothing computed per lead, no setter, no grouping, one write of the global "
-        "row as it is (`least_pass` in `recount/queries/seed_inbox_counts.sql`, `least_job` in "
+        "*least job* is the job's own round trips (BEGIN, its lock query, the running status, one statement, COMMIT, "
+        "the final status) around the least pass instead of recount's statement: the workspace's leads read once (the "
+        "snoozed ones filtered out with the statement's own cutoff), each one's draft and message found once, and its "
+        "part in each of the contract's counts counted per assignee as stored, nothing more (no trimming, no global "
+        "row beside the setters', no comparison with the stored rows), one write of the global row as it is: the work "
+        "any full job must do for its rows (`least_pass` in `recount/queries/seed_inbox_counts.sql`, `least_job` in "
         "`recount/bench/job_floor.py`). *probed* finds both flags by a probe per lead; *recount's paths* as recount's "
         "lock query chose at that size, flag by flag (a probe per lead, or one read of recount's partial index "
         "hash-joined, with nested loops as the job sets them): *recount's path* says which it chose for the review "
-        "drafts and the AI-sent emails. *job's fixed shape*, for reading, is the job with nothing to compute "
-        "(BEGIN, the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds: "
-        "the least job on recount's paths beside the job, each first in turn, then the fixed shape and the least "
-        "job probed. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each "
-        "lead once and finds its flags either way could show against the seed. A goal above it is out of any such "
-        "job's reach there, where the run bears the floor out (no job on the same path, the same choice for each "
-        "flag, took less than its own floor): on the dirty path the incremental job (B9) is what aims at it, not "
-        "the full one.",
+        "drafts and the AI-sent emails. *job's fixed shape*, for reading, is the job with nothing to compute (BEGIN, "
+        "the lock alone, a one-row write, COMMIT, the two Redis commands). All three run in the same rounds: the "
+        "least job on recount's paths beside the job, each first in turn, then the fixed shape and the least job "
+        "probed. *seed ÷ floor* is the seed over the cheaper least job: the most a full job that reads each lead "
+        "once, finds its flags either way and counts what the contract counts could show against the seed. A goal "
+        "above it is out of any such job's reach there, where the run bears the floor out (no job on the same path, "
+        "the same choice for each flag, took less than its own floor): on the dirty path the incremental job (B9) is "
+        "what aims at it, not the full one.",
         "",
         *_same_pass(outcome.rows),
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
