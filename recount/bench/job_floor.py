@@ -40,7 +40,7 @@ def least_job(db: PostgresDatabase, cache: RedisStore, client_id: str, *, probed
     """The full job's shape around the least pass: BEGIN, the job's own lock query (the lock, and the paths it
     chooses, nested loops set as the job runs with them), the running status, the least pass on those paths (or
     probing both flags per lead, `probed`) with its one-row write, COMMIT, the final status. The same round trips
-    as the job, none of its computing. Milliseconds."""
+    as the job, and of its computing only the counts. Milliseconds."""
     started = time.perf_counter()
     status = StatusBlob.start(JobName.INBOX_COUNTS, client_id, _CONTEXT, datetime.now(UTC))
     db.run("BEGIN")

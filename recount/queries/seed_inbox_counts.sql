@@ -59,9 +59,9 @@ GROUP BY btrim(l."assignedToUserId");
 -- ones filtered out, with the statement's own cutoff), its review draft and AI-sent email found once, as recount's
 -- lock query chose (a probe per lead, or one read of recount's partial index, hash-joined, exactly as the recompute
 -- statement does) or probed per lead when both are bound true, and its part in each of the contract's counts
--- counted per assignee as stored: the work every full job must do for its rows, and no more (no trimming, no global
--- row beside the setters', no comparison with the stored rows, nothing but the counts computed per lead). One
--- write, of the global row as it is, so COMMIT flushes the WAL as the job's does.
+-- computed once and counted per assignee as stored: the counting every full job must do for its rows, and no more
+-- (no trimming, no global row beside the setters', no comparison with the stored rows). One write, of the global
+-- row as it is, so COMMIT flushes the WAL as the job's does.
 WITH written AS (
     UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal" RETURNING 1
 ),
@@ -101,6 +101,7 @@ leads AS (
     WHERE l."clientId" = :client_id
       AND (l."snoozedUntil" IS NULL
            OR l."snoozedUntil" <= (SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')))
+    OFFSET 0  -- each lead's part computed once: inlined, each count would evaluate the tests it names again
 )
 SELECT l.assigned,
        count(*)::int AS leads,

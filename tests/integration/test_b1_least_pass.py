@@ -53,6 +53,23 @@ def look_alikes(workspace: Workspace) -> None:
         workspace.message(lead, ai_draft_id=workspace.draft(lead, status="sent"))
 
 
+def counted_edges(workspace: Workspace) -> None:
+    """Leads each count must tell apart: a human's outbound after the AI's and before it (the AI's stands), an
+    inbound with no outbound at all, an open lead needing attention with no inbound, each assignee padded."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    hour = timedelta(hours=1)
+    edges = (
+        {"sentimentTag": "Interested", "lastInboundAt": now - 2 * hour, "lastOutboundAt": now - hour}
+        | {"lastZrgOutboundAt": now - 3 * hour},
+        {"sentimentTag": "Not Interested", "lastInboundAt": now - 2 * hour, "lastOutboundAt": now - 3 * hour}
+        | {"lastZrgOutboundAt": now - hour},
+        {"sentimentTag": "Interested", "lastInboundAt": now - 2 * hour},
+        {"sentimentTag": "Interested", "lastOutboundAt": now - hour},
+    )
+    for columns in edges:
+        workspace.lead(status="new", assignedToUserId="  setter-9 ", **columns)
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_the_least_pass_counts_what_the_full_statement_counts(
     db: PostgresDatabase, cache: RedisStore, settings: RecomputeSettings, path: str
@@ -60,20 +77,34 @@ def test_the_least_pass_counts_what_the_full_statement_counts(
     # Given a workspace of every shape of lead and of the look-alikes, and another workspace beside it
     workspace = workspace_of(db, 60, 0)
     look_alikes(workspace)
+    counted_edges(workspace)
     workspace_of(db, 30, 7)
 
     # When the full job recomputes it, and the least pass counts it
     Recompute(JobName.INBOX_COUNTS, db, cache, settings).run(workspace.id, JobContext(new_id(), "test"))
     db.run("BEGIN")
     counted = least_pass(db, workspace.id, PATHS[path])
+    per_assignee = db.run(query("seed_inbox_counts", "least_pass", _SEED), client_id=workspace.id, **PATHS[path])
     db.run("ROLLBACK")
 
-    # Then both saw the same leads, the same flags and the same counts
-    row = db.run(query("inbox_counts", "read_counts"), client_id=workspace.id)[0]
-    assert row["is_global"]
-    assert counted == {name: row["total" if name == "leads" else name] for name in LEAST_COUNTS}
-    assert counted["leads"] == 60 + 8  # the lead snoozed till half an hour from now is not counted
+    # Then both saw the same leads, the same flags and the same counts, for the workspace and for each setter
+    rows = db.run(query("inbox_counts", "read_counts"), client_id=workspace.id)
+    assert rows[0]["is_global"]
+    assert counted == {name: rows[0]["total" if name == "leads" else name] for name in LEAST_COUNTS}
+    assert counted["leads"] == 60 + 8 + 4  # the lead snoozed till half an hour from now is not counted
     assert all(counted[name] for name in LEAST_COUNTS)  # every count has leads in it: none agrees by being empty
+    setters: dict[str, dict[str, int]] = {}
+    for row in per_assignee:
+        setter = (row["assigned"] or "").strip()
+        if setter:
+            for name in LEAST_COUNTS:
+                setters.setdefault(setter, dict.fromkeys(LEAST_COUNTS, 0))[name] += row[name]
+    assert setters == {
+        row["scope_user_id"]: {name: row["total" if name == "leads" else name] for name in LEAST_COUNTS}
+        for row in rows[1:]
+    }
+    # the AI's outbound time stands where there is one, a human's later one aside; no outbound is no reply
+    assert (setters["setter-9"]["requires_attention"], setters["setter-9"]["previously_required_attention"]) == (2, 0)
 
 
 @pytest.mark.parametrize("path", PATHS)
