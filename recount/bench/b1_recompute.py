@@ -3,6 +3,7 @@ PostgreSQL's JIT on and off, interleaved on one connection."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -18,6 +19,16 @@ from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute
 from shared.queries import query
+
+# A job's median under its floor's, by a hair, is what two equal costs give half the time: the run shows the job
+# below its floor only when it was below in more of the side-by-side rounds than chance would make it.
+SIGN_TEST_P = 0.05
+
+
+def shown_below(below: int, rounds: int) -> bool:
+    """Whether `below` rounds of `rounds` show one cost under another: a one-sided sign test at SIGN_TEST_P."""
+    tail = sum(math.comb(rounds, k) for k in range(below, rounds + 1))
+    return bool(tail / 2**rounds < SIGN_TEST_P)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ class B1Result:
     probe_review: bool = False  # recount's lock query chose to probe review drafts per lead (else one hashed read)
     least_on_paths_ms: float = 0.0  # the least job on recount's paths (probe or hash, as the lock query chose)
     probe_sent: bool = False  # ... and AI-sent emails
+    rounds: int = 0  # the rounds that ran the job and both least jobs
+    rounds_below_floor: int = 0  # ... in which the job took less than that round's cheaper least job
 
     @property
     def path(self) -> str:
@@ -75,6 +88,15 @@ class B1Result:
         counted per assignee). 0 when neither was measured."""
         measured = [ms for ms in (self.least_probed_ms, self.least_on_paths_ms) if ms > 0]
         return min(measured) if measured else 0.0
+
+    def under_floor(self) -> bool:
+        """The run shows the job taking less than its floor: in more of the rounds than chance would give if the two
+        cost the same (a one-sided sign test at SIGN_TEST_P: 8 rounds of 9 or more). Without rounds, by medians."""
+        if not (self.floor_ms and self.job_ms):
+            return False
+        if not self.rounds:
+            return self.job_ms < self.floor_ms
+        return shown_below(self.rounds_below_floor, self.rounds)
 
     def floor_ratio(self) -> float:
         """The seed at its best over that floor: the most such a job could show against it."""
@@ -241,6 +263,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
         db.run("BEGIN")
         paths = inbox_paths(db, client_id)
         db.run("ROLLBACK")
+        below = sum(ms < min(floor) for ms, *floor in zip(jobs, on_paths, probed, strict=True))
         medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
         analytics_ms = statistics.median(analytics(db, client_id) for _ in range(repeats + 1))
         rows.append(
@@ -256,6 +279,8 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 paths["probe_review"],
                 statistics.median(on_paths),
                 paths["probe_sent"],
+                len(jobs),
+                below,
             )
         )
     db.run("RESET jit")

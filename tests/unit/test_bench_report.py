@@ -217,6 +217,33 @@ def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() 
     assert "3 goals judged in this run, 1 missed, 1 out of the judged code's reach" in glance
 
 
+def test_given_a_job_median_under_its_floor_by_a_hair_then_the_side_by_side_rounds_decide() -> None:
+    # hashing at 5,000: seed 8.0 over its floor 5.5 = 1.45x, under the 2x goal; the job's median (5.4) under the
+    # floor's, in 5 of 9 rounds: what two equal costs give
+    hashing = replace(
+        _sized(5_000, probed=False, least_on_paths_ms=5.5),
+        job_ms=5.4,
+        least_probed_ms=6.0,
+        rounds=9,
+        rounds_below_floor=5,
+    )
+    report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[])
+    text = "\n".join(b1(replace(report, rows=[hashing])))
+
+    assert "| both hashed | 6.0 | 5.5 | 1.00 | 1.45x | 2x out of reach: below its floor (1.45x) |" in text
+    assert (
+        "The job's median was under its floor's at 5,000 leads (5.4 against 5.5 ms), but the job took less than the "
+        "same round's floor in only 5 of 9 side-by-side rounds, no more often than two equal costs would (a one-sided "
+        "sign test at 5% asks for 8 of 9): the floor stands." in text
+    )
+    assert "The job took less than its floor" not in text
+    # in 8 of 9 rounds it is shown below: the floor bounds nothing on its path, and the goal is missed
+    shown = "\n".join(b1(replace(report, rows=[replace(hashing, rounds_below_floor=8)])))
+    assert "| both hashed | 6.0 | 5.5 | 1.00 | 1.45x | 2x missed |" in shown
+    assert "at 5,000 leads (5.4 against 5.5 ms, in 8 of 9 side-by-side rounds)" in shown
+    assert "the floor stands" not in shown
+
+
 def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:
     result = B6Result(
         5_000, 20.0, 25.0, {"review drafts": 100, "AI-sent emails": 200}, {"review drafts": 400, "AI-sent emails": 800}

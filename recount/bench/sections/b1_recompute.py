@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recount.bench.b1_recompute import B1Report, B1Result
+from recount.bench.b1_recompute import SIGN_TEST_P, B1Report, B1Result, shown_below
 from recount.bench.outcome import NotRun
 from recount.bench.sections import not_run, verdict
 
@@ -19,14 +19,13 @@ def b1_goal(leads: int) -> float:
 
 def floor_held(row: B1Result, rows: list[B1Result]) -> bool:
     """Whether the run bears the floor out on `row`'s path (each flag probed per lead or read once hashed, as
-    recount's lock query chose): no job on that path took less than its own floor. A job below it shows the least
-    jobs measured there are not the least a full job does on that path, so they bound no size on it."""
-    return all(
-        other.job_ms >= other.floor_ms
+    recount's lock query chose): the run shows no job on that path taking less than its own floor
+    (`B1Result.under_floor`). A job below it shows the least jobs measured there are not the least a full job does
+    on that path, so they bound no size on it."""
+    return not any(
+        other.under_floor()
         for other in rows
         if (other.probe_review, other.probe_sent) == (row.probe_review, row.probe_sent)
-        and other.floor_ms
-        and other.job_ms
     )
 
 
@@ -113,8 +112,9 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "turn, then the fixed shape and the least job probed. *seed ÷ floor* is the seed over the cheaper least job: "
         "the most a full job that reads each lead once, finds its flags either way and counts what the contract "
         "counts could show against the seed. A goal above it is out of any such job's reach there, where the run "
-        "bears the floor out (no job on the same path, the same choice for each flag, took less than its own floor): "
-        "on the dirty path the incremental job (B9) is what aims at it, not the full one.",
+        "bears the floor out (no job on the same path, the same choice for each flag, took less than its own floor in "
+        "more side-by-side rounds than two equal costs would, by a one-sided sign test at 5%): on the dirty path the "
+        "incremental job (B9) is what aims at it, not the full one.",
         "",
         *_same_pass(outcome.rows),
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
@@ -160,18 +160,42 @@ def _verdicts(rows: list[B1Result]) -> str:
 
 def _unheld(rows: list[B1Result]) -> list[str]:
     """The sizes whose job took less than its floor: on their path the floor bounds nothing."""
-    below = [r for r in rows if r.floor_ms and r.job_ms and r.job_ms < r.floor_ms]
+    below = [r for r in rows if r.under_floor()]
+    close = [r for r in rows if r.rounds and r.floor_ms and r.job_ms and r.job_ms < r.floor_ms and r not in below]
+    lines = []
+    if close:
+        lines += [
+            "The job's median was under its floor's at "
+            + ", ".join(f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms)" for r in close)
+            + ", but the job took less than the same round's floor in only "
+            + ", ".join(f"{r.rounds_below_floor} of {r.rounds}" for r in close)
+            + " side-by-side rounds, no more often than two equal costs would (a one-sided sign test at "
+            f"{SIGN_TEST_P:.0%} asks for {_least_shown(close[0].rounds)}): the floor stands.",
+            "",
+        ]
     if not below:
-        return []
+        return lines
     paths = sorted({r.path for r in below})
     return [
+        *lines,
         "The job took less than its floor at "
-        + ", ".join(f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms)" for r in below)
+        + ", ".join(
+            f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms"
+            + (f", in {r.rounds_below_floor} of {r.rounds} side-by-side rounds" if r.rounds else "")
+            + ")"
+            for r in below
+        )
         + f": on {'those paths' if len(paths) > 1 else 'that path'} ({' and '.join(paths)}) the least jobs measured "
         f"are not the least a full job does, so the floor bounds no size on {'them' if len(paths) > 1 else 'it'}, "
         "and a goal there is judged met or missed.",
         "",
     ]
+
+
+def _least_shown(rounds: int) -> str:
+    """How many rounds of `rounds` the sign test asks for before it shows a job below its floor."""
+    least = next((below for below in range(rounds + 1) if shown_below(below, rounds)), None)
+    return f"{least} of {rounds}" if least is not None else f"more than {rounds} rounds"
 
 
 def _same_pass(rows: list[B1Result]) -> list[str]:
