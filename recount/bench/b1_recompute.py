@@ -3,14 +3,13 @@ PostgreSQL's JIT on and off, interleaved on one connection."""
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from recount.bench.b1_seed import inbox_paths, seed, seed_jit_compile_ms
-from recount.bench.job_floor import floor_job, least_job
+from recount.bench.job_floor import floor_job, least_job, shown_below
 from recount.commands.dataset import WorkspaceShape, generate_workspace
 from shared.adapters.postgres import PostgresDatabase
 from shared.adapters.redis_store import RedisStore
@@ -19,16 +18,6 @@ from shared.contracts.settings import RecomputeSettings
 from shared.contracts.status import JobContext
 from shared.domain.recompute import Recompute
 from shared.queries import query
-
-# A job's median under its floor's, by a hair, is what two equal costs give half the time: the run shows the job
-# below its floor only when it was below in more of the side-by-side rounds than chance would make it.
-SIGN_TEST_P = 0.05
-
-
-def shown_below(below: int, rounds: int) -> bool:
-    """Whether `below` rounds of `rounds` show one cost under another: a one-sided sign test at SIGN_TEST_P."""
-    tail = sum(math.comb(rounds, k) for k in range(below, rounds + 1))
-    return bool(tail / 2**rounds < SIGN_TEST_P)
 
 
 @dataclass(frozen=True)
@@ -71,8 +60,17 @@ class B1Result:
     probe_review: bool = False  # recount's lock query chose to probe review drafts per lead (else one hashed read)
     least_on_paths_ms: float = 0.0  # the least job on recount's paths (probe or hash, as the lock query chose)
     probe_sent: bool = False  # ... and AI-sent emails
-    rounds: int = 0  # the rounds that ran the job and both least jobs
-    rounds_below_floor: int = 0  # ... in which the job took less than that round's cheaper least job
+    job_rounds: tuple[float, ...] = ()  # the job's ms in each round
+    floor_rounds: tuple[float, ...] = ()  # ... and in the same rounds, the least job whose median is the floor
+
+    @property
+    def rounds(self) -> int:
+        return len(self.job_rounds)
+
+    @property
+    def rounds_below_floor(self) -> int:
+        """The rounds in which the job took less than the floor's least job of the same round."""
+        return sum(job < floor for job, floor in zip(self.job_rounds, self.floor_rounds, strict=True))
 
     @property
     def path(self) -> str:
@@ -90,12 +88,13 @@ class B1Result:
         return min(measured) if measured else 0.0
 
     def under_floor(self) -> bool:
-        """The run shows the job taking less than its floor: in more of the rounds than chance would give if the two
-        cost the same (a one-sided sign test at SIGN_TEST_P: 8 rounds of 9 or more). Without rounds, by medians."""
-        if not (self.floor_ms and self.job_ms):
+        """The run shows the job taking less than its floor: its median under the floor, and, where the rounds are
+        enough for a sign test to tell (5 or more), in significantly more rounds than two equal costs would be
+        (`shown_below`: 8 of 9)."""
+        if not (self.floor_ms and self.job_ms) or self.job_ms >= self.floor_ms:
             return False
-        if not self.rounds:
-            return self.job_ms < self.floor_ms
+        if not shown_below(self.rounds, self.rounds):  # too few rounds to tell: the medians decide
+            return True
         return shown_below(self.rounds_below_floor, self.rounds)
 
     def floor_ratio(self) -> float:
@@ -263,7 +262,7 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
         db.run("BEGIN")
         paths = inbox_paths(db, client_id)
         db.run("ROLLBACK")
-        below = sum(ms < min(floor) for ms, *floor in zip(jobs, on_paths, probed, strict=True))
+        floor_rounds = probed if statistics.median(probed) < statistics.median(on_paths) else on_paths
         medians: dict[tuple[str, bool], float] = {variant: statistics.median(s) for variant, s in samples.items()}
         analytics_ms = statistics.median(analytics(db, client_id) for _ in range(repeats + 1))
         rows.append(
@@ -279,8 +278,8 @@ def measure(db: PostgresDatabase, cache: RedisStore, workspaces: Workspaces, rep
                 paths["probe_review"],
                 statistics.median(on_paths),
                 paths["probe_sent"],
-                len(jobs),
-                below,
+                tuple(jobs),
+                tuple(floor_rounds),
             )
         )
     db.run("RESET jit")

@@ -2,10 +2,11 @@
 fixed costs (the transaction, COMMIT's WAL flush, the two Redis commands) are read beside what it computes. And
 B1's least job: the job with its statement replaced by the least pass (`least_pass` in
 recount/queries/seed_inbox_counts.sql: the contract's counts per assignee, and no more), the least any full job
-does."""
+does, and the test that says when a run shows a job below it."""
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -19,6 +20,18 @@ from shared.domain.recompute import LOCK_CLASS
 _CONTEXT = JobContext("bench", "bench")
 _LOCK = "SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(:client_id)) AS locked"
 _WRITE = 'UPDATE "InboxCounts" SET "computedAt" = "computedAt" WHERE "clientId" = :client_id AND "isGlobal"'
+
+
+# A job's median under its floor's, by a hair, is what two equal costs give half the time: where the rounds can tell,
+# the run shows the job below its floor only when it was also below the floor's own least job of the same round in
+# significantly more rounds than two equal costs would be (a one-sided sign test at this level).
+SIGN_TEST_P = 0.05
+
+
+def shown_below(below: int, rounds: int) -> bool:
+    """Whether `below` rounds of `rounds` show one cost under another: a one-sided sign test at SIGN_TEST_P."""
+    tail = sum(math.comb(rounds, k) for k in range(below, rounds + 1))
+    return bool(tail / 2**rounds < SIGN_TEST_P)
 
 
 def floor_job(db: PostgresDatabase, cache: RedisStore, client_id: str) -> float:

@@ -217,31 +217,49 @@ def test_given_a_job_below_its_floor_then_no_size_on_its_path_is_out_of_reach() 
     assert "3 goals judged in this run, 1 missed, 1 out of the judged code's reach" in glance
 
 
-def test_given_a_job_median_under_its_floor_by_a_hair_then_the_side_by_side_rounds_decide() -> None:
-    # hashing at 5,000: seed 8.0 over its floor 5.5 = 1.45x, under the 2x goal; the job's median (5.4) under the
-    # floor's, in 5 of 9 rounds: what two equal costs give
+FLOOR_ROUNDS = (5.5, 5.6, 5.4, 5.5, 5.7, 5.3, 5.5, 5.6, 5.5)
+
+
+def _rounds(job_below: int) -> tuple[float, ...]:
+    """The job in each of FLOOR_ROUNDS' rounds: 0.1 ms under the round's least job in the first `job_below`."""
+    return tuple(round(ms - 0.1 if i < job_below else ms + 0.1, 1) for i, ms in enumerate(FLOOR_ROUNDS))
+
+
+def test_given_a_job_median_under_its_floor_by_a_hair_then_the_rounds_decide() -> None:
+    # hashing at 5,000: seed 8.0 over its floor 5.5 (the least job on recount's paths) = 1.45x, under the 2x goal;
+    # the job's median (5.4) under the floor's, and under the same round's least job in 5 of 9 rounds
     hashing = replace(
         _sized(5_000, probed=False, least_on_paths_ms=5.5),
         job_ms=5.4,
         least_probed_ms=6.0,
-        rounds=9,
-        rounds_below_floor=5,
+        job_rounds=_rounds(5),
+        floor_rounds=FLOOR_ROUNDS,
     )
     report = replace(_b1(seed=Timing(900.0, 800.0), recount=Timing(160.0, 150.0), job_ms=150.0), rows=[])
     text = "\n".join(b1(replace(report, rows=[hashing])))
 
     assert "| both hashed | 6.0 | 5.5 | 1.00 | 1.45x | 2x out of reach: below its floor (1.45x) |" in text
     assert (
-        "The job's median was under its floor's at 5,000 leads (5.4 against 5.5 ms), but the job took less than the "
-        "same round's floor in only 5 of 9 side-by-side rounds, no more often than two equal costs would (a one-sided "
-        "sign test at 5% asks for 8 of 9): the floor stands." in text
+        "The job's median was under its floor's at 5,000 leads (5.4 against 5.5 ms), but not in significantly more "
+        "rounds than two equal costs would be: the job took less than the same round's least job on recount's paths "
+        "in 5 of 9 rounds (job 5.4, 5.5, 5.3, 5.4, 5.6, 5.4, 5.6, 5.7, 5.6; least job 5.5, 5.6, 5.4, 5.5, 5.7, 5.3, "
+        "5.5, 5.6, 5.5 ms), where a one-sided sign test at 5% asks for 8 of 9: the floor stands." in text
     )
     assert "The job took less than its floor" not in text
     # in 8 of 9 rounds it is shown below: the floor bounds nothing on its path, and the goal is missed
-    shown = "\n".join(b1(replace(report, rows=[replace(hashing, rounds_below_floor=8)])))
+    shown = "\n".join(b1(replace(report, rows=[replace(hashing, job_rounds=_rounds(8))])))
     assert "| both hashed | 6.0 | 5.5 | 1.00 | 1.45x | 2x missed |" in shown
-    assert "at 5,000 leads (5.4 against 5.5 ms, in 8 of 9 side-by-side rounds)" in shown
+    assert "at 5,000 leads (5.4 against 5.5 ms, in 8 of 9 rounds)" in shown
     assert "the floor stands" not in shown
+    # with too few rounds for the test to tell (2), the medians decide, as without rounds
+    few = replace(hashing, job_rounds=(5.4, 5.6), floor_rounds=(5.5, 5.5))
+    assert "| 2x missed |" in "\n".join(b1(replace(report, rows=[few])))
+    # a job at the floor at 5,000 next to one shown below it at 100,000 on the same path: the path's floor is void,
+    # and no sentence says it stands
+    beaten = replace(hashing, leads=100_000, job_rounds=_rounds(9))
+    both = "\n".join(b1(replace(report, rows=[hashing, beaten])))
+    assert "| 5,000 | 8.0 (JIT off) | 4.0 | 5.4 |" in both and "| 1.45x | 2x missed |" in both
+    assert "the floor stands" not in both
 
 
 def test_given_the_database_grew_then_b6_reports_the_ratio_against_its_goal() -> None:

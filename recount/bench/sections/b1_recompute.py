@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from recount.bench.b1_recompute import SIGN_TEST_P, B1Report, B1Result, shown_below
+from recount.bench.b1_recompute import B1Report, B1Result
+from recount.bench.job_floor import SIGN_TEST_P, shown_below
 from recount.bench.outcome import NotRun
 from recount.bench.sections import not_run, verdict
 
@@ -112,9 +113,10 @@ def b1(outcome: B1Report | NotRun) -> list[str]:
         "turn, then the fixed shape and the least job probed. *seed ÷ floor* is the seed over the cheaper least job: "
         "the most a full job that reads each lead once, finds its flags either way and counts what the contract "
         "counts could show against the seed. A goal above it is out of any such job's reach there, where the run "
-        "bears the floor out (no job on the same path, the same choice for each flag, took less than its own floor in "
-        "more side-by-side rounds than two equal costs would, by a one-sided sign test at 5%): on the dirty path the "
-        "incremental job (B9) is what aims at it, not the full one.",
+        "bears the floor out (no job on the same path, the same choice for each flag, took less than its own floor: "
+        "its median under the floor's and, with 5 rounds or more, under the floor's own least job of the same round "
+        "in significantly more rounds than two equal costs would be, by a one-sided sign test at 5%): on the dirty "
+        "path the incremental job (B9) is what aims at it, not the full one.",
         "",
         *_same_pass(outcome.rows),
         f"Goal: recount's job at least {B1_GOAL_SMALL:.0f}x faster than the seed at its best below "
@@ -159,18 +161,24 @@ def _verdicts(rows: list[B1Result]) -> str:
 
 
 def _unheld(rows: list[B1Result]) -> list[str]:
-    """The sizes whose job took less than its floor: on their path the floor bounds nothing."""
+    """The sizes whose job took less than its floor: on their path the floor bounds nothing. And those whose job's
+    median sat under the floor's where the rounds could not show it below: there the floor stands."""
     below = [r for r in rows if r.under_floor()]
-    close = [r for r in rows if r.rounds and r.floor_ms and r.job_ms and r.job_ms < r.floor_ms and r not in below]
+    close = [
+        r for r in rows if r.floor_ms and r.job_ms and r.job_ms < r.floor_ms and r not in below and floor_held(r, rows)
+    ]
     lines = []
-    if close:
+    for r in close:
+        which = "probed" if r.least_probed_ms < r.least_on_paths_ms else "on recount's paths"
         lines += [
-            "The job's median was under its floor's at "
-            + ", ".join(f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms)" for r in close)
-            + ", but the job took less than the same round's floor in only "
-            + ", ".join(f"{r.rounds_below_floor} of {r.rounds}" for r in close)
-            + " side-by-side rounds, no more often than two equal costs would (a one-sided sign test at "
-            f"{SIGN_TEST_P:.0%} asks for {_least_shown(close[0].rounds)}): the floor stands.",
+            f"The job's median was under its floor's at {r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} "
+            f"ms), but not in significantly more rounds than two equal costs would be: the job took less than the "
+            f"same round's least job {which} in {r.rounds_below_floor} of {r.rounds} rounds (job "
+            + ", ".join(f"{ms:.1f}" for ms in r.job_rounds)
+            + "; least job "
+            + ", ".join(f"{ms:.1f}" for ms in r.floor_rounds)
+            + f" ms), where a one-sided sign test at {SIGN_TEST_P:.0%} asks for {_least_shown(r.rounds)}: the floor "
+            "stands.",
             "",
         ]
     if not below:
@@ -181,7 +189,7 @@ def _unheld(rows: list[B1Result]) -> list[str]:
         "The job took less than its floor at "
         + ", ".join(
             f"{r.leads:,} leads ({r.job_ms:.1f} against {r.floor_ms:.1f} ms"
-            + (f", in {r.rounds_below_floor} of {r.rounds} side-by-side rounds" if r.rounds else "")
+            + (f", in {r.rounds_below_floor} of {r.rounds} rounds" if shown_below(r.rounds, r.rounds) else "")
             + ")"
             for r in below
         )
@@ -194,8 +202,8 @@ def _unheld(rows: list[B1Result]) -> list[str]:
 
 def _least_shown(rounds: int) -> str:
     """How many rounds of `rounds` the sign test asks for before it shows a job below its floor."""
-    least = next((below for below in range(rounds + 1) if shown_below(below, rounds)), None)
-    return f"{least} of {rounds}" if least is not None else f"more than {rounds} rounds"
+    least = next(below for below in range(rounds + 1) if shown_below(below, rounds))
+    return f"{least} of {rounds}"
 
 
 def _same_pass(rows: list[B1Result]) -> list[str]:
