@@ -32,7 +32,8 @@ def b2(outcome: B2Result | NotRun) -> list[str]:
         ],
         "",
         "DynamoDB and SQS share moto's endpoint, so their rows count the clients' HTTP requests (one round trip "
-        f"each on a kept-alive connection); the endpoint itself saw {outcome.warm.trips['AWS']} round trips in the "
+        "each, each on a connection of its own: moto's server closes every connection after its answer, where "
+        f"Lambda's clients keep theirs to AWS); the endpoint itself saw {outcome.warm.trips['AWS']} round trips in the "
         f"warm job, for {outcome.warm.sent['DynamoDB'] + outcome.warm.sent['SQS']} requests. The first job's figures "
         "count the turns that open each connection (PostgreSQL's startup message among them) but not TCP's "
         "handshake, and hold no TLS or password exchange, which a hosted store adds: these stores are local, "
