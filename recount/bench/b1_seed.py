@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recount.commands.verify import COUNT_COLUMNS
 from shared.adapters.postgres import PostgresDatabase
 from shared.contracts.keys import JobName
 from shared.domain.passes import lock_parameters
@@ -28,16 +29,8 @@ def inbox_paths(db: PostgresDatabase, client_id: str) -> dict[str, bool]:
     return {"probe_review": bool(row["probe_review"]), "probe_sent": bool(row["probe_sent"])}
 
 
-LEAST_COUNTS = (
-    "leads",
-    "total_non_blacklisted",
-    "needs_repair",
-    "all_responses",
-    "requires_attention",
-    "previously_required_attention",
-    "ai_review",
-    "ai_sent",
-)
+# What the least pass counts: every count of the contract but the one derived from two others.
+LEAST_COUNTS = tuple(column for column in COUNT_COLUMNS if column != "awaiting_reply")
 
 
 def least_pass(db: PostgresDatabase, client_id: str, paths: dict[str, bool]) -> dict[str, int]:

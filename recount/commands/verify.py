@@ -116,7 +116,8 @@ def compare_workspace(db: Database, client_id: str) -> Comparison:
 
 
 GLOBAL_SCOPE = "00000000-0000-0000-0000-000000000000"
-_COUNT_COLUMNS = (
+# The contract's counts as read_counts names them (awaiting_reply is derived from two of the others).
+COUNT_COLUMNS = (
     "total",
     "total_non_blacklisted",
     "needs_repair",
@@ -149,7 +150,7 @@ def _difference(materialized: Rows, fresh: Rows, limit: int = 4) -> str:
         else:
             changes.extend(
                 f"{scope}: {column} {materialized[key][column]}->{fresh[key][column]}"
-                for column in _COUNT_COLUMNS
+                for column in COUNT_COLUMNS
                 if materialized[key][column] != fresh[key][column]
             )
     shown = "; ".join(changes[:limit]) + (f"; and {len(changes) - limit} more" if len(changes) > limit else "")

@@ -104,7 +104,7 @@ leads AS (
     OFFSET 0  -- each lead's part computed once: inlined, each count would evaluate the tests it names again
 )
 SELECT l.assigned,
-       count(*)::int AS leads,
+       count(*)::int AS total,
        count(*) FILTER (WHERE l.open)::int AS total_non_blacklisted,
        count(*) FILTER (WHERE l.needs_repair)::int AS needs_repair,
        count(*) FILTER (WHERE l.responded)::int AS all_responses,

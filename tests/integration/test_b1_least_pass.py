@@ -90,8 +90,8 @@ def test_the_least_pass_counts_what_the_full_statement_counts(
     # Then both saw the same leads, the same flags and the same counts, for the workspace and for each setter
     rows = db.run(query("inbox_counts", "read_counts"), client_id=workspace.id)
     assert rows[0]["is_global"]
-    assert counted == {name: rows[0]["total" if name == "leads" else name] for name in LEAST_COUNTS}
-    assert counted["leads"] == 60 + 8 + 4  # the lead snoozed till half an hour from now is not counted
+    assert counted == {name: rows[0][name] for name in LEAST_COUNTS}
+    assert counted["total"] == 60 + 8 + 4  # the lead snoozed till half an hour from now is not counted
     assert all(counted[name] for name in LEAST_COUNTS)  # every count has leads in it: none agrees by being empty
     setters: dict[str, dict[str, int]] = {}
     for row in per_assignee:
@@ -99,10 +99,7 @@ def test_the_least_pass_counts_what_the_full_statement_counts(
         if setter:
             for name in LEAST_COUNTS:
                 setters.setdefault(setter, dict.fromkeys(LEAST_COUNTS, 0))[name] += row[name]
-    assert setters == {
-        row["scope_user_id"]: {name: row["total" if name == "leads" else name] for name in LEAST_COUNTS}
-        for row in rows[1:]
-    }
+    assert setters == {row["scope_user_id"]: {name: row[name] for name in LEAST_COUNTS} for row in rows[1:]}
     # the AI's outbound time stands where there is one, a human's later one aside; no outbound is no reply
     assert (setters["setter-9"]["requires_attention"], setters["setter-9"]["previously_required_attention"]) == (2, 0)
 
