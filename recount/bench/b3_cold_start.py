@@ -52,9 +52,12 @@ WORK_DONE = {
 }
 FLOOR_POSTGRES = "B3_FLOOR_POSTGRES"  # what the floor sends PostgreSQL besides the record's workspace (floor_postgres)
 SETTINGS = (True, False)  # traced (what the stages deploy: StageConfig.tracing defaults to on), then tracing off
-# What Lambda gives a traced function: its task root (Powertools and shared.telemetry trace only inside Lambda) and
-# a sampled request's X-Ray header. Segments go to the SDK's default daemon address on loopback: UDP, nothing waits.
+# What Lambda sets for every function that any side reads: its task root (Powertools and shared.telemetry trace only
+# inside Lambda) and its name (with it, recount's handlers check their time budget and make their store adapters
+# while they load, as in Lambda's init phase: shared/wiring/clients.py). A traced function also gets a sampled
+# request's X-Ray header; segments go to the SDK's default daemon address on loopback: UDP, nothing waits.
 LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
+FUNCTION_NAME = {"AWS_LAMBDA_FUNCTION_NAME": "b3"}
 TRACE_HEADER = {"_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
 
 # The top of a usual Powertools SQS handler with DynamoDB idempotency, Redis and PostgreSQL, for reading beside
@@ -189,10 +192,10 @@ def _message(line: str) -> str:
 
 
 def setting_environment(environment: dict[str, str], traced: bool) -> dict[str, str]:
-    """Inside Lambda both ways; traced as a stage deploys by default (no POWERTOOLS_TRACE_DISABLED, a sampled
-    request), or with tracing off as a stage's `tracing: false` sets it."""
+    """Inside Lambda both ways (its task root and a function's name); traced as a stage deploys by default (no
+    POWERTOOLS_TRACE_DISABLED, a sampled request), or with tracing off as a stage's `tracing: false` sets it."""
     inside = {key: value for key, value in environment.items() if key != TRACER_DISABLED_ENV}
-    inside[LAMBDA_TASK_ROOT] = str(ROOT)
+    inside |= {LAMBDA_TASK_ROOT: str(ROOT), **FUNCTION_NAME}
     return {**inside, **TRACE_HEADER} if traced else {**inside, TRACER_DISABLED_ENV: "true"}
 
 

@@ -63,7 +63,7 @@ class Plan:
 FULL = Plan(
     b1_workspaces=[(1, 100_000), (10, 20_000), (100, 5_000), (200, 1_000)],
     b1_repeats=9,
-    b3_runs=30,
+    b3_runs=40,
     b4_workspaces=500,
     b4_rates=(40, 50, 60, 70, 80, 90, 100, 110, 120, 140, 160),
     b4_step_s=60,

@@ -28,8 +28,10 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         "bytecode: recount's modules and the floor's are compiled ahead, as pip compiled the packages at install. "
         "*first batch* is import plus one one-message batch against local PostgreSQL, Redis and moto's server "
         "(connections and clients made on the way), each with work of its own: a new dirty workspace to "
-        "recompute, a new analytics event, a sweep. *traced* is how the stages deploy the functions unless a "
-        "stage sets `tracing: false`: inside Lambda's environment with a sampled request, where recount's "
+        "recompute, a new analytics event, a sweep. Every side runs with what Lambda sets that any side reads: "
+        "its task root and a function's name (given a name, recount's handlers check their time budget and make "
+        "their store adapters while they load, as in Lambda's init phase). *traced* is how the stages deploy the "
+        "functions unless a stage sets `tracing: false`: with a sampled request, where recount's "
         "handlers, the floor and the usual module all make Powertools' Tracer (the X-Ray SDK loaded, its patches "
         "applied, the batch's segments sent); *tracing off* is `tracing: false` "
         "(`POWERTOOLS_TRACE_DISABLED=true`), where none of them makes one.",
