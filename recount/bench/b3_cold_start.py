@@ -52,12 +52,14 @@ WORK_DONE = {
 }
 FLOOR_POSTGRES = "B3_FLOOR_POSTGRES"  # what the floor sends PostgreSQL besides the record's workspace (floor_postgres)
 SETTINGS = (True, False)  # traced (what the stages deploy: StageConfig.tracing defaults to on), then tracing off
-# What Lambda sets for every function that any side reads: its task root (Powertools and shared.telemetry trace only
-# inside Lambda) and its name (with it, recount's handlers check their time budget and make their store adapters
-# while they load, as in Lambda's init phase: shared/wiring/clients.py). A traced function also gets a sampled
-# request's X-Ray header; segments go to the SDK's default daemon address on loopback: UDP, nothing waits.
+# What Lambda sets for every function that changes what a side does: its task root (Powertools and shared.telemetry
+# trace only inside Lambda) and its name (with it, recount's handlers check their time budget and make their store
+# adapters while they load, as in Lambda's init phase, connecting on first use: shared/wiring/clients.py; the
+# stages give the stores as secrets, read there in Lambda, B3 gives every side plain URLs). A traced function also
+# gets a sampled request's X-Ray header; segments go to the SDK's default daemon address on loopback: UDP, nothing
+# waits.
 LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
-FUNCTION_NAME = {"AWS_LAMBDA_FUNCTION_NAME": "b3"}
+FUNCTION_NAME = {"AWS_LAMBDA_FUNCTION_NAME": "bench"}  # the name the first batch's context gives (_FIRST_BATCH)
 TRACE_HEADER = {"_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
 
 # The top of a usual Powertools SQS handler with DynamoDB idempotency, Redis and PostgreSQL, for reading beside

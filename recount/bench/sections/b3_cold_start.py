@@ -28,9 +28,11 @@ def b3(outcome: B3Result | NotRun) -> list[str]:
         "bytecode: recount's modules and the floor's are compiled ahead, as pip compiled the packages at install. "
         "*first batch* is import plus one one-message batch against local PostgreSQL, Redis and moto's server "
         "(connections and clients made on the way), each with work of its own: a new dirty workspace to "
-        "recompute, a new analytics event, a sweep. Every side runs with what Lambda sets that any side reads: "
-        "its task root and a function's name (given a name, recount's handlers check their time budget and make "
-        "their store adapters while they load, as in Lambda's init phase). *traced* is how the stages deploy the "
+        "recompute, a new analytics event, a sweep. Every side runs with what Lambda sets that changes what a side "
+        "does: its task root and a function's name (given a name, recount's handlers check their time budget and "
+        "make their PostgreSQL and Redis adapters while they load, as in Lambda's init phase; they connect on the "
+        "first batch). The stages give the stores as secrets, which Lambda's init phase reads; here every side "
+        "gets plain URLs, so no side reads a secret. *traced* is how the stages deploy the "
         "functions unless a stage sets `tracing: false`: with a sampled request, where recount's "
         "handlers, the floor and the usual module all make Powertools' Tracer (the X-Ray SDK loaded, its patches "
         "applied, the batch's segments sent); *tracing off* is `tracing: false` "
@@ -150,7 +152,8 @@ def _sentences(outcome: B3Result) -> list[str]:
         f"{_IN_PROSE[s.traced]}"
         for s in outcome.settings
     )
-    lines = [f"Imports alone: recount's handlers take {imports}.", ""]
+    made = "making their store adapters too, unconnected"
+    lines = [f"Imports alone: recount's handlers, {made}, take {imports}.", ""]
     by_tracing = {s.traced: s for s in outcome.settings}
     if True in by_tracing and False in by_tracing:
         on, off = by_tracing[True], by_tracing[False]
