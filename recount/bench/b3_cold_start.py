@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.shared import constants
+
 from shared.adapters.postgres_session import PostgresSession
 from shared.contracts.keys import JobName
 from shared.contracts.powertools_env import TRACER_DISABLED_ENV
@@ -52,14 +54,11 @@ WORK_DONE = {
 }
 FLOOR_POSTGRES = "B3_FLOOR_POSTGRES"  # what the floor sends PostgreSQL besides the record's workspace (floor_postgres)
 SETTINGS = (True, False)  # traced (what the stages deploy: StageConfig.tracing defaults to on), then tracing off
-# What Lambda sets for every function that changes what a side does: its task root (Powertools and shared.telemetry
-# trace only inside Lambda) and its name (with it, recount's handlers check their time budget and make their store
-# adapters while they load, as in Lambda's init phase, connecting on first use: shared/wiring/clients.py; the
-# stages give the stores as secrets, read there in Lambda, B3 gives every side plain URLs). A traced function also
-# gets a sampled request's X-Ray header; segments go to the SDK's default daemon address on loopback: UDP, nothing
-# waits.
-LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
-FUNCTION_NAME = {"AWS_LAMBDA_FUNCTION_NAME": "bench"}  # the name the first batch's context gives (_FIRST_BATCH)
+# What Lambda sets that changes what a side does: its task root (Powertools and shared.telemetry trace only inside it)
+# and its name (recount's handlers then make their store adapters while they load: shared/wiring/clients.py). Traced,
+# a sampled request's X-Ray header too; segments go to the SDK's default daemon on loopback: UDP, nothing waits.
+_NAME = "bench"  # the first batch's context gives it too (_FIRST_BATCH)
+FUNCTION_NAME = {constants.LAMBDA_FUNCTION_NAME_ENV: _NAME}
 TRACE_HEADER = {"_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
 
 # The top of a usual Powertools SQS handler with DynamoDB idempotency, Redis and PostgreSQL, for reading beside
@@ -83,7 +82,7 @@ _FIRST_BATCH = textwrap.dedent("""
     {resume}imported = time.perf_counter()
     event = json.loads(os.environ["BENCH_EVENT"])
     class Context:
-        function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "bench"
+        function_name = {function_name!r}; memory_limit_in_mb = 512; aws_request_id = "bench"
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
         def get_remaining_time_in_millis(self): return 60000
     response = lambda_handler(event, Context())
@@ -197,7 +196,7 @@ def setting_environment(environment: dict[str, str], traced: bool) -> dict[str, 
     """Inside Lambda both ways (its task root and a function's name); traced as a stage deploys by default (no
     POWERTOOLS_TRACE_DISABLED, a sampled request), or with tracing off as a stage's `tracing: false` sets it."""
     inside = {key: value for key, value in environment.items() if key != TRACER_DISABLED_ENV}
-    inside |= {LAMBDA_TASK_ROOT: str(ROOT), **FUNCTION_NAME}
+    inside |= {constants.LAMBDA_TASK_ROOT_ENV: str(ROOT), **FUNCTION_NAME}
     return {**inside, **TRACE_HEADER} if traced else {**inside, TRACER_DISABLED_ENV: "true"}
 
 
@@ -268,7 +267,9 @@ def measure(environment: dict[str, str], runs: int, first_batch_events: Callable
                 event = events[name]
                 batches[traced][name].append(
                     _inside(
-                        _FIRST_BATCH.format(module=module, **(_PAUSE if name == PAUSED_FLOOR else _NO_PAUSE)),
+                        _FIRST_BATCH.format(
+                            module=module, function_name=_NAME, **(_PAUSE if name == PAUSED_FLOOR else _NO_PAUSE)
+                        ),
                         {**inside, "BENCH_EVENT": event, **(floor if name in (FLOOR, PAUSED_FLOOR) else {})},
                     )
                 )

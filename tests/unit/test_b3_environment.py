@@ -1,5 +1,5 @@
-"""B3 runs every side with what Lambda sets that any side reads: given it, recount's inbox handler makes its store
-adapters while it loads, as in Lambda's init phase, not on its first batch."""
+"""B3 runs every side with what Lambda sets that changes what a side does: given it, recount's inbox handler makes
+its store adapters while it loads, as in Lambda's init phase, not on its first batch."""
 
 from __future__ import annotations
 
